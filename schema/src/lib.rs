@@ -1,0 +1,19 @@
+//! Switchboard's domain: ids, validated values, records, and the [`Store`] that keeps them in
+//! SQLite or PostgreSQL. All SQL lives in this crate.
+
+mod domain;
+mod ids;
+pub mod pci;
+mod store;
+mod values;
+
+pub use domain::{
+    Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, Message, NewAgent, NewCustomer, NewMessage,
+    StaffSession,
+};
+pub use ids::{AgentId, ConversationId, CustomerId, MessageId, TicketId};
+pub use store::{Backend, ConversationPage, ListError, Store, StoreError, StoreOptions, redact};
+pub use values::{
+    AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DisplayName, EmailAddress, Language,
+    MessageText, Role, ValidationError,
+};

@@ -1,0 +1,233 @@
+//! Appending messages: the hot path of the store.
+//!
+//! Every message is one step inside a transaction: skip it if its channel message id is already
+//! stored, bump the conversation's `last_seq`, insert the message under that number. On
+//! PostgreSQL each append is its own transaction (many connections, row locks order the writers).
+//! On SQLite, which has one writer, a single task takes every append waiting in its queue and
+//! writes them in one transaction (group commit): the commit, which costs more than the inserts,
+//! is paid once per batch. A caller is answered only after the commit, so an acknowledged message
+//! is durable.
+
+use sqlx::AnyConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    CONVERSATION_COLUMNS, MESSAGE_COLUMNS, Result, Store, StoreError, conversation_from_row, from_ms, message_from_row,
+    now_ms,
+};
+use crate::domain::{Appended, Message, NewMessage};
+use crate::ids::{ConversationId, MessageId};
+
+/// Appends queued at most per SQLite transaction.
+const MAX_BATCH: usize = 512;
+/// Appends waiting for the writer before callers wait to enqueue (back-pressure).
+const QUEUE: usize = 8192;
+/// Tries of a PostgreSQL append that lost a race for the same channel message id.
+const RACE_RETRIES: usize = 3;
+
+/// What one append step did inside its transaction.
+enum Step {
+    Inserted(Appended),
+    /// The channel message id is already stored: nothing was written.
+    Duplicate(Message),
+    /// No open conversation with that id: nothing was written.
+    Missing,
+    /// Another transaction inserted the same channel message id first; this one must roll back.
+    Raced,
+}
+
+async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
+    let conv_id = new.conversation_id.to_string();
+    let channel_id = new.channel_message_id.as_ref().map(|c| c.as_str().to_owned());
+    // One statement for the common case: bump the sequence unless the message is already there.
+    let row = sqlx::query(&format!(
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, \
+           status = CASE WHEN $3 = 'agent' AND status IN ('bot', 'queued') THEN 'assigned' ELSE status END, \
+           assignee_id = CASE WHEN $3 = 'agent' AND assignee_id IS NULL THEN $4 ELSE assignee_id END \
+         WHERE id = $1 AND status <> 'closed' AND ($5 IS NULL OR NOT EXISTS \
+           (SELECT 1 FROM messages WHERE conversation_id = $1 AND channel_message_id = $5)) \
+         RETURNING {CONVERSATION_COLUMNS}"
+    ))
+    .bind(&conv_id)
+    .bind(now)
+    .bind(new.author.as_str())
+    .bind(new.author_id.map(|a| a.to_string()))
+    .bind(channel_id.clone())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        // Rare: a redelivery, or no open conversation. Tell which.
+        if let Some(channel_id) = &channel_id {
+            let existing = sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND channel_message_id = $2"
+            ))
+            .bind(&conv_id)
+            .bind(channel_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(row) = existing {
+                return Ok(Step::Duplicate(message_from_row(&row)?));
+            }
+        }
+        return Ok(Step::Missing);
+    };
+    let conversation = conversation_from_row(&row)?;
+    let id = MessageId::new();
+    let inserted = sqlx::query(
+        "INSERT INTO messages (id, conversation_id, seq, author, author_id, body, channel_message_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (conversation_id, channel_message_id) DO NOTHING RETURNING id",
+    )
+    .bind(id.to_string())
+    .bind(&conv_id)
+    .bind(conversation.last_seq)
+    .bind(new.author.as_str())
+    .bind(new.author_id.map(|a| a.to_string()))
+    .bind(new.text.as_str())
+    .bind(channel_id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        return Ok(Step::Raced);
+    }
+    let message = Message {
+        id,
+        conversation_id: new.conversation_id,
+        seq: conversation.last_seq,
+        author: new.author,
+        author_id: new.author_id,
+        text: new.text.clone(),
+        channel_message_id: new.channel_message_id.clone(),
+        created_at: from_ms(now)?,
+    };
+    Ok(Step::Inserted(Appended { message, conversation, created: true }))
+}
+
+impl Store {
+    /// Appends a message, numbering it after the conversation's last one (1, 2, 3, ... with no
+    /// gaps). Returns once the message is durable.
+    ///
+    /// Idempotent: if the conversation already holds a message with the same
+    /// `channel_message_id`, nothing is written and that message is returned with
+    /// `created == false`. An agent's message claims an unassigned conversation.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown conversation, [`StoreError::Conflict`] for a closed
+    /// one, or a database failure.
+    pub async fn append_message(&self, new: NewMessage) -> Result<Appended> {
+        match &self.appender {
+            Some(appender) => appender.append(new).await,
+            None => self.append_alone(new).await,
+        }
+    }
+
+    /// One append in a transaction of its own.
+    async fn append_alone(&self, new: NewMessage) -> Result<Appended> {
+        for _ in 0..RACE_RETRIES {
+            let mut tx = self.write.begin().await?;
+            match append_in(&mut tx, &new, now_ms()).await? {
+                Step::Inserted(appended) => {
+                    tx.commit().await?;
+                    return Ok(appended);
+                }
+                Step::Duplicate(message) => {
+                    tx.rollback().await?;
+                    return self.duplicate(message).await;
+                }
+                Step::Missing => {
+                    tx.rollback().await?;
+                    return Err(self.missing(new.conversation_id).await);
+                }
+                // The winner has committed by now: the next try finds its message.
+                Step::Raced => tx.rollback().await?,
+            }
+        }
+        Err(StoreError::Conflict("the message is being stored concurrently; retry".into()))
+    }
+
+    async fn duplicate(&self, message: Message) -> Result<Appended> {
+        let conversation = self.conversation(message.conversation_id).await?;
+        Ok(Appended { message, conversation, created: false })
+    }
+
+    /// Why an append found no open conversation: it does not exist, or it is closed.
+    async fn missing(&self, id: ConversationId) -> StoreError {
+        match self.conversation(id).await {
+            Ok(c) => StoreError::Conflict(format!("conversation {} is {}", c.id, c.status)),
+            Err(e) => e,
+        }
+    }
+}
+
+struct Job {
+    new: NewMessage,
+    reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// The handle to SQLite's group-commit writer task.
+#[derive(Clone, Debug)]
+pub(super) struct Appender {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Appender {
+    /// Starts the writer task; it ends when the last handle is dropped.
+    pub(super) fn spawn(store: Store) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, jobs));
+        Self { queue }
+    }
+
+    async fn append(&self, new: NewMessage) -> Result<Appended> {
+        let gone = || StoreError::Unavailable(sqlx::Error::PoolClosed);
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Job { new, reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match write_batch(&store, &batch).await {
+            Ok(steps) => {
+                for (job, step) in batch.drain(..).zip(steps) {
+                    let answer = match step {
+                        Step::Inserted(appended) => Ok(appended),
+                        Step::Duplicate(message) => store.duplicate(message).await,
+                        Step::Missing => Err(store.missing(job.new.conversation_id).await),
+                        Step::Raced => Err(StoreError::Corrupt("a raced append in a committed batch".into())),
+                    };
+                    // The caller may have gone away; the message is stored all the same.
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch was committed. Write each append alone, so that one bad
+                // append fails alone.
+                tracing::warn!(error = %e, size = batch.len(), "batched append failed; appending one by one");
+                for job in batch.drain(..) {
+                    let answer = store.append_alone(job.new).await;
+                    let _ = job.reply.send(answer);
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(store: &Store, batch: &[Job]) -> Result<Vec<Step>> {
+    let mut tx = store.write.begin().await?;
+    let now = now_ms();
+    let mut steps = Vec::with_capacity(batch.len());
+    for job in batch {
+        let step = append_in(&mut tx, &job.new, now).await?;
+        if matches!(step, Step::Raced) {
+            // Only one writer exists on SQLite, so this cannot happen; if it does, roll back.
+            return Err(StoreError::Conflict("concurrent writer on SQLite".into()));
+        }
+        steps.push(step);
+    }
+    tx.commit().await?;
+    Ok(steps)
+}

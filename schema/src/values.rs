@@ -1,0 +1,366 @@
+//! Validated values: parse at the edge, trust inside.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pci::mask_card_numbers;
+
+/// Why an outside value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} is too long: {actual} characters, at most {max}")]
+    TooLong { field: &'static str, max: usize, actual: usize },
+    #[error("{field} is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl ValidationError {
+    /// The name of the field at fault.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Empty { field } | Self::TooLong { field, .. } | Self::Invalid { field, .. } => field,
+        }
+    }
+}
+
+/// A lower-cased e-mail address (`local@domain`), at most 254 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// The address as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for EmailAddress {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FIELD: &str = "email";
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(ValidationError::Empty { field: FIELD });
+        }
+        let len = s.chars().count();
+        if len > 254 {
+            return Err(ValidationError::TooLong { field: FIELD, max: 254, actual: len });
+        }
+        let invalid = |reason: &str| ValidationError::Invalid { field: FIELD, reason: reason.into() };
+        let (local, domain) = s.rsplit_once('@').ok_or_else(|| invalid("missing @"))?;
+        if local.is_empty() || local.len() > 64 {
+            return Err(invalid("the part before @ must have 1 to 64 characters"));
+        }
+        if domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+            return Err(invalid("the domain is malformed"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') || local.contains('@') {
+            return Err(invalid("contains characters not allowed in an address"));
+        }
+        Ok(Self(s.to_lowercase()))
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(e: EmailAddress) -> Self {
+        e.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person's display name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// The name as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DisplayName {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FIELD: &str = "name";
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(ValidationError::Empty { field: FIELD });
+        }
+        let len = s.chars().count();
+        if len > 100 {
+            return Err(ValidationError::TooLong { field: FIELD, max: 100, actual: len });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(ValidationError::Invalid { field: FIELD, reason: "contains control characters".into() });
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for DisplayName {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<DisplayName> for String {
+    fn from(n: DisplayName) -> Self {
+        n.0
+    }
+}
+
+impl fmt::Display for DisplayName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The text of a message: not blank, at most a configured number of characters, and with card
+/// numbers already masked. The only way to build one is [`MessageText::parse`], so no unmasked
+/// text can reach the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct MessageText(String);
+
+impl MessageText {
+    /// Validates `raw` (at most `max_chars` characters) and masks card numbers in it.
+    ///
+    /// # Errors
+    /// Blank text, or text longer than `max_chars`.
+    pub fn parse(raw: &str, max_chars: usize) -> Result<Self, ValidationError> {
+        const FIELD: &str = "text";
+        if raw.trim().is_empty() {
+            return Err(ValidationError::Empty { field: FIELD });
+        }
+        let len = raw.chars().count();
+        if len > max_chars {
+            return Err(ValidationError::TooLong { field: FIELD, max: max_chars, actual: len });
+        }
+        Ok(Self(mask_card_numbers(raw)))
+    }
+
+    /// Text already in the store, or written by the system itself.
+    pub(crate) fn trusted(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The id a channel gives a message (a web chat client id, an e-mail Message-ID, a WhatsApp
+/// `wamid`): 1 to 256 printable characters. Unique per conversation, so a redelivery is a no-op.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ChannelMessageId(String);
+
+impl ChannelMessageId {
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ChannelMessageId {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FIELD: &str = "client_id";
+        if s.is_empty() {
+            return Err(ValidationError::Empty { field: FIELD });
+        }
+        let len = s.chars().count();
+        if len > 256 {
+            return Err(ValidationError::TooLong { field: FIELD, max: 256, actual: len });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(ValidationError::Invalid { field: FIELD, reason: "contains control characters".into() });
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for ChannelMessageId {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ChannelMessageId> for String {
+    fn from(c: ChannelMessageId) -> Self {
+        c.0
+    }
+}
+
+/// Declares a closed set of lower-case names, with `as_str`, `FromStr`, `Display` and serde.
+macro_rules! name_enum {
+    ($(#[$doc:meta])* $name:ident, $field:literal { $($(#[$vattr:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vattr])* #[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The stored and wire name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(ValidationError::Invalid {
+                        field: $field,
+                        reason: format!("{s:?} is not one of: {}", [$($text),+].join(", ")),
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+name_enum!(
+    /// Where a conversation takes place.
+    Channel, "channel" {
+        WebChat => "webchat",
+        Email => "email",
+        Voice => "voice",
+        Messenger => "messenger",
+        WhatsApp => "whatsapp",
+        Telegram => "telegram",
+    }
+);
+
+name_enum!(
+    /// Where a conversation stands.
+    ConversationStatus, "status" {
+        Bot => "bot",
+        Queued => "queued",
+        Assigned => "assigned",
+        Resolved => "resolved",
+        Closed => "closed",
+    }
+);
+
+name_enum!(
+    /// Who wrote a message.
+    AuthorKind, "author" {
+        Customer => "customer",
+        Bot => "bot",
+        Agent => "agent",
+        System => "system",
+    }
+);
+
+name_enum!(
+    /// A staff role. Each endpoint names the role it needs.
+    Role, "role" {
+        Agent => "agent",
+        Supervisor => "supervisor",
+        BotTrainer => "bot_trainer",
+        Admin => "admin",
+        Auditor => "auditor",
+    }
+);
+
+name_enum!(
+    /// The languages Switchboard serves.
+    #[derive(Default)]
+    Language, "language" {
+        #[default]
+        En => "en",
+        Es => "es",
+        Pt => "pt",
+    }
+);
+
+name_enum!(
+    /// The customer's service tier, which routing may weigh.
+    #[derive(Default)]
+    CustomerTier, "tier" {
+        #[default]
+        Standard => "standard",
+        Premium => "premium",
+        Vip => "vip",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_normalised_and_checked() {
+        let e: EmailAddress = "  Ana@Example.COM ".parse().unwrap();
+        assert_eq!(e.as_str(), "ana@example.com");
+        for bad in ["", "no-at", "@x.com", "a@", "a@.com", "a@b..c", "a b@c.d", "a@b@c.d", "<a@b.c>"] {
+            assert!(bad.parse::<EmailAddress>().is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn message_text_limits_and_masks() {
+        assert!(matches!(MessageText::parse("  \n", 10), Err(ValidationError::Empty { .. })));
+        assert!(matches!(MessageText::parse("ñññññ", 4), Err(ValidationError::TooLong { max: 4, actual: 5, .. })));
+        let t = MessageText::parse("pay with 4111 1111 1111 1111", 100).unwrap();
+        assert_eq!(t.as_str(), "pay with **** **** **** 1111");
+    }
+
+    #[test]
+    fn wire_names_are_the_stored_names() {
+        for c in Channel::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+            assert_eq!(serde_json::from_value::<Channel>(c.as_str().into()).unwrap(), *c);
+        }
+        assert_eq!(serde_json::to_value(Role::BotTrainer).unwrap(), "bot_trainer");
+    }
+
+    #[test]
+    fn enums_round_trip_and_name_the_allowed_values() {
+        for s in ConversationStatus::ALL {
+            assert_eq!(s.as_str().parse::<ConversationStatus>(), Ok(*s));
+        }
+        let err = "open".parse::<ConversationStatus>().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("bot, queued, assigned, resolved, closed"), "{err}");
+    }
+}
