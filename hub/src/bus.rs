@@ -1,0 +1,204 @@
+//! The event bus: how a stored change reaches every socket that watches it.
+//!
+//! Events are notifications of what is already durable in the store, so a subscriber that falls
+//! behind (lagged) recovers by reading the store. [`LocalBus`] fans out inside one process; a
+//! Redis implementation for several nodes sits behind the same trait.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use schema::{Conversation, ConversationId, Message};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Something that happened, as the inbox sockets receive it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    #[serde(rename = "conversation.created")]
+    ConversationCreated { conversation: Conversation },
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated { conversation: Conversation },
+    /// A message, with its conversation as the message left it (status, assignee, last seq).
+    #[serde(rename = "message.created")]
+    MessageCreated { message: Message, conversation: Conversation },
+}
+
+impl Event {
+    /// The conversation the event is about.
+    #[must_use]
+    pub fn conversation_id(&self) -> ConversationId {
+        match self {
+            Self::ConversationCreated { conversation } | Self::ConversationUpdated { conversation } => conversation.id,
+            Self::MessageCreated { message, .. } => message.conversation_id,
+        }
+    }
+}
+
+/// What a subscriber listens to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Everything: the staff's live inbox.
+    Inbox,
+    /// One conversation: a customer's socket.
+    Conversation(ConversationId),
+}
+
+/// Publishes events and hands out subscriptions.
+pub trait EventBus: Send + Sync + Debug + 'static {
+    /// Delivers `event` to the subscribers of its conversation and of the inbox, on every node.
+    /// Never blocks.
+    fn publish(&self, event: Event);
+
+    /// A new subscription to `topic` on this node.
+    fn subscribe(&self, topic: Topic) -> Subscription;
+}
+
+/// Buffered events per conversation subscriber, and for each inbox subscriber. A subscriber that
+/// falls further behind gets `Lagged` and catches up from the store.
+const CONVERSATION_BUFFER: usize = 16;
+const INBOX_BUFFER: usize = 4096;
+
+type Senders = Mutex<HashMap<Topic, broadcast::Sender<Arc<Event>>>>;
+
+/// The in-process bus: one broadcast channel per watched topic, removed when its last
+/// subscriber leaves, so 50,000 idle customer sockets cost 50,000 small channels and a message
+/// wakes only the sockets of its own conversation.
+#[derive(Debug, Default, Clone)]
+pub struct LocalBus {
+    topics: Arc<Senders>,
+}
+
+impl LocalBus {
+    /// A bus with no subscribers.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn send(&self, topic: Topic, event: &Arc<Event>) {
+        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = topics.get(&topic) {
+            // No receiver left is not an error: nobody is watching.
+            let _ = tx.send(Arc::clone(event));
+        }
+    }
+}
+
+impl EventBus for LocalBus {
+    fn publish(&self, event: Event) {
+        let event = Arc::new(event);
+        self.send(Topic::Conversation(event.conversation_id()), &event);
+        self.send(Topic::Inbox, &event);
+    }
+
+    fn subscribe(&self, topic: Topic) -> Subscription {
+        let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        let capacity = match topic {
+            Topic::Inbox => INBOX_BUFFER,
+            Topic::Conversation(_) => CONVERSATION_BUFFER,
+        };
+        let rx = topics.entry(topic).or_insert_with(|| broadcast::channel(capacity).0).subscribe();
+        Subscription { rx, topic, topics: Arc::clone(&self.topics) }
+    }
+}
+
+/// A live subscription; dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: broadcast::Receiver<Arc<Event>>,
+    topic: Topic,
+    topics: Arc<Senders>,
+}
+
+/// What a subscription yields.
+#[derive(Debug)]
+pub enum Received {
+    Event(Arc<Event>),
+    /// Events were dropped because this subscriber was too slow: re-read the store.
+    Lagged,
+    /// The bus is gone.
+    Closed,
+}
+
+impl Subscription {
+    /// The next event.
+    pub async fn recv(&mut self) -> Received {
+        match self.rx.recv().await {
+            Ok(e) => Received::Event(e),
+            Err(broadcast::error::RecvError::Lagged(_)) => Received::Lagged,
+            Err(broadcast::error::RecvError::Closed) => Received::Closed,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        // Our own receiver is still alive here, so "1" means we are the last one.
+        if topics.get(&self.topic).is_some_and(|tx| tx.receiver_count() <= 1) {
+            topics.remove(&self.topic);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schema::{AuthorKind, MessageText};
+
+    fn message(conversation_id: ConversationId) -> Event {
+        let now = time::OffsetDateTime::now_utc();
+        let conversation = Conversation {
+            id: conversation_id,
+            customer_id: schema::CustomerId::new(),
+            channel: schema::Channel::WebChat,
+            status: schema::ConversationStatus::Queued,
+            assignee_id: None,
+            language: schema::Language::En,
+            last_seq: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        Event::MessageCreated {
+            conversation,
+            message: Message {
+                id: schema::MessageId::new(),
+                conversation_id,
+                seq: 1,
+                author: AuthorKind::Customer,
+                author_id: None,
+                text: MessageText::parse("hi", 10).unwrap(),
+                channel_message_id: None,
+                created_at: now,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_by_conversation_and_forgets_empty_topics() {
+        let bus = LocalBus::new();
+        let (a, b) = (ConversationId::new(), ConversationId::new());
+        let mut inbox = bus.subscribe(Topic::Inbox);
+        let mut sub_a = bus.subscribe(Topic::Conversation(a));
+        let sub_b = bus.subscribe(Topic::Conversation(b));
+        bus.publish(message(a));
+        assert!(matches!(sub_a.recv().await, Received::Event(e) if e.conversation_id() == a));
+        assert!(matches!(inbox.recv().await, Received::Event(e) if e.conversation_id() == a));
+        assert_eq!(sub_b.rx.len(), 0, "b must not be woken by a's message");
+        drop(sub_b);
+        assert!(!bus.topics.lock().unwrap().contains_key(&Topic::Conversation(b)));
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_it_lagged() {
+        let bus = LocalBus::new();
+        let a = ConversationId::new();
+        let mut sub = bus.subscribe(Topic::Conversation(a));
+        for _ in 0..CONVERSATION_BUFFER + 1 {
+            bus.publish(message(a));
+        }
+        assert!(matches!(sub.recv().await, Received::Lagged));
+    }
+}

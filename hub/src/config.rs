@@ -1,0 +1,169 @@
+//! Configuration: built-in defaults, then a TOML file, then `SWITCHBOARD_*` environment
+//! variables (`__` separates sections: `SWITCHBOARD_DATABASE__URL`). See `docs/configuration.md`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a hub node.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub webchat: WebchatConfig,
+    pub staff: StaffConfig,
+    pub log: LogConfig,
+    pub demo: DemoConfig,
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Connections (HTTP and websocket) one worker keeps open at most.
+    pub max_connections_per_worker: usize,
+    /// Pending connections the kernel queues before accepting.
+    pub backlog: u32,
+    /// Seconds to let in-flight requests and sockets finish on SIGTERM.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 0,
+            max_connections_per_worker: 50_000,
+            backlog: 4096,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    /// Pooled connections (readers, for SQLite).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://data/switchboard.db".into(), max_connections: 16 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebchatConfig {
+    /// How long a visitor token stays valid, in seconds.
+    pub token_ttl_secs: u64,
+    /// Longest message text, in characters (longer: 413, or an error frame on a socket).
+    pub max_message_chars: usize,
+    /// Largest websocket frame, in bytes (larger: the socket is closed with 1009).
+    pub max_frame_bytes: usize,
+    /// Secret that signs visitor tokens. Unset: one is generated and kept in the database, so
+    /// every node sharing the database shares it.
+    pub token_secret: Option<String>,
+}
+
+impl Default for WebchatConfig {
+    fn default() -> Self {
+        Self { token_ttl_secs: 24 * 3600, max_message_chars: 4000, max_frame_bytes: 64 * 1024, token_secret: None }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaffConfig {
+    /// A staff session ends after this many seconds without activity.
+    pub session_idle_secs: u64,
+    /// A staff session ends this many seconds after sign-in, whatever the activity.
+    pub session_max_secs: u64,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        Self { session_idle_secs: 15 * 60, session_max_secs: 12 * 3600 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `hub=debug,sqlx=warn`. `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info,sqlx=warn".into() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Seed a demo admin and two demo agents (known passwords: never in production).
+    pub enabled: bool,
+}
+
+/// A first admin created at start if no staff member has this address yet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapAdmin {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+}
+
+/// `SWITCHBOARD_*` variables that are not configuration keys: the config file's path, the
+/// password for `admin create`, and the test suite's PostgreSQL URL. Any other unknown
+/// `SWITCHBOARD_*` variable is an error, so a typo does not go unnoticed.
+const NOT_CONFIG: &[&str] = &["config", "admin_password", "test_postgres_url"];
+
+/// The configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+impl Config {
+    /// Defaults, overridden by `file` (if given; a missing file is an error), then by the
+    /// environment.
+    ///
+    /// # Errors
+    /// An unreadable file, a TOML syntax error, an unknown key or a value of the wrong type.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(Box::new(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )))));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("SWITCHBOARD_").split("__").ignore(NOT_CONFIG));
+        figment.extract().map_err(|e| ConfigError(Box::new(e)))
+    }
+}

@@ -1,0 +1,124 @@
+//! The agents' live inbox socket: every new conversation and message, live; replies go back in.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, Session};
+use channels::webchat::{AgentFrame, ServerFrame};
+use schema::{AuthorKind, NewMessage, Role, StaffSession};
+
+use crate::bus::{Received, Topic};
+use crate::error::ApiError;
+use crate::socket::{self, Flow};
+use crate::{AppState, auth, ingest};
+
+/// `GET /ws/inbox`: staff with the `agent` role; token in `Authorization: Bearer` or `?token=`.
+pub async fn socket(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let staff = match auth::bearer_token(&req) {
+        Some(token) => auth::authenticate(&state, &token, auth::Activity::Active).await,
+        None => Err(ApiError::Unauthorized("a staff session token is required".into())),
+    };
+    let staff = match staff {
+        Ok(s) if s.agent.has_role(Role::Agent) => s,
+        Ok(_) => {
+            actix_web::rt::spawn(socket::refuse(session, "the inbox needs the agent role".to_owned()));
+            return Ok(response);
+        }
+        Err(e) => {
+            actix_web::rt::spawn(socket::refuse(session, e.to_string()));
+            return Ok(response);
+        }
+    };
+    let subscription = state.bus.subscribe(Topic::Inbox);
+    let token = auth::bearer_token(&req).unwrap_or_default();
+    let handler = Inbox { state: state.clone(), staff, token };
+    actix_web::rt::spawn(socket::drive(state, session, stream, subscription, handler, "agent"));
+    Ok(response)
+}
+
+struct Inbox {
+    state: web::Data<AppState>,
+    staff: StaffSession,
+    token: String,
+}
+
+impl socket::Handler for Inbox {
+    async fn on_text(&mut self, session: &mut Session, text: &str) -> Flow {
+        let (conversation_id, client_id, text) =
+            match AgentFrame::parse(text, self.state.config.webchat.max_message_chars) {
+                Ok(AgentFrame::Message { conversation_id, client_id, text }) => (conversation_id, client_id, text),
+                Err(e) => {
+                    return socket::send(
+                        session,
+                        &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: e.client_id() },
+                    )
+                    .await;
+                }
+            };
+        // A reply is activity: it keeps the session alive (and fails if it has ended meanwhile).
+        match auth::authenticate(&self.state, &self.token, auth::Activity::Active).await {
+            Ok(s) => self.staff = s,
+            Err(e) => return unauthorized(&e),
+        }
+        let new = NewMessage {
+            conversation_id,
+            author: AuthorKind::Agent,
+            author_id: Some(self.staff.agent.id),
+            text,
+            channel_message_id: Some(client_id.clone()),
+        };
+        match ingest::append(&self.state, new).await {
+            Ok(appended) => {
+                socket::send(
+                    session,
+                    &ServerFrame::Ack { conversation_id, client_id: client_id.as_str(), seq: appended.message.seq },
+                )
+                .await
+            }
+            Err(e) => {
+                socket::send(
+                    session,
+                    &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: Some(client_id.as_str()) },
+                )
+                .await
+            }
+        }
+    }
+
+    async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow {
+        match received {
+            Received::Event(event) => match serde_json::to_string(&*event) {
+                Ok(json) => socket::send_text(session, json).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "event serialisation failed");
+                    Flow::Continue
+                }
+            },
+            // The inbox fell behind: tell the client to re-read through the REST API.
+            Received::Lagged => socket::send_text(session, r#"{"type":"resync"}"#.to_owned()).await,
+            Received::Closed => socket::close(CloseCode::Away, "the server is restarting; reconnect"),
+        }
+    }
+
+    async fn on_tick(&mut self, _session: &mut Session) -> Flow {
+        // Sign-out, idle expiry or a disabled account end the socket too.
+        match auth::authenticate(&self.state, &self.token, auth::Activity::Check).await {
+            Ok(s) => {
+                self.staff = s;
+                Flow::Continue
+            }
+            Err(ApiError::Unavailable(_)) => Flow::Continue,
+            Err(e) => unauthorized(&e),
+        }
+    }
+}
+
+fn unauthorized(e: &ApiError) -> Flow {
+    Flow::Close(actix_ws::CloseReason {
+        code: CloseCode::Other(socket::CLOSE_UNAUTHORIZED),
+        description: Some(e.to_string()),
+    })
+}

@@ -1,0 +1,29 @@
+//! The one way a message enters the system, whatever the channel: store it, count it, announce it.
+
+use std::time::Instant;
+
+use schema::{Appended, NewMessage};
+
+use crate::AppState;
+use crate::bus::Event;
+use crate::error::ApiError;
+
+/// Stores `new` (idempotently, by its channel message id) and, if it is new, publishes it.
+/// Returns only once the message is durable, so the caller may acknowledge it.
+///
+/// # Errors
+/// Unknown or closed conversation, or the store is down.
+pub async fn append(state: &AppState, new: NewMessage) -> Result<Appended, ApiError> {
+    let started = Instant::now();
+    let author = new.author;
+    let appended = state.store.append_message(new).await?;
+    state.metrics.store_write.with_label_values(&["append_message"]).observe(started.elapsed().as_secs_f64());
+    if appended.created {
+        state.metrics.messages.with_label_values(&[appended.conversation.channel.as_str(), author.as_str()]).inc();
+        state.bus.publish(Event::MessageCreated {
+            message: appended.message.clone(),
+            conversation: appended.conversation.clone(),
+        });
+    }
+    Ok(appended)
+}

@@ -1,0 +1,230 @@
+//! The Switchboard hub: wires the store, the event bus and the channels into an HTTP server.
+//! The binary `switchboard` (src/main.rs) is a thin CLI over [`start`].
+
+pub mod api;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod error;
+mod inbox;
+mod ingest;
+pub mod metrics;
+mod socket;
+mod webchat;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use base64::Engine as _;
+use channels::webchat::VisitorTokenKey;
+use rand::RngCore;
+use schema::{Role, Store, StoreOptions};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::bus::{EventBus, LocalBus};
+pub use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// The OpenAPI description of the HTTP and websocket API.
+pub const OPENAPI: &str = include_str!("../openapi.yaml");
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub bus: Arc<dyn EventBus>,
+    pub metrics: Metrics,
+    pub visitor_key: VisitorTokenKey,
+    /// Cancelled when the hub begins to shut down: sockets close with 1001.
+    pub shutdown: CancellationToken,
+}
+
+/// The hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] schema::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid bootstrap admin: {0}")]
+    BootstrapAdmin(ApiError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Demo staff seeded with `--demo`: (e-mail, name, roles). All share [`DEMO_PASSWORD`].
+pub const DEMO_STAFF: &[(&str, &str, &[Role])] = &[
+    ("admin@demo.switchboard.local", "Demo Admin", &[Role::Admin, Role::Agent]),
+    ("ana@demo.switchboard.local", "Ana Agent", &[Role::Agent]),
+    ("bruno@demo.switchboard.local", "Bruno Agent", &[Role::Agent, Role::Supervisor]),
+];
+/// The demo staff's password. Demo mode is for trying Switchboard out, never for production.
+pub const DEMO_PASSWORD: &str = "switchboard-demo";
+
+/// A running hub.
+#[derive(Debug)]
+pub struct RunningHub {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    pub state: web::Data<AppState>,
+    server: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningHub {
+    /// Graceful shutdown: stop accepting, close sockets with 1001 after their in-flight write,
+    /// let in-flight requests finish, then close the store (checkpointing SQLite).
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.state.shutdown.cancel();
+        self.server.stop(true).await;
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "server task failed");
+        }
+        self.state.store.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Opens the store, prepares secrets and seed data, and starts serving.
+///
+/// # Errors
+/// The store cannot be opened or migrated, the address cannot be bound, or the bootstrap
+/// admin is invalid.
+pub async fn start(config: Config) -> Result<RunningHub, StartError> {
+    let store = Store::connect(
+        &config.database.url,
+        &StoreOptions { max_connections: config.database.max_connections, ..StoreOptions::default() },
+    )
+    .await?;
+    tracing::info!(backend = ?store.backend(), url = %schema::redact(&config.database.url), "store ready");
+    let visitor_key = match &config.webchat.token_secret {
+        Some(secret) => VisitorTokenKey::new(secret.as_bytes()),
+        None => {
+            let secret = store
+                .setting_or_init("webchat.token_secret", || {
+                    let mut bytes = [0u8; 32];
+                    rand::rngs::OsRng.fill_bytes(&mut bytes);
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                })
+                .await?;
+            VisitorTokenKey::new(secret.into_bytes())
+        }
+    };
+    if let Some(admin) = &config.bootstrap_admin {
+        ensure_staff(&store, &admin.email, &admin.name, &[Role::Admin, Role::Agent], &admin.password)
+            .await
+            .map_err(StartError::BootstrapAdmin)?;
+    }
+    if config.demo.enabled {
+        for (email, name, roles) in DEMO_STAFF {
+            ensure_staff(&store, email, name, roles, DEMO_PASSWORD).await.map_err(StartError::BootstrapAdmin)?;
+        }
+    }
+    let state = web::Data::new(AppState {
+        metrics: Metrics::new()?,
+        bus: Arc::new(LocalBus::new()),
+        shutdown: CancellationToken::new(),
+        config: config.clone(),
+        store,
+        visitor_key,
+    });
+
+    let addr = config.server.bind;
+    let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(error::json_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap(from_fn(metrics::track))
+            .configure(routes)
+    })
+    .backlog(config.server.backlog)
+    .max_connections(config.server.max_connections_per_worker)
+    .shutdown_timeout(config.server.shutdown_timeout_secs)
+    .disable_signals();
+    if config.server.workers > 0 {
+        server = server.workers(config.server.workers);
+    }
+    let server = server.listen(listener).map_err(|source| StartError::Bind { addr, source })?.run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    tracing::info!(%addr, "listening");
+    Ok(RunningHub { addr, state, server: handle, task })
+}
+
+/// Creates a staff member unless one with that e-mail exists.
+async fn ensure_staff(store: &Store, email: &str, name: &str, roles: &[Role], password: &str) -> Result<(), ApiError> {
+    let parsed: schema::EmailAddress = email.parse()?;
+    if store.agent_credentials(&parsed).await?.is_some() {
+        return Ok(());
+    }
+    let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let new = api::new_agent(email, name, &roles, password.to_owned()).await?;
+    store.create_agent(new).await?;
+    tracing::info!(%email, "staff member created at start");
+    Ok(())
+}
+
+/// Every route of the hub.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics_text))
+        .route("/api/v1/openapi.yaml", web::get().to(openapi))
+        .route("/ws/webchat", web::get().to(webchat::socket))
+        .route("/ws/inbox", web::get().to(inbox::socket))
+        .service(
+            web::scope("/api/v1")
+                .route("/auth/login", web::post().to(auth::login))
+                .route("/auth/logout", web::post().to(auth::logout))
+                .route("/me", web::get().to(auth::me))
+                .route("/webchat/sessions", web::post().to(webchat::create_session))
+                .route("/conversations", web::get().to(api::list_conversations))
+                .route("/conversations/{id}", web::get().to(api::get_conversation))
+                .route("/conversations/{id}/messages", web::get().to(api::list_messages))
+                .route("/conversations/{id}/messages", web::post().to(api::post_message))
+                .route("/agents", web::get().to(api::list_agents))
+                .route("/agents", web::post().to(api::create_agent)),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let backend = format!("{:?}", state.store.backend()).to_lowercase();
+    match state.store.ping().await {
+        Ok(()) if !state.shutdown.is_cancelled() => {
+            HttpResponse::Ok().json(json!({ "status": "ready", "store": backend }))
+        }
+        Ok(()) => HttpResponse::ServiceUnavailable().json(json!({ "status": "shutting_down", "store": backend })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "store": backend }))
+        }
+    }
+}
+
+async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/yaml").body(OPENAPI)
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}

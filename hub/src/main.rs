@@ -1,0 +1,128 @@
+//! `switchboard`: the hub's command line.
+#![allow(clippy::print_stdout)]
+
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use hub::config::{Config, LogFormat};
+use schema::{Role, Store, StoreOptions};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version, about = "Switchboard: an omnichannel customer-care hub")]
+struct Cli {
+    /// TOML configuration file (default: ./switchboard.toml if it exists).
+    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the hub.
+    Serve {
+        /// Listen address (overrides server.bind).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Seed demo staff with known passwords (never in production).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage staff accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create an administrator. The password is read from SWITCHBOARD_ADMIN_PASSWORD, or else
+    /// from the first line of standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = cli.config.clone().or_else(|| {
+        let default = PathBuf::from("switchboard.toml");
+        default.exists().then_some(default)
+    });
+    let mut config = Config::load(file.as_deref())?;
+    match cli.command {
+        Command::Serve { bind, database_url, demo } => {
+            if let Some(bind) = bind {
+                config.server.bind = bind;
+            }
+            if let Some(url) = database_url {
+                config.database.url = url;
+            }
+            config.demo.enabled |= demo;
+            init_tracing(&config);
+            serve(config).await
+        }
+        Command::Admin { command: AdminCommand::Create { email, name } } => {
+            init_tracing(&config);
+            let password = match std::env::var("SWITCHBOARD_ADMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let store = Store::connect(&config.database.url, &StoreOptions::default()).await?;
+            let roles = vec![Role::Admin.as_str().to_owned(), Role::Agent.as_str().to_owned()];
+            let new = hub::api::new_agent(&email, &name, &roles, password).await?;
+            let agent = store.create_agent(new).await?;
+            store.close().await;
+            println!("created administrator {} ({})", agent.email, agent.id);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let demo = config.demo.enabled;
+    let running = hub::start(config).await?;
+    println!("Switchboard is listening on http://{}", running.addr);
+    if demo {
+        println!(
+            "Demo mode: these staff accounts exist (password {:?}); never use demo mode in production:",
+            hub::DEMO_PASSWORD
+        );
+        for (email, name, roles) in hub::DEMO_STAFF {
+            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            println!("  {email:<32} {name:<12} roles: {}", roles.join(", "));
+        }
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => if let Err(e) = r { bail!("cannot listen for Ctrl-C: {e}") },
+    }
+    running.shutdown().await;
+    Ok(())
+}

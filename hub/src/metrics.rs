@@ -1,0 +1,103 @@
+//! Prometheus metrics, served as text at `/metrics`.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// Every metric the hub exports.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub websockets: IntGaugeVec,
+    pub messages: IntCounterVec,
+    pub store_write: HistogramVec,
+}
+
+/// Registering a metric only fails on a duplicate name, which is a programming error caught by
+/// every test run.
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    if let Err(e) = registry.register(Box::new(metric.clone())) {
+        tracing::error!(error = %e, "metric registration failed");
+    }
+    metric
+}
+
+impl Metrics {
+    /// Creates and registers the metrics.
+    ///
+    /// # Errors
+    /// A malformed metric definition.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("switchboard".into()), None)?;
+        let latency_buckets = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        Ok(Self {
+            http_requests: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("http_requests_total", "HTTP requests answered"),
+                    &["method", "route", "status"],
+                )?,
+            ),
+            http_duration: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new("http_request_duration_seconds", "Time to answer an HTTP request")
+                        .buckets(latency_buckets.clone()),
+                    &["route"],
+                )?,
+            ),
+            websockets: register(
+                &registry,
+                IntGaugeVec::new(Opts::new("websockets_open", "Open websockets"), &["kind"])?,
+            ),
+            messages: register(
+                &registry,
+                IntCounterVec::new(Opts::new("messages_stored_total", "Messages stored"), &["channel", "author"])?,
+            ),
+            store_write: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new("store_write_seconds", "Time to durably store a write").buckets(latency_buckets),
+                    &["op"],
+                )?,
+            ),
+            registry,
+        })
+    }
+
+    /// The metrics in Prometheus text format.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Counts and times every request by its route pattern (not its raw path, to bound label values).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let metrics = req.app_data::<web::Data<crate::AppState>>().map(|s| s.metrics.clone());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    let status = res.status();
+    let elapsed = start.elapsed();
+    if let Some(m) = metrics {
+        m.http_requests.with_label_values(&[method.as_str(), route.as_str(), status.as_str()]).inc();
+        m.http_duration.with_label_values(&[route.as_str()]).observe(elapsed.as_secs_f64());
+    }
+    tracing::debug!(%method, %route, status = status.as_u16(), micros = elapsed.as_micros() as u64, "request");
+    Ok(res)
+}

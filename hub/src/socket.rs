@@ -1,0 +1,123 @@
+//! What customer and agent websockets share: frame limits, heartbeats, shutdown, close codes.
+
+use std::time::{Duration, Instant};
+
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, ProtocolError, Session};
+use channels::webchat::ServerFrame;
+use futures_util::StreamExt as _;
+
+use crate::AppState;
+use crate::bus::{Received, Subscription};
+
+/// The peer must be heard from (any frame, or a pong) this often, or the socket is closed.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+
+/// Close code for a missing, invalid or expired credential (4000-4999: application codes).
+pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+
+/// What a handler wants after a frame or an event.
+#[derive(Debug)]
+pub enum Flow {
+    Continue,
+    Close(CloseReason),
+}
+
+/// `Flow::Close` with a code and a reason.
+pub fn close(code: CloseCode, description: &str) -> Flow {
+    Flow::Close(CloseReason { code, description: Some(description.to_owned()) })
+}
+
+/// The per-kind behaviour of a socket.
+pub trait Handler {
+    /// A text frame from the peer.
+    async fn on_text(&mut self, session: &mut Session, text: &str) -> Flow;
+    /// Something from the bus.
+    async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow;
+    /// Called every heartbeat: is the credential still good?
+    async fn on_tick(&mut self, session: &mut Session) -> Flow;
+}
+
+/// Sends a frame; a failure means the peer is gone.
+pub async fn send(session: &mut Session, frame: &ServerFrame<'_>) -> Flow {
+    send_text(session, frame.to_json()).await
+}
+
+/// Sends raw JSON text; a failure means the peer is gone.
+pub async fn send_text(session: &mut Session, text: String) -> Flow {
+    match session.text(text).await {
+        Ok(()) => Flow::Continue,
+        Err(_) => Flow::Close(CloseReason { code: CloseCode::Normal, description: None }),
+    }
+}
+
+/// Closes a socket that was upgraded but failed authentication.
+pub async fn refuse(session: Session, description: String) {
+    let reason = CloseReason { code: CloseCode::Other(CLOSE_UNAUTHORIZED), description: Some(description) };
+    let _ = session.close(Some(reason)).await;
+}
+
+/// Runs a socket until the peer leaves, the handler closes it, or the hub shuts down.
+pub async fn drive<H: Handler>(
+    state: actix_web::web::Data<AppState>,
+    mut session: Session,
+    stream: MessageStream,
+    mut subscription: Subscription,
+    mut handler: H,
+    kind: &'static str,
+) {
+    let gauge = state.metrics.websockets.with_label_values(&[kind]);
+    gauge.inc();
+    let limit = state.config.webchat.max_frame_bytes;
+    let mut stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut last_heard = Instant::now();
+    let reason = loop {
+        let flow = tokio::select! {
+            biased;
+            () = state.shutdown.cancelled() => close(CloseCode::Away, "the server is restarting; reconnect"),
+            frame = stream.next() => {
+                last_heard = Instant::now();
+                match frame {
+                    None => break None,
+                    Some(Ok(AggregatedMessage::Text(text))) => handler.on_text(&mut session, &text).await,
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        send(&mut session, &ServerFrame::Error {
+                            code: "unsupported_frame",
+                            message: "send JSON text frames".into(),
+                            client_id: None,
+                        }).await
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => match session.pong(&bytes).await {
+                        Ok(()) => Flow::Continue,
+                        Err(_) => break None,
+                    },
+                    Some(Ok(AggregatedMessage::Pong(_))) => Flow::Continue,
+                    Some(Ok(AggregatedMessage::Close(reason))) => break reason,
+                    Some(Err(ProtocolError::Overflow)) => {
+                        close(CloseCode::Size, &format!("frames are limited to {limit} bytes"))
+                    }
+                    Some(Err(e)) => close(CloseCode::Protocol, &e.to_string()),
+                }
+            }
+            received = subscription.recv() => handler.on_event(&mut session, received).await,
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    close(CloseCode::Away, "no heartbeat")
+                } else if session.ping(b"").await.is_err() {
+                    break None;
+                } else {
+                    handler.on_tick(&mut session).await
+                }
+            }
+        };
+        if let Flow::Close(reason) = flow {
+            break Some(reason);
+        }
+    };
+    if let Some(r) = &reason {
+        tracing::debug!(kind, code = u16::from(r.code), reason = ?r.description, "closing socket");
+    }
+    let _ = session.close(reason).await;
+    gauge.dec();
+}
