@@ -1,0 +1,281 @@
+//! Test support: start the real hub on an ephemeral port against SQLite or a fresh PostgreSQL
+//! schema, and talk to it over HTTP and websockets as a client would.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use hub::{Config, RunningHub};
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The PostgreSQL server the tests use (database `test` exists on every machine).
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The visitor-token secret of test hubs, so tests can forge tokens (e.g. expired ones).
+pub const TEST_TOKEN_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+/// The password of the demo staff.
+pub const PASSWORD: &str = hub::DEMO_PASSWORD;
+pub const ADMIN: &str = "admin@demo.switchboard.local";
+pub const ANA: &str = "ana@demo.switchboard.local";
+pub const BRUNO: &str = "bruno@demo.switchboard.local";
+
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each listed async test twice: `sqlite::name` and `postgres::name`. Each test is an
+/// `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+/// A database of its own for one test: a temporary SQLite file, or a fresh PostgreSQL schema
+/// (dropped when the test ends).
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    dir: Option<PathBuf>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A new, empty database.
+    pub async fn new(backend: Backend) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("switchboard-test-{id}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let url = format!("sqlite://{}", dir.join("switchboard.db").display());
+                Self { url, dir: Some(dir), pg_schema: None }
+            }
+            Backend::Postgres => {
+                let base =
+                    std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
+                let schema = format!("sbtest_{id}");
+                let mut conn = sqlx::PgConnection::connect(&base).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL at {base} is unreachable ({e}). The PostgreSQL tests need it: start it \
+                         (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set \
+                         SWITCHBOARD_TEST_POSTGRES_URL."
+                    )
+                });
+                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+                conn.close().await.ok();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                Self { url, dir: None, pg_schema: Some((base, schema)) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((base, schema)) = self.pg_schema.take() {
+            // Drop runs inside the test's runtime; clean up on a thread with a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut conn).await.ok()?;
+                    conn.close().await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// A hub configuration for tests: ephemeral port, one worker, demo staff, a known token secret.
+#[must_use]
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::default();
+    config.server.bind = "127.0.0.1:0".parse().expect("addr");
+    config.server.workers = 1;
+    config.server.shutdown_timeout_secs = 5;
+    config.database.url = db.url.clone();
+    config.database.max_connections = 4;
+    config.demo.enabled = true;
+    config.webchat.token_secret = Some(TEST_TOKEN_SECRET.into());
+    config
+}
+
+/// A hub running for one test.
+#[derive(Debug)]
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub http: reqwest::Client,
+    pub hub: Option<RunningHub>,
+    pub db: TestDb,
+}
+
+/// Starts the hub on an ephemeral port with a fresh database of `backend`.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = TestDb::new(backend).await;
+    spawn_app_with(test_config(&db), db).await
+}
+
+/// Starts the hub with `config` (whose database is `db`).
+pub async fn spawn_app_with(config: Config, db: TestDb) -> TestApp {
+    let hub = hub::start(config).await.expect("hub starts");
+    TestApp { addr: hub.addr, http: reqwest::Client::new(), hub: Some(hub), db }
+}
+
+impl TestApp {
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the hub gracefully (the database stays, for a restart).
+    pub async fn stop(&mut self) {
+        if let Some(hub) = self.hub.take() {
+            hub.shutdown().await;
+        }
+    }
+
+    /// Signs a staff member in and returns the session token.
+    pub async fn login(&self, email: &str) -> String {
+        let res = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), 200, "login as {email}");
+        let body: Value = res.json().await.expect("login body");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Opens a web chat session: (visitor token, conversation id).
+    pub async fn new_chat(&self) -> (String, String) {
+        let res = self
+            .http
+            .post(self.url("/api/v1/webchat/sessions"))
+            .json(&json!({ "name": "Carla Customer", "language": "es" }))
+            .send()
+            .await
+            .expect("session request");
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.expect("session body");
+        (body["token"].as_str().expect("token").to_owned(), body["conversation_id"].as_str().expect("id").to_owned())
+    }
+
+    /// A GET with a staff token, returning status and JSON body (Null if not JSON).
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let res = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A POST of JSON with a staff token, returning status and JSON body (Null if not JSON).
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let res = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("POST");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Connects a customer socket.
+    pub async fn customer_socket(&self, token: &str, last_seq: Option<i64>) -> Ws {
+        let mut url = format!("ws://{}/ws/webchat?token={token}", self.addr);
+        if let Some(seq) = last_seq {
+            url.push_str(&format!("&last_seq={seq}"));
+        }
+        Ws::connect(&url).await
+    }
+
+    /// Connects an agent's inbox socket.
+    pub async fn inbox_socket(&self, token: &str) -> Ws {
+        Ws::connect(&format!("ws://{}/ws/inbox?token={token}", self.addr)).await
+    }
+}
+
+/// A websocket client.
+#[derive(Debug)]
+pub struct Ws {
+    inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How long a test waits for an expected frame.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn connect(url: &str) -> Self {
+        let (inner, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        Self { inner }
+    }
+
+    pub async fn send_json(&mut self, v: &Value) {
+        self.inner.send(WsMessage::text(v.to_string())).await.expect("send");
+    }
+
+    pub async fn send_raw(&mut self, m: WsMessage) {
+        self.inner.send(m).await.expect("send");
+    }
+
+    /// The next JSON text frame (pings and pongs skipped); panics on close or timeout.
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.inner.next()).await.expect("a frame in time");
+            match frame {
+                Some(Ok(WsMessage::Text(t))) => return serde_json::from_str(&t).expect("JSON frame"),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                other => panic!("expected a JSON frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next JSON frame whose `type` is `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next_json().await;
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
+    /// Waits for the close frame and returns its code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.inner.next()).await.expect("a close in time");
+            match frame {
+                Some(Ok(WsMessage::Close(Some(c)))) => return (u16::from(c.code), c.reason.to_string()),
+                Some(Ok(WsMessage::Close(None))) => return (u16::from(CloseCode::Status), String::new()),
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Health, readiness, metrics, the OpenAPI document, and configuration errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use tests::{ANA, Backend, TestDb, both_backends, spawn_app};
+
+both_backends!(health_readiness_metrics_and_openapi);
+
+async fn health_readiness_metrics_and_openapi(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let ready: serde_json::Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let store = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
+    assert_eq!(ready, json!({"status": "ready", "store": store}));
+
+    let ana = app.login(ANA).await;
+    let (visitor, conversation) = app.new_chat().await;
+    let mut customer = app.customer_socket(&visitor, None).await;
+    customer.send_json(&json!({"type": "message", "client_id": "1", "text": "hi"})).await;
+    customer.next_of("ack").await;
+    app.post(&format!("/api/v1/conversations/{conversation}/messages"), &ana, &json!({"text": "hello"})).await;
+
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        r#"switchboard_messages_stored_total{author="customer",channel="webchat"} 1"#,
+        r#"switchboard_messages_stored_total{author="agent",channel="webchat"} 1"#,
+        r#"switchboard_websockets_open{kind="customer"} 1"#,
+        r#"switchboard_http_requests_total{method="POST",route="/api/v1/webchat/sessions",status="201"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
+
+    let res = app.http.get(app.url("/api/v1/openapi.yaml")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let doc = res.text().await.unwrap();
+    for path in [
+        "/api/v1/auth/login:",
+        "/api/v1/webchat/sessions:",
+        "/api/v1/conversations/{id}/messages:",
+        "/ws/webchat:",
+        "/ws/inbox:",
+    ] {
+        assert!(doc.contains(path), "the OpenAPI document lacks {path}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_a_clear_error_not_a_hang() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = tests::test_config(&db);
+    config.database.url = "postgres://postgres@127.0.0.1:1/test".into();
+    let err = hub::start(config).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("unreachable"), "{err}");
+    config_error_names_the_key();
+}
+
+fn config_error_names_the_key() {
+    let dir = std::env::temp_dir().join(format!("sb-config-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("switchboard.toml");
+    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:9999\"\nworkerz = 2\n").unwrap();
+    let err = hub::Config::load(Some(&file)).unwrap_err().to_string();
+    assert!(err.contains("workerz"), "{err}");
+    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:9999\"\n[database]\nurl = \"sqlite://x.db\"\n").unwrap();
+    let config = hub::Config::load(Some(&file)).unwrap();
+    assert_eq!(config.server.bind.port(), 9999);
+    assert_eq!(config.database.url, "sqlite://x.db");
+    assert!(hub::Config::load(Some(&dir.join("missing.toml"))).is_err());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,234 @@
+//! The store, against SQLite and PostgreSQL alike.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use schema::{
+    AuthMethod, AuthorKind, Channel, ChannelMessageId, ContactHandle, ConversationStatus, MessageText, NewAgent,
+    NewCustomer, NewMessage, Role, Store, StoreError, StoreOptions,
+};
+use tests::{Backend, TestDb, both_backends};
+
+both_backends!(
+    sequence_numbers_have_no_gaps_under_concurrency,
+    a_redelivered_message_is_a_no_op,
+    an_agent_reply_claims_the_conversation,
+    customers_keep_their_handles_and_a_handle_has_one_owner,
+    staff_and_sessions,
+    settings_are_created_once,
+    reopening_runs_no_migration_twice,
+);
+
+async fn store(db: &TestDb) -> Store {
+    Store::connect(&db.url, &StoreOptions { max_connections: 4, ..StoreOptions::default() }).await.unwrap()
+}
+
+fn text(s: &str) -> MessageText {
+    MessageText::parse(s, 4000).unwrap()
+}
+
+fn customer_message(conversation: schema::ConversationId, client_id: &str, body: &str) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation,
+        author: AuthorKind::Customer,
+        author_id: None,
+        text: text(body),
+        channel_message_id: Some(client_id.parse().unwrap()),
+    }
+}
+
+async fn chat(store: &Store) -> schema::Conversation {
+    store
+        .create_customer_with_conversation(NewCustomer::default(), Channel::WebChat, ConversationStatus::Queued)
+        .await
+        .unwrap()
+        .1
+}
+
+async fn sequence_numbers_have_no_gaps_under_concurrency(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let conversation = chat(&store).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.append_message(customer_message(conversation.id, &format!("m{i}"), "hi")).await
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().unwrap().message.seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    let stored = store.messages_after(conversation.id, 0, 100).await.unwrap();
+    assert_eq!(stored.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=40).collect::<Vec<_>>());
+    assert_eq!(store.messages_after(conversation.id, 38, 100).await.unwrap().len(), 2);
+    assert_eq!(store.conversation(conversation.id).await.unwrap().last_seq, 40);
+}
+
+async fn a_redelivered_message_is_a_no_op(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let conversation = chat(&store).await;
+    let first = store.append_message(customer_message(conversation.id, "wamid.1", "hello")).await.unwrap();
+    assert!(first.created);
+    let again =
+        store.append_message(customer_message(conversation.id, "wamid.1", "hello (redelivered)")).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.message.id, first.message.id);
+    assert_eq!(again.message.text.as_str(), "hello");
+    assert_eq!(again.conversation.last_seq, 1, "the sequence bump was rolled back");
+    let next = store.append_message(customer_message(conversation.id, "wamid.2", "next")).await.unwrap();
+    assert_eq!(next.message.seq, 2);
+    // The same channel id in another conversation is another message.
+    let other = chat(&store).await;
+    assert!(store.append_message(customer_message(other.id, "wamid.1", "hello")).await.unwrap().created);
+    // Messages without a channel id never collide.
+    for _ in 0..2 {
+        let m = NewMessage { channel_message_id: None, ..customer_message(conversation.id, "x", "no id") };
+        assert!(store.append_message(m).await.unwrap().created);
+    }
+    assert_eq!(store.messages_after(conversation.id, 0, 10).await.unwrap().len(), 4);
+    // The same message delivered many times at once (it lands in one batch on SQLite, in
+    // racing transactions on PostgreSQL) is stored once.
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_message(customer_message(conversation.id, "burst", "x")).await })
+        })
+        .collect();
+    let mut created = 0;
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let a = t.await.unwrap().unwrap();
+        created += usize::from(a.created);
+        seqs.push(a.message.seq);
+    }
+    assert_eq!(created, 1);
+    assert!(seqs.iter().all(|&s| s == seqs[0]), "{seqs:?}");
+    assert_eq!(store.conversation(conversation.id).await.unwrap().last_seq, 5);
+    // An unknown conversation is NotFound, and writes nothing.
+    let missing = schema::ConversationId::new();
+    let err = store.append_message(customer_message(missing, "a", "b")).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+}
+
+async fn an_agent_reply_claims_the_conversation(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let ana = agent(&store, "ana@example.com").await;
+    let bea = agent(&store, "bea@example.com").await;
+    let conversation = chat(&store).await;
+    assert_eq!(conversation.status, ConversationStatus::Queued);
+    let reply = |who: schema::AgentId| NewMessage {
+        conversation_id: conversation.id,
+        author: AuthorKind::Agent,
+        author_id: Some(who),
+        text: text("on it"),
+        channel_message_id: None,
+    };
+    let a = store.append_message(reply(ana.id)).await.unwrap();
+    assert_eq!((a.conversation.status, a.conversation.assignee_id), (ConversationStatus::Assigned, Some(ana.id)));
+    // A second agent chiming in does not take it over.
+    let b = store.append_message(reply(bea.id)).await.unwrap();
+    assert_eq!(b.conversation.assignee_id, Some(ana.id));
+    let page = store.list_conversations(Some(ConversationStatus::Assigned), 10, None).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(store.list_conversations(Some(ConversationStatus::Queued), 10, None).await.unwrap().items.is_empty());
+}
+
+async fn agent(store: &Store, email: &str) -> schema::Agent {
+    store
+        .create_agent(NewAgent {
+            email: email.parse().unwrap(),
+            name: "Agent".parse().unwrap(),
+            roles: vec![Role::Agent],
+            password_hash: "not-a-real-hash".into(),
+        })
+        .await
+        .unwrap()
+}
+
+async fn customers_keep_their_handles_and_a_handle_has_one_owner(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let handle = ContactHandle { channel: Channel::WhatsApp, handle: "+34600111222".into() };
+    let new = NewCustomer {
+        name: Some("Lucía".parse().unwrap()),
+        email: Some("lucia@example.es".parse().unwrap()),
+        language: schema::Language::Es,
+        tier: schema::CustomerTier::Vip,
+        handles: vec![handle.clone()],
+    };
+    let (customer, conversation) =
+        store.create_customer_with_conversation(new.clone(), Channel::WhatsApp, ConversationStatus::Bot).await.unwrap();
+    assert_eq!(store.customer(customer.id).await.unwrap(), customer);
+    assert_eq!(conversation.language, schema::Language::Es);
+    // The same handle for a second customer is refused, and nothing of it is left behind.
+    let err =
+        store.create_customer_with_conversation(new, Channel::WhatsApp, ConversationStatus::Bot).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(store.list_conversations(None, 10, None).await.unwrap().items.len(), 1, "the transaction rolled back");
+}
+
+async fn staff_and_sessions(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let ana = agent(&store, "ana@example.com").await;
+    let err = store
+        .create_agent(NewAgent {
+            email: "ANA@example.com".parse().unwrap(),
+            name: "Other".parse().unwrap(),
+            roles: vec![Role::Agent],
+            password_hash: "x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("ana@example.com")), "{err}");
+    let (found, hash) = store.agent_credentials(&"ana@example.com".parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!((found, hash.as_str()), (ana.clone(), "not-a-real-hash"));
+
+    let now = time::OffsetDateTime::now_utc();
+    store.create_session("digest-live", &ana, AuthMethod::Password, now + time::Duration::minutes(15)).await.unwrap();
+    store.create_session("digest-old", &ana, AuthMethod::Password, now - time::Duration::seconds(1)).await.unwrap();
+    let live = store.live_session("digest-live").await.unwrap().unwrap();
+    assert_eq!(live.agent, ana);
+    assert!(store.live_session("digest-old").await.unwrap().is_none(), "expired");
+    assert!(store.live_session("digest-unknown").await.unwrap().is_none());
+    store.touch_session("digest-old", now + time::Duration::minutes(5)).await.unwrap();
+    assert!(store.live_session("digest-old").await.unwrap().is_some(), "touch extends");
+    store.revoke_session("digest-live").await.unwrap();
+    assert!(store.live_session("digest-live").await.unwrap().is_none(), "revoked");
+}
+
+async fn settings_are_created_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let a = store.setting_or_init("k", || "first".into()).await.unwrap();
+    let b = store.setting_or_init("k", || "second".into()).await.unwrap();
+    assert_eq!((a.as_str(), b.as_str()), ("first", "first"));
+}
+
+async fn reopening_runs_no_migration_twice(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let first = store(&db).await;
+    let conversation = chat(&first).await;
+    first.append_message(customer_message(conversation.id, "1", "kept")).await.unwrap();
+    first.close().await;
+    let second = store(&db).await;
+    let kept = second.messages_after(conversation.id, 0, 10).await.unwrap();
+    assert_eq!(kept[0].text.as_str(), "kept");
+    assert_eq!(kept[0].channel_message_id, Some("1".parse::<ChannelMessageId>().unwrap()));
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_by_name() {
+    for url in ["mysql://localhost/x", "sqlite://", "sqlite://:memory:", "nonsense"] {
+        let err = Store::connect(url, &StoreOptions::default()).await.unwrap_err();
+        assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{url}: {err}");
+    }
+    let err = Store::connect("postgres://u:secret@127.0.0.1:1/x", &StoreOptions::default()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert_eq!(schema::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+}
