@@ -34,10 +34,20 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
     let res = app.http.get(app.url("/api/v1/openapi.yaml")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let doc = res.text().await.unwrap();
+    // Every route the hub serves is documented.
     for path in [
+        "/healthz:",
+        "/readyz:",
+        "/metrics:",
+        "/api/v1/openapi.yaml:",
         "/api/v1/auth/login:",
+        "/api/v1/auth/logout:",
+        "/api/v1/me:",
         "/api/v1/webchat/sessions:",
+        "/api/v1/conversations:",
+        "/api/v1/conversations/{id}:",
         "/api/v1/conversations/{id}/messages:",
+        "/api/v1/agents:",
         "/ws/webchat:",
         "/ws/inbox:",
     ] {
