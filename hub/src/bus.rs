@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use bytestring::ByteString;
 use schema::{Conversation, ConversationId, Message};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -36,6 +38,36 @@ impl Event {
     }
 }
 
+/// An event as subscribers receive it: shared, with its JSON rendered once for all of them.
+#[derive(Debug)]
+pub struct Envelope {
+    event: Event,
+    json: OnceLock<Option<ByteString>>,
+}
+
+impl Envelope {
+    /// The event as JSON, serialised by the first subscriber that asks; cloning it is cheap.
+    pub fn json(&self) -> Option<ByteString> {
+        self.json
+            .get_or_init(|| match serde_json::to_string(&self.event) {
+                Ok(json) => Some(json.into()),
+                Err(e) => {
+                    tracing::error!(error = %e, "event serialisation failed");
+                    None
+                }
+            })
+            .clone()
+    }
+}
+
+impl Deref for Envelope {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
 /// What a subscriber listens to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Topic {
@@ -60,7 +92,7 @@ pub trait EventBus: Send + Sync + Debug + 'static {
 const CONVERSATION_BUFFER: usize = 16;
 const INBOX_BUFFER: usize = 4096;
 
-type Senders = Mutex<HashMap<Topic, broadcast::Sender<Arc<Event>>>>;
+type Senders = Mutex<HashMap<Topic, broadcast::Sender<Arc<Envelope>>>>;
 
 /// The in-process bus: one broadcast channel per watched topic, removed when its last
 /// subscriber leaves, so 50,000 idle customer sockets cost 50,000 small channels and a message
@@ -77,7 +109,7 @@ impl LocalBus {
         Self::default()
     }
 
-    fn send(&self, topic: Topic, event: &Arc<Event>) {
+    fn send(&self, topic: Topic, event: &Arc<Envelope>) {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = topics.get(&topic) {
             // No receiver left is not an error: nobody is watching.
@@ -88,7 +120,7 @@ impl LocalBus {
 
 impl EventBus for LocalBus {
     fn publish(&self, event: Event) {
-        let event = Arc::new(event);
+        let event = Arc::new(Envelope { event, json: OnceLock::new() });
         self.send(Topic::Conversation(event.conversation_id()), &event);
         self.send(Topic::Inbox, &event);
     }
@@ -107,7 +139,7 @@ impl EventBus for LocalBus {
 /// A live subscription; dropping it unsubscribes.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: broadcast::Receiver<Arc<Event>>,
+    rx: broadcast::Receiver<Arc<Envelope>>,
     topic: Topic,
     topics: Arc<Senders>,
 }
@@ -115,7 +147,7 @@ pub struct Subscription {
 /// What a subscription yields.
 #[derive(Debug)]
 pub enum Received {
-    Event(Arc<Event>),
+    Event(Arc<Envelope>),
     /// Events were dropped because this subscriber was too slow: re-read the store.
     Lagged,
     /// The bus is gone.

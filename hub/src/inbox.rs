@@ -90,12 +90,9 @@ impl socket::Handler for Inbox {
 
     async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow {
         match received {
-            Received::Event(event) => match serde_json::to_string(&*event) {
-                Ok(json) => socket::send_text(session, json).await,
-                Err(e) => {
-                    tracing::error!(error = %e, "event serialisation failed");
-                    Flow::Continue
-                }
+            Received::Event(event) => match event.json() {
+                Some(json) => socket::send_text(session, json).await,
+                None => Flow::Continue,
             },
             // The inbox fell behind: tell the client to re-read through the REST API.
             Received::Lagged => socket::send_text(session, r#"{"type":"resync"}"#.to_owned()).await,

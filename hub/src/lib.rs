@@ -151,6 +151,8 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     .backlog(config.server.backlog)
     .max_connections(config.server.max_connections_per_worker)
     .shutdown_timeout(config.server.shutdown_timeout_secs)
+    // Chat frames are small and latency-bound: never hold them back for Nagle's algorithm.
+    .tcp_nodelay(true)
     .disable_signals();
     if config.server.workers > 0 {
         server = server.workers(config.server.workers);

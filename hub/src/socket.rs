@@ -44,7 +44,7 @@ pub async fn send(session: &mut Session, frame: &ServerFrame<'_>) -> Flow {
 }
 
 /// Sends raw JSON text; a failure means the peer is gone.
-pub async fn send_text(session: &mut Session, text: String) -> Flow {
+pub async fn send_text(session: &mut Session, text: impl Into<bytestring::ByteString>) -> Flow {
     match session.text(text).await {
         Ok(()) => Flow::Continue,
         Err(_) => Flow::Close(CloseReason { code: CloseCode::Normal, description: None }),

@@ -188,7 +188,7 @@ impl socket::Handler for Customer {
 
     async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow {
         match received {
-            Received::Event(event) => match &*event {
+            Received::Event(event) => match &**event {
                 Event::MessageCreated { message, .. } if message.seq > self.delivered => {
                     // A gap means an event was missed: fill it from the store.
                     if message.seq > self.delivered + 1 {
