@@ -104,7 +104,33 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Every socket is a file descriptor: lift the soft limit to the hard one, and say so when even
+/// that is below what the configuration allows.
+fn raise_open_files_limit(config: &Config) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            let workers = if config.server.workers == 0 {
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+            } else {
+                config.server.workers
+            };
+            let wanted = (workers * config.server.max_connections_per_worker) as u64;
+            if limit < wanted {
+                tracing::warn!(
+                    limit,
+                    wanted,
+                    "the open-files limit caps concurrent connections below the configured maximum"
+                );
+            } else {
+                tracing::debug!(limit, "open-files limit");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
+    raise_open_files_limit(&config);
     let demo = config.demo.enabled;
     let running = hub::start(config).await?;
     println!("Switchboard is listening on http://{}", running.addr);
