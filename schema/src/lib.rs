@@ -15,5 +15,5 @@ pub use ids::{AgentId, ConversationId, CustomerId, MessageId, TicketId};
 pub use store::{Backend, ConversationPage, ListError, Store, StoreError, StoreOptions, redact};
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DisplayName, EmailAddress, Language,
-    MessageText, Role, ValidationError,
+    MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName, TicketStatus, ValidationError,
 };

@@ -325,9 +325,187 @@ name_enum!(
     }
 );
 
+/// A lower-case routing name (a skill or a queue): `a-z`, `0-9`, `_`, `-`, 1 to 64 characters,
+/// starting with a letter. `billing`, `spanish`, `tier2_voice`.
+fn routing_name(s: &str, field: &'static str) -> Result<String, ValidationError> {
+    if s.is_empty() {
+        return Err(ValidationError::Empty { field });
+    }
+    let len = s.chars().count();
+    if len > 64 {
+        return Err(ValidationError::TooLong { field, max: 64, actual: len });
+    }
+    let ok_chars = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok_chars || !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(ValidationError::Invalid {
+            field,
+            reason: format!("{s:?} must be lower-case letters, digits, '_' or '-', starting with a letter"),
+        });
+    }
+    Ok(s.to_owned())
+}
+
+macro_rules! routing_name_type {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The name as text.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                routing_name(s, $field).map(Self)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> Self {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+routing_name_type!(
+    /// A skill agents have and tickets need: `billing`, `spanish`, `voice`.
+    SkillName, "skill"
+);
+routing_name_type!(
+    /// A queue tickets wait in: `general`, `billing_es`.
+    QueueName, "queue"
+);
+
+macro_rules! bounded_number {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $min:literal ..= $max:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "i64", into = "u8")]
+        pub struct $name(u8);
+
+        impl $name {
+            /// The smallest value.
+            pub const MIN: Self = Self($min);
+            /// The largest value.
+            pub const MAX: Self = Self($max);
+
+            /// The value as a number.
+            #[must_use]
+            pub const fn get(self) -> u8 {
+                self.0
+            }
+        }
+
+        impl TryFrom<i64> for $name {
+            type Error = ValidationError;
+            fn try_from(n: i64) -> Result<Self, Self::Error> {
+                if (i64::from($min)..=i64::from($max)).contains(&n) {
+                    // In range, so it fits a u8.
+                    Ok(Self(u8::try_from(n).unwrap_or($max)))
+                } else {
+                    Err(ValidationError::Invalid {
+                        field: $field,
+                        reason: format!("{n} is not between {} and {}", $min, $max),
+                    })
+                }
+            }
+        }
+
+        impl From<$name> for u8 {
+            fn from(v: $name) -> Self {
+                v.0
+            }
+        }
+
+        impl From<$name> for i64 {
+            fn from(v: $name) -> Self {
+                i64::from(v.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+    };
+}
+
+bounded_number!(
+    /// How well an agent masters a skill, or how well a ticket needs it: 1 (a little) to 10.
+    SkillLevel, "level", 1..=10
+);
+bounded_number!(
+    /// A ticket's urgency: 1 (low) to 5 (urgent).
+    Priority, "priority", 1..=5
+);
+
+impl Default for Priority {
+    fn default() -> Self {
+        Self(3)
+    }
+}
+
+name_enum!(
+    /// Whether an agent can take work.
+    #[derive(Default)]
+    Presence, "presence" {
+        Available => "available",
+        Busy => "busy",
+        Away => "away",
+        #[default]
+        Offline => "offline",
+    }
+);
+
+name_enum!(
+    /// Where a ticket stands.
+    TicketStatus, "status" {
+        Queued => "queued",
+        Offered => "offered",
+        Assigned => "assigned",
+        PendingCustomer => "pending_customer",
+        Resolved => "resolved",
+        Closed => "closed",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routing_names_and_levels_are_checked() {
+        assert_eq!("billing_es".parse::<SkillName>().unwrap().as_str(), "billing_es");
+        for bad in ["", "Billing", "1st", "a b", "ñ", &"x".repeat(65)] {
+            assert!(bad.parse::<QueueName>().is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(SkillLevel::try_from(10).unwrap().get(), 10);
+        assert!(SkillLevel::try_from(0).is_err() && SkillLevel::try_from(11).is_err());
+        assert!(serde_json::from_str::<Priority>("6").is_err());
+        assert_eq!(serde_json::from_str::<Priority>("5").unwrap().get(), 5);
+    }
 
     #[test]
     fn email_is_normalised_and_checked() {
