@@ -4,6 +4,7 @@
 mod domain;
 mod ids;
 pub mod pci;
+mod routing;
 mod store;
 mod values;
 
@@ -12,7 +13,10 @@ pub use domain::{
     StaffSession,
 };
 pub use ids::{AgentId, ConversationId, CustomerId, MessageId, TicketId};
-pub use store::{Backend, ConversationPage, ListError, Store, StoreError, StoreOptions, redact};
+pub use routing::{
+    Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
+};
+pub use store::{Backend, ConversationChange, ConversationPage, ListError, Store, StoreError, StoreOptions, redact};
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DisplayName, EmailAddress, Language,
     MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName, TicketStatus, ValidationError,

@@ -20,6 +20,9 @@ use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
 mod append;
+mod tickets;
+
+pub use tickets::ConversationChange;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
