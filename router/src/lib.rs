@@ -1,0 +1,18 @@
+//! Switchboard's skills-based router: a pure, deterministic engine.
+//!
+//! The hub feeds it [`Input`]s with the current time and carries out the [`Decision`]s it
+//! returns (persist them, tell the agent). No I/O, no clock, no randomness inside: the same
+//! inputs at the same times give the same decisions, which is what makes restart (replay the
+//! store into a fresh engine) and simulation tests possible.
+//!
+//! - [`rules`]: supervisor rules as data, validated, and the classifier that picks a queue,
+//!   required skills, priority and escalation chain for a conversation.
+//! - [`Engine`]: agents (skills, presence, capacity per channel), queues ordered by priority
+//!   with aging, offers with timeouts, escalation.
+
+mod engine;
+mod model;
+pub mod rules;
+
+pub use engine::{Engine, EngineError};
+pub use model::*;

@@ -1,0 +1,587 @@
+//! Supervisor routing rules as data: which queue, skills, priority and escalation chain a
+//! conversation gets.
+//!
+//! Rules are checked in order; the first whose conditions all hold wins, else the fallback
+//! target applies. [`RoutingRules::validate`] reports every problem at once, each naming the
+//! path of the field at fault (`rules[2].then.skills[0].skill`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schema::{Channel, CustomerTier, Language, Priority, QueueName, SkillName};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EscalationStep, Millis, SkillRequirement};
+
+/// Most rules a rule set may hold.
+pub const MAX_RULES: usize = 1_000;
+/// Longest rule name, in characters.
+pub const MAX_RULE_NAME_CHARS: usize = 100;
+
+/// A complete rule set: the skill catalog, the queues, the ordered rules and the fallback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRules {
+    /// The skill catalog: every skill a target may require.
+    pub skills: BTreeSet<SkillName>,
+    /// The queues targets may name.
+    pub queues: Vec<QueueDef>,
+    /// Rules, checked in order: the first match wins.
+    pub rules: Vec<Rule>,
+    /// The target when no rule matches.
+    pub fallback: Target,
+}
+
+/// A queue and its first-response target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueDef {
+    /// The queue's name, unique in the rule set.
+    pub name: QueueName,
+    /// First-response target in seconds, if any.
+    #[serde(default)]
+    pub first_response_secs: Option<u32>,
+}
+
+/// One rule: when the conditions hold, route to the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// A unique, non-blank name of at most 100 characters.
+    pub name: String,
+    /// What must hold for the rule to apply.
+    pub when: Conditions,
+    /// Where matching conversations go.
+    pub then: Target,
+}
+
+/// Conditions of a rule. Every present condition must hold (AND); within a list, any value
+/// matches (OR); an empty list or `None` matches anything.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    /// The conversation's channel is one of these.
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    /// The customer's language is one of these.
+    #[serde(default)]
+    pub languages: Vec<Language>,
+    /// The customer's tier is one of these.
+    #[serde(default)]
+    pub tiers: Vec<CustomerTier>,
+    /// The conversation has at least one of these tags (compared ignoring ASCII case).
+    #[serde(default)]
+    pub tags_any: Vec<String>,
+    /// The text contains at least one of these, ignoring case.
+    #[serde(default)]
+    pub text_contains: Vec<String>,
+    /// The time of day (UTC) is within these hours.
+    #[serde(default)]
+    pub hours: Option<Hours>,
+}
+
+/// A daily time window in UTC, `"HH:MM"`, from inclusive to exclusive. `from` later than `to`
+/// wraps past midnight (`22:00`–`06:00`); `from == to` is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hours {
+    /// Start, `"HH:MM"`, inclusive.
+    pub from: String,
+    /// End, `"HH:MM"`, exclusive.
+    pub to: String,
+}
+
+/// Where a conversation is routed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The queue it waits in.
+    pub queue: QueueName,
+    /// Skills an agent needs, each at a level or above.
+    #[serde(default)]
+    pub skills: Vec<SkillRequirement>,
+    /// Its priority (default 3).
+    #[serde(default)]
+    pub priority: Priority,
+    /// Escalation steps, ordered by strictly increasing `after_secs`.
+    #[serde(default)]
+    pub escalation: Vec<EscalationStep>,
+}
+
+/// What the classifier looks at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// The conversation's channel.
+    pub channel: Channel,
+    /// The customer's language.
+    pub language: Language,
+    /// The customer's tier.
+    pub tier: CustomerTier,
+    /// The conversation's tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The text to search (e.g. the first message).
+    #[serde(default)]
+    pub text: String,
+    /// When, for `hours`.
+    pub at: Millis,
+}
+
+/// The classifier's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Classification {
+    /// The matching rule's name; `None` for the fallback.
+    pub rule: Option<String>,
+    /// Where to route.
+    pub target: Target,
+}
+
+/// One problem in a rule set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(deny_unknown_fields)]
+#[error("{field}: {message}")]
+pub struct RuleError {
+    /// The path of the field at fault, e.g. `rules[2].then.skills[0].skill`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(errors: &mut Vec<RuleError>, field: impl Into<String>, message: impl Into<String>) {
+    errors.push(RuleError { field: field.into(), message: message.into() });
+}
+
+/// Parses `"HH:MM"` into minutes since midnight.
+fn parse_hhmm(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    if b.len() != 5 || b[2] != b':' || ![0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit()) {
+        return None;
+    }
+    let h = u32::from(b[0] - b'0') * 10 + u32::from(b[1] - b'0');
+    let m = u32::from(b[3] - b'0') * 10 + u32::from(b[4] - b'0');
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+impl Hours {
+    /// Whether the minute of the day of `at` (UTC) is in the window. An invalid window
+    /// matches nothing.
+    #[must_use]
+    pub fn contains(&self, at: Millis) -> bool {
+        let (Some(from), Some(to)) = (parse_hhmm(&self.from), parse_hhmm(&self.to)) else {
+            return false;
+        };
+        let minute = u32::try_from(at.rem_euclid(86_400_000) / 60_000).unwrap_or(0);
+        match from.cmp(&to) {
+            std::cmp::Ordering::Less => from <= minute && minute < to,
+            std::cmp::Ordering::Greater => minute >= from || minute < to,
+            std::cmp::Ordering::Equal => false,
+        }
+    }
+}
+
+impl Conditions {
+    /// Whether every present condition holds for the sample. `text_lower` is the sample's
+    /// text in lower case.
+    fn matches(&self, sample: &Sample, text_lower: &str) -> bool {
+        (self.channels.is_empty() || self.channels.contains(&sample.channel))
+            && (self.languages.is_empty() || self.languages.contains(&sample.language))
+            && (self.tiers.is_empty() || self.tiers.contains(&sample.tier))
+            && (self.tags_any.is_empty()
+                || self.tags_any.iter().any(|t| sample.tags.iter().any(|s| s.trim().eq_ignore_ascii_case(t.trim()))))
+            && (self.text_contains.is_empty()
+                || self.text_contains.iter().any(|n| text_lower.contains(n.to_lowercase().as_str())))
+            && self.hours.as_ref().is_none_or(|h| h.contains(sample.at))
+    }
+}
+
+impl RoutingRules {
+    /// Checks the rule set, reporting every problem found.
+    ///
+    /// # Errors
+    /// The list of problems, each naming its field path.
+    pub fn validate(&self) -> Result<(), Vec<RuleError>> {
+        let mut errors = Vec::new();
+        let mut queues = BTreeSet::new();
+        for (i, q) in self.queues.iter().enumerate() {
+            if !queues.insert(&q.name) {
+                err(&mut errors, format!("queues[{i}].name"), format!("duplicate queue {:?}", q.name.as_str()));
+            }
+            if q.first_response_secs == Some(0) {
+                err(&mut errors, format!("queues[{i}].first_response_secs"), "must be at least 1 second");
+            }
+        }
+        if self.rules.len() > MAX_RULES {
+            err(&mut errors, "rules", format!("{} rules, at most {MAX_RULES}", self.rules.len()));
+        }
+        let mut names = BTreeSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let path = format!("rules[{i}]");
+            let name = rule.name.trim();
+            if name.is_empty() {
+                err(&mut errors, format!("{path}.name"), "must not be blank");
+            } else if rule.name.chars().count() > MAX_RULE_NAME_CHARS {
+                err(&mut errors, format!("{path}.name"), format!("longer than {MAX_RULE_NAME_CHARS} characters"));
+            } else if !names.insert(name) {
+                err(&mut errors, format!("{path}.name"), format!("duplicate rule name {name:?}"));
+            }
+            self.check_conditions(&rule.when, &format!("{path}.when"), &mut errors);
+            self.check_target(&rule.then, &format!("{path}.then"), &queues, &mut errors);
+        }
+        self.check_target(&self.fallback, "fallback", &queues, &mut errors);
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    fn check_conditions(&self, when: &Conditions, path: &str, errors: &mut Vec<RuleError>) {
+        for (j, tag) in when.tags_any.iter().enumerate() {
+            if tag.trim().is_empty() {
+                err(errors, format!("{path}.tags_any[{j}]"), "must not be empty");
+            }
+        }
+        for (j, text) in when.text_contains.iter().enumerate() {
+            if text.trim().is_empty() {
+                err(errors, format!("{path}.text_contains[{j}]"), "must not be empty");
+            }
+        }
+        if let Some(hours) = &when.hours {
+            let from = parse_hhmm(&hours.from);
+            let to = parse_hhmm(&hours.to);
+            if from.is_none() {
+                err(errors, format!("{path}.hours.from"), format!("{:?} is not HH:MM (00:00 to 23:59)", hours.from));
+            }
+            if to.is_none() {
+                err(errors, format!("{path}.hours.to"), format!("{:?} is not HH:MM (00:00 to 23:59)", hours.to));
+            }
+            if from.is_some() && from == to {
+                err(errors, format!("{path}.hours.to"), "must differ from `from`");
+            }
+        }
+    }
+
+    fn check_target(&self, target: &Target, path: &str, queues: &BTreeSet<&QueueName>, errors: &mut Vec<RuleError>) {
+        if !queues.contains(&target.queue) {
+            err(errors, format!("{path}.queue"), format!("unknown queue {:?}", target.queue.as_str()));
+        }
+        let mut seen = BTreeSet::new();
+        for (j, req) in target.skills.iter().enumerate() {
+            if !self.skills.contains(&req.skill) {
+                err(errors, format!("{path}.skills[{j}].skill"), format!("unknown skill {:?}", req.skill.as_str()));
+            }
+            if !seen.insert(&req.skill) {
+                err(
+                    errors,
+                    format!("{path}.skills[{j}].skill"),
+                    format!("skill {:?} required twice", req.skill.as_str()),
+                );
+            }
+        }
+        let mut previous: Option<u32> = None;
+        let mut visited: Vec<&QueueName> = vec![&target.queue];
+        for (j, step) in target.escalation.iter().enumerate() {
+            let after = step.after_secs();
+            if after == 0 {
+                err(errors, format!("{path}.escalation[{j}].after_secs"), "must be at least 1");
+            } else if previous.is_some_and(|p| after <= p) {
+                err(errors, format!("{path}.escalation[{j}].after_secs"), "must be greater than the previous step's");
+            }
+            previous = Some(after);
+            match step {
+                EscalationStep::WidenSkills { by, .. } => {
+                    if *by == 0 {
+                        err(errors, format!("{path}.escalation[{j}].by"), "must be at least 1");
+                    }
+                }
+                EscalationStep::Overflow { queue, .. } => {
+                    if !queues.contains(queue) {
+                        err(
+                            errors,
+                            format!("{path}.escalation[{j}].queue"),
+                            format!("unknown queue {:?}", queue.as_str()),
+                        );
+                    }
+                    let looped = visited.contains(&queue);
+                    visited.push(queue);
+                    if looped {
+                        let chain: Vec<&str> = visited.iter().map(|q| q.as_str()).collect();
+                        err(
+                            errors,
+                            format!("{path}.escalation[{j}].queue"),
+                            format!("escalation loops: {}", chain.join(" → ")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The target for a sample: the first matching rule's, else the fallback.
+    #[must_use]
+    pub fn classify(&self, sample: &Sample) -> Classification {
+        let text_lower = sample.text.to_lowercase();
+        self.rules
+            .iter()
+            .find(|r| r.when.matches(sample, &text_lower))
+            .map(|r| Classification { rule: Some(r.name.clone()), target: r.then.clone() })
+            .unwrap_or_else(|| Classification { rule: None, target: self.fallback.clone() })
+    }
+
+    /// Queue → first-response target in ms, for [`crate::EngineConfig::sla_ms`].
+    #[must_use]
+    pub fn queue_sla_ms(&self) -> BTreeMap<QueueName, Millis> {
+        self.queues
+            .iter()
+            .filter_map(|q| q.first_response_secs.map(|s| (q.name.clone(), Millis::from(s) * 1000)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use schema::SkillLevel;
+
+    use super::*;
+
+    fn q(s: &str) -> QueueName {
+        s.parse().unwrap()
+    }
+    fn sk(s: &str) -> SkillName {
+        s.parse().unwrap()
+    }
+    fn req(s: &str, level: i64) -> SkillRequirement {
+        SkillRequirement { skill: sk(s), level: SkillLevel::try_from(level).unwrap() }
+    }
+    fn target(queue: &str) -> Target {
+        Target { queue: q(queue), skills: vec![], priority: Priority::default(), escalation: vec![] }
+    }
+    fn rule(name: &str, when: Conditions, queue: &str) -> Rule {
+        Rule { name: name.into(), when, then: target(queue) }
+    }
+    fn base() -> RoutingRules {
+        RoutingRules {
+            skills: ["billing", "tech", "spanish"].into_iter().map(sk).collect(),
+            queues: ["general", "support", "billing"]
+                .into_iter()
+                .map(|n| QueueDef { name: q(n), first_response_secs: Some(60) })
+                .collect(),
+            rules: vec![],
+            fallback: target("general"),
+        }
+    }
+    fn sample() -> Sample {
+        Sample {
+            channel: Channel::WebChat,
+            language: Language::En,
+            tier: CustomerTier::Standard,
+            tags: vec![],
+            text: String::new(),
+            at: 12 * 3_600_000,
+        }
+    }
+    fn fields(r: &RoutingRules) -> Vec<String> {
+        r.validate().err().unwrap_or_default().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_good_rule_set_validates() {
+        let mut r = base();
+        r.rules.push(Rule {
+            name: "billing".into(),
+            when: Conditions { text_contains: vec!["invoice".into()], ..Conditions::default() },
+            then: Target {
+                queue: q("billing"),
+                skills: vec![req("billing", 5), req("spanish", 3)],
+                priority: Priority::try_from(4).unwrap(),
+                escalation: vec![
+                    EscalationStep::WidenSkills { after_secs: 60, by: 2 },
+                    EscalationStep::Overflow { after_secs: 300, queue: q("general") },
+                ],
+            },
+        });
+        assert_eq!(r.validate(), Ok(()));
+        assert_eq!(r.queue_sla_ms().get(&q("billing")), Some(&60_000));
+    }
+
+    #[test]
+    fn unknown_skill_and_duplicate_skill() {
+        let mut r = base();
+        let mut t = target("support");
+        t.skills = vec![req("billing", 1), req("cooking", 2), req("billing", 3)];
+        r.rules.push(Rule { name: "a".into(), when: Conditions::default(), then: t });
+        assert_eq!(fields(&r), ["rules[0].then.skills[1].skill", "rules[0].then.skills[2].skill"]);
+    }
+
+    #[test]
+    fn unknown_queues() {
+        let mut r = base();
+        r.fallback = target("nowhere");
+        let mut t = target("support");
+        t.escalation = vec![
+            EscalationStep::WidenSkills { after_secs: 10, by: 1 },
+            EscalationStep::Overflow { after_secs: 20, queue: q("elsewhere") },
+        ];
+        r.rules.push(Rule { name: "a".into(), when: Conditions::default(), then: t });
+        assert_eq!(fields(&r), ["rules[0].then.escalation[1].queue", "fallback.queue"]);
+    }
+
+    #[test]
+    fn duplicate_queue() {
+        let mut r = base();
+        r.queues.push(QueueDef { name: q("support"), first_response_secs: None });
+        assert_eq!(fields(&r), ["queues[3].name"]);
+    }
+
+    #[test]
+    fn rule_names() {
+        let mut r = base();
+        r.rules.push(rule("a", Conditions::default(), "general"));
+        r.rules.push(rule("a", Conditions::default(), "general"));
+        r.rules.push(rule("  ", Conditions::default(), "general"));
+        r.rules.push(rule(&"x".repeat(101), Conditions::default(), "general"));
+        assert_eq!(fields(&r), ["rules[1].name", "rules[2].name", "rules[3].name"]);
+    }
+
+    #[test]
+    fn too_many_rules() {
+        let mut r = base();
+        r.rules = (0..=MAX_RULES).map(|i| rule(&format!("r{i}"), Conditions::default(), "general")).collect();
+        assert_eq!(fields(&r), ["rules"]);
+    }
+
+    #[test]
+    fn escalation_timing_and_widening() {
+        let mut r = base();
+        let mut t = target("support");
+        t.escalation = vec![
+            EscalationStep::WidenSkills { after_secs: 0, by: 1 },
+            EscalationStep::WidenSkills { after_secs: 60, by: 0 },
+            EscalationStep::WidenSkills { after_secs: 60, by: 1 },
+        ];
+        r.fallback = t;
+        assert_eq!(
+            fields(&r),
+            ["fallback.escalation[0].after_secs", "fallback.escalation[1].by", "fallback.escalation[2].after_secs"]
+        );
+    }
+
+    #[test]
+    fn escalation_cycle_names_the_loop() {
+        let mut r = base();
+        let mut t = target("support");
+        t.escalation = vec![
+            EscalationStep::Overflow { after_secs: 60, queue: q("billing") },
+            EscalationStep::Overflow { after_secs: 120, queue: q("support") },
+        ];
+        r.rules.push(Rule { name: "a".into(), when: Conditions::default(), then: t });
+        let errors = r.validate().unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "rules[0].then.escalation[1].queue");
+        assert!(errors[0].message.contains("support → billing → support"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn bad_hours_and_empty_entries() {
+        let mut r = base();
+        let hours = |from: &str, to: &str| Some(Hours { from: from.into(), to: to.into() });
+        r.rules.push(rule("a", Conditions { hours: hours("24:00", "7:00"), ..Conditions::default() }, "general"));
+        r.rules.push(rule("b", Conditions { hours: hours("08:00", "08:00"), ..Conditions::default() }, "general"));
+        r.rules.push(rule(
+            "c",
+            Conditions {
+                tags_any: vec!["vip".into(), String::new()],
+                text_contains: vec![" ".into()],
+                ..Default::default()
+            },
+            "general",
+        ));
+        assert_eq!(
+            fields(&r),
+            [
+                "rules[0].when.hours.from",
+                "rules[0].when.hours.to",
+                "rules[1].when.hours.to",
+                "rules[2].when.tags_any[1]",
+                "rules[2].when.text_contains[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_display_their_field() {
+        let e = RuleError { field: "fallback.queue".into(), message: "unknown queue".into() };
+        assert_eq!(e.to_string(), "fallback.queue: unknown queue");
+    }
+
+    #[test]
+    fn first_match_wins_else_fallback() {
+        let mut r = base();
+        r.rules.push(rule("chat", Conditions { channels: vec![Channel::WebChat], ..Default::default() }, "support"));
+        r.rules.push(rule("any", Conditions::default(), "billing"));
+        assert_eq!(r.classify(&sample()).rule.as_deref(), Some("chat"));
+        assert_eq!(r.classify(&sample()).target.queue, q("support"));
+        let email = Sample { channel: Channel::Email, ..sample() };
+        assert_eq!(r.classify(&email).rule.as_deref(), Some("any"));
+        r.rules.pop();
+        let c = r.classify(&email);
+        assert_eq!((c.rule, c.target.queue), (None, q("general")));
+    }
+
+    #[test]
+    fn each_condition_kind() {
+        let mut r = base();
+        r.rules.push(rule("lang", Conditions { languages: vec![Language::Es], ..Default::default() }, "support"));
+        r.rules.push(rule("tier", Conditions { tiers: vec![CustomerTier::Vip], ..Default::default() }, "support"));
+        r.rules.push(rule("tag", Conditions { tags_any: vec!["refund".into()], ..Default::default() }, "billing"));
+        r.rules.push(rule(
+            "text",
+            Conditions { text_contains: vec!["INVOICE".into(), "charge".into()], ..Default::default() },
+            "billing",
+        ));
+        r.rules.push(rule(
+            "both",
+            Conditions { channels: vec![Channel::Email], languages: vec![Language::Pt], ..Default::default() },
+            "support",
+        ));
+        let name = |s: Sample| r.classify(&s).rule;
+        assert_eq!(name(Sample { language: Language::Es, ..sample() }).as_deref(), Some("lang"));
+        assert_eq!(name(Sample { tier: CustomerTier::Vip, ..sample() }).as_deref(), Some("tier"));
+        assert_eq!(name(Sample { tags: vec!["x".into(), "Refund".into()], ..sample() }).as_deref(), Some("tag"));
+        assert_eq!(name(Sample { text: "My Invoice is wrong".into(), ..sample() }).as_deref(), Some("text"));
+        assert_eq!(name(Sample { text: "nothing here".into(), ..sample() }), None);
+        // AND: Portuguese alone is not enough.
+        assert_eq!(name(Sample { language: Language::Pt, ..sample() }), None);
+        assert_eq!(
+            name(Sample { language: Language::Pt, channel: Channel::Email, ..sample() }).as_deref(),
+            Some("both")
+        );
+    }
+
+    #[test]
+    fn hours_and_midnight_wrap() {
+        let mut r = base();
+        let hours = |from: &str, to: &str| Some(Hours { from: from.into(), to: to.into() });
+        r.rules.push(rule("night", Conditions { hours: hours("22:00", "06:00"), ..Default::default() }, "support"));
+        r.rules.push(rule("day", Conditions { hours: hours("09:00", "17:30"), ..Default::default() }, "billing"));
+        let day = 86_400_000 * 20_000;
+        let at = |h: i64, m: i64| Sample { at: day + h * 3_600_000 + m * 60_000, ..sample() };
+        let name = |s: Sample| r.classify(&s).rule;
+        assert_eq!(name(at(23, 0)).as_deref(), Some("night"));
+        assert_eq!(name(at(2, 0)).as_deref(), Some("night"));
+        assert_eq!(name(at(22, 0)).as_deref(), Some("night"));
+        assert_eq!(name(at(6, 0)), None);
+        assert_eq!(name(at(9, 0)).as_deref(), Some("day"));
+        assert_eq!(name(at(17, 29)).as_deref(), Some("day"));
+        assert_eq!(name(at(17, 30)), None);
+    }
+
+    #[test]
+    fn serde_defaults_and_unknown_fields() {
+        let json = r#"{"skills":["billing"],"queues":[{"name":"general"}],"rules":[
+            {"name":"a","when":{"channels":["email"]},"then":{"queue":"general"}}],
+            "fallback":{"queue":"general","skills":[{"skill":"billing","level":2}]}}"#;
+        let r: RoutingRules = serde_json::from_str(json).unwrap();
+        assert_eq!(r.rules[0].then.priority.get(), 3);
+        assert_eq!(r.validate(), Ok(()));
+        let bad = r#"{"queue":"general","colour":"red"}"#;
+        assert!(serde_json::from_str::<Target>(bad).is_err());
+    }
+}
