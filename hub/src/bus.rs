@@ -10,7 +10,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytestring::ByteString;
-use schema::{Conversation, ConversationId, Message};
+use schema::{AgentId, Conversation, ConversationId, Message, Presence, Ticket};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -25,15 +25,25 @@ pub enum Event {
     /// A message, with its conversation as the message left it (status, assignee, last seq).
     #[serde(rename = "message.created")]
     MessageCreated { message: Message, conversation: Conversation },
+    /// A ticket changed: created, offered, assigned, escalated, transferred, resolved…
+    #[serde(rename = "ticket.updated")]
+    TicketUpdated { ticket: Ticket },
+    /// An agent's presence changed.
+    #[serde(rename = "agent.presence")]
+    PresenceChanged { agent_id: AgentId, presence: Presence },
 }
 
 impl Event {
     /// The conversation the event is about.
     #[must_use]
-    pub fn conversation_id(&self) -> ConversationId {
+    pub fn conversation_id(&self) -> Option<ConversationId> {
         match self {
-            Self::ConversationCreated { conversation } | Self::ConversationUpdated { conversation } => conversation.id,
-            Self::MessageCreated { message, .. } => message.conversation_id,
+            Self::ConversationCreated { conversation } | Self::ConversationUpdated { conversation } => {
+                Some(conversation.id)
+            }
+            Self::MessageCreated { message, .. } => Some(message.conversation_id),
+            Self::TicketUpdated { ticket } => Some(ticket.conversation_id),
+            Self::PresenceChanged { .. } => None,
         }
     }
 }
@@ -121,7 +131,9 @@ impl LocalBus {
 impl EventBus for LocalBus {
     fn publish(&self, event: Event) {
         let event = Arc::new(Envelope { event, json: OnceLock::new() });
-        self.send(Topic::Conversation(event.conversation_id()), &event);
+        if let Some(id) = event.conversation_id() {
+            self.send(Topic::Conversation(id), &event);
+        }
         self.send(Topic::Inbox, &event);
     }
 
@@ -216,8 +228,8 @@ mod tests {
         let mut sub_a = bus.subscribe(Topic::Conversation(a));
         let sub_b = bus.subscribe(Topic::Conversation(b));
         bus.publish(message(a));
-        assert!(matches!(sub_a.recv().await, Received::Event(e) if e.conversation_id() == a));
-        assert!(matches!(inbox.recv().await, Received::Event(e) if e.conversation_id() == a));
+        assert!(matches!(sub_a.recv().await, Received::Event(e) if e.conversation_id() == Some(a)));
+        assert!(matches!(inbox.recv().await, Received::Event(e) if e.conversation_id() == Some(a)));
         assert_eq!(sub_b.rx.len(), 0, "b must not be woken by a's message");
         drop(sub_b);
         assert!(!bus.topics.lock().unwrap().contains_key(&Topic::Conversation(b)));

@@ -16,6 +16,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub webchat: WebchatConfig,
     pub staff: StaffConfig,
+    pub routing: RoutingConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -95,6 +96,25 @@ pub struct StaffConfig {
 impl Default for StaffConfig {
     fn default() -> Self {
         Self { session_idle_secs: 15 * 60, session_max_secs: 12 * 3600 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Seconds an agent has to accept an offered ticket before it goes to the next agent.
+    pub offer_timeout_secs: u64,
+    /// Offers rejected or missed in a row before an agent is set away.
+    pub max_missed_offers: u8,
+    /// Waiting time, in seconds, worth one priority level (aging).
+    pub aging_secs_per_level: u64,
+    /// How often the routing clock runs (offer timeouts, escalations), in milliseconds.
+    pub tick_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self { offer_timeout_secs: 20, max_missed_offers: 3, aging_secs_per_level: 120, tick_ms: 500 }
     }
 }
 

@@ -23,6 +23,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// Routing rules that do not validate: `field` is the path of the first problem.
+    #[error("{message}")]
+    InvalidRules { field: String, message: String },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -41,7 +44,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Validation(ValidationError::TooLong { field: "text", .. }) => "message_too_long",
-            Self::Validation(_) => "invalid_field",
+            Self::Validation(_) | Self::InvalidRules { .. } => "invalid_field",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -79,7 +82,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) | Self::Validation(ValidationError::TooLong { field: "text", .. }) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::InvalidRules { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -94,8 +97,10 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut body = json!({ "error": { "code": self.code(), "message": message } });
-        if let Self::Validation(v) = self {
-            body["error"]["field"] = json!(v.field());
+        match self {
+            Self::Validation(v) => body["error"]["field"] = json!(v.field()),
+            Self::InvalidRules { field, .. } => body["error"]["field"] = json!(field),
+            _ => {}
         }
         HttpResponse::build(self.status_code()).json(body)
     }

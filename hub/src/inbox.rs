@@ -3,7 +3,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, Session};
 use channels::webchat::{AgentFrame, ServerFrame};
-use schema::{AuthorKind, NewMessage, Role, StaffSession};
+use router::Input;
+use schema::{AuthorKind, ChannelMessageId, ConversationId, MessageText, NewMessage, Role, StaffSession};
 
 use crate::bus::{Received, Topic};
 use crate::error::ApiError;
@@ -34,8 +35,15 @@ pub async fn socket(
     };
     let subscription = state.bus.subscribe(Topic::Inbox);
     let token = auth::bearer_token(&req).unwrap_or_default();
+    let agent = staff.agent.id;
     let handler = Inbox { state: state.clone(), staff, token };
-    actix_web::rt::spawn(socket::drive(state, session, stream, subscription, handler, "agent"));
+    actix_web::rt::spawn(async move {
+        // Connecting makes an offline agent available for routing; the last socket closing
+        // makes them offline.
+        state.routing.socket_opened(&state, agent).await;
+        socket::drive(state.clone(), session, stream, subscription, handler, "agent").await;
+        state.routing.socket_closed(&state, agent).await;
+    });
     Ok(response)
 }
 
@@ -47,43 +55,43 @@ struct Inbox {
 
 impl socket::Handler for Inbox {
     async fn on_text(&mut self, session: &mut Session, text: &str) -> Flow {
-        let (conversation_id, client_id, text) =
-            match AgentFrame::parse(text, self.state.config.webchat.max_message_chars) {
-                Ok(AgentFrame::Message { conversation_id, client_id, text }) => (conversation_id, client_id, text),
-                Err(e) => {
-                    return socket::send(
-                        session,
-                        &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: e.client_id() },
-                    )
-                    .await;
-                }
-            };
-        // A reply is activity: it keeps the session alive (and fails if it has ended meanwhile).
+        let frame = match AgentFrame::parse(text, self.state.config.webchat.max_message_chars) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return socket::send(
+                    session,
+                    &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: e.client_id() },
+                )
+                .await;
+            }
+        };
+        // Any command is activity: it keeps the session alive (and fails if it has ended).
         match auth::authenticate(&self.state, &self.token, auth::Activity::Active).await {
             Ok(s) => self.staff = s,
             Err(e) => return unauthorized(&e),
         }
-        let new = NewMessage {
-            conversation_id,
-            author: AuthorKind::Agent,
-            author_id: Some(self.staff.agent.id),
-            text,
-            channel_message_id: Some(client_id.clone()),
-        };
-        match ingest::append(&self.state, new).await {
-            Ok(appended) => {
-                socket::send(
-                    session,
-                    &ServerFrame::Ack { conversation_id, client_id: client_id.as_str(), seq: appended.message.seq },
-                )
-                .await
+        let agent = self.staff.agent.id;
+        let (command, ticket_id, result) = match frame {
+            AgentFrame::Message { conversation_id, client_id, text } => {
+                return self.reply(session, conversation_id, client_id, text).await;
             }
+            AgentFrame::Accept { ticket_id } => {
+                let r = self.state.routing.apply(&self.state, Input::OfferAccepted { ticket: ticket_id, agent }).await;
+                ("accept", Some(ticket_id), r)
+            }
+            AgentFrame::Reject { ticket_id } => {
+                let r = self.state.routing.apply(&self.state, Input::OfferRejected { ticket: ticket_id, agent }).await;
+                ("reject", Some(ticket_id), r)
+            }
+            AgentFrame::Presence { presence } => {
+                ("presence", None, self.state.routing.set_presence(&self.state, agent, presence).await)
+            }
+        };
+        match result {
+            Ok(()) => socket::send(session, &ServerFrame::Done { command, ticket_id }).await,
             Err(e) => {
-                socket::send(
-                    session,
-                    &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: Some(client_id.as_str()) },
-                )
-                .await
+                socket::send(session, &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: None })
+                    .await
             }
         }
     }
@@ -109,6 +117,40 @@ impl socket::Handler for Inbox {
             }
             Err(ApiError::Unavailable(_)) => Flow::Continue,
             Err(e) => unauthorized(&e),
+        }
+    }
+}
+
+impl Inbox {
+    async fn reply(
+        &mut self,
+        session: &mut Session,
+        conversation_id: ConversationId,
+        client_id: ChannelMessageId,
+        text: MessageText,
+    ) -> Flow {
+        let new = NewMessage {
+            conversation_id,
+            author: AuthorKind::Agent,
+            author_id: Some(self.staff.agent.id),
+            text,
+            channel_message_id: Some(client_id.clone()),
+        };
+        match ingest::append(&self.state, new).await {
+            Ok(appended) => {
+                socket::send(
+                    session,
+                    &ServerFrame::Ack { conversation_id, client_id: client_id.as_str(), seq: appended.message.seq },
+                )
+                .await
+            }
+            Err(e) => {
+                socket::send(
+                    session,
+                    &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: Some(client_id.as_str()) },
+                )
+                .await
+            }
         }
     }
 }

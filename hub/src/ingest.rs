@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use schema::{Appended, NewMessage};
+use schema::{Appended, AuthorKind, ConversationStatus, NewMessage, TicketStatus};
 
 use crate::AppState;
 use crate::bus::Event;
@@ -24,6 +24,25 @@ pub async fn append(state: &AppState, new: NewMessage) -> Result<Appended, ApiEr
             message: appended.message.clone(),
             conversation: appended.conversation.clone(),
         });
+        // A customer writing into a resolved conversation reopens its ticket.
+        if author == AuthorKind::Customer && appended.conversation.status == ConversationStatus::Resolved {
+            reopen(state, &appended).await;
+        }
     }
     Ok(appended)
+}
+
+async fn reopen(state: &AppState, appended: &Appended) {
+    let ticket = match state.store.latest_ticket(appended.conversation.id).await {
+        Ok(Some(t)) if t.status == TicketStatus::Resolved => t,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::error!(error = %e, conversation_id = %appended.conversation.id, "cannot reopen the ticket");
+            return;
+        }
+    };
+    // The message is stored whatever happens here; a failed reopen is logged for the staff.
+    if let Err(e) = state.routing.reopen(state, ticket.id).await {
+        tracing::error!(error = %e, conversation_id = %appended.conversation.id, "cannot reopen the ticket");
+    }
 }

@@ -9,7 +9,10 @@ pub mod error;
 mod inbox;
 mod ingest;
 pub mod metrics;
+pub mod routing;
 mod socket;
+mod supervisor;
+mod tickets;
 mod webchat;
 
 use std::net::{SocketAddr, TcpListener};
@@ -42,6 +45,7 @@ pub struct AppState {
     pub visitor_key: VisitorTokenKey,
     /// Cancelled when the hub begins to shut down: sockets close with 1001.
     pub shutdown: CancellationToken,
+    pub routing: routing::Routing,
 }
 
 /// The hub could not start.
@@ -53,6 +57,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("invalid bootstrap admin: {0}")]
     BootstrapAdmin(ApiError),
+    #[error("cannot restore the routing state: {0}")]
+    Routing(ApiError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -126,7 +132,12 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
             ensure_staff(&store, email, name, roles, DEMO_PASSWORD).await.map_err(StartError::BootstrapAdmin)?;
         }
     }
+    if config.demo.enabled {
+        seed_demo_routing(&store).await.map_err(StartError::BootstrapAdmin)?;
+    }
+    let routing = routing::Routing::restore(&store, &config).await.map_err(StartError::Routing)?;
     let state = web::Data::new(AppState {
+        routing,
         metrics: Metrics::new()?,
         bus: Arc::new(LocalBus::new()),
         shutdown: CancellationToken::new(),
@@ -160,8 +171,36 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let server = server.listen(listener).map_err(|source| StartError::Bind { addr, source })?.run();
     let handle = server.handle();
     let task = tokio::spawn(server);
+    tokio::spawn(routing::Routing::run_clock(state.clone()));
     tracing::info!(%addr, "listening");
     Ok(RunningHub { addr, state, server: handle, task })
+}
+
+/// Demo skills: Ana handles billing in Spanish, Bruno technical issues in English. Only set for
+/// an agent who has no routing profile yet.
+async fn seed_demo_routing(store: &Store) -> Result<(), ApiError> {
+    let demo: [(&str, &[(&str, i64)]); 2] = [
+        ("ana@demo.switchboard.local", &[("billing", 8), ("spanish", 9), ("english", 6)]),
+        ("bruno@demo.switchboard.local", &[("tech", 7), ("english", 8), ("portuguese", 5)]),
+    ];
+    for (email, skills) in demo {
+        let Some((agent, _)) = store.agent_credentials(&email.parse()?).await? else { continue };
+        if store.agent_routing(agent.id).await?.is_some() {
+            continue;
+        }
+        let skills = skills
+            .iter()
+            .map(|(s, l)| Ok((s.parse()?, schema::SkillLevel::try_from(*l)?)))
+            .collect::<Result<_, schema::ValidationError>>()?;
+        let routing = schema::AgentRouting {
+            agent_id: agent.id,
+            skills,
+            capacity: schema::Capacity::default(),
+            presence: schema::Presence::Offline,
+        };
+        store.set_agent_routing(&routing).await?;
+    }
+    Ok(())
 }
 
 /// Creates a staff member unless one with that e-mail exists.
@@ -185,6 +224,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/openapi.yaml", web::get().to(openapi))
         .route("/ws/webchat", web::get().to(webchat::socket))
         .route("/ws/inbox", web::get().to(inbox::socket))
+        .route("/ws/supervisor", web::get().to(supervisor::socket))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))
@@ -196,7 +236,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/conversations/{id}/messages", web::get().to(api::list_messages))
                 .route("/conversations/{id}/messages", web::post().to(api::post_message))
                 .route("/agents", web::get().to(api::list_agents))
-                .route("/agents", web::post().to(api::create_agent)),
+                .route("/agents", web::post().to(api::create_agent))
+                .route("/agents/{id}/routing", web::get().to(tickets::get_profile))
+                .route("/agents/{id}/routing", web::put().to(tickets::set_profile))
+                .route("/me/presence", web::put().to(tickets::set_presence))
+                .route("/conversations/{id}/handover", web::post().to(tickets::hand_over))
+                .route("/tickets", web::get().to(tickets::list))
+                .route("/tickets/{id}", web::get().to(tickets::get))
+                .route("/tickets/{id}/accept", web::post().to(tickets::accept))
+                .route("/tickets/{id}/reject", web::post().to(tickets::reject))
+                .route("/tickets/{id}/resolve", web::post().to(tickets::resolve))
+                .route("/tickets/{id}/transfer", web::post().to(tickets::transfer))
+                .route("/tickets/{id}/notes", web::post().to(tickets::add_note))
+                .route("/tickets/{id}/tags", web::put().to(tickets::set_tags))
+                .route("/routing/rules", web::get().to(tickets::get_rules))
+                .route("/routing/rules", web::put().to(tickets::save_rules))
+                .route("/routing/rules/versions", web::get().to(tickets::rules_versions))
+                .route("/routing/dry-run", web::post().to(tickets::dry_run))
+                .route("/queues", web::get().to(tickets::queues)),
         )
         .default_service(web::to(not_found));
 }

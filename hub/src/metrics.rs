@@ -17,6 +17,8 @@ pub struct Metrics {
     pub websockets: IntGaugeVec,
     pub messages: IntCounterVec,
     pub store_write: HistogramVec,
+    /// Routing decisions carried out, by kind.
+    pub routing: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -66,6 +68,10 @@ impl Metrics {
                     HistogramOpts::new("store_write_seconds", "Time to durably store a write").buckets(latency_buckets),
                     &["op"],
                 )?,
+            ),
+            routing: register(
+                &registry,
+                IntCounterVec::new(Opts::new("routing_decisions_total", "Routing decisions carried out"), &["kind"])?,
             ),
             registry,
         })

@@ -36,6 +36,14 @@ pub trait Handler {
     async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow;
     /// Called every heartbeat: is the credential still good?
     async fn on_tick(&mut self, session: &mut Session) -> Flow;
+    /// How often [`Handler::on_period`] runs (first right after connect); `None`: never.
+    fn period(&self) -> Option<Duration> {
+        None
+    }
+    /// Periodic work, e.g. pushing figures.
+    async fn on_period(&mut self, _session: &mut Session) -> Flow {
+        Flow::Continue
+    }
 }
 
 /// Sends a frame; a failure means the peer is gone.
@@ -72,6 +80,9 @@ pub async fn drive<H: Handler>(
     let mut stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut last_heard = Instant::now();
+    let periodic = handler.period();
+    let mut period = tokio::time::interval(periodic.unwrap_or(Duration::from_secs(86_400)));
+    period.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let reason = loop {
         let flow = tokio::select! {
             biased;
@@ -101,6 +112,7 @@ pub async fn drive<H: Handler>(
                 }
             }
             received = subscription.recv() => handler.on_event(&mut session, received).await,
+            _ = period.tick(), if periodic.is_some() => handler.on_period(&mut session).await,
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT {
                     close(CloseCode::Away, "no heartbeat")

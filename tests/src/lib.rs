@@ -206,6 +206,20 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// A PUT of JSON with a staff token, returning status and JSON body (Null if not JSON).
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let res = self.http.put(self.url(path)).bearer_auth(token).json(body).send().await.expect("PUT");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The id of the signed-in staff member.
+    pub async fn me(&self, token: &str) -> String {
+        let (status, me) = self.get("/api/v1/me", token).await;
+        assert_eq!(status, 200);
+        me["id"].as_str().expect("id").to_owned()
+    }
+
     /// Connects a customer socket.
     pub async fn customer_socket(&self, token: &str, last_seq: Option<i64>) -> Ws {
         let mut url = format!("ws://{}/ws/webchat?token={token}", self.addr);

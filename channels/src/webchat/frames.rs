@@ -1,6 +1,6 @@
 //! The JSON frames of the web chat and inbox sockets.
 
-use schema::{ChannelMessageId, ConversationId, Message, MessageText, ValidationError};
+use schema::{ChannelMessageId, ConversationId, Message, MessageText, Presence, TicketId, ValidationError};
 use serde::{Deserialize, Serialize};
 
 /// A frame from a customer's browser, validated.
@@ -15,6 +15,12 @@ pub enum ClientFrame {
 pub enum AgentFrame {
     /// `{"type":"message","conversation_id":"…","client_id":"…","text":"…"}`
     Message { conversation_id: ConversationId, client_id: ChannelMessageId, text: MessageText },
+    /// `{"type":"accept","ticket_id":"…"}`: take an offered ticket.
+    Accept { ticket_id: TicketId },
+    /// `{"type":"reject","ticket_id":"…"}`: decline an offered ticket.
+    Reject { ticket_id: TicketId },
+    /// `{"type":"presence","presence":"available"}`: available, busy, away or offline.
+    Presence { presence: Presence },
 }
 
 /// Why a frame was refused. The socket stays open; the client gets an `error` frame.
@@ -62,6 +68,8 @@ struct RawFrame {
     conversation_id: Option<String>,
     client_id: Option<String>,
     text: Option<String>,
+    ticket_id: Option<String>,
+    presence: Option<String>,
 }
 
 fn raw(json: &str) -> Result<RawFrame, FrameError> {
@@ -113,6 +121,14 @@ impl AgentFrame {
                 let (client_id, text) = message_parts(&raw, max_chars).map_err(invalid(&raw))?;
                 Ok(Self::Message { conversation_id, client_id, text })
             }
+            "accept" | "reject" => {
+                let ticket_id = required(&raw.ticket_id, "ticket_id").and_then(str::parse).map_err(invalid(&raw))?;
+                Ok(if raw.kind == "accept" { Self::Accept { ticket_id } } else { Self::Reject { ticket_id } })
+            }
+            "presence" => {
+                let presence = required(&raw.presence, "presence").and_then(str::parse).map_err(invalid(&raw))?;
+                Ok(Self::Presence { presence })
+            }
             other => Err(FrameError::UnknownType(other.chars().take(64).collect())),
         }
     }
@@ -126,6 +142,12 @@ pub enum ServerFrame<'a> {
     Ack { conversation_id: ConversationId, client_id: &'a str, seq: i64 },
     /// A message on the conversation.
     Message { message: &'a Message },
+    /// An inbox command (`accept`, `reject`, `presence`) was carried out.
+    Done {
+        command: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ticket_id: Option<TicketId>,
+    },
     /// A frame was refused; the socket stays open.
     Error {
         code: &'a str,

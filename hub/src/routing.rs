@@ -1,0 +1,610 @@
+//! Carries out the router's decisions: the only place that feeds the engine, persists what it
+//! decides, and announces it on the bus.
+//!
+//! One lock serialises every routing change on this node, held across the store write, so the
+//! engine and the store never disagree about who holds what. (With several nodes, one node holds
+//! the routing lease; that comes with the Redis bus.)
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use router::rules::{Classification, RoutingRules, Target};
+use router::{AgentProfile, Decision, Engine, EngineConfig, EngineError, Input, Millis, OfferEnd, TicketRequest};
+use schema::{
+    Actor, AgentId, AgentRouting, Capacity, Conversation, ConversationChange, ConversationStatus, Presence, QueueName,
+    Role, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::AppState;
+use crate::bus::Event;
+use crate::config::RoutingConfig;
+use crate::error::ApiError;
+
+/// The routing service of a hub node.
+#[derive(Debug)]
+pub struct Routing {
+    engine: tokio::sync::Mutex<Engine>,
+    rules: RwLock<Arc<RoutingRules>>,
+    /// Open inbox sockets per agent: the first connect sets them available, the last
+    /// disconnect offline.
+    sockets: Mutex<HashMap<AgentId, usize>>,
+}
+
+fn now_ms() -> Millis {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn to_time(ms: Millis) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn time_ms(t: OffsetDateTime) -> Millis {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The rules a hub starts with before a supervisor saves any: one `general` queue, no skills.
+///
+/// # Errors
+/// Never in practice: the names are fixed and valid.
+pub fn default_rules() -> Result<RoutingRules, schema::ValidationError> {
+    let general: QueueName = "general".parse()?;
+    Ok(RoutingRules {
+        skills: ["billing", "tech", "sales", "english", "spanish", "portuguese", "voice"]
+            .iter()
+            .map(|s| s.parse::<SkillName>())
+            .collect::<Result<_, _>>()?,
+        queues: vec![router::rules::QueueDef { name: general.clone(), first_response_secs: Some(120) }],
+        rules: Vec::new(),
+        fallback: Target {
+            queue: general,
+            skills: Vec::new(),
+            priority: schema::Priority::default(),
+            escalation: Vec::new(),
+        },
+    })
+}
+
+fn engine_config(config: &RoutingConfig, rules: &RoutingRules) -> EngineConfig {
+    EngineConfig {
+        offer_timeout_ms: i64::try_from(config.offer_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        max_missed_offers: config.max_missed_offers,
+        aging_ms_per_level: i64::try_from(config.aging_secs_per_level.saturating_mul(1000)).unwrap_or(i64::MAX),
+        sla_ms: rules.queue_sla_ms(),
+        sla_warning_percent: 80,
+    }
+}
+
+fn request_of(ticket: &Ticket) -> TicketRequest {
+    TicketRequest {
+        id: ticket.id,
+        queue: ticket.queue.clone(),
+        channel: ticket.channel,
+        priority: ticket.priority,
+        skills: ticket.skills.clone(),
+        queued_at: time_ms(ticket.queued_at),
+        escalation: ticket.escalation.clone(),
+    }
+}
+
+fn event(ticket: TicketId, actor: Actor, kind: &str, detail: serde_json::Value, at: OffsetDateTime) -> TicketEvent {
+    TicketEvent { ticket_id: ticket, actor, kind: kind.to_owned(), detail, at }
+}
+
+impl Routing {
+    /// Rebuilds the routing state from the store: saved rules, agents' profiles (everyone
+    /// offline until their inbox connects), and every open ticket. Offers that were live when
+    /// the hub stopped are void: those tickets queue again.
+    ///
+    /// # Errors
+    /// The store fails, or holds something the engine refuses.
+    pub async fn restore(store: &schema::Store, config: &crate::Config) -> Result<Self, ApiError> {
+        let rules = match store.current_rules().await? {
+            Some(v) => serde_json::from_value(v.rules)
+                .map_err(|e| ApiError::Internal(format!("stored routing rules are unreadable: {e}")))?,
+            None => default_rules()?,
+        };
+        let mut engine = Engine::new(engine_config(&config.routing, &rules));
+        let now = now_ms();
+        store.reset_presence(Presence::Offline).await?;
+        for routing in store.agent_routings().await? {
+            engine
+                .handle(now, Input::AgentUpdated(profile(&routing)))
+                .map_err(|e| ApiError::Internal(format!("restoring agent {}: {e}", routing.agent_id)))?;
+        }
+        let mut restored = 0usize;
+        for mut ticket in store.open_tickets().await? {
+            match (ticket.status, ticket.assignee_id) {
+                (TicketStatus::Assigned | TicketStatus::PendingCustomer, Some(agent)) => {
+                    if engine.presence(agent).is_none() {
+                        engine
+                            .handle(now, Input::AgentUpdated(default_profile(agent)))
+                            .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    }
+                    engine
+                        .handle(now, Input::TicketAssigned { ticket: ticket.id, agent, channel: ticket.channel })
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                }
+                _ => {
+                    if ticket.status == TicketStatus::Offered {
+                        let at = OffsetDateTime::now_utc();
+                        let was = ticket.offered_to;
+                        ticket.status = TicketStatus::Queued;
+                        ticket.offered_to = None;
+                        ticket.offer_expires_at = None;
+                        ticket.updated_at = at;
+                        let line = event(
+                            ticket.id,
+                            Actor::System,
+                            "requeued",
+                            json!({"reason": "restart", "offered_to": was}),
+                            at,
+                        );
+                        store.update_ticket(&ticket, &[line], None).await?;
+                    }
+                    engine
+                        .handle(now, Input::TicketQueued(request_of(&ticket)))
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                }
+            }
+            restored += 1;
+        }
+        tracing::info!(tickets = restored, "routing state restored");
+        Ok(Self {
+            engine: tokio::sync::Mutex::new(engine),
+            rules: RwLock::new(Arc::new(rules)),
+            sockets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RoutingRules> {
+        Arc::clone(&self.rules.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts validated rules in force (the caller saved them).
+    pub async fn set_rules(&self, state: &AppState, rules: RoutingRules) {
+        let config = engine_config(&state.config.routing, &rules);
+        *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rules);
+        self.engine.lock().await.set_config(config);
+    }
+
+    /// Which rule, queue, skills and priority a conversation gets.
+    pub fn classify(&self, sample: &router::rules::Sample) -> Classification {
+        self.rules().classify(sample)
+    }
+
+    /// Per-queue figures for supervisors.
+    pub async fn queue_stats(&self) -> Vec<router::QueueStats> {
+        self.engine.lock().await.queue_stats(now_ms())
+    }
+
+    /// Feeds `input` to the engine and carries out what it decides.
+    ///
+    /// # Errors
+    /// The engine refuses the input (unknown ticket or agent, expired offer), or the store fails.
+    pub async fn apply(&self, state: &AppState, input: Input) -> Result<(), ApiError> {
+        let mut engine = self.engine.lock().await;
+        let decisions = engine.handle(now_ms(), input).map_err(engine_error)?;
+        self.carry_out(state, decisions).await
+    }
+
+    /// Carries out `decisions`; the caller holds the engine lock.
+    async fn carry_out(&self, state: &AppState, decisions: Vec<Decision>) -> Result<(), ApiError> {
+        for decision in decisions {
+            if let Err(e) = self.carry_out_one(state, &decision).await {
+                // The engine moved on; the store will be corrected by the next decision on this
+                // ticket, or by the rebuild on restart.
+                tracing::error!(error = %e, ?decision, "a routing decision could not be stored");
+            }
+        }
+        Ok(())
+    }
+
+    async fn carry_out_one(&self, state: &AppState, decision: &Decision) -> Result<(), ApiError> {
+        let at = OffsetDateTime::now_utc();
+        match decision {
+            Decision::SetAway { agent } => {
+                set_stored_presence(state, *agent, Presence::Away).await?;
+                tracing::info!(agent_id = %agent, "agent set away after missed offers");
+                state.bus.publish(Event::PresenceChanged { agent_id: *agent, presence: Presence::Away });
+                return Ok(());
+            }
+            Decision::Offer { ticket, agent, expires_at } => {
+                let mut t = state.store.ticket(*ticket).await?;
+                t.status = TicketStatus::Offered;
+                t.offered_to = Some(*agent);
+                t.offer_expires_at = Some(to_time(*expires_at));
+                t.updated_at = at;
+                let line = event(
+                    t.id,
+                    Actor::System,
+                    "offered",
+                    json!({"agent_id": agent, "expires_at": to_time(*expires_at).unix_timestamp()}),
+                    at,
+                );
+                state.store.update_ticket(&t, &[line], None).await?;
+                state.metrics.routing.with_label_values(&["offer"]).inc();
+                state.bus.publish(Event::TicketUpdated { ticket: t });
+            }
+            Decision::Assign { ticket, agent } => {
+                let mut t = state.store.ticket(*ticket).await?;
+                t.status = TicketStatus::Assigned;
+                t.assignee_id = Some(*agent);
+                t.offered_to = None;
+                t.offer_expires_at = None;
+                t.updated_at = at;
+                let line = event(t.id, Actor::Agent(*agent), "assigned", json!({"agent_id": agent}), at);
+                let change = ConversationChange { status: ConversationStatus::Assigned, assignee_id: Some(*agent) };
+                state.store.update_ticket(&t, &[line], Some(change)).await?;
+                state.metrics.routing.with_label_values(&["assign"]).inc();
+                publish_ticket_and_conversation(state, t).await;
+            }
+            Decision::OfferEnded { ticket, agent, reason } => {
+                if *reason == OfferEnd::TicketRemoved {
+                    return Ok(());
+                }
+                let mut t = state.store.ticket(*ticket).await?;
+                if t.offered_to == Some(*agent) {
+                    t.status = TicketStatus::Queued;
+                    t.offered_to = None;
+                    t.offer_expires_at = None;
+                }
+                t.updated_at = at;
+                let kind = match reason {
+                    OfferEnd::Rejected => "offer_rejected",
+                    OfferEnd::TimedOut => "offer_timed_out",
+                    OfferEnd::AgentLeft | OfferEnd::TicketRemoved => "offer_withdrawn",
+                };
+                let actor = if *reason == OfferEnd::Rejected { Actor::Agent(*agent) } else { Actor::System };
+                let line = event(t.id, actor, kind, json!({"agent_id": agent}), at);
+                state.store.update_ticket(&t, &[line], None).await?;
+                state.metrics.routing.with_label_values(&[kind]).inc();
+                state.bus.publish(Event::TicketUpdated { ticket: t });
+            }
+            Decision::Escalate { ticket, step, queue, skills } => {
+                let mut t = state.store.ticket(*ticket).await?;
+                t.queue = queue.clone();
+                t.skills = skills.clone();
+                if let Some(pos) = t.escalation.iter().position(|s| s == step) {
+                    t.escalation.remove(pos);
+                }
+                t.updated_at = at;
+                let line = event(
+                    t.id,
+                    Actor::System,
+                    "escalated",
+                    json!({"step": step, "queue": queue, "skills": skills}),
+                    at,
+                );
+                state.store.update_ticket(&t, &[line], None).await?;
+                state.metrics.routing.with_label_values(&["escalate"]).inc();
+                state.bus.publish(Event::TicketUpdated { ticket: t });
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a ticket for `conversation`, classified by the rules, and queues it.
+    ///
+    /// # Errors
+    /// The conversation already has an open ticket (409), or the store fails.
+    pub async fn hand_over(
+        &self,
+        state: &AppState,
+        conversation: &Conversation,
+        classification: Classification,
+        tags: BTreeSet<String>,
+        actor: Actor,
+    ) -> Result<Ticket, ApiError> {
+        let at = OffsetDateTime::now_utc();
+        let Classification { rule, target } = classification;
+        let sla = self.rules().queue_sla_ms().get(&target.queue).copied();
+        let ticket = Ticket {
+            id: TicketId::new(),
+            conversation_id: conversation.id,
+            channel: conversation.channel,
+            status: TicketStatus::Queued,
+            priority: target.priority,
+            queue: target.queue,
+            skills: target.skills,
+            escalation: target.escalation,
+            tags,
+            rule,
+            assignee_id: None,
+            offered_to: None,
+            offer_expires_at: None,
+            queued_at: at,
+            first_response_due: sla.map(|ms| at + time::Duration::milliseconds(ms)),
+            created_at: at,
+            updated_at: at,
+        };
+        let line = event(ticket.id, actor, "created", json!({"rule": ticket.rule, "queue": ticket.queue}), at);
+        let change = ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
+        // Stored under the routing lock, so the engine learns of it before any other change.
+        let mut engine = self.engine.lock().await;
+        state.store.create_ticket(&ticket, &line, change).await?;
+        publish_ticket_and_conversation(state, ticket.clone()).await;
+        let decisions = engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))).map_err(engine_error)?;
+        self.carry_out(state, decisions).await?;
+        Ok(ticket)
+    }
+
+    /// Takes `ticket` out of routing (resolved, closed, transferred) and stores its new state.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn finish(
+        &self,
+        state: &AppState,
+        mut ticket: Ticket,
+        status: TicketStatus,
+        actor: Actor,
+        kind: &str,
+    ) -> Result<Ticket, ApiError> {
+        let at = OffsetDateTime::now_utc();
+        let mut engine = self.engine.lock().await;
+        // Re-read under the lock: routing may have changed it since the caller looked.
+        ticket = fresh_open(state, ticket.id).await?;
+        let decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
+            Ok(d) => d,
+            Err(EngineError::UnknownTicket(_)) => Vec::new(),
+            Err(e) => return Err(engine_error(e)),
+        };
+        ticket.status = status;
+        ticket.offered_to = None;
+        ticket.offer_expires_at = None;
+        ticket.updated_at = at;
+        let conversation_status = match status {
+            TicketStatus::Closed => ConversationStatus::Closed,
+            _ => ConversationStatus::Resolved,
+        };
+        let line = event(ticket.id, actor, kind, serde_json::Value::Null, at);
+        let change = ConversationChange { status: conversation_status, assignee_id: ticket.assignee_id };
+        state.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        publish_ticket_and_conversation(state, ticket.clone()).await;
+        self.carry_out(state, decisions).await?;
+        Ok(ticket)
+    }
+
+    /// Moves `ticket` to another agent (assigned at once) or to another queue (queued anew).
+    ///
+    /// # Errors
+    /// Unknown agent, or the store fails.
+    pub async fn transfer(
+        &self,
+        state: &AppState,
+        mut ticket: Ticket,
+        to: Transfer,
+        actor: Actor,
+    ) -> Result<Ticket, ApiError> {
+        let at = OffsetDateTime::now_utc();
+        let mut engine = self.engine.lock().await;
+        ticket = fresh_open(state, ticket.id).await?;
+        let mut decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
+            Ok(d) => d,
+            Err(EngineError::UnknownTicket(_)) => Vec::new(),
+            Err(e) => return Err(engine_error(e)),
+        };
+        ticket.offered_to = None;
+        ticket.offer_expires_at = None;
+        ticket.updated_at = at;
+        let (line, change, input) = match &to {
+            Transfer::Agent(agent) => {
+                if engine.presence(*agent).is_none() {
+                    let routing = state.store.agent_routing(*agent).await?;
+                    let profile = routing.as_ref().map_or_else(|| default_profile(*agent), profile);
+                    engine.handle(now_ms(), Input::AgentUpdated(profile)).map_err(engine_error)?;
+                }
+                ticket.status = TicketStatus::Assigned;
+                ticket.assignee_id = Some(*agent);
+                (
+                    event(ticket.id, actor, "transferred", json!({"to_agent": agent}), at),
+                    ConversationChange { status: ConversationStatus::Assigned, assignee_id: Some(*agent) },
+                    Input::TicketAssigned { ticket: ticket.id, agent: *agent, channel: ticket.channel },
+                )
+            }
+            Transfer::Queue(queue) => {
+                ticket.status = TicketStatus::Queued;
+                ticket.assignee_id = None;
+                ticket.queue = queue.clone();
+                ticket.queued_at = at;
+                (
+                    event(ticket.id, actor, "transferred", json!({"to_queue": queue}), at),
+                    ConversationChange { status: ConversationStatus::Queued, assignee_id: None },
+                    Input::TicketQueued(request_of(&ticket)),
+                )
+            }
+        };
+        state.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        publish_ticket_and_conversation(state, ticket.clone()).await;
+        decisions.extend(engine.handle(now_ms(), input).map_err(engine_error)?);
+        self.carry_out(state, decisions).await?;
+        Ok(ticket)
+    }
+
+    /// A resolved ticket's customer wrote again: the ticket reopens and queues anew.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn reopen(&self, state: &AppState, ticket: TicketId) -> Result<(), ApiError> {
+        let at = OffsetDateTime::now_utc();
+        let mut engine = self.engine.lock().await;
+        let mut ticket = state.store.ticket(ticket).await?;
+        if ticket.status != TicketStatus::Resolved {
+            return Ok(());
+        }
+        ticket.status = TicketStatus::Queued;
+        ticket.assignee_id = None;
+        ticket.queued_at = at;
+        ticket.updated_at = at;
+        let line = event(ticket.id, Actor::Customer, "reopened", serde_json::Value::Null, at);
+        let change = ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
+        state.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        publish_ticket_and_conversation(state, ticket.clone()).await;
+        let decisions = match engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))) {
+            Ok(d) => d,
+            Err(EngineError::AlreadyKnown(_)) => Vec::new(),
+            Err(e) => return Err(engine_error(e)),
+        };
+        self.carry_out(state, decisions).await
+    }
+
+    /// Stores an agent's skills and capacity and tells the engine.
+    ///
+    /// # Errors
+    /// Unknown agent, or the store fails.
+    pub async fn set_profile(&self, state: &AppState, routing: AgentRouting) -> Result<(), ApiError> {
+        let mut engine = self.engine.lock().await;
+        let presence = engine.presence(routing.agent_id).unwrap_or(Presence::Offline);
+        let routing = AgentRouting { presence, ..routing };
+        state.store.set_agent_routing(&routing).await?;
+        let decisions = engine.handle(now_ms(), Input::AgentUpdated(profile(&routing))).map_err(engine_error)?;
+        self.carry_out(state, decisions).await
+    }
+
+    /// The agent's presence as the engine knows it (offline if unknown).
+    pub async fn presence(&self, agent: AgentId) -> Presence {
+        self.engine.lock().await.presence(agent).unwrap_or(Presence::Offline)
+    }
+
+    /// Sets an agent's presence (by the agent, or by their socket connecting or closing).
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn set_presence(&self, state: &AppState, agent: AgentId, presence: Presence) -> Result<(), ApiError> {
+        let mut engine = self.engine.lock().await;
+        if engine.presence(agent).is_none() {
+            let routing = state.store.agent_routing(agent).await?;
+            let profile = routing.as_ref().map_or_else(|| default_profile(agent), profile);
+            if routing.is_none() {
+                state.store.set_agent_routing(&stored(&profile, Presence::Offline)).await?;
+            }
+            engine.handle(now_ms(), Input::AgentUpdated(profile)).map_err(engine_error)?;
+        }
+        set_stored_presence(state, agent, presence).await?;
+        let decisions = engine.handle(now_ms(), Input::PresenceChanged { agent, presence }).map_err(engine_error)?;
+        state.bus.publish(Event::PresenceChanged { agent_id: agent, presence });
+        self.carry_out(state, decisions).await
+    }
+
+    /// An inbox socket of `agent` opened: the first one makes an offline agent available.
+    pub async fn socket_opened(&self, state: &AppState, agent: AgentId) {
+        let first = {
+            let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = sockets.entry(agent).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if first
+            && self.presence(agent).await == Presence::Offline
+            && let Err(e) = self.set_presence(state, agent, Presence::Available).await
+        {
+            tracing::warn!(error = %e, agent_id = %agent, "cannot set presence on connect");
+        }
+    }
+
+    /// An inbox socket of `agent` closed: after the last one the agent is offline.
+    pub async fn socket_closed(&self, state: &AppState, agent: AgentId) {
+        let last = {
+            let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+            match sockets.get_mut(&agent) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    sockets.remove(&agent);
+                    true
+                }
+            }
+        };
+        if last
+            && !state.shutdown.is_cancelled()
+            && let Err(e) = self.set_presence(state, agent, Presence::Offline).await
+        {
+            tracing::warn!(error = %e, agent_id = %agent, "cannot set presence on disconnect");
+        }
+    }
+
+    /// Runs the clock: offers time out, escalations fire. Ends when the hub shuts down.
+    pub async fn run_clock(state: actix_web::web::Data<AppState>) {
+        let period = Duration::from_millis(state.config.routing.tick_ms.max(10));
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                _ = interval.tick() => {
+                    if let Err(e) = state.routing.apply(&state, Input::Tick).await {
+                        tracing::error!(error = %e, "routing tick failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a transfer goes.
+#[derive(Clone, Debug)]
+pub enum Transfer {
+    Agent(AgentId),
+    Queue(QueueName),
+}
+
+/// The ticket as stored now, if it is still open.
+async fn fresh_open(state: &AppState, id: TicketId) -> Result<Ticket, ApiError> {
+    let ticket = state.store.ticket(id).await?;
+    if matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
+        return Err(ApiError::Conflict(format!("the ticket is {}", ticket.status)));
+    }
+    Ok(ticket)
+}
+
+fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::NoSuchOffer { .. } => ApiError::Conflict("the offer has expired or went to someone else".into()),
+        EngineError::UnknownTicket(_) => ApiError::Conflict("the ticket is not waiting for an agent".into()),
+        EngineError::UnknownAgent(_) => ApiError::NotFound("agent"),
+        EngineError::AlreadyKnown(_) => ApiError::Conflict("the ticket is already being routed".into()),
+    }
+}
+
+fn profile(routing: &AgentRouting) -> AgentProfile {
+    AgentProfile { id: routing.agent_id, skills: routing.skills.clone(), capacity: routing.capacity.clone() }
+}
+
+fn default_profile(agent: AgentId) -> AgentProfile {
+    AgentProfile { id: agent, skills: std::collections::BTreeMap::new(), capacity: Capacity::default() }
+}
+
+fn stored(profile: &AgentProfile, presence: Presence) -> AgentRouting {
+    AgentRouting { agent_id: profile.id, skills: profile.skills.clone(), capacity: profile.capacity.clone(), presence }
+}
+
+async fn set_stored_presence(state: &AppState, agent: AgentId, presence: Presence) -> Result<(), ApiError> {
+    let routing = state.store.agent_routing(agent).await?;
+    let routing = match routing {
+        Some(r) => AgentRouting { presence, ..r },
+        None => stored(&default_profile(agent), presence),
+    };
+    state.store.set_agent_routing(&routing).await?;
+    Ok(())
+}
+
+async fn publish_ticket_and_conversation(state: &AppState, ticket: Ticket) {
+    let conversation_id = ticket.conversation_id;
+    state.bus.publish(Event::TicketUpdated { ticket });
+    match state.store.conversation(conversation_id).await {
+        Ok(conversation) => state.bus.publish(Event::ConversationUpdated { conversation }),
+        Err(e) => tracing::warn!(error = %e, "cannot read the conversation to announce it"),
+    }
+}
+
+/// Whether `agent` may act on routing for others (supervisors and admins).
+#[must_use]
+pub fn is_supervisor(agent: &schema::Agent) -> bool {
+    agent.has_role(Role::Supervisor)
+}
