@@ -9,7 +9,7 @@ use schema::{AuthorKind, ChannelMessageId, ConversationId, MessageText, NewMessa
 use crate::bus::{Received, Topic};
 use crate::error::ApiError;
 use crate::socket::{self, Flow};
-use crate::{AppState, auth, ingest};
+use crate::{AppState, auth};
 
 /// `GET /ws/inbox`: staff with the `agent` role; token in `Authorization: Bearer` or `?token=`.
 pub async fn socket(
@@ -18,23 +18,14 @@ pub async fn socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let staff = match auth::bearer_token(&req) {
-        Some(token) => auth::authenticate(&state, &token, auth::Activity::Active).await,
-        None => Err(ApiError::Unauthorized("a staff session token is required".into())),
-    };
-    let staff = match staff {
-        Ok(s) if s.agent.has_role(Role::Agent) => s,
-        Ok(_) => {
-            actix_web::rt::spawn(socket::refuse(session, "the inbox needs the agent role".to_owned()));
-            return Ok(response);
-        }
-        Err(e) => {
-            actix_web::rt::spawn(socket::refuse(session, e.to_string()));
+    let (staff, token) = match socket::staff_session(&state, &req, Role::Agent).await {
+        Ok(found) => found,
+        Err(reason) => {
+            actix_web::rt::spawn(socket::refuse(session, reason));
             return Ok(response);
         }
     };
     let subscription = state.bus.subscribe(Topic::Inbox);
-    let token = auth::bearer_token(&req).unwrap_or_default();
     let agent = staff.agent.id;
     let handler = Inbox { state: state.clone(), staff, token };
     actix_web::rt::spawn(async move {
@@ -134,24 +125,9 @@ impl Inbox {
             author: AuthorKind::Agent,
             author_id: Some(self.staff.agent.id),
             text,
-            channel_message_id: Some(client_id.clone()),
+            channel_message_id: Some(client_id),
         };
-        match ingest::append(&self.state, new).await {
-            Ok(appended) => {
-                socket::send(
-                    session,
-                    &ServerFrame::Ack { conversation_id, client_id: client_id.as_str(), seq: appended.message.seq },
-                )
-                .await
-            }
-            Err(e) => {
-                socket::send(
-                    session,
-                    &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: Some(client_id.as_str()) },
-                )
-                .await
-            }
-        }
+        socket::store_and_ack(&self.state, session, new).await
     }
 }
 

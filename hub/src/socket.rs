@@ -59,6 +59,38 @@ pub async fn send_text(session: &mut Session, text: impl Into<bytestring::ByteSt
     }
 }
 
+/// Stores a message that came in on a socket, then answers `ack`, or an `error` frame naming
+/// the message's client id.
+pub async fn store_and_ack(state: &AppState, session: &mut Session, new: schema::NewMessage) -> Flow {
+    let conversation_id = new.conversation_id;
+    let client_id = new.channel_message_id.clone();
+    let client_id = client_id.as_ref().map_or("", schema::ChannelMessageId::as_str);
+    match crate::ingest::append(state, new).await {
+        Ok(appended) => {
+            send(session, &ServerFrame::Ack { conversation_id, client_id, seq: appended.message.seq }).await
+        }
+        Err(e) => {
+            send(session, &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: Some(client_id) })
+                .await
+        }
+    }
+}
+
+/// The staff session behind a staff socket's upgrade request (`Authorization: Bearer` or
+/// `?token=`), if it is live and has `role`; else the reason to refuse it, for [`refuse`].
+pub async fn staff_session(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    role: schema::Role,
+) -> Result<(schema::StaffSession, String), String> {
+    let token = crate::auth::bearer_token(req).ok_or_else(|| "a staff session token is required".to_owned())?;
+    match crate::auth::authenticate(state, &token, crate::auth::Activity::Active).await {
+        Ok(s) if s.agent.has_role(role) => Ok((s, token)),
+        Ok(_) => Err(format!("this socket needs the {role} role")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Closes a socket that was upgraded but failed authentication.
 pub async fn refuse(session: Session, description: String) {
     let reason = CloseReason { code: CloseCode::Other(CLOSE_UNAUTHORIZED), description: Some(description) };

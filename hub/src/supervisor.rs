@@ -23,18 +23,13 @@ pub async fn socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let token = auth::bearer_token(&req).unwrap_or_default();
-    match auth::authenticate(&state, &token, auth::Activity::Active).await {
-        Ok(s) if s.agent.has_role(schema::Role::Supervisor) => {}
-        Ok(_) => {
-            actix_web::rt::spawn(socket::refuse(session, "the live view needs the supervisor role".to_owned()));
+    let token = match socket::staff_session(&state, &req, schema::Role::Supervisor).await {
+        Ok((_, token)) => token,
+        Err(reason) => {
+            actix_web::rt::spawn(socket::refuse(session, reason));
             return Ok(response);
         }
-        Err(e) => {
-            actix_web::rt::spawn(socket::refuse(session, e.to_string()));
-            return Ok(response);
-        }
-    }
+    };
     // Subscribed only to be woken by shutdown with the rest; the figures come from the engine.
     let subscription = state.bus.subscribe(Topic::Inbox);
     let handler = Supervisor { state: state.clone(), token };

@@ -10,10 +10,10 @@ use schema::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::AppState;
 use crate::bus::{Event, Received, Topic};
 use crate::error::ApiError;
 use crate::socket::{self, Flow};
-use crate::{AppState, ingest};
 
 /// Messages replayed from the store per query when a customer reconnects or lags.
 const REPLAY_PAGE: u32 = 200;
@@ -162,28 +162,9 @@ impl socket::Handler for Customer {
             author: AuthorKind::Customer,
             author_id: None,
             text,
-            channel_message_id: Some(client_id.clone()),
+            channel_message_id: Some(client_id),
         };
-        match ingest::append(&self.state, new).await {
-            Ok(appended) => {
-                socket::send(
-                    session,
-                    &ServerFrame::Ack {
-                        conversation_id: self.claims.conversation_id,
-                        client_id: client_id.as_str(),
-                        seq: appended.message.seq,
-                    },
-                )
-                .await
-            }
-            Err(e) => {
-                socket::send(
-                    session,
-                    &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: Some(client_id.as_str()) },
-                )
-                .await
-            }
-        }
+        socket::store_and_ack(&self.state, session, new).await
     }
 
     async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow {
