@@ -24,9 +24,17 @@ pub async fn append(state: &AppState, new: NewMessage) -> Result<Appended, ApiEr
             message: appended.message.clone(),
             conversation: appended.conversation.clone(),
         });
-        // A customer writing into a resolved conversation reopens its ticket.
-        if author == AuthorKind::Customer && appended.conversation.status == ConversationStatus::Resolved {
-            reopen(state, &appended).await;
+        // A customer writing into a resolved conversation reopens its ticket; into one that
+        // waits for them, puts it back to the assignee.
+        if author == AuthorKind::Customer {
+            let conversation = appended.conversation.id;
+            if appended.conversation.status == ConversationStatus::Resolved {
+                reopen(state, &appended).await;
+            } else if state.routing.is_pending(conversation)
+                && let Err(e) = state.routing.customer_replied(state, conversation).await
+            {
+                tracing::error!(error = %e, conversation_id = %conversation, "cannot resume the ticket");
+            }
         }
     }
     Ok(appended)

@@ -247,6 +247,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/tickets/{id}/reject", web::post().to(tickets::reject))
                 .route("/tickets/{id}/resolve", web::post().to(tickets::resolve))
                 .route("/tickets/{id}/transfer", web::post().to(tickets::transfer))
+                .route("/tickets/{id}/pending", web::post().to(tickets::pending))
                 .route("/tickets/{id}/notes", web::post().to(tickets::add_note))
                 .route("/tickets/{id}/tags", web::put().to(tickets::set_tags))
                 .route("/routing/rules", web::get().to(tickets::get_rules))

@@ -5,15 +5,15 @@
 //! engine and the store never disagree about who holds what. (With several nodes, one node holds
 //! the routing lease; that comes with the Redis bus.)
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use router::rules::{Classification, RoutingRules, Target};
 use router::{AgentProfile, Decision, Engine, EngineConfig, EngineError, Input, Millis, OfferEnd, TicketRequest};
 use schema::{
-    Actor, AgentId, AgentRouting, Capacity, Conversation, ConversationChange, ConversationStatus, Presence, QueueName,
-    Role, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
+    Actor, AgentId, AgentRouting, Capacity, Conversation, ConversationChange, ConversationId, ConversationStatus,
+    Presence, QueueName, Role, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -31,6 +31,9 @@ pub struct Routing {
     /// Open inbox sockets per agent: the first connect sets them available, the last
     /// disconnect offline.
     sockets: Mutex<HashMap<AgentId, usize>>,
+    /// Conversations whose ticket waits for the customer: their next message puts it back to
+    /// the assignee. Kept here so a customer message costs no extra query.
+    pending: Mutex<HashSet<ConversationId>>,
 }
 
 fn now_ms() -> Millis {
@@ -115,7 +118,11 @@ impl Routing {
                 .map_err(|e| ApiError::Internal(format!("restoring agent {}: {e}", routing.agent_id)))?;
         }
         let mut restored = 0usize;
+        let mut pending = HashSet::new();
         for mut ticket in store.open_tickets().await? {
+            if ticket.status == TicketStatus::PendingCustomer {
+                pending.insert(ticket.conversation_id);
+            }
             match (ticket.status, ticket.assignee_id) {
                 (TicketStatus::Assigned | TicketStatus::PendingCustomer, Some(agent)) => {
                     if engine.presence(agent).is_none() {
@@ -156,6 +163,7 @@ impl Routing {
             engine: tokio::sync::Mutex::new(engine),
             rules: RwLock::new(Arc::new(rules)),
             sockets: Mutex::new(HashMap::new()),
+            pending: Mutex::new(pending),
         })
     }
 
@@ -348,6 +356,7 @@ impl Routing {
         let mut engine = self.engine.lock().await;
         // Re-read under the lock: routing may have changed it since the caller looked.
         ticket = fresh_open(state, ticket.id).await?;
+        self.pending_lock().remove(&ticket.conversation_id);
         let decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
             Ok(d) => d,
             Err(EngineError::UnknownTicket(_)) => Vec::new(),
@@ -383,6 +392,7 @@ impl Routing {
         let at = OffsetDateTime::now_utc();
         let mut engine = self.engine.lock().await;
         ticket = fresh_open(state, ticket.id).await?;
+        self.pending_lock().remove(&ticket.conversation_id);
         let mut decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
             Ok(d) => d,
             Err(EngineError::UnknownTicket(_)) => Vec::new(),
@@ -450,6 +460,59 @@ impl Routing {
             Err(e) => return Err(engine_error(e)),
         };
         self.carry_out(state, decisions).await
+    }
+
+    fn pending_lock(&self) -> std::sync::MutexGuard<'_, HashSet<ConversationId>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The assignee waits for the customer: the ticket stays theirs (and keeps its place in
+    /// their capacity) until the customer writes again.
+    ///
+    /// # Errors
+    /// The ticket is not assigned (409), or the store fails.
+    pub async fn set_pending(&self, state: &AppState, ticket: TicketId, actor: Actor) -> Result<Ticket, ApiError> {
+        let at = OffsetDateTime::now_utc();
+        let _engine = self.engine.lock().await;
+        let mut ticket = fresh_open(state, ticket).await?;
+        if ticket.status != TicketStatus::Assigned {
+            return Err(ApiError::Conflict(format!(
+                "only an assigned ticket can wait for the customer; this one is {}",
+                ticket.status
+            )));
+        }
+        ticket.status = TicketStatus::PendingCustomer;
+        ticket.updated_at = at;
+        let line = event(ticket.id, actor, "pending_customer", serde_json::Value::Null, at);
+        state.store.update_ticket(&ticket, &[line], None).await?;
+        self.pending_lock().insert(ticket.conversation_id);
+        state.bus.publish(Event::TicketUpdated { ticket: ticket.clone() });
+        Ok(ticket)
+    }
+
+    /// Whether the conversation's ticket waits for the customer.
+    pub fn is_pending(&self, conversation: ConversationId) -> bool {
+        self.pending_lock().contains(&conversation)
+    }
+
+    /// The customer answered a ticket that waited for them: it is the assignee's again.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn customer_replied(&self, state: &AppState, conversation: ConversationId) -> Result<(), ApiError> {
+        let at = OffsetDateTime::now_utc();
+        let _engine = self.engine.lock().await;
+        self.pending_lock().remove(&conversation);
+        let Some(mut ticket) = state.store.latest_ticket(conversation).await? else { return Ok(()) };
+        if ticket.status != TicketStatus::PendingCustomer {
+            return Ok(());
+        }
+        ticket.status = TicketStatus::Assigned;
+        ticket.updated_at = at;
+        let line = event(ticket.id, Actor::Customer, "customer_replied", serde_json::Value::Null, at);
+        state.store.update_ticket(&ticket, &[line], None).await?;
+        state.bus.publish(Event::TicketUpdated { ticket });
+        Ok(())
     }
 
     /// Stores an agent's skills and capacity and tells the engine.

@@ -187,6 +187,20 @@ pub async fn resolve(
     Ok(HttpResponse::Ok().json(ticket))
 }
 
+/// `POST /api/v1/tickets/{id}/pending` (assignee or supervisor): wait for the customer. Their
+/// next message puts the ticket back to the assignee.
+pub async fn pending(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<TicketId>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = staff.require(Role::Agent)?;
+    let ticket = state.store.ticket(*id).await?;
+    may_work_on(agent, &ticket)?;
+    let ticket = state.routing.set_pending(&state, ticket.id, Actor::Agent(agent.id)).await?;
+    Ok(HttpResponse::Ok().json(ticket))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {

@@ -57,6 +57,7 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
         "/api/v1/tickets/{id}/reject:",
         "/api/v1/tickets/{id}/resolve:",
         "/api/v1/tickets/{id}/transfer:",
+        "/api/v1/tickets/{id}/pending:",
         "/api/v1/tickets/{id}/notes:",
         "/api/v1/tickets/{id}/tags:",
         "/api/v1/routing/rules:",

@@ -143,6 +143,15 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
         }
     }
 
+    // The admin waits for the customer; the customer's answer puts it back to the admin.
+    let (status, waiting) = app.post(&format!("/api/v1/tickets/{ticket_id}/pending"), &admin, &json!({})).await;
+    assert_eq!(status, 200, "{waiting}");
+    assert_eq!(waiting["status"], "pending_customer");
+    customer.send_json(&json!({"type": "message", "client_id": "c1b", "text": "Es la de octubre"})).await;
+    customer.next_of("ack").await;
+    let resumed = ticket_update(&mut admin_ws, &ticket_id, "assigned").await;
+    assert_eq!(resumed["assignee_id"], admin_id.as_str());
+
     // Notes and tags, then resolve; the history tells the whole story.
     let (status, _) = app
         .post(&format!("/api/v1/tickets/{ticket_id}/notes"), &admin, &json!({"text": "Explained the October bill"}))
@@ -162,7 +171,18 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
     let kinds: Vec<&str> = detail["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["created", "offered", "offer_timed_out", "offered", "assigned", "note_added", "tags_changed", "resolved"],
+        [
+            "created",
+            "offered",
+            "offer_timed_out",
+            "offered",
+            "assigned",
+            "pending_customer",
+            "customer_replied",
+            "note_added",
+            "tags_changed",
+            "resolved"
+        ],
         "{detail}"
     );
     assert_eq!(detail["notes"][0]["text"], "Explained the October bill");
@@ -172,6 +192,25 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
     customer.next_of("ack").await;
     let reoffered = ticket_update(&mut ana_ws, &ticket_id, "offered").await;
     assert_eq!(reoffered["offered_to"], ana_id.as_str());
+
+    // Ana takes it and hands it to Bruno by name; Bruno sends it to the general queue.
+    ana_ws.send_json(&json!({"type": "accept", "ticket_id": ticket_id})).await;
+    ana_ws.next_of("done").await;
+    let bruno_id = app.me(&bruno).await;
+    let (status, moved) =
+        app.post(&format!("/api/v1/tickets/{ticket_id}/transfer"), &ana, &json!({"agent_id": bruno_id})).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["status"], "assigned");
+    assert_eq!(moved["assignee_id"], bruno_id.as_str());
+    let (status, moved) =
+        app.post(&format!("/api/v1/tickets/{ticket_id}/transfer"), &bruno, &json!({"queue": "general"})).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["queue"], "general");
+    assert_eq!(moved["status"], "queued");
+    let (status, body) =
+        app.post(&format!("/api/v1/tickets/{ticket_id}/transfer"), &bruno, &json!({"queue": "nowhere"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "queue");
 }
 
 async fn restart_keeps_every_ticket(backend: Backend) {
