@@ -109,6 +109,8 @@ pub async fn post_message(
         author_id: Some(agent.id),
         text: MessageText::parse(&body.text, state.config.webchat.max_message_chars)?,
         channel_message_id: body.client_id.as_deref().map(str::parse::<ChannelMessageId>).transpose()?,
+        media: Vec::new(),
+        template: None,
     };
     let appended = ingest::append(&state, new).await?;
     let mut res = if appended.created { HttpResponse::Created() } else { HttpResponse::Ok() };

@@ -25,6 +25,10 @@ pub enum Event {
     /// A message, with its conversation as the message left it (status, assignee, last seq).
     #[serde(rename = "message.created")]
     MessageCreated { message: Message, conversation: Conversation },
+    /// A message changed after it was stored: its delivery status, for a reply sent through a
+    /// platform.
+    #[serde(rename = "message.updated")]
+    MessageUpdated { message: Message, conversation: Conversation },
     /// A ticket changed: created, offered, assigned, escalated, transferred, resolved…
     #[serde(rename = "ticket.updated")]
     TicketUpdated { ticket: Ticket },
@@ -41,7 +45,9 @@ impl Event {
             Self::ConversationCreated { conversation } | Self::ConversationUpdated { conversation } => {
                 Some(conversation.id)
             }
-            Self::MessageCreated { message, .. } => Some(message.conversation_id),
+            Self::MessageCreated { message, .. } | Self::MessageUpdated { message, .. } => {
+                Some(message.conversation_id)
+            }
             Self::TicketUpdated { ticket } => Some(ticket.conversation_id),
             Self::PresenceChanged { .. } => None,
         }
@@ -215,6 +221,9 @@ mod tests {
                 author_id: None,
                 text: MessageText::parse("hi", 10).unwrap(),
                 channel_message_id: None,
+                media: Vec::new(),
+                delivery_status: None,
+                delivery_error: None,
                 created_at: now,
             },
         }

@@ -17,6 +17,8 @@ pub struct Config {
     pub webchat: WebchatConfig,
     pub staff: StaffConfig,
     pub routing: RoutingConfig,
+    pub social: SocialConfig,
+    pub secrets: SecretsConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -115,6 +117,53 @@ pub struct RoutingConfig {
 impl Default for RoutingConfig {
     fn default() -> Self {
         Self { offer_timeout_secs: 20, max_missed_offers: 3, aging_secs_per_level: 120, tick_ms: 500 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocialConfig {
+    /// Meta's Graph API (Messenger and WhatsApp): base URL and version.
+    pub graph_api_url: String,
+    pub graph_api_version: String,
+    /// Telegram's Bot API base URL.
+    pub telegram_api_url: String,
+    /// Largest webhook body accepted, in bytes.
+    pub max_webhook_bytes: usize,
+    /// Webhook requests per second accepted per platform account (burst: 4x).
+    pub account_rate_per_sec: u32,
+    /// Messages per minute accepted per sender (burst: a third of it, at least 5).
+    pub sender_rate_per_min: u32,
+    /// Tries to send a reply before it is marked failed.
+    pub send_attempts: u32,
+}
+
+impl Default for SocialConfig {
+    fn default() -> Self {
+        Self {
+            graph_api_url: "https://graph.facebook.com".into(),
+            graph_api_version: "v21.0".into(),
+            telegram_api_url: "https://api.telegram.org".into(),
+            max_webhook_bytes: 1024 * 1024,
+            account_rate_per_sec: 100,
+            sender_rate_per_min: 60,
+            send_attempts: 8,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// The key that encrypts stored secrets: 32 bytes, base64. Unset: read from `key_file`.
+    pub key: Option<String>,
+    /// Where the key is kept when `key` is unset; created with a new key if missing.
+    pub key_file: String,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self { key: None, key_file: "data/secrets.key".into() }
     }
 }
 

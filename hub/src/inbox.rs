@@ -126,6 +126,8 @@ impl Inbox {
             author_id: Some(self.staff.agent.id),
             text,
             channel_message_id: Some(client_id),
+            media: Vec::new(),
+            template: None,
         };
         socket::store_and_ack(&self.state, session, new).await
     }

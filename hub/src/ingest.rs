@@ -19,6 +19,9 @@ pub async fn append(state: &AppState, new: NewMessage) -> Result<Appended, ApiEr
     let appended = state.store.append_message(new).await?;
     state.metrics.store_write.with_label_values(&["append_message"]).observe(started.elapsed().as_secs_f64());
     if appended.created {
+        if appended.message.delivery_status.is_some() {
+            state.social.wake.notify_one();
+        }
         state.metrics.messages.with_label_values(&[appended.conversation.channel.as_str(), author.as_str()]).inc();
         state.bus.publish(Event::MessageCreated {
             message: appended.message.clone(),

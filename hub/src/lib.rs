@@ -10,6 +10,8 @@ mod inbox;
 mod ingest;
 pub mod metrics;
 pub mod routing;
+pub mod secrets;
+pub mod social;
 mod socket;
 mod supervisor;
 mod tickets;
@@ -46,6 +48,7 @@ pub struct AppState {
     /// Cancelled when the hub begins to shut down: sockets close with 1001.
     pub shutdown: CancellationToken,
     pub routing: routing::Routing,
+    pub social: social::Social,
 }
 
 /// The hub could not start.
@@ -57,6 +60,10 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("invalid bootstrap admin: {0}")]
     BootstrapAdmin(ApiError),
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
+    #[error("cannot load the social accounts: {0}")]
+    Social(ApiError),
     #[error("cannot restore the routing state: {0}")]
     Routing(ApiError),
     #[error("metrics: {0}")]
@@ -136,8 +143,12 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         seed_demo_routing(&store).await.map_err(StartError::BootstrapAdmin)?;
     }
     let routing = routing::Routing::restore(&store, &config).await.map_err(StartError::Routing)?;
+    let secrets =
+        secrets::SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
+    let social = social::Social::load(&store, &config.social, secrets).await.map_err(StartError::Social)?;
     let state = web::Data::new(AppState {
         routing,
+        social,
         metrics: Metrics::new()?,
         bus: Arc::new(LocalBus::new()),
         shutdown: CancellationToken::new(),
@@ -172,6 +183,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let handle = server.handle();
     let task = tokio::spawn(server);
     tokio::spawn(routing::Routing::run_clock(state.clone()));
+    tokio::spawn(social::run_sender(state.clone()));
     tracing::info!(%addr, "listening");
     Ok(RunningHub { addr, state, server: handle, task })
 }
@@ -225,6 +237,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ws/webchat", web::get().to(webchat::socket))
         .route("/ws/inbox", web::get().to(inbox::socket))
         .route("/ws/supervisor", web::get().to(supervisor::socket))
+        .route("/webhooks/meta", web::get().to(social::meta_handshake))
+        .route("/webhooks/meta", web::post().to(social::meta_webhook))
+        .route("/webhooks/telegram/{account_id}", web::post().to(social::telegram_webhook))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))
@@ -254,7 +269,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/routing/rules", web::put().to(tickets::save_rules))
                 .route("/routing/rules/versions", web::get().to(tickets::rules_versions))
                 .route("/routing/dry-run", web::post().to(tickets::dry_run))
-                .route("/queues", web::get().to(tickets::queues)),
+                .route("/queues", web::get().to(tickets::queues))
+                .route("/channels/social", web::get().to(social::list_accounts))
+                .route("/channels/social", web::post().to(social::create_account))
+                .route("/conversations/{id}/template", web::post().to(social::send_template)),
         )
         .default_service(web::to(not_found));
 }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub store_write: HistogramVec,
     /// Routing decisions carried out, by kind.
     pub routing: IntCounterVec,
+    /// Replies sent through platforms, by channel and outcome.
+    pub outbound: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -72,6 +74,13 @@ impl Metrics {
             routing: register(
                 &registry,
                 IntCounterVec::new(Opts::new("routing_decisions_total", "Routing decisions carried out"), &["kind"])?,
+            ),
+            outbound: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("outbound_attempts_total", "Replies sent through platforms, by outcome"),
+                    &["channel", "status"],
+                )?,
             ),
             registry,
         })

@@ -163,6 +163,8 @@ impl socket::Handler for Customer {
             author_id: None,
             text,
             channel_message_id: Some(client_id),
+            media: Vec::new(),
+            template: None,
         };
         socket::store_and_ack(&self.state, session, new).await
     }

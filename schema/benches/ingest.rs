@@ -52,6 +52,8 @@ async fn main() {
                                 author_id: None,
                                 text: MessageText::parse("my internet is slow since this morning", 4000).unwrap(),
                                 channel_message_id: Some(format!("{w}-{i}").parse().unwrap()),
+                                media: Vec::new(),
+                                template: None,
                             })
                             .await
                             .unwrap();

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use crate::ids::{AgentId, ConversationId, CustomerId, MessageId};
 use crate::values::{
-    AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DisplayName, EmailAddress, Language,
-    MessageText, Role,
+    AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, EmailAddress,
+    Language, MessageText, Role,
 };
 
 /// One person, whichever channels they reach us on.
@@ -69,8 +69,38 @@ pub struct Message {
     pub text: MessageText,
     /// The channel's own id for the message, when it has one.
     pub channel_message_id: Option<ChannelMessageId>,
+    /// Media the message carries, by reference to the platform that holds it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub media: Vec<MediaRef>,
+    /// For messages sent out through a platform (social, e-mail): where delivery stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<DeliveryStatus>,
+    /// Why delivery failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// A piece of media a platform holds (a WhatsApp media id, a Telegram file id, a URL).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// `image`, `audio`, `video`, `document`, `sticker`, `location`, `other`.
+    pub kind: String,
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+}
+
+/// A pre-approved message template (WhatsApp), sent instead of text outside the customer-care
+/// window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub name: String,
+    /// The template's language code, e.g. `en_US`, `es`, `pt_BR`.
+    pub language: String,
 }
 
 /// A message to append to a conversation.
@@ -81,6 +111,9 @@ pub struct NewMessage {
     pub author_id: Option<AgentId>,
     pub text: MessageText,
     pub channel_message_id: Option<ChannelMessageId>,
+    pub media: Vec<MediaRef>,
+    /// Send this template instead of the text (outbound platforms that have them).
+    pub template: Option<Template>,
 }
 
 /// What appending a message did.

@@ -74,3 +74,7 @@ id_type!(
     /// A ticket: a conversation's request for a person, routed to an agent.
     TicketId
 );
+id_type!(
+    /// A platform account the operator receives messages on (page, phone number, bot).
+    SocialAccountId
+);

@@ -9,15 +9,18 @@ mod store;
 mod values;
 
 pub use domain::{
-    Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, Message, NewAgent, NewCustomer, NewMessage,
-    StaffSession,
+    Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
+    NewMessage, StaffSession, Template,
 };
-pub use ids::{AgentId, ConversationId, CustomerId, MessageId, TicketId};
+pub use ids::{AgentId, ConversationId, CustomerId, MessageId, SocialAccountId, TicketId};
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
 };
-pub use store::{Backend, ConversationChange, ConversationPage, ListError, Store, StoreError, StoreOptions, redact};
+pub use store::{
+    Backend, ConversationChange, ConversationPage, ListError, Outbound, SocialAccount, Store, StoreError, StoreOptions,
+    redact,
+};
 pub use values::{
-    AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DisplayName, EmailAddress, Language,
-    MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName, TicketStatus, ValidationError,
+    AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, EmailAddress,
+    Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName, TicketStatus, ValidationError,
 };

@@ -271,6 +271,26 @@ name_enum!(
     }
 );
 
+impl Channel {
+    /// Whether replies on this channel leave through a platform's API, queued in the store and
+    /// retried until delivered (rather than pushed on a live socket).
+    #[must_use]
+    pub const fn sends_through_outbox(self) -> bool {
+        matches!(self, Self::Messenger | Self::WhatsApp | Self::Telegram)
+    }
+}
+
+name_enum!(
+    /// Where delivery of an outgoing message stands.
+    DeliveryStatus, "delivery_status" {
+        Queued => "queued",
+        Sent => "sent",
+        Delivered => "delivered",
+        Read => "read",
+        Failed => "failed",
+    }
+);
+
 name_enum!(
     /// Where a conversation stands.
     ConversationStatus, "status" {

@@ -2,6 +2,8 @@
 //! schema, and talk to it over HTTP and websockets as a client would.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod platform;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The visitor-token secret of test hubs, so tests can forge tokens (e.g. expired ones).
 pub const TEST_TOKEN_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+/// The key that encrypts stored secrets in test hubs (32 bytes, base64).
+pub const TEST_SECRETS_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 /// The password of the demo staff.
 pub const PASSWORD: &str = hub::DEMO_PASSWORD;
 pub const ADMIN: &str = "admin@demo.switchboard.local";
@@ -127,6 +131,7 @@ pub fn test_config(db: &TestDb) -> Config {
     config.database.max_connections = 4;
     config.demo.enabled = true;
     config.webchat.token_secret = Some(TEST_TOKEN_SECRET.into());
+    config.secrets.key = Some(TEST_SECRETS_KEY.into());
     config
 }
 

@@ -67,6 +67,10 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
         "/ws/webchat:",
         "/ws/inbox:",
         "/ws/supervisor:",
+        "/api/v1/channels/social:",
+        "/api/v1/conversations/{id}/template:",
+        "/webhooks/meta:",
+        "/webhooks/telegram/{account_id}:",
     ] {
         assert!(doc.contains(path), "the OpenAPI document lacks {path}");
     }

@@ -15,6 +15,7 @@ both_backends!(
     staff_and_sessions,
     settings_are_created_once,
     reopening_runs_no_migration_twice,
+    two_senders_never_claim_the_same_reply,
 );
 
 async fn store(db: &TestDb) -> Store {
@@ -32,6 +33,8 @@ fn customer_message(conversation: schema::ConversationId, client_id: &str, body:
         author_id: None,
         text: text(body),
         channel_message_id: Some(client_id.parse().unwrap()),
+        media: Vec::new(),
+        template: None,
     }
 }
 
@@ -127,6 +130,8 @@ async fn an_agent_reply_claims_the_conversation(backend: Backend) {
         author_id: Some(who),
         text: text("on it"),
         channel_message_id: None,
+        media: Vec::new(),
+        template: None,
     };
     let a = store.append_message(reply(ana.id)).await.unwrap();
     assert_eq!((a.conversation.status, a.conversation.assignee_id), (ConversationStatus::Assigned, Some(ana.id)));
@@ -231,4 +236,37 @@ async fn unsupported_urls_are_refused_by_name() {
     let err = Store::connect("postgres://u:secret@127.0.0.1:1/x", &StoreOptions::default()).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     assert_eq!(schema::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+}
+
+async fn two_senders_never_claim_the_same_reply(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let ana = agent(&store, "ana@example.com").await;
+    let mut queued = Vec::new();
+    for sender in 0..10 {
+        let conversation =
+            store.conversation_for_handle(Channel::Telegram, &format!("bot:{sender}"), None).await.unwrap();
+        store.append_message(customer_message(conversation.id, "in-1", "hola")).await.unwrap();
+        let reply = NewMessage {
+            author: AuthorKind::Agent,
+            author_id: Some(ana.id),
+            channel_message_id: None,
+            ..customer_message(conversation.id, "x", "buenas")
+        };
+        let appended = store.append_message(reply).await.unwrap();
+        assert_eq!(appended.message.delivery_status, Some(schema::DeliveryStatus::Queued));
+        queued.push(appended.message.id);
+    }
+    // Two nodes claim at the same moment: every reply goes to exactly one of them.
+    let now = time::OffsetDateTime::now_utc();
+    let lease = std::time::Duration::from_secs(60);
+    let (a, b) = tokio::join!(store.claim_outbound(now, lease, 100), store.claim_outbound(now, lease, 100));
+    let mut claimed: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).map(|o| o.message.id).collect();
+    claimed.sort();
+    queued.sort();
+    assert_eq!(claimed, queued);
+    // Leased: nothing is due again until the lease runs out; then it is.
+    assert!(store.claim_outbound(now, lease, 100).await.unwrap().is_empty());
+    let later = now + lease + std::time::Duration::from_secs(1);
+    assert_eq!(store.claim_outbound(later, lease, 100).await.unwrap().len(), 10);
 }

@@ -13,10 +13,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     CONVERSATION_COLUMNS, MESSAGE_COLUMNS, Result, Store, StoreError, conversation_from_row, from_ms, message_from_row,
-    now_ms,
+    now_ms, to_json,
 };
 use crate::domain::{Appended, Message, NewMessage};
 use crate::ids::{ConversationId, MessageId};
+use crate::values::{AuthorKind, DeliveryStatus};
 
 /// Appends queued at most per SQLite transaction.
 const MAX_BATCH: usize = 512;
@@ -73,9 +74,15 @@ async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Resu
     };
     let conversation = conversation_from_row(&row)?;
     let id = MessageId::new();
+    // A reply on a platform channel is queued for sending in this same transaction.
+    let outbound = conversation.channel.sends_through_outbox() && new.author != AuthorKind::Customer;
+    let delivery_status = outbound.then_some(DeliveryStatus::Queued);
+    let media = if new.media.is_empty() { None } else { Some(to_json(&new.media)?) };
+    let template = new.template.as_ref().map(to_json).transpose()?;
     let inserted = sqlx::query(
-        "INSERT INTO messages (id, conversation_id, seq, author, author_id, body, channel_message_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+        "INSERT INTO messages (id, conversation_id, seq, author, author_id, body, channel_message_id, media, \
+         template, delivery_status, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (conversation_id, channel_message_id) DO NOTHING RETURNING id",
     )
     .bind(id.to_string())
@@ -85,6 +92,10 @@ async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Resu
     .bind(new.author_id.map(|a| a.to_string()))
     .bind(new.text.as_str())
     .bind(channel_id)
+    .bind(media)
+    .bind(template)
+    .bind(delivery_status.map(DeliveryStatus::as_str))
+    .bind(outbound.then_some(now))
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
@@ -99,6 +110,9 @@ async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Resu
         author_id: new.author_id,
         text: new.text.clone(),
         channel_message_id: new.channel_message_id.clone(),
+        media: new.media.clone(),
+        delivery_status,
+        delivery_error: None,
         created_at: from_ms(now)?,
     };
     Ok(Step::Inserted(Appended { message, conversation, created: true }))

@@ -20,8 +20,10 @@ use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
 mod append;
+mod social;
 mod tickets;
 
+pub use social::{Outbound, SocialAccount};
 pub use tickets::ConversationChange;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -127,6 +129,10 @@ fn parse_opt<T: FromStr<Err = ValidationError>>(row: &AnyRow, col: &str) -> Resu
     Ok(s.map(|s| s.parse()).transpose()?)
 }
 
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("cannot serialise: {e}")))
+}
+
 fn roles_to_text(roles: &[Role]) -> String {
     roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")
 }
@@ -137,7 +143,8 @@ fn roles_from_text(s: &str) -> Result<Vec<Role>> {
 
 const CONVERSATION_COLUMNS: &str =
     "id, customer_id, channel, status, assignee_id, language, last_seq, created_at, updated_at";
-const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, author, author_id, body, channel_message_id, created_at";
+const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, author, author_id, body, channel_message_id, media, \
+     delivery_status, delivery_error, created_at";
 const AGENT_COLUMNS: &str = "id, email, name, roles, disabled_at, created_at";
 
 fn conversation_from_row(row: &AnyRow) -> Result<Conversation> {
@@ -163,6 +170,12 @@ fn message_from_row(row: &AnyRow) -> Result<Message> {
         author_id: parse_opt(row, "author_id")?,
         text: MessageText::trusted(row.try_get("body")?),
         channel_message_id: parse_opt::<ChannelMessageId>(row, "channel_message_id")?,
+        media: match row.try_get::<Option<String>, _>("media")? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("media: {e}")))?,
+            None => Vec::new(),
+        },
+        delivery_status: parse_opt(row, "delivery_status")?,
+        delivery_error: row.try_get("delivery_error")?,
         created_at: from_ms(row.try_get("created_at")?)?,
     })
 }

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{Result, Store, StoreError, from_ms, ms, now_ms, parse, parse_opt};
+use super::{Result, Store, StoreError, from_ms, ms, now_ms, parse, parse_opt, to_json};
 use crate::ids::{AgentId, ConversationId, TicketId};
 use crate::routing::{Actor, AgentRouting, RulesVersion, Ticket, TicketEvent, TicketNote};
 use crate::values::{ConversationStatus, Presence, TicketStatus};
@@ -18,10 +18,6 @@ const OPEN: &str = "status NOT IN ('resolved', 'closed')";
 fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
     let s: String = row.try_get(col)?;
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("cannot serialise: {e}")))
 }
 
 fn opt_from_ms(v: Option<i64>) -> Result<Option<OffsetDateTime>> {
