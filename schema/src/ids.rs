@@ -78,3 +78,11 @@ id_type!(
     /// A platform account the operator receives messages on (page, phone number, bot).
     SocialAccountId
 );
+id_type!(
+    /// A knowledge-base document (article or Q&A pair).
+    DocumentId
+);
+id_type!(
+    /// A question the bot could not answer, waiting for a trainer.
+    UnansweredId
+);

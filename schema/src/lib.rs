@@ -3,6 +3,7 @@
 
 mod domain;
 mod ids;
+pub mod knowledge;
 pub mod pci;
 mod routing;
 mod store;
@@ -12,7 +13,7 @@ pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
 };
-pub use ids::{AgentId, ConversationId, CustomerId, MessageId, SocialAccountId, TicketId};
+pub use ids::{AgentId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId, TicketId, UnansweredId};
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
 };
@@ -21,6 +22,7 @@ pub use store::{
     redact,
 };
 pub use values::{
-    AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, EmailAddress,
-    Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName, TicketStatus, ValidationError,
+    AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,
+    DocumentStatus, EmailAddress, Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName,
+    TicketStatus, ValidationError, Verdict,
 };

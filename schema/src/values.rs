@@ -562,3 +562,30 @@ mod tests {
         assert!(err.contains("bot, queued, assigned, resolved, closed"), "{err}");
     }
 }
+
+name_enum!(
+    /// What a knowledge-base document is.
+    DocumentKind, "kind" {
+        /// An article: a title and a Markdown body.
+        Article => "article",
+        /// A Q&A pair: several phrasings of one question, and one answer.
+        Qa => "qa",
+    }
+);
+
+name_enum!(
+    /// Where a knowledge-base document stands. Only published ones are searched by the bot.
+    DocumentStatus, "status" {
+        Draft => "draft",
+        Published => "published",
+        Archived => "archived",
+    }
+);
+
+name_enum!(
+    /// A trainer's judgement of one bot answer.
+    Verdict, "verdict" {
+        Right => "right",
+        Wrong => "wrong",
+    }
+);

@@ -16,6 +16,7 @@ both_backends!(
     settings_are_created_once,
     reopening_runs_no_migration_twice,
     two_senders_never_claim_the_same_reply,
+    documents_keep_every_version_and_wrong_answers_queue_their_question,
 );
 
 async fn store(db: &TestDb) -> Store {
@@ -269,4 +270,99 @@ async fn two_senders_never_claim_the_same_reply(backend: Backend) {
     assert!(store.claim_outbound(now, lease, 100).await.unwrap().is_empty());
     let later = now + lease + std::time::Duration::from_secs(1);
     assert_eq!(store.claim_outbound(later, lease, 100).await.unwrap().len(), 10);
+}
+
+fn article(title: &str, status: schema::DocumentStatus) -> schema::knowledge::DocumentContent {
+    schema::knowledge::DocumentContent {
+        kind: schema::DocumentKind::Article,
+        language: schema::Language::En,
+        title: title.into(),
+        body: "Settings > Mobile data > Roaming.".into(),
+        questions: Vec::new(),
+        tags: vec!["roaming".into()],
+        status,
+    }
+}
+
+async fn documents_keep_every_version_and_wrong_answers_queue_their_question(backend: Backend) {
+    use schema::{DocumentStatus, Verdict};
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let trainer = agent(&store, "tina@example.com").await;
+
+    // Imported once: a second import of the same source changes nothing.
+    let (doc, created) = store
+        .create_document(&article("Roaming", DocumentStatus::Published), Some("demo/roaming.md"), None)
+        .await
+        .unwrap();
+    assert!(created);
+    let (again, created) = store
+        .create_document(&article("Other", DocumentStatus::Published), Some("demo/roaming.md"), None)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.id, doc.id);
+
+    // Edits are versioned; a stale edit is refused.
+    let edited = store
+        .update_document(doc.id, &article("Data roaming", DocumentStatus::Published), 1, trainer.id)
+        .await
+        .unwrap();
+    assert_eq!((edited.version, edited.content.title.as_str()), (2, "Data roaming"));
+    let stale = store.update_document(doc.id, &article("Lost", DocumentStatus::Draft), 1, trainer.id).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let versions = store.document_versions(doc.id).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| (v.version, v.content.title.as_str())).collect::<Vec<_>>(),
+        [(2, "Data roaming"), (1, "Roaming")]
+    );
+    assert_eq!(versions[0].edited_by, Some(trainer.id));
+    store.create_document(&article("Draft", DocumentStatus::Draft), None, Some(trainer.id)).await.unwrap();
+    assert_eq!(store.documents(Some(DocumentStatus::Published), None).await.unwrap().len(), 1);
+    assert_eq!(store.documents(None, Some(schema::Language::En)).await.unwrap().len(), 2);
+    assert!(matches!(store.document_versions(schema::DocumentId::new()).await, Err(StoreError::NotFound { .. })));
+
+    // A bot answer judged wrong queues the customer's question, once.
+    let conversation = chat(&store).await;
+    let question = store.append_message(customer_message(conversation.id, "q1", "roaming?")).await.unwrap().message;
+    let bot = NewMessage {
+        author: AuthorKind::Bot,
+        channel_message_id: None,
+        ..customer_message(conversation.id, "x", "Settings > Roaming")
+    };
+    let answer = store.append_message(bot).await.unwrap().message;
+    store
+        .record_bot_answer(&schema::knowledge::BotAnswer {
+            message_id: answer.id,
+            conversation_id: conversation.id,
+            question: "roaming?".into(),
+            language: schema::Language::En,
+            intent: Some("roaming".into()),
+            document_id: doc.id,
+            confidence: 0.72,
+            verdict: None,
+            judged_by: None,
+            judged_at: None,
+            created_at: answer.created_at,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.bot_answers(true, 10).await.unwrap().len(), 1);
+    for _ in 0..2 {
+        let judged = store.judge_bot_answer(answer.id, Verdict::Wrong, trainer.id).await.unwrap();
+        assert_eq!(judged.verdict, Some(Verdict::Wrong));
+    }
+    assert!(store.bot_answers(true, 10).await.unwrap().is_empty());
+    let open = store.open_unanswered(10).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].message_id, open[0].reason.as_str()), (question.id, "marked_wrong"));
+    assert!(matches!(
+        store.judge_bot_answer(question.id, Verdict::Right, trainer.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Resolved by a new Q&A pair.
+    assert_eq!(store.resolve_unanswered(&[open[0].id], doc.id, trainer.id).await.unwrap(), 1);
+    assert_eq!(store.resolve_unanswered(&[open[0].id], doc.id, trainer.id).await.unwrap(), 0);
+    assert!(store.open_unanswered(10).await.unwrap().is_empty());
 }

@@ -20,6 +20,7 @@ use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
 mod append;
+mod knowledge;
 mod social;
 mod tickets;
 

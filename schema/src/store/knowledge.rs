@@ -1,0 +1,434 @@
+//! Knowledge-base documents with their versions, bot answers, and unanswered questions.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Result, Store, StoreError, from_ms, now_ms, parse, parse_opt, to_json};
+use crate::ids::{AgentId, ConversationId, DocumentId, MessageId, UnansweredId};
+use crate::knowledge::{BotAnswer, Document, DocumentContent, DocumentVersion, Unanswered};
+use crate::values::{DocumentStatus, Language, Verdict};
+
+const DOCUMENT_COLUMNS: &str =
+    "id, kind, language, title, body, questions, tags, status, version, source, updated_by, created_at, updated_at";
+const VERSION_COLUMNS: &str =
+    "document_id, version, kind, language, title, body, questions, tags, status, edited_by, edited_at";
+const ANSWER_COLUMNS: &str = "message_id, conversation_id, question, language, intent, document_id, confidence, \
+     verdict, judged_by, judged_at, created_at";
+const UNANSWERED_COLUMNS: &str = "id, conversation_id, message_id, question, language, reason, \
+     resolved_document_id, resolved_by, created_at, resolved_at";
+
+fn list_col(row: &AnyRow, col: &str) -> Result<Vec<String>> {
+    let s: String = row.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn content_from_row(row: &AnyRow) -> Result<DocumentContent> {
+    Ok(DocumentContent {
+        kind: parse(row, "kind")?,
+        language: parse(row, "language")?,
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        questions: list_col(row, "questions")?,
+        tags: list_col(row, "tags")?,
+        status: parse(row, "status")?,
+    })
+}
+
+fn document_from_row(row: &AnyRow) -> Result<Document> {
+    Ok(Document {
+        id: parse(row, "id")?,
+        content: content_from_row(row)?,
+        version: row.try_get("version")?,
+        source: row.try_get("source")?,
+        updated_by: parse_opt(row, "updated_by")?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        updated_at: from_ms(row.try_get("updated_at")?)?,
+    })
+}
+
+fn version_from_row(row: &AnyRow) -> Result<DocumentVersion> {
+    Ok(DocumentVersion {
+        document_id: parse(row, "document_id")?,
+        version: row.try_get("version")?,
+        content: content_from_row(row)?,
+        edited_by: parse_opt(row, "edited_by")?,
+        edited_at: from_ms(row.try_get("edited_at")?)?,
+    })
+}
+
+fn answer_from_row(row: &AnyRow) -> Result<BotAnswer> {
+    Ok(BotAnswer {
+        message_id: parse(row, "message_id")?,
+        conversation_id: parse(row, "conversation_id")?,
+        question: row.try_get("question")?,
+        language: parse(row, "language")?,
+        intent: row.try_get("intent")?,
+        document_id: parse(row, "document_id")?,
+        confidence: row.try_get("confidence")?,
+        verdict: parse_opt(row, "verdict")?,
+        judged_by: parse_opt(row, "judged_by")?,
+        judged_at: row.try_get::<Option<i64>, _>("judged_at")?.map(from_ms).transpose()?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+    })
+}
+
+fn unanswered_from_row(row: &AnyRow) -> Result<Unanswered> {
+    Ok(Unanswered {
+        id: parse(row, "id")?,
+        conversation_id: parse(row, "conversation_id")?,
+        message_id: parse(row, "message_id")?,
+        question: row.try_get("question")?,
+        language: parse(row, "language")?,
+        reason: row.try_get("reason")?,
+        resolved_document_id: parse_opt(row, "resolved_document_id")?,
+        resolved_by: parse_opt(row, "resolved_by")?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        resolved_at: row.try_get::<Option<i64>, _>("resolved_at")?.map(from_ms).transpose()?,
+    })
+}
+
+async fn insert_version(
+    tx: &mut Transaction<'static, Any>,
+    id: DocumentId,
+    version: i64,
+    content: &DocumentContent,
+    by: Option<AgentId>,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO kb_document_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(id.to_string())
+    .bind(version)
+    .bind(content.kind.as_str())
+    .bind(content.language.as_str())
+    .bind(&content.title)
+    .bind(&content.body)
+    .bind(to_json(&content.questions)?)
+    .bind(to_json(&content.tags)?)
+    .bind(content.status.as_str())
+    .bind(by.map(|a| a.to_string()))
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a document at version 1. With a `source`, an import: if a document from that
+    /// source exists already it is returned unchanged (trainers' edits win) with `false`.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn create_document(
+        &self,
+        content: &DocumentContent,
+        source: Option<&str>,
+        by: Option<AgentId>,
+    ) -> Result<(Document, bool)> {
+        if let Some(source) = source
+            && let Some(row) = sqlx::query(&format!("SELECT {DOCUMENT_COLUMNS} FROM kb_documents WHERE source = $1"))
+                .bind(source)
+                .fetch_optional(&self.read)
+                .await?
+        {
+            return Ok((document_from_row(&row)?, false));
+        }
+        let id = DocumentId::new();
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO kb_documents ({DOCUMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $11) RETURNING {DOCUMENT_COLUMNS}"
+        ))
+        .bind(id.to_string())
+        .bind(content.kind.as_str())
+        .bind(content.language.as_str())
+        .bind(&content.title)
+        .bind(&content.body)
+        .bind(to_json(&content.questions)?)
+        .bind(to_json(&content.tags)?)
+        .bind(content.status.as_str())
+        .bind(source)
+        .bind(by.map(|a| a.to_string()))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_version(&mut tx, id, 1, content, by, now).await?;
+        tx.commit().await?;
+        Ok((document_from_row(&row)?, true))
+    }
+
+    /// Replaces a document's content, if it is still at `expected_version`, keeping the old
+    /// version in its history.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`] when someone changed it since, or a
+    /// database failure.
+    pub async fn update_document(
+        &self,
+        id: DocumentId,
+        content: &DocumentContent,
+        expected_version: i64,
+        by: AgentId,
+    ) -> Result<Document> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE kb_documents SET kind = $3, language = $4, title = $5, body = $6, questions = $7, tags = $8, \
+             status = $9, version = version + 1, updated_by = $10, updated_at = $11 \
+             WHERE id = $1 AND version = $2 RETURNING {DOCUMENT_COLUMNS}"
+        ))
+        .bind(id.to_string())
+        .bind(expected_version)
+        .bind(content.kind.as_str())
+        .bind(content.language.as_str())
+        .bind(&content.title)
+        .bind(&content.body)
+        .bind(to_json(&content.questions)?)
+        .bind(to_json(&content.tags)?)
+        .bind(content.status.as_str())
+        .bind(by.to_string())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            drop(tx);
+            let current = self.document(id).await?;
+            return Err(StoreError::Conflict(format!(
+                "the document changed since version {expected_version}: it is at version {}",
+                current.version
+            )));
+        };
+        let document = document_from_row(&row)?;
+        insert_version(&mut tx, id, document.version, content, Some(by), now).await?;
+        tx.commit().await?;
+        Ok(document)
+    }
+
+    /// One document.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], or a database failure.
+    pub async fn document(&self, id: DocumentId) -> Result<Document> {
+        let row = sqlx::query(&format!("SELECT {DOCUMENT_COLUMNS} FROM kb_documents WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound { what: "document" })?;
+        document_from_row(&row)
+    }
+
+    /// Documents, optionally only those with `status` and in `language`, by title.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn documents(&self, status: Option<DocumentStatus>, language: Option<Language>) -> Result<Vec<Document>> {
+        sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM kb_documents WHERE ($1 IS NULL OR status = $1) \
+             AND ($2 IS NULL OR language = $2) ORDER BY title, id"
+        ))
+        .bind(status.map(DocumentStatus::as_str))
+        .bind(language.map(Language::as_str))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(document_from_row)
+        .collect()
+    }
+
+    /// Every version of a document, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], or a database failure.
+    pub async fn document_versions(&self, id: DocumentId) -> Result<Vec<DocumentVersion>> {
+        let versions = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM kb_document_versions WHERE document_id = $1 ORDER BY version DESC"
+        ))
+        .bind(id.to_string())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(version_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        if versions.is_empty() {
+            return Err(StoreError::NotFound { what: "document" });
+        }
+        Ok(versions)
+    }
+
+    /// Records the bot's answer (its message is stored already).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn record_bot_answer(&self, answer: &BotAnswer) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO bot_answers ({ANSWER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, $8) \
+             ON CONFLICT (message_id) DO NOTHING"
+        ))
+        .bind(answer.message_id.to_string())
+        .bind(answer.conversation_id.to_string())
+        .bind(&answer.question)
+        .bind(answer.language.as_str())
+        .bind(answer.intent.as_deref())
+        .bind(answer.document_id.to_string())
+        .bind(answer.confidence)
+        .bind(super::ms(answer.created_at))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Bot answers, newest first; only those without a verdict when `unjudged`.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn bot_answers(&self, unjudged: bool, limit: u32) -> Result<Vec<BotAnswer>> {
+        sqlx::query(&format!(
+            "SELECT {ANSWER_COLUMNS} FROM bot_answers WHERE ($1 = 0 OR verdict IS NULL) \
+             ORDER BY created_at DESC, message_id LIMIT $2"
+        ))
+        .bind(i64::from(unjudged))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(answer_from_row)
+        .collect()
+    }
+
+    /// A trainer's verdict on a bot answer. A wrong answer puts its question in the
+    /// unanswered queue (once).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the message is no bot answer, or a database failure.
+    pub async fn judge_bot_answer(&self, message_id: MessageId, verdict: Verdict, by: AgentId) -> Result<BotAnswer> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE bot_answers SET verdict = $2, judged_by = $3, judged_at = $4 WHERE message_id = $1 \
+             RETURNING {ANSWER_COLUMNS}"
+        ))
+        .bind(message_id.to_string())
+        .bind(verdict.as_str())
+        .bind(by.to_string())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound { what: "bot answer" })?;
+        let answer = answer_from_row(&row)?;
+        if verdict == Verdict::Wrong {
+            // The customer's question is the message the answer replied to; the queue is keyed
+            // by that message, so judging twice queues it once.
+            let question: Option<String> = sqlx::query(
+                "SELECT q.id FROM messages q JOIN messages a ON a.conversation_id = q.conversation_id \
+                 WHERE a.id = $1 AND q.author = 'customer' AND q.seq < a.seq ORDER BY q.seq DESC LIMIT 1",
+            )
+            .bind(message_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("id"))
+            .transpose()?;
+            if let Some(question_id) = question {
+                insert_unanswered(
+                    &mut tx,
+                    answer.conversation_id,
+                    &question_id,
+                    &answer.question,
+                    answer.language,
+                    "marked_wrong",
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Puts a customer's question in the unanswered queue (once per message).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn record_unanswered(
+        &self,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        question: &str,
+        language: Language,
+        reason: &str,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        insert_unanswered(&mut tx, conversation_id, &message_id.to_string(), question, language, reason, now_ms())
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Unanswered questions no trainer has resolved yet, oldest first.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn open_unanswered(&self, limit: u32) -> Result<Vec<Unanswered>> {
+        sqlx::query(&format!(
+            "SELECT {UNANSWERED_COLUMNS} FROM bot_unanswered WHERE resolved_at IS NULL \
+             ORDER BY created_at, id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(unanswered_from_row)
+        .collect()
+    }
+
+    /// Marks questions as answered by `document`. Returns how many were still open.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn resolve_unanswered(&self, ids: &[UnansweredId], document: DocumentId, by: AgentId) -> Result<u64> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let mut resolved = 0;
+        for id in ids {
+            resolved += sqlx::query(
+                "UPDATE bot_unanswered SET resolved_document_id = $2, resolved_by = $3, resolved_at = $4 \
+                 WHERE id = $1 AND resolved_at IS NULL",
+            )
+            .bind(id.to_string())
+            .bind(document.to_string())
+            .bind(by.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(resolved)
+    }
+}
+
+async fn insert_unanswered(
+    tx: &mut Transaction<'static, Any>,
+    conversation_id: ConversationId,
+    message_id: &str,
+    question: &str,
+    language: Language,
+    reason: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO bot_unanswered ({UNANSWERED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, NULL) \
+         ON CONFLICT (message_id) DO NOTHING"
+    ))
+    .bind(UnansweredId::new().to_string())
+    .bind(conversation_id.to_string())
+    .bind(message_id)
+    .bind(question)
+    .bind(language.as_str())
+    .bind(reason)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
