@@ -1,0 +1,126 @@
+//! Bot turns over the demo knowledge base with the real model (scripts/fetch-model).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use bot::{Bot, BotConfig, Decision, HandOverReason, TurnInput, starter_intents};
+use knowledge_base::{Embedder, KnowledgeBase, Language, demo_documents};
+
+fn bot() -> &'static Bot {
+    static BOT: OnceLock<Bot> = OnceLock::new();
+    BOT.get_or_init(|| {
+        let dir = std::env::var_os("SWITCHBOARD_MODEL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/all-MiniLM-L6-v2")));
+        let embedder = match Embedder::load(&dir) {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                panic!("cannot load the embedding model from {}: {e}\nRun scripts/fetch-model first.", dir.display())
+            }
+        };
+        let kb = KnowledgeBase::new(Some(embedder)).unwrap();
+        kb.upsert_many(demo_documents().unwrap()).unwrap();
+        Bot::new(Arc::new(kb), starter_intents().unwrap(), BotConfig::default()).unwrap()
+    })
+}
+
+fn turn(text: &str, lang: Language, failed: u32) -> Decision {
+    bot().turn(&TurnInput { text: text.into(), conversation_language: lang, failed_answers_so_far: failed }).unwrap()
+}
+
+#[test]
+fn roaming_question_is_answered_with_the_roaming_article() {
+    match turn("how do I turn on roaming?", Language::En, 0) {
+        Decision::Answer { article, title, text, language, confidence, intent } => {
+            assert_eq!(article.as_str(), "en-roaming-turn-on");
+            assert_eq!(language, Language::En);
+            assert!(text.contains(&title), "the answer cites the article: {text}");
+            assert!(confidence >= bot().config().answer_threshold);
+            assert_eq!(intent.as_deref(), Some("roaming"));
+        }
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn refund_request_hands_over_to_billing() {
+    match turn("I want a refund for last month", Language::En, 0) {
+        Decision::HandOver { reason, skills, language, summary, message, .. } => {
+            assert_eq!(reason, HandOverReason::AlwaysHuman("bill_dispute".into()));
+            assert!(skills.iter().any(|(s, _)| s == "billing"), "{skills:?}");
+            assert!(skills.iter().any(|(s, _)| s == "english"), "{skills:?}");
+            assert_eq!(language, Language::En);
+            assert!(summary.contains("bill_dispute") && summary.contains("I want a refund"), "{summary}");
+            assert!(message.contains("{wait}"));
+        }
+        other => panic!("expected a hand-over, got {other:?}"),
+    }
+}
+
+#[test]
+fn spanish_request_for_a_person_hands_over_in_spanish() {
+    // The conversation was in English; the message itself is Spanish.
+    match turn("quiero hablar con una persona", Language::En, 0) {
+        Decision::HandOver { reason, language, skills, message, .. } => {
+            assert_eq!(reason, HandOverReason::AskedForHuman);
+            assert_eq!(language, Language::Es);
+            assert!(skills.iter().any(|(s, _)| s == "spanish"), "{skills:?}");
+            assert!(message.starts_with("Te paso"), "{message}");
+        }
+        other => panic!("expected a hand-over, got {other:?}"),
+    }
+}
+
+#[test]
+fn nonsense_hands_over_for_low_confidence() {
+    for text in ["asdkjh qwpeoi zmxn", "what's the best recipe for lasagne?"] {
+        match turn(text, Language::En, 0) {
+            Decision::HandOver { reason, .. } => assert_eq!(reason, HandOverReason::LowConfidence, "{text}"),
+            other => panic!("expected a hand-over for {text:?}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn two_failed_answers_hand_over() {
+    assert!(matches!(turn("how do I set up voicemail?", Language::En, 1), Decision::Answer { .. }));
+    match turn("how do I set up voicemail?", Language::En, 2) {
+        Decision::HandOver { reason, .. } => assert_eq!(reason, HandOverReason::RepeatedFailure),
+        other => panic!("expected a hand-over, got {other:?}"),
+    }
+}
+
+#[test]
+fn spanish_and_portuguese_questions_get_answers_in_their_language() {
+    match turn("no tengo cobertura en el móvil", Language::En, 0) {
+        Decision::Answer { article, language, .. } => {
+            assert_eq!(language, Language::Es);
+            assert_eq!(article.as_str(), "es-sin-cobertura");
+        }
+        other => panic!("expected an answer, got {other:?}"),
+    }
+    match turn("como reinicio o router?", Language::Pt, 0) {
+        Decision::Answer { article, language, .. } => {
+            assert_eq!(language, Language::Pt);
+            assert_eq!(article.as_str(), "pt-qa-internet-lenta");
+        }
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn keyword_only_bot_still_decides() {
+    let kb = KnowledgeBase::new(None).unwrap();
+    kb.upsert_many(demo_documents().unwrap()).unwrap();
+    let bot = Bot::new(Arc::new(kb), starter_intents().unwrap(), BotConfig::default()).unwrap();
+    let t = |text: &str| {
+        bot.turn(&TurnInput { text: text.into(), conversation_language: Language::En, failed_answers_so_far: 0 })
+            .unwrap()
+    };
+    assert!(
+        matches!(t("how do I turn on data roaming?"), Decision::Answer { article, .. } if article.as_str() == "en-roaming-turn-on")
+    );
+    assert!(matches!(t("I want a refund"), Decision::HandOver { reason: HandOverReason::AlwaysHuman(_), .. }));
+    assert!(matches!(t("zzqx"), Decision::HandOver { reason: HandOverReason::LowConfidence, .. }));
+}
