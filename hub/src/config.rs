@@ -19,6 +19,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub social: SocialConfig,
     pub secrets: SecretsConfig,
+    pub bot: BotConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -148,6 +149,32 @@ impl Default for SocialConfig {
             account_rate_per_sec: 100,
             sender_rate_per_min: 60,
             send_attempts: 8,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotConfig {
+    /// Whether new conversations are answered by the bot first.
+    pub enabled: bool,
+    /// The sentence-embedding model's folder (`scripts/fetch-model` fills it). Missing: the bot
+    /// searches by keywords alone, and `/readyz` says so.
+    pub model_dir: String,
+    /// The fused search score from which the bot answers (0..1); below it, it hands over.
+    pub answer_threshold: f32,
+    /// Failed answers in a row (the customer says an answer did not help) before a hand-over.
+    pub max_failed_answers: u32,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        let defaults = bot::BotConfig::default();
+        Self {
+            enabled: true,
+            model_dir: "models/all-MiniLM-L6-v2".into(),
+            answer_threshold: defaults.answer_threshold,
+            max_failed_answers: defaults.max_failed_answers,
         }
     }
 }

@@ -305,6 +305,7 @@ impl Routing {
         conversation: &Conversation,
         classification: Classification,
         tags: BTreeSet<String>,
+        summary: Option<String>,
         actor: Actor,
     ) -> Result<Ticket, ApiError> {
         let at = OffsetDateTime::now_utc();
@@ -321,6 +322,7 @@ impl Routing {
             escalation: target.escalation,
             tags,
             rule,
+            summary,
             assignee_id: None,
             offered_to: None,
             offer_expires_at: None,

@@ -88,6 +88,9 @@ pub struct Ticket {
     pub tags: BTreeSet<String>,
     /// The routing rule that classified it (`None`: the fallback, or set by hand).
     pub rule: Option<String>,
+    /// For the agent: why and with what the conversation was handed over (set by the bot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     pub assignee_id: Option<AgentId>,
     pub offered_to: Option<AgentId>,
     #[serde(with = "time::serde::rfc3339::option")]

@@ -64,3 +64,6 @@ CREATE TABLE bot_unanswered (
     resolved_at          BIGINT
 );
 CREATE INDEX bot_unanswered_open ON bot_unanswered(resolved_at, created_at);
+
+-- What the bot tells the agent when it hands a conversation over.
+ALTER TABLE tickets ADD COLUMN summary TEXT;

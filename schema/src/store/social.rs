@@ -98,7 +98,8 @@ impl Store {
     }
 
     /// The conversation a platform sender writes into: their open conversation on `channel`,
-    /// or a new one (and a new customer, the first time). `handle` is `account_id:sender_id`.
+    /// or a new one in `status` (and a new customer, the first time). `handle` is
+    /// `account_id:sender_id`.
     ///
     /// # Errors
     /// A database failure.
@@ -107,10 +108,11 @@ impl Store {
         channel: Channel,
         handle: &str,
         name: Option<DisplayName>,
+        status: ConversationStatus,
     ) -> Result<Conversation> {
         // Two first messages of a new sender can race; the loser finds the winner's rows.
         for _ in 0..3 {
-            match self.try_conversation_for_handle(channel, handle, name.clone()).await {
+            match self.try_conversation_for_handle(channel, handle, name.clone(), status).await {
                 Err(StoreError::Conflict(_)) => continue,
                 other => return other,
             }
@@ -123,6 +125,7 @@ impl Store {
         channel: Channel,
         handle: &str,
         name: Option<DisplayName>,
+        status: ConversationStatus,
     ) -> Result<Conversation> {
         let existing = sqlx::query(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND status <> 'closed' AND \
@@ -178,7 +181,7 @@ impl Store {
         .bind(id.to_string())
         .bind(customer_id.to_string())
         .bind(channel.as_str())
-        .bind(ConversationStatus::Queued.as_str())
+        .bind(status.as_str())
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;

@@ -10,7 +10,7 @@ use crate::routing::{Actor, AgentRouting, RulesVersion, Ticket, TicketEvent, Tic
 use crate::values::{ConversationStatus, Presence, TicketStatus};
 
 const TICKET_COLUMNS: &str = "id, conversation_id, channel, status, priority, queue, skills, escalation, tags, rule, \
-     assignee_id, offered_to, offer_expires_at, queued_at, first_response_due, created_at, updated_at";
+     assignee_id, offered_to, offer_expires_at, queued_at, first_response_due, created_at, updated_at, summary";
 
 /// Statuses of a ticket that still needs work.
 const OPEN: &str = "status NOT IN ('resolved', 'closed')";
@@ -37,6 +37,7 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         escalation: json_col(row, "escalation")?,
         tags: json_col(row, "tags")?,
         rule: row.try_get("rule")?,
+        summary: row.try_get("summary")?,
         assignee_id: parse_opt(row, "assignee_id")?,
         offered_to: parse_opt(row, "offered_to")?,
         offer_expires_at: opt_from_ms(row.try_get("offer_expires_at")?)?,
@@ -161,7 +162,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(ticket.id.to_string())
         .bind(ticket.conversation_id.to_string())
@@ -180,6 +181,7 @@ impl Store {
         .bind(ticket.first_response_due.map(ms))
         .bind(ms(ticket.created_at))
         .bind(ms(ticket.updated_at))
+        .bind(ticket.summary.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {
