@@ -222,8 +222,9 @@ pub fn parse_inbound(raw: &[u8], limits: &InboundLimits) -> Result<InboundMail, 
         return Err(unparseable("the message is empty"));
     }
     let message = MessageParser::default().parse(raw).ok_or_else(|| unparseable("no header section found"))?;
-    if message.headers().is_empty() {
-        return Err(unparseable("no header section found"));
+    // mail-parser reads almost anything as headers; a mail has at least one standard field.
+    if !message.headers().iter().any(|h| !h.name.is_other()) {
+        return Err(unparseable("no mail header found"));
     }
 
     let (message_id, message_id_is_synthetic) = match message.message_id().and_then(|id| clean_id(id).parse().ok()) {
