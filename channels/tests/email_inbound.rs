@@ -1,4 +1,5 @@
 //! The inbound corpus: awkward, real-world-shaped mails under `tests/mail/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use channels::email::{
     AutoReason, BodySource, InboundLimits, InboundMail, MailError, MailKind, find_token, parse_inbound, thread_keys,
