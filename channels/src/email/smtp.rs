@@ -122,7 +122,7 @@ impl SmtpConfig {
         }
         let address: EmailAddress = path.parse().ok()?;
         let (local, domain) = address.as_str().rsplit_once('@')?;
-        if self.local_domains.iter().any(|d| d == domain) {
+        if self.local_domains.iter().any(|d| d.trim().eq_ignore_ascii_case(domain)) {
             return Some(address);
         }
         let base = local.split_once('+').map_or(local, |(b, _)| b);
