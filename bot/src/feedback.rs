@@ -79,7 +79,8 @@ fn fold(s: &str) -> String {
 #[must_use]
 pub fn says_unhelpful(text: &str) -> bool {
     let folded = fold(text);
-    let words: Vec<&str> = folded.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> =
+        folded.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).collect();
     let joined = format!(" {} ", words.join(" "));
     UNHELPFUL.iter().any(|p| joined.contains(&format!(" {p} ")))
         || matches!(words.as_slice(), ["no"] | ["nope"] | ["nao"] | ["no", "gracias"] | ["no", "thanks"])

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use knowledge_base::{DocId, Hit, KbError, KnowledgeBase, Language};
 
-pub use intent::{Intent, IntentMatch, TALK_TO_HUMAN, starter_intents};
 pub use feedback::says_unhelpful;
+pub use intent::{Intent, IntentMatch, TALK_TO_HUMAN, starter_intents};
 pub use language::detect_language;
 
 /// What can go wrong in the bot.

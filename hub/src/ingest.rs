@@ -31,7 +31,11 @@ pub async fn append(state: &AppState, new: NewMessage) -> Result<Appended, ApiEr
         // waits for them, puts it back to the assignee.
         if author == AuthorKind::Customer {
             let conversation = appended.conversation.id;
-            if appended.conversation.status == ConversationStatus::Resolved {
+            if appended.conversation.status == ConversationStatus::Bot
+                && let Some(assistant) = &state.assistant
+            {
+                assistant.enqueue(conversation, appended.message.clone()).await;
+            } else if appended.conversation.status == ConversationStatus::Resolved {
                 reopen(state, &appended).await;
             } else if state.routing.is_pending(conversation)
                 && let Err(e) = state.routing.customer_replied(state, conversation).await

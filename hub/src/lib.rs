@@ -2,6 +2,7 @@
 //! The binary `switchboard` (src/main.rs) is a thin CLI over [`start`].
 
 pub mod api;
+pub mod assistant;
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub routing: routing::Routing,
     pub social: social::Social,
+    /// The bot, unless `bot.enabled` is off.
+    pub assistant: Option<Arc<assistant::Assistant>>,
 }
 
 /// The hub could not start.
@@ -64,6 +67,8 @@ pub enum StartError {
     Secrets(#[from] secrets::SecretsError),
     #[error("cannot load the social accounts: {0}")]
     Social(ApiError),
+    #[error("cannot start the bot: {0}")]
+    Assistant(#[from] assistant::AssistantError),
     #[error("cannot restore the routing state: {0}")]
     Routing(ApiError),
     #[error("metrics: {0}")]
@@ -146,7 +151,13 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let secrets =
         secrets::SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
     let social = social::Social::load(&store, &config.social, secrets).await.map_err(StartError::Social)?;
+    let assistant = if config.bot.enabled {
+        Some(Arc::new(assistant::Assistant::load(&store, &config.bot, config.demo.enabled).await?))
+    } else {
+        None
+    };
     let state = web::Data::new(AppState {
+        assistant,
         routing,
         social,
         metrics: Metrics::new()?,
@@ -184,6 +195,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let task = tokio::spawn(server);
     tokio::spawn(routing::Routing::run_clock(state.clone()));
     tokio::spawn(social::run_sender(state.clone()));
+    assistant::spawn_workers(&state);
     tracing::info!(%addr, "listening");
     Ok(RunningHub { addr, state, server: handle, task })
 }
@@ -283,9 +295,19 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let backend = format!("{:?}", state.store.backend()).to_lowercase();
+    // The bot's search mode: hybrid with the embedding model, keyword-only without it.
+    let bot = match &state.assistant {
+        None => json!({ "enabled": false }),
+        Some(a) => json!({
+            "enabled": true,
+            "model": a.has_model(),
+            "search": if a.has_model() { "hybrid" } else { "keyword_only" },
+            "documents": a.knowledge_base().len().unwrap_or(0),
+        }),
+    };
     match state.store.ping().await {
         Ok(()) if !state.shutdown.is_cancelled() => {
-            HttpResponse::Ok().json(json!({ "status": "ready", "store": backend }))
+            HttpResponse::Ok().json(json!({ "status": "ready", "store": backend, "bot": bot }))
         }
         Ok(()) => HttpResponse::ServiceUnavailable().json(json!({ "status": "shutting_down", "store": backend })),
         Err(e) => {

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub websockets: IntGaugeVec,
     pub messages: IntCounterVec,
     pub store_write: HistogramVec,
+    /// Bot turns (understanding, search, decision), by outcome.
+    pub bot_turns: HistogramVec,
     /// Routing decisions carried out, by kind.
     pub routing: IntCounterVec,
     /// Replies sent through platforms, by channel and outcome.
@@ -63,6 +65,14 @@ impl Metrics {
             messages: register(
                 &registry,
                 IntCounterVec::new(Opts::new("messages_stored_total", "Messages stored"), &["channel", "author"])?,
+            ),
+            bot_turns: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new("bot_turn_seconds", "Time for the bot to decide a turn")
+                        .buckets(latency_buckets.clone()),
+                    &["outcome"],
+                )?,
             ),
             store_write: register(
                 &registry,

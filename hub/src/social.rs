@@ -16,8 +16,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use channels::social::{self, Platform, SendOutcome, SendRequest, SocialError, WebhookEvent};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use schema::{
-    AgentId, AuthorKind, Channel, ChannelMessageId, DeliveryStatus, DisplayName, MediaRef, MessageText, NewMessage,
-    Outbound, Role, SocialAccount, Template, ValidationError,
+    AgentId, AuthorKind, Channel, ChannelMessageId, ConversationStatus, DeliveryStatus, DisplayName, MediaRef,
+    MessageText, NewMessage, Outbound, Role, SocialAccount, Template, ValidationError,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -424,7 +424,8 @@ async fn store_message(state: &AppState, m: &social::InboundMessage) -> Result<(
     let handle = format!("{}:{}", m.account_id, m.sender_id);
     let name =
         m.sender_name.as_deref().and_then(|n| n.chars().take(100).collect::<String>().parse::<DisplayName>().ok());
-    let conversation = state.store.conversation_for_handle(channel, &handle, name).await?;
+    let status = if state.assistant.is_some() { ConversationStatus::Bot } else { ConversationStatus::Queued };
+    let conversation = state.store.conversation_for_handle(channel, &handle, name, status).await?;
     let media: Vec<MediaRef> = m
         .media
         .iter()

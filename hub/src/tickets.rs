@@ -76,7 +76,8 @@ pub async fn hand_over(
         at: OffsetDateTime::now_utc().unix_timestamp() * 1000,
     };
     let classification = state.routing.classify(&sample);
-    let ticket = state.routing.hand_over(&state, &conversation, classification, tags, None, Actor::Agent(agent.id)).await?;
+    let ticket =
+        state.routing.hand_over(&state, &conversation, classification, tags, None, Actor::Agent(agent.id)).await?;
     Ok(HttpResponse::Created().json(ticket))
 }
 

@@ -48,9 +48,9 @@ pub async fn create_session(
         language: req.language.as_deref().map(str::parse::<Language>).transpose()?.unwrap_or_default(),
         ..NewCustomer::default()
     };
-    // No bot yet: a new chat waits in the queue for a person.
-    let (customer, conversation) =
-        state.store.create_customer_with_conversation(new, Channel::WebChat, ConversationStatus::Queued).await?;
+    // The bot answers first when there is one; otherwise the chat waits for a person.
+    let status = if state.assistant.is_some() { ConversationStatus::Bot } else { ConversationStatus::Queued };
+    let (customer, conversation) = state.store.create_customer_with_conversation(new, Channel::WebChat, status).await?;
     let ttl = i64::try_from(state.config.webchat.token_ttl_secs).unwrap_or(i64::MAX / 2);
     let expires_at = OffsetDateTime::now_utc() + time::Duration::seconds(ttl);
     let token = state.visitor_key.sign(&VisitorClaims {

@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn content_is_trimmed_deduplicated_and_checked() {
-        let ok = qa(&["¿Cómo activo el roaming?", " ¿cómo activo el roaming? ", "roaming en Francia"]).validate().unwrap();
+        let ok =
+            qa(&["¿Cómo activo el roaming?", " ¿cómo activo el roaming? ", "roaming en Francia"]).validate().unwrap();
         assert_eq!(ok.title, "Activar roaming");
         assert_eq!(ok.questions.len(), 2);
         assert_eq!(ok.tags, ["roaming"]);

@@ -245,11 +245,10 @@ async fn two_senders_never_claim_the_same_reply(backend: Backend) {
     let ana = agent(&store, "ana@example.com").await;
     let mut queued = Vec::new();
     for sender in 0..10 {
-        let conversation =
-            store
-                .conversation_for_handle(Channel::Telegram, &format!("bot:{sender}"), None, ConversationStatus::Queued)
-                .await
-                .unwrap();
+        let conversation = store
+            .conversation_for_handle(Channel::Telegram, &format!("bot:{sender}"), None, ConversationStatus::Queued)
+            .await
+            .unwrap();
         store.append_message(customer_message(conversation.id, "in-1", "hola")).await.unwrap();
         let reply = NewMessage {
             author: AuthorKind::Agent,
