@@ -1,5 +1,6 @@
 //! Channel adapters. Each module turns one channel's wire format into `schema` values and back;
 //! none touches the database or decides routing.
 
+pub mod sip;
 pub mod social;
 pub mod webchat;
