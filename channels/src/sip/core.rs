@@ -259,7 +259,7 @@ impl Core {
     }
 
     fn t1x64(&self) -> Duration {
-        self.cfg.timers.t1 * 64
+        self.cfg.timers.t1.saturating_mul(64)
     }
 
     // ---------------------------------------------------------------- sending
@@ -897,7 +897,8 @@ impl Core {
             self.timers.insert(Timer::LegRetransmit(branch.clone(), 0), t1);
         }
         self.timers.insert(Timer::LegTimeout(branch.clone(), 0), self.t1x64());
-        self.timers.insert(Timer::RingTimeout(branch.clone()), timeout);
+        // Never beyond the call's own deadline (and within what the timer wheel can hold).
+        self.timers.insert(Timer::RingTimeout(branch.clone()), timeout.min(self.cfg.max_setup_time));
         self.legs_by_call_id.insert(leg_call_id, branch.clone());
         self.legs.insert(
             branch.clone(),

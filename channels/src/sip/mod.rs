@@ -381,6 +381,20 @@ impl SipServer {
         if config.timers.t1.is_zero() || config.timers.t2 < config.timers.t1 {
             return Err(SipError::Config("timers need 0 < T1 <= T2".into()));
         }
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let durations = [
+            config.timers.t1.saturating_mul(64),
+            config.timers.t2,
+            config.timers.t4,
+            config.max_expires,
+            config.provisional_interval,
+            config.max_setup_time,
+            config.max_call_duration,
+            config.nonce_ttl,
+        ];
+        if durations.iter().any(|d| *d > year) || config.provisional_interval.is_zero() {
+            return Err(SipError::Config("timers must be under a year and the provisional interval non-zero".into()));
+        }
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (inbound_tx, inbound_rx) = mpsc::channel(transport::INBOUND_QUEUE);
