@@ -285,6 +285,27 @@ async fn unanswered_agent_is_cancelled_and_the_hub_rejects_with_retry_after() {
     assert_eq!(seen.last(), Some(&SipEvent::CallEnded { call, by: EndedBy::Hub, duration: None }));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_hanging_up_is_relayed_to_the_caller_over_tcp() {
+    let (server, events, agent) = start(config()).await;
+    let mut events = spawn_hub(events, server.handle(), Some((agent, Duration::from_secs(10))));
+    let agent_port = free_udp_port();
+    register(&server, "agent1", PASSWORD, agent_port).await;
+    assert!(matches!(next(&mut events).await, SipEvent::AgentRegistered { .. }));
+    let softphone = sipp(SocketAddr::from(([127, 0, 0, 1], 0)), "agent_hangs_up.xml", agent_port, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The customer's phone talks TCP to Switchboard; the agent's softphone UDP.
+    let caller =
+        sipp(server.tcp_addr().unwrap(), "caller_agent_hangs_up.xml", free_udp_port(), &["-s", "support", "-t", "t1"]);
+    finish(caller, "caller over TCP").await;
+    finish(softphone, "agent softphone hanging up").await;
+    let seen = until_ended(&mut events).await;
+    let call = call_of(&seen);
+    assert!(seen.contains(&SipEvent::AgentAnswered { call, agent }), "{seen:?}");
+    assert!(seen.contains(&SipEvent::AgentHungUp { call, agent }), "{seen:?}");
+    assert!(matches!(seen.last(), Some(SipEvent::CallEnded { by: EndedBy::Agent, duration: Some(_), .. })), "{seen:?}");
+}
+
 const OPTIONS: &str = "OPTIONS sip:support@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-opt-BRANCH;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:support@127.0.0.1>\r\nCall-ID: probe-BRANCH\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
 
 fn request(template: &str, branch: &str) -> Vec<u8> {
