@@ -160,6 +160,14 @@ async fn redirect_sends_302_with_the_contact() {
     assert_eq!(next_event(&mut events).await, SipEvent::CallEnded { call, by: EndedBy::Hub, duration: None });
     server.handle().reject(call, 200, None).unwrap();
     assert!(matches!(next_event(&mut events).await, SipEvent::CommandRejected { command: "reject", .. }));
+
+    // An INVITE requiring an extension we lack is refused before it becomes a call.
+    let with_require =
+        invite("z9hG4bKr2", "req").replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: 100rel\r\n");
+    peer.send(&with_require).await;
+    let resp = peer.expect("SIP/2.0 420 Bad Extension").await;
+    assert_eq!(header(&resp, "Unsupported"), Some("100rel"));
+    assert!(tokio::time::timeout(Duration::from_millis(200), events.recv()).await.is_err());
 }
 
 fn register(cseq: u32, user: &str, expires: &str, auth: Option<&str>) -> String {

@@ -486,6 +486,13 @@ impl Core {
             self.respond(&key, Response::to_request(&req, 400, Some(&local_tag)));
             return;
         };
+        // No extensions are supported (100rel, timer, …): refuse what the caller requires (§8.2.2.3).
+        if let Some(required) = req.headers.get("Require").map(str::to_owned) {
+            let mut resp = Response::to_request(&req, 420, Some(&local_tag));
+            resp.headers.push("Unsupported", required);
+            self.respond(&key, resp);
+            return;
+        }
         if to.tag.is_some() {
             // Re-INVITEs (hold, session refresh) are not relayed between the legs.
             self.respond(&key, Response::to_request(&req, 488, None));

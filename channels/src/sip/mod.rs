@@ -26,6 +26,22 @@
 //!   ACK ─────────────────────▶ ACK ──────────────────────────────▶
 //!   BYE ─────────────────────▶ BYE ──────────────────────────────▶  CallerHungUp, CallEnded
 //! ```
+//!
+//! ## Wiring (the hub's side)
+//! 1. Build a [`SipConfig`] (listen addresses, `public_host`, realm, the support numbers) and a
+//!    [`SipCredentials`] answering from memory: username → ([`AgentId`], password or MD5 HA1).
+//! 2. [`SipServer::start`] returns the server and the event receiver; drain it in one task.
+//! 3. On [`SipEvent::IncomingCall`], open or find the conversation and ticket (keyed by the
+//!    [`CallId`]), [`SipHandle::queue`] it, and give the ticket to the router with the voice channel.
+//! 4. When the router offers it to an agent, pick one of [`SipHandle::bindings`] and
+//!    [`SipHandle::ring_agent`]; on [`SipEvent::AgentNoAnswer`] ask the router for the next agent,
+//!    or [`SipHandle::reject`] / [`SipHandle::redirect`] when there is none.
+//! 5. [`SipEvent::CallEnded`] frees the agent's voice capacity and closes the call's record.
+//!
+//! Not supported: re-INVITEs inside a call (answered `488`), late-offer INVITEs without SDP, any
+//! `Require`d extension (`420`), outbound TCP connections (a TCP-registered phone is reached over
+//! its own connection, otherwise over UDP), DNS resolution of contacts (IP literals or the source
+//! address are used), digest nonce-count replay tracking.
 
 mod core;
 pub mod digest;
@@ -380,6 +396,10 @@ impl SipServer {
         }
         if config.timers.t1.is_zero() || config.timers.t2 < config.timers.t1 {
             return Err(SipError::Config("timers need 0 < T1 <= T2".into()));
+        }
+        let unspecified = config.udp.iter().chain(config.tcp.iter()).any(|a| a.ip().is_unspecified());
+        if unspecified && config.public_host.is_none() {
+            return Err(SipError::Config("public_host is required when listening on an unspecified address".into()));
         }
         let year = Duration::from_secs(365 * 24 * 3600);
         let durations = [
