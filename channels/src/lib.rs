@@ -2,5 +2,6 @@
 //! none touches the database or decides routing.
 
 pub mod email;
+pub mod sip;
 pub mod social;
 pub mod webchat;
