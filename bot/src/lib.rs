@@ -5,6 +5,7 @@
 //! hand-over with the skills an agent needs and a summary. It sends nothing: the hub carries the
 //! [`Decision`] out.
 
+mod cluster;
 mod feedback;
 mod intent;
 mod language;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use knowledge_base::{DocId, Hit, KbError, KnowledgeBase, Language};
 
+pub use cluster::{SAME_QUESTION, group_questions};
 pub use feedback::says_unhelpful;
 pub use intent::{Intent, IntentMatch, TALK_TO_HUMAN, starter_intents};
 pub use language::detect_language;

@@ -16,6 +16,7 @@ pub mod social;
 mod socket;
 mod supervisor;
 mod tickets;
+mod trainer;
 mod webchat;
 
 use std::net::{SocketAddr, TcpListener};
@@ -80,6 +81,7 @@ pub const DEMO_STAFF: &[(&str, &str, &[Role])] = &[
     ("admin@demo.switchboard.local", "Demo Admin", &[Role::Admin, Role::Agent]),
     ("ana@demo.switchboard.local", "Ana Agent", &[Role::Agent]),
     ("bruno@demo.switchboard.local", "Bruno Agent", &[Role::Agent, Role::Supervisor]),
+    ("tina@demo.switchboard.local", "Tina Trainer", &[Role::BotTrainer]),
 ];
 /// The demo staff's password. Demo mode is for trying Switchboard out, never for production.
 pub const DEMO_PASSWORD: &str = "switchboard-demo";
@@ -284,7 +286,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/queues", web::get().to(tickets::queues))
                 .route("/channels/social", web::get().to(social::list_accounts))
                 .route("/channels/social", web::post().to(social::create_account))
-                .route("/conversations/{id}/template", web::post().to(social::send_template)),
+                .route("/conversations/{id}/template", web::post().to(social::send_template))
+                .route("/kb/documents", web::get().to(trainer::list))
+                .route("/kb/documents", web::post().to(trainer::create))
+                .route("/kb/documents/{id}", web::get().to(trainer::get))
+                .route("/kb/documents/{id}", web::put().to(trainer::update))
+                .route("/kb/documents/{id}/versions", web::get().to(trainer::versions))
+                .route("/kb/search", web::get().to(trainer::search))
+                .route("/bot/unanswered", web::get().to(trainer::unanswered))
+                .route("/bot/unanswered/answer", web::post().to(trainer::answer_unanswered))
+                .route("/bot/answers", web::get().to(trainer::answers))
+                .route("/bot/answers/{id}/verdict", web::put().to(trainer::judge)),
         )
         .default_service(web::to(not_found));
 }

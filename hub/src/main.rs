@@ -40,6 +40,26 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage the bot's knowledge base.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KbCommand {
+    /// Import the Markdown (front matter: id, title, language, kind, tags, questions) and JSON
+    /// documents of a folder into the store, published. A document imported before (same folder
+    /// name and id) is left as it is, so trainers' edits survive a second import. A running hub
+    /// indexes them when it next starts; to add documents to a running hub, use the API.
+    Import {
+        /// The folder (not read recursively).
+        dir: PathBuf,
+        /// Import as drafts, for trainers to review and publish.
+        #[arg(long)]
+        draft: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,6 +102,10 @@ async fn main() -> anyhow::Result<()> {
             config.demo.enabled |= demo;
             init_tracing(&config);
             serve(config).await
+        }
+        Command::Kb { command: KbCommand::Import { dir, draft } } => {
+            init_tracing(&config);
+            import_kb(&config, &dir, draft).await
         }
         Command::Admin { command: AdminCommand::Create { email, name } } => {
             init_tracing(&config);
@@ -127,6 +151,31 @@ fn raise_open_files_limit(config: &Config) {
         }
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
     }
+}
+
+async fn import_kb(config: &Config, dir: &std::path::Path, draft: bool) -> anyhow::Result<()> {
+    let docs = knowledge_base::load_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let folder = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let store = Store::connect(&config.database.url, &StoreOptions::default()).await?;
+    let bar = indicatif::ProgressBar::new(docs.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (mut created, mut kept) = (0, 0);
+    for doc in docs {
+        let source = format!("import:{folder}/{}", doc.id);
+        bar.set_message(doc.title.chars().take(40).collect::<String>());
+        let mut content = hub::assistant::stored_content(doc).with_context(|| format!("document {source}"))?;
+        if draft {
+            content.status = schema::DocumentStatus::Draft;
+        }
+        if store.create_document(&content, Some(&source), None).await?.1 { created += 1 } else { kept += 1 }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    store.close().await;
+    println!("imported {created} documents from {} ({kept} were there already)", dir.display());
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
