@@ -44,8 +44,8 @@ pub struct IntentMatch {
 #[derive(Debug)]
 pub(crate) struct CompiledIntents {
     pub intents: Vec<Intent>,
-    /// (intent index, example index, vector)
-    vectors: Vec<(usize, usize, Vec<f32>)>,
+    /// (intent index, example index, the example's language if clear, vector)
+    vectors: Vec<(usize, usize, Option<Language>, Vec<f32>)>,
     /// (intent index, example index, analyzed terms per language)
     terms: Vec<(usize, usize, [Vec<String>; 3])>,
 }
@@ -97,15 +97,16 @@ impl CompiledIntents {
             }
         }
         if let Some(e) = embedder {
-            for ((ii, ei), v) in keys.into_iter().zip(e.embed(&texts)?) {
-                vectors.push((ii, ei, v));
+            for (((ii, ei), v), text) in keys.into_iter().zip(e.embed(&texts)?).zip(&texts) {
+                vectors.push((ii, ei, crate::language::detect_language(text), v));
             }
         }
         Ok(Self { intents, vectors, terms })
     }
 
-    /// The best intent with its score (no threshold applied): by embedding when a vector is given,
-    /// by term overlap otherwise.
+    /// The best intent with its score (no threshold applied): by embedding when a vector is given
+    /// (nearest example in the message's language: the English model finds false neighbours
+    /// across languages), by term overlap otherwise.
     pub fn best(&self, text: &str, language: Language, vector: Option<&[f32]>) -> Option<IntentMatch> {
         let mut best: Option<(usize, usize, f32)> = None;
         let mut consider = |ii: usize, ei: usize, s: f32| {
@@ -115,8 +116,10 @@ impl CompiledIntents {
         };
         match vector {
             Some(q) if !self.vectors.is_empty() => {
-                for (ii, ei, v) in &self.vectors {
-                    consider(*ii, *ei, cosine(q, v));
+                for (ii, ei, example_language, v) in &self.vectors {
+                    if example_language.is_none_or(|l| l == language) {
+                        consider(*ii, *ei, cosine(q, v));
+                    }
                 }
             }
             _ => {

@@ -36,9 +36,13 @@ pub struct BotConfig {
     pub answer_threshold: f32,
     /// The same without a model (BM25 scores are spread differently).
     pub keyword_answer_threshold: f32,
-    /// An intent is recognised when the nearest example's cosine is at least this.
+    /// With a model, an English message's intent is recognised when the nearest English
+    /// example's cosine is at least this.
     pub intent_threshold: f32,
-    /// Without a model (or when the embedding is unsure): the term-overlap needed.
+    /// The same for Spanish and Portuguese, higher: all-MiniLM-L6-v2 is an English model and
+    /// gives unrelated Spanish or Portuguese sentences cosines of 0.6 to 0.7.
+    pub intent_threshold_non_english: f32,
+    /// Without a model: the term overlap (set cosine of analyzed terms) needed.
     pub keyword_intent_threshold: f32,
     /// Hand over after this many failed answers in a row.
     pub max_failed_answers: u32,
@@ -47,9 +51,10 @@ pub struct BotConfig {
 impl Default for BotConfig {
     fn default() -> Self {
         Self {
-            answer_threshold: 0.45,
-            keyword_answer_threshold: 0.45,
+            answer_threshold: 0.30,
+            keyword_answer_threshold: 0.50,
             intent_threshold: 0.62,
+            intent_threshold_non_english: 0.75,
             keyword_intent_threshold: 0.6,
             max_failed_answers: 2,
         }
@@ -272,13 +277,14 @@ impl Bot {
         Ok(self.intent_for(text, language, vector.as_deref()))
     }
 
+    /// By embedding when there is a vector (a model), by term overlap otherwise.
     fn intent_for(&self, text: &str, language: Language, vector: Option<&[f32]>) -> Option<IntentMatch> {
-        if let Some(m) = vector.and_then(|v| self.intents.best(text, language, Some(v)))
-            && m.score >= self.config.intent_threshold
-        {
-            return Some(m);
-        }
-        self.intents.best(text, language, None).filter(|m| m.score >= self.config.keyword_intent_threshold)
+        let threshold = match (vector, language) {
+            (None, _) => self.config.keyword_intent_threshold,
+            (Some(_), Language::En) => self.config.intent_threshold,
+            (Some(_), _) => self.config.intent_threshold_non_english,
+        };
+        self.intents.best(text, language, vector).filter(|m| m.score >= threshold)
     }
 
     /// Decides one turn.

@@ -217,7 +217,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect();
 
     type Case<'a> = (&'a str, bool, bool);
-    let cases: [Case; 4] = [
+    let cases: [Case; 5] = [
+        ("vector side alone (query without words)", true, false),
         ("BM25 only, all languages", false, false),
         ("BM25 only, one language", false, true),
         ("hybrid (BM25 + vector scan), all languages", true, false),

@@ -309,6 +309,7 @@ impl KnowledgeBase {
             if let Some(slot) = st.by_id.remove(id) {
                 st.forget(slot);
             }
+            st.vectors.maybe_train();
         }
         self.reader.reload()?;
         Ok(true)
@@ -348,6 +349,9 @@ impl KnowledgeBase {
                     st.forget(old);
                 }
                 st.insert(slot, p);
+            }
+            if st.vectors.maybe_train() {
+                tracing::info!(rows = st.vectors.len(), "vector clusters (IVF) trained");
             }
         }
         self.reader.reload()?;
