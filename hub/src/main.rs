@@ -169,7 +169,11 @@ async fn import_kb(config: &Config, dir: &std::path::Path, draft: bool) -> anyho
         if draft {
             content.status = schema::DocumentStatus::Draft;
         }
-        if store.create_document(&content, Some(&source), None).await?.1 { created += 1 } else { kept += 1 }
+        if store.create_document(&content, Some(&source), None).await?.1 {
+            created += 1
+        } else {
+            kept += 1
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use schema::knowledge::DocumentContent;
 use schema::{
-    ConversationId, DocumentId, DocumentKind, DocumentStatus, Language, MessageId, Role, UnansweredId,
-    ValidationError, Verdict,
+    ConversationId, DocumentId, DocumentKind, DocumentStatus, Language, MessageId, Role, UnansweredId, ValidationError,
+    Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -69,7 +69,11 @@ pub struct DocumentQuery {
 }
 
 /// `GET /api/v1/kb/documents?status=&language=`: documents by title.
-pub async fn list(state: web::Data<AppState>, staff: Staff, q: web::Query<DocumentQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<DocumentQuery>,
+) -> Result<HttpResponse, ApiError> {
     staff.require(Role::BotTrainer)?;
     let status = q.status.as_deref().map(str::parse::<DocumentStatus>).transpose()?;
     let language = q.language.as_deref().map(str::parse::<Language>).transpose()?;
@@ -92,7 +96,11 @@ pub async fn create(
 }
 
 /// `GET /api/v1/kb/documents/{id}`.
-pub async fn get(state: web::Data<AppState>, staff: Staff, id: web::Path<DocumentId>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<DocumentId>,
+) -> Result<HttpResponse, ApiError> {
     staff.require(Role::BotTrainer)?;
     Ok(HttpResponse::Ok().json(state.store.document(*id).await?))
 }
@@ -146,7 +154,11 @@ struct SearchHit {
 }
 
 /// `GET /api/v1/kb/search?q=&language=&limit=`: what the bot's search finds, with its scores.
-pub async fn search(state: web::Data<AppState>, staff: Staff, q: web::Query<SearchQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn search(
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
     staff.require(Role::BotTrainer)?;
     let kb = Arc::clone(assistant(&state)?.knowledge_base());
     let q = q.into_inner();
@@ -226,7 +238,12 @@ pub async fn unanswered(state: web::Data<AppState>, staff: Staff) -> Result<Http
                     created_at: u.created_at,
                 })
                 .collect();
-            Some(UnansweredGroup { question: first.question.clone(), language: first.language, count: items.len(), items })
+            Some(UnansweredGroup {
+                question: first.question.clone(),
+                language: first.language,
+                count: items.len(),
+                items,
+            })
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "groups": groups })))
@@ -300,7 +317,11 @@ pub struct AnswersQuery {
 }
 
 /// `GET /api/v1/bot/answers?unjudged=true&limit=`: the bot's answers, newest first.
-pub async fn answers(state: web::Data<AppState>, staff: Staff, q: web::Query<AnswersQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn answers(
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<AnswersQuery>,
+) -> Result<HttpResponse, ApiError> {
     staff.require(Role::BotTrainer)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

@@ -132,7 +132,22 @@ pub fn test_config(db: &TestDb) -> Config {
     config.demo.enabled = true;
     config.webchat.token_secret = Some(TEST_TOKEN_SECRET.into());
     config.secrets.key = Some(TEST_SECRETS_KEY.into());
+    // The bot has tests of its own (`tests/bot.rs`); elsewhere conversations go straight to people.
+    config.bot.enabled = false;
     config
+}
+
+/// The embedding model's folder (`scripts/fetch-model` fills it; `SWITCHBOARD_MODEL_DIR`
+/// overrides). Tests that need it fail, rather than skip, when it is missing.
+#[must_use]
+pub fn model_dir() -> String {
+    let dir = std::env::var("SWITCHBOARD_MODEL_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../models/all-MiniLM-L6-v2").to_owned());
+    assert!(
+        std::path::Path::new(&dir).join("config.json").exists(),
+        "the embedding model is missing from {dir}: run scripts/fetch-model"
+    );
+    dir
 }
 
 /// A hub running for one test.
