@@ -71,6 +71,14 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
         "/api/v1/conversations/{id}/template:",
         "/webhooks/meta:",
         "/webhooks/telegram/{account_id}:",
+        "/api/v1/kb/documents:",
+        "/api/v1/kb/documents/{id}:",
+        "/api/v1/kb/documents/{id}/versions:",
+        "/api/v1/kb/search:",
+        "/api/v1/bot/unanswered:",
+        "/api/v1/bot/unanswered/answer:",
+        "/api/v1/bot/answers:",
+        "/api/v1/bot/answers/{id}/verdict:",
     ] {
         assert!(doc.contains(path), "the OpenAPI document lacks {path}");
     }
