@@ -131,12 +131,11 @@ impl Assistant {
             }
         }
         let published = store.documents(Some(DocumentStatus::Published), None).await?;
-        let docs = published.iter().map(kb_document).collect::<Result<Vec<_>, _>>()?;
-        let count = docs.len();
         let started = std::time::Instant::now();
-        let kb = tokio::task::spawn_blocking(move || kb.upsert_many(docs).map(|()| kb)).await??;
+        let (kb, embedded) = index_all(store, kb, &published).await?;
         tracing::info!(
-            documents = count,
+            documents = published.len(),
+            embedded,
             ms = started.elapsed().as_millis(),
             model = kb.has_model(),
             "knowledge base indexed"
@@ -168,18 +167,17 @@ impl Assistant {
     ///
     /// # Errors
     /// The index refuses it.
-    pub async fn reindex(&self, doc: &Document) -> Result<(), ApiError> {
+    pub async fn reindex(&self, store: &Store, doc: &Document) -> Result<(), ApiError> {
+        let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
         let kb = Arc::clone(self.knowledge_base());
-        let published = doc.content.status == DocumentStatus::Published;
-        let kb_doc = kb_document(doc).map_err(|e| ApiError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(
-            move || {
-                if published { kb.upsert(kb_doc) } else { kb.remove(&kb_doc.id).map(|_| ()) }
-            },
-        )
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        if doc.content.status != DocumentStatus::Published {
+            let id = kb_document(doc).map_err(|e| internal(&e))?.id;
+            return tokio::task::spawn_blocking(move || kb.remove(&id).map(|_| ()))
+                .await
+                .map_err(|e| internal(&e))?
+                .map_err(|e| internal(&e));
+        }
+        index_all(store, kb, std::slice::from_ref(doc)).await.map(|_| ()).map_err(|e| internal(&e))
     }
 
     /// Queues a customer's turn for the bot. Waits only when the bot is far behind.
@@ -191,6 +189,55 @@ impl Assistant {
             tracing::warn!(%conversation_id, "the bot workers have stopped; the turn is not answered");
         }
     }
+}
+
+/// The name embeddings are cached under: the model's folder name.
+fn model_key(embedder: &Embedder) -> String {
+    embedder.dir().file_name().map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Indexes `docs`, with their embedding vectors from the store's cache where they are of the
+/// document's current version, computing (and caching) the others. Returns the knowledge base
+/// and how many documents were embedded anew.
+async fn index_all(
+    store: &Store,
+    kb: Arc<KnowledgeBase>,
+    docs: &[Document],
+) -> Result<(Arc<KnowledgeBase>, usize), AssistantError> {
+    let kb_docs = docs.iter().map(kb_document).collect::<Result<Vec<_>, _>>()?;
+    let Some(embedder) = kb.embedder().cloned() else {
+        let kb = tokio::task::spawn_blocking(move || kb.upsert_many(kb_docs).map(|()| kb)).await??;
+        return Ok((kb, 0));
+    };
+    let model = model_key(&embedder);
+    let mut cached = store.document_embeddings(&model, knowledge_base::DIM).await?;
+    let mut ready = Vec::with_capacity(docs.len());
+    let mut missing = Vec::new();
+    for (doc, kb_doc) in docs.iter().zip(kb_docs) {
+        let texts = knowledge_base::embedding_texts(&kb_doc).len();
+        match cached.remove(&doc.id) {
+            Some(c) if c.version == doc.version && c.rows.len() == texts => ready.push((kb_doc, c.rows)),
+            _ => missing.push((doc.id, doc.version, kb_doc)),
+        }
+    }
+    let embedded = missing.len();
+    let computed = tokio::task::spawn_blocking(move || {
+        missing
+            .into_iter()
+            .map(|(id, version, kb_doc)| {
+                let texts = knowledge_base::embedding_texts(&kb_doc);
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                embedder.embed(&refs).map(|rows| (id, version, kb_doc, rows))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await??;
+    for (id, version, kb_doc, rows) in computed {
+        store.save_document_embedding(id, version, &model, &rows).await?;
+        ready.push((kb_doc, rows));
+    }
+    let kb = tokio::task::spawn_blocking(move || kb.upsert_with_vectors(ready).map(|()| kb)).await??;
+    Ok((kb, embedded))
 }
 
 fn load_model(dir: &Path) -> Option<Embedder> {

@@ -90,7 +90,7 @@ pub async fn create(
     let assistant = assistant(&state)?;
     let (content, _) = body.into_inner().content()?;
     let (doc, _) = state.store.create_document(&content, None, Some(trainer.id)).await?;
-    assistant.reindex(&doc).await?;
+    assistant.reindex(&state.store, &doc).await?;
     tracing::info!(document_id = %doc.id, by = %trainer.id, "knowledge-base document created");
     Ok(HttpResponse::Created().json(doc))
 }
@@ -118,7 +118,7 @@ pub async fn update(
     let (content, version) = body.into_inner().content()?;
     let version = version.ok_or(ApiError::Validation(ValidationError::Empty { field: "version" }))?;
     let doc = state.store.update_document(*id, &content, version, trainer.id).await?;
-    assistant.reindex(&doc).await?;
+    assistant.reindex(&state.store, &doc).await?;
     tracing::info!(document_id = %doc.id, version = doc.version, by = %trainer.id, "knowledge-base document changed");
     Ok(HttpResponse::Ok().json(doc))
 }
@@ -302,7 +302,7 @@ pub async fn answer_unanswered(
     }
     .validate()?;
     let (doc, _) = state.store.create_document(&content, None, Some(trainer.id)).await?;
-    assistant.reindex(&doc).await?;
+    assistant.reindex(&state.store, &doc).await?;
     let ids: Vec<UnansweredId> = chosen.iter().map(|u| u.id).collect();
     let resolved = state.store.resolve_unanswered(&ids, doc.id, trainer.id).await?;
     tracing::info!(document_id = %doc.id, resolved, by = %trainer.id, "unanswered questions answered");

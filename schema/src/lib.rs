@@ -18,8 +18,8 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
 };
 pub use store::{
-    Backend, ConversationChange, ConversationPage, ListError, Outbound, SocialAccount, Store, StoreError, StoreOptions,
-    redact,
+    Backend, CachedEmbedding, ConversationChange, ConversationPage, ListError, Outbound, SocialAccount, Store,
+    StoreError, StoreOptions, redact,
 };
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,

@@ -324,6 +324,15 @@ async fn documents_keep_every_version_and_wrong_answers_queue_their_question(bac
     assert_eq!(store.documents(None, Some(schema::Language::En)).await.unwrap().len(), 2);
     assert!(matches!(store.document_versions(schema::DocumentId::new()).await, Err(StoreError::NotFound { .. })));
 
+    // Embedding vectors are cached per document version and model.
+    let rows = vec![vec![0.25f32, -0.5, 1.0], vec![0.0, 1.5, -2.0]];
+    store.save_document_embedding(doc.id, 1, "mini", &rows).await.unwrap();
+    store.save_document_embedding(doc.id, 2, "mini", &rows[..1]).await.unwrap();
+    let cached = store.document_embeddings("mini", 3).await.unwrap();
+    assert_eq!(cached[&doc.id], schema::CachedEmbedding { version: 2, rows: rows[..1].to_vec() });
+    assert!(store.document_embeddings("other-model", 3).await.unwrap().is_empty());
+    assert!(matches!(store.document_embeddings("mini", 2).await, Err(StoreError::Corrupt(_))));
+
     // A bot answer judged wrong queues the customer's question, once.
     let conversation = chat(&store).await;
     let question = store.append_message(customer_message(conversation.id, "q1", "roaming?")).await.unwrap().message;

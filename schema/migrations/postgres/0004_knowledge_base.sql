@@ -67,3 +67,12 @@ CREATE INDEX bot_unanswered_open ON bot_unanswered(resolved_at, created_at);
 
 -- What the bot tells the agent when it hands a conversation over.
 ALTER TABLE tickets ADD COLUMN summary TEXT;
+
+-- The embedding vectors of each document's current version, so a restart does not re-embed the
+-- whole knowledge base: little-endian f32 rows, one per text the index embeds.
+CREATE TABLE kb_embeddings (
+    document_id TEXT PRIMARY KEY NOT NULL REFERENCES kb_documents(id),
+    version     BIGINT NOT NULL,
+    model       TEXT NOT NULL,
+    vectors     BYTEA NOT NULL
+);

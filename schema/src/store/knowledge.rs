@@ -432,3 +432,93 @@ async fn insert_unanswered(
     .await?;
     Ok(())
 }
+
+/// A document's cached embedding vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedEmbedding {
+    /// The document version they were computed from.
+    pub version: i64,
+    /// One row per embedded text.
+    pub rows: Vec<Vec<f32>>,
+}
+
+fn rows_to_bytes(rows: &[Vec<f32>]) -> Vec<u8> {
+    rows.iter().flatten().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+fn bytes_to_rows(bytes: &[u8], dim: usize) -> Option<Vec<Vec<f32>>> {
+    let row_bytes = dim.checked_mul(4).filter(|&n| n > 0)?;
+    if bytes.len() % row_bytes != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(row_bytes)
+            .map(|row| row.chunks_exact(4).map(|f| f32::from_le_bytes([f[0], f[1], f[2], f[3]])).collect())
+            .collect(),
+    )
+}
+
+impl Store {
+    /// Cached embedding vectors of `dim` floats computed by `model`, by document.
+    ///
+    /// # Errors
+    /// A database failure, or a cached row of the wrong size.
+    pub async fn document_embeddings(
+        &self,
+        model: &str,
+        dim: usize,
+    ) -> Result<std::collections::HashMap<DocumentId, CachedEmbedding>> {
+        let rows = sqlx::query("SELECT document_id, version, vectors FROM kb_embeddings WHERE model = $1")
+            .bind(model)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: DocumentId = parse(row, "document_id")?;
+                let bytes: Vec<u8> = row.try_get("vectors")?;
+                let rows = bytes_to_rows(&bytes, dim)
+                    .ok_or_else(|| StoreError::Corrupt(format!("embedding of document {id}: {} bytes", bytes.len())))?;
+                Ok((id, CachedEmbedding { version: row.try_get("version")?, rows }))
+            })
+            .collect()
+    }
+
+    /// Caches a document version's embedding vectors (replacing older ones).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn save_document_embedding(
+        &self,
+        id: DocumentId,
+        version: i64,
+        model: &str,
+        rows: &[Vec<f32>],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO kb_embeddings (document_id, version, model, vectors) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (document_id) DO UPDATE SET version = $2, model = $3, vectors = $4",
+        )
+        .bind(id.to_string())
+        .bind(version)
+        .bind(model)
+        .bind(rows_to_bytes(rows))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_and_bad_sizes_are_refused() {
+        let rows = vec![vec![0.5, -1.25, 3.0], vec![f32::MIN_POSITIVE, 0.0, 1e-7]];
+        assert_eq!(bytes_to_rows(&rows_to_bytes(&rows), 3), Some(rows));
+        assert_eq!(bytes_to_rows(&[0; 13], 3), None);
+        assert_eq!(bytes_to_rows(&[], 3), Some(Vec::new()));
+        assert_eq!(bytes_to_rows(&[0; 12], 0), None);
+    }
+}

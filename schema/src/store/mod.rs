@@ -21,6 +21,7 @@ use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, 
 
 mod append;
 mod knowledge;
+pub use knowledge::CachedEmbedding;
 mod social;
 mod tickets;
 
