@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tests::{ANA, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
 
-both_backends!(the_bot_answers_hands_over_and_learns_from_a_trainer);
+both_backends!(the_bot_answers_hands_over_and_learns_from_a_trainer, without_the_model_the_bot_searches_by_keywords);
 
 const TINA: &str = "tina@demo.switchboard.local";
 
@@ -155,4 +155,25 @@ async fn the_bot_answers_hands_over_and_learns_from_a_trainer(backend: Backend) 
     assert_eq!(versions["items"].as_array().unwrap().len(), 2);
     let (_, hits) = app.get("/api/v1/kb/search?q=refurbished%20nokia%203310&language=en", &tina).await;
     assert!(!hits.to_string().contains("29 EUR"), "an unpublished document is not searched: {hits}");
+}
+
+async fn without_the_model_the_bot_searches_by_keywords(backend: Backend) {
+    let db = tests::TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    config.bot.enabled = true;
+    config.bot.model_dir = "/nonexistent/model".into();
+    let app = spawn_app_with(config, db).await;
+    let res: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(res["status"], "ready", "{res}");
+    assert_eq!(
+        (res["bot"]["model"].as_bool(), res["bot"]["search"].as_str()),
+        (Some(false), Some("keyword_only")),
+        "{res}"
+    );
+    let (visitor, _) = english_chat(&app).await;
+    let mut customer = app.customer_socket(&visitor, None).await;
+    let answer = ask(&mut customer, "k1", "how do I turn on data roaming?").await;
+    assert!(answer["text"].as_str().unwrap().to_lowercase().contains("roaming"), "{answer}");
+    let handover = ask(&mut customer, "k2", "agent please").await;
+    assert!(handover["text"].as_str().unwrap().contains("connecting you with an agent"), "{handover}");
 }
