@@ -448,7 +448,7 @@ fn rows_to_bytes(rows: &[Vec<f32>]) -> Vec<u8> {
 
 fn bytes_to_rows(bytes: &[u8], dim: usize) -> Option<Vec<Vec<f32>>> {
     let row_bytes = dim.checked_mul(4).filter(|&n| n > 0)?;
-    if bytes.len() % row_bytes != 0 {
+    if !bytes.len().is_multiple_of(row_bytes) {
         return None;
     }
     Some(
