@@ -58,27 +58,10 @@ const UNHELPFUL: &[&str] = &[
     "resposta errada",
 ];
 
-fn fold(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'í' | 'ì' | 'î' | 'ï' => 'i',
-            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ñ' => 'n',
-            '’' | '`' => '\'',
-            other => other,
-        })
-        .collect()
-}
-
 /// Whether `text` says the previous answer did not help.
 #[must_use]
 pub fn says_unhelpful(text: &str) -> bool {
-    let folded = fold(text);
+    let folded = crate::fold(text);
     let words: Vec<&str> =
         folded.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).collect();
     let joined = format!(" {} ", words.join(" "));

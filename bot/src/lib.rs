@@ -207,7 +207,8 @@ const ASKING_WORDS: &[&str] = &[
     "favor",
 ];
 
-fn fold(s: &str) -> String {
+/// Lower case without accents (and typographic apostrophes made plain), for matching phrases.
+pub(crate) fn fold(s: &str) -> String {
     s.to_lowercase()
         .chars()
         .map(|c| match c {
@@ -218,6 +219,7 @@ fn fold(s: &str) -> String {
             'ú' | 'ù' | 'û' | 'ü' => 'u',
             'ç' => 'c',
             'ñ' => 'n',
+            '’' | '`' => '\'',
             other => other,
         })
         .collect()
