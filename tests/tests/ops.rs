@@ -12,7 +12,7 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
     assert_eq!(res.status(), 200);
     let ready: serde_json::Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
     let store = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
-    assert_eq!(ready, json!({"status": "ready", "store": store}));
+    assert_eq!(ready, json!({"status": "ready", "store": store, "bot": {"enabled": false}}));
 
     let ana = app.login(ANA).await;
     let (visitor, conversation) = app.new_chat().await;
