@@ -20,6 +20,8 @@ pub struct Config {
     pub social: SocialConfig,
     pub secrets: SecretsConfig,
     pub bot: BotConfig,
+    /// The SIP voice channel (`[sip]`).
+    pub sip: crate::voice::SipSettings,
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,

@@ -17,6 +17,7 @@ mod socket;
 mod supervisor;
 mod tickets;
 mod trainer;
+pub mod voice;
 mod webchat;
 
 use std::net::{SocketAddr, TcpListener};
@@ -53,6 +54,8 @@ pub struct AppState {
     pub social: social::Social,
     /// The bot, unless `bot.enabled` is off.
     pub assistant: Option<Arc<assistant::Assistant>>,
+    /// The SIP voice channel, when `sip.enabled`.
+    pub voice: Option<Arc<voice::Voice>>,
 }
 
 /// The hub could not start.
@@ -72,6 +75,8 @@ pub enum StartError {
     Assistant(#[from] assistant::AssistantError),
     #[error("cannot restore the routing state: {0}")]
     Routing(ApiError),
+    #[error("cannot start the SIP voice channel: {0}")]
+    Voice(ApiError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -148,6 +153,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     }
     if config.demo.enabled {
         seed_demo_routing(&store).await.map_err(StartError::BootstrapAdmin)?;
+        voice::seed_demo(&store, &config.sip.realm).await.map_err(StartError::Voice)?;
     }
     let routing = routing::Routing::restore(&store, &config).await.map_err(StartError::Routing)?;
     let secrets =
@@ -158,7 +164,17 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     } else {
         None
     };
+    let voice = if config.sip.enabled {
+        Some(Arc::new(
+            voice::Voice::start(&store, &config.sip, config.routing.offer_timeout_secs)
+                .await
+                .map_err(StartError::Voice)?,
+        ))
+    } else {
+        None
+    };
     let state = web::Data::new(AppState {
+        voice,
         assistant,
         routing,
         social,
@@ -198,6 +214,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     tokio::spawn(routing::Routing::run_clock(state.clone()));
     tokio::spawn(social::run_sender(state.clone()));
     assistant::spawn_workers(&state);
+    voice::spawn(&state);
     tracing::info!(%addr, "listening");
     Ok(RunningHub { addr, state, server: handle, task })
 }
@@ -268,6 +285,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/agents", web::post().to(api::create_agent))
                 .route("/agents/{id}/routing", web::get().to(tickets::get_profile))
                 .route("/agents/{id}/routing", web::put().to(tickets::set_profile))
+                .route("/agents/{id}/sip", web::get().to(voice::get_identity))
+                .route("/agents/{id}/sip", web::put().to(voice::set_identity))
+                .route("/conversations/{id}/calls", web::get().to(voice::conversation_calls))
+                .route("/calls/{id}/disposition", web::put().to(voice::set_disposition))
                 .route("/me/presence", web::put().to(tickets::set_presence))
                 .route("/conversations/{id}/handover", web::post().to(tickets::hand_over))
                 .route("/tickets", web::get().to(tickets::list))

@@ -100,6 +100,8 @@ async fn main() -> anyhow::Result<()> {
                 config.database.url = url;
             }
             config.demo.enabled |= demo;
+            // The demo answers calls too (sip.udp / sip.tcp, 127.0.0.1:5060 by default).
+            config.sip.enabled |= demo;
             init_tracing(&config);
             serve(config).await
         }
@@ -195,6 +197,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         for (email, name, roles) in hub::DEMO_STAFF {
             let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
             println!("  {email:<32} {name:<12} roles: {}", roles.join(", "));
+        }
+    }
+    if let Some(voice) = &running.state.voice {
+        let addrs: Vec<String> =
+            [voice.udp_addr().map(|a| format!("udp {a}")), voice.tcp_addr().map(|a| format!("tcp {a}"))]
+                .into_iter()
+                .flatten()
+                .collect();
+        println!("SIP voice channel on {}", addrs.join(", "));
+        if demo {
+            for (email, username) in hub::voice::DEMO_SIP {
+                println!("  softphone user {username:<8} (password {:?}) rings {email}", hub::DEMO_PASSWORD);
+            }
         }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

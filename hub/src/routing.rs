@@ -12,8 +12,8 @@ use std::time::Duration;
 use router::rules::{Classification, RoutingRules, Target};
 use router::{AgentProfile, Decision, Engine, EngineConfig, EngineError, Input, Millis, OfferEnd, TicketRequest};
 use schema::{
-    Actor, AgentId, AgentRouting, Capacity, Conversation, ConversationChange, ConversationId, ConversationStatus,
-    Presence, QueueName, Role, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
+    Actor, AgentId, AgentRouting, Capacity, Channel, Conversation, ConversationChange, ConversationId,
+    ConversationStatus, Presence, QueueName, Role, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -34,6 +34,9 @@ pub struct Routing {
     /// Conversations whose ticket waits for the customer: their next message puts it back to
     /// the assignee. Kept here so a customer message costs no extra query.
     pending: Mutex<HashSet<ConversationId>>,
+    /// With SIP on: the agents with a registered softphone. Everyone else has no voice
+    /// capacity, so is never offered a call. `None` with SIP off (capacity as configured).
+    softphones: Option<Mutex<HashSet<AgentId>>>,
 }
 
 fn now_ms() -> Millis {
@@ -110,11 +113,12 @@ impl Routing {
             None => default_rules()?,
         };
         let mut engine = Engine::new(engine_config(&config.routing, &rules));
+        let softphones = config.sip.enabled.then(|| Mutex::new(HashSet::new()));
         let now = now_ms();
         store.reset_presence(Presence::Offline).await?;
         for routing in store.agent_routings().await? {
             engine
-                .handle(now, Input::AgentUpdated(profile(&routing)))
+                .handle(now, Input::AgentUpdated(gate_voice(softphones.as_ref(), profile(&routing))))
                 .map_err(|e| ApiError::Internal(format!("restoring agent {}: {e}", routing.agent_id)))?;
         }
         let mut restored = 0usize;
@@ -127,7 +131,7 @@ impl Routing {
                 (TicketStatus::Assigned | TicketStatus::PendingCustomer, Some(agent)) => {
                     if engine.presence(agent).is_none() {
                         engine
-                            .handle(now, Input::AgentUpdated(default_profile(agent)))
+                            .handle(now, Input::AgentUpdated(gate_voice(softphones.as_ref(), default_profile(agent))))
                             .map_err(|e| ApiError::Internal(e.to_string()))?;
                     }
                     engine
@@ -164,6 +168,7 @@ impl Routing {
             rules: RwLock::new(Arc::new(rules)),
             sockets: Mutex::new(HashMap::new()),
             pending: Mutex::new(pending),
+            softphones,
         })
     }
 
@@ -235,6 +240,12 @@ impl Routing {
                 );
                 state.store.update_ticket(&t, &[line], None).await?;
                 state.metrics.routing.with_label_values(&["offer"]).inc();
+                // A call's offer also rings the agent's softphone.
+                if t.channel == Channel::Voice
+                    && let Some(voice) = &state.voice
+                {
+                    voice.offered(t.id, *agent, to_time(*expires_at));
+                }
                 state.bus.publish(Event::TicketUpdated { ticket: t });
             }
             Decision::Assign { ticket, agent } => {
@@ -408,7 +419,7 @@ impl Routing {
                 if engine.presence(*agent).is_none() {
                     let routing = state.store.agent_routing(*agent).await?;
                     let profile = routing.as_ref().map_or_else(|| default_profile(*agent), profile);
-                    engine.handle(now_ms(), Input::AgentUpdated(profile)).map_err(engine_error)?;
+                    engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
                 }
                 ticket.status = TicketStatus::Assigned;
                 ticket.assignee_id = Some(*agent);
@@ -526,7 +537,34 @@ impl Routing {
         let presence = engine.presence(routing.agent_id).unwrap_or(Presence::Offline);
         let routing = AgentRouting { presence, ..routing };
         state.store.set_agent_routing(&routing).await?;
-        let decisions = engine.handle(now_ms(), Input::AgentUpdated(profile(&routing))).map_err(engine_error)?;
+        let decisions =
+            engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile(&routing)))).map_err(engine_error)?;
+        self.carry_out(state, decisions).await
+    }
+
+    fn gated(&self, profile: AgentProfile) -> AgentProfile {
+        gate_voice(self.softphones.as_ref(), profile)
+    }
+
+    /// The agent's softphone registered (`true`) or its last registration went away: with SIP
+    /// on, only agents with a softphone have voice capacity.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn set_softphone(&self, state: &AppState, agent: AgentId, registered: bool) -> Result<(), ApiError> {
+        let Some(softphones) = &self.softphones else { return Ok(()) };
+        let mut engine = self.engine.lock().await;
+        let changed = {
+            let mut set = softphones.lock().unwrap_or_else(PoisonError::into_inner);
+            if registered { set.insert(agent) } else { set.remove(&agent) }
+        };
+        if !changed || engine.presence(agent).is_none() {
+            // An agent the engine does not know yet gets the gated profile when they connect.
+            return Ok(());
+        }
+        let routing = state.store.agent_routing(agent).await?;
+        let profile = routing.as_ref().map_or_else(|| default_profile(agent), profile);
+        let decisions = engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
         self.carry_out(state, decisions).await
     }
 
@@ -547,7 +585,7 @@ impl Routing {
             if routing.is_none() {
                 state.store.set_agent_routing(&stored(&profile, Presence::Offline)).await?;
             }
-            engine.handle(now_ms(), Input::AgentUpdated(profile)).map_err(engine_error)?;
+            engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
         }
         set_stored_presence(state, agent, presence).await?;
         let decisions = engine.handle(now_ms(), Input::PresenceChanged { agent, presence }).map_err(engine_error)?;
@@ -639,6 +677,16 @@ fn engine_error(e: EngineError) -> ApiError {
 
 fn profile(routing: &AgentRouting) -> AgentProfile {
     AgentProfile { id: routing.agent_id, skills: routing.skills.clone(), capacity: routing.capacity.clone() }
+}
+
+/// With SIP on (`softphones` set), an agent without a registered softphone can hold no call.
+fn gate_voice(softphones: Option<&Mutex<HashSet<AgentId>>>, mut profile: AgentProfile) -> AgentProfile {
+    if let Some(set) = softphones
+        && !set.lock().unwrap_or_else(PoisonError::into_inner).contains(&profile.id)
+    {
+        profile.capacity.limits.insert(Channel::Voice, 0);
+    }
+    profile
 }
 
 fn default_profile(agent: AgentId) -> AgentProfile {

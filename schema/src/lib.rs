@@ -21,6 +21,7 @@ pub use store::{
     Backend, CachedEmbedding, ConversationChange, ConversationPage, ListError, Outbound, SocialAccount, Store,
     StoreError, StoreOptions, redact,
 };
+pub use store::{SipIdentity, VoiceCall};
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,
     DocumentStatus, EmailAddress, Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName,

@@ -68,6 +68,13 @@ impl Algorithm {
     }
 }
 
+/// `MD5(username:realm:password)` in lower-case hex: what a registrar may store instead of the
+/// password ([`DigestSecret::Md5Ha1`]).
+#[must_use]
+pub fn md5_ha1(username: &str, realm: &str, password: &str) -> String {
+    Algorithm::Md5.hash(&format!("{username}:{realm}:{password}"))
+}
+
 fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -364,7 +371,9 @@ mod tests {
     fn accepts_a_stored_md5_ha1() {
         let agent = AgentId::new();
         let auth = DigestAuth::new("sb", [1; 32], Duration::from_secs(60));
-        let ha1 = Algorithm::Md5.hash("alice:sb:pw");
+        // RFC 2617 §3.5's example: HA1 of Mufasa in testrealm@host.com.
+        assert_eq!(md5_ha1("Mufasa", "testrealm@host.com", "Circle Of Life"), "939e7578ed9e3c518a452acee763bce9");
+        let ha1 = md5_ha1("alice", "sb", "pw");
         let creds = One(agent, DigestSecret::Md5Ha1(ha1));
         let nonce = auth.nonce();
         assert!(matches!(

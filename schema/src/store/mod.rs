@@ -24,9 +24,11 @@ mod knowledge;
 pub use knowledge::CachedEmbedding;
 mod social;
 mod tickets;
+mod voice;
 
 pub use social::{Outbound, SocialAccount};
 pub use tickets::ConversationChange;
+pub use voice::{SipIdentity, VoiceCall};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

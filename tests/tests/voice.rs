@@ -1,0 +1,465 @@
+//! Voice (SIP) end to end: `sipp` (Debian package `sip-tester`) plays the customers' phones and
+//! the agents' softphones against the running hub; the agents' inbox sockets and the REST API
+//! show what routing made of the calls.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{SocketAddr, UdpSocket as StdUdp};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::{ADMIN, ANA, BRUNO, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
+use tokio::net::UdpSocket;
+use tokio::process::{Child, Command};
+
+both_backends!(
+    a_call_rings_the_registered_agent_who_answers_and_the_timeline_shows_it,
+    a_caller_hanging_up_while_queued_closes_the_ticket,
+    an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback,
+    bad_sip_and_bad_api_input_are_refused_without_harm
+);
+
+const REALM: &str = "switchboard.test";
+
+async fn app(backend: Backend, ring_secs: u64, queue_limit_secs: u64) -> TestApp {
+    let db = tests::TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    config.routing.offer_timeout_secs = 5;
+    config.routing.tick_ms = 100;
+    config.sip.enabled = true;
+    config.sip.udp = "127.0.0.1:0".into();
+    config.sip.tcp = "127.0.0.1:0".into();
+    config.sip.realm = REALM.into();
+    config.sip.support_numbers =
+        [("support".to_owned(), vec![]), ("+34900100200".to_owned(), vec!["spanish".to_owned()])].into_iter().collect();
+    config.sip.rate_limit_per_sec = 0;
+    config.sip.ring_timeout_secs = Some(ring_secs);
+    config.sip.queue_limit_secs = queue_limit_secs;
+    config.sip.retry_after_secs = 30;
+    spawn_app_with(config, db).await
+}
+
+fn sip_addr(app: &TestApp) -> SocketAddr {
+    app.hub.as_ref().unwrap().state.voice.as_ref().expect("SIP is on").udp_addr().unwrap()
+}
+
+// ---- sipp -------------------------------------------------------------------------------------
+
+fn scenario(name: &str) -> String {
+    format!("{}/../channels/tests/sipp/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn work_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-voice-sipp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_udp_port() -> u16 {
+    StdUdp::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts sipp: towards `server` as a client, or (`None`) as a server on `port`.
+fn sipp(server: Option<SocketAddr>, scenario_file: &str, port: u16, extra: &[&str]) -> Child {
+    let mut cmd = Command::new("sipp");
+    if let Some(server) = server {
+        cmd.arg(server.to_string());
+    }
+    cmd.args(["-sf", &scenario(scenario_file), "-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin", "-max_retrans", "3"])
+        .args(extra)
+        .current_dir(work_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("`sipp` is not installed: install the Debian package `sip-tester` (scripts/test does)")
+        }
+        Err(e) => panic!("cannot start sipp: {e}"),
+    }
+}
+
+fn tail(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+async fn finish(child: Child, what: &str) -> Output {
+    let out = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: sipp did not finish in 40 s"))
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: sipp failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        tail(&out.stdout),
+        tail(&out.stderr)
+    );
+    out
+}
+
+/// Registers `user`'s softphone (digest auth: 401, then 200) with its UAS on `contact_port`.
+async fn register(app: &TestApp, user: &str, password: &str, contact_port: u16) {
+    let child = sipp(
+        Some(sip_addr(app)),
+        "register.xml",
+        free_udp_port(),
+        &["-key", "user", user, "-key", "contact_port", &contact_port.to_string(), "-au", user, "-ap", password],
+    );
+    finish(child, &format!("register {user}")).await;
+}
+
+/// Waits until the agent's SIP identity shows `n` live registrations.
+async fn registrations(app: &TestApp, token: &str, agent: &str, n: usize) -> Value {
+    for _ in 0..100 {
+        let (status, body) = app.get(&format!("/api/v1/agents/{agent}/sip"), token).await;
+        assert_eq!(status, 200, "{body}");
+        if body["registrations"].as_array().map(Vec::len) == Some(n) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("agent {agent} never had {n} registrations");
+}
+
+// ---- hub helpers ------------------------------------------------------------------------------
+
+async fn set_skills(app: &TestApp, supervisor: &str, agent: &str, skills: Value) {
+    let (status, body) =
+        app.put(&format!("/api/v1/agents/{agent}/routing"), supervisor, &json!({"skills": skills})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The next `ticket.updated` frame of a voice ticket (any, or `ticket`) in `status`.
+async fn voice_ticket(ws: &mut Ws, ticket: Option<&str>, status: &str) -> Value {
+    loop {
+        let v = ws.next_of("ticket.updated").await;
+        let t = &v["ticket"];
+        if t["channel"] == "voice" && ticket.is_none_or(|id| t["id"] == id) && t["status"] == status {
+            return t.clone();
+        }
+    }
+}
+
+/// Polls the ticket until `check` holds.
+async fn ticket_until(app: &TestApp, token: &str, ticket: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        let (status, body) = app.get(&format!("/api/v1/tickets/{ticket}"), token).await;
+        assert_eq!(status, 200, "{body}");
+        if check(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the ticket never reached the expected state: {last:#}");
+}
+
+fn kinds(detail: &Value) -> Vec<String> {
+    detail["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn texts(app: &TestApp, token: &str, conversation: &str) -> Vec<String> {
+    let (status, body) = app.get(&format!("/api/v1/conversations/{conversation}/messages"), token).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body.get("items").and_then(Value::as_array).or_else(|| body.as_array()).expect("messages");
+    items.iter().map(|m| format!("{}: {}", m["author"].as_str().unwrap(), m["text"].as_str().unwrap())).collect()
+}
+
+// ---- tests ------------------------------------------------------------------------------------
+
+async fn a_call_rings_the_registered_agent_who_answers_and_the_timeline_shows_it(backend: Backend) {
+    let app = app(backend, 10, 30).await;
+    let admin = app.login(ADMIN).await;
+    let bruno = app.login(BRUNO).await;
+    let ana = app.login(ANA).await;
+    let ana_id = app.me(&ana).await;
+    set_skills(&app, &bruno, &ana_id, json!({"voice": 5, "spanish": 8})).await;
+
+    // The admin gives Ana a softphone identity; only its HA1 is kept, nothing secret comes back.
+    let (status, identity) = app
+        .put(
+            &format!("/api/v1/agents/{ana_id}/sip"),
+            &admin,
+            &json!({"username": "ana-phone", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{identity}");
+    assert_eq!(identity["username"], "ana-phone");
+    assert_eq!(identity["realm"], REALM);
+    assert!(identity.get("ha1").is_none() && identity.get("password").is_none(), "{identity}");
+
+    let mut ana_ws = app.inbox_socket(&ana).await;
+    ana_ws.next_of("agent.presence").await;
+    // A wrong password does not register (sipp sees a second 401 and fails); the right one does.
+    let agent_port = free_udp_port();
+    register(&app, "ana-phone", "correct horse", agent_port).await;
+    let shown = registrations(&app, &ana, &ana_id, 1).await;
+    assert_eq!(shown["registrations"][0]["contact"], format!("sip:ana-phone@127.0.0.1:{agent_port}"));
+
+    // A customer calls the Spanish line; Ana's softphone rings and answers; the caller talks 1 s.
+    let softphone = sipp(None, "agent_answers.xml", agent_port, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller =
+        sipp(Some(sip_addr(&app)), "caller_answered.xml", free_udp_port(), &["-s", "+34900100200", "-d", "1000"]);
+
+    // The call is a voice ticket, offered to Ana in her inbox, needing voice and spanish.
+    let offered = voice_ticket(&mut ana_ws, None, "offered").await;
+    assert_eq!(offered["offered_to"], ana_id.as_str());
+    let skills: Vec<&str> =
+        offered["skills"].as_array().unwrap().iter().map(|s| s["skill"].as_str().unwrap()).collect();
+    assert!(skills.contains(&"voice") && skills.contains(&"spanish"), "{offered}");
+    assert!(offered["tags"].as_array().unwrap().contains(&json!("call")), "{offered}");
+    let ticket = offered["id"].as_str().unwrap().to_owned();
+    let conversation = offered["conversation_id"].as_str().unwrap().to_owned();
+    // Answering on the softphone accepted the offer: the ticket is Ana's.
+    let assigned = voice_ticket(&mut ana_ws, Some(&ticket), "assigned").await;
+    assert_eq!(assigned["assignee_id"], ana_id.as_str());
+
+    finish(caller, "caller (connected, then BYE)").await;
+    finish(softphone, "Ana's softphone").await;
+
+    // The call ended: the ticket is resolved, which frees Ana's exclusive voice capacity.
+    let detail = ticket_until(&app, &ana, &ticket, |d| d["ticket"]["status"] == "resolved").await;
+    let k = kinds(&detail);
+    for kind in ["created", "offered", "assigned", "call_ended"] {
+        assert!(k.contains(&kind.to_owned()), "{kind} missing from {k:?}");
+    }
+
+    // The customer is known by their number on the voice channel.
+    let (_, conv) = app.get(&format!("/api/v1/conversations/{conversation}"), &ana).await;
+    assert_eq!(conv["channel"], "voice");
+
+    // The timeline: who called, ringing, answered by whom, ended by whom after how long.
+    let lines = texts(&app, &ana, &conversation).await;
+    let joined = lines.join("\n");
+    assert!(joined.contains("system: Call from +34600111222 (Ana Cliente) to +34900100200"), "{joined}");
+    assert!(joined.contains("system: Ringing Ana Agent"), "{joined}");
+    assert!(joined.contains("system: Answered by Ana Agent"), "{joined}");
+    assert!(joined.contains("system: Call ended by the caller after"), "{joined}");
+
+    // The call record: answered by Ana, talk time about the caller's 1 s pause.
+    let (status, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
+    assert_eq!(status, 200, "{calls}");
+    let call = &calls[0];
+    assert_eq!(call["answered_by"], ana_id.as_str());
+    assert_eq!(call["status"], "ended");
+    assert_eq!(call["ended_by"], "caller");
+    assert_eq!(call["dialled"], "+34900100200");
+    let ms = call["duration_ms"].as_i64().unwrap();
+    assert!((900..10_000).contains(&ms), "duration {ms} ms");
+
+    // Wrap-up: a disposition (Ana's call) and a note; Bruno took no part but supervises.
+    let call_id = call["id"].as_str().unwrap();
+    let (status, body) = app
+        .put(&format!("/api/v1/calls/{call_id}/disposition"), &ana, &json!({"disposition": "billing_explained"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["disposition"], "billing_explained");
+    let (status, _) =
+        app.put(&format!("/api/v1/calls/{call_id}/disposition"), &ana, &json!({"disposition": "x y"})).await;
+    assert_eq!(status, 422);
+    // Only the agent who took the call, or a supervisor, sets it.
+    let admin_only = app.login(ADMIN).await;
+    let (status, _) =
+        app.put(&format!("/api/v1/calls/{call_id}/disposition"), &admin_only, &json!({"disposition": "done"})).await;
+    assert_eq!(status, 200, "the admin is a supervisor too");
+    let (status, _) =
+        app.post(&format!("/api/v1/tickets/{ticket}/notes"), &ana, &json!({"text": "Explained the bill"})).await;
+    assert_eq!(status, 201);
+    let detail = ticket_until(&app, &ana, &ticket, |d| kinds(d).contains(&"disposition".to_owned())).await;
+    assert_eq!(detail["notes"][0]["text"], "Explained the bill");
+}
+
+async fn a_caller_hanging_up_while_queued_closes_the_ticket(backend: Backend) {
+    let app = app(backend, 10, 30).await;
+    let bruno = app.login(BRUNO).await;
+    let ana = app.login(ANA).await;
+    let ana_id = app.me(&ana).await;
+    set_skills(&app, &bruno, &ana_id, json!({"voice": 5})).await;
+    // Ana is available in her inbox but has no softphone registered: she gets no voice offer.
+    let mut ana_ws = app.inbox_socket(&ana).await;
+    ana_ws.next_of("agent.presence").await;
+
+    let caller = sipp(Some(sip_addr(&app)), "caller_cancel.xml", free_udp_port(), &["-s", "support"]);
+    let queued = voice_ticket(&mut ana_ws, None, "queued").await;
+    let ticket = queued["id"].as_str().unwrap().to_owned();
+    let conversation = queued["conversation_id"].as_str().unwrap().to_owned();
+    // The next change of the ticket is its closing (an offer to Ana would come first).
+    loop {
+        let v = ana_ws.next_of("ticket.updated").await;
+        if v["ticket"]["id"] != ticket.as_str() {
+            continue;
+        }
+        assert_eq!(v["ticket"]["status"], "closed", "no offer without a softphone: {v}");
+        break;
+    }
+    finish(caller, "caller cancelling (487)").await;
+
+    let detail = ticket_until(&app, &ana, &ticket, |d| d["ticket"]["status"] == "closed").await;
+    assert!(kinds(&detail).contains(&"abandoned".to_owned()), "{detail}");
+    assert!(!kinds(&detail).contains(&"offered".to_owned()), "{detail}");
+    let joined = texts(&app, &ana, &conversation).await.join("\n");
+    assert!(joined.contains("system: The caller hung up after waiting"), "{joined}");
+    let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
+    assert_eq!(calls[0]["status"], "abandoned");
+    let call = loop {
+        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
+        if !calls[0]["ended_at"].is_null() {
+            break calls[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(call["ended_by"], "caller");
+    assert!(call["duration_ms"].is_null(), "{call}");
+    // Nothing waits in the queues any more.
+    let (status, queues) = app.get("/api/v1/queues", &bruno).await;
+    assert_eq!(status, 200, "{queues}");
+    let waiting: u64 = queues.as_array().unwrap().iter().map(|q| q["waiting"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(waiting, 0, "{queues}");
+}
+
+async fn an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback(backend: Backend) {
+    // Rings last 2 s; the caller waits at most 7 s.
+    let app = app(backend, 2, 7).await;
+    let bruno = app.login(BRUNO).await;
+    let ana = app.login(ANA).await;
+    let ana_id = app.me(&ana).await;
+    let bruno_id = app.me(&bruno).await;
+    set_skills(&app, &bruno, &ana_id, json!({"voice": 8})).await;
+    set_skills(&app, &bruno, &bruno_id, json!({"voice": 4})).await;
+    let mut ana_ws = app.inbox_socket(&ana).await;
+    ana_ws.next_of("agent.presence").await;
+    let mut bruno_ws = app.inbox_socket(&bruno).await;
+    bruno_ws.next_of("agent.presence").await;
+
+    // Both register with their demo identities; neither answers.
+    let ana_port = free_udp_port();
+    let bruno_port = free_udp_port();
+    register(&app, "ana", tests::PASSWORD, ana_port).await;
+    register(&app, "bruno", tests::PASSWORD, bruno_port).await;
+    registrations(&app, &ana, &ana_id, 1).await;
+    registrations(&app, &bruno, &bruno_id, 1).await;
+    let ana_phone = sipp(None, "agent_no_answer.xml", ana_port, &[]);
+    let bruno_phone = sipp(None, "agent_no_answer.xml", bruno_port, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let caller = sipp(Some(sip_addr(&app)), "caller_rejected.xml", free_udp_port(), &["-s", "support"]);
+    // Ana (the better voice agent) first; her phone rings out; then Bruno.
+    let first = voice_ticket(&mut ana_ws, None, "offered").await;
+    assert_eq!(first["offered_to"], ana_id.as_str());
+    let ticket = first["id"].as_str().unwrap().to_owned();
+    let conversation = first["conversation_id"].as_str().unwrap().to_owned();
+    // Supervisors see the call waiting in the queue figures.
+    let (_, queues) = app.get("/api/v1/queues", &bruno).await;
+    let waiting: u64 = queues.as_array().unwrap().iter().map(|q| q["waiting"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(waiting, 1, "{queues}");
+    loop {
+        let t = voice_ticket(&mut bruno_ws, Some(&ticket), "offered").await;
+        if t["offered_to"] == bruno_id.as_str() {
+            break;
+        }
+    }
+    finish(ana_phone, "Ana's softphone (rang, was cancelled)").await;
+    finish(bruno_phone, "Bruno's softphone (rang, was cancelled)").await;
+    // Nobody within 7 s: 480 with Retry-After: 30 (the scenario checks it).
+    finish(caller, "caller rejected with 480").await;
+
+    let detail = ticket_until(&app, &bruno, &ticket, |d| {
+        d["ticket"]["tags"].as_array().is_some_and(|t| t.contains(&json!("callback")))
+    })
+    .await;
+    let k = kinds(&detail);
+    assert!(k.contains(&"callback_queued".to_owned()), "{k:?}");
+    assert!(k.iter().filter(|x| *x == "offer_rejected").count() >= 2, "{k:?}");
+    // The callback ticket stays with the router for an agent to call back.
+    let status = detail["ticket"]["status"].as_str().unwrap();
+    assert!(status == "queued" || status == "offered", "{detail}");
+    let joined = texts(&app, &bruno, &conversation).await.join("\n");
+    assert!(joined.contains("system: Not answered by Ana Agent (no answer)"), "{joined}");
+    assert!(joined.contains("system: Not answered by Bruno Agent (no answer)"), "{joined}");
+    assert!(joined.contains("a callback is queued"), "{joined}");
+    let call = loop {
+        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &bruno).await;
+        if !calls[0]["ended_at"].is_null() {
+            break calls[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(call["status"], "callback");
+    assert_eq!(call["ended_by"], "hub");
+    assert!(call["answered_by"].is_null());
+}
+
+async fn udp_exchange(sock: &UdpSocket, server: SocketAddr, msg: &str) -> String {
+    sock.send_to(msg.as_bytes(), server).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, _) =
+        tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.expect("an answer").unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn options(method: &str, branch: &str) -> String {
+    format!(
+        "{method} sip:support@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{branch};rport\r\n\
+         From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:support@127.0.0.1>\r\nCall-ID: probe-{branch}\r\n\
+         CSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+async fn bad_sip_and_bad_api_input_are_refused_without_harm(backend: Backend) {
+    let app = app(backend, 10, 30).await;
+    let sip = sip_addr(&app);
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for garbage in
+        [&b""[..], b"\x00\xff\xfe garbage", b"INVITE sip:support@x SIP/2.0\r\nVia: nonsense\r\n\r\n", &[b'A'; 65_000]]
+    {
+        sock.send_to(garbage, sip).await.unwrap();
+    }
+    let answer = udp_exchange(&sock, sip, &options("PUBLISH", "pub1")).await;
+    assert!(answer.starts_with("SIP/2.0 501 Not Implemented\r\n"), "{answer}");
+    let answer = udp_exchange(&sock, sip, &options("OPTIONS", "opt1")).await;
+    assert!(answer.starts_with("SIP/2.0 200 OK\r\n"), "{answer}");
+    // The hub is unharmed.
+    let (status, _) = app.get("/healthz", "").await;
+    assert_eq!(status, 200);
+
+    let admin = app.login(ADMIN).await;
+    let ana = app.login(ANA).await;
+    let ana_id = app.me(&ana).await;
+    let path = format!("/api/v1/agents/{ana_id}/sip");
+    // Only an admin sets identities.
+    let (status, _) = app.put(&path, &ana, &json!({"username": "ana2", "password": "long enough"})).await;
+    assert_eq!(status, 403);
+    for (body, field) in [
+        (json!({"username": "", "password": "long enough"}), "username"),
+        (json!({"username": "a b", "password": "long enough"}), "username"),
+        (json!({"username": "ana2", "password": "short"}), "password"),
+    ] {
+        let (status, err) = app.put(&path, &admin, &body).await;
+        assert_eq!(status, 422, "{body}: {err}");
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    let (status, _) = app.put(&path, &admin, &json!({"username": "ana2", "password": "long enough", "extra": 1})).await;
+    assert_eq!(status, 400);
+    // A username that belongs to another agent (the demo identity of Bruno).
+    let (status, err) = app.put(&path, &admin, &json!({"username": "bruno", "password": "long enough"})).await;
+    assert_eq!(status, 409, "{err}");
+    // The demo identity is shown to Ana without any secret; Bruno may not look at hers.
+    let (status, mine) = app.get(&path, &ana).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["username"], "ana");
+    assert!(!mine.to_string().contains("ha1"), "{mine}");
+    let bruno = app.login(BRUNO).await;
+    let (status, _) = app.get(&path, &bruno).await;
+    assert_eq!(status, 403);
+    let (status, _) = app.put("/api/v1/calls/nope/disposition", &ana, &json!({"disposition": "done"})).await;
+    assert_eq!(status, 404);
+}
