@@ -20,10 +20,15 @@ use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
 mod append;
+mod email;
 mod knowledge;
 mod social;
 mod tickets;
 
+pub use email::{
+    EmailReplyContext, InboundEmail, InboundEmailKind, LastInbound, NewAttachment, OutboundEmail, QueuedEmail,
+    StoredAttachment, StoredInboundEmail,
+};
 pub use social::{Outbound, SocialAccount};
 pub use tickets::ConversationChange;
 

@@ -225,7 +225,7 @@ impl Store {
                 AND x.author = 'customer') AS last_customer \
              FROM messages m JOIN conversations c ON c.id = m.conversation_id \
              JOIN customer_handles h ON h.customer_id = c.customer_id AND h.channel = c.channel \
-             WHERE m.delivery_status = 'queued' AND m.next_attempt_at <= $1 \
+             WHERE m.delivery_status = 'queued' AND m.next_attempt_at <= $1 AND c.channel <> 'email' \
              ORDER BY m.next_attempt_at, m.id LIMIT $2"
         ))
         .bind(ms(now))
