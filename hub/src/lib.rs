@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod email;
 pub mod error;
 mod inbox;
 mod ingest;
@@ -49,6 +50,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub routing: routing::Routing,
     pub social: social::Social,
+    pub email: email::Email,
 }
 
 /// The hub could not start.
@@ -66,6 +68,8 @@ pub enum StartError {
     Social(ApiError),
     #[error("cannot restore the routing state: {0}")]
     Routing(ApiError),
+    #[error("e-mail channel: {0}")]
+    Email(String),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -87,6 +91,9 @@ pub struct RunningHub {
     pub state: web::Data<AppState>,
     server: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The SMTP listener's address, when the e-mail channel is enabled.
+    pub smtp_addr: Option<SocketAddr>,
+    smtp: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningHub {
@@ -98,6 +105,12 @@ impl RunningHub {
         self.server.stop(true).await;
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "server task failed");
+        }
+        // The SMTP listener finishes the mails it is receiving (they need the store) first.
+        if let Some(smtp) = self.smtp
+            && let Err(e) = smtp.await
+        {
+            tracing::error!(error = %e, "SMTP task failed");
         }
         self.state.store.close().await;
         tracing::info!("stopped");
@@ -146,7 +159,9 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let secrets =
         secrets::SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
     let social = social::Social::load(&store, &config.social, secrets).await.map_err(StartError::Social)?;
+    let email = email::Email::new(&config.email).map_err(StartError::Email)?;
     let state = web::Data::new(AppState {
+        email,
         routing,
         social,
         metrics: Metrics::new()?,
@@ -184,8 +199,15 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let task = tokio::spawn(server);
     tokio::spawn(routing::Routing::run_clock(state.clone()));
     tokio::spawn(social::run_sender(state.clone()));
+    let (smtp_addr, smtp) = if config.email.enabled {
+        let (smtp_addr, smtp) = email::listen(&state).await?;
+        tokio::spawn(email::run_sender(state.clone()));
+        (Some(smtp_addr), Some(smtp))
+    } else {
+        (None, None)
+    };
     tracing::info!(%addr, "listening");
-    Ok(RunningHub { addr, state, server: handle, task })
+    Ok(RunningHub { addr, state, server: handle, task, smtp_addr, smtp })
 }
 
 /// Demo skills: Ana handles billing in Spanish, Bruno technical issues in English. Only set for
@@ -272,7 +294,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/queues", web::get().to(tickets::queues))
                 .route("/channels/social", web::get().to(social::list_accounts))
                 .route("/channels/social", web::post().to(social::create_account))
-                .route("/conversations/{id}/template", web::post().to(social::send_template)),
+                .route("/conversations/{id}/template", web::post().to(social::send_template))
+                .route("/attachments/{id}", web::get().to(email::download_attachment)),
         )
         .default_service(web::to(not_found));
 }

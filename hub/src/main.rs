@@ -80,6 +80,9 @@ async fn main() -> anyhow::Result<()> {
                 config.database.url = url;
             }
             config.demo.enabled |= demo;
+            if demo {
+                config.email.demo_defaults();
+            }
             init_tracing(&config);
             serve(config).await
         }
@@ -134,6 +137,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let demo = config.demo.enabled;
     let running = hub::start(config).await?;
     println!("Switchboard is listening on http://{}", running.addr);
+    if let Some(smtp) = running.smtp_addr {
+        println!("E-mail: SMTP on {smtp}, for {}", running.state.config.email.addresses.join(", "));
+    }
     if demo {
         println!(
             "Demo mode: these staff accounts exist (password {:?}); never use demo mode in production:",

@@ -235,7 +235,7 @@ pub async fn create_account(
     let admin = staff.require(Role::Admin)?;
     let NewAccount { channel, account_id, name, secrets } = body.into_inner();
     let channel: Channel = channel.parse()?;
-    if !channel.sends_through_outbox() {
+    if !channel.is_social() {
         return Err(invalid("channel", "one of messenger, whatsapp, telegram"));
     }
     if account_id.is_empty()
@@ -424,7 +424,7 @@ async fn store_message(state: &AppState, m: &social::InboundMessage) -> Result<(
     let handle = format!("{}:{}", m.account_id, m.sender_id);
     let name =
         m.sender_name.as_deref().and_then(|n| n.chars().take(100).collect::<String>().parse::<DisplayName>().ok());
-    let conversation = state.store.conversation_for_handle(channel, &handle, name).await?;
+    let conversation = state.store.conversation_for_handle(channel, &handle, name, schema::ConversationStatus::Queued).await?;
     let media: Vec<MediaRef> = m
         .media
         .iter()
