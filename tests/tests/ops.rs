@@ -71,6 +71,7 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
         "/api/v1/conversations/{id}/template:",
         "/webhooks/meta:",
         "/webhooks/telegram/{account_id}:",
+        "/api/v1/attachments/{id}:",
     ] {
         assert!(doc.contains(path), "the OpenAPI document lacks {path}");
     }
