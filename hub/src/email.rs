@@ -23,8 +23,8 @@ use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use channels::email::smtp::{self, Envelope, MailSink, SinkError, SmtpConfig};
 use channels::email::{
-    InboundLimits, InboundMail, MailError, MailKind, Mailbox, RelayTls, ReplyParams, SendError, SmtpRelay,
-    build_reply, conversation_token, find_token, parse_inbound, send_raw, thread_keys,
+    InboundLimits, InboundMail, MailError, MailKind, Mailbox, RelayTls, ReplyParams, SendError, SmtpRelay, build_reply,
+    conversation_token, find_token, parse_inbound, send_raw, thread_keys,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
@@ -129,9 +129,7 @@ impl Email {
 ///
 /// # Errors
 /// The address cannot be bound, or an accepted address is invalid.
-pub(crate) async fn listen(
-    state: &web::Data<AppState>,
-) -> Result<(std::net::SocketAddr, JoinHandle<()>), StartError> {
+pub(crate) async fn listen(state: &web::Data<AppState>) -> Result<(std::net::SocketAddr, JoinHandle<()>), StartError> {
     let config = &state.config.email;
     let addr = config.smtp_bind;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
@@ -161,11 +159,7 @@ impl MailSink for HubSink {
     async fn deliver(&self, envelope: Envelope, raw: Bytes) -> Result<(), SinkError> {
         let started = Instant::now();
         let result = receive(&self.state, &envelope, &raw).await;
-        self.state
-            .metrics
-            .store_write
-            .with_label_values(&["email_inbound"])
-            .observe(started.elapsed().as_secs_f64());
+        self.state.metrics.store_write.with_label_values(&["email_inbound"]).observe(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
             tracing::info!(error = %e, peer = %envelope.peer, "mail not taken");
         }
@@ -600,11 +594,7 @@ async fn send_one(state: &AppState, item: QueuedEmail) -> Result<(), ApiError> {
             store.record_delivery(id, DeliveryStatus::Failed, Some(&reason), None, None).await?
         }
     };
-    state
-        .metrics
-        .outbound
-        .with_label_values(&["email", message.delivery_status.map_or("none", |s| s.as_str())])
-        .inc();
+    state.metrics.outbound.with_label_values(&["email", message.delivery_status.map_or("none", |s| s.as_str())]).inc();
     publish_update(state, message).await;
     Ok(())
 }

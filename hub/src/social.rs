@@ -424,7 +424,8 @@ async fn store_message(state: &AppState, m: &social::InboundMessage) -> Result<(
     let handle = format!("{}:{}", m.account_id, m.sender_id);
     let name =
         m.sender_name.as_deref().and_then(|n| n.chars().take(100).collect::<String>().parse::<DisplayName>().ok());
-    let conversation = state.store.conversation_for_handle(channel, &handle, name, schema::ConversationStatus::Queued).await?;
+    let conversation =
+        state.store.conversation_for_handle(channel, &handle, name, schema::ConversationStatus::Queued).await?;
     let media: Vec<MediaRef> = m
         .media
         .iter()

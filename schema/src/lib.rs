@@ -13,7 +13,9 @@ pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
 };
-pub use ids::{AgentId, AttachmentId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId, TicketId, UnansweredId};
+pub use ids::{
+    AgentId, AttachmentId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId, TicketId, UnansweredId,
+};
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
 };

@@ -484,12 +484,11 @@ impl Store {
     /// # Errors
     /// A database failure.
     pub async fn email_outbound_conversation(&self, mail_message_id: &str) -> Result<Option<ConversationId>> {
-        let row = sqlx::query(
-            "SELECT conversation_id FROM email_message_ids WHERE message_id = $1 AND direction = 'out'",
-        )
-        .bind(mail_message_id)
-        .fetch_optional(&self.read)
-        .await?;
+        let row =
+            sqlx::query("SELECT conversation_id FROM email_message_ids WHERE message_id = $1 AND direction = 'out'")
+                .bind(mail_message_id)
+                .fetch_optional(&self.read)
+                .await?;
         row.map(|r| parse(&r, "conversation_id")).transpose()
     }
 
