@@ -373,6 +373,27 @@ async fn email_refusals_and_relay_failures(backend: Backend) {
     let (_, list) = app.get("/api/v1/conversations", &ana).await;
     assert_eq!(list["items"], json!([]), "{list}");
 
+    // One sender over the rate limit (30 a minute, burst 10): 451 4.7.1, that mail not stored.
+    let mut accepted = 0;
+    let refused = loop {
+        let raw = format!(
+            "From: flood@example.com\r\nTo: {SUPPORT}\r\nSubject: spam\r\nMessage-ID: <flood{accepted}@example.com>\r\n\r\nbuy\r\n"
+        );
+        match send(&app, Some("flood@example.com"), raw.as_bytes()).await {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted <= 10, "the burst is 10");
+    };
+    assert_eq!(accepted, 10);
+    assert_eq!(refused.status().map(|c| c.to_string()), Some("451".into()), "{refused}");
+    assert!(refused.to_string().contains("4.7.1"), "{refused}");
+    assert!(store.inbound_email("flood10@example.com").await.unwrap().is_none());
+    assert!(store.inbound_email("flood9@example.com").await.unwrap().is_some());
+    for _ in 0..10 {
+        inbox.next_of("message.created").await;
+    }
+
     // A mail opens a conversation to reply on.
     send(&app, Some(CARLA), &carla_mail("m1.carla@example.com", "Portabilidad", "", "¿Cuándo se hace?")).await.unwrap();
     let created = inbox.next_of("message.created").await;
