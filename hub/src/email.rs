@@ -200,6 +200,15 @@ fn sender_key(sender: Option<&EmailAddress>, envelope: &Envelope) -> String {
     sender.map_or_else(|| format!("peer:{}", envelope.peer.ip()), |s| s.as_str().to_owned())
 }
 
+/// The raw mail as kept: card numbers masked where the mail is UTF-8 text (PCI). Parts in
+/// base64 and attachments are kept as received.
+fn mask_raw(raw: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => schema::pci::mask_card_numbers(text).into_bytes(),
+        Err(_) => raw.to_vec(),
+    }
+}
+
 fn record(envelope: &Envelope, raw: &[u8], message_id: &str, kind: InboundEmailKind) -> InboundEmail {
     InboundEmail {
         message_id: message_id.to_owned(),
@@ -217,7 +226,7 @@ fn record(envelope: &Envelope, raw: &[u8], message_id: &str, kind: InboundEmailK
         subject: String::new(),
         in_reply_to: None,
         references: Vec::new(),
-        raw: raw.to_vec(),
+        raw: mask_raw(raw),
         conversation_token: None,
         attachments: Vec::new(),
     }

@@ -395,8 +395,14 @@ async fn email_refusals_and_relay_failures(backend: Backend) {
     }
 
     // A mail opens a conversation to reply on.
-    send(&app, Some(CARLA), &carla_mail("m1.carla@example.com", "Portabilidad", "", "¿Cuándo se hace?")).await.unwrap();
+    let body = "¿Cuándo se hace? Mi tarjeta es 4111 1111 1111 1111.";
+    send(&app, Some(CARLA), &carla_mail("m1.carla@example.com", "Portabilidad", "", body)).await.unwrap();
     let created = inbox.next_of("message.created").await;
+    // Card numbers are masked in the message and in the raw copy kept of the mail.
+    assert_eq!(created["message"]["text"], "Portabilidad\n\n¿Cuándo se hace? Mi tarjeta es **** **** **** 1111.");
+    let kept = store.inbound_email("m1.carla@example.com").await.unwrap().expect("kept raw");
+    let kept = String::from_utf8(kept.raw).unwrap();
+    assert!(kept.contains("Mi tarjeta es **** **** **** 1111.") && !kept.contains("4111"), "{kept}");
     let conversation = created["conversation"]["id"].as_str().unwrap().to_owned();
 
     // The relay refuses twice with 4xx: retried, then sent.
