@@ -5,9 +5,11 @@
 //! Threading of an inbound mail, first hit wins:
 //! 1. `In-Reply-To`, then `References` newest first, against every Message-ID stored (ours and
 //!    the customers');
-//! 2. the conversation token (`support+sb-…@` recipient, or `[#SB-…]` in the subject), only if
-//!    the sender is the address the conversation was opened with;
-//! 3. the sender's open e-mail conversation, or a new one (and a new customer, found next time
+//! 2. the conversation token (`support+sb-…@` recipient, or `[#SB-…]` in the subject);
+//!
+//! 1 and 2 only if the sender is the address the conversation was opened with: neither a
+//! Message-ID nor a token is a secret, and a reply goes to the conversation's last sender;
+//! 3. else the sender's open e-mail conversation, or a new one (and a new customer, found next time
 //!    by the address).
 //!
 //! Automatic mail (auto-replies, bounces) never becomes a customer turn: it is stored as a
@@ -397,7 +399,10 @@ async fn find_thread(
     envelope: &Envelope,
     sender: Option<&EmailAddress>,
 ) -> Result<Option<Conversation>, ApiError> {
-    if let Some(id) = state.store.email_thread_lookup(&thread_keys(mail)).await? {
+    let from_customer = |customer: &str| sender.is_some_and(|s| s.as_str().eq_ignore_ascii_case(customer));
+    if let Some(id) = state.store.email_thread_lookup(&thread_keys(mail)).await?
+        && state.store.email_customer_address(id).await?.is_some_and(|c| from_customer(&c))
+    {
         let conversation = state.store.conversation(id).await?;
         if conversation.status != ConversationStatus::Closed {
             return Ok(Some(conversation));
@@ -406,7 +411,7 @@ async fn find_thread(
     let recipients: Vec<&EmailAddress> = mail.recipients().chain(envelope.rcpt_to.iter()).collect();
     if let Some(token) = find_token(&mail.subject, recipients)
         && let Some((id, customer)) = state.store.email_conversation_by_token(token.as_str()).await?
-        && sender.is_some_and(|s| s.as_str().eq_ignore_ascii_case(&customer))
+        && from_customer(&customer)
     {
         let conversation = state.store.conversation(id).await?;
         if conversation.status != ConversationStatus::Closed {

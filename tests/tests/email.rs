@@ -256,9 +256,9 @@ async fn email_round_trip_threads_and_keeps_robots_out(backend: Backend) {
     send(&app, Some(CARLA), &by_token).await.unwrap();
     let threaded = created_in(&mut inbox, &conversation).await;
     assert_eq!(threaded["message"]["text"], "¿Y la factura?", "{threaded}");
-    // ...but the token is no key for somebody else: a new conversation for them.
+    // ...but neither a token nor a Message-ID is a key for somebody else: a new conversation.
     let stranger = format!(
-        "From: mallory@example.com\r\nTo: {SUPPORT}\r\nSubject: hi {}\r\nMessage-ID: <m1.mallory@example.com>\r\n\r\nlet me in\r\n",
+        "From: mallory@example.com\r\nTo: {SUPPORT}\r\nSubject: hi {}\r\nMessage-ID: <m1.mallory@example.com>\r\nIn-Reply-To: <m1.carla@example.com>\r\n\r\nlet me in\r\n",
         token.subject_tag()
     );
     send(&app, Some("mallory@example.com"), stranger.as_bytes()).await.unwrap();

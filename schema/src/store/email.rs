@@ -206,6 +206,18 @@ impl Store {
         row.map(|r| Ok((parse(&r, "conversation_id")?, r.try_get("customer_address")?))).transpose()
     }
 
+    /// The address an e-mail conversation was opened with.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn email_customer_address(&self, conversation: ConversationId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT customer_address FROM email_conversations WHERE conversation_id = $1")
+            .bind(conversation.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| r.try_get("customer_address").map_err(StoreError::from)).transpose()
+    }
+
     /// Stores a received mail with its attachments, its Message-ID → conversation mapping and
     /// (for a conversation's first mail) its token, in one transaction. Returns `false`, writing
     /// nothing, if a mail with that Message-ID is already stored.
