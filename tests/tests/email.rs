@@ -439,6 +439,22 @@ async fn email_refusals_and_relay_failures(backend: Backend) {
     assert_eq!(all.len(), 3);
     assert_eq!(all[1]["delivery_status"], "sent");
     assert_eq!(all[2]["delivery_status"], "failed");
+
+    // A new sender's first mails, delivered at once over several sessions: one conversation.
+    let (_, before) = app.get("/api/v1/conversations", &ana).await;
+    let sends = (0..6).map(|i| {
+        let raw = format!(
+            "From: burst@example.com\r\nTo: {SUPPORT}\r\nSubject: s{i}\r\nMessage-ID: <burst{i}@example.com>\r\n\r\nhola\r\n"
+        );
+        let app = &app;
+        async move { send(app, Some("burst@example.com"), raw.as_bytes()).await }
+    });
+    for result in futures_util::future::join_all(sends).await {
+        result.unwrap();
+    }
+    let (_, after) = app.get("/api/v1/conversations", &ana).await;
+    let count = |v: &Value| v["items"].as_array().unwrap().len();
+    assert_eq!(count(&after), count(&before) + 1, "{after}");
     store.close().await;
     relay.shutdown.cancel();
 }
