@@ -22,6 +22,7 @@ pub struct Config {
     pub bot: BotConfig,
     /// The SIP voice channel (`[sip]`).
     pub sip: crate::voice::SipSettings,
+    pub email: EmailConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -177,6 +178,125 @@ impl Default for BotConfig {
             model_dir: "models/all-MiniLM-L6-v2".into(),
             answer_threshold: defaults.answer_threshold,
             max_failed_answers: defaults.max_failed_answers,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Run the SMTP listener and send replies through the relay. `serve --demo` turns it on.
+    pub enabled: bool,
+    /// Where the SMTP listener accepts mail.
+    pub smtp_bind: SocketAddr,
+    /// Our host name, in the SMTP greeting.
+    pub hostname: String,
+    /// Domains for which every local part is accepted.
+    pub local_domains: Vec<String>,
+    /// Single addresses accepted (`support@telco.example`), with any `+tag`.
+    pub addresses: Vec<String>,
+    /// The largest mail accepted, in bytes (larger: `552`, nothing stored).
+    pub max_message_bytes: usize,
+    /// An attachment larger than this is listed on the message but its bytes are not kept.
+    pub max_attachment_bytes: usize,
+    /// Once a mail's kept attachments add up to this, further ones are listed only.
+    pub max_total_attachment_bytes: usize,
+    /// Concurrent SMTP sessions.
+    pub max_connections: usize,
+    /// Mails per minute accepted per sender (burst: a third of it, at least 5); more: `451 4.7.1`.
+    pub sender_rate_per_min: u32,
+    /// The address replies come from (required when enabled).
+    pub from_address: String,
+    /// The display name of replies.
+    pub from_name: String,
+    /// The domain of our Message-IDs; empty: the domain of `from_address`.
+    pub message_id_domain: String,
+    /// The relay (smart host) replies are sent through.
+    pub relay: RelayConfig,
+    /// Tries to send a reply before it is marked failed.
+    pub send_attempts: u32,
+    /// The wait before the second try, in milliseconds; doubled at each try, at most 10 minutes.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            smtp_bind: SocketAddr::from(([127, 0, 0, 1], 2525)),
+            hostname: "localhost".into(),
+            local_domains: Vec::new(),
+            addresses: Vec::new(),
+            max_message_bytes: 25 << 20,
+            max_attachment_bytes: 10 << 20,
+            max_total_attachment_bytes: 25 << 20,
+            max_connections: 1000,
+            sender_rate_per_min: 30,
+            from_address: String::new(),
+            from_name: "Support".into(),
+            message_id_domain: String::new(),
+            relay: RelayConfig::default(),
+            send_attempts: 8,
+            retry_backoff_ms: 2000,
+        }
+    }
+}
+
+impl EmailConfig {
+    /// The demo's mailbox (`support@demo.switchboard.local`), where nothing else is set.
+    pub fn demo_defaults(&mut self) {
+        self.enabled = true;
+        if self.addresses.is_empty() && self.local_domains.is_empty() {
+            self.addresses = vec!["support@demo.switchboard.local".into()];
+        }
+        if self.from_address.is_empty() {
+            self.from_address = "support@demo.switchboard.local".into();
+            self.from_name = "Switchboard Demo Support".into();
+        }
+        if self.hostname == "localhost" {
+            self.hostname = "mx.demo.switchboard.local".into();
+        }
+    }
+}
+
+/// TLS towards the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayTlsMode {
+    /// Plain text: only for a relay on localhost.
+    None,
+    /// STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// The relay's host name; empty: no relay, replies fail with a reason saying so.
+    pub host: String,
+    pub port: u16,
+    pub tls: RelayTlsMode,
+    /// User name and password, if the relay wants them.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Seconds per SMTP command.
+    pub timeout_secs: u64,
+    /// Pooled connections to the relay.
+    pub max_connections: u32,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            tls: RelayTlsMode::Starttls,
+            username: None,
+            password: None,
+            timeout_secs: 30,
+            max_connections: 4,
         }
     }
 }

@@ -16,11 +16,16 @@ use crate::error::ApiError;
 pub async fn append(state: &AppState, new: NewMessage) -> Result<Appended, ApiError> {
     let started = Instant::now();
     let author = new.author;
-    let appended = state.store.append_message(new).await?;
+    // A reply on an e-mail conversation is queued with its built mail, in the same transaction.
+    let appended = match crate::email::prepare_reply(state, &new).await? {
+        Some(mail) => state.store.append_email_reply(new, &mail).await?,
+        None => state.store.append_message(new).await?,
+    };
     state.metrics.store_write.with_label_values(&["append_message"]).observe(started.elapsed().as_secs_f64());
     if appended.created {
         if appended.message.delivery_status.is_some() {
             state.social.wake.notify_one();
+            state.email.wake.notify_one();
         }
         state.metrics.messages.with_label_values(&[appended.conversation.channel.as_str(), author.as_str()]).inc();
         state.bus.publish(Event::MessageCreated {

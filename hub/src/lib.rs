@@ -6,6 +6,7 @@ pub mod assistant;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod email;
 pub mod error;
 mod inbox;
 mod ingest;
@@ -56,6 +57,7 @@ pub struct AppState {
     pub assistant: Option<Arc<assistant::Assistant>>,
     /// The SIP voice channel, when `sip.enabled`.
     pub voice: Option<Arc<voice::Voice>>,
+    pub email: email::Email,
 }
 
 /// The hub could not start.
@@ -77,6 +79,8 @@ pub enum StartError {
     Routing(ApiError),
     #[error("cannot start the SIP voice channel: {0}")]
     Voice(ApiError),
+    #[error("e-mail channel: {0}")]
+    Email(String),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -99,6 +103,9 @@ pub struct RunningHub {
     pub state: web::Data<AppState>,
     server: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The SMTP listener's address, when the e-mail channel is enabled.
+    pub smtp_addr: Option<SocketAddr>,
+    smtp: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningHub {
@@ -110,6 +117,12 @@ impl RunningHub {
         self.server.stop(true).await;
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "server task failed");
+        }
+        // The SMTP listener finishes the mails it is receiving (they need the store) first.
+        if let Some(smtp) = self.smtp
+            && let Err(e) = smtp.await
+        {
+            tracing::error!(error = %e, "SMTP task failed");
         }
         self.state.store.close().await;
         tracing::info!("stopped");
@@ -159,6 +172,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let secrets =
         secrets::SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
     let social = social::Social::load(&store, &config.social, secrets).await.map_err(StartError::Social)?;
+    let email = email::Email::new(&config.email).map_err(StartError::Email)?;
     let assistant = if config.bot.enabled {
         Some(Arc::new(assistant::Assistant::load(&store, &config.bot, config.demo.enabled).await?))
     } else {
@@ -176,6 +190,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let state = web::Data::new(AppState {
         voice,
         assistant,
+        email,
         routing,
         social,
         metrics: Metrics::new()?,
@@ -215,8 +230,15 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     tokio::spawn(social::run_sender(state.clone()));
     assistant::spawn_workers(&state);
     voice::spawn(&state);
+    let (smtp_addr, smtp) = if config.email.enabled {
+        let (smtp_addr, smtp) = email::listen(&state).await?;
+        tokio::spawn(email::run_sender(state.clone()));
+        (Some(smtp_addr), Some(smtp))
+    } else {
+        (None, None)
+    };
     tracing::info!(%addr, "listening");
-    Ok(RunningHub { addr, state, server: handle, task })
+    Ok(RunningHub { addr, state, server: handle, task, smtp_addr, smtp })
 }
 
 /// Demo skills: Ana handles billing in Spanish, Bruno technical issues in English. Only set for
@@ -317,7 +339,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/bot/unanswered", web::get().to(trainer::unanswered))
                 .route("/bot/unanswered/answer", web::post().to(trainer::answer_unanswered))
                 .route("/bot/answers", web::get().to(trainer::answers))
-                .route("/bot/answers/{id}/verdict", web::put().to(trainer::judge)),
+                .route("/bot/answers/{id}/verdict", web::put().to(trainer::judge))
+                .route("/attachments/{id}", web::get().to(email::download_attachment)),
         )
         .default_service(web::to(not_found));
 }

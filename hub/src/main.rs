@@ -102,6 +102,9 @@ async fn main() -> anyhow::Result<()> {
             config.demo.enabled |= demo;
             // The demo answers calls too (sip.udp / sip.tcp, 127.0.0.1:5060 by default).
             config.sip.enabled |= demo;
+            if demo {
+                config.email.demo_defaults();
+            }
             init_tracing(&config);
             serve(config).await
         }
@@ -189,6 +192,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let demo = config.demo.enabled;
     let running = hub::start(config).await?;
     println!("Switchboard is listening on http://{}", running.addr);
+    if let Some(smtp) = running.smtp_addr {
+        println!("E-mail: SMTP on {smtp}, for {}", running.state.config.email.addresses.join(", "));
+    }
     if demo {
         println!(
             "Demo mode: these staff accounts exist (password {:?}); never use demo mode in production:",

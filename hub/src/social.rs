@@ -235,7 +235,7 @@ pub async fn create_account(
     let admin = staff.require(Role::Admin)?;
     let NewAccount { channel, account_id, name, secrets } = body.into_inner();
     let channel: Channel = channel.parse()?;
-    if !channel.sends_through_outbox() {
+    if !channel.is_social() {
         return Err(invalid("channel", "one of messenger, whatsapp, telegram"));
     }
     if account_id.is_empty()

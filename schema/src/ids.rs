@@ -86,3 +86,7 @@ id_type!(
     /// A question the bot could not answer, waiting for a trainer.
     UnansweredId
 );
+id_type!(
+    /// A file attached to an inbound e-mail.
+    AttachmentId
+);

@@ -13,13 +13,16 @@ pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
 };
-pub use ids::{AgentId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId, TicketId, UnansweredId};
+pub use ids::{
+    AgentId, AttachmentId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId, TicketId, UnansweredId,
+};
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
 };
 pub use store::{
-    Backend, CachedEmbedding, ConversationChange, ConversationPage, ListError, Outbound, SocialAccount, Store,
-    StoreError, StoreOptions, redact,
+    Backend, CachedEmbedding, ConversationChange, ConversationPage, EmailReplyContext, InboundEmail, InboundEmailKind,
+    LastInbound, ListError, NewAttachment, Outbound, OutboundEmail, QueuedEmail, SocialAccount, Store, StoreError,
+    StoreOptions, StoredAttachment, StoredInboundEmail, redact,
 };
 pub use store::{SipIdentity, VoiceCall};
 pub use values::{

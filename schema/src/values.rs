@@ -272,10 +272,16 @@ name_enum!(
 );
 
 impl Channel {
-    /// Whether replies on this channel leave through a platform's API, queued in the store and
-    /// retried until delivered (rather than pushed on a live socket).
+    /// Whether replies on this channel leave through a platform's API or an SMTP relay, queued
+    /// in the store and retried until delivered (rather than pushed on a live socket).
     #[must_use]
     pub const fn sends_through_outbox(self) -> bool {
+        matches!(self, Self::Messenger | Self::WhatsApp | Self::Telegram | Self::Email)
+    }
+
+    /// Whether this is one of the social platforms (Messenger, WhatsApp, Telegram).
+    #[must_use]
+    pub const fn is_social(self) -> bool {
         matches!(self, Self::Messenger | Self::WhatsApp | Self::Telegram)
     }
 }

@@ -82,6 +82,7 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
         "/api/v1/bot/unanswered/answer:",
         "/api/v1/bot/answers:",
         "/api/v1/bot/answers/{id}/verdict:",
+        "/api/v1/attachments/{id}:",
     ] {
         assert!(doc.contains(path), "the OpenAPI document lacks {path}");
     }

@@ -27,7 +27,7 @@ const QUEUE: usize = 8192;
 const RACE_RETRIES: usize = 3;
 
 /// What one append step did inside its transaction.
-enum Step {
+pub(super) enum Step {
     Inserted(Appended),
     /// The channel message id is already stored: nothing was written.
     Duplicate(Message),
@@ -37,7 +37,7 @@ enum Step {
     Raced,
 }
 
-async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
+pub(super) async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
     let conv_id = new.conversation_id.to_string();
     let channel_id = new.channel_message_id.as_ref().map(|c| c.as_str().to_owned());
     // One statement for the common case: bump the sequence unless the message is already there.
@@ -74,8 +74,10 @@ async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Resu
     };
     let conversation = conversation_from_row(&row)?;
     let id = MessageId::new();
-    // A reply on a platform channel is queued for sending in this same transaction.
-    let outbound = conversation.channel.sends_through_outbox() && new.author != AuthorKind::Customer;
+    // A reply (agent or bot) on a platform channel is queued for sending in this same
+    // transaction. System messages (notes, delivery reports) are never sent.
+    let outbound =
+        conversation.channel.sends_through_outbox() && matches!(new.author, AuthorKind::Agent | AuthorKind::Bot);
     let delivery_status = outbound.then_some(DeliveryStatus::Queued);
     let media = if new.media.is_empty() { None } else { Some(to_json(&new.media)?) };
     let template = new.template.as_ref().map(to_json).transpose()?;
@@ -160,13 +162,13 @@ impl Store {
         Err(StoreError::Conflict("the message is being stored concurrently; retry".into()))
     }
 
-    async fn duplicate(&self, message: Message) -> Result<Appended> {
+    pub(super) async fn duplicate(&self, message: Message) -> Result<Appended> {
         let conversation = self.conversation(message.conversation_id).await?;
         Ok(Appended { message, conversation, created: false })
     }
 
     /// Why an append found no open conversation: it does not exist, or it is closed.
-    async fn missing(&self, id: ConversationId) -> StoreError {
+    pub(super) async fn missing(&self, id: ConversationId) -> StoreError {
         match self.conversation(id).await {
             Ok(c) => StoreError::Conflict(format!("conversation {} is {}", c.id, c.status)),
             Err(e) => e,

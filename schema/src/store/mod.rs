@@ -20,12 +20,17 @@ use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
 mod append;
+mod email;
 mod knowledge;
 pub use knowledge::CachedEmbedding;
 mod social;
 mod tickets;
 mod voice;
 
+pub use email::{
+    EmailReplyContext, InboundEmail, InboundEmailKind, LastInbound, NewAttachment, OutboundEmail, QueuedEmail,
+    StoredAttachment, StoredInboundEmail,
+};
 pub use social::{Outbound, SocialAccount};
 pub use tickets::ConversationChange;
 pub use voice::{SipIdentity, VoiceCall};

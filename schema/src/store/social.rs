@@ -150,7 +150,30 @@ impl Store {
                 .map(|r| r.try_get("customer_id"))
                 .transpose()?;
         let customer_id = match customer {
-            Some(id) => id.parse::<CustomerId>()?,
+            Some(id) => {
+                // A concurrent first message of this sender may have opened the conversation
+                // since the look-up above: take the customer's row lock (PostgreSQL; SQLite has
+                // one writer) and look again, inside the transaction.
+                if self.backend == super::Backend::Postgres {
+                    sqlx::query("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let open = sqlx::query(&format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND status <> 'closed' \
+                     AND customer_id = $2 ORDER BY created_at DESC LIMIT 1"
+                ))
+                .bind(channel.as_str())
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = open {
+                    tx.rollback().await?;
+                    return conversation_from_row(&row);
+                }
+                id.parse::<CustomerId>()?
+            }
             None => {
                 let id = CustomerId::new();
                 sqlx::query(
@@ -225,7 +248,7 @@ impl Store {
                 AND x.author = 'customer') AS last_customer \
              FROM messages m JOIN conversations c ON c.id = m.conversation_id \
              JOIN customer_handles h ON h.customer_id = c.customer_id AND h.channel = c.channel \
-             WHERE m.delivery_status = 'queued' AND m.next_attempt_at <= $1 \
+             WHERE m.delivery_status = 'queued' AND m.next_attempt_at <= $1 AND c.channel <> 'email' \
              ORDER BY m.next_attempt_at, m.id LIMIT $2"
         ))
         .bind(ms(now))

@@ -1,0 +1,460 @@
+//! E-mail end to end: mail in over a real SMTP session (lettre as the client) to the hub's
+//! listener, the conversation in the REST API and the live inbox, an agent's reply out through
+//! the relay (a local SMTP server the test runs, recording what it receives), the customer's
+//! answer threading back, redeliveries, auto-replies, bounces, oversize and malformed mail, and
+//! the relay refusing for a while or for good.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use channels::email::smtp::{Envelope, MailSink, SinkError, SmtpConfig, serve};
+use channels::email::{InboundLimits, InboundMail, conversation_token, parse_inbound, synthetic_message_id};
+use lettre::address::Envelope as LettreEnvelope;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, MultiPart, SinglePart};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::{Value, json};
+use tests::{ANA, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+both_backends!(email_round_trip_threads_and_keeps_robots_out, email_refusals_and_relay_failures);
+
+const SUPPORT: &str = "support@telco.example";
+const CARLA: &str = "carla@example.com";
+
+/// The relay stand-in: an SMTP server that records what the hub sends, and can refuse.
+#[derive(Default)]
+struct RelaySink {
+    mails: Mutex<Vec<(Envelope, Bytes)>>,
+    /// Refuse this many deliveries with a 4xx first.
+    refuse_temporarily: AtomicUsize,
+    /// Refuse every delivery with a 5xx.
+    refuse_permanently: AtomicBool,
+    attempts: AtomicUsize,
+}
+
+impl MailSink for RelaySink {
+    async fn deliver(&self, envelope: Envelope, raw: Bytes) -> Result<(), SinkError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.refuse_permanently.load(Ordering::SeqCst) {
+            return Err(SinkError::Rejected("mailbox disabled".into()));
+        }
+        if self.refuse_temporarily.load(Ordering::SeqCst) > 0 {
+            self.refuse_temporarily.fetch_sub(1, Ordering::SeqCst);
+            return Err(SinkError::Temporary("greylisted, try again".into()));
+        }
+        self.mails.lock().unwrap().push((envelope, raw));
+        Ok(())
+    }
+}
+
+struct Relay {
+    addr: SocketAddr,
+    sink: Arc<RelaySink>,
+    shutdown: CancellationToken,
+}
+
+impl Relay {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sink = Arc::new(RelaySink::default());
+        let shutdown = CancellationToken::new();
+        let config = SmtpConfig::new("relay.test", vec!["example.com".into()], Vec::new());
+        tokio::spawn(serve(listener, config, Arc::clone(&sink), shutdown.clone()));
+        Self { addr, sink, shutdown }
+    }
+
+    /// Waits for the relay to hold `n` mails and returns the `n`th.
+    async fn mail(&self, n: usize) -> (Envelope, Bytes, InboundMail) {
+        for _ in 0..200 {
+            if let Some((envelope, raw)) = self.sink.mails.lock().unwrap().get(n - 1).cloned() {
+                let parsed = parse_inbound(&raw, &InboundLimits::default()).unwrap();
+                return (envelope, raw, parsed);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the relay did not receive mail #{n}");
+    }
+}
+
+async fn app(backend: Backend, relay: &Relay) -> TestApp {
+    let db = tests::TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    config.email.enabled = true;
+    config.email.smtp_bind = "127.0.0.1:0".parse().unwrap();
+    config.email.hostname = "mx.telco.test".into();
+    config.email.addresses = vec![SUPPORT.into()];
+    config.email.from_address = SUPPORT.into();
+    config.email.from_name = "Telco Support".into();
+    config.email.max_message_bytes = 64 * 1024;
+    config.email.relay.host = "127.0.0.1".into();
+    config.email.relay.port = relay.addr.port();
+    config.email.relay.tls = hub::config::RelayTlsMode::None;
+    config.email.send_attempts = 5;
+    config.email.retry_backoff_ms = 50;
+    spawn_app_with(config, db).await
+}
+
+fn smtp_addr(app: &TestApp) -> SocketAddr {
+    app.hub.as_ref().and_then(|h| h.smtp_addr).expect("the SMTP listener runs")
+}
+
+fn client(app: &TestApp) -> AsyncSmtpTransport<Tokio1Executor> {
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(smtp_addr(app).port())
+        .hello_name(ClientId::Domain("mail.example.com".into()))
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+}
+
+/// Sends `raw` with lettre, from `from` (`None`: the null reverse path) to support.
+async fn send(app: &TestApp, from: Option<&str>, raw: &[u8]) -> Result<(), lettre::transport::smtp::Error> {
+    let envelope = LettreEnvelope::new(from.map(|f| f.parse().unwrap()), vec![SUPPORT.parse().unwrap()]).unwrap();
+    client(app).send_raw(&envelope, raw).await.map(|_| ())
+}
+
+/// A plain-text mail from Carla.
+fn carla_mail(id: &str, subject: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Carla Cliente <{CARLA}>\r\nTo: Telco Support <{SUPPORT}>\r\nSubject: {subject}\r\n\
+         Message-ID: <{id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n{headers}\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The next inbox event of `kind` about message `id`.
+async fn event_for(ws: &mut Ws, kind: &str, id: &str) -> Value {
+    loop {
+        let v = ws.next_of(kind).await;
+        if v["message"]["id"] == id {
+            return v;
+        }
+    }
+}
+
+/// The next `message.created` on a conversation.
+async fn created_in(ws: &mut Ws, conversation: &str) -> Value {
+    loop {
+        let v = ws.next_of("message.created").await;
+        if v["conversation"]["id"] == conversation {
+            return v;
+        }
+    }
+}
+
+async fn messages(app: &TestApp, token: &str, conversation: &str) -> Vec<Value> {
+    let (status, page) = app.get(&format!("/api/v1/conversations/{conversation}/messages"), token).await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+async fn email_round_trip_threads_and_keeps_robots_out(backend: Backend) {
+    let relay = Relay::start().await;
+    let app = app(backend, &relay).await;
+    let ana = app.login(ANA).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+
+    // A customer's mail, with an attachment, built and sent by lettre.
+    let first = lettre::Message::builder()
+        .from(format!("Carla Cliente <{CARLA}>").parse().unwrap())
+        .to(SUPPORT.parse().unwrap())
+        .subject("Sin internet")
+        .message_id(Some("<m1.carla@example.com>".into()))
+        .multipart(
+            MultiPart::mixed().singlepart(SinglePart::plain("No tengo internet desde ayer.".to_owned())).singlepart(
+                Attachment::new("factura.pdf".into())
+                    .body(b"%PDF-1.4 la factura".to_vec(), ContentType::parse("application/pdf").unwrap()),
+            ),
+        )
+        .unwrap();
+    let first_raw = first.formatted();
+    send(&app, Some(CARLA), &first_raw).await.unwrap();
+
+    // The live inbox sees it, on a new e-mail conversation.
+    let created = inbox.next_of("message.created").await;
+    assert_eq!(created["conversation"]["channel"], "email", "{created}");
+    assert_eq!(created["message"]["author"], "customer");
+    assert_eq!(created["message"]["text"], "Sin internet\n\nNo tengo internet desde ayer.");
+    assert_eq!(created["message"]["channel_message_id"], "m1.carla@example.com");
+    let conversation = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let token = conversation_token(&conversation.parse().unwrap());
+
+    // The attachment is a media reference agents can download.
+    let media = &created["message"]["media"][0];
+    assert_eq!(media["file_name"], "factura.pdf");
+    assert_eq!(media["mime_type"], "application/pdf");
+    let reference = media["reference"].as_str().unwrap();
+    assert!(reference.starts_with("/api/v1/attachments/"), "{reference}");
+    let res = app.http.get(app.url(reference)).bearer_auth(&ana).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("factura.pdf"));
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"%PDF-1.4 la factura");
+    let res = app.http.get(app.url(reference)).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    // And the REST API.
+    let (status, list) = app.get("/api/v1/conversations", &ana).await;
+    assert_eq!(status, 200);
+    assert!(
+        list["items"].as_array().unwrap().iter().any(|c| c["id"] == conversation.as_str() && c["channel"] == "email")
+    );
+
+    // The agent replies; the relay receives a threaded mail with both parts.
+    let (status, reply) = app
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &ana,
+            &json!({"text": "Hola Carla, reinicie el router <ya>."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["delivery_status"], "queued");
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    let (envelope, raw, sent) = relay.mail(1).await;
+    assert_eq!(envelope.mail_from.as_deref(), Some(SUPPORT));
+    assert_eq!(envelope.rcpt_to.iter().map(|r| r.as_str()).collect::<Vec<_>>(), vec![CARLA]);
+    assert_eq!(sent.in_reply_to.as_deref(), Some("m1.carla@example.com"));
+    assert_eq!(sent.references, vec!["m1.carla@example.com".to_owned()]);
+    assert!(sent.message_id.as_str().ends_with("@telco.example"), "{}", sent.message_id.as_str());
+    assert!(!sent.message_id_is_synthetic);
+    assert_eq!(sent.subject, format!("Re: Sin internet {}", token.subject_tag()));
+    assert_eq!(sent.text.trim(), "Hola Carla, reinicie el router <ya>.");
+    let raw_text = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(raw_text.contains("multipart/alternative"), "{raw_text}");
+    assert!(raw_text.contains("content-type: text/plain"), "{raw_text}");
+    assert!(raw_text.contains("content-type: text/html"), "{raw_text}");
+    assert!(raw_text.contains("&lt;ya&gt;"), "the HTML part escapes the text: {raw_text}");
+    assert!(raw_text.contains(&format!("support+{}@telco.example", token.as_str().to_lowercase())), "{raw_text}");
+    let sent_event = event_for(&mut inbox, "message.updated", &reply_id).await;
+    assert_eq!(sent_event["message"]["delivery_status"], "sent", "{sent_event}");
+    let our_id = sent.message_id.as_str().to_owned();
+
+    // The customer answers the reply: it threads by In-Reply-To, quotes trimmed.
+    let answer = carla_mail(
+        "m2.carla@example.com",
+        &format!("Re: Re: Sin internet {}", token.subject_tag()),
+        &format!("In-Reply-To: <{our_id}>\r\nReferences: <m1.carla@example.com> <{our_id}>\r\n"),
+        "Ya lo reinicié y sigue igual.\r\n\r\nEl mar, 24 nov 2026, Telco Support escribió:\r\n> Hola Carla, reinicie el router.",
+    );
+    send(&app, Some(CARLA), &answer).await.unwrap();
+    let threaded = created_in(&mut inbox, &conversation).await;
+    assert_eq!(threaded["message"]["text"], "Ya lo reinicié y sigue igual.", "{threaded}");
+    assert_eq!(threaded["message"]["author"], "customer");
+
+    // A client that drops In-Reply-To still threads by the token in the subject...
+    let by_token =
+        carla_mail("m3.carla@example.com", &format!("Otra cosa {}", token.subject_tag()), "", "¿Y la factura?");
+    send(&app, Some(CARLA), &by_token).await.unwrap();
+    let threaded = created_in(&mut inbox, &conversation).await;
+    assert_eq!(threaded["message"]["text"], "¿Y la factura?", "{threaded}");
+    // ...but neither a token nor a Message-ID is a key for somebody else: a new conversation.
+    let stranger = format!(
+        "From: mallory@example.com\r\nTo: {SUPPORT}\r\nSubject: hi {}\r\nMessage-ID: <m1.mallory@example.com>\r\nIn-Reply-To: <m1.carla@example.com>\r\n\r\nlet me in\r\n",
+        token.subject_tag()
+    );
+    send(&app, Some("mallory@example.com"), stranger.as_bytes()).await.unwrap();
+    let other = inbox.next_of("message.created").await;
+    assert_eq!(other["message"]["text"], format!("hi {}\n\nlet me in", token.subject_tag()));
+    assert_ne!(other["conversation"]["id"], conversation.as_str());
+
+    // A redelivered mail is stored once.
+    send(&app, Some(CARLA), &first_raw).await.unwrap();
+
+    // An out-of-office answer to our reply is no customer turn: a system message.
+    let away = carla_mail(
+        "ooo.carla@example.com",
+        "Fuera de la oficina",
+        &format!("Auto-Submitted: auto-replied\r\nIn-Reply-To: <{our_id}>\r\n"),
+        "Vuelvo el lunes.",
+    );
+    send(&app, Some(CARLA), &away).await.unwrap();
+    let auto = created_in(&mut inbox, &conversation).await;
+    assert_eq!(auto["message"]["author"], "system", "{auto}");
+    assert!(auto["message"]["text"].as_str().unwrap().starts_with("[automatic reply] Fuera de la oficina"));
+
+    // A bounce of our reply marks it failed, and is no customer turn either.
+    let bounce = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: {SUPPORT}\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce1@mx.example.com>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+         --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n\
+         Final-Recipient: rfc822; {CARLA}\r\nAction: failed\r\nStatus: 5.2.2\r\n\
+         Diagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n\r\n\
+         --B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: {SUPPORT}\r\nTo: {CARLA}\r\nMessage-ID: <{our_id}>\r\n\r\n--B--\r\n"
+    );
+    send(&app, None, bounce.as_bytes()).await.unwrap();
+    let failed = event_for(&mut inbox, "message.updated", &reply_id).await;
+    assert_eq!(failed["message"]["delivery_status"], "failed", "{failed}");
+    assert!(failed["message"]["delivery_error"].as_str().unwrap().contains("5.2.2"), "{failed}");
+    let note = created_in(&mut inbox, &conversation).await;
+    assert_eq!(note["message"]["author"], "system", "{note}");
+    assert!(note["message"]["text"].as_str().unwrap().starts_with("[delivery failed]"), "{note}");
+
+    // In all: three customer turns, one agent reply (failed), two system notes.
+    let all = messages(&app, &ana, &conversation).await;
+    let authors: Vec<&str> = all.iter().map(|m| m["author"].as_str().unwrap()).collect();
+    assert_eq!(authors, ["customer", "agent", "customer", "customer", "system", "system"], "{all:?}");
+    assert_eq!(all[1]["delivery_status"], "failed");
+    assert_eq!(relay.sink.mails.lock().unwrap().len(), 1, "nothing else was mailed out");
+    relay.shutdown.cancel();
+}
+
+async fn read_reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).await.unwrap();
+        all.push_str(&line);
+        if line.len() < 4 || line.as_bytes()[3] != b'-' {
+            return all;
+        }
+    }
+}
+
+/// One SMTP session on a raw socket, for bytes lettre would rewrite.
+async fn raw_session(addr: SocketAddr, data: &[u8]) -> Vec<String> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut replies = Vec::new();
+    replies.push(read_reply(&mut r).await);
+    for command in [
+        "EHLO raw.example.com\r\n",
+        "MAIL FROM:<robot@example.com>\r\n",
+        &format!("RCPT TO:<{SUPPORT}>\r\n"),
+        "DATA\r\n",
+    ] {
+        w.write_all(command.as_bytes()).await.unwrap();
+        replies.push(read_reply(&mut r).await);
+    }
+    w.write_all(data).await.unwrap();
+    w.write_all(b".\r\n").await.unwrap();
+    replies.push(read_reply(&mut r).await);
+    w.write_all(b"QUIT\r\n").await.unwrap();
+    replies
+}
+
+async fn email_refusals_and_relay_failures(backend: Backend) {
+    let relay = Relay::start().await;
+    let app = app(backend, &relay).await;
+    let ana = app.login(ANA).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+
+    // Too big: 552, and nothing stored.
+    let big = carla_mail("big.carla@example.com", "big", "", &"x".repeat(100 * 1024));
+    let err = send(&app, Some(CARLA), &big).await.unwrap_err();
+    assert_eq!(err.status().map(|c| c.to_string()), Some("552".into()), "{err}");
+    let (_, list) = app.get("/api/v1/conversations", &ana).await;
+    assert_eq!(list["items"], json!([]), "{list}");
+
+    // Not a mail at all: accepted, kept raw with its parse error, no conversation.
+    let garbage = b"\x00\x01\x02 this is not a mail\r\n";
+    let replies = raw_session(smtp_addr(&app), garbage).await;
+    assert!(replies.last().unwrap().starts_with("250"), "{replies:?}");
+    let store = schema::Store::connect(&app.db.url, &schema::StoreOptions { max_connections: 1, ..Default::default() })
+        .await
+        .unwrap();
+    let kept = store.inbound_email(synthetic_message_id(garbage).as_str()).await.unwrap().expect("kept raw");
+    assert_eq!(kept.kind, schema::InboundEmailKind::Unparseable);
+    assert_eq!(kept.raw, garbage);
+    assert!(kept.parse_error.as_deref().is_some_and(|e| !e.is_empty()), "{kept:?}");
+    assert_eq!(kept.mail_from.as_deref(), Some("robot@example.com"));
+    assert!(kept.conversation_id.is_none());
+    let (_, list) = app.get("/api/v1/conversations", &ana).await;
+    assert_eq!(list["items"], json!([]), "{list}");
+
+    // One sender over the rate limit (30 a minute, burst 10): 451 4.7.1, that mail not stored.
+    let mut accepted = 0;
+    let refused = loop {
+        let raw = format!(
+            "From: flood@example.com\r\nTo: {SUPPORT}\r\nSubject: spam\r\nMessage-ID: <flood{accepted}@example.com>\r\n\r\nbuy\r\n"
+        );
+        match send(&app, Some("flood@example.com"), raw.as_bytes()).await {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted <= 10, "the burst is 10");
+    };
+    assert_eq!(accepted, 10);
+    assert_eq!(refused.status().map(|c| c.to_string()), Some("451".into()), "{refused}");
+    assert!(refused.to_string().contains("4.7.1"), "{refused}");
+    assert!(store.inbound_email("flood10@example.com").await.unwrap().is_none());
+    assert!(store.inbound_email("flood9@example.com").await.unwrap().is_some());
+    for _ in 0..10 {
+        inbox.next_of("message.created").await;
+    }
+
+    // A mail opens a conversation to reply on.
+    let body = "¿Cuándo se hace? Mi tarjeta es 4111 1111 1111 1111.";
+    send(&app, Some(CARLA), &carla_mail("m1.carla@example.com", "Portabilidad", "", body)).await.unwrap();
+    let created = inbox.next_of("message.created").await;
+    // Card numbers are masked in the message and in the raw copy kept of the mail.
+    assert_eq!(created["message"]["text"], "Portabilidad\n\n¿Cuándo se hace? Mi tarjeta es **** **** **** 1111.");
+    let kept = store.inbound_email("m1.carla@example.com").await.unwrap().expect("kept raw");
+    let kept = String::from_utf8(kept.raw).unwrap();
+    assert!(kept.contains("Mi tarjeta es **** **** **** 1111.") && !kept.contains("4111"), "{kept}");
+    let conversation = created["conversation"]["id"].as_str().unwrap().to_owned();
+
+    // The relay refuses twice with 4xx: retried, then sent.
+    relay.sink.refuse_temporarily.store(2, Ordering::SeqCst);
+    let (status, reply) =
+        app.post(&format!("/api/v1/conversations/{conversation}/messages"), &ana, &json!({"text": "Mañana."})).await;
+    assert_eq!(status, 201, "{reply}");
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    loop {
+        let update = event_for(&mut inbox, "message.updated", &reply_id).await;
+        match update["message"]["delivery_status"].as_str() {
+            Some("queued") => assert!(update["message"]["delivery_error"].as_str().unwrap().contains("451")),
+            Some("sent") => break,
+            other => panic!("unexpected {other:?}: {update}"),
+        }
+    }
+    let (_, _, sent) = relay.mail(1).await;
+    assert_eq!(sent.text.trim(), "Mañana.");
+    assert_eq!(relay.sink.attempts.load(Ordering::SeqCst), 3);
+
+    // For good (5xx): failed, with the relay's reason, not retried.
+    relay.sink.refuse_permanently.store(true, Ordering::SeqCst);
+    let (status, reply) =
+        app.post(&format!("/api/v1/conversations/{conversation}/messages"), &ana, &json!({"text": "¿Algo más?"})).await;
+    assert_eq!(status, 201, "{reply}");
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    let update = event_for(&mut inbox, "message.updated", &reply_id).await;
+    assert_eq!(update["message"]["delivery_status"], "failed", "{update}");
+    let error = update["message"]["delivery_error"].as_str().unwrap();
+    assert!(error.contains("554") && error.contains("mailbox disabled"), "{error}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(relay.sink.attempts.load(Ordering::SeqCst), 4, "a permanent failure is not retried");
+    let all = messages(&app, &ana, &conversation).await;
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[1]["delivery_status"], "sent");
+    assert_eq!(all[2]["delivery_status"], "failed");
+
+    // A new sender's first mails, delivered at once over several sessions: one conversation.
+    let (_, before) = app.get("/api/v1/conversations", &ana).await;
+    let sends = (0..6).map(|i| {
+        let raw = format!(
+            "From: burst@example.com\r\nTo: {SUPPORT}\r\nSubject: s{i}\r\nMessage-ID: <burst{i}@example.com>\r\n\r\nhola\r\n"
+        );
+        let app = &app;
+        async move { send(app, Some("burst@example.com"), raw.as_bytes()).await }
+    });
+    for result in futures_util::future::join_all(sends).await {
+        result.unwrap();
+    }
+    let (_, after) = app.get("/api/v1/conversations", &ana).await;
+    let count = |v: &Value| v["items"].as_array().unwrap().len();
+    assert_eq!(count(&after), count(&before) + 1, "{after}");
+    store.close().await;
+    relay.shutdown.cancel();
+}
