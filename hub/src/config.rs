@@ -327,7 +327,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Text, filter: "info,sqlx=warn".into() }
+        Self { format: LogFormat::Text, filter: "info,sqlx=warn,tantivy=warn".into() }
     }
 }
 
