@@ -444,17 +444,7 @@ impl Store {
         for row in rows {
             let id: MessageId = parse(&row, "id")?;
             let due: i64 = row.try_get("next_attempt_at")?;
-            let won = sqlx::query(
-                "UPDATE messages SET next_attempt_at = $3 \
-                 WHERE id = $1 AND delivery_status = 'queued' AND next_attempt_at = $2",
-            )
-            .bind(id.to_string())
-            .bind(due)
-            .bind(ms(now + lease))
-            .execute(&self.write)
-            .await?
-            .rows_affected();
-            if won != 1 {
+            if !self.lease_queued(id, due, now + lease).await? {
                 continue;
             }
             let to: String = row.try_get("envelope_to")?;

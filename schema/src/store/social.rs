@@ -222,22 +222,27 @@ impl Store {
     pub async fn claim_outbound(&self, now: OffsetDateTime, lease: Duration, limit: u32) -> Result<Vec<Outbound>> {
         let mut claimed = Vec::new();
         for item in self.due_outbound(now, limit).await? {
-            let (id, due) = (item.message.id, item.next_attempt_at);
-            let won = sqlx::query(
-                "UPDATE messages SET next_attempt_at = $3 \
-                 WHERE id = $1 AND delivery_status = 'queued' AND next_attempt_at = $2",
-            )
-            .bind(id.to_string())
-            .bind(due)
-            .bind(ms(now + lease))
-            .execute(&self.write)
-            .await?
-            .rows_affected();
-            if won == 1 {
+            if self.lease_queued(item.message.id, item.next_attempt_at, now + lease).await? {
                 claimed.push(item);
             }
         }
         Ok(claimed)
+    }
+
+    /// Leases one queued outbound message until `until`, if it is still queued and due at
+    /// `due` (ms), i.e. no other node claimed it since it was read. Returns whether it did.
+    pub(super) async fn lease_queued(&self, id: MessageId, due: i64, until: OffsetDateTime) -> Result<bool> {
+        let won = sqlx::query(
+            "UPDATE messages SET next_attempt_at = $3 \
+             WHERE id = $1 AND delivery_status = 'queued' AND next_attempt_at = $2",
+        )
+        .bind(id.to_string())
+        .bind(due)
+        .bind(ms(until))
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(won == 1)
     }
 
     async fn due_outbound(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Outbound>> {
