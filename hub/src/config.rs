@@ -185,10 +185,17 @@ impl Default for BotConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
-    /// Run the SMTP listener and send replies through the relay. `serve --demo` turns it on.
+    /// Run the e-mail channel: the SMTP listener, the IMAP mailboxes, and replies through the
+    /// relay. `serve --demo` turns it on.
     pub enabled: bool,
+    /// Run the SMTP listener (off: mail comes only from the IMAP mailboxes).
+    pub smtp_enabled: bool,
     /// Where the SMTP listener accepts mail.
     pub smtp_bind: SocketAddr,
+    /// A PEM certificate chain and its private key: the listener offers STARTTLS with them.
+    /// Unset: no STARTTLS (put the hub behind an MTA that does TLS).
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
     /// Our host name, in the SMTP greeting.
     pub hostname: String,
     /// Domains for which every local part is accepted.
@@ -217,13 +224,18 @@ pub struct EmailConfig {
     pub send_attempts: u32,
     /// The wait before the second try, in milliseconds; doubled at each try, at most 10 minutes.
     pub retry_backoff_ms: u64,
+    /// Mailboxes on existing IMAP servers, polled for new mail (`[[email.imap]]`).
+    pub imap: Vec<ImapConfig>,
 }
 
 impl Default for EmailConfig {
     fn default() -> Self {
         Self {
             enabled: false,
+            smtp_enabled: true,
             smtp_bind: SocketAddr::from(([127, 0, 0, 1], 2525)),
+            tls_cert_file: None,
+            tls_key_file: None,
             hostname: "localhost".into(),
             local_domains: Vec::new(),
             addresses: Vec::new(),
@@ -238,6 +250,7 @@ impl Default for EmailConfig {
             relay: RelayConfig::default(),
             send_attempts: 8,
             retry_backoff_ms: 2000,
+            imap: Vec::new(),
         }
     }
 }
@@ -259,15 +272,15 @@ impl EmailConfig {
     }
 }
 
-/// TLS towards the relay.
+/// TLS towards a mail server (the relay, an IMAP server).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RelayTlsMode {
-    /// Plain text: only for a relay on localhost.
+pub enum TlsMode {
+    /// Plain text: only for a server on localhost or a trusted network.
     None,
-    /// STARTTLS, required (port 587).
+    /// STARTTLS, required (SMTP submission 587, IMAP 143).
     Starttls,
-    /// TLS from the first byte (port 465).
+    /// TLS from the first byte (SMTP 465, IMAP 993).
     Implicit,
 }
 
@@ -277,7 +290,7 @@ pub struct RelayConfig {
     /// The relay's host name; empty: no relay, replies fail with a reason saying so.
     pub host: String,
     pub port: u16,
-    pub tls: RelayTlsMode,
+    pub tls: TlsMode,
     /// User name and password, if the relay wants them.
     pub username: Option<String>,
     pub password: Option<String>,
@@ -292,11 +305,88 @@ impl Default for RelayConfig {
         Self {
             host: String::new(),
             port: 587,
-            tls: RelayTlsMode::Starttls,
+            tls: TlsMode::Starttls,
             username: None,
             password: None,
             timeout_secs: 30,
             max_connections: 4,
+        }
+    }
+}
+
+/// What is done on the IMAP server with a mail once it is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapAfter {
+    /// Mark it read (`\Seen`); it stays in the folder.
+    Seen,
+    /// Delete (and expunge) it.
+    Delete,
+    /// Move it to `move_to`.
+    Move,
+}
+
+/// One mailbox on an existing IMAP server (`[[email.imap]]`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImapConfig {
+    /// A name for logs and metrics; empty: the user name.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// A PEM file of certificate authorities to trust besides the public ones (a private CA).
+    pub ca_file: Option<String>,
+    pub username: String,
+    /// The password, or `password_file` to read it from (kept out of the config file).
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    /// The folder mail is taken from.
+    pub folder: String,
+    /// The address that delivers to this mailbox (`support@telco.example`).
+    pub address: String,
+    /// What happens to a stored mail on the server.
+    pub after: ImapAfter,
+    /// The folder for `after = "move"`.
+    pub move_to: String,
+    /// Seconds between polls.
+    pub poll_secs: u64,
+    /// Mails taken per poll at most.
+    pub batch: usize,
+    /// Seconds to wait for the server at any step.
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for ImapConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapConfig")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("folder", &self.folder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            host: String::new(),
+            port: 993,
+            tls: TlsMode::Implicit,
+            ca_file: None,
+            username: String::new(),
+            password: None,
+            password_file: None,
+            folder: "INBOX".into(),
+            address: String::new(),
+            after: ImapAfter::Seen,
+            move_to: String::new(),
+            poll_secs: 30,
+            batch: 50,
+            timeout_secs: 30,
         }
     }
 }
@@ -383,5 +473,52 @@ impl Config {
         }
         figment = figment.merge(Env::prefixed("SWITCHBOARD_").split("__").ignore(NOT_CONFIG));
         figment.extract().map_err(|e| ConfigError(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn imap_mailboxes_are_a_list_of_tables() {
+        let path = std::env::temp_dir().join(format!("sb-config-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"
+[email]
+enabled = true
+smtp_enabled = false
+
+[[email.imap]]
+host = "imap.telco.example"
+username = "support@telco.example"
+password_file = "/run/secrets/imap-support"
+address = "support@telco.example"
+after = "move"
+move_to = "Done"
+
+[[email.imap]]
+host = "10.0.0.5"
+port = 143
+tls = "starttls"
+username = "billing"
+password = "secret"
+address = "billing@telco.example"
+"#,
+        )
+        .unwrap();
+        let config = Config::load(Some(&path));
+        std::fs::remove_file(&path).unwrap();
+        let email = config.unwrap().email;
+        assert!(!email.smtp_enabled);
+        assert_eq!(email.imap.len(), 2);
+        assert_eq!(
+            (email.imap[0].port, email.imap[0].tls, email.imap[0].after),
+            (993, TlsMode::Implicit, ImapAfter::Move)
+        );
+        assert_eq!(email.imap[0].folder, "INBOX");
+        assert_eq!((email.imap[1].port, email.imap[1].tls, email.imap[1].poll_secs), (143, TlsMode::Starttls, 30));
     }
 }

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
+use channels::email::imap::{self, AfterTaken, ImapMailbox, ImapSink, ImapTls, trust_roots};
 use channels::email::smtp::{self, Envelope, MailSink, SinkError, SmtpConfig};
 use channels::email::{
     InboundLimits, InboundMail, MailError, MailKind, Mailbox, RelayTls, ReplyParams, SendError, SmtpRelay, build_reply,
-    conversation_token, find_token, parse_inbound, send_raw, thread_keys,
+    conversation_token, find_token, mask_card_numbers_in_mail, parse_inbound, send_raw, synthetic_message_id,
+    thread_keys,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
@@ -36,10 +38,13 @@ use schema::{
 };
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::auth::Staff;
 use crate::bus::Event;
-use crate::config::{EmailConfig, RelayTlsMode};
+use crate::config::{EmailConfig, ImapAfter, ImapConfig, TlsMode};
 use crate::error::ApiError;
 use crate::{AppState, StartError, ingest};
 
@@ -53,6 +58,10 @@ pub struct Email {
     from: Option<Mailbox>,
     domain: String,
     limits: InboundLimits,
+    /// STARTTLS for the listener, when a certificate is configured.
+    tls: Option<Arc<ServerConfig>>,
+    /// The IMAP mailboxes to poll, each with its interval.
+    imap: Vec<(ImapMailbox, Duration)>,
 }
 
 impl std::fmt::Debug for Email {
@@ -85,10 +94,19 @@ impl Email {
             from: None,
             domain: String::new(),
             limits,
+            tls: None,
+            imap: Vec::new(),
         };
         if !config.enabled {
             return Ok(email);
         }
+        email.tls = listener_tls(config)?;
+        email.imap = config
+            .imap
+            .iter()
+            .enumerate()
+            .map(|(i, m)| imap_mailbox(m, config.max_message_bytes).map_err(|e| format!("email.imap[{i}]: {e}")))
+            .collect::<Result<_, _>>()?;
         let address: EmailAddress =
             config.from_address.parse().map_err(|e| format!("email.from_address {:?}: {e}", config.from_address))?;
         let name = match config.from_name.trim() {
@@ -105,9 +123,9 @@ impl Email {
                 host: config.relay.host.clone(),
                 port: config.relay.port,
                 tls: match config.relay.tls {
-                    RelayTlsMode::None => RelayTls::None,
-                    RelayTlsMode::Starttls => RelayTls::StartTls,
-                    RelayTlsMode::Implicit => RelayTls::Implicit,
+                    TlsMode::None => RelayTls::None,
+                    TlsMode::Starttls => RelayTls::StartTls,
+                    TlsMode::Implicit => RelayTls::Implicit,
                 },
                 credentials: config.relay.username.clone().zip(config.relay.password.clone()),
                 hello_name: config.hostname.clone(),
@@ -123,6 +141,69 @@ impl Email {
     fn admit(&self, key: &str) -> Result<(), SinkError> {
         self.per_sender.check_key(&key.to_ascii_lowercase()).map_err(|_| SinkError::RateLimited)
     }
+}
+
+/// The listener's TLS from `tls_cert_file` and `tls_key_file`; `None` when neither is set.
+fn listener_tls(config: &EmailConfig) -> Result<Option<Arc<ServerConfig>>, String> {
+    let (cert, key) = match (&config.tls_cert_file, &config.tls_key_file) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => return Err("set both email.tls_cert_file and email.tls_key_file, or neither".into()),
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("email.tls_cert_file {cert:?}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("email.tls_cert_file {cert:?}: no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("email.tls_key_file {key:?}: {e}"))?;
+    let tls = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("email.tls_cert_file and tls_key_file: {e}"))?;
+    Ok(Some(Arc::new(tls)))
+}
+
+/// One `[[email.imap]]` entry, checked.
+fn imap_mailbox(m: &ImapConfig, max_message_bytes: usize) -> Result<(ImapMailbox, Duration), String> {
+    if m.host.trim().is_empty() || m.username.is_empty() {
+        return Err("host and username are required".into());
+    }
+    let password = match (&m.password, &m.password_file) {
+        (Some(p), None) => p.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map(|p| p.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| format!("password_file {file:?}: {e}"))?,
+        _ => return Err("set one of password and password_file".into()),
+    };
+    let address = m.address.parse().map_err(|e| format!("address {:?}: {e}", m.address))?;
+    let after = match m.after {
+        ImapAfter::Seen => AfterTaken::Seen,
+        ImapAfter::Delete => AfterTaken::Delete,
+        ImapAfter::Move if m.move_to.trim().is_empty() => return Err("after = \"move\" needs move_to".into()),
+        ImapAfter::Move => AfterTaken::Move(m.move_to.trim().to_owned()),
+    };
+    let roots = trust_roots(m.ca_file.as_deref().map(std::path::Path::new))?;
+    let mailbox = ImapMailbox {
+        name: if m.name.is_empty() { m.username.clone() } else { m.name.clone() },
+        host: m.host.trim().to_owned(),
+        port: m.port,
+        tls: match m.tls {
+            TlsMode::None => ImapTls::None,
+            TlsMode::Starttls => ImapTls::StartTls,
+            TlsMode::Implicit => ImapTls::Implicit,
+        },
+        roots: Arc::new(roots),
+        username: m.username.clone(),
+        password,
+        folder: m.folder.clone(),
+        address,
+        after,
+        max_message_bytes,
+        batch: m.batch.max(1),
+        timeout: Duration::from_secs(m.timeout_secs.max(1)),
+    };
+    Ok((mailbox, Duration::from_secs(m.poll_secs.max(1))))
 }
 
 // ---- the SMTP listener ----------------------------------------------------------------------
@@ -147,6 +228,7 @@ pub(crate) async fn listen(state: &web::Data<AppState>) -> Result<(std::net::Soc
     let mut smtp = SmtpConfig::new(config.hostname.clone(), config.local_domains.clone(), addresses);
     smtp.max_message_bytes = config.max_message_bytes;
     smtp.max_connections = config.max_connections.max(1);
+    smtp.tls.clone_from(&state.email.tls);
     let sink = Arc::new(HubSink { state: state.clone() });
     let task = tokio::spawn(smtp::serve(listener, smtp, sink, state.shutdown.clone()));
     tracing::info!(%addr, "SMTP listening");
@@ -166,6 +248,80 @@ impl MailSink for HubSink {
             tracing::info!(error = %e, peer = %envelope.peer, "mail not taken");
         }
         result
+    }
+}
+
+impl ImapSink for HubSink {
+    /// Kept like an unparseable mail: its header as the raw copy, and why its body is not here.
+    async fn too_large(&self, envelope: Envelope, header: Bytes, size: u64) -> Result<(), SinkError> {
+        let state = &self.state;
+        let id = parse_inbound(&header, &state.email.limits)
+            .map_or_else(|_| synthetic_message_id(&header), |mail| mail.message_id);
+        let mut record = record(&envelope, &header, id.as_str(), InboundEmailKind::Unparseable);
+        record.parse_error = Some(format!(
+            "{size} bytes, over email.max_message_bytes ({}): only the header was fetched; the mail is left \
+             flagged on the IMAP server",
+            state.config.email.max_message_bytes
+        ));
+        state.store.record_inbound_email(&record).await.map_err(|e| temporary(e.into()))?;
+        tracing::warn!(message_id = %id.as_str(), size, "mail too large to fetch; left on the IMAP server");
+        Ok(())
+    }
+}
+
+// ---- the IMAP poll mode ---------------------------------------------------------------------
+
+/// Starts a poller per configured IMAP mailbox.
+pub(crate) fn spawn_imap_pollers(state: &web::Data<AppState>) {
+    for (mailbox, every) in &state.email.imap {
+        tokio::spawn(run_imap(state.clone(), mailbox.clone(), *every));
+    }
+}
+
+/// Polls one mailbox until the hub shuts down. A failed poll is logged and counted; the next
+/// one tries again (after a longer wait while the server keeps failing).
+async fn run_imap(state: web::Data<AppState>, mailbox: ImapMailbox, every: Duration) {
+    let sink = HubSink { state: state.clone() };
+    let mut failures: u32 = 0;
+    tracing::info!(mailbox = %mailbox.name, host = %mailbox.host, folder = %mailbox.folder, "polling IMAP");
+    loop {
+        let started = Instant::now();
+        let mut more = false;
+        match imap::poll(&mailbox, &sink).await {
+            Ok(report) => {
+                failures = 0;
+                more = report.waiting > mailbox.batch && report.deferred == 0;
+                for (outcome, n) in [
+                    ("taken", report.taken),
+                    ("refused", report.refused),
+                    ("too_large", report.too_large),
+                    ("deferred", report.deferred),
+                ] {
+                    if n > 0 {
+                        state.metrics.imap_mails.with_label_values(&[&mailbox.name, outcome]).inc_by(n as u64);
+                    }
+                }
+                if report.waiting > 0 {
+                    tracing::info!(mailbox = %mailbox.name, waiting = report.waiting, taken = report.taken,
+                        deferred = report.deferred, elapsed_ms = started.elapsed().as_millis() as u64, "IMAP poll");
+                }
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                state.metrics.imap_mails.with_label_values(&[&mailbox.name, "poll_failed"]).inc();
+                tracing::warn!(mailbox = %mailbox.name, error = %e, failures, "IMAP poll failed");
+            }
+        }
+        // More mail waiting than one batch takes: go on at once.
+        let wait = match (failures, more) {
+            (0, true) => Duration::ZERO,
+            (0, false) => every,
+            (n, _) => every.saturating_mul(n.min(10)),
+        };
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
     }
 }
 
@@ -202,13 +358,18 @@ fn sender_key(sender: Option<&EmailAddress>, envelope: &Envelope) -> String {
     sender.map_or_else(|| format!("peer:{}", envelope.peer.ip()), |s| s.as_str().to_owned())
 }
 
-/// The raw mail as kept: card numbers masked where the mail is UTF-8 text (PCI). Parts in
-/// base64 and attachments are kept as received.
+/// The raw mail as kept: card numbers masked wherever they are readable (PCI; see
+/// [`mask_card_numbers_in_mail`]).
 fn mask_raw(raw: &[u8]) -> Vec<u8> {
-    match std::str::from_utf8(raw) {
-        Ok(text) => schema::pci::mask_card_numbers(text).into_bytes(),
-        Err(_) => raw.to_vec(),
-    }
+    mask_card_numbers_in_mail(raw)
+}
+
+/// An attachment's bytes as kept: card numbers masked in text files (CSV, plain text, HTML...).
+/// Binary files are kept as received.
+fn mask_attachment(content_type: &str, content: &[u8]) -> Vec<u8> {
+    let textual = content_type.starts_with("text/")
+        || ["json", "xml", "csv"].iter().any(|t| content_type.split(['/', '+', ';']).any(|p| p.trim() == *t));
+    if textual { schema::pci::mask_card_numbers_in_bytes(content) } else { content.to_vec() }
 }
 
 fn record(envelope: &Envelope, raw: &[u8], message_id: &str, kind: InboundEmailKind) -> InboundEmail {
@@ -254,7 +415,7 @@ async fn receive_mail(state: &AppState, envelope: &Envelope, raw: &[u8], mail: I
     let mut rec = record(envelope, raw, id, kind);
     rec.from_address = sender.as_ref().map(|s| s.as_str().to_ascii_lowercase());
     rec.reply_to = mail.reply_to.as_ref().map(|m| m.address.as_str().to_owned());
-    rec.subject = mail.subject.clone();
+    rec.subject = schema::pci::mask_card_numbers(&mail.subject);
     rec.in_reply_to = mail.in_reply_to.clone();
     rec.references = mail.references.clone();
     store_mail(state, envelope, &mail, sender.as_ref(), &mut rec).await.map_err(temporary)?;
@@ -283,10 +444,10 @@ async fn store_mail(
                 None => {
                     let name = mail.from.as_ref().and_then(|m| m.name.clone());
                     let handle = sender.as_str().to_ascii_lowercase();
-                    let c = state
-                        .store
-                        .conversation_for_handle(Channel::Email, &handle, name, ConversationStatus::Queued)
-                        .await?;
+                    // The bot answers first, as on every channel; robots' mail never reaches it.
+                    let status =
+                        if state.assistant.is_some() { ConversationStatus::Bot } else { ConversationStatus::Queued };
+                    let c = state.store.conversation_for_handle(Channel::Email, &handle, name, status).await?;
                     (c, false)
                 }
             };
@@ -298,7 +459,7 @@ async fn store_mail(
                     file_name: a.filename.clone(),
                     content_type: a.content_type.clone(),
                     size: i64::try_from(a.size).unwrap_or(i64::MAX),
-                    content: (!a.oversize).then(|| a.content.clone()),
+                    content: (!a.oversize).then(|| mask_attachment(&a.content_type, &a.content)),
                 })
                 .collect();
             let media = attachments.iter().map(media_ref).collect();

@@ -231,9 +231,14 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     assistant::spawn_workers(&state);
     voice::spawn(&state);
     let (smtp_addr, smtp) = if config.email.enabled {
-        let (smtp_addr, smtp) = email::listen(&state).await?;
         tokio::spawn(email::run_sender(state.clone()));
-        (Some(smtp_addr), Some(smtp))
+        email::spawn_imap_pollers(&state);
+        if config.email.smtp_enabled {
+            let (smtp_addr, smtp) = email::listen(&state).await?;
+            (Some(smtp_addr), Some(smtp))
+        } else {
+            (None, None)
+        }
     } else {
         (None, None)
     };

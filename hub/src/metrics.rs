@@ -23,6 +23,8 @@ pub struct Metrics {
     pub routing: IntCounterVec,
     /// Replies sent through platforms, by channel and outcome.
     pub outbound: IntCounterVec,
+    /// Mails taken from IMAP mailboxes, and failed polls, by mailbox and outcome.
+    pub imap_mails: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -90,6 +92,13 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("outbound_attempts_total", "Replies sent through platforms, by outcome"),
                     &["channel", "status"],
+                )?,
+            ),
+            imap_mails: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("imap_mails_total", "Mails taken from IMAP mailboxes, and failed polls, by outcome"),
+                    &["mailbox", "outcome"],
                 )?,
             ),
             registry,

@@ -41,6 +41,15 @@ pub fn mask_card_numbers(text: &str) -> String {
     out.into_iter().collect()
 }
 
+/// [`mask_card_numbers`] on bytes in any ASCII-compatible encoding (UTF-8, ISO-8859-x, raw
+/// MIME): the same length out, only ASCII digits turned into `*`.
+#[must_use]
+pub fn mask_card_numbers_in_bytes(bytes: &[u8]) -> Vec<u8> {
+    // Each byte as the char of the same value, so every byte survives the round trip.
+    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    mask_card_numbers(&text).chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'*')).collect()
+}
+
 /// Masks every span of whole groups that holds 13..=19 digits and passes Luhn, longest first.
 /// A card number is never split inside a group, so a long reference number is left alone.
 fn mask_groups(chars: &[char], groups: &[Vec<usize>], out: &mut [char]) {
@@ -100,6 +109,17 @@ mod tests {
         assert_eq!(mask_card_numbers(phone), phone);
         assert_eq!(mask_card_numbers("invoice 2024-11-05, 12 GB"), "invoice 2024-11-05, 12 GB");
         assert_eq!(mask_card_numbers(""), "");
+    }
+
+    #[test]
+    fn masks_bytes_in_any_ascii_compatible_encoding() {
+        use super::mask_card_numbers_in_bytes;
+        // ISO-8859-1 "número: " then a card: not UTF-8, still masked, other bytes untouched.
+        let latin1 = b"n\xfamero: 4111 1111 1111 1111\r\n";
+        assert_eq!(mask_card_numbers_in_bytes(latin1), b"n\xfamero: **** **** **** 1111\r\n");
+        let utf8 = "ñ 4111111111111111 €".as_bytes();
+        assert_eq!(mask_card_numbers_in_bytes(utf8), "ñ ************1111 €".as_bytes());
+        assert_eq!(mask_card_numbers_in_bytes(b"\x00\xff12"), b"\x00\xff12");
     }
 
     #[test]

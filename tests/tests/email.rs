@@ -6,85 +6,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
-use channels::email::smtp::{Envelope, MailSink, SinkError, SmtpConfig, serve};
-use channels::email::{InboundLimits, InboundMail, conversation_token, parse_inbound, synthetic_message_id};
+use channels::email::{MailKind, conversation_token, synthetic_message_id};
 use lettre::address::Envelope as LettreEnvelope;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::{Value, json};
+use tests::mail::Relay;
 use tests::{ANA, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
 
-both_backends!(email_round_trip_threads_and_keeps_robots_out, email_refusals_and_relay_failures);
+both_backends!(
+    email_round_trip_threads_and_keeps_robots_out,
+    email_refusals_and_relay_failures,
+    the_bot_answers_mail_in_its_thread
+);
 
 const SUPPORT: &str = "support@telco.example";
 const CARLA: &str = "carla@example.com";
 
-/// The relay stand-in: an SMTP server that records what the hub sends, and can refuse.
-#[derive(Default)]
-struct RelaySink {
-    mails: Mutex<Vec<(Envelope, Bytes)>>,
-    /// Refuse this many deliveries with a 4xx first.
-    refuse_temporarily: AtomicUsize,
-    /// Refuse every delivery with a 5xx.
-    refuse_permanently: AtomicBool,
-    attempts: AtomicUsize,
-}
-
-impl MailSink for RelaySink {
-    async fn deliver(&self, envelope: Envelope, raw: Bytes) -> Result<(), SinkError> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self.refuse_permanently.load(Ordering::SeqCst) {
-            return Err(SinkError::Rejected("mailbox disabled".into()));
-        }
-        if self.refuse_temporarily.load(Ordering::SeqCst) > 0 {
-            self.refuse_temporarily.fetch_sub(1, Ordering::SeqCst);
-            return Err(SinkError::Temporary("greylisted, try again".into()));
-        }
-        self.mails.lock().unwrap().push((envelope, raw));
-        Ok(())
-    }
-}
-
-struct Relay {
-    addr: SocketAddr,
-    sink: Arc<RelaySink>,
-    shutdown: CancellationToken,
-}
-
-impl Relay {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sink = Arc::new(RelaySink::default());
-        let shutdown = CancellationToken::new();
-        let config = SmtpConfig::new("relay.test", vec!["example.com".into()], Vec::new());
-        tokio::spawn(serve(listener, config, Arc::clone(&sink), shutdown.clone()));
-        Self { addr, sink, shutdown }
-    }
-
-    /// Waits for the relay to hold `n` mails and returns the `n`th.
-    async fn mail(&self, n: usize) -> (Envelope, Bytes, InboundMail) {
-        for _ in 0..200 {
-            if let Some((envelope, raw)) = self.sink.mails.lock().unwrap().get(n - 1).cloned() {
-                let parsed = parse_inbound(&raw, &InboundLimits::default()).unwrap();
-                return (envelope, raw, parsed);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the relay did not receive mail #{n}");
-    }
-}
-
 async fn app(backend: Backend, relay: &Relay) -> TestApp {
+    app_with(backend, relay, |_| {}).await
+}
+
+async fn app_with(backend: Backend, relay: &Relay, tune: impl FnOnce(&mut hub::config::Config)) -> TestApp {
     let db = tests::TestDb::new(backend).await;
     let mut config = test_config(&db);
     config.email.enabled = true;
@@ -96,9 +45,13 @@ async fn app(backend: Backend, relay: &Relay) -> TestApp {
     config.email.max_message_bytes = 64 * 1024;
     config.email.relay.host = "127.0.0.1".into();
     config.email.relay.port = relay.addr.port();
-    config.email.relay.tls = hub::config::RelayTlsMode::None;
+    config.email.relay.tls = hub::config::TlsMode::None;
     config.email.send_attempts = 5;
     config.email.retry_backoff_ms = 50;
+    let tls = tests::mail::tls_dir();
+    config.email.tls_cert_file = Some(tls.join("cert.pem").display().to_string());
+    config.email.tls_key_file = Some(tls.join("key.pem").display().to_string());
+    tune(&mut config);
     spawn_app_with(config, db).await
 }
 
@@ -110,6 +63,22 @@ fn client(app: &TestApp) -> AsyncSmtpTransport<Tokio1Executor> {
     AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(smtp_addr(app).port())
         .hello_name(ClientId::Domain("mail.example.com".into()))
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+}
+
+/// A client that insists on STARTTLS and trusts only the test CA (the hub's certificate is for
+/// `localhost`).
+fn tls_client(app: &TestApp) -> AsyncSmtpTransport<Tokio1Executor> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let ca = std::fs::read(tests::mail::tls_dir().join("ca.pem")).unwrap();
+    let params = TlsParameters::builder("localhost".into())
+        .add_root_certificate(Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("localhost")
+        .port(smtp_addr(app).port())
+        .tls(Tls::Required(params))
         .timeout(Some(Duration::from_secs(10)))
         .build()
 }
@@ -176,7 +145,8 @@ async fn email_round_trip_threads_and_keeps_robots_out(backend: Backend) {
         )
         .unwrap();
     let first_raw = first.formatted();
-    send(&app, Some(CARLA), &first_raw).await.unwrap();
+    // Over STARTTLS (the listener has a certificate configured).
+    tls_client(&app).send_raw(first.envelope(), &first_raw).await.unwrap();
 
     // The live inbox sees it, on a new e-mail conversation.
     let created = inbox.next_of("message.created").await;
@@ -309,6 +279,62 @@ async fn email_round_trip_threads_and_keeps_robots_out(backend: Backend) {
     relay.shutdown.cancel();
 }
 
+/// With the bot on (the real model and the demo knowledge base), a mail gets the bot's answer in
+/// its thread, marked as automatic; an out-of-office answer to it gets nothing; asking for a
+/// person hands over, and the bot says so in the thread.
+async fn the_bot_answers_mail_in_its_thread(backend: Backend) {
+    let relay = Relay::start().await;
+    let app = app_with(backend, &relay, |config| {
+        config.bot.enabled = true;
+        config.bot.model_dir = tests::model_dir();
+    })
+    .await;
+    let ana = app.login(ANA).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+
+    let question = carla_mail("q1.carla@example.com", "Roaming", "", "How do I turn on roaming for my trip abroad?");
+    send(&app, Some(CARLA), &question).await.unwrap();
+    let created = inbox.next_of("message.created").await;
+    let conversation = created["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["conversation"]["status"], "bot", "{created}");
+
+    let (_, _, answer) = relay.mail(1).await;
+    assert_eq!(answer.in_reply_to.as_deref(), Some("q1.carla@example.com"));
+    assert!(answer.subject.starts_with("Re: Roaming"), "{}", answer.subject);
+    assert!(answer.text.to_lowercase().contains("roaming"), "{}", answer.text);
+    assert!(matches!(answer.kind, MailKind::AutoReply(_)), "the bot's mail says it is automatic: {:?}", answer.kind);
+    let bot_id = answer.message_id.as_str().to_owned();
+
+    // Her out-of-office answer to the bot is kept as a note, and the bot does not answer it.
+    let away = carla_mail(
+        "ooo.carla@example.com",
+        "Out of office",
+        &format!("Auto-Submitted: auto-replied\r\nIn-Reply-To: <{bot_id}>\r\n"),
+        "Back on Monday.",
+    );
+    send(&app, Some(CARLA), &away).await.unwrap();
+    // She asks for a person: the bot hands over. Its next mail answers this one, so it did not
+    // answer the out-of-office mail (the bot takes a conversation's turns in order).
+    let person = carla_mail(
+        "q2.carla@example.com",
+        "Re: Roaming",
+        &format!("In-Reply-To: <{bot_id}>\r\nReferences: <q1.carla@example.com> <{bot_id}>\r\n"),
+        "I want to talk to a person, please.",
+    );
+    send(&app, Some(CARLA), &person).await.unwrap();
+    let (_, _, handover) = relay.mail(2).await;
+    assert_eq!(handover.in_reply_to.as_deref(), Some("q2.carla@example.com"));
+    assert!(handover.text.contains("agent"), "{}", handover.text);
+
+    let all = messages(&app, &ana, &conversation).await;
+    let authors: Vec<&str> = all.iter().map(|m| m["author"].as_str().unwrap()).collect();
+    assert_eq!(authors, ["customer", "bot", "system", "customer", "bot"], "{all:?}");
+    let (_, conv) = app.get(&format!("/api/v1/conversations/{conversation}"), &ana).await;
+    assert_ne!(conv["status"], "bot", "handed over: {conv}");
+    assert_eq!(relay.sink.mails.lock().unwrap().len(), 2, "two bot mails, nothing else");
+    relay.shutdown.cancel();
+}
+
 async fn read_reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
     let mut all = String::new();
     loop {
@@ -405,6 +431,39 @@ async fn email_refusals_and_relay_failures(backend: Backend) {
     assert!(kept.contains("Mi tarjeta es **** **** **** 1111.") && !kept.contains("4111"), "{kept}");
     let conversation = created["conversation"]["id"].as_str().unwrap().to_owned();
 
+    // Also where the card is encoded: a base64 body, a CSV attachment, a UTF-8 subject.
+    let encoded = lettre::Message::builder()
+        .from(CARLA.parse().unwrap())
+        .to(SUPPORT.parse().unwrap())
+        .subject("Cobro a la tarjeta 4111111111111111 — ¿por qué?")
+        .message_id(Some("<m1b.carla@example.com>".into()))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .header(lettre::message::header::ContentTransferEncoding::Base64)
+                        .body("Me cobraron en la 4111111111111111 dos veces.".to_owned()),
+                )
+                .singlepart(Attachment::new("cobros.csv".into()).body(
+                    b"fecha,tarjeta,importe\n2026-11-01,4111111111111111,20\n".to_vec(),
+                    ContentType::parse("text/csv").unwrap(),
+                )),
+        )
+        .unwrap();
+    send(&app, Some(CARLA), &encoded.formatted()).await.unwrap();
+    let created = inbox.next_of("message.created").await;
+    let text = created["message"]["text"].as_str().unwrap();
+    assert!(text.contains("************1111") && !text.contains("4111"), "{text}");
+    let kept = store.inbound_email("m1b.carla@example.com").await.unwrap().expect("kept raw");
+    let reread = channels::email::parse_inbound(&kept.raw, &channels::email::InboundLimits::default()).unwrap();
+    assert_eq!(reread.subject, "Cobro a la tarjeta ************1111 — ¿por qué?");
+    assert_eq!(reread.text.trim(), "Me cobraron en la ************1111 dos veces.");
+    assert!(String::from_utf8_lossy(&reread.attachments[0].content).contains(",************1111,"));
+    let csv = created["message"]["media"][0]["reference"].as_str().unwrap();
+    let res = app.http.get(app.url(csv)).bearer_auth(&ana).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "fecha,tarjeta,importe\n2026-11-01,************1111,20\n");
+
     // The relay refuses twice with 4xx: retried, then sent.
     relay.sink.refuse_temporarily.store(2, Ordering::SeqCst);
     let (status, reply) =
@@ -436,9 +495,9 @@ async fn email_refusals_and_relay_failures(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(relay.sink.attempts.load(Ordering::SeqCst), 4, "a permanent failure is not retried");
     let all = messages(&app, &ana, &conversation).await;
-    assert_eq!(all.len(), 3);
-    assert_eq!(all[1]["delivery_status"], "sent");
-    assert_eq!(all[2]["delivery_status"], "failed");
+    assert_eq!(all.len(), 4, "two mails from her, two replies");
+    assert_eq!(all[2]["delivery_status"], "sent");
+    assert_eq!(all[3]["delivery_status"], "failed");
 
     // A new sender's first mails, delivered at once over several sessions: one conversation.
     let (_, before) = app.get("/api/v1/conversations", &ana).await;

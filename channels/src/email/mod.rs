@@ -14,9 +14,11 @@
 //! Message-IDs are handled without angle brackets throughout.
 
 mod html;
+pub mod imap;
 mod inbound;
 mod outbound;
 mod quote;
+mod redact;
 pub mod smtp;
 pub mod thread;
 
@@ -29,6 +31,7 @@ pub use inbound::{
 };
 pub use outbound::{MAX_REFERENCES, RelayTls, ReplyParams, SendError, SmtpRelay, build_reply, reply_subject, send_raw};
 pub use quote::strip_quoted;
+pub use redact::mask_card_numbers_in_mail;
 pub use thread::{ConversationToken, conversation_token, find_token, thread_keys};
 
 /// An address with an optional display name.
