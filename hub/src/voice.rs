@@ -297,6 +297,7 @@ async fn run(
     mut events: mpsc::UnboundedReceiver<SipEvent>,
     mut work: mpsc::UnboundedReceiver<Work>,
 ) {
+    recover_open_calls(&state).await;
     let mut calls = Calls::default();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -354,7 +355,7 @@ async fn agent_name(state: &AppState, agent: AgentId) -> String {
 
 /// Writes one line of the call's timeline into its conversation (a system message, keyed so a
 /// repeat is a no-op).
-async fn timeline(state: &AppState, conversation: ConversationId, call: CallId, key: &str, text: &str) {
+async fn timeline(state: &AppState, conversation: ConversationId, call: impl std::fmt::Display, key: &str, text: &str) {
     let id = match format!("sip:{call}:{key}").parse::<ChannelMessageId>() {
         Ok(id) => id,
         Err(e) => {
@@ -744,26 +745,67 @@ impl Calls {
             v.settings.queue_limit_secs
         );
         timeline(state, conversation, call, "callback", &text).await;
-        match state.store.ticket(ticket).await {
-            Ok(t) if !matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed) => {
-                let mut tags = t.tags.clone();
-                tags.insert("callback".into());
-                let line = schema::TicketEvent {
-                    ticket_id: ticket,
-                    actor: Actor::System,
-                    kind: "callback_queued".into(),
-                    detail: serde_json::json!({ "call_id": record.id, "retry_after_secs": retry }),
-                    at: OffsetDateTime::now_utc(),
-                };
-                match state.store.set_ticket_tags(ticket, &tags, &line).await {
-                    Ok(t) => state.bus.publish(Event::TicketUpdated { ticket: t }),
-                    Err(e) => tracing::error!(error = %e, %call, "cannot tag the callback ticket"),
-                }
+        queue_callback(state, ticket, &record.id, serde_json::json!({ "retry_after_secs": retry })).await;
+    }
+}
+
+/// Tags the call's ticket `callback` (it stays queued, for an agent to call the customer back).
+async fn queue_callback(state: &AppState, ticket: TicketId, call: &str, mut detail: serde_json::Value) {
+    match state.store.ticket(ticket).await {
+        Ok(t) if !matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed) => {
+            let mut tags = t.tags.clone();
+            tags.insert("callback".into());
+            detail["call_id"] = serde_json::Value::from(call);
+            let line = schema::TicketEvent {
+                ticket_id: ticket,
+                actor: Actor::System,
+                kind: "callback_queued".into(),
+                detail,
+                at: OffsetDateTime::now_utc(),
+            };
+            match state.store.set_ticket_tags(ticket, &tags, &line).await {
+                Ok(t) => state.bus.publish(Event::TicketUpdated { ticket: t }),
+                Err(e) => tracing::error!(error = %e, %call, "cannot tag the callback ticket"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, %call, "cannot read the callback ticket"),
         }
-        state.metrics.routing.with_label_values(&["call_callback"]).inc();
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, %call, "cannot read the callback ticket"),
+    }
+    state.metrics.routing.with_label_values(&["call_callback"]).inc();
+}
+
+/// Calls the store still shows open (`queued` or `connected`) when the voice task starts were
+/// live when the hub stopped, and their SIP dialogs went with it: a waiting caller becomes a
+/// callback on the same ticket; a connected call is recorded as ended by the hub (its talk time
+/// is unknown, its ticket stays with the agent).
+async fn recover_open_calls(state: &AppState) {
+    let open = match state.store.open_calls().await {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the calls left open by the last run");
+            return;
+        }
+    };
+    for mut call in open {
+        let now = OffsetDateTime::now_utc();
+        let queued = call.status == "queued";
+        call.status = if queued { "callback" } else { "ended" }.into();
+        call.ended_at = Some(now);
+        call.ended_by = Some("hub".into());
+        if let Err(e) = state.store.save_call(&call).await {
+            tracing::error!(error = %e, call = %call.id, "cannot close a call left open");
+            continue;
+        }
+        let (key, text) = if queued {
+            ("restart-callback", "The hub restarted while the caller waited: the call was lost; a callback is queued")
+        } else {
+            ("restart-ended", "The hub restarted during the call: its end was not seen, and its talk time is unknown")
+        };
+        timeline(state, call.conversation_id, &call.id, key, text).await;
+        if queued && let Some(ticket) = call.ticket_id {
+            queue_callback(state, ticket, &call.id, serde_json::json!({ "reason": "hub_restart" })).await;
+        }
+        tracing::warn!(call = %call.id, status = %call.status, "call left open by the last run closed");
     }
 }
 

@@ -191,6 +191,12 @@ impl ImapSession {
         self.session.append(folder, None, None, raw).await.unwrap();
     }
 
+    /// How many mails in `folder` are not marked read.
+    pub async fn unseen(&mut self, folder: &str) -> usize {
+        self.session.select(folder).await.unwrap();
+        self.session.uid_search("UNSEEN").await.unwrap().len()
+    }
+
     /// The flags of every mail in `folder`, by UID: `["\\Seen", ...]`.
     pub async fn flags(&mut self, folder: &str) -> Vec<(u32, Vec<String>)> {
         self.session.select(folder).await.unwrap();

@@ -17,6 +17,7 @@ both_backends!(
     a_call_rings_the_registered_agent_who_answers_and_the_timeline_shows_it,
     a_caller_hanging_up_while_queued_closes_the_ticket,
     an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback,
+    a_call_waiting_when_the_hub_stops_becomes_a_callback,
     bad_sip_and_bad_api_input_are_refused_without_harm
 );
 
@@ -24,7 +25,12 @@ const REALM: &str = "switchboard.test";
 
 async fn app(backend: Backend, ring_secs: u64, queue_limit_secs: u64) -> TestApp {
     let db = tests::TestDb::new(backend).await;
-    let mut config = test_config(&db);
+    let config = voice_config(&db, ring_secs, queue_limit_secs);
+    spawn_app_with(config, db).await
+}
+
+fn voice_config(db: &tests::TestDb, ring_secs: u64, queue_limit_secs: u64) -> hub::Config {
+    let mut config = test_config(db);
     config.routing.offer_timeout_secs = 5;
     config.routing.tick_ms = 100;
     config.sip.enabled = true;
@@ -37,7 +43,7 @@ async fn app(backend: Backend, ring_secs: u64, queue_limit_secs: u64) -> TestApp
     config.sip.ring_timeout_secs = Some(ring_secs);
     config.sip.queue_limit_secs = queue_limit_secs;
     config.sip.retry_after_secs = 30;
-    spawn_app_with(config, db).await
+    config
 }
 
 fn sip_addr(app: &TestApp) -> SocketAddr {
@@ -278,20 +284,34 @@ async fn a_call_rings_the_registered_agent_who_answers_and_the_timeline_shows_it
     assert_eq!(detail["notes"][0]["text"], "Explained the bill");
 }
 
-async fn a_caller_hanging_up_while_queued_closes_the_ticket(backend: Backend) {
-    let app = app(backend, 10, 30).await;
+/// A call waiting in the queue: Ana is available in her inbox with the voice skill, but has no
+/// softphone registered, so she gets no voice offer.
+struct Queued {
+    bruno: String,
+    ana: String,
+    ana_ws: Ws,
+    caller: Child,
+    ticket: String,
+    conversation: String,
+}
+
+async fn call_waiting(app: &TestApp, caller_scenario: &str) -> Queued {
     let bruno = app.login(BRUNO).await;
     let ana = app.login(ANA).await;
     let ana_id = app.me(&ana).await;
-    set_skills(&app, &bruno, &ana_id, json!({"voice": 5})).await;
-    // Ana is available in her inbox but has no softphone registered: she gets no voice offer.
+    set_skills(app, &bruno, &ana_id, json!({"voice": 5})).await;
     let mut ana_ws = app.inbox_socket(&ana).await;
     ana_ws.next_of("agent.presence").await;
-
-    let caller = sipp(Some(sip_addr(&app)), "caller_cancel.xml", free_udp_port(), &["-s", "support"]);
+    let caller = sipp(Some(sip_addr(app)), caller_scenario, free_udp_port(), &["-s", "support"]);
     let queued = voice_ticket(&mut ana_ws, None, "queued").await;
     let ticket = queued["id"].as_str().unwrap().to_owned();
     let conversation = queued["conversation_id"].as_str().unwrap().to_owned();
+    Queued { bruno, ana, ana_ws, caller, ticket, conversation }
+}
+
+async fn a_caller_hanging_up_while_queued_closes_the_ticket(backend: Backend) {
+    let app = app(backend, 10, 30).await;
+    let Queued { bruno, ana, mut ana_ws, caller, ticket, conversation } = call_waiting(&app, "caller_cancel.xml").await;
     // The next change of the ticket is its closing (an offer to Ana would come first).
     loop {
         let v = ana_ws.next_of("ticket.updated").await;
@@ -396,6 +416,36 @@ async fn an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback(ba
     assert_eq!(call["status"], "callback");
     assert_eq!(call["ended_by"], "hub");
     assert!(call["answered_by"].is_null());
+}
+
+async fn a_call_waiting_when_the_hub_stops_becomes_a_callback(backend: Backend) {
+    let app = app(backend, 10, 60).await;
+    let Queued { caller, ticket, conversation, .. } = call_waiting(&app, "caller_rejected.xml").await;
+
+    // The hub stops with the caller waiting; the call's SIP dialog goes with it.
+    let mut app = app;
+    app.stop().await;
+    drop(caller);
+    let TestApp { db, .. } = app;
+    let config = voice_config(&db, 10, 60);
+    let app = spawn_app_with(config, db).await;
+    let bruno = app.login(BRUNO).await;
+
+    // At start the call is closed as a callback on the same ticket, and the timeline says why.
+    let detail = ticket_until(&app, &bruno, &ticket, |d| {
+        d["ticket"]["tags"].as_array().is_some_and(|t| t.contains(&json!("callback")))
+    })
+    .await;
+    assert!(kinds(&detail).contains(&"callback_queued".to_owned()), "{detail}");
+    let status = detail["ticket"]["status"].as_str().unwrap();
+    assert!(status == "queued" || status == "offered", "still with the router: {detail}");
+    let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &bruno).await;
+    assert_eq!(calls.as_array().unwrap().len(), 1, "{calls}");
+    assert_eq!(calls[0]["status"], "callback", "{calls}");
+    assert_eq!(calls[0]["ended_by"], "hub");
+    assert!(!calls[0]["ended_at"].is_null());
+    let joined = texts(&app, &bruno, &conversation).await.join("\n");
+    assert!(joined.contains("The hub restarted while the caller waited"), "{joined}");
 }
 
 async fn udp_exchange(sock: &UdpSocket, server: SocketAddr, msg: &str) -> String {

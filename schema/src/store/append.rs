@@ -37,6 +37,16 @@ pub(super) enum Step {
     Raced,
 }
 
+/// The outcome of [`Store::begin_append`].
+pub(super) enum Began {
+    /// Inserted at this time (ms), in this still open transaction.
+    Open(sqlx::Transaction<'static, sqlx::Any>, Appended, i64),
+    /// Already stored: nothing written.
+    Done(Appended),
+    /// Lost a race with another writer of the same message: try again.
+    Raced,
+}
+
 pub(super) async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
     let conv_id = new.conversation_id.to_string();
     let channel_id = new.channel_message_id.as_ref().map(|c| c.as_str().to_owned());
@@ -141,25 +151,40 @@ impl Store {
     /// One append in a transaction of its own.
     async fn append_alone(&self, new: NewMessage) -> Result<Appended> {
         for _ in 0..RACE_RETRIES {
-            let mut tx = self.write.begin().await?;
-            match append_in(&mut tx, &new, now_ms()).await? {
-                Step::Inserted(appended) => {
+            match self.begin_append(&new).await? {
+                Began::Open(tx, appended, _) => {
                     tx.commit().await?;
                     return Ok(appended);
                 }
-                Step::Duplicate(message) => {
-                    tx.rollback().await?;
-                    return self.duplicate(message).await;
-                }
-                Step::Missing => {
-                    tx.rollback().await?;
-                    return Err(self.missing(new.conversation_id).await);
-                }
-                // The winner has committed by now: the next try finds its message.
-                Step::Raced => tx.rollback().await?,
+                Began::Done(appended) => return Ok(appended),
+                Began::Raced => {}
             }
         }
         Err(StoreError::Conflict("the message is being stored concurrently; retry".into()))
+    }
+
+    /// One try at appending `new` in a transaction of its own. Inserted: the transaction is left
+    /// open for the caller's writes that go with the message (then commit). A duplicate is
+    /// returned as stored; a missing or closed conversation is an error; a race lost to another
+    /// writer of the same message: try again (the winner has committed by then).
+    pub(super) async fn begin_append(&self, new: &NewMessage) -> Result<Began> {
+        let mut tx = self.write.begin().await?;
+        let now = now_ms();
+        match append_in(&mut tx, new, now).await? {
+            Step::Inserted(appended) => Ok(Began::Open(tx, appended, now)),
+            Step::Duplicate(message) => {
+                tx.rollback().await?;
+                Ok(Began::Done(self.duplicate(message).await?))
+            }
+            Step::Missing => {
+                tx.rollback().await?;
+                Err(self.missing(new.conversation_id).await)
+            }
+            Step::Raced => {
+                tx.rollback().await?;
+                Ok(Began::Raced)
+            }
+        }
     }
 
     pub(super) async fn duplicate(&self, message: Message) -> Result<Appended> {

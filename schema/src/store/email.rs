@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::append::{Step, append_in};
+use super::append::Began;
 use super::{MESSAGE_COLUMNS, Result, Store, StoreError, from_ms, message_from_row, ms, now_ms, parse, parse_opt};
 use crate::domain::{Appended, Message, NewMessage};
 use crate::ids::{AttachmentId, ConversationId, MessageId};
@@ -376,45 +376,35 @@ impl Store {
     /// As [`Store::append_message`].
     pub async fn append_email_reply(&self, new: NewMessage, mail: &OutboundEmail) -> Result<Appended> {
         for _ in 0..3 {
-            let mut tx = self.write.begin().await?;
-            let now = now_ms();
-            match append_in(&mut tx, &new, now).await? {
-                Step::Inserted(appended) => {
-                    let message = appended.message.id.to_string();
-                    sqlx::query(
-                        "INSERT INTO email_outbound (message_ref, mail_message_id, envelope_from, envelope_to, raw) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&message)
-                    .bind(&mail.mail_message_id)
-                    .bind(&mail.envelope_from)
-                    .bind(mail.envelope_to.join(" "))
-                    .bind(mail.raw.clone())
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO email_message_ids (message_id, conversation_id, direction, message_ref, \
-                         created_at) VALUES ($1, $2, 'out', $3, $4)",
-                    )
-                    .bind(&mail.mail_message_id)
-                    .bind(new.conversation_id.to_string())
-                    .bind(&message)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    return Ok(appended);
-                }
-                Step::Duplicate(message) => {
-                    tx.rollback().await?;
-                    return self.duplicate(message).await;
-                }
-                Step::Missing => {
-                    tx.rollback().await?;
-                    return Err(self.missing(new.conversation_id).await);
-                }
-                Step::Raced => tx.rollback().await?,
-            }
+            let (mut tx, appended, now) = match self.begin_append(&new).await? {
+                Began::Open(tx, appended, now) => (tx, appended, now),
+                Began::Done(appended) => return Ok(appended),
+                Began::Raced => continue,
+            };
+            let message = appended.message.id.to_string();
+            sqlx::query(
+                "INSERT INTO email_outbound (message_ref, mail_message_id, envelope_from, envelope_to, raw) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&message)
+            .bind(&mail.mail_message_id)
+            .bind(&mail.envelope_from)
+            .bind(mail.envelope_to.join(" "))
+            .bind(mail.raw.clone())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO email_message_ids (message_id, conversation_id, direction, message_ref, \
+                 created_at) VALUES ($1, $2, 'out', $3, $4)",
+            )
+            .bind(&mail.mail_message_id)
+            .bind(new.conversation_id.to_string())
+            .bind(&message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(appended);
         }
         Err(StoreError::Conflict("the message is being stored concurrently; retry".into()))
     }

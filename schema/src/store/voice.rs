@@ -193,6 +193,21 @@ impl Store {
             .ok_or(StoreError::NotFound { what: "call" })
     }
 
+    /// The calls still `queued` or `connected`, oldest first.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn open_calls(&self) -> Result<Vec<VoiceCall>> {
+        sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM voice_calls WHERE status IN ('queued', 'connected') ORDER BY started_at"
+        ))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(call_from_row)
+        .collect()
+    }
+
     /// A conversation's calls, oldest first.
     ///
     /// # Errors
