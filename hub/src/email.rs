@@ -417,7 +417,13 @@ async fn receive_mail(state: &AppState, envelope: &Envelope, raw: &[u8], mail: I
     rec.reply_to = mail.reply_to.as_ref().map(|m| m.address.as_str().to_owned());
     rec.subject = schema::pci::mask_card_numbers(&mail.subject);
     rec.in_reply_to = mail.in_reply_to.clone();
-    rec.references = mail.references.clone();
+    // A reply without References (only In-Reply-To) threads on its parent (RFC 5322 §3.6.4),
+    // so our answer to it carries the parent too.
+    rec.references = if mail.references.is_empty() {
+        mail.in_reply_to.iter().cloned().collect()
+    } else {
+        mail.references.clone()
+    };
     store_mail(state, envelope, &mail, sender.as_ref(), &mut rec).await.map_err(temporary)?;
     state.store.record_inbound_email(&rec).await.map_err(|e| temporary(e.into()))?;
     Ok(())

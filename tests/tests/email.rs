@@ -315,15 +315,17 @@ async fn the_bot_answers_mail_in_its_thread(backend: Backend) {
     send(&app, Some(CARLA), &away).await.unwrap();
     // She asks for a person: the bot hands over. Its next mail answers this one, so it did not
     // answer the out-of-office mail (the bot takes a conversation's turns in order).
+    // (Her client sends In-Reply-To but no References.)
     let person = carla_mail(
         "q2.carla@example.com",
         "Re: Roaming",
-        &format!("In-Reply-To: <{bot_id}>\r\nReferences: <q1.carla@example.com> <{bot_id}>\r\n"),
+        &format!("In-Reply-To: <{bot_id}>\r\n"),
         "I want to talk to a person, please.",
     );
     send(&app, Some(CARLA), &person).await.unwrap();
     let (_, _, handover) = relay.mail(2).await;
     assert_eq!(handover.in_reply_to.as_deref(), Some("q2.carla@example.com"));
+    assert_eq!(handover.references, [bot_id.as_str(), "q2.carla@example.com"], "the thread goes on");
     assert!(handover.text.contains("agent"), "{}", handover.text);
 
     let all = messages(&app, &ana, &conversation).await;
