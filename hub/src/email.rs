@@ -419,11 +419,8 @@ async fn receive_mail(state: &AppState, envelope: &Envelope, raw: &[u8], mail: I
     rec.in_reply_to = mail.in_reply_to.clone();
     // A reply without References (only In-Reply-To) threads on its parent (RFC 5322 §3.6.4),
     // so our answer to it carries the parent too.
-    rec.references = if mail.references.is_empty() {
-        mail.in_reply_to.iter().cloned().collect()
-    } else {
-        mail.references.clone()
-    };
+    rec.references =
+        if mail.references.is_empty() { mail.in_reply_to.iter().cloned().collect() } else { mail.references.clone() };
     store_mail(state, envelope, &mail, sender.as_ref(), &mut rec).await.map_err(temporary)?;
     state.store.record_inbound_email(&rec).await.map_err(|e| temporary(e.into()))?;
     Ok(())
