@@ -787,6 +787,21 @@ async fn recover_open_calls(state: &AppState) {
         }
     };
     for mut call in open {
+        // The call is saved before its ticket exists and again after: a stop in between leaves
+        // no ticket on the record, so the conversation's open voice ticket stands in.
+        if call.ticket_id.is_none() {
+            match state.store.latest_ticket(call.conversation_id).await {
+                Ok(t) => {
+                    call.ticket_id = t
+                        .filter(|t| {
+                            t.channel == Channel::Voice
+                                && !matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed)
+                        })
+                        .map(|t| t.id);
+                }
+                Err(e) => tracing::error!(error = %e, call = %call.id, "cannot read the ticket of a call left open"),
+            }
+        }
         let now = OffsetDateTime::now_utc();
         let queued = call.status == "queued";
         call.status = if queued { "callback" } else { "ended" }.into();

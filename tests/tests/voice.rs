@@ -427,6 +427,12 @@ async fn a_call_waiting_when_the_hub_stops_becomes_a_callback(backend: Backend) 
     app.stop().await;
     drop(caller);
     let TestApp { db, .. } = app;
+    // As if it had stopped between the call's first save and the one that names its ticket:
+    // the restart must find the ticket all the same.
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE voice_calls SET ticket_id = NULL").execute(&mut conn).await.unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
     let config = voice_config(&db, 10, 60);
     let app = spawn_app_with(config, db).await;
     let bruno = app.login(BRUNO).await;
@@ -444,6 +450,7 @@ async fn a_call_waiting_when_the_hub_stops_becomes_a_callback(backend: Backend) 
     assert_eq!(calls[0]["status"], "callback", "{calls}");
     assert_eq!(calls[0]["ended_by"], "hub");
     assert!(!calls[0]["ended_at"].is_null());
+    assert_eq!(calls[0]["ticket_id"], ticket.as_str(), "the record names its ticket again");
     let joined = texts(&app, &bruno, &conversation).await.join("\n");
     assert!(joined.contains("The hub restarted while the caller waited"), "{joined}");
 }
