@@ -18,6 +18,7 @@ both_backends!(
     a_caller_hanging_up_while_queued_closes_the_ticket,
     an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback,
     a_call_waiting_when_the_hub_stops_becomes_a_callback,
+    a_call_connected_when_the_hub_stops_is_closed_and_stays_with_the_agent,
     bad_sip_and_bad_api_input_are_refused_without_harm
 );
 
@@ -453,6 +454,68 @@ async fn a_call_waiting_when_the_hub_stops_becomes_a_callback(backend: Backend) 
     assert_eq!(calls[0]["ticket_id"], ticket.as_str(), "the record names its ticket again");
     let joined = texts(&app, &bruno, &conversation).await.join("\n");
     assert!(joined.contains("The hub restarted while the caller waited"), "{joined}");
+}
+
+async fn a_call_connected_when_the_hub_stops_is_closed_and_stays_with_the_agent(backend: Backend) {
+    let app = app(backend, 10, 30).await;
+    let bruno = app.login(BRUNO).await;
+    let ana = app.login(ANA).await;
+    let ana_id = app.me(&ana).await;
+    set_skills(&app, &bruno, &ana_id, json!({"voice": 5})).await;
+    let mut ana_ws = app.inbox_socket(&ana).await;
+    ana_ws.next_of("agent.presence").await;
+    let agent_port = free_udp_port();
+    register(&app, "ana", tests::PASSWORD, agent_port).await;
+    registrations(&app, &ana, &ana_id, 1).await;
+    let softphone = sipp(None, "agent_answers.xml", agent_port, &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The caller would talk for a minute; the hub stops long before.
+    let caller = sipp(Some(sip_addr(&app)), "caller_answered.xml", free_udp_port(), &["-s", "support", "-d", "60000"]);
+    let offered = voice_ticket(&mut ana_ws, None, "offered").await;
+    let ticket = offered["id"].as_str().unwrap().to_owned();
+    let conversation = offered["conversation_id"].as_str().unwrap().to_owned();
+    voice_ticket(&mut ana_ws, Some(&ticket), "assigned").await;
+    loop {
+        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
+        if calls[0]["status"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut app = app;
+    app.stop().await;
+    drop((caller, softphone));
+    let TestApp { db, .. } = app;
+    let app = spawn_app_with(voice_config(&db, 10, 30), db).await;
+    let ana = app.login(ANA).await;
+
+    // The call is recorded as ended by the hub, talk time unknown; the ticket stays Ana's for
+    // her wrap-up, and the timeline says what happened.
+    let mut call = Value::Null;
+    for _ in 0..100 {
+        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
+        call = calls[0].clone();
+        if call["status"] != "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(call["status"], "ended", "{call}");
+    assert_eq!(call["ended_by"], "hub");
+    assert_eq!(call["answered_by"], ana_id.as_str());
+    assert!(call["duration_ms"].is_null(), "{call}");
+    let (_, detail) = app.get(&format!("/api/v1/tickets/{ticket}"), &ana).await;
+    assert_eq!(detail["ticket"]["status"], "assigned", "{detail}");
+    assert_eq!(detail["ticket"]["assignee_id"], ana_id.as_str());
+    // (The timeline line is written just after the call record.)
+    for _ in 0..100 {
+        if texts(&app, &ana, &conversation).await.iter().any(|t| t.contains("The hub restarted during the call")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no timeline line: {:?}", texts(&app, &ana, &conversation).await);
 }
 
 async fn udp_exchange(sock: &UdpSocket, server: SocketAddr, msg: &str) -> String {
