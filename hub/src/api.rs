@@ -14,7 +14,7 @@ use crate::{AppState, ingest};
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
-fn page_size(limit: Option<u32>, field: &'static str) -> Result<u32, ApiError> {
+pub(crate) fn page_size(limit: Option<u32>, field: &'static str) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
@@ -34,9 +34,9 @@ pub struct ListQuery {
 }
 
 #[derive(Serialize)]
-struct Page<T: Serialize> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
+pub(crate) struct Page<T: Serialize> {
+    pub(crate) items: Vec<T>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/conversations?status=&limit=&cursor=` (agent): most recently active first.

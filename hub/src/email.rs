@@ -255,9 +255,13 @@ impl ImapSink for HubSink {
     /// Kept like an unparseable mail: its header as the raw copy, and why its body is not here.
     async fn too_large(&self, envelope: Envelope, header: Bytes, size: u64) -> Result<(), SinkError> {
         let state = &self.state;
-        let id = parse_inbound(&header, &state.email.limits)
-            .map_or_else(|_| synthetic_message_id(&header), |mail| mail.message_id);
+        let parsed = parse_inbound(&header, &state.email.limits).ok();
+        let id = parsed.as_ref().map_or_else(|| synthetic_message_id(&header), |mail| mail.message_id.clone());
         let mut record = record(&envelope, &header, id.as_str(), InboundEmailKind::Unparseable);
+        if let Some(mail) = parsed {
+            record.subject = schema::pci::mask_card_numbers(&mail.subject);
+            record.from_address = mail.from.map(|m| m.address.as_str().to_ascii_lowercase());
+        }
         record.parse_error = Some(format!(
             "{size} bytes, over email.max_message_bytes ({}): only the header was fetched; the mail is left \
              flagged on the IMAP server",
@@ -815,4 +819,43 @@ pub async fn download_attachment(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .body(content))
+}
+
+// ---- mail that did not become a message -------------------------------------------------------
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/email/unprocessed?limit=&cursor=` (admin): received mails kept with a parse
+/// error (unparseable, too large to fetch over IMAP, no usable sender), newest first.
+pub async fn unprocessed(
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require(Role::Admin)?;
+    let limit = crate::api::page_size(query.limit, "limit")?;
+    let page = state.store.unprocessed_emails(limit, query.cursor.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(crate::api::Page { items: page.items, next_cursor: page.next_cursor }))
+}
+
+/// `GET /api/v1/email/inbound/{message_id}/raw` (admin): a received mail as kept (card numbers
+/// masked), as a `.eml` download.
+pub async fn download_raw(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require(Role::Admin)?;
+    let mail = state.store.inbound_email(id.as_str()).await?.ok_or(ApiError::NotFound("mail"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "message/rfc822"))
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"mail.eml\""))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .body(mail.raw))
 }

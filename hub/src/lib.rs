@@ -345,7 +345,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/bot/unanswered/answer", web::post().to(trainer::answer_unanswered))
                 .route("/bot/answers", web::get().to(trainer::answers))
                 .route("/bot/answers/{id}/verdict", web::put().to(trainer::judge))
-                .route("/attachments/{id}", web::get().to(email::download_attachment)),
+                .route("/attachments/{id}", web::get().to(email::download_attachment))
+                .route("/email/unprocessed", web::get().to(email::unprocessed))
+                .route("/email/inbound/{message_id}/raw", web::get().to(email::download_raw)),
         )
         .default_service(web::to(not_found));
 }

@@ -22,7 +22,7 @@ pub use routing::{
 pub use store::{
     Backend, CachedEmbedding, ConversationChange, ConversationPage, EmailReplyContext, InboundEmail, InboundEmailKind,
     LastInbound, ListError, NewAttachment, Outbound, OutboundEmail, QueuedEmail, SocialAccount, Store, StoreError,
-    StoreOptions, StoredAttachment, StoredInboundEmail, redact,
+    StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, UnprocessedPage, redact,
 };
 pub use store::{SipIdentity, VoiceCall};
 pub use values::{

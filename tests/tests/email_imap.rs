@@ -140,6 +140,37 @@ async fn imap_mailboxes_are_polled_threaded_and_marked(backend: Backend) {
     assert!(reason.contains("over email.max_message_bytes"), "{reason}");
     assert!(too_big.raw.len() < 1024, "only the header is kept: {} bytes", too_big.raw.len());
 
+    // Administrators see both, newest first, page by page, and can download each as kept.
+    let admin = app.login(tests::ADMIN).await;
+    let (status, page) = app.get("/api/v1/email/unprocessed?limit=1", &admin).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["message_id"], "big.carla@example.com", "{page}");
+    assert_eq!(page["items"][0]["subject"], "Fotos");
+    assert!(page["items"][0]["parse_error"].as_str().unwrap().contains("over email.max_message_bytes"));
+    let cursor = page["next_cursor"].as_str().expect("a second page");
+    let (_, second) = app.get(&format!("/api/v1/email/unprocessed?limit=1&cursor={cursor}"), &admin).await;
+    let garbage_id = synthetic_message_id(&garbage);
+    assert_eq!(second["items"][0]["message_id"], garbage_id.as_str(), "{second}");
+    assert_eq!(second["items"][0]["kind"], "unparseable");
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let res = app
+        .http
+        .get(app.url(&format!("/api/v1/email/inbound/{}/raw", garbage_id.as_str())))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "message/rfc822");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), garbage.as_slice());
+    // Not for agents; a made-up cursor is refused.
+    let (status, _) = app.get("/api/v1/email/unprocessed", &ana).await;
+    assert_eq!(status, 403);
+    let (status, body) = app.get("/api/v1/email/unprocessed?cursor=nonsense", &admin).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = app.get("/api/v1/email/inbound/nope@example.com/raw", &admin).await;
+    assert_eq!(status, 404);
+
     // IMAP over TLS (a private CA), "move": the mail ends up in Done.
     billing.append("INBOX", &mail("b1.carla@example.com", BILLING, "Factura", "", "La factura está mal.")).await;
     let by_tls = customer_message(&mut inbox).await;

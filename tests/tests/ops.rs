@@ -83,6 +83,8 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
         "/api/v1/bot/answers:",
         "/api/v1/bot/answers/{id}/verdict:",
         "/api/v1/attachments/{id}:",
+        "/api/v1/email/unprocessed:",
+        "/api/v1/email/inbound/{message_id}/raw:",
     ] {
         assert!(doc.contains(path), "the OpenAPI document lacks {path}");
     }

@@ -9,7 +9,10 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::append::Began;
-use super::{MESSAGE_COLUMNS, Result, Store, StoreError, from_ms, message_from_row, ms, now_ms, parse, parse_opt};
+use super::{
+    Cursor, ListError, MESSAGE_COLUMNS, Result, Store, StoreError, from_ms, message_from_row, ms, now_ms, parse,
+    parse_opt,
+};
 use crate::domain::{Appended, Message, NewMessage};
 use crate::ids::{AttachmentId, ConversationId, MessageId};
 
@@ -117,6 +120,31 @@ pub struct EmailReplyContext {
     pub customer_address: String,
     /// The customer's latest personal mail on the conversation, if any.
     pub last_inbound: Option<LastInbound>,
+}
+
+/// A received mail kept with a parse error, for an administrator to look at.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UnprocessedEmail {
+    pub message_id: String,
+    /// `unparseable`, or `personal` when the mail parsed but had no usable sender.
+    pub kind: String,
+    pub parse_error: String,
+    /// The envelope's reverse path; `None` for the null path.
+    pub mail_from: Option<String>,
+    pub rcpt_to: Vec<String>,
+    pub subject: String,
+    /// The size received, in bytes.
+    pub size: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+/// A page of [`UnprocessedEmail`], newest first.
+#[derive(Clone, Debug)]
+pub struct UnprocessedPage {
+    pub items: Vec<UnprocessedEmail>,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The customer's latest mail on a conversation.
@@ -326,6 +354,46 @@ impl Store {
             raw: row.try_get("raw")?,
             received_at: from_ms(row.try_get("received_at")?)?,
         }))
+    }
+
+    /// Received mails kept with a parse error (unparseable, too large to fetch, no usable
+    /// sender), newest first. `cursor` is the `next_cursor` of the previous page.
+    ///
+    /// # Errors
+    /// A malformed cursor, or a database failure.
+    pub async fn unprocessed_emails(&self, limit: u32, cursor: Option<&str>) -> Result<UnprocessedPage, ListError> {
+        let after = cursor.map(Cursor::decode_any).transpose()?;
+        let mut sql = "SELECT message_id, kind, parse_error, mail_from, rcpt_to, subject, size, received_at \
+                       FROM email_inbound WHERE parse_error IS NOT NULL"
+            .to_owned();
+        if after.is_some() {
+            sql.push_str(" AND (received_at < $2 OR (received_at = $2 AND message_id < $3))");
+        }
+        sql.push_str(" ORDER BY received_at DESC, message_id DESC LIMIT $1");
+        let mut q = sqlx::query(&sql).bind(i64::from(limit) + 1);
+        if let Some(c) = &after {
+            q = q.bind(c.updated_at).bind(c.id.clone());
+        }
+        let rows = q.fetch_all(&self.read).await.map_err(StoreError::from)?;
+        let mut items = rows
+            .iter()
+            .map(|r| -> Result<UnprocessedEmail> {
+                let kind: String = r.try_get("kind")?;
+                let rcpt: String = r.try_get("rcpt_to")?;
+                Ok(UnprocessedEmail {
+                    message_id: r.try_get("message_id")?,
+                    kind: InboundEmailKind::parse(&kind)?.as_str().to_owned(),
+                    parse_error: r.try_get::<Option<String>, _>("parse_error")?.unwrap_or_default(),
+                    mail_from: r.try_get("mail_from")?,
+                    rcpt_to: split_list(&rcpt),
+                    subject: r.try_get("subject")?,
+                    size: r.try_get("size")?,
+                    received_at: from_ms(r.try_get("received_at")?)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = Cursor::after_page(&mut items, limit, |m| (m.received_at, m.message_id.clone()));
+        Ok(UnprocessedPage { items, next_cursor })
     }
 
     /// What a reply on `conversation` threads onto; `None` if it is not an e-mail conversation

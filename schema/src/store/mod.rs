@@ -29,7 +29,7 @@ mod voice;
 
 pub use email::{
     EmailReplyContext, InboundEmail, InboundEmailKind, LastInbound, NewAttachment, OutboundEmail, QueuedEmail,
-    StoredAttachment, StoredInboundEmail,
+    StoredAttachment, StoredInboundEmail, UnprocessedEmail, UnprocessedPage,
 };
 pub use social::{Outbound, SocialAccount};
 pub use tickets::ConversationChange;
@@ -461,12 +461,7 @@ impl Store {
         let fetch = i64::from(limit) + 1;
         let rows = q.bind(fetch).fetch_all(&self.read).await.map_err(StoreError::from)?;
         let mut items = rows.iter().map(conversation_from_row).collect::<Result<Vec<_>>>()?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|c| Cursor { updated_at: ms(c.updated_at), id: c.id.to_string() }.encode())
-        } else {
-            None
-        };
+        let next_cursor = Cursor::after_page(&mut items, limit, |c| (c.updated_at, c.id.to_string()));
         Ok(ConversationPage { items, next_cursor })
     }
 
@@ -671,23 +666,53 @@ pub enum ListError {
     Store(#[from] StoreError),
 }
 
-/// Keyset pagination position: `updated_at` (ms) and id of the last item returned.
-struct Cursor {
-    updated_at: i64,
-    id: String,
+/// Keyset pagination position: the time (ms) and id of the last item returned.
+pub(super) struct Cursor {
+    pub(super) updated_at: i64,
+    pub(super) id: String,
 }
 
 impl Cursor {
-    fn encode(&self) -> String {
+    pub(super) fn encode(&self) -> String {
         format!("{}_{}", self.updated_at, self.id)
     }
 
+    /// `items` were fetched with one more than `limit`: cuts them to `limit` and returns the
+    /// cursor of the next page, if there is one.
+    pub(super) fn after_page<T>(
+        items: &mut Vec<T>,
+        limit: u32,
+        key: impl Fn(&T) -> (OffsetDateTime, String),
+    ) -> Option<String> {
+        if items.len() <= limit as usize {
+            return None;
+        }
+        items.truncate(limit as usize);
+        items.last().map(|item| {
+            let (at, id) = key(item);
+            Self { updated_at: ms(at), id }.encode()
+        })
+    }
+
+    /// A cursor whose id is a conversation id.
     fn decode(s: &str) -> Result<Self, ValidationError> {
-        let bad = || ValidationError::Invalid { field: "cursor", reason: "not a cursor from a previous page".into() };
-        let (t, id) = s.split_once('_').ok_or_else(bad)?;
-        let updated_at = t.parse().map_err(|_| bad())?;
-        let id: ConversationId = id.parse().map_err(|_| bad())?;
-        Ok(Self { updated_at, id: id.to_string() })
+        let cursor = Self::decode_any(s)?;
+        let id: ConversationId = cursor.id.parse().map_err(|_| Self::bad())?;
+        Ok(Self { updated_at: cursor.updated_at, id: id.to_string() })
+    }
+
+    /// A cursor with any non-empty id.
+    pub(super) fn decode_any(s: &str) -> Result<Self, ValidationError> {
+        let (t, id) = s.split_once('_').ok_or_else(Self::bad)?;
+        let updated_at = t.parse().map_err(|_| Self::bad())?;
+        if id.is_empty() {
+            return Err(Self::bad());
+        }
+        Ok(Self { updated_at, id: id.to_owned() })
+    }
+
+    fn bad() -> ValidationError {
+        ValidationError::Invalid { field: "cursor", reason: "not a cursor from a previous page".into() }
     }
 }
 
