@@ -132,6 +132,25 @@ pub fn handover_message(language: Language) -> &'static str {
     }
 }
 
+/// An article's passage as a customer reads it on any channel (chat, e-mail, SMS-like apps):
+/// Markdown heading marks and bold asterisks dropped; list dashes and numbers kept.
+fn plain_text(passage: &str) -> String {
+    passage
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let hashes = trimmed.chars().take_while(|&c| c == '#').count();
+            let line = if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
+                trimmed[hashes..].trim_start()
+            } else {
+                line
+            };
+            line.replace("**", "")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn source_line(language: Language, title: &str) -> String {
     match language {
         Language::En => format!("(From our help article “{title}”.)"),
@@ -317,7 +336,7 @@ impl Bot {
             if self.kb.has_model() { self.config.answer_threshold } else { self.config.keyword_answer_threshold };
         match &best {
             Some(hit) if hit.score >= threshold => Ok(Decision::Answer {
-                text: format!("{}\n\n{}", hit.passage, source_line(hit.language, &hit.title)),
+                text: format!("{}\n\n{}", plain_text(&hit.passage), source_line(hit.language, &hit.title)),
                 language: hit.language,
                 article: hit.id.clone(),
                 title: hit.title.clone(),
@@ -365,6 +384,17 @@ impl Bot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_drop_markdown_marks_but_keep_lists() {
+        let passage = "## 2. Turn on data roaming\n- Android: Settings > **Roaming**\n#hashtag stays\n  ### Note\nC# and snake__case 5 # 3";
+        assert_eq!(
+            plain_text(passage),
+            "2. Turn on data roaming\n- Android: Settings > Roaming\n#hashtag stays\nNote\nC# and snake__case 5 # 3"
+        );
+        assert_eq!(plain_text(""), "");
+        assert_eq!(plain_text("#"), "#");
+    }
 
     #[test]
     fn requests_for_a_person_are_recognised() {
