@@ -5,7 +5,7 @@ use schema::{
     AuthorKind, ChannelMessageId, ConversationId, ConversationStatus, DisplayName, EmailAddress, MessageText, NewAgent,
     NewMessage, Role,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::auth::{self, Staff};
 use crate::error::ApiError;
@@ -33,12 +33,6 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
-pub(crate) struct Page<T: Serialize> {
-    pub(crate) items: Vec<T>,
-    pub(crate) next_cursor: Option<String>,
-}
-
 /// `GET /api/v1/conversations?status=&limit=&cursor=` (agent): most recently active first.
 pub async fn list_conversations(
     state: web::Data<AppState>,
@@ -49,7 +43,7 @@ pub async fn list_conversations(
     let status = query.status.as_deref().map(str::parse::<ConversationStatus>).transpose()?;
     let limit = page_size(query.limit, "limit")?;
     let page = state.store.list_conversations(status, limit, query.cursor.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(Page { items: page.items, next_cursor: page.next_cursor }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// `GET /api/v1/conversations/{id}` (agent).
@@ -83,7 +77,7 @@ pub async fn list_messages(
     let after = query.after_seq.unwrap_or(0).max(0);
     let items = state.store.messages_after(conversation.id, after, limit).await?;
     let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|m| m.seq.to_string())).flatten();
-    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(schema::Page { items, next_cursor }))
 }
 
 #[derive(Debug, Deserialize)]

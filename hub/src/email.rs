@@ -840,7 +840,7 @@ pub async fn unprocessed(
     staff.require(Role::Admin)?;
     let limit = crate::api::page_size(query.limit, "limit")?;
     let page = state.store.unprocessed_emails(limit, query.cursor.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(crate::api::Page { items: page.items, next_cursor: page.next_cursor }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// `GET /api/v1/email/inbound/{message_id}/raw` (admin): a received mail as kept (card numbers

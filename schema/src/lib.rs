@@ -20,9 +20,9 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
 };
 pub use store::{
-    Backend, CachedEmbedding, ConversationChange, ConversationPage, EmailReplyContext, InboundEmail, InboundEmailKind,
-    LastInbound, ListError, NewAttachment, Outbound, OutboundEmail, QueuedEmail, SocialAccount, Store, StoreError,
-    StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, UnprocessedPage, redact,
+    Backend, CachedEmbedding, ConversationChange, EmailReplyContext, InboundEmail, InboundEmailKind, LastInbound,
+    ListError, NewAttachment, Outbound, OutboundEmail, Page, QueuedEmail, SocialAccount, Store, StoreError,
+    StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
 pub use store::{SipIdentity, VoiceCall};
 pub use values::{

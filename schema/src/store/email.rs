@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::append::Began;
 use super::{
-    Cursor, ListError, MESSAGE_COLUMNS, Result, Store, StoreError, from_ms, message_from_row, ms, now_ms, parse,
+    Cursor, ListError, MESSAGE_COLUMNS, Page, Result, Store, StoreError, from_ms, message_from_row, ms, now_ms, parse,
     parse_opt,
 };
 use crate::domain::{Appended, Message, NewMessage};
@@ -137,14 +137,6 @@ pub struct UnprocessedEmail {
     pub size: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
-}
-
-/// A page of [`UnprocessedEmail`], newest first.
-#[derive(Clone, Debug)]
-pub struct UnprocessedPage {
-    pub items: Vec<UnprocessedEmail>,
-    /// Pass back as `cursor` for the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
 }
 
 /// The customer's latest mail on a conversation.
@@ -361,7 +353,11 @@ impl Store {
     ///
     /// # Errors
     /// A malformed cursor, or a database failure.
-    pub async fn unprocessed_emails(&self, limit: u32, cursor: Option<&str>) -> Result<UnprocessedPage, ListError> {
+    pub async fn unprocessed_emails(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<UnprocessedEmail>, ListError> {
         let after = cursor.map(Cursor::decode_any).transpose()?;
         let mut sql = "SELECT message_id, kind, parse_error, mail_from, rcpt_to, subject, size, received_at \
                        FROM email_inbound WHERE parse_error IS NOT NULL"
@@ -393,7 +389,7 @@ impl Store {
             })
             .collect::<Result<Vec<_>>>()?;
         let next_cursor = Cursor::after_page(&mut items, limit, |m| (m.received_at, m.message_id.clone()));
-        Ok(UnprocessedPage { items, next_cursor })
+        Ok(Page { items, next_cursor })
     }
 
     /// What a reply on `conversation` threads onto; `None` if it is not an e-mail conversation

@@ -29,7 +29,7 @@ mod voice;
 
 pub use email::{
     EmailReplyContext, InboundEmail, InboundEmailKind, LastInbound, NewAttachment, OutboundEmail, QueuedEmail,
-    StoredAttachment, StoredInboundEmail, UnprocessedEmail, UnprocessedPage,
+    StoredAttachment, StoredInboundEmail, UnprocessedEmail,
 };
 pub use social::{Outbound, SocialAccount};
 pub use tickets::ConversationChange;
@@ -97,10 +97,10 @@ impl Default for StoreOptions {
     }
 }
 
-/// A page of conversations, newest activity first.
-#[derive(Clone, Debug)]
-pub struct ConversationPage {
-    pub items: Vec<Conversation>,
+/// One page of a list, in the list's order.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
     /// Pass back as `cursor` to get the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
@@ -435,7 +435,7 @@ impl Store {
         status: Option<ConversationStatus>,
         limit: u32,
         cursor: Option<&str>,
-    ) -> Result<ConversationPage, ListError> {
+    ) -> Result<Page<Conversation>, ListError> {
         let after = cursor.map(Cursor::decode).transpose()?;
         let mut sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE 1 = 1");
         let mut n = 0;
@@ -462,7 +462,7 @@ impl Store {
         let rows = q.bind(fetch).fetch_all(&self.read).await.map_err(StoreError::from)?;
         let mut items = rows.iter().map(conversation_from_row).collect::<Result<Vec<_>>>()?;
         let next_cursor = Cursor::after_page(&mut items, limit, |c| (c.updated_at, c.id.to_string()));
-        Ok(ConversationPage { items, next_cursor })
+        Ok(Page { items, next_cursor })
     }
 
     // ---- messages --------------------------------------------------------------------------
