@@ -1,7 +1,8 @@
 //! Configuration: built-in defaults, then a TOML file, then `SWITCHBOARD_*` environment
 //! variables (`__` separates sections: `SWITCHBOARD_DATABASE__URL`). See `docs/configuration.md`.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use figment::Figment;
@@ -21,7 +22,7 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub bot: BotConfig,
     /// The SIP voice channel (`[sip]`).
-    pub sip: crate::voice::SipSettings,
+    pub sip: SipSettings,
     pub email: EmailConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
@@ -442,6 +443,58 @@ pub struct BootstrapAdmin {
     pub email: String,
     pub name: String,
     pub password: String,
+}
+
+/// The `[sip]` section: the voice channel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipSettings {
+    /// Whether the hub answers SIP at all (`serve --demo` turns it on).
+    pub enabled: bool,
+    /// UDP listening address, `host:port`; empty or `off`: no UDP.
+    pub udp: String,
+    /// TCP listening address, `host:port`; empty or `off`: no TCP.
+    pub tcp: String,
+    /// The host written in Via and Contact headers (required when listening on 0.0.0.0).
+    pub public_host: Option<String>,
+    /// The digest realm; agents' stored HA1s are only valid for this realm.
+    pub realm: String,
+    /// Support numbers (Request-URI user parts) → extra skills a call to it needs, e.g.
+    /// `"+34900100200" = ["spanish"]`.
+    pub support_numbers: BTreeMap<String, Vec<String>>,
+    /// Seconds an agent's softphone rings before the router tries the next agent. Unset: the
+    /// routing offer timeout.
+    pub ring_timeout_secs: Option<u64>,
+    /// Seconds a caller waits for an agent at most; then `480` with `Retry-After`, and a
+    /// callback ticket.
+    pub queue_limit_secs: u64,
+    /// The `Retry-After` of that `480`, in seconds.
+    pub retry_after_secs: u64,
+    /// SIP messages per second accepted from one IP address (0: unlimited).
+    pub rate_limit_per_sec: u32,
+    /// Burst allowance of that limit.
+    pub rate_limit_burst: u32,
+    /// Source addresses exempt from the rate limit (a session border controller).
+    pub trusted_sources: Vec<IpAddr>,
+}
+
+impl Default for SipSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            udp: "127.0.0.1:5060".into(),
+            tcp: "127.0.0.1:5060".into(),
+            public_host: None,
+            realm: "switchboard".into(),
+            support_numbers: [("support".to_owned(), Vec::new())].into_iter().collect(),
+            ring_timeout_secs: None,
+            queue_limit_secs: 120,
+            retry_after_secs: 300,
+            rate_limit_per_sec: 200,
+            rate_limit_burst: 400,
+            trusted_sources: Vec::new(),
+        }
+    }
 }
 
 /// `SWITCHBOARD_*` variables that are not configuration keys: the config file's path, the

@@ -1,16 +1,89 @@
-//! The one place where errors become HTTP answers: each kind has one status, and the body is
-//! always `{"error": {"code": "...", "message": "..."}}`.
+//! The hub's errors: [`Error`], what every service returns, and [`ErrorCode`], the one table of
+//! machine-readable codes with the HTTP status and meaning of each. Nothing here knows actix: the
+//! HTTP layer (`http::error`) turns an [`Error`] into a response by this table, the SMTP sink
+//! into an SMTP reply, a socket into an `error` frame. `docs/api.md` carries the table as
+//! [`ErrorCode::markdown_table`] prints it (a test compares them).
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 use schema::{ListError, StoreError, ValidationError};
-use serde_json::json;
 
-/// An error a handler returns.
+/// Declares [`ErrorCode`]: each code with its wire name, HTTP status and meaning, in one place.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = ($name:literal, $status:literal, $meaning:literal),)+) => {
+        /// Every machine-readable error code the API answers with.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)+];
+
+            /// The code as it appears in an error body.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name,)+ }
+            }
+
+            /// The HTTP status answered with this code.
+            #[must_use]
+            pub const fn status(self) -> u16 {
+                match self { $(Self::$variant => $status,)+ }
+            }
+
+            /// What the code means, for the documentation.
+            #[must_use]
+            pub const fn meaning(self) -> &'static str {
+                match self { $(Self::$variant => $meaning,)+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidJson = ("invalid_json", 400, "the body is not the JSON this endpoint takes"),
+    UnsupportedContentType = ("unsupported_content_type", 400, "send the body as `application/json`"),
+    InvalidQuery = ("invalid_query", 400, "a query parameter is missing, unknown or malformed"),
+    InvalidPath = ("invalid_path", 400, "a path parameter is malformed (e.g. not an id)"),
+    MalformedWebhook = ("malformed_webhook", 400, "a platform's webhook body does not parse"),
+    UnsupportedObject = ("unsupported_object", 400, "a Meta webhook for an object other than a page or WhatsApp account"),
+    MailBuildFailed = ("mail_build_failed", 400, "the reply mail cannot be built from this message"),
+    Unauthorized = ("unauthorized", 401, "no valid session, token or signature"),
+    Forbidden = ("forbidden", 403, "the caller's role does not allow this"),
+    NotFound = ("not_found", 404, "no such resource (or route)"),
+    Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
+    MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
+    PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),
+    InvalidField = ("invalid_field", 422, "a field does not validate; `field` names it"),
+    RateLimited = ("rate_limited", 429, "too many requests from this source; retry later"),
+    Internal = ("internal", 500, "a fault of the hub (details only in its log)"),
+    Unavailable = ("unavailable", 503, "the store or a channel does not answer, or is off; retry"),
+}
+
+impl ErrorCode {
+    /// The table of codes as `docs/api.md` shows it: one row per status, its codes in order.
+    #[must_use]
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| status | code | meaning |\n|---|---|---|\n");
+        for code in Self::ALL {
+            out.push_str(&format!("| {} | `{}` | {} |\n", code.status(), code.as_str(), code.meaning()));
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a service of the hub fails with.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum Error {
+    /// The request is malformed in a way that `code` names.
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -30,31 +103,52 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A fault of the hub; the detail goes to the log, never to the client.
     #[error("internal error")]
     Internal(String),
 }
 
-impl ApiError {
-    /// The machine-readable code of the error body.
+impl Error {
+    /// The machine-readable code.
     #[must_use]
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest { code, .. } => code,
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::Validation(ValidationError::TooLong { field: "text", .. }) => "message_too_long",
-            Self::Validation(_) | Self::InvalidRules { .. } => "invalid_field",
-            Self::TooManyRequests(_) => "rate_limited",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::BadRequest { code, .. } => *code,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Validation(ValidationError::TooLong { field: "text", .. }) => ErrorCode::MessageTooLong,
+            Self::Validation(_) | Self::InvalidRules { .. } => ErrorCode::InvalidField,
+            Self::TooManyRequests(_) => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    /// The field a validation error names, if any.
+    #[must_use]
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Validation(v) => Some(v.field()),
+            Self::InvalidRules { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// A 422 naming `field`.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Validation(ValidationError::Invalid { field, reason: reason.into() })
+    }
+
+    /// A fault of the hub, from anything that displays.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what } => Self::NotFound(what),
@@ -65,7 +159,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<ListError> for ApiError {
+impl From<ListError> for Error {
     fn from(e: ListError) -> Self {
         match e {
             ListError::BadCursor(v) => Self::Validation(v),
@@ -74,64 +168,29 @@ impl From<ListError> for ApiError {
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge(_) | Self::Validation(ValidationError::TooLong { field: "text", .. }) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            Self::Validation(_) | Self::InvalidRules { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+/// A result of the hub's services.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_statuses_are_errors() {
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert!(ErrorCode::ALL.iter().all(|c| (400..600).contains(&c.status())));
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let message = match self {
-            Self::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
-        };
-        let mut body = json!({ "error": { "code": self.code(), "message": message } });
-        match self {
-            Self::Validation(v) => body["error"]["field"] = json!(v.field()),
-            Self::InvalidRules { field, .. } => body["error"]["field"] = json!(field),
-            _ => {}
-        }
-        HttpResponse::build(self.status_code()).json(body)
+    #[test]
+    fn docs_api_md_lists_every_error_code_as_the_table_says() {
+        let docs = include_str!("../../docs/api.md");
+        let table = ErrorCode::markdown_table();
+        assert!(
+            docs.contains(&table),
+            "docs/api.md must contain the error table exactly as ErrorCode::markdown_table() prints it:\n{table}"
+        );
     }
-}
-
-/// Turns actix's JSON and query extraction failures into the same error body.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as J;
-    match err {
-        J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => {
-            ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes")).into()
-        }
-        J::ContentType => ApiError::BadRequest {
-            code: "unsupported_content_type",
-            message: "send the body as application/json".into(),
-        }
-        .into(),
-        other => ApiError::BadRequest { code: "invalid_json", message: other.to_string() }.into(),
-    }
-}
-
-/// Query string extraction failures.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest { code: "invalid_query", message: err.to_string() }.into()
-}
-
-/// Path extraction failures (e.g. a malformed id).
-pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest { code: "invalid_path", message: err.to_string() }.into()
 }

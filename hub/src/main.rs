@@ -45,6 +45,12 @@ enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// Print the OpenAPI document of the API (as the hub serves it at /api/v1/openapi.json).
+    Openapi {
+        /// `yaml` or `json`.
+        #[arg(long, default_value = "yaml")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,6 +114,16 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(&config);
             serve(config).await
         }
+        Command::Openapi { format } => {
+            let doc = hub::http::openapi();
+            let text = match format.as_str() {
+                "yaml" => doc.to_yaml()?,
+                "json" => doc.to_pretty_json()?,
+                other => bail!("--format is yaml or json, not {other:?}"),
+            };
+            println!("{text}");
+            Ok(())
+        }
         Command::Kb { command: KbCommand::Import { dir, draft } } => {
             init_tracing(&config);
             import_kb(&config, &dir, draft).await
@@ -124,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let store = Store::connect(&config.database.url, &StoreOptions::default()).await?;
             let roles = vec![Role::Admin.as_str().to_owned(), Role::Agent.as_str().to_owned()];
-            let new = hub::api::new_agent(&email, &name, &roles, password).await?;
+            let new = hub::services::staff::new_agent(&email, &name, &roles, password).await?;
             let agent = store.create_agent(new).await?;
             store.close().await;
             println!("created administrator {} ({})", agent.email, agent.id);
@@ -170,7 +186,7 @@ async fn import_kb(config: &Config, dir: &std::path::Path, draft: bool) -> anyho
     for doc in docs {
         let source = format!("import:{folder}/{}", doc.id);
         bar.set_message(doc.title.chars().take(40).collect::<String>());
-        let mut content = hub::assistant::stored_content(doc).with_context(|| format!("document {source}"))?;
+        let mut content = hub::services::bot::stored_content(doc).with_context(|| format!("document {source}"))?;
         if draft {
             content.status = schema::DocumentStatus::Draft;
         }
@@ -213,7 +229,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 .collect();
         println!("SIP voice channel on {}", addrs.join(", "));
         if demo {
-            for (email, username) in hub::voice::DEMO_SIP {
+            for (email, username) in hub::demo::DEMO_SIP {
                 println!("  softphone user {username:<8} (password {:?}) rings {email}", hub::DEMO_PASSWORD);
             }
         }

@@ -1,11 +1,5 @@
 //! Prometheus metrics, served as text at `/metrics`.
 
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Every metric the hub exports.
@@ -114,24 +108,4 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
-}
-
-/// Counts and times every request by its route pattern (not its raw path, to bound label values).
-pub async fn track(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let start = Instant::now();
-    let metrics = req.app_data::<web::Data<crate::AppState>>().map(|s| s.metrics.clone());
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let res = next.call(req).await?;
-    let status = res.status();
-    let elapsed = start.elapsed();
-    if let Some(m) = metrics {
-        m.http_requests.with_label_values(&[method.as_str(), route.as_str(), status.as_str()]).inc();
-        m.http_duration.with_label_values(&[route.as_str()]).observe(elapsed.as_secs_f64());
-    }
-    tracing::debug!(%method, %route, status = status.as_u16(), micros = elapsed.as_micros() as u64, "request");
-    Ok(res)
 }

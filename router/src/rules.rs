@@ -20,6 +20,7 @@ pub const MAX_RULE_NAME_CHARS: usize = 100;
 /// A complete rule set: the skill catalog, the queues, the ordered rules and the fallback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoutingRules {
     /// The skill catalog: every skill a target may require.
     pub skills: BTreeSet<SkillName>,
@@ -34,6 +35,7 @@ pub struct RoutingRules {
 /// A queue and its first-response target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueDef {
     /// The queue's name, unique in the rule set.
     pub name: QueueName,
@@ -45,6 +47,7 @@ pub struct QueueDef {
 /// One rule: when the conditions hold, route to the target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     /// A unique, non-blank name of at most 100 characters.
     pub name: String,
@@ -58,6 +61,7 @@ pub struct Rule {
 /// matches (OR); an empty list or `None` matches anything.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conditions {
     /// The conversation's channel is one of these.
     #[serde(default)]
@@ -83,6 +87,7 @@ pub struct Conditions {
 /// wraps past midnight (`22:00`–`06:00`); `from == to` is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hours {
     /// Start, `"HH:MM"`, inclusive.
     pub from: String,
@@ -93,6 +98,7 @@ pub struct Hours {
 /// Where a conversation is routed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Target {
     /// The queue it waits in.
     pub queue: QueueName,

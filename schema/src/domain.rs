@@ -42,6 +42,7 @@ pub struct NewCustomer {
 
 /// A conversation with one customer on one channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversation {
     pub id: ConversationId,
     pub customer_id: CustomerId,
@@ -59,6 +60,7 @@ pub struct Conversation {
 
 /// One message. `seq` numbers a conversation's messages 1, 2, 3, ... with no gaps.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -84,6 +86,7 @@ pub struct Message {
 
 /// A piece of media a platform holds (a WhatsApp media id, a Telegram file id, a URL).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MediaRef {
     /// `image`, `audio`, `video`, `document`, `sticker`, `location`, `other`.
     pub kind: String,
@@ -97,6 +100,7 @@ pub struct MediaRef {
 /// A pre-approved message template (WhatsApp), sent instead of text outside the customer-care
 /// window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Template {
     pub name: String,
     /// The template's language code, e.g. `en_US`, `es`, `pt_BR`.

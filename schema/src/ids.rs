@@ -16,6 +16,15 @@ macro_rules! id_type {
         #[serde(transparent)]
         pub struct $name(Uuid);
 
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                crate::openapi::uuid()
+            }
+        }
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl $name {
             /// A fresh, time-ordered id.
             #[must_use]

@@ -4,6 +4,8 @@
 mod domain;
 mod ids;
 pub mod knowledge;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod pci;
 mod routing;
 mod store;

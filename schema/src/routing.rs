@@ -10,6 +10,7 @@ use crate::values::{Channel, Presence, Priority, QueueName, SkillLevel, SkillNam
 
 /// A skill a ticket needs, at a level or above.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkillRequirement {
     pub skill: SkillName,
     pub level: SkillLevel,
@@ -20,6 +21,7 @@ pub struct SkillRequirement {
 /// Work on an `exclusive` channel (voice, by default) blocks every other channel while it lasts,
 /// and exclusive work is only offered to an agent who holds no work at all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Capacity {
     /// Channel → most tickets at once. A channel not listed: none.
     pub limits: BTreeMap<Channel, u8>,
@@ -47,6 +49,7 @@ impl Default for Capacity {
 /// first queued without being assigned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EscalationStep {
     /// Lower every required level by `by` (never below 1), so more agents qualify.
     WidenSkills { after_secs: u32, by: u8 },
@@ -75,6 +78,7 @@ pub struct AgentRouting {
 
 /// A conversation's request for a person.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ticket {
     pub id: TicketId,
     pub conversation_id: ConversationId,

@@ -166,16 +166,34 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(test_config(&db), db).await
 }
 
-/// Starts the hub with `config` (whose database is `db`).
+/// Starts the hub with `config` (whose database is `db`). The hub answers at once; when the bot
+/// is on with its model, this waits (as a client would, on `/readyz`) until the knowledge base's
+/// vectors are built, so the tests see the bot as it runs for good.
 pub async fn spawn_app_with(config: Config, db: TestDb) -> TestApp {
     let hub = hub::start(config).await.expect("hub starts");
-    TestApp { addr: hub.addr, http: reqwest::Client::new(), hub: Some(hub), db }
+    let app = TestApp { addr: hub.addr, http: reqwest::Client::new(), hub: Some(hub), db };
+    app.wait_for_bot_vectors().await;
+    app
 }
 
 impl TestApp {
     #[must_use]
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits until `/readyz` no longer says the bot's vectors are being built.
+    pub async fn wait_for_bot_vectors(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let ready: Value =
+                self.http.get(self.url("/readyz")).send().await.expect("readyz").json().await.expect("json");
+            if ready["bot"]["vectors"] != "building" {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the bot's vectors were not built in 5 minutes: {ready}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the hub gracefully (the database stays, for a restart).

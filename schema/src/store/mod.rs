@@ -97,8 +97,9 @@ impl Default for StoreOptions {
     }
 }
 
-/// One page of a list, in the list's order.
-#[derive(Clone, Debug, serde::Serialize)]
+/// One page of a list, in the list's order (keyset paging; the hub's `http::Page` is its wire
+/// form).
+#[derive(Clone, Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as `cursor` to get the next page; `None` on the last page.

@@ -1,4 +1,13 @@
-//! What customer and agent websockets share: frame limits, heartbeats, shutdown, close codes.
+//! The websockets: the customer's chat (`webchat`), the agents' live inbox, the supervisors'
+//! live view. This module is what they share: frame limits, heartbeats, shutdown, close codes.
+
+pub mod inbox;
+pub mod supervisor;
+
+/// The staff sockets.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(inbox::socket).service(supervisor::socket);
+}
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +17,7 @@ use futures_util::StreamExt as _;
 
 use crate::AppState;
 use crate::bus::{Received, Subscription};
+use crate::services::staff::Activity;
 
 /// The peer must be heard from (any frame, or a pong) this often, or the socket is closed.
 const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -65,13 +75,16 @@ pub async fn store_and_ack(state: &AppState, session: &mut Session, new: schema:
     let conversation_id = new.conversation_id;
     let client_id = new.channel_message_id.clone();
     let client_id = client_id.as_ref().map_or("", schema::ChannelMessageId::as_str);
-    match crate::ingest::append(state, new).await {
+    match state.ingest.append(new).await {
         Ok(appended) => {
             send(session, &ServerFrame::Ack { conversation_id, client_id, seq: appended.message.seq }).await
         }
         Err(e) => {
-            send(session, &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: Some(client_id) })
-                .await
+            send(
+                session,
+                &ServerFrame::Error { code: e.code().as_str(), message: e.to_string(), client_id: Some(client_id) },
+            )
+            .await
         }
     }
 }
@@ -83,8 +96,8 @@ pub async fn staff_session(
     req: &actix_web::HttpRequest,
     role: schema::Role,
 ) -> Result<(schema::StaffSession, String), String> {
-    let token = crate::auth::bearer_token(req).ok_or_else(|| "a staff session token is required".to_owned())?;
-    match crate::auth::authenticate(state, &token, crate::auth::Activity::Active).await {
+    let token = crate::http::auth::bearer_token(req).ok_or_else(|| "a staff session token is required".to_owned())?;
+    match state.sessions.authenticate(&token, Activity::Active).await {
         Ok(s) if s.agent.has_role(role) => Ok((s, token)),
         Ok(_) => Err(format!("this socket needs the {role} role")),
         Err(e) => Err(e.to_string()),
@@ -106,7 +119,7 @@ pub async fn drive<H: Handler>(
     mut handler: H,
     kind: &'static str,
 ) {
-    let gauge = state.metrics.websockets.with_label_values(&[kind]);
+    let gauge = state.core.metrics.websockets.with_label_values(&[kind]);
     gauge.inc();
     let limit = state.config.webchat.max_frame_bytes;
     let mut stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
@@ -118,7 +131,7 @@ pub async fn drive<H: Handler>(
     let reason = loop {
         let flow = tokio::select! {
             biased;
-            () = state.shutdown.cancelled() => close(CloseCode::Away, "the server is restarting; reconnect"),
+            () = state.core.shutdown.cancelled() => close(CloseCode::Away, "the server is restarting; reconnect"),
             frame = stream.next() => {
                 last_heard = Instant::now();
                 match frame {

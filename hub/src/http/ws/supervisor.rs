@@ -2,38 +2,45 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, Session};
 use channels::webchat::ServerFrame;
 use serde_json::json;
 
+use crate::AppState;
 use crate::bus::{Received, Topic};
-use crate::error::ApiError;
-use crate::socket::{self, Flow};
-use crate::{AppState, auth};
+use crate::error::Error;
+use crate::http::ws::{self, Flow};
+use crate::services::staff::Activity;
 
 /// How often the figures are pushed.
 const PUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// `GET /ws/supervisor`: staff with the `supervisor` role; token in `Authorization: Bearer` or
-/// `?token=`. Pushes `{"type":"queues","queues":[…]}` on connect and every second.
+/// The supervisors' live view: pushes `{"type":"queues","queues":[…]}` on connect and every
+/// second. Token in `Authorization: Bearer` or `?token=`.
+#[utoipa::path(
+    tag = "staff sockets",
+    params(("token" = Option<String>, Query, description = "the staff session token, when no header can be sent")),
+    responses((status = 101, description = "switching to the websocket protocol; no supervisor session closes it with 4401"))
+)]
+#[get("/ws/supervisor")]
 pub async fn socket(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let token = match socket::staff_session(&state, &req, schema::Role::Supervisor).await {
+    let token = match ws::staff_session(&state, &req, schema::Role::Supervisor).await {
         Ok((_, token)) => token,
         Err(reason) => {
-            actix_web::rt::spawn(socket::refuse(session, reason));
+            actix_web::rt::spawn(ws::refuse(session, reason));
             return Ok(response);
         }
     };
     // Subscribed only to be woken by shutdown with the rest; the figures come from the engine.
-    let subscription = state.bus.subscribe(Topic::Inbox);
+    let subscription = state.core.bus.subscribe(Topic::Inbox);
     let handler = Supervisor { state: state.clone(), token };
-    actix_web::rt::spawn(socket::drive(state, session, stream, subscription, handler, "supervisor"));
+    actix_web::rt::spawn(ws::drive(state, session, stream, subscription, handler, "supervisor"));
     Ok(response)
 }
 
@@ -42,9 +49,9 @@ struct Supervisor {
     token: String,
 }
 
-impl socket::Handler for Supervisor {
+impl ws::Handler for Supervisor {
     async fn on_text(&mut self, session: &mut Session, _text: &str) -> Flow {
-        socket::send(
+        ws::send(
             session,
             &ServerFrame::Error {
                 code: "unknown_frame_type",
@@ -57,16 +64,16 @@ impl socket::Handler for Supervisor {
 
     async fn on_event(&mut self, _session: &mut Session, received: Received) -> Flow {
         match received {
-            Received::Closed => socket::close(CloseCode::Away, "the server is restarting; reconnect"),
+            Received::Closed => ws::close(CloseCode::Away, "the server is restarting; reconnect"),
             Received::Event(_) | Received::Lagged => Flow::Continue,
         }
     }
 
     async fn on_tick(&mut self, _session: &mut Session) -> Flow {
-        match auth::authenticate(&self.state, &self.token, auth::Activity::Check).await {
-            Ok(_) | Err(ApiError::Unavailable(_)) => Flow::Continue,
+        match self.state.sessions.authenticate(&self.token, Activity::Check).await {
+            Ok(_) | Err(Error::Unavailable(_)) => Flow::Continue,
             Err(e) => Flow::Close(actix_ws::CloseReason {
-                code: CloseCode::Other(socket::CLOSE_UNAUTHORIZED),
+                code: CloseCode::Other(ws::CLOSE_UNAUTHORIZED),
                 description: Some(e.to_string()),
             }),
         }
@@ -77,7 +84,8 @@ impl socket::Handler for Supervisor {
     }
 
     async fn on_period(&mut self, session: &mut Session) -> Flow {
-        let queues = self.state.routing.queue_stats().await;
-        socket::send_text(session, json!({ "type": "queues", "queues": queues }).to_string()).await
+        let queues: Vec<crate::http::views::QueueStatsView> =
+            crate::http::views::all(self.state.routing.queue_stats().await);
+        ws::send_text(session, json!({ "type": "queues", "queues": queues }).to_string()).await
     }
 }

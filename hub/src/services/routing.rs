@@ -13,19 +13,30 @@ use router::rules::{Classification, RoutingRules, Target};
 use router::{AgentProfile, Decision, Engine, EngineConfig, EngineError, Input, Millis, OfferEnd, TicketRequest};
 use schema::{
     Actor, AgentId, AgentRouting, Capacity, Channel, Conversation, ConversationChange, ConversationId,
-    ConversationStatus, Presence, QueueName, Role, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
+    ConversationStatus, Presence, QueueName, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
 };
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::AppState;
 use crate::bus::Event;
 use crate::config::RoutingConfig;
-use crate::error::ApiError;
+use crate::error::Error;
+use crate::services::{Core, now_ms};
+
+/// Told when the router offers a ticket, under the routing lock: it must only queue work. The
+/// voice channel rings the agent's softphone this way, without routing depending on voice.
+pub trait OfferHook: Send + Sync + std::fmt::Debug {
+    /// `ticket` (on `channel`) was offered to `agent` until `expires_at`.
+    fn offered(&self, ticket: TicketId, channel: Channel, agent: AgentId, expires_at: OffsetDateTime);
+}
 
 /// The routing service of a hub node.
 #[derive(Debug)]
 pub struct Routing {
+    core: Core,
+    config: RoutingConfig,
+    /// Told of every offer (the voice channel), when set.
+    offer_hook: std::sync::OnceLock<Arc<dyn OfferHook>>,
     engine: tokio::sync::Mutex<Engine>,
     rules: RwLock<Arc<RoutingRules>>,
     /// Open inbox sockets per agent: the first connect sets them available, the last
@@ -37,10 +48,6 @@ pub struct Routing {
     /// With SIP on: the agents with a registered softphone. Everyone else has no voice
     /// capacity, so is never offered a call. `None` with SIP off (capacity as configured).
     softphones: Option<Mutex<HashSet<AgentId>>>,
-}
-
-fn now_ms() -> Millis {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn to_time(ms: Millis) -> OffsetDateTime {
@@ -106,20 +113,21 @@ impl Routing {
     ///
     /// # Errors
     /// The store fails, or holds something the engine refuses.
-    pub async fn restore(store: &schema::Store, config: &crate::Config) -> Result<Self, ApiError> {
+    pub async fn restore(core: Core, config: &RoutingConfig, sip_enabled: bool) -> Result<Self, Error> {
+        let store = &core.store;
         let rules = match store.current_rules().await? {
             Some(v) => serde_json::from_value(v.rules)
-                .map_err(|e| ApiError::Internal(format!("stored routing rules are unreadable: {e}")))?,
+                .map_err(|e| Error::Internal(format!("stored routing rules are unreadable: {e}")))?,
             None => default_rules()?,
         };
-        let mut engine = Engine::new(engine_config(&config.routing, &rules));
-        let softphones = config.sip.enabled.then(|| Mutex::new(HashSet::new()));
+        let mut engine = Engine::new(engine_config(config, &rules));
+        let softphones = sip_enabled.then(|| Mutex::new(HashSet::new()));
         let now = now_ms();
         store.reset_presence(Presence::Offline).await?;
         for routing in store.agent_routings().await? {
             engine
                 .handle(now, Input::AgentUpdated(gate_voice(softphones.as_ref(), profile(&routing))))
-                .map_err(|e| ApiError::Internal(format!("restoring agent {}: {e}", routing.agent_id)))?;
+                .map_err(|e| Error::Internal(format!("restoring agent {}: {e}", routing.agent_id)))?;
         }
         let mut restored = 0usize;
         let mut pending = HashSet::new();
@@ -132,11 +140,11 @@ impl Routing {
                     if engine.presence(agent).is_none() {
                         engine
                             .handle(now, Input::AgentUpdated(gate_voice(softphones.as_ref(), default_profile(agent))))
-                            .map_err(|e| ApiError::Internal(e.to_string()))?;
+                            .map_err(|e| Error::Internal(e.to_string()))?;
                     }
                     engine
                         .handle(now, Input::TicketAssigned { ticket: ticket.id, agent, channel: ticket.channel })
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                        .map_err(|e| Error::Internal(e.to_string()))?;
                 }
                 _ => {
                     if ticket.status == TicketStatus::Offered {
@@ -157,13 +165,16 @@ impl Routing {
                     }
                     engine
                         .handle(now, Input::TicketQueued(request_of(&ticket)))
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                        .map_err(|e| Error::Internal(e.to_string()))?;
                 }
             }
             restored += 1;
         }
         tracing::info!(tickets = restored, "routing state restored");
         Ok(Self {
+            config: config.clone(),
+            offer_hook: std::sync::OnceLock::new(),
+            core,
             engine: tokio::sync::Mutex::new(engine),
             rules: RwLock::new(Arc::new(rules)),
             sockets: Mutex::new(HashMap::new()),
@@ -172,14 +183,21 @@ impl Routing {
         })
     }
 
+    /// Sets who is told of every offer (once, at start).
+    pub fn set_offer_hook(&self, hook: Arc<dyn OfferHook>) {
+        if self.offer_hook.set(hook).is_err() {
+            tracing::warn!("the routing offer hook was set twice; the first one stays");
+        }
+    }
+
     /// The rules in force.
     pub fn rules(&self) -> Arc<RoutingRules> {
         Arc::clone(&self.rules.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Puts validated rules in force (the caller saved them).
-    pub async fn set_rules(&self, state: &AppState, rules: RoutingRules) {
-        let config = engine_config(&state.config.routing, &rules);
+    pub async fn set_rules(&self, rules: RoutingRules) {
+        let config = engine_config(&self.config, &rules);
         *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rules);
         self.engine.lock().await.set_config(config);
     }
@@ -198,16 +216,16 @@ impl Routing {
     ///
     /// # Errors
     /// The engine refuses the input (unknown ticket or agent, expired offer), or the store fails.
-    pub async fn apply(&self, state: &AppState, input: Input) -> Result<(), ApiError> {
+    pub async fn apply(&self, input: Input) -> Result<(), Error> {
         let mut engine = self.engine.lock().await;
         let decisions = engine.handle(now_ms(), input).map_err(engine_error)?;
-        self.carry_out(state, decisions).await
+        self.carry_out(decisions).await
     }
 
     /// Carries out `decisions`; the caller holds the engine lock.
-    async fn carry_out(&self, state: &AppState, decisions: Vec<Decision>) -> Result<(), ApiError> {
+    async fn carry_out(&self, decisions: Vec<Decision>) -> Result<(), Error> {
         for decision in decisions {
-            if let Err(e) = self.carry_out_one(state, &decision).await {
+            if let Err(e) = self.carry_out_one(&decision).await {
                 // The engine moved on; the store will be corrected by the next decision on this
                 // ticket, or by the rebuild on restart.
                 tracing::error!(error = %e, ?decision, "a routing decision could not be stored");
@@ -216,17 +234,17 @@ impl Routing {
         Ok(())
     }
 
-    async fn carry_out_one(&self, state: &AppState, decision: &Decision) -> Result<(), ApiError> {
+    async fn carry_out_one(&self, decision: &Decision) -> Result<(), Error> {
         let at = OffsetDateTime::now_utc();
         match decision {
             Decision::SetAway { agent } => {
-                set_stored_presence(state, *agent, Presence::Away).await?;
+                set_stored_presence(&self.core, *agent, Presence::Away).await?;
                 tracing::info!(agent_id = %agent, "agent set away after missed offers");
-                state.bus.publish(Event::PresenceChanged { agent_id: *agent, presence: Presence::Away });
+                self.core.bus.publish(Event::PresenceChanged { agent_id: *agent, presence: Presence::Away });
                 return Ok(());
             }
             Decision::Offer { ticket, agent, expires_at } => {
-                let mut t = state.store.ticket(*ticket).await?;
+                let mut t = self.core.store.ticket(*ticket).await?;
                 t.status = TicketStatus::Offered;
                 t.offered_to = Some(*agent);
                 t.offer_expires_at = Some(to_time(*expires_at));
@@ -238,18 +256,16 @@ impl Routing {
                     json!({"agent_id": agent, "expires_at": to_time(*expires_at).unix_timestamp()}),
                     at,
                 );
-                state.store.update_ticket(&t, &[line], None).await?;
-                state.metrics.routing.with_label_values(&["offer"]).inc();
+                self.core.store.update_ticket(&t, &[line], None).await?;
+                self.core.metrics.routing.with_label_values(&["offer"]).inc();
                 // A call's offer also rings the agent's softphone.
-                if t.channel == Channel::Voice
-                    && let Some(voice) = &state.voice
-                {
-                    voice.offered(t.id, *agent, to_time(*expires_at));
+                if let Some(hook) = self.offer_hook.get() {
+                    hook.offered(t.id, t.channel, *agent, to_time(*expires_at));
                 }
-                state.bus.publish(Event::TicketUpdated { ticket: t });
+                self.core.bus.publish(Event::TicketUpdated { ticket: t });
             }
             Decision::Assign { ticket, agent } => {
-                let mut t = state.store.ticket(*ticket).await?;
+                let mut t = self.core.store.ticket(*ticket).await?;
                 t.status = TicketStatus::Assigned;
                 t.assignee_id = Some(*agent);
                 t.offered_to = None;
@@ -257,15 +273,15 @@ impl Routing {
                 t.updated_at = at;
                 let line = event(t.id, Actor::Agent(*agent), "assigned", json!({"agent_id": agent}), at);
                 let change = ConversationChange { status: ConversationStatus::Assigned, assignee_id: Some(*agent) };
-                state.store.update_ticket(&t, &[line], Some(change)).await?;
-                state.metrics.routing.with_label_values(&["assign"]).inc();
-                publish_ticket_and_conversation(state, t).await;
+                self.core.store.update_ticket(&t, &[line], Some(change)).await?;
+                self.core.metrics.routing.with_label_values(&["assign"]).inc();
+                publish_ticket_and_conversation(&self.core, t).await;
             }
             Decision::OfferEnded { ticket, agent, reason } => {
                 if *reason == OfferEnd::TicketRemoved {
                     return Ok(());
                 }
-                let mut t = state.store.ticket(*ticket).await?;
+                let mut t = self.core.store.ticket(*ticket).await?;
                 if t.offered_to == Some(*agent) {
                     t.status = TicketStatus::Queued;
                     t.offered_to = None;
@@ -279,12 +295,12 @@ impl Routing {
                 };
                 let actor = if *reason == OfferEnd::Rejected { Actor::Agent(*agent) } else { Actor::System };
                 let line = event(t.id, actor, kind, json!({"agent_id": agent}), at);
-                state.store.update_ticket(&t, &[line], None).await?;
-                state.metrics.routing.with_label_values(&[kind]).inc();
-                state.bus.publish(Event::TicketUpdated { ticket: t });
+                self.core.store.update_ticket(&t, &[line], None).await?;
+                self.core.metrics.routing.with_label_values(&[kind]).inc();
+                self.core.bus.publish(Event::TicketUpdated { ticket: t });
             }
             Decision::Escalate { ticket, step, queue, skills } => {
-                let mut t = state.store.ticket(*ticket).await?;
+                let mut t = self.core.store.ticket(*ticket).await?;
                 t.queue = queue.clone();
                 t.skills = skills.clone();
                 if let Some(pos) = t.escalation.iter().position(|s| s == step) {
@@ -298,9 +314,9 @@ impl Routing {
                     json!({"step": step, "queue": queue, "skills": skills}),
                     at,
                 );
-                state.store.update_ticket(&t, &[line], None).await?;
-                state.metrics.routing.with_label_values(&["escalate"]).inc();
-                state.bus.publish(Event::TicketUpdated { ticket: t });
+                self.core.store.update_ticket(&t, &[line], None).await?;
+                self.core.metrics.routing.with_label_values(&["escalate"]).inc();
+                self.core.bus.publish(Event::TicketUpdated { ticket: t });
             }
         }
         Ok(())
@@ -312,13 +328,12 @@ impl Routing {
     /// The conversation already has an open ticket (409), or the store fails.
     pub async fn hand_over(
         &self,
-        state: &AppState,
         conversation: &Conversation,
         classification: Classification,
         tags: BTreeSet<String>,
         summary: Option<String>,
         actor: Actor,
-    ) -> Result<Ticket, ApiError> {
+    ) -> Result<Ticket, Error> {
         let at = OffsetDateTime::now_utc();
         let Classification { rule, target } = classification;
         let sla = self.rules().queue_sla_ms().get(&target.queue).copied();
@@ -346,10 +361,10 @@ impl Routing {
         let change = ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
         // Stored under the routing lock, so the engine learns of it before any other change.
         let mut engine = self.engine.lock().await;
-        state.store.create_ticket(&ticket, &line, change).await?;
-        publish_ticket_and_conversation(state, ticket.clone()).await;
+        self.core.store.create_ticket(&ticket, &line, change).await?;
+        publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         let decisions = engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))).map_err(engine_error)?;
-        self.carry_out(state, decisions).await?;
+        self.carry_out(decisions).await?;
         Ok(ticket)
     }
 
@@ -359,16 +374,15 @@ impl Routing {
     /// The store fails.
     pub async fn finish(
         &self,
-        state: &AppState,
         mut ticket: Ticket,
         status: TicketStatus,
         actor: Actor,
         kind: &str,
-    ) -> Result<Ticket, ApiError> {
+    ) -> Result<Ticket, Error> {
         let at = OffsetDateTime::now_utc();
         let mut engine = self.engine.lock().await;
         // Re-read under the lock: routing may have changed it since the caller looked.
-        ticket = fresh_open(state, ticket.id).await?;
+        ticket = fresh_open(&self.core, ticket.id).await?;
         self.pending_lock().remove(&ticket.conversation_id);
         let decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
             Ok(d) => d,
@@ -385,9 +399,9 @@ impl Routing {
         };
         let line = event(ticket.id, actor, kind, serde_json::Value::Null, at);
         let change = ConversationChange { status: conversation_status, assignee_id: ticket.assignee_id };
-        state.store.update_ticket(&ticket, &[line], Some(change)).await?;
-        publish_ticket_and_conversation(state, ticket.clone()).await;
-        self.carry_out(state, decisions).await?;
+        self.core.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        publish_ticket_and_conversation(&self.core, ticket.clone()).await;
+        self.carry_out(decisions).await?;
         Ok(ticket)
     }
 
@@ -395,16 +409,10 @@ impl Routing {
     ///
     /// # Errors
     /// Unknown agent, or the store fails.
-    pub async fn transfer(
-        &self,
-        state: &AppState,
-        mut ticket: Ticket,
-        to: Transfer,
-        actor: Actor,
-    ) -> Result<Ticket, ApiError> {
+    pub async fn transfer(&self, mut ticket: Ticket, to: Transfer, actor: Actor) -> Result<Ticket, Error> {
         let at = OffsetDateTime::now_utc();
         let mut engine = self.engine.lock().await;
-        ticket = fresh_open(state, ticket.id).await?;
+        ticket = fresh_open(&self.core, ticket.id).await?;
         self.pending_lock().remove(&ticket.conversation_id);
         let mut decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
             Ok(d) => d,
@@ -417,7 +425,7 @@ impl Routing {
         let (line, change, input) = match &to {
             Transfer::Agent(agent) => {
                 if engine.presence(*agent).is_none() {
-                    let routing = state.store.agent_routing(*agent).await?;
+                    let routing = self.core.store.agent_routing(*agent).await?;
                     let profile = routing.as_ref().map_or_else(|| default_profile(*agent), profile);
                     engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
                 }
@@ -441,10 +449,10 @@ impl Routing {
                 )
             }
         };
-        state.store.update_ticket(&ticket, &[line], Some(change)).await?;
-        publish_ticket_and_conversation(state, ticket.clone()).await;
+        self.core.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         decisions.extend(engine.handle(now_ms(), input).map_err(engine_error)?);
-        self.carry_out(state, decisions).await?;
+        self.carry_out(decisions).await?;
         Ok(ticket)
     }
 
@@ -452,10 +460,10 @@ impl Routing {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn reopen(&self, state: &AppState, ticket: TicketId) -> Result<(), ApiError> {
+    pub async fn reopen(&self, ticket: TicketId) -> Result<(), Error> {
         let at = OffsetDateTime::now_utc();
         let mut engine = self.engine.lock().await;
-        let mut ticket = state.store.ticket(ticket).await?;
+        let mut ticket = self.core.store.ticket(ticket).await?;
         if ticket.status != TicketStatus::Resolved {
             return Ok(());
         }
@@ -465,14 +473,14 @@ impl Routing {
         ticket.updated_at = at;
         let line = event(ticket.id, Actor::Customer, "reopened", serde_json::Value::Null, at);
         let change = ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
-        state.store.update_ticket(&ticket, &[line], Some(change)).await?;
-        publish_ticket_and_conversation(state, ticket.clone()).await;
+        self.core.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         let decisions = match engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))) {
             Ok(d) => d,
             Err(EngineError::AlreadyKnown(_)) => Vec::new(),
             Err(e) => return Err(engine_error(e)),
         };
-        self.carry_out(state, decisions).await
+        self.carry_out(decisions).await
     }
 
     fn pending_lock(&self) -> std::sync::MutexGuard<'_, HashSet<ConversationId>> {
@@ -484,12 +492,12 @@ impl Routing {
     ///
     /// # Errors
     /// The ticket is not assigned (409), or the store fails.
-    pub async fn set_pending(&self, state: &AppState, ticket: TicketId, actor: Actor) -> Result<Ticket, ApiError> {
+    pub async fn set_pending(&self, ticket: TicketId, actor: Actor) -> Result<Ticket, Error> {
         let at = OffsetDateTime::now_utc();
         let _engine = self.engine.lock().await;
-        let mut ticket = fresh_open(state, ticket).await?;
+        let mut ticket = fresh_open(&self.core, ticket).await?;
         if ticket.status != TicketStatus::Assigned {
-            return Err(ApiError::Conflict(format!(
+            return Err(Error::Conflict(format!(
                 "only an assigned ticket can wait for the customer; this one is {}",
                 ticket.status
             )));
@@ -497,9 +505,9 @@ impl Routing {
         ticket.status = TicketStatus::PendingCustomer;
         ticket.updated_at = at;
         let line = event(ticket.id, actor, "pending_customer", serde_json::Value::Null, at);
-        state.store.update_ticket(&ticket, &[line], None).await?;
+        self.core.store.update_ticket(&ticket, &[line], None).await?;
         self.pending_lock().insert(ticket.conversation_id);
-        state.bus.publish(Event::TicketUpdated { ticket: ticket.clone() });
+        self.core.bus.publish(Event::TicketUpdated { ticket: ticket.clone() });
         Ok(ticket)
     }
 
@@ -512,19 +520,19 @@ impl Routing {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn customer_replied(&self, state: &AppState, conversation: ConversationId) -> Result<(), ApiError> {
+    pub async fn customer_replied(&self, conversation: ConversationId) -> Result<(), Error> {
         let at = OffsetDateTime::now_utc();
         let _engine = self.engine.lock().await;
         self.pending_lock().remove(&conversation);
-        let Some(mut ticket) = state.store.latest_ticket(conversation).await? else { return Ok(()) };
+        let Some(mut ticket) = self.core.store.latest_ticket(conversation).await? else { return Ok(()) };
         if ticket.status != TicketStatus::PendingCustomer {
             return Ok(());
         }
         ticket.status = TicketStatus::Assigned;
         ticket.updated_at = at;
         let line = event(ticket.id, Actor::Customer, "customer_replied", serde_json::Value::Null, at);
-        state.store.update_ticket(&ticket, &[line], None).await?;
-        state.bus.publish(Event::TicketUpdated { ticket });
+        self.core.store.update_ticket(&ticket, &[line], None).await?;
+        self.core.bus.publish(Event::TicketUpdated { ticket });
         Ok(())
     }
 
@@ -532,14 +540,14 @@ impl Routing {
     ///
     /// # Errors
     /// Unknown agent, or the store fails.
-    pub async fn set_profile(&self, state: &AppState, routing: AgentRouting) -> Result<(), ApiError> {
+    pub async fn set_profile(&self, routing: AgentRouting) -> Result<(), Error> {
         let mut engine = self.engine.lock().await;
         let presence = engine.presence(routing.agent_id).unwrap_or(Presence::Offline);
         let routing = AgentRouting { presence, ..routing };
-        state.store.set_agent_routing(&routing).await?;
+        self.core.store.set_agent_routing(&routing).await?;
         let decisions =
             engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile(&routing)))).map_err(engine_error)?;
-        self.carry_out(state, decisions).await
+        self.carry_out(decisions).await
     }
 
     fn gated(&self, profile: AgentProfile) -> AgentProfile {
@@ -551,7 +559,7 @@ impl Routing {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn set_softphone(&self, state: &AppState, agent: AgentId, registered: bool) -> Result<(), ApiError> {
+    pub async fn set_softphone(&self, agent: AgentId, registered: bool) -> Result<(), Error> {
         let Some(softphones) = &self.softphones else { return Ok(()) };
         let mut engine = self.engine.lock().await;
         let changed = {
@@ -562,10 +570,10 @@ impl Routing {
             // An agent the engine does not know yet gets the gated profile when they connect.
             return Ok(());
         }
-        let routing = state.store.agent_routing(agent).await?;
+        let routing = self.core.store.agent_routing(agent).await?;
         let profile = routing.as_ref().map_or_else(|| default_profile(agent), profile);
         let decisions = engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
-        self.carry_out(state, decisions).await
+        self.carry_out(decisions).await
     }
 
     /// The agent's presence as the engine knows it (offline if unknown).
@@ -577,24 +585,24 @@ impl Routing {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn set_presence(&self, state: &AppState, agent: AgentId, presence: Presence) -> Result<(), ApiError> {
+    pub async fn set_presence(&self, agent: AgentId, presence: Presence) -> Result<(), Error> {
         let mut engine = self.engine.lock().await;
         if engine.presence(agent).is_none() {
-            let routing = state.store.agent_routing(agent).await?;
+            let routing = self.core.store.agent_routing(agent).await?;
             let profile = routing.as_ref().map_or_else(|| default_profile(agent), profile);
             if routing.is_none() {
-                state.store.set_agent_routing(&stored(&profile, Presence::Offline)).await?;
+                self.core.store.set_agent_routing(&stored(&profile, Presence::Offline)).await?;
             }
             engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
         }
-        set_stored_presence(state, agent, presence).await?;
+        set_stored_presence(&self.core, agent, presence).await?;
         let decisions = engine.handle(now_ms(), Input::PresenceChanged { agent, presence }).map_err(engine_error)?;
-        state.bus.publish(Event::PresenceChanged { agent_id: agent, presence });
-        self.carry_out(state, decisions).await
+        self.core.bus.publish(Event::PresenceChanged { agent_id: agent, presence });
+        self.carry_out(decisions).await
     }
 
     /// An inbox socket of `agent` opened: the first one makes an offline agent available.
-    pub async fn socket_opened(&self, state: &AppState, agent: AgentId) {
+    pub async fn socket_opened(&self, agent: AgentId) {
         let first = {
             let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
             let n = sockets.entry(agent).or_insert(0);
@@ -603,14 +611,14 @@ impl Routing {
         };
         if first
             && self.presence(agent).await == Presence::Offline
-            && let Err(e) = self.set_presence(state, agent, Presence::Available).await
+            && let Err(e) = self.set_presence(agent, Presence::Available).await
         {
             tracing::warn!(error = %e, agent_id = %agent, "cannot set presence on connect");
         }
     }
 
     /// An inbox socket of `agent` closed: after the last one the agent is offline.
-    pub async fn socket_closed(&self, state: &AppState, agent: AgentId) {
+    pub async fn socket_closed(&self, agent: AgentId) {
         let last = {
             let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
             match sockets.get_mut(&agent) {
@@ -625,23 +633,23 @@ impl Routing {
             }
         };
         if last
-            && !state.shutdown.is_cancelled()
-            && let Err(e) = self.set_presence(state, agent, Presence::Offline).await
+            && !self.core.shutdown.is_cancelled()
+            && let Err(e) = self.set_presence(agent, Presence::Offline).await
         {
             tracing::warn!(error = %e, agent_id = %agent, "cannot set presence on disconnect");
         }
     }
 
     /// Runs the clock: offers time out, escalations fire. Ends when the hub shuts down.
-    pub async fn run_clock(state: actix_web::web::Data<AppState>) {
-        let period = Duration::from_millis(state.config.routing.tick_ms.max(10));
+    pub async fn run_clock(self: Arc<Self>) {
+        let period = Duration::from_millis(self.config.tick_ms.max(10));
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = state.shutdown.cancelled() => return,
+                () = self.core.shutdown.cancelled() => return,
                 _ = interval.tick() => {
-                    if let Err(e) = state.routing.apply(&state, Input::Tick).await {
+                    if let Err(e) = self.apply(Input::Tick).await {
                         tracing::error!(error = %e, "routing tick failed");
                     }
                 }
@@ -658,20 +666,20 @@ pub enum Transfer {
 }
 
 /// The ticket as stored now, if it is still open.
-async fn fresh_open(state: &AppState, id: TicketId) -> Result<Ticket, ApiError> {
-    let ticket = state.store.ticket(id).await?;
+async fn fresh_open(core: &Core, id: TicketId) -> Result<Ticket, Error> {
+    let ticket = core.store.ticket(id).await?;
     if matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
-        return Err(ApiError::Conflict(format!("the ticket is {}", ticket.status)));
+        return Err(Error::Conflict(format!("the ticket is {}", ticket.status)));
     }
     Ok(ticket)
 }
 
-fn engine_error(e: EngineError) -> ApiError {
+fn engine_error(e: EngineError) -> Error {
     match e {
-        EngineError::NoSuchOffer { .. } => ApiError::Conflict("the offer has expired or went to someone else".into()),
-        EngineError::UnknownTicket(_) => ApiError::Conflict("the ticket is not waiting for an agent".into()),
-        EngineError::UnknownAgent(_) => ApiError::NotFound("agent"),
-        EngineError::AlreadyKnown(_) => ApiError::Conflict("the ticket is already being routed".into()),
+        EngineError::NoSuchOffer { .. } => Error::Conflict("the offer has expired or went to someone else".into()),
+        EngineError::UnknownTicket(_) => Error::Conflict("the ticket is not waiting for an agent".into()),
+        EngineError::UnknownAgent(_) => Error::NotFound("agent"),
+        EngineError::AlreadyKnown(_) => Error::Conflict("the ticket is already being routed".into()),
     }
 }
 
@@ -697,27 +705,21 @@ fn stored(profile: &AgentProfile, presence: Presence) -> AgentRouting {
     AgentRouting { agent_id: profile.id, skills: profile.skills.clone(), capacity: profile.capacity.clone(), presence }
 }
 
-async fn set_stored_presence(state: &AppState, agent: AgentId, presence: Presence) -> Result<(), ApiError> {
-    let routing = state.store.agent_routing(agent).await?;
+async fn set_stored_presence(core: &Core, agent: AgentId, presence: Presence) -> Result<(), Error> {
+    let routing = core.store.agent_routing(agent).await?;
     let routing = match routing {
         Some(r) => AgentRouting { presence, ..r },
         None => stored(&default_profile(agent), presence),
     };
-    state.store.set_agent_routing(&routing).await?;
+    core.store.set_agent_routing(&routing).await?;
     Ok(())
 }
 
-async fn publish_ticket_and_conversation(state: &AppState, ticket: Ticket) {
+async fn publish_ticket_and_conversation(core: &Core, ticket: Ticket) {
     let conversation_id = ticket.conversation_id;
-    state.bus.publish(Event::TicketUpdated { ticket });
-    match state.store.conversation(conversation_id).await {
-        Ok(conversation) => state.bus.publish(Event::ConversationUpdated { conversation }),
+    core.bus.publish(Event::TicketUpdated { ticket });
+    match core.store.conversation(conversation_id).await {
+        Ok(conversation) => core.bus.publish(Event::ConversationUpdated { conversation }),
         Err(e) => tracing::warn!(error = %e, "cannot read the conversation to announce it"),
     }
-}
-
-/// Whether `agent` may act on routing for others (supervisors and admins).
-#[must_use]
-pub fn is_supervisor(agent: &schema::Agent) -> bool {
-    agent.has_role(Role::Supervisor)
 }

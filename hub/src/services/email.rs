@@ -20,8 +20,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use channels::email::imap::{self, AfterTaken, ImapMailbox, ImapSink, ImapTls, trust_roots};
 use channels::email::smtp::{self, Envelope, MailSink, SinkError, SmtpConfig};
@@ -33,30 +31,37 @@ use channels::email::{
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use schema::{
-    AttachmentId, AuthorKind, Channel, Conversation, ConversationStatus, DeliveryStatus, DisplayName, EmailAddress,
-    InboundEmail, InboundEmailKind, MediaRef, MessageText, NewAttachment, NewMessage, OutboundEmail, QueuedEmail, Role,
+    AttachmentId, AuthorKind, Channel, Conversation, ConversationStatus, DisplayName, EmailAddress, InboundEmail,
+    InboundEmailKind, MediaRef, MessageText, NewAttachment, NewMessage, OutboundEmail, QueuedEmail, Store, StoreError,
 };
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::auth::Staff;
 use crate::bus::Event;
 use crate::config::{EmailConfig, ImapAfter, ImapConfig, TlsMode};
-use crate::error::ApiError;
-use crate::{AppState, StartError, ingest};
+use crate::error::{Error, ErrorCode};
+use crate::services::ingest::Ingest;
+use crate::services::{Core, outbox};
 
-/// The e-mail channel's state on a hub node.
+/// Why the e-mail channel cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The e-mail channel of a hub node, as configured: built first (its [`Replies`] are needed by
+/// ingest), then started with [`Email::start`].
 pub struct Email {
-    /// Woken when a reply is queued.
-    pub wake: tokio::sync::Notify,
+    replies: Arc<Replies>,
     per_sender: DefaultKeyedRateLimiter<String>,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
-    /// Our address; `None` when the channel is disabled.
-    from: Option<Mailbox>,
-    domain: String,
     limits: InboundLimits,
     /// STARTTLS for the listener, when a certificate is configured.
     tls: Option<Arc<ServerConfig>>,
@@ -66,7 +71,7 @@ pub struct Email {
 
 impl std::fmt::Debug for Email {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Email").field("from", &self.from).field("relay", &self.transport.is_some()).finish()
+        f.debug_struct("Email").field("from", &self.replies.from).field("relay", &self.transport.is_some()).finish()
     }
 }
 
@@ -75,11 +80,15 @@ fn nonzero(n: u32) -> NonZeroU32 {
 }
 
 impl Email {
-    /// The channel's state from its configuration.
+    /// The channel from its configuration.
     ///
     /// # Errors
     /// When enabled: an invalid from address, display name or relay.
-    pub fn new(config: &EmailConfig) -> Result<Self, String> {
+    pub fn new(config: &EmailConfig) -> Result<Self, StartError> {
+        Self::parse(config).map_err(StartError::Config)
+    }
+
+    fn parse(config: &EmailConfig) -> Result<Self, String> {
         let rate = config.sender_rate_per_min;
         let per_sender = RateLimiter::keyed(Quota::per_minute(nonzero(rate)).allow_burst(nonzero((rate / 3).max(5))));
         let limits = InboundLimits {
@@ -88,11 +97,9 @@ impl Email {
             ..InboundLimits::default()
         };
         let mut email = Self {
-            wake: tokio::sync::Notify::new(),
+            replies: Arc::new(Replies { from: None, domain: String::new() }),
             per_sender,
             transport: None,
-            from: None,
-            domain: String::new(),
             limits,
             tls: None,
             imap: Vec::new(),
@@ -113,7 +120,7 @@ impl Email {
             "" => None,
             n => Some(n.parse::<DisplayName>().map_err(|e| format!("email.from_name: {e}"))?),
         };
-        email.domain = if config.message_id_domain.trim().is_empty() {
+        let domain = if config.message_id_domain.trim().is_empty() {
             address.as_str().rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default()
         } else {
             config.message_id_domain.trim().to_owned()
@@ -134,10 +141,66 @@ impl Email {
             };
             email.transport = Some(relay.transport().map_err(|e| e.to_string())?);
         }
-        email.from = Some(Mailbox { address, name });
+        email.replies = Arc::new(Replies { from: Some(Mailbox { address, name }), domain });
         Ok(email)
     }
 
+    /// Builds the reply mails of e-mail conversations (for ingest).
+    #[must_use]
+    pub fn replies(&self) -> Arc<Replies> {
+        Arc::clone(&self.replies)
+    }
+
+    /// Starts the channel: the outbox sender (woken by `wake`), the IMAP pollers, and the SMTP
+    /// listener when `smtp_enabled`. Returns the listener's address and task.
+    ///
+    /// # Errors
+    /// The listener's address cannot be bound, or an accepted address is invalid.
+    pub async fn start(
+        self,
+        core: Core,
+        ingest: Arc<Ingest>,
+        config: &EmailConfig,
+        max_chars: usize,
+        wake: Arc<Notify>,
+    ) -> Result<Option<(std::net::SocketAddr, JoinHandle<()>)>, StartError> {
+        let outbox = Arc::new(EmailOutbox {
+            store: core.store.clone(),
+            transport: self.transport,
+            send_attempts: i64::from(config.send_attempts),
+            retry_backoff_ms: config.retry_backoff_ms,
+        });
+        tokio::spawn(outbox::run(core.clone(), outbox, wake));
+        let inbound = Arc::new(Inbound {
+            core,
+            ingest,
+            per_sender: self.per_sender,
+            limits: self.limits,
+            max_message_bytes: config.max_message_bytes,
+            max_chars,
+        });
+        for (mailbox, every) in self.imap {
+            tokio::spawn(run_imap(Arc::clone(&inbound), mailbox, every));
+        }
+        if !config.smtp_enabled {
+            return Ok(None);
+        }
+        listen(inbound, config, self.tls).await.map(Some)
+    }
+}
+
+/// Takes mail in, from the SMTP listener and the IMAP pollers alike.
+struct Inbound {
+    core: Core,
+    ingest: Arc<Ingest>,
+    per_sender: DefaultKeyedRateLimiter<String>,
+    limits: InboundLimits,
+    max_message_bytes: usize,
+    /// The longest message text (longer mail is cut).
+    max_chars: usize,
+}
+
+impl Inbound {
     fn admit(&self, key: &str) -> Result<(), SinkError> {
         self.per_sender.check_key(&key.to_ascii_lowercase()).map_err(|_| SinkError::RateLimited)
     }
@@ -212,38 +275,37 @@ fn imap_mailbox(m: &ImapConfig, max_message_bytes: usize) -> Result<(ImapMailbox
 ///
 /// # Errors
 /// The address cannot be bound, or an accepted address is invalid.
-pub(crate) async fn listen(state: &web::Data<AppState>) -> Result<(std::net::SocketAddr, JoinHandle<()>), StartError> {
-    let config = &state.config.email;
+async fn listen(
+    inbound: Arc<Inbound>,
+    config: &EmailConfig,
+    tls: Option<Arc<ServerConfig>>,
+) -> Result<(std::net::SocketAddr, JoinHandle<()>), StartError> {
     let addr = config.smtp_bind;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
     let addresses = config
         .addresses
         .iter()
-        .map(|a| a.parse::<EmailAddress>().map_err(|e| StartError::Email(format!("email.addresses {a:?}: {e}"))))
+        .map(|a| a.parse::<EmailAddress>().map_err(|e| StartError::Config(format!("email.addresses {a:?}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     if addresses.is_empty() && config.local_domains.is_empty() {
-        return Err(StartError::Email("set email.addresses or email.local_domains".into()));
+        return Err(StartError::Config("set email.addresses or email.local_domains".into()));
     }
     let mut smtp = SmtpConfig::new(config.hostname.clone(), config.local_domains.clone(), addresses);
     smtp.max_message_bytes = config.max_message_bytes;
     smtp.max_connections = config.max_connections.max(1);
-    smtp.tls.clone_from(&state.email.tls);
-    let sink = Arc::new(HubSink { state: state.clone() });
-    let task = tokio::spawn(smtp::serve(listener, smtp, sink, state.shutdown.clone()));
+    smtp.tls = tls;
+    let shutdown = inbound.core.shutdown.clone();
+    let task = tokio::spawn(smtp::serve(listener, smtp, inbound, shutdown));
     tracing::info!(%addr, "SMTP listening");
     Ok((addr, task))
 }
 
-struct HubSink {
-    state: web::Data<AppState>,
-}
-
-impl MailSink for HubSink {
+impl MailSink for Inbound {
     async fn deliver(&self, envelope: Envelope, raw: Bytes) -> Result<(), SinkError> {
         let started = Instant::now();
-        let result = receive(&self.state, &envelope, &raw).await;
-        self.state.metrics.store_write.with_label_values(&["email_inbound"]).observe(started.elapsed().as_secs_f64());
+        let result = receive(self, &envelope, &raw).await;
+        self.core.metrics.store_write.with_label_values(&["email_inbound"]).observe(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
             tracing::info!(error = %e, peer = %envelope.peer, "mail not taken");
         }
@@ -251,11 +313,10 @@ impl MailSink for HubSink {
     }
 }
 
-impl ImapSink for HubSink {
+impl ImapSink for Inbound {
     /// Kept like an unparseable mail: its header as the raw copy, and why its body is not here.
     async fn too_large(&self, envelope: Envelope, header: Bytes, size: u64) -> Result<(), SinkError> {
-        let state = &self.state;
-        let parsed = parse_inbound(&header, &state.email.limits).ok();
+        let parsed = parse_inbound(&header, &self.limits).ok();
         let id = parsed.as_ref().map_or_else(|| synthetic_message_id(&header), |mail| mail.message_id.clone());
         let mut record = record(&envelope, &header, id.as_str(), InboundEmailKind::Unparseable);
         if let Some(mail) = parsed {
@@ -265,9 +326,9 @@ impl ImapSink for HubSink {
         record.parse_error = Some(format!(
             "{size} bytes, over email.max_message_bytes ({}): only the header was fetched; the mail is left \
              flagged on the IMAP server",
-            state.config.email.max_message_bytes
+            self.max_message_bytes
         ));
-        state.store.record_inbound_email(&record).await.map_err(|e| temporary(e.into()))?;
+        self.core.store.record_inbound_email(&record).await.map_err(|e| temporary(e.into()))?;
         tracing::warn!(message_id = %id.as_str(), size, "mail too large to fetch; left on the IMAP server");
         Ok(())
     }
@@ -275,23 +336,15 @@ impl ImapSink for HubSink {
 
 // ---- the IMAP poll mode ---------------------------------------------------------------------
 
-/// Starts a poller per configured IMAP mailbox.
-pub(crate) fn spawn_imap_pollers(state: &web::Data<AppState>) {
-    for (mailbox, every) in &state.email.imap {
-        tokio::spawn(run_imap(state.clone(), mailbox.clone(), *every));
-    }
-}
-
 /// Polls one mailbox until the hub shuts down. A failed poll is logged and counted; the next
 /// one tries again (after a longer wait while the server keeps failing).
-async fn run_imap(state: web::Data<AppState>, mailbox: ImapMailbox, every: Duration) {
-    let sink = HubSink { state: state.clone() };
+async fn run_imap(sink: Arc<Inbound>, mailbox: ImapMailbox, every: Duration) {
     let mut failures: u32 = 0;
     tracing::info!(mailbox = %mailbox.name, host = %mailbox.host, folder = %mailbox.folder, "polling IMAP");
     loop {
         let started = Instant::now();
         let mut more = false;
-        match imap::poll(&mailbox, &sink).await {
+        match imap::poll(&mailbox, &*sink).await {
             Ok(report) => {
                 failures = 0;
                 more = report.waiting > mailbox.batch && report.deferred == 0;
@@ -302,7 +355,7 @@ async fn run_imap(state: web::Data<AppState>, mailbox: ImapMailbox, every: Durat
                     ("deferred", report.deferred),
                 ] {
                     if n > 0 {
-                        state.metrics.imap_mails.with_label_values(&[&mailbox.name, outcome]).inc_by(n as u64);
+                        sink.core.metrics.imap_mails.with_label_values(&[&mailbox.name, outcome]).inc_by(n as u64);
                     }
                 }
                 if report.waiting > 0 {
@@ -312,7 +365,7 @@ async fn run_imap(state: web::Data<AppState>, mailbox: ImapMailbox, every: Durat
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                state.metrics.imap_mails.with_label_values(&[&mailbox.name, "poll_failed"]).inc();
+                sink.core.metrics.imap_mails.with_label_values(&[&mailbox.name, "poll_failed"]).inc();
                 tracing::warn!(mailbox = %mailbox.name, error = %e, failures, "IMAP poll failed");
             }
         }
@@ -323,15 +376,15 @@ async fn run_imap(state: web::Data<AppState>, mailbox: ImapMailbox, every: Durat
             (n, _) => every.saturating_mul(n.min(10)),
         };
         tokio::select! {
-            () = state.shutdown.cancelled() => return,
+            () = sink.core.shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
     }
 }
 
-fn temporary(e: ApiError) -> SinkError {
+fn temporary(e: Error) -> SinkError {
     match e {
-        ApiError::Internal(detail) => {
+        Error::Internal(detail) => {
             tracing::error!(error = %detail, "cannot store a mail");
             SinkError::Temporary("internal error".into())
         }
@@ -340,17 +393,17 @@ fn temporary(e: ApiError) -> SinkError {
 }
 
 /// Parses, admits, threads and stores one mail; `Ok` only once it is durable.
-async fn receive(state: &AppState, envelope: &Envelope, raw: &[u8]) -> Result<(), SinkError> {
-    match parse_inbound(raw, &state.email.limits) {
+async fn receive(inbound: &Inbound, envelope: &Envelope, raw: &[u8]) -> Result<(), SinkError> {
+    match parse_inbound(raw, &inbound.limits) {
         Ok(mut mail) => {
             mail.apply_envelope_sender(envelope.mail_from.as_deref());
-            receive_mail(state, envelope, raw, mail).await
+            receive_mail(inbound, envelope, raw, mail).await
         }
         Err(MailError::Unparseable { reason, synthetic_id }) => {
-            state.email.admit(&sender_key(None, envelope))?;
+            inbound.admit(&sender_key(None, envelope))?;
             let mut record = record(envelope, raw, synthetic_id.as_str(), InboundEmailKind::Unparseable);
             record.parse_error = Some(reason);
-            state.store.record_inbound_email(&record).await.map_err(|e| temporary(e.into()))?;
+            inbound.core.store.record_inbound_email(&record).await.map_err(|e| temporary(e.into()))?;
             tracing::warn!(message_id = %synthetic_id.as_str(), "unparseable mail kept raw");
             Ok(())
         }
@@ -399,15 +452,15 @@ fn record(envelope: &Envelope, raw: &[u8], message_id: &str, kind: InboundEmailK
     }
 }
 
-async fn receive_mail(state: &AppState, envelope: &Envelope, raw: &[u8], mail: InboundMail) -> Result<(), SinkError> {
+async fn receive_mail(inbound: &Inbound, envelope: &Envelope, raw: &[u8], mail: InboundMail) -> Result<(), SinkError> {
     let sender: Option<EmailAddress> = mail
         .from
         .as_ref()
         .map(|m| m.address.clone())
         .or_else(|| envelope.mail_from.as_deref().and_then(|p| p.parse().ok()));
-    state.email.admit(&sender_key(sender.as_ref(), envelope))?;
+    inbound.admit(&sender_key(sender.as_ref(), envelope))?;
     let id = mail.message_id.as_str();
-    if state.store.email_inbound_seen(id).await.map_err(|e| temporary(e.into()))? {
+    if inbound.core.store.email_inbound_seen(id).await.map_err(|e| temporary(e.into()))? {
         tracing::debug!(message_id = %id, "mail redelivered; already stored");
         return Ok(());
     }
@@ -425,21 +478,21 @@ async fn receive_mail(state: &AppState, envelope: &Envelope, raw: &[u8], mail: I
     // so our answer to it carries the parent too.
     rec.references =
         if mail.references.is_empty() { mail.in_reply_to.iter().cloned().collect() } else { mail.references.clone() };
-    store_mail(state, envelope, &mail, sender.as_ref(), &mut rec).await.map_err(temporary)?;
-    state.store.record_inbound_email(&rec).await.map_err(|e| temporary(e.into()))?;
+    store_mail(inbound, envelope, &mail, sender.as_ref(), &mut rec).await.map_err(temporary)?;
+    inbound.core.store.record_inbound_email(&rec).await.map_err(|e| temporary(e.into()))?;
     Ok(())
 }
 
 /// Appends what the mail says to its conversation, filling in `rec`.
 async fn store_mail(
-    state: &AppState,
+    inbound: &Inbound,
     envelope: &Envelope,
     mail: &InboundMail,
     sender: Option<&EmailAddress>,
     rec: &mut InboundEmail,
-) -> Result<(), ApiError> {
-    let threaded = find_thread(state, mail, envelope, sender).await?;
-    let max = state.config.webchat.max_message_chars;
+) -> Result<(), Error> {
+    let threaded = find_thread(inbound, mail, envelope, sender).await?;
+    let max = inbound.max_chars;
     match &mail.kind {
         MailKind::Personal => {
             let Some(sender) = sender else {
@@ -452,9 +505,8 @@ async fn store_mail(
                     let name = mail.from.as_ref().and_then(|m| m.name.clone());
                     let handle = sender.as_str().to_ascii_lowercase();
                     // The bot answers first, as on every channel; robots' mail never reaches it.
-                    let status =
-                        if state.assistant.is_some() { ConversationStatus::Bot } else { ConversationStatus::Queued };
-                    let c = state.store.conversation_for_handle(Channel::Email, &handle, name, status).await?;
+                    let status = inbound.ingest.first_status();
+                    let c = inbound.core.store.conversation_for_handle(Channel::Email, &handle, name, status).await?;
                     (c, false)
                 }
             };
@@ -479,9 +531,9 @@ async fn store_mail(
                 media,
                 template: None,
             };
-            let appended = ingest::append(state, new).await?;
+            let appended = inbound.ingest.append(new).await?;
             if appended.created && appended.message.seq == 1 {
-                state.bus.publish(Event::ConversationCreated { conversation: appended.conversation.clone() });
+                inbound.core.bus.publish(Event::ConversationCreated { conversation: appended.conversation.clone() });
             }
             if !appended.created {
                 // Stored before, but its mail record was not (a crash in between): keep the
@@ -505,7 +557,7 @@ async fn store_mail(
                     mail.subject.trim(),
                     body.map(|b| format!("\n\n{}", b.trim())).unwrap_or_default()
                 );
-                let message = system_message(state, &conversation, mail, &text, max).await?;
+                let message = system_message(inbound, &conversation, mail, &text, max).await?;
                 rec.conversation_id = Some(conversation.id);
                 rec.message_ref = Some(message);
             }
@@ -521,18 +573,18 @@ async fn store_mail(
             let mut conversation = threaded;
             if let Some(original) = &bounce.original_message_id {
                 if bounce.is_permanent()
-                    && let Some(message) = state.store.email_bounced(original, &reason).await?
+                    && let Some(message) = inbound.core.store.email_bounced(original, &reason).await?
                 {
-                    state.metrics.outbound.with_label_values(&["email", "bounced"]).inc();
-                    publish_update(state, message).await;
+                    inbound.core.metrics.outbound.with_label_values(&["email", "bounced"]).inc();
+                    outbox::publish_update(&inbound.core, message).await;
                 }
-                if let Some(id) = state.store.email_outbound_conversation(original).await? {
-                    conversation = Some(state.store.conversation(id).await?);
+                if let Some(id) = inbound.core.store.email_outbound_conversation(original).await? {
+                    conversation = Some(inbound.core.store.conversation(id).await?);
                 }
             }
             if let Some(conversation) = conversation.filter(|c| c.status != ConversationStatus::Closed) {
                 let label = if bounce.is_permanent() { "delivery failed" } else { "delivery delayed" };
-                let message = system_message(state, &conversation, mail, &format!("[{label}] {reason}"), max).await?;
+                let message = system_message(inbound, &conversation, mail, &format!("[{label}] {reason}"), max).await?;
                 rec.conversation_id = Some(conversation.id);
                 rec.message_ref = Some(message);
             }
@@ -542,12 +594,12 @@ async fn store_mail(
 }
 
 async fn system_message(
-    state: &AppState,
+    inbound: &Inbound,
     conversation: &Conversation,
     mail: &InboundMail,
     text: &str,
     max: usize,
-) -> Result<schema::MessageId, ApiError> {
+) -> Result<schema::MessageId, Error> {
     let new = NewMessage {
         conversation_id: conversation.id,
         author: AuthorKind::System,
@@ -557,31 +609,31 @@ async fn system_message(
         media: Vec::new(),
         template: None,
     };
-    Ok(ingest::append(state, new).await?.message.id)
+    Ok(inbound.ingest.append(new).await?.message.id)
 }
 
 /// The conversation a mail threads to (rules 1 and 2 of the module docs), if any is open.
 async fn find_thread(
-    state: &AppState,
+    inbound: &Inbound,
     mail: &InboundMail,
     envelope: &Envelope,
     sender: Option<&EmailAddress>,
-) -> Result<Option<Conversation>, ApiError> {
+) -> Result<Option<Conversation>, Error> {
     let from_customer = |customer: &str| sender.is_some_and(|s| s.as_str().eq_ignore_ascii_case(customer));
-    if let Some(id) = state.store.email_thread_lookup(&thread_keys(mail)).await?
-        && state.store.email_customer_address(id).await?.is_some_and(|c| from_customer(&c))
+    if let Some(id) = inbound.core.store.email_thread_lookup(&thread_keys(mail)).await?
+        && inbound.core.store.email_customer_address(id).await?.is_some_and(|c| from_customer(&c))
     {
-        let conversation = state.store.conversation(id).await?;
+        let conversation = inbound.core.store.conversation(id).await?;
         if conversation.status != ConversationStatus::Closed {
             return Ok(Some(conversation));
         }
     }
     let recipients: Vec<&EmailAddress> = mail.recipients().chain(envelope.rcpt_to.iter()).collect();
     if let Some(token) = find_token(&mail.subject, recipients)
-        && let Some((id, customer)) = state.store.email_conversation_by_token(token.as_str()).await?
+        && let Some((id, customer)) = inbound.core.store.email_conversation_by_token(token.as_str()).await?
         && from_customer(&customer)
     {
-        let conversation = state.store.conversation(id).await?;
+        let conversation = inbound.core.store.conversation(id).await?;
         if conversation.status != ConversationStatus::Closed {
             return Ok(Some(conversation));
         }
@@ -606,7 +658,7 @@ fn customer_text(
     with_subject: bool,
     attachments: &[NewAttachment],
     max: usize,
-) -> Result<MessageText, ApiError> {
+) -> Result<MessageText, Error> {
     let body = [&mail.new_text, &mail.text].into_iter().find(|t| !t.trim().is_empty()).map_or("", |t| t.trim());
     let mut text = String::new();
     if with_subject && !mail.subject.trim().is_empty() {
@@ -642,99 +694,127 @@ fn media_ref(a: &NewAttachment) -> MediaRef {
     }
 }
 
-async fn publish_update(state: &AppState, message: schema::Message) {
-    match state.store.conversation(message.conversation_id).await {
-        Ok(conversation) => state.bus.publish(Event::MessageUpdated { message, conversation }),
-        Err(e) => tracing::warn!(error = %e, "cannot read the conversation to announce a delivery"),
-    }
-}
-
 // ---- replies --------------------------------------------------------------------------------
 
-/// For an agent's or the bot's message on an e-mail conversation: the threaded reply mail to
-/// queue with it. `None` for any other message.
-///
-/// # Errors
-/// The channel is disabled on this hub, the conversation has no known address, or the reply
-/// cannot be built.
-pub(crate) async fn prepare_reply(state: &AppState, new: &NewMessage) -> Result<Option<OutboundEmail>, ApiError> {
-    if !matches!(new.author, AuthorKind::Agent | AuthorKind::Bot) {
-        return Ok(None);
-    }
-    let conversation = state.store.conversation(new.conversation_id).await?;
-    if conversation.channel != Channel::Email {
-        return Ok(None);
-    }
-    let Some(from) = &state.email.from else {
-        return Err(ApiError::Unavailable("the e-mail channel is not enabled on this hub".into()));
-    };
-    let context = state
-        .store
-        .email_reply_context(conversation.id)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("no e-mail address is known for this conversation".into()))?;
-    let last = context.last_inbound;
-    let to = last
-        .as_ref()
-        .and_then(|l| l.reply_to.clone().or_else(|| l.from_address.clone()))
-        .unwrap_or(context.customer_address);
-    let to: EmailAddress = to.parse()?;
-    let params = ReplyParams {
-        from: from.clone(),
-        to: vec![Mailbox::new(to)],
-        subject_of_thread: last.as_ref().map(|l| l.subject.clone()).unwrap_or_default(),
-        text: new.text.as_str().to_owned(),
-        html: None,
-        in_reply_to: last.as_ref().map(|l| l.message_id.clone()),
-        references: last.map(|l| l.references).unwrap_or_default(),
-        token: conversation_token(&conversation.id),
-        domain: state.email.domain.clone(),
-        automatic: new.author == AuthorKind::Bot,
-    };
-    let (message, mail_message_id) =
-        build_reply(&params).map_err(|e| ApiError::BadRequest { code: e.code(), message: e.to_string() })?;
-    let envelope = message.envelope();
-    Ok(Some(OutboundEmail {
-        mail_message_id,
-        envelope_from: envelope.from().map_or_else(|| from.address.as_str().to_owned(), ToString::to_string),
-        envelope_to: envelope.to().iter().map(ToString::to_string).collect(),
-        raw: message.formatted(),
-    }))
+/// Builds the mail that goes with a reply on an e-mail conversation, threaded to the customer's
+/// last mail.
+#[derive(Debug)]
+pub struct Replies {
+    /// Our address; `None` when the channel is disabled.
+    from: Option<Mailbox>,
+    /// The domain of the Message-IDs we write.
+    domain: String,
 }
 
-/// How long a claimed reply is left to one node before another may send it.
-const SEND_LEASE: Duration = Duration::from_secs(60);
-
-/// The wait before try `attempt + 2`: `base`, doubled at each try, at most 10 minutes.
-fn backoff(base_ms: u64, attempt: i64) -> Duration {
-    let exp = u32::try_from(attempt.clamp(0, 20)).unwrap_or(20);
-    Duration::from_millis(base_ms.max(1).saturating_mul(1u64 << exp).min(600_000))
-}
-
-/// Sends queued e-mail replies until the hub shuts down.
-pub async fn run_sender(state: web::Data<AppState>) {
-    let tick = Duration::from_millis(state.config.email.retry_backoff_ms.clamp(10, 1000));
-    loop {
-        tokio::select! {
-            () = state.shutdown.cancelled() => return,
-            () = state.email.wake.notified() => {}
-            () = tokio::time::sleep(tick) => {}
+impl Replies {
+    /// For an agent's or the bot's message on an e-mail conversation: the threaded reply mail to
+    /// queue with it. `None` for any other message.
+    ///
+    /// # Errors
+    /// The channel is disabled on this hub, the conversation has no known address, or the reply
+    /// cannot be built.
+    pub async fn prepare(&self, store: &Store, new: &NewMessage) -> Result<Option<OutboundEmail>, Error> {
+        if !matches!(new.author, AuthorKind::Agent | AuthorKind::Bot) {
+            return Ok(None);
         }
-        let due = match state.store.claim_email_outbound(OffsetDateTime::now_utc(), SEND_LEASE, 50).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the e-mail outbound queue");
-                continue;
-            }
+        let conversation = store.conversation(new.conversation_id).await?;
+        if conversation.channel != Channel::Email {
+            return Ok(None);
+        }
+        let Some(from) = &self.from else {
+            return Err(Error::Unavailable("the e-mail channel is not enabled on this hub".into()));
         };
-        for item in due {
-            if state.shutdown.is_cancelled() {
-                return;
-            }
-            let id = item.message_id;
-            if let Err(e) = send_one(&state, item).await {
-                tracing::error!(error = %e, message_id = %id, "cannot record an e-mail delivery");
-            }
+        let context = store
+            .email_reply_context(conversation.id)
+            .await?
+            .ok_or_else(|| Error::Conflict("no e-mail address is known for this conversation".into()))?;
+        let last = context.last_inbound;
+        let to = last
+            .as_ref()
+            .and_then(|l| l.reply_to.clone().or_else(|| l.from_address.clone()))
+            .unwrap_or(context.customer_address);
+        let to: EmailAddress = to.parse()?;
+        let params = ReplyParams {
+            from: from.clone(),
+            to: vec![Mailbox::new(to)],
+            subject_of_thread: last.as_ref().map(|l| l.subject.clone()).unwrap_or_default(),
+            text: new.text.as_str().to_owned(),
+            html: None,
+            in_reply_to: last.as_ref().map(|l| l.message_id.clone()),
+            references: last.map(|l| l.references).unwrap_or_default(),
+            token: conversation_token(&conversation.id),
+            domain: self.domain.clone(),
+            automatic: new.author == AuthorKind::Bot,
+        };
+        let (message, mail_message_id) = build_reply(&params)
+            .map_err(|e| Error::BadRequest { code: ErrorCode::MailBuildFailed, message: e.to_string() })?;
+        let envelope = message.envelope();
+        Ok(Some(OutboundEmail {
+            mail_message_id,
+            envelope_from: envelope.from().map_or_else(|| from.address.as_str().to_owned(), ToString::to_string),
+            envelope_to: envelope.to().iter().map(ToString::to_string).collect(),
+            raw: message.formatted(),
+        }))
+    }
+}
+
+/// Hands queued replies to the relay.
+struct EmailOutbox {
+    store: Store,
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    send_attempts: i64,
+    retry_backoff_ms: u64,
+}
+
+impl outbox::Outbox for EmailOutbox {
+    type Item = QueuedEmail;
+
+    fn name(&self) -> &'static str {
+        "email"
+    }
+
+    fn poll_every(&self) -> Duration {
+        Duration::from_millis(self.retry_backoff_ms.clamp(10, 1000))
+    }
+
+    fn batch(&self) -> u32 {
+        50
+    }
+
+    fn max_attempts(&self) -> i64 {
+        self.send_attempts
+    }
+
+    async fn claim(&self, now: OffsetDateTime, lease: Duration, limit: u32) -> Result<Vec<QueuedEmail>, StoreError> {
+        self.store.claim_email_outbound(now, lease, limit).await
+    }
+
+    fn info<'a>(&self, item: &'a QueuedEmail) -> outbox::ItemInfo<'a> {
+        outbox::ItemInfo { message_id: item.message_id, attempts: item.attempts, channel: "email" }
+    }
+
+    async fn send(&self, item: &QueuedEmail) -> outbox::Attempt {
+        let outcome = match &self.transport {
+            None => Err(SendError::Permanent {
+                code: None,
+                message: "no outbound relay is configured (email.relay.host)".into(),
+            }),
+            Some(transport) => match envelope_of(&item.mail) {
+                Ok(envelope) => send_raw(transport, &envelope, &item.mail.raw).await,
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
+            Ok(()) => outbox::Attempt::Sent { external_id: Some(item.mail.mail_message_id.clone()) },
+            Err(SendError::Transient { message: reason, .. }) => outbox::Attempt::Retry {
+                after: outbox::backoff(
+                    Duration::from_millis(self.retry_backoff_ms),
+                    item.attempts,
+                    Duration::from_secs(600),
+                ),
+                reason,
+            },
+            Err(SendError::Permanent { message: reason, .. }) => outbox::Attempt::Failed { reason },
         }
     }
 }
@@ -744,118 +824,4 @@ fn envelope_of(mail: &OutboundEmail) -> Result<lettre::address::Envelope, SendEr
     let from: lettre::Address = mail.envelope_from.parse().map_err(|e| bad(&e))?;
     let to = mail.envelope_to.iter().map(|t| t.parse::<lettre::Address>()).collect::<Result<Vec<_>, _>>();
     lettre::address::Envelope::new(Some(from), to.map_err(|e| bad(&e))?).map_err(|e| bad(&e))
-}
-
-async fn send_one(state: &AppState, item: QueuedEmail) -> Result<(), ApiError> {
-    let outcome = match &state.email.transport {
-        None => Err(SendError::Permanent {
-            code: None,
-            message: "no outbound relay is configured (email.relay.host)".into(),
-        }),
-        Some(transport) => match envelope_of(&item.mail) {
-            Ok(envelope) => send_raw(transport, &envelope, &item.mail.raw).await,
-            Err(e) => Err(e),
-        },
-    };
-    let id = item.message_id;
-    let store = &state.store;
-    let message = match outcome {
-        Ok(()) => store.record_delivery(id, DeliveryStatus::Sent, None, Some(&item.mail.mail_message_id), None).await?,
-        Err(SendError::Transient { message: reason, .. }) => {
-            let tries = item.attempts + 1;
-            if tries >= i64::from(state.config.email.send_attempts) {
-                let error = format!("gave up after {tries} tries: {reason}");
-                store.record_delivery(id, DeliveryStatus::Failed, Some(&error), None, None).await?
-            } else {
-                let at = OffsetDateTime::now_utc() + backoff(state.config.email.retry_backoff_ms, item.attempts);
-                tracing::info!(message_id = %id, tries, reason = %reason, "mail not sent; will retry");
-                store.record_delivery(id, DeliveryStatus::Queued, Some(&reason), None, Some(at)).await?
-            }
-        }
-        Err(SendError::Permanent { message: reason, .. }) => {
-            store.record_delivery(id, DeliveryStatus::Failed, Some(&reason), None, None).await?
-        }
-    };
-    state.metrics.outbound.with_label_values(&["email", message.delivery_status.map_or("none", |s| s.as_str())]).inc();
-    publish_update(state, message).await;
-    Ok(())
-}
-
-// ---- attachments ----------------------------------------------------------------------------
-
-/// A file name safe for a `Content-Disposition` header.
-fn safe_file_name(name: Option<&str>) -> String {
-    let cleaned: String = name
-        .unwrap_or("")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' '))
-        .take(120)
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
-    if cleaned.is_empty() { "attachment".to_owned() } else { cleaned }
-}
-
-/// `GET /api/v1/attachments/{id}` (agent): an inbound mail's attachment, as a download.
-pub async fn download_attachment(
-    state: web::Data<AppState>,
-    staff: Staff,
-    id: web::Path<AttachmentId>,
-) -> Result<HttpResponse, ApiError> {
-    staff.require(Role::Agent)?;
-    let attachment = state.store.email_attachment(*id).await?;
-    let Some(content) = attachment.content else {
-        return Err(ApiError::NotFound("attachment content (it was over the size limit)"));
-    };
-    let content_type = attachment
-        .content_type
-        .parse::<header::HeaderValue>()
-        .ok()
-        .filter(|v| v.to_str().is_ok_and(|s| s.contains('/') && !s.contains(';')))
-        .unwrap_or_else(|| header::HeaderValue::from_static("application/octet-stream"));
-    let disposition = format!("attachment; filename=\"{}\"", safe_file_name(attachment.file_name.as_deref()));
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CONTENT_DISPOSITION, disposition))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .body(content))
-}
-
-// ---- mail that did not become a message -------------------------------------------------------
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
-/// `GET /api/v1/email/unprocessed?limit=&cursor=` (admin): received mails kept with a parse
-/// error (unparseable, too large to fetch over IMAP, no usable sender), newest first.
-pub async fn unprocessed(
-    state: web::Data<AppState>,
-    staff: Staff,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    staff.require(Role::Admin)?;
-    let limit = crate::api::page_size(query.limit, "limit")?;
-    let page = state.store.unprocessed_emails(limit, query.cursor.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(page))
-}
-
-/// `GET /api/v1/email/inbound/{message_id}/raw` (admin): a received mail as kept (card numbers
-/// masked), as a `.eml` download.
-pub async fn download_raw(
-    state: web::Data<AppState>,
-    staff: Staff,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    staff.require(Role::Admin)?;
-    let mail = state.store.inbound_email(id.as_str()).await?.ok_or(ApiError::NotFound("mail"))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "message/rfc822"))
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"mail.eml\""))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .body(mail.raw))
 }

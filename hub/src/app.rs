@@ -1,0 +1,273 @@
+//! Start-up: opens the store, builds every service from what it needs (bottom up, so no service
+//! knows one above it), starts the background workers, and serves HTTP. [`AppState`] is what the
+//! HTTP layer sees of the services.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use base64::Engine as _;
+use channels::webchat::VisitorTokenKey;
+use rand::RngCore;
+use schema::{Role, Store, StoreOptions};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use utoipa_actix_web::AppExt as _;
+
+use crate::bus::LocalBus;
+use crate::config::Config;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::secrets::{SecretBox, SecretsError};
+use crate::services::bot::{self, Assistant, AssistantError};
+use crate::services::email::{self, Email};
+use crate::services::escalate::Escalate;
+use crate::services::ingest::Ingest;
+use crate::services::knowledge::Knowledge;
+use crate::services::routing::Routing;
+use crate::services::social::Social;
+use crate::services::staff::{Sessions, ensure_staff};
+use crate::services::tickets::Tickets;
+use crate::services::voice::Voice;
+use crate::services::webchat::Webchat;
+use crate::services::{Core, outbox};
+use crate::{demo, http};
+
+/// The services, as the HTTP handlers reach them.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub core: Core,
+    pub sessions: Sessions,
+    pub routing: Arc<Routing>,
+    pub tickets: Tickets,
+    pub ingest: Arc<Ingest>,
+    pub webchat: Webchat,
+    pub social: Arc<Social>,
+    pub knowledge: Knowledge,
+    /// The bot, unless `bot.enabled` is off.
+    pub assistant: Option<Arc<Assistant>>,
+    /// The SIP voice channel, when `sip.enabled`.
+    pub voice: Option<Arc<Voice>>,
+}
+
+/// The hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] schema::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid bootstrap admin or demo data: {0}")]
+    Seed(Error),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("cannot load the social accounts: {0}")]
+    Social(Error),
+    #[error("cannot start the bot: {0}")]
+    Assistant(#[from] AssistantError),
+    #[error("cannot restore the routing state: {0}")]
+    Routing(Error),
+    #[error("cannot start the SIP voice channel: {0}")]
+    Voice(Error),
+    #[error("e-mail channel: {0}")]
+    Email(#[from] email::StartError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A running hub.
+#[derive(Debug)]
+pub struct RunningHub {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    pub state: web::Data<AppState>,
+    server: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The SMTP listener's address, when the e-mail channel is enabled.
+    pub smtp_addr: Option<SocketAddr>,
+    smtp: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningHub {
+    /// Graceful shutdown: stop accepting, close sockets with 1001 after their in-flight write,
+    /// let in-flight requests finish, then close the store (checkpointing SQLite).
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.state.core.shutdown.cancel();
+        self.server.stop(true).await;
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "server task failed");
+        }
+        // The SMTP listener finishes the mails it is receiving (they need the store) first.
+        if let Some(smtp) = self.smtp
+            && let Err(e) = smtp.await
+        {
+            tracing::error!(error = %e, "SMTP task failed");
+        }
+        self.state.core.store.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// The web chat token key: configured, or made once and kept in the store.
+async fn visitor_key(store: &Store, config: &Config) -> Result<VisitorTokenKey, StartError> {
+    if let Some(secret) = &config.webchat.token_secret {
+        return Ok(VisitorTokenKey::new(secret.as_bytes()));
+    }
+    let secret = store
+        .setting_or_init("webchat.token_secret", || {
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        })
+        .await?;
+    Ok(VisitorTokenKey::new(secret.into_bytes()))
+}
+
+/// Opens the store, prepares secrets and seed data, builds the services, and starts serving.
+/// The port is open before the bot's vectors are ready: it answers by keywords until then.
+///
+/// # Errors
+/// The store cannot be opened or migrated, the address cannot be bound, a channel's settings
+/// are invalid, or the bootstrap admin is invalid.
+pub async fn start(config: Config) -> Result<RunningHub, StartError> {
+    let store = Store::connect(
+        &config.database.url,
+        &StoreOptions { max_connections: config.database.max_connections, ..StoreOptions::default() },
+    )
+    .await?;
+    tracing::info!(backend = ?store.backend(), url = %schema::redact(&config.database.url), "store ready");
+    let visitor_key = visitor_key(&store, &config).await?;
+    if let Some(admin) = &config.bootstrap_admin {
+        ensure_staff(&store, &admin.email, &admin.name, &[Role::Admin, Role::Agent], &admin.password)
+            .await
+            .map_err(StartError::Seed)?;
+    }
+    if config.demo.enabled {
+        demo::seed(&store, &config.sip.realm).await.map_err(StartError::Seed)?;
+    }
+    let core = Core {
+        store: store.clone(),
+        bus: Arc::new(LocalBus::new()),
+        metrics: Arc::new(Metrics::new()?),
+        shutdown: CancellationToken::new(),
+    };
+
+    // Bottom up: routing and escalation first, then what stores messages, then the channels.
+    let routing = Arc::new(
+        Routing::restore(core.clone(), &config.routing, config.sip.enabled).await.map_err(StartError::Routing)?,
+    );
+    let escalate = Arc::new(Escalate::new(core.clone(), Arc::clone(&routing)));
+    let email = Email::new(&config.email)?;
+    let (assistant, bot_jobs) = if config.bot.enabled {
+        let (assistant, queue, jobs) = Assistant::load(&store, &config.bot, config.demo.enabled).await?;
+        (Some((assistant, queue)), Some(jobs))
+    } else {
+        (None, None)
+    };
+    let (social_wake, email_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let ingest = Arc::new(Ingest::new(
+        core.clone(),
+        Arc::clone(&routing),
+        email.replies(),
+        assistant.as_ref().map(|(_, queue)| queue.clone()),
+        vec![Arc::clone(&social_wake), Arc::clone(&email_wake)],
+    ));
+    let assistant = assistant.map(|(a, _)| a);
+    if let (Some(assistant), Some(jobs)) = (&assistant, bot_jobs) {
+        bot::spawn_workers(
+            jobs,
+            bot::Worker {
+                core: core.clone(),
+                assistant: Arc::clone(assistant),
+                ingest: Arc::clone(&ingest),
+                escalate: Arc::clone(&escalate),
+                routing: Arc::clone(&routing),
+            },
+        );
+    }
+    let secrets = SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
+    let social = Arc::new(
+        Social::load(core.clone(), Arc::clone(&ingest), &config.social, config.webchat.max_message_chars, secrets)
+            .await
+            .map_err(StartError::Social)?,
+    );
+    let voice = if config.sip.enabled {
+        let voice = Voice::start(
+            core.clone(),
+            Arc::clone(&routing),
+            Arc::clone(&ingest),
+            Arc::clone(&escalate),
+            &config.sip,
+            config.routing.offer_timeout_secs,
+        )
+        .await
+        .map_err(StartError::Voice)?;
+        Some(voice)
+    } else {
+        None
+    };
+    let state = web::Data::new(AppState {
+        sessions: Sessions::new(store.clone(), config.staff.clone()),
+        tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),
+        webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, config.webchat.token_ttl_secs),
+        knowledge: Knowledge::new(store.clone(), assistant.clone()),
+        routing: Arc::clone(&routing),
+        ingest: Arc::clone(&ingest),
+        social: Arc::clone(&social),
+        assistant,
+        voice: voice.clone(),
+        core: core.clone(),
+        config: config.clone(),
+    });
+
+    let addr = config.server.bind;
+    let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(http::error::json_error))
+            .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
+            .app_data(web::PathConfig::default().error_handler(http::error::path_error))
+            .wrap(from_fn(http::track))
+            .into_utoipa_app()
+            .configure(http::routes)
+            .into_app()
+            .default_service(web::to(http::ops::not_found))
+    })
+    .backlog(config.server.backlog)
+    .max_connections(config.server.max_connections_per_worker)
+    .shutdown_timeout(config.server.shutdown_timeout_secs)
+    // Chat frames are small and latency-bound: never hold them back for Nagle's algorithm.
+    .tcp_nodelay(true)
+    .disable_signals();
+    if config.server.workers > 0 {
+        server = server.workers(config.server.workers);
+    }
+    let server = server.listen(listener).map_err(|source| StartError::Bind { addr, source })?.run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+
+    tokio::spawn(Arc::clone(&routing).run_clock());
+    tokio::spawn(outbox::run(core.clone(), social, social_wake));
+    if let Some(voice) = &voice {
+        voice.spawn();
+    }
+    let (smtp_addr, smtp) = if config.email.enabled {
+        match email
+            .start(core.clone(), Arc::clone(&ingest), &config.email, config.webchat.max_message_chars, email_wake)
+            .await?
+        {
+            Some((addr, task)) => (Some(addr), Some(task)),
+            None => (None, None),
+        }
+    } else {
+        (None, None)
+    };
+    tracing::info!(%addr, "listening");
+    Ok(RunningHub { addr, state, server: handle, task, smtp_addr, smtp })
+}

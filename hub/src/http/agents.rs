@@ -1,0 +1,320 @@
+//! Staff accounts (admin), agents' routing profiles (supervisor), presence (the agent), and
+//! softphone identities (admin).
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, get, post, put, web};
+use schema::{AgentId, Capacity, Presence, Role, SipIdentity, SkillLevel, SkillName};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::AppState;
+use crate::error::Error;
+use crate::http::auth::Staff;
+use crate::http::views::{AgentView, ErrorBody};
+use crate::services::staff::new_agent;
+use crate::services::tickets::{Profile, ProfileInput};
+use crate::services::voice;
+
+/// Staff, routing-profile, presence and softphone routes.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get_profile)
+        .service(set_profile)
+        .service(set_presence)
+        .service(get_identity)
+        .service(set_identity);
+}
+
+/// Every staff member (admin).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<AgentView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+#[get("/agents")]
+pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
+    staff.require(Role::Admin)?;
+    let agents: Vec<AgentView> = state.core.store.agents().await?.iter().map(AgentView::from).collect();
+    Ok(HttpResponse::Ok().json(agents))
+}
+
+/// A new staff member.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    email: String,
+    name: String,
+    /// `agent`, `supervisor`, `bot_trainer`, `admin`, `auditor`.
+    roles: Vec<String>,
+    /// At least 12 characters.
+    password: String,
+}
+
+impl std::fmt::Debug for CreateAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateAgent").field("email", &self.email).field("roles", &self.roles).finish_non_exhaustive()
+    }
+}
+
+/// A new staff member (admin).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    request_body = CreateAgent,
+    responses(
+        (status = 201, body = AgentView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "the e-mail is taken", body = ErrorBody),
+        (status = 422, body = ErrorBody)
+    )
+)]
+#[post("/agents")]
+pub async fn create(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<CreateAgent>,
+) -> Result<HttpResponse, Error> {
+    staff.require(Role::Admin)?;
+    let body = body.into_inner();
+    let new = new_agent(&body.email, &body.name, &body.roles, body.password).await?;
+    let agent = state.core.store.create_agent(new).await?;
+    tracing::info!(agent_id = %agent.id, by = %staff.agent().id, "staff member created");
+    Ok(HttpResponse::Created().json(AgentView::from(&agent)))
+}
+
+// ---- routing profiles and presence ------------------------------------------------------------
+
+/// An agent's routing profile.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    /// Skill → level, 1 to 10.
+    skills: BTreeMap<String, i64>,
+    /// Channel → most tickets at once (0 to 20). Omitted: the default capacity.
+    capacity: Option<BTreeMap<String, i64>>,
+    /// Channels whose work blocks every other (default: voice).
+    exclusive: Option<Vec<String>>,
+}
+
+/// An agent's routing profile and presence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileView {
+    agent_id: AgentId,
+    skills: BTreeMap<SkillName, SkillLevel>,
+    capacity: Capacity,
+    presence: Presence,
+}
+
+impl From<Profile> for ProfileView {
+    fn from(p: Profile) -> Self {
+        Self { agent_id: p.agent_id, skills: p.skills, capacity: p.capacity, presence: p.presence }
+    }
+}
+
+/// An agent's skills, capacity and presence (supervisor, or the agent themselves).
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the agent")),
+    responses(
+        (status = 200, body = ProfileView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+#[get("/agents/{id}/routing")]
+pub async fn get_profile(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+) -> Result<HttpResponse, Error> {
+    let caller = staff.require(Role::Agent)?;
+    if caller.id != *id {
+        staff.require(Role::Supervisor)?;
+    }
+    Ok(HttpResponse::Ok().json(ProfileView::from(state.tickets.profile(*id).await?)))
+}
+
+/// Sets an agent's skills with levels and capacity per channel (supervisor).
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the agent")),
+    request_body = ProfileBody,
+    responses(
+        (status = 200, body = ProfileView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "an unknown skill, a level or capacity out of range", body = ErrorBody)
+    )
+)]
+#[put("/agents/{id}/routing")]
+pub async fn set_profile(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+    body: web::Json<ProfileBody>,
+) -> Result<HttpResponse, Error> {
+    staff.require(Role::Supervisor)?;
+    let ProfileBody { skills, capacity, exclusive } = body.into_inner();
+    let profile = state.tickets.set_profile(*id, ProfileInput { skills, capacity, exclusive }).await?;
+    Ok(HttpResponse::Ok().json(ProfileView::from(profile)))
+}
+
+/// A presence to set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceBody {
+    /// `available`, `busy`, `away` or `offline`.
+    presence: String,
+}
+
+/// An agent's presence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceView {
+    agent_id: AgentId,
+    presence: Presence,
+}
+
+/// Sets the caller's presence (agent).
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    request_body = PresenceBody,
+    responses(
+        (status = 200, body = PresenceView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)
+    )
+)]
+#[put("/me/presence")]
+pub async fn set_presence(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<PresenceBody>,
+) -> Result<HttpResponse, Error> {
+    let agent = staff.require(Role::Agent)?;
+    let presence = state.tickets.set_presence(agent.id, &body.presence).await?;
+    Ok(HttpResponse::Ok().json(PresenceView { agent_id: agent.id, presence }))
+}
+
+// ---- softphone identities ---------------------------------------------------------------------
+
+/// A softphone's SIP credentials.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityBody {
+    username: String,
+    /// 8 to 128 printable characters; only its digest HA1 is stored.
+    password: String,
+}
+
+impl std::fmt::Debug for IdentityBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityBody").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// An agent's softphone identity, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityView {
+    agent_id: AgentId,
+    username: String,
+    realm: String,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    /// The softphone's live registrations (empty when SIP is off).
+    registrations: Vec<RegistrationView>,
+}
+
+/// A live softphone registration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationView {
+    contact: String,
+    expires_in_secs: u64,
+}
+
+async fn identity_view(state: &AppState, identity: SipIdentity) -> IdentityView {
+    let registrations = match &state.voice {
+        Some(v) => v
+            .registrations(identity.agent_id)
+            .await
+            .into_iter()
+            .map(|(contact, expires_in_secs)| RegistrationView { contact, expires_in_secs })
+            .collect(),
+        None => Vec::new(),
+    };
+    IdentityView {
+        agent_id: identity.agent_id,
+        username: identity.username,
+        realm: identity.realm,
+        updated_at: identity.updated_at,
+        registrations,
+    }
+}
+
+/// Sets the agent's softphone username and password (admin). Only `MD5(username:realm:password)`
+/// is stored.
+#[utoipa::path(
+    tag = "voice",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the agent")),
+    request_body = IdentityBody,
+    responses(
+        (status = 200, body = IdentityView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)
+    )
+)]
+#[put("/agents/{id}/sip")]
+pub async fn set_identity(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+    body: web::Json<IdentityBody>,
+) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    let IdentityBody { username, password } = body.into_inner();
+    let store = &state.core.store;
+    let identity =
+        voice::set_identity(store, &state.config.sip.realm, state.voice.as_deref(), *id, username, &password).await?;
+    tracing::info!(agent_id = %identity.agent_id, username = %identity.username, by = %admin.id, "SIP identity set");
+    Ok(HttpResponse::Ok().json(identity_view(&state, identity).await))
+}
+
+/// The agent's softphone identity without its secret, and its live registrations (admin, or the
+/// agent themselves).
+#[utoipa::path(
+    tag = "voice",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the agent")),
+    responses(
+        (status = 200, body = IdentityView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+#[get("/agents/{id}/sip")]
+pub async fn get_identity(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+) -> Result<HttpResponse, Error> {
+    let me = staff.require(Role::Agent)?;
+    if me.id != *id && !me.has_role(Role::Admin) {
+        return Err(Error::Forbidden("only an admin or the agent themselves can see this".into()));
+    }
+    let identity = state.core.store.sip_identity(*id).await?.ok_or(Error::NotFound("SIP identity"))?;
+    Ok(HttpResponse::Ok().json(identity_view(&state, identity).await))
+}

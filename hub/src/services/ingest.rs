@@ -1,0 +1,114 @@
+//! The one way a message enters the system, whatever the channel: store it, count it, announce
+//! it, then hand the turn on (to the bot, or back to routing when a ticket waits for the customer).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use schema::{Appended, AuthorKind, ConversationStatus, NewMessage, TicketStatus};
+use tokio::sync::Notify;
+
+use crate::bus::Event;
+use crate::error::Error;
+use crate::services::Core;
+use crate::services::bot::BotQueue;
+use crate::services::email::Replies;
+use crate::services::routing::Routing;
+
+/// Stores messages from every channel and author.
+#[derive(Debug)]
+pub struct Ingest {
+    core: Core,
+    routing: Arc<Routing>,
+    /// Builds the mail that goes with a reply on an e-mail conversation.
+    replies: Arc<Replies>,
+    /// The bot's turn queue, when the bot is on.
+    bot: Option<BotQueue>,
+    /// The outbox workers, woken when a reply is queued for them.
+    outboxes: Vec<Arc<Notify>>,
+}
+
+impl Ingest {
+    /// The ingest service over its collaborators.
+    #[must_use]
+    pub fn new(
+        core: Core,
+        routing: Arc<Routing>,
+        replies: Arc<Replies>,
+        bot: Option<BotQueue>,
+        outboxes: Vec<Arc<Notify>>,
+    ) -> Self {
+        Self { core, routing, replies, bot, outboxes }
+    }
+
+    /// The status a new conversation starts in: with the bot when there is one, else queued for
+    /// a person.
+    #[must_use]
+    pub fn first_status(&self) -> ConversationStatus {
+        if self.bot.is_some() { ConversationStatus::Bot } else { ConversationStatus::Queued }
+    }
+
+    /// Stores `new` (idempotently, by its channel message id) and, if it is new, publishes it.
+    /// Returns only once the message is durable, so the caller may acknowledge it.
+    ///
+    /// # Errors
+    /// Unknown or closed conversation, or the store is down.
+    pub async fn append(&self, new: NewMessage) -> Result<Appended, Error> {
+        let store = &self.core.store;
+        let started = Instant::now();
+        let author = new.author;
+        // A reply on an e-mail conversation is queued with its built mail, in the same transaction.
+        let appended = match self.replies.prepare(store, &new).await? {
+            Some(mail) => store.append_email_reply(new, &mail).await?,
+            None => store.append_message(new).await?,
+        };
+        self.core.metrics.store_write.with_label_values(&["append_message"]).observe(started.elapsed().as_secs_f64());
+        if appended.created {
+            if appended.message.delivery_status.is_some() {
+                for outbox in &self.outboxes {
+                    outbox.notify_one();
+                }
+            }
+            self.core
+                .metrics
+                .messages
+                .with_label_values(&[appended.conversation.channel.as_str(), author.as_str()])
+                .inc();
+            self.core.bus.publish(Event::MessageCreated {
+                message: appended.message.clone(),
+                conversation: appended.conversation.clone(),
+            });
+            // A customer writing into a resolved conversation reopens its ticket; into one that
+            // waits for them, puts it back to the assignee.
+            if author == AuthorKind::Customer {
+                let conversation = appended.conversation.id;
+                if appended.conversation.status == ConversationStatus::Bot
+                    && let Some(bot) = &self.bot
+                {
+                    bot.enqueue(conversation, appended.message.clone()).await;
+                } else if appended.conversation.status == ConversationStatus::Resolved {
+                    self.reopen(&appended).await;
+                } else if self.routing.is_pending(conversation)
+                    && let Err(e) = self.routing.customer_replied(conversation).await
+                {
+                    tracing::error!(error = %e, conversation_id = %conversation, "cannot resume the ticket");
+                }
+            }
+        }
+        Ok(appended)
+    }
+
+    async fn reopen(&self, appended: &Appended) {
+        let ticket = match self.core.store.latest_ticket(appended.conversation.id).await {
+            Ok(Some(t)) if t.status == TicketStatus::Resolved => t,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, conversation_id = %appended.conversation.id, "cannot reopen the ticket");
+                return;
+            }
+        };
+        // The message is stored whatever happens here; a failed reopen is logged for the staff.
+        if let Err(e) = self.routing.reopen(ticket.id).await {
+            tracing::error!(error = %e, conversation_id = %appended.conversation.id, "cannot reopen the ticket");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Staff accounts and sessions: argon2 passwords, bearer session tokens with idle and absolute
+//! expiry, and the creation of staff members (by an admin, at start, by the CLI).
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use rand::RngCore;
+use schema::{Agent, AuthMethod, DisplayName, EmailAddress, NewAgent, Role, StaffSession, Store};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::config::StaffConfig;
+use crate::error::Error;
+
+/// Staff passwords must have at least this many characters.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Prefix of staff session tokens, so secret scanners can spot a leaked one.
+const TOKEN_PREFIX: &str = "sbs_";
+/// A session's activity is written back at most this often.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// Hashes a password with argon2id (default, OWASP-recommended parameters).
+///
+/// # Errors
+/// A password shorter than [`MIN_PASSWORD_CHARS`].
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(Error::Validation(schema::ValidationError::Invalid {
+            field: "password",
+            reason: format!("must have at least {MIN_PASSWORD_CHARS} characters"),
+        }));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the e-mail is unknown, so both failures take the same time.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"no such user, no such password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+fn digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", B64.encode(bytes))
+}
+
+/// When a session last active at `now` expires: idle timeout, capped by the absolute lifetime.
+fn expiry(config: &StaffConfig, created_at: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+    let idle = now + Duration::seconds(i64::try_from(config.session_idle_secs).unwrap_or(i64::MAX / 2));
+    let max = created_at + Duration::seconds(i64::try_from(config.session_max_secs).unwrap_or(i64::MAX / 2));
+    idle.min(max)
+}
+
+/// Whether checking a token counts as the staff member being active (pushing back idle expiry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// A request or a reply: the person did something.
+    Active,
+    /// A background re-check (an open socket's heartbeat): not activity.
+    Check,
+}
+
+/// A new session: the token (shown once) and the session as stored.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: String,
+    pub session: StaffSession,
+}
+
+/// Staff sign-in and sessions.
+#[derive(Debug)]
+pub struct Sessions {
+    store: Store,
+    config: StaffConfig,
+}
+
+impl Sessions {
+    #[must_use]
+    pub fn new(store: Store, config: StaffConfig) -> Self {
+        Self { store, config }
+    }
+
+    /// Checks a staff bearer token and, for [`Activity::Active`], records the activity.
+    ///
+    /// # Errors
+    /// 401 for a bad token; 503 if the store is down.
+    pub async fn authenticate(&self, token: &str, activity: Activity) -> Result<StaffSession, Error> {
+        let unauthorized = || Error::Unauthorized("sign in again: the session is invalid or has expired".into());
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+            return Err(unauthorized());
+        }
+        let digest = digest(token);
+        let session = self.store.live_session(&digest).await?.ok_or_else(unauthorized)?;
+        if !session.agent.active {
+            return Err(unauthorized());
+        }
+        let now = OffsetDateTime::now_utc();
+        if activity == Activity::Active && now - session.last_seen_at >= TOUCH_EVERY {
+            self.store.touch_session(&digest, expiry(&self.config, session.created_at, now)).await?;
+        }
+        Ok(session)
+    }
+
+    /// E-mail and password for a session. Unknown e-mail and wrong password take the same time
+    /// and give the same answer.
+    ///
+    /// # Errors
+    /// 401 when refused; 503 if the store is down.
+    pub async fn login(&self, email: &str, password: String) -> Result<SignedIn, Error> {
+        let refused = || Error::Unauthorized("wrong e-mail or password".into());
+        let creds = match email.parse::<EmailAddress>() {
+            Ok(email) => self.store.agent_credentials(&email).await?,
+            Err(_) => None,
+        };
+        let (agent, hash, known) = match creds {
+            Some((agent, hash)) if agent.active => (Some(agent), hash, true),
+            _ => (None, dummy_hash().to_owned(), false),
+        };
+        let verified = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+            .await
+            .map_err(|e| Error::Internal(format!("password check failed: {e}")))?;
+        let agent = match agent {
+            Some(agent) if verified && known => agent,
+            _ => {
+                tracing::info!(email_known = known, "sign-in refused");
+                return Err(refused());
+            }
+        };
+        let token = new_token();
+        let now = OffsetDateTime::now_utc();
+        let session = self
+            .store
+            .create_session(&digest(&token), &agent, AuthMethod::Password, expiry(&self.config, now, now))
+            .await?;
+        tracing::info!(agent_id = %agent.id, "staff signed in");
+        Ok(SignedIn { token, session })
+    }
+
+    /// Ends a session.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn logout(&self, session: &StaffSession) -> Result<(), Error> {
+        Ok(self.store.revoke_session(&session.token_digest).await?)
+    }
+}
+
+/// Validates a new staff member's fields and hashes the password (off the async threads).
+///
+/// # Errors
+/// A field that does not validate (422 naming it).
+pub async fn new_agent(email: &str, name: &str, roles: &[String], password: String) -> Result<NewAgent, Error> {
+    let email: EmailAddress = email.parse()?;
+    let name: DisplayName = name.parse()?;
+    let mut parsed = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
+    parsed.sort();
+    parsed.dedup();
+    if parsed.is_empty() {
+        return Err(Error::Validation(schema::ValidationError::Empty { field: "roles" }));
+    }
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))??;
+    Ok(NewAgent { email, name, roles: parsed, password_hash })
+}
+
+/// Creates a staff member unless one with that e-mail exists.
+///
+/// # Errors
+/// A field that does not validate, or the store fails.
+pub async fn ensure_staff(store: &Store, email: &str, name: &str, roles: &[Role], password: &str) -> Result<(), Error> {
+    let parsed: EmailAddress = email.parse()?;
+    if store.agent_credentials(&parsed).await?.is_some() {
+        return Ok(());
+    }
+    let roles: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let new = new_agent(email, name, &roles, password.to_owned()).await?;
+    store.create_agent(new).await?;
+    tracing::info!(%email, "staff member created at start");
+    Ok(())
+}
+
+/// Fails with 403 unless `agent` holds `role`.
+///
+/// # Errors
+/// [`Error::Forbidden`].
+pub fn require(agent: &Agent, role: Role) -> Result<&Agent, Error> {
+    if agent.has_role(role) { Ok(agent) } else { Err(Error::Forbidden(format!("this needs the {role} role"))) }
+}

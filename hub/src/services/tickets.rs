@@ -1,0 +1,382 @@
+//! Staff work on tickets and routing: hand-over on request, accept and reject offers, resolve,
+//! wait for the customer, transfer, notes and tags (the assignee or a supervisor), agents'
+//! routing profiles and presence, and the supervisors' rules (validated, versioned, dry-run).
+//! The routing engine's bookkeeping is `routing`; this is who may do what, and with which input.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use router::Input;
+use router::rules::{Classification, RoutingRules, Sample};
+use schema::{
+    Actor, Agent, AgentId, AgentRouting, Capacity, Channel, ConversationId, CustomerTier, Language, Presence,
+    QueueName, Role, RulesVersion, SkillLevel, SkillName, Ticket, TicketEvent, TicketId, TicketNote, TicketStatus,
+};
+use time::OffsetDateTime;
+
+use crate::bus::Event;
+use crate::error::Error;
+use crate::services::Core;
+use crate::services::escalate::{Escalate, Escalation};
+use crate::services::routing::{Routing, Transfer};
+
+const MAX_TAGS: usize = 20;
+const MAX_TAG_CHARS: usize = 50;
+const MAX_NOTE_CHARS: usize = 10_000;
+
+/// Tags as given: trimmed, lower-cased, at most [`MAX_TAGS`] of at most [`MAX_TAG_CHARS`].
+///
+/// # Errors
+/// Too many, empty, too long or with control characters (422).
+pub fn tags(raw: Vec<String>) -> Result<BTreeSet<String>, Error> {
+    if raw.len() > MAX_TAGS {
+        return Err(Error::invalid("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    raw.into_iter()
+        .map(|t| {
+            let t = t.trim().to_lowercase();
+            if t.is_empty() || t.chars().count() > MAX_TAG_CHARS || t.chars().any(char::is_control) {
+                Err(Error::invalid("tags", format!("a tag is 1 to {MAX_TAG_CHARS} printable characters")))
+            } else {
+                Ok(t)
+            }
+        })
+        .collect()
+}
+
+/// The assignee, or a supervisor, may work on an assigned ticket.
+fn may_work_on(agent: &Agent, ticket: &Ticket) -> Result<(), Error> {
+    if ticket.assignee_id == Some(agent.id) || agent.has_role(Role::Supervisor) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("only the assignee or a supervisor can do this".into()))
+    }
+}
+
+fn open(ticket: &Ticket) -> Result<(), Error> {
+    if matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
+        Err(Error::Conflict(format!("the ticket is {}", ticket.status)))
+    } else {
+        Ok(())
+    }
+}
+
+/// Where a staff member wants a ticket transferred.
+#[derive(Debug)]
+pub enum TransferTo<'a> {
+    Agent(AgentId),
+    Queue(&'a str),
+}
+
+/// A ticket with its history and internal notes.
+#[derive(Debug)]
+pub struct TicketDetail {
+    pub ticket: Ticket,
+    pub events: Vec<TicketEvent>,
+    pub notes: Vec<TicketNote>,
+}
+
+/// An agent's routing profile as given by a supervisor.
+#[derive(Debug, Default)]
+pub struct ProfileInput {
+    /// Skill → level, 1 to 10.
+    pub skills: BTreeMap<String, i64>,
+    /// Channel → most tickets at once (0 to 20). `None`: the default capacity.
+    pub capacity: Option<BTreeMap<String, i64>>,
+    /// Channels whose work blocks every other (default: voice).
+    pub exclusive: Option<Vec<String>>,
+}
+
+/// An agent's routing profile and presence.
+#[derive(Debug)]
+pub struct Profile {
+    pub agent_id: AgentId,
+    pub skills: BTreeMap<SkillName, SkillLevel>,
+    pub capacity: Capacity,
+    pub presence: Presence,
+}
+
+/// A sample conversation for a dry run, as given.
+#[derive(Debug, Default)]
+pub struct DryRunInput {
+    pub channel: String,
+    pub language: Option<String>,
+    pub tier: Option<String>,
+    pub tags: Vec<String>,
+    pub text: String,
+    pub at: Option<OffsetDateTime>,
+    /// Rules to try instead of those in force (validated the same way).
+    pub rules: Option<serde_json::Value>,
+}
+
+/// Staff work on tickets and routing.
+#[derive(Debug)]
+pub struct Tickets {
+    core: Core,
+    routing: Arc<Routing>,
+    escalate: Arc<Escalate>,
+}
+
+impl Tickets {
+    #[must_use]
+    pub fn new(core: Core, routing: Arc<Routing>, escalate: Arc<Escalate>) -> Self {
+        Self { core, routing, escalate }
+    }
+
+    /// An agent hands the conversation to the queues: the rules pick queue, skills and
+    /// priority; the router offers it.
+    ///
+    /// # Errors
+    /// Unknown conversation (404), an open ticket already (409), invalid tags (422).
+    pub async fn hand_over(&self, agent: &Agent, id: ConversationId, raw_tags: Vec<String>) -> Result<Ticket, Error> {
+        let tags = tags(raw_tags)?;
+        let conversation = self.core.store.conversation(id).await?;
+        let mut escalation = Escalation::new(&conversation, Actor::Agent(agent.id));
+        escalation.tags = tags;
+        self.escalate.escalate(escalation).await
+    }
+
+    /// A ticket with its history and notes.
+    ///
+    /// # Errors
+    /// Unknown ticket (404), or the store fails.
+    pub async fn detail(&self, id: TicketId) -> Result<TicketDetail, Error> {
+        let store = &self.core.store;
+        let ticket = store.ticket(id).await?;
+        let events = store.ticket_events(ticket.id).await?;
+        let notes = store.ticket_notes(ticket.id).await?;
+        Ok(TicketDetail { ticket, events, notes })
+    }
+
+    /// Takes the ticket offered to `agent`.
+    ///
+    /// # Errors
+    /// No such offer (409).
+    pub async fn accept(&self, agent: AgentId, id: TicketId) -> Result<Ticket, Error> {
+        self.routing.apply(Input::OfferAccepted { ticket: id, agent }).await?;
+        Ok(self.core.store.ticket(id).await?)
+    }
+
+    /// Declines the ticket offered to `agent`.
+    ///
+    /// # Errors
+    /// No such offer (409).
+    pub async fn reject(&self, agent: AgentId, id: TicketId) -> Result<Ticket, Error> {
+        self.routing.apply(Input::OfferRejected { ticket: id, agent }).await?;
+        Ok(self.core.store.ticket(id).await?)
+    }
+
+    /// Resolves a ticket (the assignee or a supervisor).
+    ///
+    /// # Errors
+    /// Not allowed (403), already closed (409).
+    pub async fn resolve(&self, agent: &Agent, id: TicketId) -> Result<Ticket, Error> {
+        let ticket = self.core.store.ticket(id).await?;
+        may_work_on(agent, &ticket)?;
+        open(&ticket)?;
+        self.routing.finish(ticket, TicketStatus::Resolved, Actor::Agent(agent.id), "resolved").await
+    }
+
+    /// Waits for the customer: their next message puts the ticket back to the assignee.
+    ///
+    /// # Errors
+    /// Not allowed (403), not assigned (409).
+    pub async fn pending(&self, agent: &Agent, id: TicketId) -> Result<Ticket, Error> {
+        let ticket = self.core.store.ticket(id).await?;
+        may_work_on(agent, &ticket)?;
+        self.routing.set_pending(ticket.id, Actor::Agent(agent.id)).await
+    }
+
+    /// Moves a ticket to another agent or queue.
+    ///
+    /// # Errors
+    /// Not allowed (403), closed (409), not an active agent or no such queue (422).
+    pub async fn transfer(&self, agent: &Agent, id: TicketId, to: TransferTo<'_>) -> Result<Ticket, Error> {
+        let ticket = self.core.store.ticket(id).await?;
+        may_work_on(agent, &ticket)?;
+        open(&ticket)?;
+        let to = match to {
+            TransferTo::Agent(target) => {
+                let target = self.core.store.agent(target).await?;
+                if !target.active || !target.has_role(Role::Agent) {
+                    return Err(Error::invalid("agent_id", "not an active agent"));
+                }
+                Transfer::Agent(target.id)
+            }
+            TransferTo::Queue(queue) => {
+                let queue: QueueName = queue.parse()?;
+                if !self.routing.rules().queues.iter().any(|q| q.name == queue) {
+                    return Err(Error::invalid("queue", format!("no queue {queue}")));
+                }
+                Transfer::Queue(queue)
+            }
+        };
+        self.routing.transfer(ticket, to, Actor::Agent(agent.id)).await
+    }
+
+    /// Adds an internal note, never shown to the customer.
+    ///
+    /// # Errors
+    /// Empty or too long (422), unknown ticket (404).
+    pub async fn add_note(&self, agent: &Agent, id: TicketId, text: &str) -> Result<TicketNote, Error> {
+        let text = schema::MessageText::parse(text, MAX_NOTE_CHARS)?;
+        let note = TicketNote {
+            ticket_id: id,
+            author_id: agent.id,
+            text: text.as_str().to_owned(),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        self.core.store.add_ticket_note(&note).await?;
+        Ok(note)
+    }
+
+    /// Replaces the ticket's tags.
+    ///
+    /// # Errors
+    /// Invalid tags (422), unknown ticket (404).
+    pub async fn set_tags(&self, agent: &Agent, id: TicketId, raw: Vec<String>) -> Result<Ticket, Error> {
+        let new_tags = tags(raw)?;
+        let line = TicketEvent {
+            ticket_id: id,
+            actor: Actor::Agent(agent.id),
+            kind: "tags_changed".into(),
+            detail: serde_json::json!({ "to": new_tags }),
+            at: OffsetDateTime::now_utc(),
+        };
+        let ticket = self.core.store.set_ticket_tags(id, &new_tags, &line).await?;
+        self.core.bus.publish(Event::TicketUpdated { ticket: ticket.clone() });
+        Ok(ticket)
+    }
+
+    // ---- agents' profiles and presence --------------------------------------------------------
+
+    /// An agent's routing profile and presence.
+    ///
+    /// # Errors
+    /// Unknown agent (404).
+    pub async fn profile(&self, id: AgentId) -> Result<Profile, Error> {
+        self.core.store.agent(id).await?;
+        let stored = self.core.store.agent_routing(id).await?;
+        let (skills, capacity) =
+            stored.map_or_else(|| (BTreeMap::new(), Capacity::default()), |r| (r.skills, r.capacity));
+        let presence = self.routing.presence(id).await;
+        Ok(Profile { agent_id: id, skills, capacity, presence })
+    }
+
+    /// Sets an agent's skills and capacity.
+    ///
+    /// # Errors
+    /// Unknown agent (404); an unknown skill, a level or capacity out of range (422).
+    pub async fn set_profile(&self, id: AgentId, input: ProfileInput) -> Result<Profile, Error> {
+        self.core.store.agent(id).await?;
+        let catalog = self.routing.rules().skills.clone();
+        let mut skills = BTreeMap::new();
+        for (name, level) in input.skills {
+            let skill: SkillName = name.parse()?;
+            if !catalog.contains(&skill) {
+                return Err(Error::invalid(
+                    "skills",
+                    format!("unknown skill {skill}: add it to the routing rules' skills first"),
+                ));
+            }
+            skills.insert(skill, SkillLevel::try_from(level)?);
+        }
+        let mut capacity = Capacity::default();
+        if let Some(limits) = input.capacity {
+            capacity.limits.clear();
+            for (channel, n) in limits {
+                let channel: Channel = channel.parse()?;
+                let n = u8::try_from(n).ok().filter(|n| *n <= 20).ok_or_else(|| {
+                    Error::invalid("capacity", format!("capacity for {channel} must be between 0 and 20, not {n}"))
+                })?;
+                capacity.limits.insert(channel, n);
+            }
+        }
+        if let Some(exclusive) = input.exclusive {
+            capacity.exclusive = exclusive.iter().map(|c| c.parse::<Channel>()).collect::<Result<_, _>>()?;
+        }
+        let routing = AgentRouting { agent_id: id, skills, capacity, presence: Presence::Offline };
+        self.routing.set_profile(routing.clone()).await?;
+        let presence = self.routing.presence(id).await;
+        Ok(Profile { agent_id: id, skills: routing.skills, capacity: routing.capacity, presence })
+    }
+
+    /// Sets an agent's own presence.
+    ///
+    /// # Errors
+    /// An unknown presence (422), or the store fails.
+    pub async fn set_presence(&self, agent: AgentId, presence: &str) -> Result<Presence, Error> {
+        let presence: Presence = presence.parse()?;
+        self.routing.set_presence(agent, presence).await?;
+        Ok(presence)
+    }
+
+    // ---- rules --------------------------------------------------------------------------------
+
+    /// The rules in force and their version (0 until a supervisor saves rules).
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn rules(&self) -> Result<(i64, RoutingRules), Error> {
+        let version = self.core.store.current_rules().await?.map_or(0, |v| v.version);
+        Ok((version, (*self.routing.rules()).clone()))
+    }
+
+    /// Validates, saves as a new version and puts in force.
+    ///
+    /// # Errors
+    /// Invalid rules (422 naming the field), another version saved since `expected_version` (409).
+    pub async fn save_rules(
+        &self,
+        supervisor: AgentId,
+        rules: serde_json::Value,
+        expected_version: Option<i64>,
+    ) -> Result<(i64, RoutingRules), Error> {
+        let parsed = parse_rules(rules)?;
+        let canonical = serde_json::to_value(&parsed).map_err(Error::internal)?;
+        let saved = self.core.store.save_rules(&canonical, supervisor, expected_version).await?;
+        self.routing.set_rules(parsed.clone()).await;
+        tracing::info!(version = saved.version, by = %supervisor, "routing rules saved");
+        Ok((saved.version, parsed))
+    }
+
+    /// Every saved version, newest first.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn rules_versions(&self) -> Result<Vec<RulesVersion>, Error> {
+        Ok(self.core.store.rules_versions(200).await?)
+    }
+
+    /// Which rule, queue, skills and priority a sample conversation would get, with the rules in
+    /// force or with draft rules.
+    ///
+    /// # Errors
+    /// A sample field or the draft rules do not validate (422).
+    pub fn dry_run(&self, input: DryRunInput) -> Result<Classification, Error> {
+        let sample = Sample {
+            channel: input.channel.parse()?,
+            language: input.language.as_deref().map(str::parse::<Language>).transpose()?.unwrap_or_default(),
+            tier: input.tier.as_deref().map(str::parse::<CustomerTier>).transpose()?.unwrap_or_default(),
+            tags: tags(input.tags)?.into_iter().collect(),
+            text: input.text,
+            at: input.at.unwrap_or_else(OffsetDateTime::now_utc).unix_timestamp() * 1000,
+        };
+        Ok(match input.rules {
+            Some(draft) => parse_rules(draft)?.classify(&sample),
+            None => self.routing.classify(&sample),
+        })
+    }
+}
+
+/// The rules as sent, parsed and validated; problems are 422 naming the field.
+fn parse_rules(value: serde_json::Value) -> Result<RoutingRules, Error> {
+    let rules: RoutingRules = serde_json::from_value(value)
+        .map_err(|e| Error::InvalidRules { field: "rules".into(), message: e.to_string() })?;
+    if let Err(errors) = rules.validate() {
+        let first = errors.first().map(|e| (e.field.clone(), e.message.clone())).unwrap_or_default();
+        let all: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        return Err(Error::InvalidRules { field: first.0, message: all.join("; ") });
+    }
+    Ok(rules)
+}
