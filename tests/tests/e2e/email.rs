@@ -3,7 +3,6 @@
 //! the relay (a local SMTP server the test runs, recording what it receives), the customer's
 //! answer threading back, redeliveries, auto-replies, bounces, oversize and malformed mail, and
 //! the relay refusing for a while or for good.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

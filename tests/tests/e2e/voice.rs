@@ -1,7 +1,6 @@
 //! Voice (SIP) end to end: `sipp` (Debian package `sip-tester`) plays the customers' phones and
 //! the agents' softphones against the running hub; the agents' inbox sockets and the REST API
 //! show what routing made of the calls.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{SocketAddr, UdpSocket as StdUdp};
 use std::path::PathBuf;
