@@ -20,3 +20,24 @@ mod social;
 mod store;
 mod voice;
 mod webchat;
+
+use std::time::Duration;
+
+/// How often a test looks again at a condition it waits for.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Asks `probe` every [`POLL_INTERVAL`] until it gives `Some`, for `timeout` at most (`None`
+/// then): a bounded wait on something the test can observe (a row, a status, a bound port),
+/// where a sleep would only guess how long it takes.
+async fn poll_until<T>(timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
