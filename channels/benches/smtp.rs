@@ -131,7 +131,8 @@ async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, line: &mut Str
 }
 
 /// The server alone: clients that set TCP_NODELAY, pipeline MAIL/RCPT/DATA and write the
-/// message and its terminator in one go (lettre does neither; see BENCHMARKS-email.md).
+/// message and its terminator in one go (lettre does neither; see BENCHMARKS.md, "The SMTP
+/// server alone").
 async fn smtp_raw_run(clients: usize, per_client: usize) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

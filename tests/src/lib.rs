@@ -133,7 +133,7 @@ pub fn test_config(db: &TestDb) -> Config {
     config.demo.enabled = true;
     config.webchat.token_secret = Some(TEST_TOKEN_SECRET.into());
     config.secrets.key = Some(TEST_SECRETS_KEY.into());
-    // The bot has tests of its own (`tests/bot.rs`); elsewhere conversations go straight to people.
+    // The bot has tests of its own (`tests/e2e/bot.rs`); elsewhere conversations go straight to people.
     config.bot.enabled = false;
     config
 }

@@ -59,9 +59,11 @@ impl Relay {
         Self { addr, sink, shutdown }
     }
 
-    /// Waits for the relay to hold `n` mails and returns the `n`th.
+    /// Waits for the relay to hold `n` mails (30 s at most) and returns the `n`th. The bound is
+    /// generous because a bot's answer needs the embedding model, and in the one test process
+    /// another test's hub may be embedding the whole demo knowledge base on the same cores.
     pub async fn mail(&self, n: usize) -> (Envelope, Bytes, InboundMail) {
-        for _ in 0..200 {
+        for _ in 0..600 {
             if let Some((envelope, raw)) = self.sink.mails.lock().unwrap().get(n - 1).cloned() {
                 let parsed = parse_inbound(&raw, &InboundLimits::default()).unwrap();
                 return (envelope, raw, parsed);

@@ -1,5 +1,4 @@
 //! Health, readiness, metrics, the OpenAPI document, and configuration errors.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
 use tests::{ANA, Backend, TestDb, both_backends, spawn_app};

@@ -2,7 +2,6 @@
 //! platforms document them), the live inbox, agent replies out to a local stand-in for each
 //! platform, delivery reports, and the refusals: bad signatures, replays, garbage, rate limits,
 //! WhatsApp's 24-hour window.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};

@@ -1,6 +1,5 @@
 //! Hand-over and skills-based routing, end to end: rules, offers over the inbox socket,
 //! timeouts, acceptance, replies, restart safety, and refusals of bad input.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
 use tests::{ADMIN, ANA, BRUNO, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};

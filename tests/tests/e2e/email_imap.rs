@@ -3,7 +3,6 @@
 //! the server as each mailbox is configured (seen, moved, deleted); plain IMAP, STARTTLS and
 //! IMAP over TLS with a private CA; duplicates, malformed and oversize mail; a wrong password
 //! that fails its polls without hurting the others.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use channels::email::synthetic_message_id;
 use hub::config::{ImapAfter, ImapConfig, TlsMode};

@@ -1,5 +1,4 @@
 //! A customer chats over a real websocket; an agent answers from the live inbox; nothing is lost.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
 use tests::{ANA, BRUNO, Backend, both_backends, spawn_app};

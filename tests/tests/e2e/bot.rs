@@ -1,7 +1,6 @@
 //! The bot end to end, with the real embedding model and the bundled demo knowledge base: it
 //! answers from the knowledge base, hands over with the right skills and a summary, and learns
 //! from a trainer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
 use tests::{ANA, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};

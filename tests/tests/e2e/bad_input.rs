@@ -1,5 +1,4 @@
 //! Every kind of bad input gets a clear error and loses nothing; nothing panics.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use channels::webchat::{VisitorClaims, VisitorTokenKey};
 use serde_json::{Value, json};

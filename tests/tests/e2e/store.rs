@@ -1,5 +1,4 @@
 //! The store, against SQLite and PostgreSQL alike.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use schema::{
     AuthMethod, AuthorKind, Channel, ChannelMessageId, ContactHandle, ConversationStatus, MessageText, NewAgent,

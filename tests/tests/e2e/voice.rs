@@ -1,7 +1,6 @@
 //! Voice (SIP) end to end: `sipp` (Debian package `sip-tester`) plays the customers' phones and
 //! the agents' softphones against the running hub; the agents' inbox sockets and the REST API
 //! show what routing made of the calls.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{SocketAddr, UdpSocket as StdUdp};
 use std::path::PathBuf;
@@ -9,9 +8,11 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tests::{ADMIN, ANA, BRUNO, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
+use tests::{ADMIN, ANA, BRUNO, Backend, TestApp, WAIT, Ws, both_backends, spawn_app_with, test_config};
 use tokio::net::UdpSocket;
 use tokio::process::{Child, Command};
+
+use crate::poll_until;
 
 both_backends!(
     a_call_rings_the_registered_agent_who_answers_and_the_timeline_shows_it,
@@ -122,17 +123,42 @@ async fn register(app: &TestApp, user: &str, password: &str, contact_port: u16) 
     finish(child, &format!("register {user}")).await;
 }
 
+/// Waits until sipp, started as a softphone (`sipp(None, ..)`) on `port`, has bound it: a call
+/// set up before that would ring nobody.
+async fn softphone_listening(port: u16) {
+    poll_until(WAIT, async || udp_port_bound(port).then_some(()))
+        .await
+        .unwrap_or_else(|| panic!("no softphone listens on UDP port {port} (did sipp start?)"));
+}
+
+/// Whether a socket is bound to UDP `port`, read from the kernel's socket tables so that the
+/// port itself is not touched (binding it to find out could take it from sipp).
+#[cfg(target_os = "linux")]
+fn udp_port_bound(port: u16) -> bool {
+    let local_port = format!(":{port:04X}");
+    ["/proc/net/udp", "/proc/net/udp6"].into_iter().any(|table| {
+        std::fs::read_to_string(table).is_ok_and(|rows| {
+            rows.lines().skip(1).any(|row| row.split_whitespace().nth(1).is_some_and(|a| a.ends_with(&local_port)))
+        })
+    })
+}
+
+/// Whether a socket is bound to UDP `port` (elsewhere than Linux: a bind that fails says so).
+#[cfg(not(target_os = "linux"))]
+fn udp_port_bound(port: u16) -> bool {
+    StdUdp::bind(("127.0.0.1", port)).is_err()
+}
+
 /// Waits until the agent's SIP identity shows `n` live registrations.
 async fn registrations(app: &TestApp, token: &str, agent: &str, n: usize) -> Value {
-    for _ in 0..100 {
-        let (status, body) = app.get(&format!("/api/v1/agents/{agent}/sip"), token).await;
+    let path = format!("/api/v1/agents/{agent}/sip");
+    poll_until(WAIT, async || {
+        let (status, body) = app.get(&path, token).await;
         assert_eq!(status, 200, "{body}");
-        if body["registrations"].as_array().map(Vec::len) == Some(n) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("agent {agent} never had {n} registrations");
+        (body["registrations"].as_array().map(Vec::len) == Some(n)).then_some(body)
+    })
+    .await
+    .unwrap_or_else(|| panic!("agent {agent} never had {n} registrations"))
 }
 
 // ---- hub helpers ------------------------------------------------------------------------------
@@ -154,19 +180,34 @@ async fn voice_ticket(ws: &mut Ws, ticket: Option<&str>, status: &str) -> Value 
     }
 }
 
-/// Polls the ticket until `check` holds.
+/// Polls the ticket until `check` holds (15 s at most).
 async fn ticket_until(app: &TestApp, token: &str, ticket: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let path = format!("/api/v1/tickets/{ticket}");
     let mut last = Value::Null;
-    for _ in 0..150 {
-        let (status, body) = app.get(&format!("/api/v1/tickets/{ticket}"), token).await;
+    let reached = poll_until(Duration::from_secs(15), async || {
+        let (status, body) = app.get(&path, token).await;
         assert_eq!(status, 200, "{body}");
         if check(&body) {
-            return body;
+            return Some(body);
         }
         last = body;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the ticket never reached the expected state: {last:#}");
+        None
+    })
+    .await;
+    reached.unwrap_or_else(|| panic!("the ticket never reached the expected state: {last:#}"))
+}
+
+/// Polls the conversation's first call record until `check` holds (10 s at most).
+async fn call_until(app: &TestApp, token: &str, conversation: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let path = format!("/api/v1/conversations/{conversation}/calls");
+    let mut last = Value::Null;
+    let reached = poll_until(WAIT, async || {
+        let (_, calls) = app.get(&path, token).await;
+        last = calls[0].clone();
+        check(&last).then(|| last.clone())
+    })
+    .await;
+    reached.unwrap_or_else(|| panic!("the call record never reached the expected state: {last:#}"))
 }
 
 fn kinds(detail: &Value) -> Vec<String> {
@@ -213,7 +254,7 @@ async fn a_call_rings_the_registered_agent_who_answers_and_the_timeline_shows_it
 
     // A customer calls the Spanish line; Ana's softphone rings and answers; the caller talks 1 s.
     let softphone = sipp(None, "agent_answers.xml", agent_port, &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    softphone_listening(agent_port).await;
     let caller =
         sipp(Some(sip_addr(&app)), "caller_answered.xml", free_udp_port(), &["-s", "+34900100200", "-d", "1000"]);
 
@@ -329,15 +370,9 @@ async fn a_caller_hanging_up_while_queued_closes_the_ticket(backend: Backend) {
     assert!(!kinds(&detail).contains(&"offered".to_owned()), "{detail}");
     let joined = texts(&app, &ana, &conversation).await.join("\n");
     assert!(joined.contains("system: The caller hung up after waiting"), "{joined}");
-    let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
-    assert_eq!(calls[0]["status"], "abandoned");
-    let call = loop {
-        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
-        if !calls[0]["ended_at"].is_null() {
-            break calls[0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    // The call record is saved once the call has ended, which may be after the ticket closed.
+    let call = call_until(&app, &ana, &conversation, |c| !c["ended_at"].is_null()).await;
+    assert_eq!(call["status"], "abandoned");
     assert_eq!(call["ended_by"], "caller");
     assert!(call["duration_ms"].is_null(), "{call}");
     // Nothing waits in the queues any more.
@@ -370,7 +405,8 @@ async fn an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback(ba
     registrations(&app, &bruno, &bruno_id, 1).await;
     let ana_phone = sipp(None, "agent_no_answer.xml", ana_port, &[]);
     let bruno_phone = sipp(None, "agent_no_answer.xml", bruno_port, &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    softphone_listening(ana_port).await;
+    softphone_listening(bruno_port).await;
 
     let caller = sipp(Some(sip_addr(&app)), "caller_rejected.xml", free_udp_port(), &["-s", "support"]);
     // Ana (the better voice agent) first; her phone rings out; then Bruno.
@@ -407,13 +443,7 @@ async fn an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback(ba
     assert!(joined.contains("system: Not answered by Ana Agent (no answer)"), "{joined}");
     assert!(joined.contains("system: Not answered by Bruno Agent (no answer)"), "{joined}");
     assert!(joined.contains("a callback is queued"), "{joined}");
-    let call = loop {
-        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &bruno).await;
-        if !calls[0]["ended_at"].is_null() {
-            break calls[0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let call = call_until(&app, &bruno, &conversation, |c| !c["ended_at"].is_null()).await;
     assert_eq!(call["status"], "callback");
     assert_eq!(call["ended_by"], "hub");
     assert!(call["answered_by"].is_null());
@@ -468,20 +498,14 @@ async fn a_call_connected_when_the_hub_stops_is_closed_and_stays_with_the_agent(
     register(&app, "ana", tests::PASSWORD, agent_port).await;
     registrations(&app, &ana, &ana_id, 1).await;
     let softphone = sipp(None, "agent_answers.xml", agent_port, &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    softphone_listening(agent_port).await;
     // The caller would talk for a minute; the hub stops long before.
     let caller = sipp(Some(sip_addr(&app)), "caller_answered.xml", free_udp_port(), &["-s", "support", "-d", "60000"]);
     let offered = voice_ticket(&mut ana_ws, None, "offered").await;
     let ticket = offered["id"].as_str().unwrap().to_owned();
     let conversation = offered["conversation_id"].as_str().unwrap().to_owned();
     voice_ticket(&mut ana_ws, Some(&ticket), "assigned").await;
-    loop {
-        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
-        if calls[0]["status"] == "connected" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    call_until(&app, &ana, &conversation, |c| c["status"] == "connected").await;
 
     let mut app = app;
     app.stop().await;
@@ -492,15 +516,7 @@ async fn a_call_connected_when_the_hub_stops_is_closed_and_stays_with_the_agent(
 
     // The call is recorded as ended by the hub, talk time unknown; the ticket stays Ana's for
     // her wrap-up, and the timeline says what happened.
-    let mut call = Value::Null;
-    for _ in 0..100 {
-        let (_, calls) = app.get(&format!("/api/v1/conversations/{conversation}/calls"), &ana).await;
-        call = calls[0].clone();
-        if call["status"] != "connected" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let call = call_until(&app, &ana, &conversation, |c| c["status"] != "connected").await;
     assert_eq!(call["status"], "ended", "{call}");
     assert_eq!(call["ended_by"], "hub");
     assert_eq!(call["answered_by"], ana_id.as_str());
@@ -509,13 +525,13 @@ async fn a_call_connected_when_the_hub_stops_is_closed_and_stays_with_the_agent(
     assert_eq!(detail["ticket"]["status"], "assigned", "{detail}");
     assert_eq!(detail["ticket"]["assignee_id"], ana_id.as_str());
     // (The timeline line is written just after the call record.)
-    for _ in 0..100 {
-        if texts(&app, &ana, &conversation).await.iter().any(|t| t.contains("The hub restarted during the call")) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let line = poll_until(WAIT, async || {
+        texts(&app, &ana, &conversation).await.into_iter().find(|t| t.contains("The hub restarted during the call"))
+    })
+    .await;
+    if line.is_none() {
+        panic!("no timeline line: {:?}", texts(&app, &ana, &conversation).await);
     }
-    panic!("no timeline line: {:?}", texts(&app, &ana, &conversation).await);
 }
 
 async fn udp_exchange(sock: &UdpSocket, server: SocketAddr, msg: &str) -> String {

@@ -1,0 +1,43 @@
+//! The end-to-end tests through the running hub, in one test binary: each former
+//! `tests/tests/*.rs` file is a module here, so the whole hub (candle, tantivy) is linked once
+//! rather than once per file. Run one area with a filter, e.g. `cargo test -p tests --test e2e
+//! voice::`.
+//!
+//! Every test shares this process with the others, run in parallel on the default test threads,
+//! so none may depend on being alone: each starts its own hub, database, relay, Dovecot and sipp
+//! on ephemeral ports and temporary folders, and none sets environment variables, changes the
+//! working directory or resource limits, or installs process-wide state (a log subscriber, sqlx
+//! drivers other than the defaults).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bad_input;
+mod bot;
+mod email;
+mod email_imap;
+mod ops;
+mod routing;
+mod social;
+mod store;
+mod voice;
+mod webchat;
+
+use std::time::Duration;
+
+/// How often a test looks again at a condition it waits for.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Asks `probe` every [`POLL_INTERVAL`] until it gives `Some`, for `timeout` at most (`None`
+/// then): a bounded wait on something the test can observe (a row, a status, a bound port),
+/// where a sleep would only guess how long it takes.
+async fn poll_until<T>(timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
