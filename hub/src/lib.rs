@@ -11,6 +11,8 @@ pub mod error;
 mod inbox;
 mod ingest;
 pub mod metrics;
+pub mod origin;
+pub mod pages;
 pub mod routing;
 pub mod secrets;
 pub mod social;
@@ -211,6 +213,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
             .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(error::json_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap(from_fn(origin::guard))
             .wrap(from_fn(metrics::track))
             .configure(routes)
     })
@@ -288,7 +291,8 @@ async fn ensure_staff(store: &Store, email: &str, name: &str, roles: &[Role], pa
 
 /// Every route of the hub.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.configure(pages::routes)
+        .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics_text))
         .route("/api/v1/openapi.yaml", web::get().to(openapi))
