@@ -25,9 +25,9 @@ function binary() {
 }
 
 /** An HTTP server on a free port of 127.0.0.1 serving `handler`. */
-export async function serve(handler, port = 0) {
+export async function serve(handler, listenPort = 0) {
   const server = createServer(handler);
-  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await new Promise((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
   const { port } = server.address();
   return { url: `http://127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
 }
@@ -81,7 +81,9 @@ title = "Soporte Switchboard"
   const log = [];
   const child = spawn(binary(), ['--config', join(dir, 'switchboard.toml'), 'serve', '--bind', `127.0.0.1:${port}`, '--database-url', url], {
     cwd: dir,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    // The hub's configuration is the file alone: SWITCHBOARD_* variables of the test run are not
+    // the hub's settings (the hub refuses unknown ones).
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHBOARD_'))), RUST_LOG: process.env.RUST_LOG ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (d) => log.push(String(d)));

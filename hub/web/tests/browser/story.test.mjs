@@ -176,7 +176,8 @@ for (const backend of BACKENDS) {
         const page = await context.newPage();
         const violations = trackCsp(page);
         await page.goto(`${hub.url}/chat`);
-        await page.getByRole('main', { name: 'Apoio ao cliente' }).waitFor();
+        await page.getByRole('main', { name: 'Soporte Switchboard' }).waitFor();
+        await page.getByLabel('A sua mensagem').waitFor();
         await axe(page, `/chat at ${viewport.width}`);
         await shoot(page, `${backend}-chat-page-${viewport.width}`);
         await page.goto(hub.url);
