@@ -8,6 +8,7 @@ import type { Store } from './store';
 import { clock, t } from './i18n';
 
 const SOCIAL = ['whatsapp', 'messenger'];
+const WINDOW = 200;
 const WINDOW_MS = 24 * 3600 * 1000;
 
 export function Thread(props: {
@@ -21,10 +22,51 @@ export function Thread(props: {
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const thread = store.thread;
+  // Windowed: only the newest WINDOW messages are in the DOM while the agent follows the
+  // conversation; scrolling to the top (or the button) brings earlier ones, and a window
+  // the agent has scrolled into stays put while new messages arrive.
+  const [start, setStart] = useState<number | null>(null);
+  const first = start ?? Math.max(0, thread.length - WINDOW);
+  const shown = first === 0 ? thread : thread.slice(first);
+  const keepFrom = useRef<number | null>(null);
+  // Scrolls the code makes are not the agent scrolling away from the bottom.
+  const programmatic = useRef(false);
+  useEffect(() => setStart(null), [conversation.id]);
   useEffect(() => {
     const log = logRef.current;
-    if (log && stick.current) log.scrollTop = log.scrollHeight;
-  }, [thread]);
+    if (!log) return;
+    if (keepFrom.current !== null) {
+      programmatic.current = true;
+      log.scrollTop = log.scrollHeight - keepFrom.current;
+      keepFrom.current = null;
+    } else if (stick.current && log.scrollTop < log.scrollHeight - log.clientHeight) {
+      programmatic.current = true;
+      log.scrollTop = log.scrollHeight;
+    }
+  }, [thread, first]);
+  const earlier = () => {
+    const log = logRef.current;
+    if (log) keepFrom.current = log.scrollHeight - log.scrollTop;
+    setStart(Math.max(0, first - WINDOW));
+  };
+  // Only the agent's own scrolling (wheel, touch, keys, scrollbar) decides whether the thread
+  // follows new messages; the layout moving under new messages does not.
+  const lastInput = useRef(0);
+  const input = () => {
+    lastInput.current = Date.now();
+  };
+  const onScroll = (e: Event) => {
+    if (programmatic.current || Date.now() - lastInput.current > 1000) {
+      programmatic.current = false;
+      return;
+    }
+    const el = e.currentTarget as HTMLDivElement;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    // Back at the bottom: follow the newest messages again (the window shrinks to WINDOW).
+    if (stick.current && start !== null) setStart(null);
+    else if (!stick.current && start === null) setStart(first);
+    if (el.scrollTop < 40 && first > 0 && keepFrom.current === null) earlier();
+  };
   const lastCustomer = [...thread].reverse().find((m) => m.author === 'customer');
   return (
     <>
@@ -32,9 +74,12 @@ export function Thread(props: {
         <h2>{t('thread.title', { channel: t(`channel.${conversation.channel}`), id: conversation.id.slice(-6) })}</h2>
         <span class="status">{t(`status.${conversation.status}`)}</span>
       </div>
-      <div class="log" role="log" aria-label={t('thread.messages')} tabIndex={0} ref={logRef}
-        onScroll={(e) => { const el = e.currentTarget as HTMLDivElement; stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40; }}>
-        {thread.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} />)}
+      <div class="log" role="log" aria-label={t('thread.messages')} tabIndex={0} ref={logRef} onScroll={onScroll}
+        onWheel={input} onTouchMove={input} onKeyDown={input} onPointerDown={input}>
+        {first > 0 && (
+          <button type="button" class="earlier" onClick={earlier}>{t('thread.earlier', { count: first })}</button>
+        )}
+        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} />)}
       </div>
       {SOCIAL.includes(conversation.channel) && <WindowNotice last={lastCustomer} />}
       <Composer store={store} conversation={conversation} ticket={ticket} composerRef={composerRef} act={act} />

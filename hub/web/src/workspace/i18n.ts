@@ -10,9 +10,14 @@ const CATALOGUES = { en, es, pt };
 export let lang: Lang = pickLanguage([localStorage.getItem('switchboard.lang'), ...navigator.languages]);
 export let t: Translate = translator(CATALOGUES[lang]);
 
+let relative = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+let time = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
+
 export function setLanguage(next: Lang): void {
   lang = next;
   t = translator(CATALOGUES[next]);
+  relative = new Intl.RelativeTimeFormat(next, { numeric: 'auto' });
+  time = new Intl.DateTimeFormat(next, { hour: '2-digit', minute: '2-digit' });
   localStorage.setItem('switchboard.lang', next);
   document.documentElement.lang = next;
 }
@@ -22,7 +27,7 @@ document.documentElement.lang = lang;
 /** "3 min ago"-style relative times, in the current language. */
 export function ago(iso: string): string {
   const secs = Math.round((Date.now() - Date.parse(iso)) / 1000);
-  const rtf = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
+  const rtf = relative;
   if (Math.abs(secs) < 60) return rtf.format(-secs, 'second');
   if (Math.abs(secs) < 3600) return rtf.format(-Math.round(secs / 60), 'minute');
   if (Math.abs(secs) < 86400) return rtf.format(-Math.round(secs / 3600), 'hour');
@@ -30,7 +35,7 @@ export function ago(iso: string): string {
 }
 
 export function clock(iso: string): string {
-  return new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+  return time.format(new Date(iso));
 }
 
 /** mm:ss until (positive) or since (negative) a moment. */

@@ -89,7 +89,8 @@ title = "Soporte Switchboard"
   child.stdout.on('data', (d) => log.push(String(d)));
   child.stderr.on('data', (d) => log.push(String(d)));
   const hubUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
+  // A debug build embeds the demo knowledge base with the model at start: minutes on a busy machine.
+  const deadline = Date.now() + 420_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the hub exited: ${log.join('')}`);
     try {

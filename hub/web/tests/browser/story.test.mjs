@@ -10,7 +10,7 @@ const MOBILE = { width: 360, height: 740 };
 const DESKTOP = { width: 1280, height: 800 };
 
 for (const backend of BACKENDS) {
-  describe(`the story on ${backend}`, { timeout: 300_000 }, () => {
+  describe(`the story on ${backend}`, { timeout: 900_000 }, () => {
     let hub, host, evil, browser;
     before(async () => {
       browser = await launch();
