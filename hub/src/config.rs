@@ -16,6 +16,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub webchat: WebchatConfig,
+    /// The customer chat widget (`[widget]`): look and allowed origins.
+    pub widget: crate::http::pages::WidgetSettings,
     pub staff: StaffConfig,
     pub routing: RoutingConfig,
     pub social: SocialConfig,

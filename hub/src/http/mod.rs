@@ -14,6 +14,8 @@ pub mod email;
 pub mod error;
 pub mod kb;
 pub mod ops;
+pub mod origin;
+pub mod pages;
 pub mod routing;
 pub mod tickets;
 pub mod views;

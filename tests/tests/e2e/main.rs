@@ -19,6 +19,7 @@ mod routing;
 mod social;
 mod store;
 mod voice;
+mod web_origin;
 mod webchat;
 
 use std::time::Duration;

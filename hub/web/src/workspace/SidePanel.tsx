@@ -1,0 +1,81 @@
+// The side panel: the customer, the ticket (queue, skills, priority, SLA clock, tags, notes),
+// the bot's hand-over summary, and the ticket's actions.
+
+import { useEffect, useReducer, useState } from 'preact/hooks';
+import type { JSX } from 'preact';
+import type { Conversation, Ticket } from './api';
+import type { Store } from './store';
+import { clock, countdown, t } from './i18n';
+import { LANG_NAMES, type Lang } from '../shared/i18n';
+
+export function SidePanel(props: { store: Store; conversation: Conversation; ticket: Ticket | undefined; act: (p: Promise<unknown>) => void }): JSX.Element {
+  const { store, conversation, ticket, act } = props;
+  const [, bumpTick] = useReducer((n: number) => n + 1, 0);
+  const tick = () => bumpTick(undefined);
+  const [queue, setQueue] = useState('');
+  useEffect(() => {
+    const id = window.setInterval(tick, 1000);
+    return () => window.clearInterval(id);
+  }, []);
+  const notes = store.detail?.ticket.id === ticket?.id ? (store.detail?.notes ?? []) : [];
+  const mine = ticket?.assignee_id === store.me;
+  const due = ticket?.first_response_due ? Date.parse(ticket.first_response_due) - Date.now() : null;
+  const open = ticket && !['resolved', 'closed'].includes(ticket.status);
+  return (
+    <aside class="ws-side" aria-label={t('side.label')}>
+      <section aria-labelledby="side-customer">
+        <h2 id="side-customer">{t('side.customer')}</h2>
+        <dl>
+          <dt>{t('side.customer_id')}</dt><dd><code>{conversation.customer_id.slice(-12)}</code></dd>
+          <dt>{t('side.channel')}</dt><dd>{t(`channel.${conversation.channel}`)}</dd>
+          <dt>{t('side.language')}</dt><dd>{LANG_NAMES[conversation.language as Lang] ?? conversation.language}</dd>
+          <dt>{t('side.since')}</dt><dd>{clock(conversation.created_at)}</dd>
+        </dl>
+      </section>
+      {ticket ? (
+        <section aria-labelledby="side-ticket">
+          <h2 id="side-ticket">{t('side.ticket')}</h2>
+          <dl>
+            <dt>{t('side.status')}</dt><dd>{t(`ticket.${ticket.status}`)}</dd>
+            <dt>{t('side.queue')}</dt><dd>{ticket.queue}</dd>
+            <dt>{t('side.priority')}</dt><dd>{ticket.priority}</dd>
+            <dt>{t('side.skills')}</dt><dd>{ticket.skills.map((s) => `${s.skill} ${s.level}`).join(', ') || '—'}</dd>
+            <dt>{t('side.tags')}</dt><dd>{ticket.tags.join(', ') || '—'}</dd>
+            {due !== null && open && (
+              <>
+                <dt>{t('side.sla')}</dt>
+                <dd class={due < 0 ? 'late' : ''}>{due < 0 ? t('side.sla_late', { time: countdown(due) }) : countdown(due)}</dd>
+              </>
+            )}
+          </dl>
+          {ticket.summary && (
+            <>
+              <h3>{t('side.summary')}</h3>
+              <p class="summary" data-testid="summary">{ticket.summary}</p>
+            </>
+          )}
+          {mine && open && (
+            <div class="actions">
+              <button type="button" class="primary" aria-keyshortcuts="e" onClick={() => act(store.ticketAction(ticket, 'resolve'))}>{t('action.resolve')}</button>
+              <button type="button" onClick={() => act(store.ticketAction(ticket, 'pending'))}>{t('action.pending')}</button>
+              <form class="transfer" onSubmit={(e) => { e.preventDefault(); if (queue) act(store.transfer(ticket, queue)); }}>
+                <label for="transfer-queue">{t('action.transfer_to')}</label>
+                <input id="transfer-queue" list="queues" value={queue} onInput={(e) => setQueue((e.currentTarget as HTMLInputElement).value)} />
+                <datalist id="queues">{store.queues().map((q) => <option key={q} value={q} />)}</datalist>
+                <button type="submit">{t('action.transfer')}</button>
+              </form>
+            </div>
+          )}
+          <h3>{t('side.notes')}</h3>
+          {notes.length === 0 ? <p class="muted">{t('side.no_notes')}</p> : (
+            <ul class="notes">
+              {notes.map((n) => <li key={n.created_at + n.text}><time dateTime={n.created_at}>{clock(n.created_at)}</time> {n.text}</li>)}
+            </ul>
+          )}
+        </section>
+      ) : (
+        <p class="muted">{t('side.no_ticket')}</p>
+      )}
+    </aside>
+  );
+}

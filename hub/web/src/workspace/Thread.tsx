@@ -1,0 +1,193 @@
+// The open conversation: its messages across channels, and the reply box.
+
+import { memo } from 'preact/compat';
+import { useEffect, useImperativeHandle, useRef, useState } from 'preact/hooks';
+import type { JSX, RefObject } from 'preact';
+import type { Conversation, Message, Ticket } from './api';
+import type { Store } from './store';
+import { clock, t } from './i18n';
+
+const SOCIAL = ['whatsapp', 'messenger'];
+const WINDOW = 200;
+const WINDOW_MS = 24 * 3600 * 1000;
+
+export function Thread(props: {
+  store: Store;
+  conversation: Conversation;
+  ticket: Ticket | undefined;
+  composerRef: RefObject<{ focus: (mode: 'reply' | 'note') => void }>;
+  act: (p: Promise<unknown>) => void;
+}): JSX.Element {
+  const { store, conversation, ticket, composerRef, act } = props;
+  const logRef = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const thread = store.thread;
+  // Windowed: only the newest WINDOW messages are in the DOM while the agent follows the
+  // conversation; scrolling to the top (or the button) brings earlier ones, and a window
+  // the agent has scrolled into stays put while new messages arrive.
+  const [start, setStart] = useState<number | null>(null);
+  const first = start ?? Math.max(0, thread.length - WINDOW);
+  const shown = first === 0 ? thread : thread.slice(first);
+  const keepFrom = useRef<number | null>(null);
+  // Scrolls the code makes are not the agent scrolling away from the bottom.
+  const programmatic = useRef(false);
+  useEffect(() => setStart(null), [conversation.id]);
+  useEffect(() => {
+    const log = logRef.current;
+    if (!log) return;
+    if (keepFrom.current !== null) {
+      programmatic.current = true;
+      log.scrollTop = log.scrollHeight - keepFrom.current;
+      keepFrom.current = null;
+    } else if (stick.current && log.scrollTop < log.scrollHeight - log.clientHeight) {
+      programmatic.current = true;
+      log.scrollTop = log.scrollHeight;
+    }
+  }, [thread, first]);
+  const earlier = () => {
+    const log = logRef.current;
+    if (log) keepFrom.current = log.scrollHeight - log.scrollTop;
+    setStart(Math.max(0, first - WINDOW));
+  };
+  // Only the agent's own scrolling (wheel, touch, keys, scrollbar) decides whether the thread
+  // follows new messages; the layout moving under new messages does not.
+  const lastInput = useRef(0);
+  const input = () => {
+    lastInput.current = Date.now();
+  };
+  const onScroll = (e: Event) => {
+    if (programmatic.current || Date.now() - lastInput.current > 1000) {
+      programmatic.current = false;
+      return;
+    }
+    const el = e.currentTarget as HTMLDivElement;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    // Back at the bottom: follow the newest messages again (the window shrinks to WINDOW).
+    if (stick.current && start !== null) setStart(null);
+    else if (!stick.current && start === null) setStart(first);
+    if (el.scrollTop < 40 && first > 0 && keepFrom.current === null) earlier();
+  };
+  const lastCustomer = [...thread].reverse().find((m) => m.author === 'customer');
+  return (
+    <>
+      <div class="thread-head">
+        <h2>{t('thread.title', { channel: t(`channel.${conversation.channel}`), id: conversation.id.slice(-6) })}</h2>
+        <span class="status">{t(`status.${conversation.status}`)}</span>
+      </div>
+      <div class="log" role="log" aria-label={t('thread.messages')} tabIndex={0} ref={logRef} onScroll={onScroll}
+        onWheel={input} onTouchMove={input} onKeyDown={input} onPointerDown={input}>
+        {first > 0 && (
+          <button type="button" class="earlier" onClick={earlier}>{t('thread.earlier', { count: first })}</button>
+        )}
+        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} />)}
+      </div>
+      {SOCIAL.includes(conversation.channel) && <WindowNotice last={lastCustomer} />}
+      <Composer store={store} conversation={conversation} ticket={ticket} composerRef={composerRef} act={act} />
+    </>
+  );
+}
+
+const TICKS: Record<string, string> = { queued: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' };
+
+const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: string }): JSX.Element {
+  if (m.author === 'system') {
+    const call = /^(Call |The caller )/.test(m.text);
+    return (
+      <p class={`timeline${call ? ' call' : ''}`} data-seq={m.seq}>
+        {call && <span aria-hidden="true">☎ </span>}
+        {m.text} <time dateTime={m.created_at}>{clock(m.created_at)}</time>
+      </p>
+    );
+  }
+  const { body, quoted } = channel === 'email' ? foldQuote(m.text) : { body: m.text, quoted: '' };
+  return (
+    <article class={`msg msg-${m.author}`} data-seq={m.seq}>
+      <header>
+        <span class="who">{t(`author.${m.author}`)}</span>
+        <time dateTime={m.created_at}>{clock(m.created_at)}</time>
+        {m.delivery_status && (
+          <span class={`tick tick-${m.delivery_status}`} title={m.delivery_error ?? ''}>
+            <span aria-hidden="true">{TICKS[m.delivery_status] ?? ''}</span>
+            <span class="visually-hidden">{t(`delivery.${m.delivery_status}`)}</span>
+          </span>
+        )}
+      </header>
+      <div class="text">{body}</div>
+      {quoted && (
+        <details>
+          <summary>{t('email.quoted')}</summary>
+          <div class="text quoted">{quoted}</div>
+        </details>
+      )}
+      {m.media?.map((x) => (
+        <p class="media" key={x.reference}>📎 {x.file_name ?? x.kind}</p>
+      ))}
+    </article>
+  );
+});
+
+/** An e-mail's own text and the quoted history under it ("> " lines, "On … wrote:"). */
+function foldQuote(text: string): { body: string; quoted: string } {
+  const lines = text.split('\n');
+  const at = lines.findIndex((l, i) => l.startsWith('>') || (/^(On|El|Em) .+(wrote|escribió|escreveu):$/.test(l) && lines[i + 1]?.startsWith('>')));
+  if (at < 0) return { body: text, quoted: '' };
+  return { body: lines.slice(0, at).join('\n').trimEnd(), quoted: lines.slice(at).join('\n') };
+}
+
+function WindowNotice({ last }: { last: Message | undefined }): JSX.Element {
+  const left = last ? Date.parse(last.created_at) + WINDOW_MS - Date.now() : -1;
+  return (
+    <p class={`window ${left > 0 ? 'open' : 'closed'}`} role="note">
+      {left > 0 ? t('window.open', { hours: Math.ceil(left / 3600000) }) : t('window.closed')}
+    </p>
+  );
+}
+
+function Composer(props: {
+  store: Store;
+  conversation: Conversation;
+  ticket: Ticket | undefined;
+  composerRef: RefObject<{ focus: (mode: 'reply' | 'note') => void }>;
+  act: (p: Promise<unknown>) => void;
+}): JSX.Element {
+  const { store, conversation, ticket, composerRef, act } = props;
+  const [mode, setMode] = useState<'reply' | 'note'>('reply');
+  const [text, setText] = useState('');
+  const [counter, setCounter] = useState(0);
+  const ref = useRef<HTMLTextAreaElement>(null);
+  useImperativeHandle(composerRef, () => ({
+    focus: (m: 'reply' | 'note') => {
+      setMode(m);
+      ref.current?.focus();
+    },
+  }));
+  const send = (e?: Event) => {
+    e?.preventDefault();
+    const value = text.trim();
+    if (!value) return;
+    if (mode === 'note') {
+      act(store.note(value).then(() => setText('')));
+    } else {
+      const clientId = `ws-${store.me.slice(-6)}-${Date.now().toString(36)}-${counter}`;
+      setCounter(counter + 1);
+      act(store.reply(value, clientId).then(() => setText('')));
+    }
+  };
+  return (
+    <form class={`composer composer-${mode}`} onSubmit={send}>
+      <fieldset class="modes">
+        <legend class="visually-hidden">{t('composer.mode')}</legend>
+        <label><input type="radio" name="mode" checked={mode === 'reply'} onChange={() => setMode('reply')} /> {t('composer.reply')}</label>
+        <label><input type="radio" name="mode" checked={mode === 'note'} disabled={!ticket} onChange={() => setMode('note')} /> {t('composer.note')}</label>
+      </fieldset>
+      {conversation.channel === 'email' && mode === 'reply' && <p class="hint">{t('composer.email_hint')}</p>}
+      {mode === 'note' && <p class="hint">{t('composer.note_hint')}</p>}
+      <label for="composer-text" class="visually-hidden">{mode === 'note' ? t('composer.note') : t('composer.reply')}</label>
+      <textarea id="composer-text" ref={ref} rows={3} value={text} placeholder={mode === 'note' ? t('composer.note_placeholder') : t('composer.placeholder')}
+        aria-keyshortcuts="Control+Enter"
+        onInput={(e) => setText((e.currentTarget as HTMLTextAreaElement).value)}
+        onKeyDown={(e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e); }} />
+      <button type="submit" class="primary">{mode === 'note' ? t('composer.add_note') : t('composer.send')}</button>
+    </form>
+  );
+}

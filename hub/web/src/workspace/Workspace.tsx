@@ -1,0 +1,198 @@
+// The workspace screen: header, offers, conversation list, thread and side panel, with the
+// keyboard shortcuts (j/k next/previous, r reply, n note, e resolve, a accept, ? help).
+
+import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import type { JSX } from 'preact';
+import type { Session, Ticket } from './api';
+import { ApiError } from './api';
+import { Store, TABS, type Tab } from './store';
+import { lang, setLanguage, t, countdown } from './i18n';
+import { LANGS, LANG_NAMES, type Lang } from '../shared/i18n';
+import { ConversationList } from './ConversationList';
+import { Thread } from './Thread';
+import { SidePanel } from './SidePanel';
+import { alertOffer } from './notify';
+
+export function Workspace({ session, signOut }: { session: Session; signOut: () => void }): JSX.Element {
+  const store = useMemo(() => new Store(session, signOut), [session]);
+  const [, bump] = useReducer((n: number) => n + 1, 0);
+  const rerender = () => bump(undefined);
+  const [error, setError] = useState('');
+  const [help, setHelp] = useState(false);
+  const composerRef = useRef<{ focus: (mode: 'reply' | 'note') => void }>(null);
+  const listRef = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    document.title = t('app.title');
+    const off = store.subscribe(rerender);
+    store.onOffer = alertOffer;
+    store.start().catch(() => setError(t('error.network')));
+    return () => {
+      off();
+      store.stop();
+    };
+  }, [store]);
+
+  const act = (p: Promise<unknown>) => {
+    setError('');
+    p.catch((e: unknown) => setError(e instanceof ApiError && e.status === 409 ? t('error.conflict') : t('error.generic')));
+  };
+  const visible = store.visible();
+  const current = store.selected ? store.conversations.get(store.selected) : undefined;
+  const ticket = current ? store.tickets.get(current.id) : undefined;
+  const offers = store.offers();
+
+  const move = (step: number) => {
+    if (visible.length === 0) return;
+    const i = visible.findIndex((c) => c.id === store.selected);
+    const next = visible[Math.min(visible.length - 1, Math.max(0, i < 0 ? 0 : i + step))];
+    act(store.select(next.id));
+  };
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement;
+      const typing = target.closest('input, textarea, select, [contenteditable="true"]');
+      if (e.key === 'Escape') {
+        if (help) setHelp(false);
+        else if (typing) (target as HTMLElement).blur();
+        return;
+      }
+      if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+      const mine = ticket && ticket.assignee_id === store.me;
+      switch (e.key) {
+        case 'j': move(1); break;
+        case 'k': move(-1); break;
+        case 'r': composerRef.current?.focus('reply'); break;
+        case 'n': composerRef.current?.focus('note'); break;
+        case 'e': if (mine && ticket) act(store.ticketAction(ticket, 'resolve')); break;
+        case 'a': if (offers[0]) act(accept(store, offers[0])); break;
+        case '?': setHelp(true); break;
+        default: return;
+      }
+      e.preventDefault();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+
+  return (
+    <div class="ws">
+      <header class="ws-header">
+        <h1>{t('app.title')}</h1>
+        <span class={`conn conn-${store.connection}`} role="status">{t(`connection.${store.connection}`)}</span>
+        <label class="inline">
+          {t('presence.label')}
+          <select value={store.presence} onChange={(e) => act(store.setPresence((e.currentTarget as HTMLSelectElement).value))}>
+            {['available', 'busy', 'away'].map((p) => <option key={p} value={p}>{t(`presence.${p}`)}</option>)}
+          </select>
+        </label>
+        {'Notification' in window && Notification.permission === 'default' && (
+          <button type="button" onClick={() => void Notification.requestPermission().then(rerender)}>{t('notifications.enable')}</button>
+        )}
+        <label class="inline">
+          <span class="visually-hidden">{t('language.label')}</span>
+          <select value={lang} onChange={(e) => { setLanguage((e.currentTarget as HTMLSelectElement).value as Lang); rerender(); }}>
+            {LANGS.map((l) => <option key={l} value={l} lang={l}>{LANG_NAMES[l]}</option>)}
+          </select>
+        </label>
+        <button type="button" onClick={() => setHelp(true)} aria-keyshortcuts="?">{t('shortcuts.button')}</button>
+        <span class="me">{session.agent.name}</span>
+        <button type="button" onClick={signOut}>{t('signout')}</button>
+      </header>
+      {store.connection === 'offline' && <p class="banner offline" role="alert">{t('connection.offline.banner')}</p>}
+      {error && <p class="banner error" role="alert">{error}</p>}
+      {offers.length > 0 && (
+        <section class="offers" aria-label={t('offers.label')}>
+          {offers.map((o) => <Offer key={o.id} store={store} ticket={o} act={act} />)}
+        </section>
+      )}
+      <div class="ws-body">
+        <nav class="ws-list" aria-label={t('list.label')}>
+          <div class="tabs" role="group" aria-label={t('tabs.label')}>
+            {TABS.map((tab: Tab) => (
+              <button key={tab} type="button" aria-pressed={store.tab === tab} onClick={() => { store.tab = tab; store.changed(); }}>
+                {t(`tab.${tab}`)} <span class="count">{store.count(tab)}</span>
+              </button>
+            ))}
+          </div>
+          <div class="filters">
+            <Filter label={t('filter.channel')} value={store.filters.channel} options={['webchat', 'email', 'voice', 'whatsapp', 'messenger', 'telegram']}
+              render={(v) => t(`channel.${v}`)} onChange={(v) => { store.filters.channel = v; store.changed(); }} />
+            <Filter label={t('filter.queue')} value={store.filters.queue} options={store.queues()} render={(v) => v}
+              onChange={(v) => { store.filters.queue = v; store.changed(); }} />
+            <Filter label={t('filter.language')} value={store.filters.language} options={[...LANGS]} render={(v) => LANG_NAMES[v as Lang]}
+              onChange={(v) => { store.filters.language = v; store.changed(); }} />
+          </div>
+          <ConversationList store={store} items={visible} listRef={listRef} onSelect={(id) => act(store.select(id))} />
+        </nav>
+        <main class="ws-thread" aria-label={t('thread.label')}>
+          {current ? (
+            <Thread store={store} conversation={current} ticket={ticket} composerRef={composerRef} act={act} />
+          ) : (
+            <p class="empty">{t('thread.none')}</p>
+          )}
+        </main>
+        {current && <SidePanel store={store} conversation={current} ticket={ticket} act={act} />}
+      </div>
+      {help && <Shortcuts close={() => setHelp(false)} />}
+    </div>
+  );
+}
+
+function accept(store: Store, o: Ticket): Promise<void> {
+  return store.ticketAction(o, 'accept').then(() => store.select(o.conversation_id));
+}
+
+function Offer({ store, ticket, act }: { store: Store; ticket: Ticket; act: (p: Promise<unknown>) => void }): JSX.Element {
+  const [, bumpTick] = useReducer((n: number) => n + 1, 0);
+  const tick = () => bumpTick(undefined);
+  useEffect(() => {
+    const id = window.setInterval(tick, 1000);
+    return () => window.clearInterval(id);
+  }, []);
+  const left = ticket.offer_expires_at ? Date.parse(ticket.offer_expires_at) - Date.now() : 0;
+  const c = store.conversations.get(ticket.conversation_id);
+  return (
+    <div class="offer" role="group" aria-labelledby={`offer-${ticket.id}`}>
+      <p id={`offer-${ticket.id}`}>
+        <strong>{t('offer.title', { channel: t(`channel.${ticket.channel}`) })}</strong>{' '}
+        {t('offer.detail', { queue: ticket.queue, language: c ? LANG_NAMES[c.language as Lang] ?? c.language : '' })}
+      </p>
+      {ticket.summary && <p class="summary">{ticket.summary}</p>}
+      <span class="countdown" aria-label={t('offer.expires')}>{countdown(left)}</span>
+      <button type="button" class="primary" aria-keyshortcuts="a" onClick={() => act(accept(store, ticket))}>{t('offer.accept')}</button>
+      <button type="button" onClick={() => act(store.ticketAction(ticket, 'reject'))}>{t('offer.reject')}</button>
+    </div>
+  );
+}
+
+function Filter(props: { label: string; value: string; options: string[]; render: (v: string) => string; onChange: (v: string) => void }): JSX.Element {
+  return (
+    <label class="filter">
+      <span>{props.label}</span>
+      <select value={props.value} onChange={(e) => props.onChange((e.currentTarget as HTMLSelectElement).value)}>
+        <option value="">{t('filter.all')}</option>
+        {props.options.map((o) => <option key={o} value={o}>{props.render(o)}</option>)}
+      </select>
+    </label>
+  );
+}
+
+function Shortcuts({ close }: { close: () => void }): JSX.Element {
+  const ref = useRef<HTMLButtonElement>(null);
+  useEffect(() => ref.current?.focus(), []);
+  const keys: [string, string][] = [['j', 'shortcut.next'], ['k', 'shortcut.previous'], ['r', 'shortcut.reply'], ['n', 'shortcut.note'],
+    ['e', 'shortcut.resolve'], ['a', 'shortcut.accept'], ['Ctrl+Enter', 'shortcut.send'], ['Esc', 'shortcut.escape']];
+  return (
+    <div class="dialog-backdrop">
+      <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="shortcuts-title">
+        <h2 id="shortcuts-title">{t('shortcuts.title')}</h2>
+        <dl>
+          {keys.map(([k, label]) => [<dt key={`${k}t`}><kbd>{k}</kbd></dt>, <dd key={`${k}d`}>{t(label)}</dd>])}
+        </dl>
+        <button type="button" ref={ref} onClick={close}>{t('close')}</button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,167 @@
+// The hub's REST API as the workspace uses it. The staff token travels in the Authorization
+// header only (never in a URL, except the websocket's, where browsers cannot set headers).
+
+export interface Agent {
+  id: string;
+  email: string;
+  name: string;
+  roles: string[];
+}
+
+export interface Conversation {
+  id: string;
+  customer_id: string;
+  channel: string;
+  status: string;
+  assignee_id: string | null;
+  language: string;
+  last_seq: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Media {
+  kind: string;
+  reference: string;
+  mime_type?: string;
+  file_name?: string;
+}
+
+export interface Message {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  author: 'customer' | 'agent' | 'bot' | 'system';
+  author_id: string | null;
+  text: string;
+  channel_message_id: string | null;
+  media?: Media[];
+  delivery_status?: string;
+  delivery_error?: string;
+  created_at: string;
+}
+
+export interface Ticket {
+  id: string;
+  conversation_id: string;
+  channel: string;
+  status: string;
+  priority: number;
+  queue: string;
+  skills: { skill: string; level: number }[];
+  tags: string[];
+  summary?: string;
+  assignee_id: string | null;
+  offered_to: string | null;
+  offer_expires_at: string | null;
+  queued_at: string;
+  first_response_due: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TicketNote {
+  ticket_id: string;
+  author_id: string;
+  text: string;
+  created_at: string;
+}
+
+export interface TicketDetail {
+  ticket: Ticket;
+  notes: TicketNote[];
+}
+
+export interface Session {
+  token: string;
+  expires_at: string;
+  agent: Agent;
+}
+
+export interface PublicConfig {
+  demo: boolean;
+  demo_accounts: { email: string; name: string; roles: string[] }[];
+  demo_password: string | null;
+  sign_in_methods: string[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Api {
+  constructor(
+    private readonly token: string,
+    private readonly onUnauthorized: () => void,
+  ) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (response.status === 401) this.onUnauthorized();
+    return parse<T>(response);
+  }
+
+  async conversations(max: number): Promise<Conversation[]> {
+    const all: Conversation[] = [];
+    let cursor: string | null = null;
+    do {
+      const q = new URLSearchParams({ limit: '200' });
+      if (cursor) q.set('cursor', cursor);
+      const page: { items: Conversation[]; next_cursor: string | null } = await this.request('GET', `/api/v1/conversations?${q}`);
+      all.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor && all.length < max);
+    return all;
+  }
+
+  async messages(conversation: string, afterSeq = 0): Promise<Message[]> {
+    const all: Message[] = [];
+    let after = afterSeq;
+    for (;;) {
+      const page: { items: Message[] } | Message[] = await this.request(
+        'GET',
+        `/api/v1/conversations/${conversation}/messages?after_seq=${after}&limit=200`,
+      );
+      const items = Array.isArray(page) ? page : page.items;
+      all.push(...items);
+      if (items.length < 200) return all;
+      after = items[items.length - 1].seq;
+    }
+  }
+
+  tickets(status: string): Promise<Ticket[]> {
+    return this.request('GET', `/api/v1/tickets?status=${status}&limit=200`);
+  }
+}
+
+export async function parse<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  const body: unknown = text ? JSON.parse(text) : null;
+  if (!response.ok) {
+    const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(response.status, error?.code ?? 'http_error', error?.message ?? response.statusText);
+  }
+  return body as T;
+}
+
+/** Password sign-in. Returns the session, or (once MFA lands) the next step to complete. */
+export async function signIn(email: string, password: string): Promise<Session> {
+  const response = await fetch('/api/v1/auth/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  return parse<Session>(response);
+}
+
+export async function publicConfig(): Promise<PublicConfig> {
+  return parse<PublicConfig>(await fetch('/web/config.json'));
+}

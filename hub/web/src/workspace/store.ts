@@ -1,0 +1,293 @@
+// The workspace's state: conversations, tickets and the open thread, kept current from the
+// `/ws/inbox` socket. Changes are batched into one render per animation frame, so a busy hub
+// (many messages a second) costs one diff per frame, not one per event.
+
+import { Api, type Conversation, type Message, type Session, type Ticket, type TicketDetail } from './api';
+
+export type Connection = 'connecting' | 'online' | 'offline';
+export type Tab = 'mine' | 'offered' | 'queued' | 'bot' | 'resolved';
+export const TABS: readonly Tab[] = ['mine', 'offered', 'queued', 'bot', 'resolved'];
+
+export interface Filters {
+  channel: string;
+  queue: string;
+  language: string;
+}
+
+export interface Preview {
+  text: string;
+  author: string;
+}
+
+const OPEN_TICKET = ['queued', 'offered', 'assigned', 'pending_customer'];
+const MAX_CONVERSATIONS = 5000;
+
+export class Store {
+  readonly api: Api;
+  conversations = new Map<string, Conversation>();
+  /** The newest ticket of each conversation. */
+  tickets = new Map<string, Ticket>();
+  previews = new Map<string, Preview>();
+  selected: string | null = null;
+  thread: Message[] = [];
+  detail: TicketDetail | null = null;
+  connection: Connection = 'connecting';
+  tab: Tab = 'mine';
+  filters: Filters = { channel: '', queue: '', language: '' };
+  presence = 'available';
+  version = 0;
+  /** Offers that just arrived, for the sound and the notification. */
+  onOffer: ((t: Ticket) => void) | null = null;
+  private listeners = new Set<() => void>();
+  private frame = 0;
+  private socket: WebSocket | null = null;
+  private backoff = 500;
+  private closed = false;
+  private threadLoading: string | null = null;
+
+  constructor(
+    readonly session: Session,
+    readonly signOut: () => void,
+  ) {
+    this.api = new Api(session.token, signOut);
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  changed(): void {
+    this.version += 1;
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      for (const l of this.listeners) l();
+    });
+  }
+
+  get me(): string {
+    return this.session.agent.id;
+  }
+
+  async start(): Promise<void> {
+    this.connect();
+    await this.reload();
+  }
+
+  stop(): void {
+    this.closed = true;
+    this.socket?.close();
+  }
+
+  /** Everything on screen, again from the REST API (start, `resync`, after a reconnect). */
+  async reload(): Promise<void> {
+    const [conversations, ...ticketLists] = await Promise.all([
+      this.api.conversations(MAX_CONVERSATIONS),
+      ...OPEN_TICKET.map((s) => this.api.tickets(s)),
+      this.api.tickets('resolved'),
+    ]);
+    this.conversations = new Map(conversations.map((c) => [c.id, c]));
+    const tickets = new Map<string, Ticket>();
+    for (const t of ticketLists.flat()) {
+      const known = tickets.get(t.conversation_id);
+      if (!known || known.created_at < t.created_at) tickets.set(t.conversation_id, t);
+    }
+    this.tickets = tickets;
+    if (this.selected) await this.loadThread(this.selected);
+    this.changed();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const url = new URL('/ws/inbox', location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.searchParams.set('token', this.session.token);
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      const wasOffline = this.connection === 'offline';
+      this.connection = 'online';
+      this.backoff = 500;
+      this.changed();
+      // Events sent while we were away are gone: read the state again.
+      if (wasOffline) void this.reload().catch(() => undefined);
+    };
+    socket.onmessage = (e) => this.event(String(e.data));
+    socket.onclose = (e) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (e.code === 4401) {
+        this.signOut();
+        return;
+      }
+      this.connection = 'offline';
+      this.changed();
+      if (!this.closed) window.setTimeout(() => this.connect(), opened ? 500 : this.backoff);
+      this.backoff = Math.min(this.backoff * 2, 10000);
+    };
+  }
+
+  private event(data: string): void {
+    let e: { type: string; conversation?: Conversation; message?: Message; ticket?: Ticket };
+    try {
+      e = JSON.parse(data) as typeof e;
+    } catch {
+      return;
+    }
+    switch (e.type) {
+      case 'conversation.created':
+      case 'conversation.updated':
+        if (e.conversation) this.conversations.set(e.conversation.id, e.conversation);
+        break;
+      case 'message.created':
+      case 'message.updated':
+        if (e.conversation) this.conversations.set(e.conversation.id, e.conversation);
+        if (e.message) this.message(e.message);
+        break;
+      case 'ticket.updated':
+        if (e.ticket) this.ticket(e.ticket);
+        break;
+      case 'resync':
+        void this.reload().catch(() => undefined);
+        return;
+      default:
+        return;
+    }
+    this.changed();
+  }
+
+  private message(m: Message): void {
+    this.previews.set(m.conversation_id, { text: m.text, author: m.author });
+    if (m.conversation_id !== this.selected) return;
+    const last = this.thread[this.thread.length - 1];
+    if (!last || m.seq > last.seq) {
+      this.thread = [...this.thread, m];
+    } else {
+      const i = this.thread.findIndex((x) => x.seq === m.seq);
+      if (i >= 0) {
+        this.thread = this.thread.slice();
+        this.thread[i] = m;
+      }
+    }
+  }
+
+  private ticket(t: Ticket): void {
+    const known = this.tickets.get(t.conversation_id);
+    if (known && known.id !== t.id && known.created_at > t.created_at) return;
+    const newOffer = t.status === 'offered' && t.offered_to === this.me && !(known?.status === 'offered' && known.offered_to === this.me);
+    this.tickets.set(t.conversation_id, t);
+    if (this.detail?.ticket.id === t.id) this.detail = { ...this.detail, ticket: t };
+    if (newOffer) this.onOffer?.(t);
+  }
+
+  /** The conversations of the current tab and filters, most recently active first. */
+  visible(): Conversation[] {
+    const { channel, queue, language } = this.filters;
+    const out: Conversation[] = [];
+    for (const c of this.conversations.values()) {
+      if (channel && c.channel !== channel) continue;
+      if (language && c.language !== language) continue;
+      const t = this.tickets.get(c.id);
+      if (queue && t?.queue !== queue) continue;
+      if (this.inTab(this.tab, c, t)) out.push(c);
+    }
+    return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+  }
+
+  inTab(tab: Tab, c: Conversation, t: Ticket | undefined): boolean {
+    switch (tab) {
+      case 'mine':
+        return c.assignee_id === this.me && c.status !== 'resolved' && c.status !== 'closed';
+      case 'offered':
+        return t?.status === 'offered' && t.offered_to === this.me;
+      case 'queued':
+        return c.status === 'queued' && !(t?.status === 'offered' && t.offered_to === this.me);
+      case 'bot':
+        return c.status === 'bot';
+      case 'resolved':
+        return c.status === 'resolved' || c.status === 'closed';
+    }
+  }
+
+  count(tab: Tab): number {
+    let n = 0;
+    for (const c of this.conversations.values()) if (this.inTab(tab, c, this.tickets.get(c.id))) n += 1;
+    return n;
+  }
+
+  /** My pending offers, soonest to expire first. */
+  offers(): Ticket[] {
+    return [...this.tickets.values()]
+      .filter((t) => t.status === 'offered' && t.offered_to === this.me)
+      .sort((a, b) => (a.offer_expires_at ?? '').localeCompare(b.offer_expires_at ?? ''));
+  }
+
+  queues(): string[] {
+    return [...new Set([...this.tickets.values()].map((t) => t.queue))].sort();
+  }
+
+  async select(id: string | null): Promise<void> {
+    this.selected = id;
+    this.thread = [];
+    this.detail = null;
+    this.changed();
+    if (id) await this.loadThread(id);
+  }
+
+  private async loadThread(id: string): Promise<void> {
+    this.threadLoading = id;
+    const messages = await this.api.messages(id);
+    if (this.threadLoading !== id || this.selected !== id) return;
+    // Keep anything the socket delivered while the pages were loading.
+    const newest = messages[messages.length - 1]?.seq ?? 0;
+    this.thread = [...messages, ...this.thread.filter((m) => m.seq > newest)];
+    const last = this.thread[this.thread.length - 1];
+    if (last) this.previews.set(id, { text: last.text, author: last.author });
+    await this.loadDetail();
+    this.changed();
+  }
+
+  async loadDetail(): Promise<void> {
+    const t = this.selected ? this.tickets.get(this.selected) : undefined;
+    this.detail = t ? await this.api.request<TicketDetail>('GET', `/api/v1/tickets/${t.id}`) : null;
+    this.changed();
+  }
+
+  async reply(text: string, clientId: string): Promise<void> {
+    if (!this.selected) return;
+    const m = await this.api.request<Message>('POST', `/api/v1/conversations/${this.selected}/messages`, {
+      text,
+      client_id: clientId,
+    });
+    this.message(m);
+    this.changed();
+  }
+
+  async note(text: string): Promise<void> {
+    const t = this.selected ? this.tickets.get(this.selected) : undefined;
+    if (!t) return;
+    await this.api.request('POST', `/api/v1/tickets/${t.id}/notes`, { text });
+    await this.loadDetail();
+  }
+
+  async ticketAction(ticket: Ticket, action: 'accept' | 'reject' | 'resolve' | 'pending', body?: unknown): Promise<void> {
+    const updated = await this.api.request<Ticket | { ticket: Ticket }>('POST', `/api/v1/tickets/${ticket.id}/${action}`, body);
+    const t = 'ticket' in updated ? updated.ticket : updated;
+    if (t && typeof t === 'object' && 'id' in t) this.ticket(t);
+    this.changed();
+  }
+
+  async transfer(ticket: Ticket, queue: string): Promise<void> {
+    await this.api.request('POST', `/api/v1/tickets/${ticket.id}/transfer`, { queue });
+    this.changed();
+  }
+
+  async setPresence(presence: string): Promise<void> {
+    await this.api.request('PUT', '/api/v1/me/presence', { presence });
+    this.presence = presence;
+    this.changed();
+  }
+}

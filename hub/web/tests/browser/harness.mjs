@@ -1,0 +1,159 @@
+// What the browser tests share: a real hub (the built `switchboard` binary) on a fresh SQLite
+// file or a fresh PostgreSQL schema, a host page of another origin, Chromium, and axe-core.
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+export const repo = new URL('../../../../', import.meta.url).pathname;
+export const screenshots = join(repo, 'target', 'browser-screenshots');
+mkdirSync(screenshots, { recursive: true });
+
+export const BACKENDS = (process.env.SWITCHBOARD_BROWSER_BACKENDS ?? 'sqlite,postgres').split(',').filter(Boolean);
+const PG_BASE = process.env.SWITCHBOARD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+function binary() {
+  const candidates = [process.env.SWITCHBOARD_BIN, join(repo, 'target/debug/switchboard'), join(repo, 'target/release/switchboard')];
+  const found = candidates.find((c) => c && existsSync(c));
+  if (!found) throw new Error('no switchboard binary: run `cargo build --bin switchboard` first (or set SWITCHBOARD_BIN)');
+  return found;
+}
+
+/** An HTTP server on a free port of 127.0.0.1 serving `handler`. */
+export async function serve(handler, listenPort = 0) {
+  const server = createServer(handler);
+  await new Promise((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+export async function freePort() {
+  const s = await serve(() => undefined);
+  const port = Number(new URL(s.url).port);
+  await s.close();
+  return port;
+}
+
+/** A page of another origin that embeds the widget, like an operator's website. */
+export async function hostPage(hubUrl, language = 'es', origin = null) {
+  return serve((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html lang="${language}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Tienda de ejemplo</title></head>
+<body><main><h1>Tienda de ejemplo</h1><p>Una página de otro origen que incrusta el chat.</p></main>
+<script src="${hubUrl}/widget.js" data-language="${language}" async></script></body></html>`);
+  }, origin ? Number(new URL(origin).port) : 0);
+}
+
+/** Starts the hub on a fresh database; `allowed` are the origins that may embed the chat. */
+export async function startHub(backend, { allowed = [], bot = true } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-browser-'));
+  let url;
+  let schema = null;
+  if (backend === 'postgres') {
+    schema = `sbweb_${randomBytes(6).toString('hex')}`;
+    psql(`CREATE SCHEMA ${schema}`);
+    url = `${PG_BASE}${PG_BASE.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`;
+  } else {
+    url = `sqlite://${join(dir, 'switchboard.db')}`;
+  }
+  const port = await freePort();
+  const modelDir = process.env.SWITCHBOARD_MODEL_DIR ?? join(repo, 'models/all-MiniLM-L6-v2');
+  writeFileSync(join(dir, 'switchboard.toml'), `
+[server]
+workers = 2
+shutdown_timeout_secs = 2
+[demo]
+enabled = true
+[bot]
+enabled = ${bot}
+model_dir = ${JSON.stringify(modelDir)}
+[secrets]
+key_file = ${JSON.stringify(join(dir, 'secrets.key'))}
+[widget]
+allowed_origins = ${JSON.stringify(allowed)}
+title = "Soporte Switchboard"
+`);
+  const log = [];
+  const child = spawn(binary(), ['--config', join(dir, 'switchboard.toml'), 'serve', '--bind', `127.0.0.1:${port}`, '--database-url', url], {
+    cwd: dir,
+    // The hub's configuration is the file alone: SWITCHBOARD_* variables of the test run are not
+    // the hub's settings (the hub refuses unknown ones).
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHBOARD_'))), RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => log.push(String(d)));
+  child.stderr.on('data', (d) => log.push(String(d)));
+  const hubUrl = `http://127.0.0.1:${port}`;
+  // A debug build embeds the demo knowledge base with the model at start: minutes on a busy machine.
+  const deadline = Date.now() + 420_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the hub exited: ${log.join('')}`);
+    try {
+      if ((await fetch(`${hubUrl}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the hub did not start: ${log.join('')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url: hubUrl,
+    log,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      if (schema) psql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function psql(sql) {
+  const u = new URL(PG_BASE);
+  execFileSync('psql', ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), '-d', u.pathname.slice(1), '-v', 'ON_ERROR_STOP=1', '-qc', sql], {
+    env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+  });
+}
+
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Runs axe-core (WCAG 2.0/2.1 A and AA) in the page; fails on serious or critical violations. */
+export async function axe(page, state) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
+  const result = await page.evaluate(async () =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+  );
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const detail = bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(' | ')}`).join('\n');
+  if (bad.length) throw new Error(`axe found serious/critical violations in ${state}:\n${detail}`);
+  return result;
+}
+
+export async function shoot(page, name) {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: false });
+}
+
+/** Signs in over the API (for checks the test makes beside the browser). */
+export async function apiLogin(hubUrl, email) {
+  const r = await fetch(`${hubUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'switchboard-demo' }),
+  });
+  if (!r.ok) throw new Error(`login ${r.status}`);
+  return (await r.json()).token;
+}

@@ -1,0 +1,126 @@
+// The workspace's numbers for BENCHMARKS.md, on SQLite: time to interactive with 1,000
+// conversations listed, and the work per frame while 50 messages a second stream into an open
+// 2,000-message thread. Writes target/browser-bench.json. PERF_TRACE=1 prints where the frame
+// time went (Chromium's devtools.timeline trace).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startHub, launch, apiLogin, shoot, repo } from './harness.mjs';
+
+let hub, browser;
+before(async () => {
+  browser = await launch();
+  hub = await startHub('sqlite', { bot: false });
+});
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+async function pool(n, concurrency, job) {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) await job(next++);
+  }));
+}
+
+test('time to interactive and frame time with 1,000 conversations and a 2,000-message thread', { timeout: 600_000 }, async () => {
+  const token = await apiLogin(hub.url, 'bruno@demo.switchboard.local');
+  const post = (path, body) => fetch(`${hub.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  }).then((r) => { if (!r.ok) throw new Error(`${path}: ${r.status}`); return r.json(); });
+  const ids = [];
+  await pool(1000, 16, async (i) => { ids[i] = (await post('/api/v1/webchat/sessions', { language: ['en', 'es', 'pt'][i % 3] })).conversation_id; });
+  const big = (await post('/api/v1/webchat/sessions', { language: 'es' })).conversation_id;
+  await pool(2000, 16, async (i) => post(`/api/v1/conversations/${big}/messages`, { text: `Message ${i} of the long thread: ${'lorem ipsum '.repeat(1 + (i % 7))}`, client_id: `seed-${i}` }));
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
+  const page = await context.newPage();
+  await page.goto(hub.url);
+  await page.getByLabel('E-mail').fill('bruno@demo.switchboard.local');
+  await page.getByLabel('Password').fill('switchboard-demo');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('Live', { exact: true }).waitFor();
+  // Time to interactive: a fresh load (signed in) until the list of 1,000 is on screen and a
+  // row answers a click.
+  await page.reload();
+  await page.getByRole('button', { name: /^Queued/ }).click();
+  const rows = page.locator('.row button');
+  await rows.first().waitFor();
+  const tti = await page.evaluate(() => performance.now());
+  const listed = Number(await page.locator('button[aria-pressed="true"] .count').textContent());
+  assert.ok(listed >= 1000, `listed ${listed}`);
+  // The long thread is wherever the agent's replies put it (queued, or mine).
+  if ((await page.locator(`[data-conversation="${big}"]`).count()) === 0) await page.getByRole('button', { name: /^Mine/ }).click();
+  await page.locator(`[data-conversation="${big}"]`).click();
+  // All 2,000 are loaded; the DOM holds the newest window, the rest behind "earlier".
+  await page.getByRole('button', { name: /Show 18\d\d earlier messages/ }).waitFor({ timeout: 60_000 });
+  await shoot(page, 'bench-workspace-2000-thread-1280');
+
+  // Frame work: from a frame's start (the rAF timestamp) to just after it painted (a message
+  // posted from rAF runs after style, layout and paint). 50 messages/s for 6 s.
+  await page.evaluate(() => {
+    window.__frames = [];
+    window.__loaf = 0;
+    try {
+      new PerformanceObserver((l) => { window.__loaf += l.getEntries().length; }).observe({ type: 'long-animation-frame' });
+    } catch { /* not supported */ }
+    const channel = new MessageChannel();
+    let start = 0;
+    channel.port1.onmessage = () => window.__frames.push(performance.now() - start);
+    const loop = (ts) => {
+      start = ts;
+      channel.port2.postMessage(0);
+      if (!window.__stop) requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  });
+  const trace = process.env.PERF_TRACE ? join(repo, 'target', 'browser-perf-trace.json') : null;
+  if (trace) await browser.startTracing(page, { path: trace, categories: ['devtools.timeline'] });
+  const started = Date.now();
+  let sent = 0;
+  while (Date.now() - started < 6000) {
+    const due = Math.floor(((Date.now() - started) / 1000) * 50);
+    const batch = [];
+    while (sent < due) batch.push(post(`/api/v1/conversations/${big}/messages`, { text: `Live message ${sent}`, client_id: `live-${sent++}` }));
+    await Promise.all(batch);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await page.locator('.msg').filter({ hasText: `Live message ${sent - 1}` }).waitFor();
+  if (trace) {
+    await browser.stopTracing();
+    const totals = {};
+    for (const e of JSON.parse(readFileSync(trace, 'utf8')).traceEvents) {
+      if (e.ph === 'X' && e.dur) totals[e.name] = (totals[e.name] ?? 0) + e.dur / 1000;
+    }
+    console.log(Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, ms]) => `${n}: ${ms.toFixed(0)} ms`).join('\n'));
+  }
+  const { frames, loaf } = await page.evaluate(() => { window.__stop = true; return { frames: window.__frames, loaf: window.__loaf }; });
+  const sorted = frames.slice(5).sort((a, b) => a - b);
+  const p95 = sorted[Math.floor(sorted.length * 0.95)];
+  const sizes = JSON.parse(readFileSync(join(repo, 'hub/web/dist/sizes.json'), 'utf8'));
+  const result = {
+    widget_gzip_kb: +(sizes.widget_gzip_bytes / 1024).toFixed(1),
+    workspace_first_load_gzip_kb: +(sizes.workspace_first_load_gzip_bytes / 1024).toFixed(1),
+    workspace_tti_ms: Math.round(tti),
+    conversations_listed: listed,
+    thread_messages: 2000 + sent,
+    thread_messages_in_dom: await page.locator('.msg').count(),
+    messages_per_second: 50,
+    frames: sorted.length,
+    frame_work_p95_ms: +p95.toFixed(1),
+    frame_work_max_ms: +sorted[sorted.length - 1].toFixed(1),
+    long_animation_frames: loaf,
+  };
+  console.log(JSON.stringify(result, null, 2));
+  writeFileSync(join(repo, 'target', 'browser-bench.json'), JSON.stringify(result, null, 2));
+  assert.ok(result.thread_messages_in_dom <= 400, 'the thread keeps a bounded window in the DOM');
+  assert.ok(tti < 5000, `time to interactive ${tti} ms`);
+  // The 16 ms frame target is reported (BENCHMARKS.md), and enforced with
+  // SWITCHBOARD_PERF_STRICT=1: on a shared 2-core VM with software rendering it is missed.
+  if (process.env.SWITCHBOARD_PERF_STRICT === '1') assert.ok(p95 < 16, `frame work p95 ${p95} ms`);
+  await context.close();
+});
