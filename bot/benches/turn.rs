@@ -34,14 +34,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         ("can I keep my number if I switch to you from another provider?", Language::En),
     ];
     for (q, l) in questions {
-        bot.turn(&TurnInput { text: q.into(), conversation_language: l, failed_answers_so_far: 0 })?;
+        bot.turn(&TurnInput {
+            text: q.into(),
+            conversation_language: l,
+            failed_answers_so_far: 0,
+            history: Vec::new(),
+        })?;
     }
     let rounds = 100;
     let mut times = Vec::with_capacity(rounds * questions.len());
     for _ in 0..rounds {
         for (q, l) in questions {
             let t = Instant::now();
-            let d = bot.turn(&TurnInput { text: q.into(), conversation_language: l, failed_answers_so_far: 0 })?;
+            let d = bot.turn(&TurnInput {
+                text: q.into(),
+                conversation_language: l,
+                failed_answers_so_far: 0,
+                history: Vec::new(),
+            })?;
             times.push(t.elapsed());
             std::hint::black_box(d);
         }
