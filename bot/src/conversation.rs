@@ -177,7 +177,7 @@ impl Context {
 pub fn picked_option(reply: &str, titles: &[String]) -> Option<usize> {
     let folded = fold(reply);
     let words: Vec<&str> = folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    let first = ["1", "first", "one", "primero", "primera", "uno", "primeiro", "primeira", "um"];
+    let first = ["1", "first", "primero", "primera", "primeiro", "primeira"];
     let second = ["2", "second", "two", "segundo", "segunda", "dos", "dois", "duas"];
     if words.len() <= 4 {
         let has = |set: &[&str]| words.iter().any(|w| set.contains(w));

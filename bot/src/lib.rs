@@ -611,32 +611,33 @@ impl Bot {
         }
 
         // 3. A reply to a clarifying question.
-        if let (true, Some(BotMessage::Clarify(titles))) = (context.bot_spoke_last, &context.last_bot) {
-            if let Some(i) = conversation::picked_option(text, titles) {
-                let title = &titles[i];
-                let question = context.previous_question().unwrap_or(text);
-                if let Some(hit) = self.find_by_title(question, title, language)? {
-                    return Ok(self.answer(&hit, 1.0, intent_of(&own).map(|(n, _)| n)));
-                }
+        if let (true, Some(BotMessage::Clarify(titles))) = (context.bot_spoke_last, &context.last_bot)
+            && let Some(i) = conversation::picked_option(text, titles)
+        {
+            let question = context.previous_question().unwrap_or(text);
+            if let Some(hit) = self.find_by_title(question, &titles[i], language)? {
+                return Ok(self.answer(&hit, 1.0, intent_of(&own).map(|(n, _)| n)));
             }
         }
 
         // 4. The question, or a follow-up read with the previous question.
         let (answer_t, clarify_t) = self.thresholds();
         let mut best = own;
-        if context.bot_spoke_last && best.confidence < answer_t && word_count(text) <= 6 {
-            if let Some(previous) = context.previous_question() {
-                let first = fold(text).split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty()).map(str::to_owned);
-                let opener = first.as_deref().is_some_and(|w| FOLLOW_UP_OPENERS.contains(&w));
-                if opener || word_count(text) <= 3 {
-                    let combined = self.assess(
-                        &self.query_for(&format!("{previous} {text}"), language),
-                        language,
-                        best.language_sure,
-                    )?;
-                    if combined.confidence > best.confidence {
-                        best = combined;
-                    }
+        if context.bot_spoke_last
+            && best.confidence < answer_t
+            && word_count(text) <= 6
+            && let Some(previous) = context.previous_question()
+        {
+            let first = fold(text).split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty()).map(str::to_owned);
+            let opener = first.as_deref().is_some_and(|w| FOLLOW_UP_OPENERS.contains(&w));
+            if opener || word_count(text) <= 3 {
+                let combined = self.assess(
+                    &self.query_for(&format!("{previous} {text}"), language),
+                    language,
+                    best.language_sure,
+                )?;
+                if combined.confidence > best.confidence {
+                    best = combined;
                 }
             }
         }

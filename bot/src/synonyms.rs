@@ -107,10 +107,10 @@ pub fn expand(language: Language, text: &str) -> String {
     let folded = fold(text);
     let mut added: Vec<&str> = Vec::new();
     for word in folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        if let Some((_, extra)) = table.iter().find(|(w, _)| *w == word) {
-            if !added.contains(extra) {
-                added.push(extra);
-            }
+        if let Some((_, extra)) = table.iter().find(|(w, _)| *w == word)
+            && !added.contains(extra)
+        {
+            added.push(extra);
         }
     }
     if added.is_empty() {
