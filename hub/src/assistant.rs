@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::web;
-use bot::{Bot, Decision, HandOverReason, TurnInput};
+use bot::{Bot, Decision, HandOverReason, PastMessage, TurnInput};
 use knowledge_base::{DocId, DocKind, Embedder, KnowledgeBase};
 use schema::knowledge::{BotAnswer, Document, DocumentContent};
 use schema::{
@@ -304,6 +304,17 @@ async fn failures_in_a_row(state: &AppState, conversation: ConversationId, seq: 
     Ok(count)
 }
 
+/// The conversation's last 20 messages before this one, oldest first, for the bot to read
+/// follow-ups, replies to its clarifying questions and "that didn't help".
+async fn history(state: &AppState, conversation: ConversationId, seq: i64) -> Result<Vec<PastMessage>, ApiError> {
+    let recent = state.store.messages_after(conversation, (seq - 21).max(0), 21).await?;
+    Ok(recent
+        .into_iter()
+        .filter(|m| m.seq < seq)
+        .map(|m| PastMessage { from_customer: m.author == AuthorKind::Customer, text: m.text.as_str().to_owned() })
+        .collect())
+}
+
 async fn turn(state: &web::Data<AppState>, job: Job) -> Result<(), ApiError> {
     let Some(assistant) = &state.assistant else { return Ok(()) };
     let conversation = state.store.conversation(job.conversation_id).await?;
@@ -316,6 +327,7 @@ async fn turn(state: &web::Data<AppState>, job: Job) -> Result<(), ApiError> {
         text: text.clone(),
         conversation_language: conversation.language,
         failed_answers_so_far: failures_in_a_row(state, conversation.id, job.message.seq).await?,
+        history: history(state, conversation.id, job.message.seq).await?,
     };
     let bot = Arc::clone(&assistant.bot);
     let started = std::time::Instant::now();
@@ -326,6 +338,7 @@ async fn turn(state: &web::Data<AppState>, job: Job) -> Result<(), ApiError> {
     let outcome = match &decision {
         Decision::Answer { .. } => "answer",
         Decision::HandOver { .. } => "hand_over",
+        Decision::Ask { .. } => "ask",
     };
     state.metrics.bot_turns.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
     match decision {
@@ -347,6 +360,9 @@ async fn turn(state: &web::Data<AppState>, job: Job) -> Result<(), ApiError> {
                 created_at: message.created_at,
             };
             state.store.record_bot_answer(&answer).await?;
+        }
+        Decision::Ask { text: question, .. } => {
+            say(state, conversation.id, &question).await?;
         }
         Decision::HandOver { reason, intent, language, skills, summary, message } => {
             if matches!(reason, HandOverReason::LowConfidence | HandOverReason::RepeatedFailure) {
