@@ -26,6 +26,32 @@ const UNHELPFUL: &[&str] = &[
     "not what i asked",
     "not what i meant",
     "wrong answer",
+    "that's wrong",
+    "thats wrong",
+    "not what i need",
+    "not what i needed",
+    "doesn't answer",
+    "doesnt answer",
+    "didn't answer",
+    "didnt answer",
+    "not my question",
+    "not the question",
+    "same problem",
+    "still the same",
+    "still broken",
+    "still not",
+    "no good",
+    "not really",
+    "no luck",
+    "that's not it",
+    "thats not it",
+    "irrelevant",
+    "not relevant",
+    "already tried",
+    "already did that",
+    "i tried that",
+    "tried that",
+    "nope",
     "you don't understand",
     "you do not understand",
     // Spanish
@@ -42,6 +68,26 @@ const UNHELPFUL: &[&str] = &[
     "no me entiendes",
     "no entiendes",
     "respuesta incorrecta",
+    "no me ha servido",
+    "no me sirvio",
+    "no sirvio",
+    "no me vale",
+    "no era eso",
+    "eso no es",
+    "no es eso",
+    "no tiene nada que ver",
+    "no me has ayudado",
+    "no resuelve",
+    "no lo resuelve",
+    "no se soluciona",
+    "sigue sin",
+    "sigue fallando",
+    "ya lo he hecho",
+    "ya lo hice",
+    "ya lo probe",
+    "ya he probado",
+    "tampoco",
+    "nada de nada",
     // Portuguese
     "nao ajudou",
     "nao ajuda",
@@ -56,6 +102,21 @@ const UNHELPFUL: &[&str] = &[
     "nao me entende",
     "nao entendeu",
     "resposta errada",
+    "nao serviu",
+    "nao me serviu",
+    "nao era isso",
+    "nao e nada disso",
+    "nao tem nada a ver",
+    "nao adiantou",
+    "nao resolve",
+    "continua sem",
+    "continua a nao",
+    "continua a falhar",
+    "ja fiz isso",
+    "ja tentei",
+    "ja experimentei",
+    "tambem nao",
+    "nada feito",
 ];
 
 /// Whether `text` says the previous answer did not help.
@@ -66,7 +127,19 @@ pub fn says_unhelpful(text: &str) -> bool {
         folded.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).collect();
     let joined = format!(" {} ", words.join(" "));
     UNHELPFUL.iter().any(|p| joined.contains(&format!(" {p} ")))
-        || matches!(words.as_slice(), ["no"] | ["nope"] | ["nao"] | ["no", "gracias"] | ["no", "thanks"])
+        || matches!(
+            words.as_slice(),
+            ["no"]
+                | ["nope"]
+                | ["nao"]
+                | ["nah"]
+                | ["no", "gracias"]
+                | ["no", "thanks"]
+                | ["nao", "obrigado"]
+                | ["nao", "obrigada"]
+                | ["not", "helpful"]
+                | ["nada"]
+        )
 }
 
 #[cfg(test)]

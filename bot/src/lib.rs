@@ -5,17 +5,26 @@
 //! hand-over with the skills an agent needs and a summary. It sends nothing: the hub carries the
 //! [`Decision`] out.
 
+pub mod answerability;
 mod cluster;
+mod conversation;
+pub mod eval;
 mod feedback;
+mod human;
 mod intent;
 mod language;
+mod synonyms;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use knowledge_base::{DocId, Hit, KbError, KnowledgeBase, Language};
 
+pub use answerability::Answerability;
 pub use cluster::{SAME_QUESTION, group_questions};
+pub use conversation::{BotMessage, PastMessage, clarify_text, read_bot_message, rephrase_text};
 pub use feedback::says_unhelpful;
+pub use human::{HumanCategory, HumanCue, always_human_cue};
 pub use intent::{Intent, IntentMatch, TALK_TO_HUMAN, starter_intents};
 pub use language::detect_language;
 
@@ -31,9 +40,14 @@ pub enum BotError {
 /// The bot's thresholds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BotConfig {
-    /// Answer when the best hit's fused score is at least this (see `BENCHMARKS-kb.md` for how
-    /// it was chosen from the evaluation set).
+    /// With a model: answer when the answerability probability is at least this (chosen on the
+    /// tuning set, see BENCHMARKS.md "Bot evaluation").
     pub answer_threshold: f32,
+    /// With a model: between this and `answer_threshold`, ask a clarifying question with the two
+    /// best topics (once); below it, hand over.
+    pub clarify_threshold: f32,
+    /// The answerability model (weights fitted on the tuning set).
+    pub answerability: Answerability,
     /// The same without a model (BM25 scores are spread differently).
     pub keyword_answer_threshold: f32,
     /// With a model, an English message's intent is recognised when the nearest English
@@ -46,17 +60,22 @@ pub struct BotConfig {
     pub keyword_intent_threshold: f32,
     /// Hand over after this many failed answers in a row.
     pub max_failed_answers: u32,
+    /// Search with the articles' words added for customers' words ("gigas" → datos).
+    pub synonyms: bool,
 }
 
 impl Default for BotConfig {
     fn default() -> Self {
         Self {
-            answer_threshold: 0.30,
+            answer_threshold: 0.78,
+            clarify_threshold: 0.17,
+            answerability: Answerability::default(),
             keyword_answer_threshold: 0.50,
             intent_threshold: 0.62,
             intent_threshold_non_english: 0.75,
             keyword_intent_threshold: 0.6,
             max_failed_answers: 2,
+            synonyms: true,
         }
     }
 }
@@ -69,6 +88,34 @@ pub struct TurnInput {
     pub conversation_language: Language,
     /// How many bot answers in a row the customer said did not help.
     pub failed_answers_so_far: u32,
+    /// The conversation's earlier messages, oldest first (the hub passes the last 20 or so):
+    /// follow-ups ("and in Portugal?"), replies to a clarifying question and "that didn't help"
+    /// are read against them.
+    pub history: Vec<PastMessage>,
+}
+
+impl TurnInput {
+    /// A first message: no history, no failures.
+    #[must_use]
+    pub fn new(text: impl Into<String>, conversation_language: Language) -> Self {
+        Self { text: text.into(), conversation_language, failed_answers_so_far: 0, history: Vec::new() }
+    }
+}
+
+/// What the bot asks back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AskKind {
+    /// Unsure between topics: the two best are offered (as buttons where the channel has them).
+    Clarify,
+    /// The customer said the answer did not help: asked once to say it in other words.
+    Rephrase,
+}
+
+/// A topic offered in a clarifying question.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub article: DocId,
+    pub title: String,
 }
 
 /// Why the bot hands over.
@@ -101,6 +148,9 @@ impl HandOverReason {
 pub enum Decision {
     /// Reply with `text` (the passage and the article it comes from).
     Answer { text: String, language: Language, article: DocId, title: String, confidence: f32, intent: Option<String> },
+    /// Ask the customer back (a clarifying question, or to rephrase); the conversation stays
+    /// with the bot. `text` lists the choices numbered, for channels without buttons.
+    Ask { kind: AskKind, text: String, language: Language, choices: Vec<Choice>, intent: Option<String> },
     /// Give the conversation to an agent.
     HandOver {
         reason: HandOverReason,
@@ -108,7 +158,8 @@ pub enum Decision {
         language: Language,
         /// Skills the agent needs: the intent's and the language's (e.g. billing and spanish).
         skills: Vec<(String, u8)>,
-        /// For the agent: intent, language, reason, the customer's words, the best article.
+        /// For the agent: intent, language, reason, what was asked, what the bot answered, why it
+        /// gave up, the closest article.
         summary: String,
         /// For the customer, with `{wait}` where the hub puts the estimated wait.
         message: String,
@@ -193,6 +244,19 @@ const PERSON_WORDS: &[&str] = &[
     "pessoa",
     "assistente",
     "alguem",
+    "humans",
+    "anyone",
+    "anybody",
+    "supervisor",
+    "manager",
+    "gerente",
+    "encargado",
+    "encargada",
+    "responsable",
+    "teleoperador",
+    "teleoperadora",
+    "humana",
+    "humanos",
 ];
 const ASKING_WORDS: &[&str] = &[
     "talk",
@@ -224,6 +288,27 @@ const ASKING_WORDS: &[&str] = &[
     "ligar",
     "pf",
     "favor",
+    "put",
+    "callback",
+    "contact",
+    "ponme",
+    "ponganme",
+    "pasadme",
+    "paseme",
+    "pasen",
+    "llamadme",
+    "llamame",
+    "contactar",
+    "conversar",
+    "passem",
+    "passa",
+    "transfiram",
+    "transferir",
+    "liguem",
+    "ligue",
+    "ligar",
+    "atender",
+    "atenda",
 ];
 
 /// Lower case without accents (and typographic apostrophes made plain), for matching phrases.
@@ -256,19 +341,59 @@ pub fn asks_for_human(text: &str) -> bool {
     person && (asking || tokens.len() <= 2)
 }
 
+/// Repeated questions: embeddings kept (a bounded map, cleared when full).
+const CACHE_CAPACITY: usize = 4096;
+
+#[derive(Debug, Default)]
+struct EmbedCache {
+    map: HashMap<String, Arc<[f32]>>,
+    hits: u64,
+    misses: u64,
+}
+
+/// What the bot found for a message before deciding: for the evaluation and the hand-over
+/// summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// The language the bot answers in.
+    pub language: Language,
+    /// Whether the message itself showed its language (otherwise the conversation's was kept).
+    pub language_sure: bool,
+    /// The text searched (the message, or the previous question with it for a follow-up).
+    pub query: String,
+    /// The recognised intent (thresholds applied).
+    pub intent: Option<IntentMatch>,
+    /// Hits, best first, one per document.
+    pub hits: Vec<Hit>,
+    /// The answerability features of the best hit.
+    pub features: [f32; answerability::FEATURES],
+    /// The probability that the best hit answers the question (with a model), or the best
+    /// hit's fused score (without).
+    pub confidence: f32,
+}
+
 /// The bot. `Send + Sync`; one per knowledge base, shared by all conversations.
 #[derive(Debug)]
 pub struct Bot {
     kb: Arc<KnowledgeBase>,
     intents: intent::CompiledIntents,
     config: BotConfig,
+    cache: Mutex<EmbedCache>,
 }
+
+fn word_count(text: &str) -> usize {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count()
+}
+
+/// Words that open a follow-up ("and in Portugal?", "y en Francia?", "e no Brasil?").
+const FOLLOW_UP_OPENERS: &[&str] =
+    &["and", "what", "how", "also", "y", "e", "tambien", "tambem", "pero", "but", "mas", "ok", "vale", "then"];
 
 impl Bot {
     /// A bot over a knowledge base with these intents (embedded now when the KB has a model).
     pub fn new(kb: Arc<KnowledgeBase>, intents: Vec<Intent>, config: BotConfig) -> Result<Self, BotError> {
         let intents = intent::CompiledIntents::new(intents, kb.embedder().map(AsRef::as_ref))?;
-        Ok(Self { kb, intents, config })
+        Ok(Self { kb, intents, config, cache: Mutex::new(EmbedCache::default()) })
     }
 
     /// Replaces the intents (after a trainer edits them).
@@ -292,9 +417,70 @@ impl Bot {
         &self.kb
     }
 
+    /// (hits, misses) of the embedding cache so far.
+    #[must_use]
+    pub fn cache_stats(&self) -> (u64, u64) {
+        self.cache.lock().map_or((0, 0), |c| (c.hits, c.misses))
+    }
+
+    fn cache_key(text: &str) -> String {
+        fold(text.trim())
+    }
+
+    /// The embedding of a text, from the cache when it was seen before (`None` without a model).
+    fn embed(&self, text: &str) -> Result<Option<Arc<[f32]>>, BotError> {
+        let Some(embedder) = self.kb.embedder() else { return Ok(None) };
+        let key = Self::cache_key(text);
+        if let Ok(mut c) = self.cache.lock() {
+            if let Some(v) = c.map.get(&key).cloned() {
+                c.hits += 1;
+                return Ok(Some(v));
+            }
+            c.misses += 1;
+        }
+        let v: Arc<[f32]> = embedder.embed_one(text)?.into();
+        self.remember(key, Arc::clone(&v));
+        Ok(Some(v))
+    }
+
+    fn remember(&self, key: String, v: Arc<[f32]>) {
+        if let Ok(mut c) = self.cache.lock() {
+            if c.map.len() >= CACHE_CAPACITY {
+                c.map.clear();
+            }
+            c.map.insert(key, v);
+        }
+    }
+
+    /// Embeds the texts of many turns in one forward pass (those not cached yet), so a batch of
+    /// concurrent turns costs one model call.
+    fn prefetch(&self, texts: &[&str]) -> Result<(), BotError> {
+        let Some(embedder) = self.kb.embedder() else { return Ok(()) };
+        let missing: Vec<&str> = match self.cache.lock() {
+            Ok(c) => {
+                let mut m: Vec<&str> = texts
+                    .iter()
+                    .copied()
+                    .filter(|t| !t.trim().is_empty() && !c.map.contains_key(&Self::cache_key(t)))
+                    .collect();
+                m.sort_unstable();
+                m.dedup();
+                m
+            }
+            Err(_) => return Ok(()),
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (t, v) in missing.iter().zip(embedder.embed(&missing)?) {
+            self.remember(Self::cache_key(t), v.into());
+        }
+        Ok(())
+    }
+
     /// The recognised intent of a text (thresholds applied), embedding it if there is a model.
     pub fn detect_intent(&self, text: &str, language: Language) -> Result<Option<IntentMatch>, BotError> {
-        let vector = self.kb.embed_query(text)?;
+        let vector = self.embed(text)?;
         Ok(self.intent_for(text, language, vector.as_deref()))
     }
 
@@ -308,71 +494,259 @@ impl Bot {
         self.intents.best(text, language, vector).filter(|m| m.score >= threshold)
     }
 
-    /// Decides one turn.
-    pub fn turn(&self, input: &TurnInput) -> Result<Decision, BotError> {
-        let text = input.text.trim();
-        let language = detect_language(text).unwrap_or(input.conversation_language);
-        let vector = self.kb.embed_query(text)?;
-        let intent = self.intent_for(text, language, vector.as_deref());
-        let intent_name = intent.as_ref().map(|m| m.name.clone());
-        let hits = if text.is_empty() {
+    /// Retrieval and answerability for a query, without deciding.
+    pub fn assess(&self, query: &str, language: Language, language_sure: bool) -> Result<Assessment, BotError> {
+        let vector = self.embed(query)?;
+        let raw_intent = self.intents.best(query, language, vector.as_deref());
+        let intent = self.intent_for(query, language, vector.as_deref());
+        let hits = if query.trim().is_empty() {
             Vec::new()
         } else {
-            self.kb.search_with_vector(text, vector.as_deref(), Some(language), 3)?
+            self.kb.search_with_vector(query, vector.as_deref(), Some(language), 3)?
         };
-        let best = hits.into_iter().next();
-        let hand_over = |reason: HandOverReason| self.hand_over(reason, intent.as_ref(), language, text, best.as_ref());
+        let terms = knowledge_base::analyze(language, query).len();
+        let intent_score = if vector.is_some() { raw_intent.as_ref().map_or(0.0, |m| m.score) } else { 0.0 };
+        let features = answerability::features(&hits, language, language_sure, terms, intent_score);
+        let confidence = if vector.is_some() {
+            if hits.is_empty() { 0.0 } else { self.config.answerability.probability(&features) }
+        } else {
+            hits.first().map_or(0.0, |h| h.score)
+        };
+        Ok(Assessment { language, language_sure, query: query.to_owned(), intent, hits, features, confidence })
+    }
 
-        if asks_for_human(text) || intent_name.as_deref() == Some(TALK_TO_HUMAN) {
-            return Ok(hand_over(HandOverReason::AskedForHuman));
-        }
-        if let Some(i) = intent_name.as_deref().and_then(|n| self.intents.get(n)).filter(|i| i.always_human) {
-            return Ok(hand_over(HandOverReason::AlwaysHuman(i.name.clone())));
-        }
-        if input.failed_answers_so_far >= self.config.max_failed_answers {
-            return Ok(hand_over(HandOverReason::RepeatedFailure));
-        }
-        let threshold =
-            if self.kb.has_model() { self.config.answer_threshold } else { self.config.keyword_answer_threshold };
-        match &best {
-            Some(hit) if hit.score >= threshold => Ok(Decision::Answer {
-                text: format!("{}\n\n{}", plain_text(&hit.passage), source_line(hit.language, &hit.title)),
-                language: hit.language,
-                article: hit.id.clone(),
-                title: hit.title.clone(),
-                confidence: hit.score,
-                intent: intent_name,
-            }),
-            _ => Ok(hand_over(HandOverReason::LowConfidence)),
+    /// The text searched for a message: with the articles' words added when configured.
+    fn query_for(&self, text: &str, language: Language) -> String {
+        if self.config.synonyms { synonyms::expand(language, text) } else { text.to_owned() }
+    }
+
+    fn thresholds(&self) -> (f32, f32) {
+        if self.kb.has_model() {
+            (self.config.answer_threshold, self.config.clarify_threshold)
+        } else {
+            (self.config.keyword_answer_threshold, self.config.keyword_answer_threshold)
         }
     }
 
+    /// Decides many turns, embedding their messages in one batch first (the hub's workers can
+    /// hand over the turns that arrived together).
+    pub fn turn_batch(&self, inputs: &[TurnInput]) -> Vec<Result<Decision, BotError>> {
+        let queries: Vec<String> = inputs
+            .iter()
+            .map(|i| {
+                let text = i.text.trim();
+                self.query_for(text, detect_language(text).unwrap_or(i.conversation_language))
+            })
+            .collect();
+        let texts: Vec<&str> = queries.iter().map(String::as_str).collect();
+        // When the batch fails, each turn below embeds its message itself and reports the error.
+        let _batched = self.prefetch(&texts).is_ok();
+        inputs.iter().map(|i| self.turn(i)).collect()
+    }
+
+    /// Decides one turn.
+    pub fn turn(&self, input: &TurnInput) -> Result<Decision, BotError> {
+        let text = input.text.trim();
+        let detected = detect_language(text);
+        let language = detected.unwrap_or(input.conversation_language);
+        let context = conversation::Context::read(&input.history);
+        let hand = |reason: HandOverReason, intent: Option<(&str, f32)>, a: Option<&Assessment>, why: String| {
+            self.hand_over(reason, intent, language, text, a, &context, &why)
+        };
+
+        // 1. A request for a person, or what a person always handles.
+        if asks_for_human(text) {
+            return Ok(hand(HandOverReason::AskedForHuman, None, None, "the customer asked for a person".into()));
+        }
+        if let Some(cue) = always_human_cue(text) {
+            let name = cue.category.intent();
+            return Ok(hand(
+                HandOverReason::AlwaysHuman(name.to_owned()),
+                Some((name, 1.0)),
+                None,
+                format!("{} is always handled by a person (the message says \"{}\")", cue.category.as_str(), cue.cue),
+            ));
+        }
+        let own = self.assess(&self.query_for(text, language), language, detected.is_some())?;
+        if let Some(m) = &own.intent {
+            if m.name == TALK_TO_HUMAN {
+                return Ok(hand(
+                    HandOverReason::AskedForHuman,
+                    None,
+                    Some(&own),
+                    "the customer asked for a person".into(),
+                ));
+            }
+            if let Some(i) = self.intents.get(&m.name).filter(|i| i.always_human) {
+                return Ok(hand(
+                    HandOverReason::AlwaysHuman(i.name.clone()),
+                    Some((&m.name, m.score)),
+                    Some(&own),
+                    format!("{} is always handled by a person (close to \"{}\")", i.name, m.example),
+                ));
+            }
+        }
+        let intent_of = |a: &Assessment| a.intent.as_ref().map(|m| (m.name.clone(), m.score));
+
+        // 2. "That didn't help": offer to rephrase once, then a person.
+        let after_answer = context.bot_spoke_last && matches!(context.last_bot, Some(BotMessage::Answer(_)));
+        if input.failed_answers_so_far >= self.config.max_failed_answers
+            || (says_unhelpful(text) && after_answer && context.rephrase_offered)
+        {
+            return Ok(hand(
+                HandOverReason::RepeatedFailure,
+                None,
+                Some(&own),
+                "the customer said the answers did not help, also after rephrasing".into(),
+            ));
+        }
+        if says_unhelpful(text) && after_answer {
+            return Ok(Decision::Ask {
+                kind: AskKind::Rephrase,
+                text: rephrase_text(language),
+                language,
+                choices: Vec::new(),
+                intent: None,
+            });
+        }
+
+        // 3. A reply to a clarifying question.
+        if let (true, Some(BotMessage::Clarify(titles))) = (context.bot_spoke_last, &context.last_bot)
+            && let Some(i) = conversation::picked_option(text, titles)
+        {
+            let question = context.previous_question().unwrap_or(text);
+            if let Some(hit) = self.find_by_title(question, &titles[i], language)? {
+                return Ok(self.answer(&hit, 1.0, intent_of(&own).map(|(n, _)| n)));
+            }
+        }
+
+        // 4. The question, or a follow-up read with the previous question.
+        let (answer_t, clarify_t) = self.thresholds();
+        let mut best = own;
+        if context.bot_spoke_last
+            && best.confidence < answer_t
+            && word_count(text) <= 6
+            && let Some(previous) = context.previous_question()
+        {
+            let first = fold(text).split(|c: char| !c.is_alphanumeric()).find(|w| !w.is_empty()).map(str::to_owned);
+            let opener = first.as_deref().is_some_and(|w| FOLLOW_UP_OPENERS.contains(&w));
+            if opener || word_count(text) <= 3 {
+                let combined = self.assess(
+                    &self.query_for(&format!("{previous} {text}"), language),
+                    language,
+                    best.language_sure,
+                )?;
+                if combined.confidence > best.confidence {
+                    best = combined;
+                }
+            }
+        }
+        let after_clarify = context.bot_spoke_last && matches!(context.last_bot, Some(BotMessage::Clarify(_)));
+        match best.hits.first() {
+            Some(hit) if best.confidence >= answer_t => {
+                Ok(self.answer(hit, best.confidence, intent_of(&best).map(|(n, _)| n)))
+            }
+            Some(_)
+                if best.confidence >= clarify_t && !after_clarify && best.hits.len() >= 2 && self.kb.has_model() =>
+            {
+                let choices: Vec<Choice> = best
+                    .hits
+                    .iter()
+                    .take(2)
+                    .map(|h| Choice { article: h.id.clone(), title: h.title.clone() })
+                    .collect();
+                let titles: Vec<String> = choices.iter().map(|c| c.title.clone()).collect();
+                Ok(Decision::Ask {
+                    kind: AskKind::Clarify,
+                    text: clarify_text(language, &titles),
+                    language,
+                    choices,
+                    intent: intent_of(&best).map(|(n, _)| n),
+                })
+            }
+            _ => {
+                let why = match best.hits.first() {
+                    None => "no article matches the question".to_owned(),
+                    Some(h) if after_clarify => format!(
+                        "still unsure after a clarifying question (best article {}, confidence {:.2})",
+                        h.id, best.confidence
+                    ),
+                    Some(h) => format!(
+                        "no article answers it confidently (best {}, confidence {:.2} < {:.2})",
+                        h.id, best.confidence, answer_t
+                    ),
+                };
+                let intent = intent_of(&best);
+                Ok(hand(
+                    HandOverReason::LowConfidence,
+                    intent.as_ref().map(|(n, s)| (n.as_str(), *s)),
+                    Some(&best),
+                    why,
+                ))
+            }
+        }
+    }
+
+    fn find_by_title(&self, question: &str, title: &str, language: Language) -> Result<Option<Hit>, BotError> {
+        let query = format!("{title} {question}");
+        let vector = self.embed(&query)?;
+        let hits = self.kb.search_with_vector(&query, vector.as_deref(), Some(language), 10)?;
+        Ok(hits.into_iter().find(|h| h.title == title))
+    }
+
+    fn answer(&self, hit: &Hit, confidence: f32, intent: Option<String>) -> Decision {
+        Decision::Answer {
+            text: format!("{}\n\n{}", plain_text(&hit.passage), source_line(hit.language, &hit.title)),
+            language: hit.language,
+            article: hit.id.clone(),
+            title: hit.title.clone(),
+            confidence,
+            intent,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn hand_over(
         &self,
         reason: HandOverReason,
-        intent: Option<&IntentMatch>,
+        intent: Option<(&str, f32)>,
         language: Language,
         text: &str,
-        best: Option<&Hit>,
+        assessment: Option<&Assessment>,
+        context: &conversation::Context,
+        why: &str,
     ) -> Decision {
         let mut skills: Vec<(String, u8)> =
-            intent.and_then(|m| self.intents.get(&m.name)).map(|i| i.skills.clone()).unwrap_or_default();
+            intent.and_then(|(n, _)| self.intents.get(n)).map(|i| i.skills.clone()).unwrap_or_default();
         skills.push((language_skill(language).to_owned(), LANGUAGE_SKILL_LEVEL));
+        let quote = |t: &str| {
+            let q: String = t.chars().take(300).collect();
+            if t.chars().count() > 300 { format!("\"{q}…\"") } else { format!("\"{q}\"") }
+        };
         let mut summary = format!(
             "Intent: {}. Language: {}. Reason: {}.",
-            intent.map_or_else(|| "unknown".to_owned(), |m| format!("{} ({:.2})", m.name, m.score)),
+            intent.map_or_else(|| "unknown".to_owned(), |(n, s)| format!("{n} ({s:.2})")),
             language.as_str(),
             reason.as_str().replace('_', " "),
         );
-        let quoted: String = text.chars().take(300).collect();
-        let ellipsis = if text.chars().count() > 300 { "…" } else { "" };
-        summary.push_str(&format!(" Customer: \"{quoted}{ellipsis}\""));
-        if let Some(hit) = best {
+        let asked: Vec<String> = context.questions.iter().map(|q| quote(q)).collect();
+        if asked.is_empty() {
+            summary.push_str(&format!(" Asked: {}.", quote(text)));
+        } else {
+            summary.push_str(&format!(" Asked: {}; now: {}.", asked.join(", then "), quote(text)));
+        }
+        if context.answers.is_empty() {
+            summary.push_str(" Bot answered: nothing yet.");
+        } else {
+            summary.push_str(&format!(" Bot answered with: {}.", context.answers.join("; ")));
+        }
+        summary.push_str(&format!(" Gave up because {why}."));
+        if let Some(hit) = assessment.and_then(|a| a.hits.first()) {
             summary.push_str(&format!(" Closest article: {} ({}, score {:.2}).", hit.title, hit.id, hit.score));
         }
         Decision::HandOver {
             reason,
-            intent: intent.map(|m| m.name.clone()),
+            intent: intent.map(|(n, _)| n.to_owned()),
             language,
             skills,
             summary,
@@ -418,8 +792,10 @@ mod tests {
     #[test]
     fn starter_intents_are_valid() {
         let intents = starter_intents().unwrap();
-        assert_eq!(intents.len(), 10);
-        for name in ["bill_dispute", "cancel_service"] {
+        assert_eq!(intents.len(), 14);
+        for name in
+            ["bill_dispute", "cancel_service", "fraud_report", "complaint", "legal_threat", "vulnerable_customer"]
+        {
             assert!(intents.iter().any(|i| i.name == name && i.always_human), "{name}");
         }
         intent::CompiledIntents::new(intents, None).unwrap();

@@ -167,7 +167,8 @@ pub struct BotConfig {
     /// The sentence-embedding model's folder (`scripts/fetch-model` fills it). Missing: the bot
     /// searches by keywords alone, and `/readyz` says so.
     pub model_dir: String,
-    /// The fused search score from which the bot answers (0..1); below it, it hands over.
+    /// With the embedding model: the answerability probability (0..1) from which the bot answers;
+    /// below it, it asks a clarifying question or hands over (see docs/design-notes.md).
     pub answer_threshold: f32,
     /// Failed answers in a row (the customer says an answer did not help) before a hand-over.
     pub max_failed_answers: u32,

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use bot::{Bot, Decision, HandOverReason, TurnInput};
+use bot::{AskKind, Bot, Decision, HandOverReason, PastMessage, TurnInput};
 use knowledge_base::{DocId, DocKind, Embedder, KnowledgeBase};
 use schema::knowledge::{BotAnswer, Document, DocumentContent};
 use schema::{
@@ -425,6 +425,17 @@ impl Worker {
         Ok(count)
     }
 
+    /// The conversation's last 20 messages before this one, oldest first, for the bot to read
+    /// follow-ups, replies to its clarifying questions and "that didn't help".
+    async fn history(&self, conversation: ConversationId, seq: i64) -> Result<Vec<PastMessage>, Error> {
+        let recent = self.core.store.messages_after(conversation, (seq - 21).max(0), 21).await?;
+        Ok(recent
+            .into_iter()
+            .filter(|m| m.seq < seq)
+            .map(|m| PastMessage { from_customer: m.author == AuthorKind::Customer, text: m.text.as_str().to_owned() })
+            .collect())
+    }
+
     async fn turn(&self, job: Job) -> Result<(), Error> {
         let store = &self.core.store;
         let conversation = store.conversation(job.conversation_id).await?;
@@ -437,6 +448,7 @@ impl Worker {
             text: text.clone(),
             conversation_language: conversation.language,
             failed_answers_so_far: self.failures_in_a_row(conversation.id, job.message.seq).await?,
+            history: self.history(conversation.id, job.message.seq).await?,
         };
         let bot = self.assistant.bot();
         let started = std::time::Instant::now();
@@ -447,6 +459,7 @@ impl Worker {
         let outcome = match &decision {
             Decision::Answer { .. } => "answer",
             Decision::HandOver { .. } => "hand_over",
+            Decision::Ask { .. } => "ask",
         };
         self.core.metrics.bot_turns.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
         match decision {
@@ -467,6 +480,14 @@ impl Worker {
                     created_at: message.created_at,
                 };
                 store.record_bot_answer(&answer).await?;
+            }
+            Decision::Ask { kind, text: question, language, .. } => {
+                // A question the bot could not answer outright is a trainer's lead, whatever
+                // the customer picks next.
+                if kind == AskKind::Clarify {
+                    store.record_unanswered(conversation.id, job.message.id, &text, language, "clarify").await?;
+                }
+                self.say(conversation.id, &question).await?;
             }
             Decision::HandOver { reason, intent, language, skills, summary, message } => {
                 if matches!(reason, HandOverReason::LowConfidence | HandOverReason::RepeatedFailure) {

@@ -105,11 +105,14 @@ async fn the_bot_answers_hands_over_and_learns_from_a_trainer(backend: Backend) 
         app.put(&format!("/api/v1/bot/answers/{answer_id}/verdict"), &tina, &json!({"verdict": "maybe"})).await;
     assert_eq!(status, 422);
 
-    // A question nobody wrote an answer for: the bot hands over and the question is queued.
+    // A question nobody wrote an answer for: the bot asks which of its two nearest topics is
+    // meant (issue 17), and when it is neither, hands over; the question is queued for trainers.
     let question = "Do you sell refurbished Nokia 3310 phones?";
     let (visitor, _) = english_chat(&app).await;
     let mut second = app.customer_socket(&visitor, None).await;
-    let reply = ask(&mut second, "d1", question).await;
+    let clarify = ask(&mut second, "d1", question).await;
+    assert!(clarify["text"].as_str().unwrap().contains("Reply 1 or 2"), "a clarifying question: {clarify}");
+    let reply = ask(&mut second, "d2", "no").await;
     assert!(reply["text"].as_str().unwrap().contains("connecting you with an agent"), "{reply}");
     let (status, queue) = app.get("/api/v1/bot/unanswered", &tina).await;
     assert_eq!(status, 200, "{queue}");

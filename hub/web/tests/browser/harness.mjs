@@ -89,16 +89,19 @@ title = "Soporte Switchboard"
   child.stdout.on('data', (d) => log.push(String(d)));
   child.stderr.on('data', (d) => log.push(String(d)));
   const hubUrl = `http://127.0.0.1:${port}`;
-  // A debug build embeds the demo knowledge base with the model at start: minutes on a busy machine.
+  // The hub listens at once; the bot's vectors for the demo knowledge base are built in the
+  // background (minutes for a debug build on a busy machine), and until then it answers by
+  // keywords. The story is about the bot as it runs for good: wait, as a client would, on /readyz.
   const deadline = Date.now() + 420_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the hub exited: ${log.join('')}`);
     try {
-      if ((await fetch(`${hubUrl}/healthz`)).ok) break;
+      const ready = await (await fetch(`${hubUrl}/readyz`)).json();
+      if (ready.status === 'ready' && ready.bot?.vectors !== 'building') break;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`the hub did not start: ${log.join('')}`);
+    if (Date.now() > deadline) throw new Error(`the hub did not get ready: ${log.join('')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   return {
