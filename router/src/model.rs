@@ -94,7 +94,7 @@ pub enum Decision {
 }
 
 /// Figures for one queue, for supervisors.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct QueueStats {
     pub queue: QueueName,
     /// Tickets queued or offered.

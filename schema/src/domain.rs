@@ -131,14 +131,13 @@ pub struct Appended {
 }
 
 /// A staff member who signs in: agent, supervisor, admin, ...
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
     pub id: AgentId,
     pub email: EmailAddress,
     pub name: DisplayName,
     pub roles: Vec<Role>,
     pub active: bool,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -79,36 +79,31 @@ impl DocumentContent {
 }
 
 /// A knowledge-base document, at its current version.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Document {
     pub id: DocumentId,
-    #[serde(flatten)]
     pub content: DocumentContent,
     /// 1 when created; +1 on every change.
     pub version: i64,
     /// Where an imported document came from (e.g. `demo/roaming-on.md`).
     pub source: Option<String>,
     pub updated_by: Option<AgentId>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
 /// One past (or the current) version of a document.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DocumentVersion {
     pub document_id: DocumentId,
     pub version: i64,
-    #[serde(flatten)]
     pub content: DocumentContent,
     pub edited_by: Option<AgentId>,
-    #[serde(with = "time::serde::rfc3339")]
     pub edited_at: OffsetDateTime,
 }
 
 /// A bot answer, as trainers review it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BotAnswer {
     pub message_id: MessageId,
     pub conversation_id: ConversationId,
@@ -119,14 +114,12 @@ pub struct BotAnswer {
     pub confidence: f64,
     pub verdict: Option<Verdict>,
     pub judged_by: Option<AgentId>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub judged_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 /// A customer question the bot could not answer (or answered wrongly).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Unanswered {
     pub id: UnansweredId,
     pub conversation_id: ConversationId,
@@ -137,9 +130,7 @@ pub struct Unanswered {
     pub reason: String,
     pub resolved_document_id: Option<DocumentId>,
     pub resolved_by: Option<AgentId>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
 }
 

@@ -68,7 +68,7 @@ impl EscalationStep {
 }
 
 /// An agent's routing profile: skills with levels, capacity per channel, presence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct AgentRouting {
     pub agent_id: AgentId,
     pub skills: BTreeMap<SkillName, SkillLevel>,
@@ -122,7 +122,7 @@ pub enum Actor {
 }
 
 /// One line of a ticket's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct TicketEvent {
     pub ticket_id: TicketId,
     pub actor: Actor,
@@ -136,7 +136,7 @@ pub struct TicketEvent {
 }
 
 /// An internal note on a ticket: staff only, never sent to the customer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct TicketNote {
     pub ticket_id: TicketId,
     pub author_id: AgentId,
@@ -146,7 +146,7 @@ pub struct TicketNote {
 }
 
 /// A saved version of the routing rules.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct RulesVersion {
     pub version: i64,
     /// The rules as JSON (their shape belongs to the router).

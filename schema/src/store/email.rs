@@ -123,7 +123,7 @@ pub struct EmailReplyContext {
 }
 
 /// A received mail kept with a parse error, for an administrator to look at.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct UnprocessedEmail {
     pub message_id: String,
     /// `unparseable`, or `personal` when the mail parsed but had no usable sender.
@@ -135,7 +135,6 @@ pub struct UnprocessedEmail {
     pub subject: String,
     /// The size received, in bytes.
     pub size: i64,
-    #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
 }
 

@@ -1,6 +1,5 @@
 //! Voice (SIP): agents' softphone identities (digest HA1 only, never a password) and call records.
 
-use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -30,7 +29,7 @@ impl std::fmt::Debug for SipIdentity {
 }
 
 /// One customer call through the hub.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VoiceCall {
     /// The SIP library's call id.
     pub id: String,
@@ -44,11 +43,8 @@ pub struct VoiceCall {
     /// `callback` (nobody answered in time; the caller was told to retry and a callback is queued).
     pub status: String,
     pub answered_by: Option<AgentId>,
-    #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub answered_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub ended_at: Option<OffsetDateTime>,
     /// `caller`, `agent`, `hub` or `timeout`.
     pub ended_by: Option<String>,
