@@ -78,7 +78,13 @@ fn services_do_not_know_actix() {
     let mut files = Vec::new();
     rust_files(&workspace().join("hub").join("src").join("services"), &mut files);
     for file in files {
-        let text = fs::read_to_string(&file).unwrap_or_default();
+        // Code only: the module docs may say what the layer must not do.
+        let text: String = fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(
             !text.contains("actix"),
             "{} mentions actix: services are below the HTTP layer (ARCHITECTURE.md)",
