@@ -97,3 +97,44 @@ fn services_do_not_know_actix() {
         );
     }
 }
+
+#[test]
+fn every_handler_is_in_the_route_table() {
+    // A handler with an actix method attribute that no `routes` function registers is dead
+    // (and undocumented); a module's `routes` that `http::routes` never configures likewise.
+    let http = workspace().join("hub").join("src").join("http");
+    let mut files = Vec::new();
+    rust_files(&http, &mut files);
+    let table: String =
+        ["mod.rs", "ws/mod.rs"].iter().map(|f| fs::read_to_string(http.join(f)).unwrap_or_default()).collect();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let module = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let line = line.trim_start();
+            if !["#[get(", "#[post(", "#[put(", "#[delete("].iter().any(|m| line.starts_with(m)) {
+                continue;
+            }
+            let handler = lines[i + 1..]
+                .iter()
+                .find_map(|l| l.trim_start().strip_prefix("pub async fn "))
+                .and_then(|rest| rest.split('(').next())
+                .expect("a handler after its method attribute");
+            assert!(
+                text.contains(&format!(".service({handler})"))
+                    || table.contains(&format!(".service({module}::{handler})")),
+                "{}: the handler `{handler}` is not registered in its module's routes",
+                file.display()
+            );
+        }
+        for registrar in ["routes", "api_routes", "socket_routes"] {
+            if text.contains(&format!("pub fn {registrar}(")) && module != "mod" {
+                let parent = if file.parent().is_some_and(|p| p.ends_with("ws")) { "ws" } else { "" };
+                let used = table.contains(&format!("{module}::{registrar}"))
+                    || (parent == "ws" && table.contains(&format!("{module}::socket")));
+                assert!(used, "{}: `{registrar}` is never configured in http::routes", file.display());
+            }
+        }
+    }
+}

@@ -74,13 +74,15 @@ pub fn page_size(limit: Option<u32>, field: &'static str) -> Result<u32, Error> 
 /// Every route of the hub: each module registers its own. The OpenAPI document is collected
 /// from this same table ([`openapi`]), so a route cannot be served undocumented.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.configure(ops::routes)
+    cfg.configure(pages::routes)
+        .configure(ops::routes)
         .configure(webchat::socket_routes)
         .configure(ws::routes)
         .configure(webhooks::routes)
         .service(
             scope("/api/v1")
                 .configure(ops::api_routes)
+                .configure(pages::api_routes)
                 .configure(auth::routes)
                 .configure(webchat::routes)
                 .configure(conversations::routes)
