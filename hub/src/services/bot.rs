@@ -398,11 +398,10 @@ pub fn spawn_workers(jobs: BotJobs, worker: Worker) {
 }
 
 impl Worker {
-    /// How many bot answers in a row, up to and including this turn, the customer said did not
-    /// help.
-    async fn failures_in_a_row(&self, conversation: ConversationId, seq: i64) -> Result<u32, Error> {
-        let recent = self.core.store.messages_after(conversation, (seq - 20).max(0), 20).await?;
-        let recent: Vec<&Message> = recent.iter().filter(|m| m.seq <= seq).collect();
+    /// How many bot answers in a row, up to and including the turn `seq`, the customer said did
+    /// not help; `recent` is the conversation's tail read by [`Worker::turn`].
+    fn failures_in_a_row(recent: &[Message], seq: i64) -> u32 {
+        let recent: Vec<&Message> = recent.iter().filter(|m| m.seq > seq - 20 && m.seq <= seq).collect();
         let mut count = 0;
         let mut i = recent.len();
         // Walk back over (bot answer, customer "that didn't help") pairs.
@@ -422,18 +421,17 @@ impl Worker {
             }
             // That question itself must have been a complaint for the run to go on.
         }
-        Ok(count)
+        count
     }
 
-    /// The conversation's last 20 messages before this one, oldest first, for the bot to read
-    /// follow-ups, replies to its clarifying questions and "that didn't help".
-    async fn history(&self, conversation: ConversationId, seq: i64) -> Result<Vec<PastMessage>, Error> {
-        let recent = self.core.store.messages_after(conversation, (seq - 21).max(0), 21).await?;
-        Ok(recent
-            .into_iter()
+    /// The conversation's last 20 messages before the turn `seq`, oldest first, for the bot to
+    /// read follow-ups, replies to its clarifying questions and "that didn't help".
+    fn history(recent: &[Message], seq: i64) -> Vec<PastMessage> {
+        recent
+            .iter()
             .filter(|m| m.seq < seq)
             .map(|m| PastMessage { from_customer: m.author == AuthorKind::Customer, text: m.text.as_str().to_owned() })
-            .collect())
+            .collect()
     }
 
     async fn turn(&self, job: Job) -> Result<(), Error> {
@@ -444,11 +442,14 @@ impl Worker {
             return Ok(());
         }
         let text = job.message.text.as_str().to_owned();
+        // The turn and the 20 messages before it, read once for both uses below.
+        let seq = job.message.seq;
+        let recent = store.messages_after(conversation.id, (seq - 21).max(0), 21).await?;
         let input = TurnInput {
             text: text.clone(),
             conversation_language: conversation.language,
-            failed_answers_so_far: self.failures_in_a_row(conversation.id, job.message.seq).await?,
-            history: self.history(conversation.id, job.message.seq).await?,
+            failed_answers_so_far: Self::failures_in_a_row(&recent, seq),
+            history: Self::history(&recent, seq),
         };
         let bot = self.assistant.bot();
         let started = std::time::Instant::now();
