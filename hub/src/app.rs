@@ -212,7 +212,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let state = web::Data::new(AppState {
         sessions: Sessions::new(store.clone(), config.staff.clone()),
         tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),
-        webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, config.webchat.token_ttl_secs),
+        webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, &config.webchat),
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
         routing: Arc::clone(&routing),
         ingest: Arc::clone(&ingest),

@@ -1,7 +1,8 @@
 //! The event bus: how a stored change reaches every socket that watches it.
 //!
 //! Events are notifications of what is already durable in the store, so a subscriber that falls
-//! behind (lagged) recovers by reading the store. [`LocalBus`] fans out inside one process; a
+//! behind (lagged) recovers by reading the store. The one exception is `typing`, a passing hint
+//! that nobody needs to recover. [`LocalBus`] fans out inside one process; a
 //! Redis implementation for several nodes sits behind the same trait.
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytestring::ByteString;
-use schema::{AgentId, Conversation, ConversationId, Message, Presence, Ticket};
+use schema::{AgentId, AuthorKind, Conversation, ConversationId, DisplayName, Message, Presence, Ticket};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -35,6 +36,17 @@ pub enum Event {
     /// An agent's presence changed.
     #[serde(rename = "agent.presence")]
     PresenceChanged { agent_id: AgentId, presence: Presence },
+    /// Someone is writing in a conversation: the customer, or an agent (with their name). Not
+    /// stored.
+    #[serde(rename = "conversation.typing")]
+    Typing {
+        conversation_id: ConversationId,
+        author: AuthorKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<AgentId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<DisplayName>,
+    },
 }
 
 impl Event {
@@ -49,6 +61,7 @@ impl Event {
                 Some(message.conversation_id)
             }
             Self::TicketUpdated { ticket } => Some(ticket.conversation_id),
+            Self::Typing { conversation_id, .. } => Some(*conversation_id),
             Self::PresenceChanged { .. } => None,
         }
     }

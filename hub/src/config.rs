@@ -82,6 +82,10 @@ pub struct WebchatConfig {
     pub max_message_chars: usize,
     /// Largest websocket frame, in bytes (larger: the socket is closed with 1009).
     pub max_frame_bytes: usize,
+    /// Largest file a customer sends, in bytes (larger: 413).
+    pub max_attachment_bytes: usize,
+    /// Most files one chat holds (more: 429).
+    pub max_attachments_per_conversation: u32,
     /// Secret that signs visitor tokens. Unset: one is generated and kept in the database, so
     /// every node sharing the database shares it.
     pub token_secret: Option<String>,
@@ -89,7 +93,14 @@ pub struct WebchatConfig {
 
 impl Default for WebchatConfig {
     fn default() -> Self {
-        Self { token_ttl_secs: 24 * 3600, max_message_chars: 4000, max_frame_bytes: 64 * 1024, token_secret: None }
+        Self {
+            token_ttl_secs: 24 * 3600,
+            max_message_chars: 4000,
+            max_frame_bytes: 64 * 1024,
+            max_attachment_bytes: 5 * 1024 * 1024,
+            max_attachments_per_conversation: 20,
+            token_secret: None,
+        }
     }
 }
 

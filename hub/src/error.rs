@@ -54,6 +54,7 @@ error_codes! {
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
     PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),
+    UnsupportedMediaType = ("unsupported_media_type", 415, "a file of a kind this endpoint does not take, or not the kind it claims"),
     InvalidField = ("invalid_field", 422, "a field does not validate; `field` names it"),
     RateLimited = ("rate_limited", 429, "too many requests from this source; retry later"),
     Internal = ("internal", 500, "a fault of the hub (details only in its log)"),
@@ -94,6 +95,8 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error(transparent)]
     Validation(#[from] ValidationError),
     /// Routing rules that do not validate: `field` is the path of the first problem.
@@ -119,6 +122,7 @@ impl Error {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Validation(ValidationError::TooLong { field: "text", .. }) => ErrorCode::MessageTooLong,
             Self::Validation(_) | Self::InvalidRules { .. } => ErrorCode::InvalidField,
             Self::TooManyRequests(_) => ErrorCode::RateLimited,

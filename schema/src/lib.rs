@@ -23,7 +23,7 @@ pub use routing::{
 };
 pub use store::{
     Backend, CachedEmbedding, ConversationChange, EmailReplyContext, InboundEmail, InboundEmailKind, LastInbound,
-    ListError, NewAttachment, Outbound, OutboundEmail, Page, QueuedEmail, SocialAccount, Store, StoreError,
+    ListError, NewAttachment, NewUpload, Outbound, OutboundEmail, Page, QueuedEmail, SocialAccount, Store, StoreError,
     StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
 pub use store::{SipIdentity, VoiceCall};

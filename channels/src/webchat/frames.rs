@@ -1,13 +1,19 @@
 //! The JSON frames of the web chat and inbox sockets.
 
-use schema::{ChannelMessageId, ConversationId, Message, MessageText, Presence, TicketId, ValidationError};
+use schema::{
+    AttachmentId, AuthorKind, ChannelMessageId, ConversationId, ConversationStatus, Message, MessageText, Presence,
+    TicketId, ValidationError,
+};
 use serde::{Deserialize, Serialize};
 
 /// A frame from a customer's browser, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientFrame {
-    /// `{"type":"message","client_id":"…","text":"…"}`
-    Message { client_id: ChannelMessageId, text: MessageText },
+    /// `{"type":"message","client_id":"…","text":"…","attachments":["…"]}`: `attachments` (at
+    /// most [`MAX_ATTACHMENTS`]) are files uploaded to this chat before.
+    Message { client_id: ChannelMessageId, text: MessageText, attachments: Vec<AttachmentId> },
+    /// `{"type":"typing"}`: the customer is writing (sent at most every few seconds).
+    Typing,
 }
 
 /// A frame from an agent's inbox, validated.
@@ -21,6 +27,8 @@ pub enum AgentFrame {
     Reject { ticket_id: TicketId },
     /// `{"type":"presence","presence":"available"}`: available, busy, away or offline.
     Presence { presence: Presence },
+    /// `{"type":"typing","conversation_id":"…"}`: the agent is writing a reply (not a note).
+    Typing { conversation_id: ConversationId },
 }
 
 /// Why a frame was refused. The socket stays open; the client gets an `error` frame.
@@ -70,7 +78,11 @@ struct RawFrame {
     text: Option<String>,
     ticket_id: Option<String>,
     presence: Option<String>,
+    attachments: Option<Vec<String>>,
 }
+
+/// Most files one customer message carries.
+pub const MAX_ATTACHMENTS: usize = 5;
 
 fn raw(json: &str) -> Result<RawFrame, FrameError> {
     serde_json::from_str(json).map_err(|e| FrameError::Malformed(e.to_string()))
@@ -84,6 +96,17 @@ fn message_parts(raw: &RawFrame, max_chars: usize) -> Result<(ChannelMessageId, 
     let client_id = required(&raw.client_id, "client_id")?.parse()?;
     let text = MessageText::parse(required(&raw.text, "text")?, max_chars)?;
     Ok((client_id, text))
+}
+
+fn attachment_ids(ids: Option<&[String]>) -> Result<Vec<AttachmentId>, ValidationError> {
+    let ids = ids.unwrap_or_default();
+    if ids.len() > MAX_ATTACHMENTS {
+        return Err(ValidationError::Invalid {
+            field: "attachments",
+            reason: format!("at most {MAX_ATTACHMENTS} files per message"),
+        });
+    }
+    ids.iter().map(|id| id.parse()).collect()
 }
 
 fn invalid(raw: &RawFrame) -> impl FnOnce(ValidationError) -> FrameError + '_ {
@@ -100,8 +123,10 @@ impl ClientFrame {
         match raw.kind.as_str() {
             "message" => {
                 let (client_id, text) = message_parts(&raw, max_chars).map_err(invalid(&raw))?;
-                Ok(Self::Message { client_id, text })
+                let attachments = attachment_ids(raw.attachments.as_deref()).map_err(invalid(&raw))?;
+                Ok(Self::Message { client_id, text, attachments })
             }
+            "typing" => Ok(Self::Typing),
             other => Err(FrameError::UnknownType(other.chars().take(64).collect())),
         }
     }
@@ -129,6 +154,11 @@ impl AgentFrame {
                 let presence = required(&raw.presence, "presence").and_then(str::parse).map_err(invalid(&raw))?;
                 Ok(Self::Presence { presence })
             }
+            "typing" => {
+                let conversation_id =
+                    required(&raw.conversation_id, "conversation_id").and_then(str::parse).map_err(invalid(&raw))?;
+                Ok(Self::Typing { conversation_id })
+            }
             other => Err(FrameError::UnknownType(other.chars().take(64).collect())),
         }
     }
@@ -148,6 +178,16 @@ pub enum ServerFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         ticket_id: Option<TicketId>,
     },
+    /// The other side is writing: on the customer's socket, an agent (with their name).
+    Typing {
+        author: AuthorKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+    },
+    /// Where the customer's conversation stands: sent on connect and whenever it changes. An
+    /// `agent` is the person who has taken the conversation; `resolved` or `closed` ends it
+    /// (a new message reopens it).
+    State { status: ConversationStatus, agent: Option<AgentName<'a>> },
     /// A frame was refused; the socket stays open.
     Error {
         code: &'a str,
@@ -155,6 +195,12 @@ pub enum ServerFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<&'a str>,
     },
+}
+
+/// The agent the customer is talking to, as the customer sees them.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentName<'a> {
+    pub name: &'a str,
 }
 
 impl ServerFrame<'_> {
@@ -173,8 +219,22 @@ mod tests {
     #[test]
     fn parses_a_customer_message() {
         let f = ClientFrame::parse(r#"{"type":"message","client_id":"c1","text":"hola"}"#, 100).unwrap();
-        let ClientFrame::Message { client_id, text } = f;
+        let ClientFrame::Message { client_id, text, attachments } = f else { panic!("not a message: {f:?}") };
         assert_eq!((client_id.as_str(), text.as_str()), ("c1", "hola"));
+        assert!(attachments.is_empty());
+        let id = AttachmentId::new();
+        let f = ClientFrame::parse(
+            &format!(r#"{{"type":"message","client_id":"c2","text":"x","attachments":["{id}"]}}"#),
+            9,
+        );
+        assert!(matches!(f, Ok(ClientFrame::Message { attachments, .. }) if attachments == [id]));
+        let six = serde_json::to_string(&vec![id.to_string(); 6]).unwrap();
+        let f =
+            ClientFrame::parse(&format!(r#"{{"type":"message","client_id":"c3","text":"x","attachments":{six}}}"#), 9);
+        assert_eq!(f.unwrap_err().client_id(), Some("c3"));
+        let f = ClientFrame::parse(r#"{"type":"message","client_id":"c4","text":"x","attachments":["nope"]}"#, 9);
+        assert_eq!(f.unwrap_err().code(), "invalid_field");
+        assert_eq!(ClientFrame::parse(r#"{"type":"typing"}"#, 100), Ok(ClientFrame::Typing));
     }
 
     #[test]
@@ -209,5 +269,9 @@ mod tests {
             10,
         );
         assert!(matches!(ok, Ok(AgentFrame::Message { conversation_id, .. }) if conversation_id == id));
+        let typing = AgentFrame::parse(&format!(r#"{{"type":"typing","conversation_id":"{id}"}}"#), 10);
+        assert_eq!(typing, Ok(AgentFrame::Typing { conversation_id: id }));
+        let err = AgentFrame::parse(r#"{"type":"typing"}"#, 10).unwrap_err();
+        assert_eq!(err.code(), "invalid_field");
     }
 }

@@ -1,7 +1,9 @@
-//! Web chat over a websocket: the visitor token and the frames customers and agents exchange.
+//! Web chat over a websocket: the visitor token, the frames customers and agents exchange, and
+//! the files customers send.
 
 mod frames;
 mod token;
+pub mod upload;
 
-pub use frames::{AgentFrame, ClientFrame, FrameError, ServerFrame};
+pub use frames::{AgentFrame, AgentName, ClientFrame, FrameError, ServerFrame};
 pub use token::{TokenError, VisitorClaims, VisitorTokenKey};

@@ -6,7 +6,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, web};
-use schema::{AttachmentId, Role};
+use schema::{AttachmentId, Role, StoredAttachment};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -44,7 +44,8 @@ fn download(content_type: HeaderValue, file_name: &str, body: Vec<u8>) -> HttpRe
         .body(body)
 }
 
-/// An inbound mail's attachment, as a download (agent).
+/// A file of a conversation (an e-mail attachment or a file sent in the web chat), as a download
+/// (agent).
 #[utoipa::path(
     tag = "email",
     security(("bearer" = [])),
@@ -63,17 +64,25 @@ pub async fn download_attachment(
     id: web::Path<AttachmentId>,
 ) -> Result<HttpResponse, Error> {
     staff.require(Role::Agent)?;
-    let attachment = state.core.store.email_attachment(*id).await?;
-    let Some(content) = attachment.content else {
+    file_response(state.core.store.attachment(*id).await?)
+}
+
+/// A kept file as a download: its type only when it is a plain `type/subtype`, never shown
+/// inline, never cached.
+///
+/// # Errors
+/// Not kept (over the size limit when it arrived): 404.
+pub fn file_response(file: StoredAttachment) -> Result<HttpResponse, Error> {
+    let Some(content) = file.content else {
         return Err(Error::NotFound("attachment content (it was over the size limit)"));
     };
-    let content_type = attachment
+    let content_type = file
         .content_type
         .parse::<HeaderValue>()
         .ok()
         .filter(|v| v.to_str().is_ok_and(|s| s.contains('/') && !s.contains(';')))
         .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"));
-    Ok(download(content_type, &safe_file_name(attachment.file_name.as_deref()), content))
+    Ok(download(content_type, &safe_file_name(file.file_name.as_deref()), content))
 }
 
 /// Paging.

@@ -67,7 +67,7 @@ pub async fn guard(
         let response = HttpResponse::NoContent()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin_value))
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type, authorization"))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
             .insert_header((header::VARY, "Origin"))
             .finish();

@@ -2,12 +2,16 @@
 //! workspace at `/`, the customer chat at `/chat` and `/widget.js`, and the small public
 //! configuration documents they read. Every page carries its security headers here.
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use schema::DocumentId;
+
 use crate::{AppState, DEMO_PASSWORD, DEMO_STAFF};
+
+mod help;
 
 /// One built front-end file (see `hub/build.rs`).
 struct Asset {
@@ -60,7 +64,13 @@ fn colour(value: &str) -> Option<&str> {
 
 /// Every page route, at the root.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(workspace).service(chat).service(widget).service(asset).service(web_config);
+    cfg.service(workspace)
+        .service(chat)
+        .service(widget)
+        .service(asset)
+        .service(web_config)
+        .service(help_stylesheet)
+        .service(help_article);
 }
 
 /// The widget's settings, under `/api/v1`.
@@ -178,6 +188,46 @@ pub async fn asset(req: HttpRequest, file: web::Path<String>) -> HttpResponse {
     serve(&req, &format!("assets/{file}"), "public, max-age=31536000, immutable", None)
 }
 
+/// The help articles' stylesheet.
+#[utoipa::path(tag = "pages", responses((status = 200, description = "the stylesheet", content_type = "text/css")))]
+#[get("/help.css")]
+pub async fn help_stylesheet(req: HttpRequest) -> HttpResponse {
+    serve(&req, "help.css", "public, max-age=3600", None)
+}
+
+/// A published help article as a web page: the links under the bot's answers lead here. Drafts,
+/// archived and unknown articles are all the same 404.
+#[utoipa::path(
+    tag = "pages",
+    params(("id" = String, Path, description = "the article's document id")),
+    responses(
+        (status = 200, description = "the article", content_type = "text/html"),
+        (status = 404, description = "no such published article", content_type = "text/html")
+    )
+)]
+#[get("/help/{id}")]
+pub async fn help_article(state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+    let found = match id.parse::<DocumentId>() {
+        Ok(id) => state.knowledge.published(id).await,
+        Err(_) => Err(crate::error::Error::NotFound("article")),
+    };
+    let (status, html) = match found {
+        Ok(doc) => (StatusCode::OK, help::page(&doc)),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, help::failure(status))
+        }
+    };
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp("'none'")))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .body(html)
+}
+
 #[derive(Serialize)]
 struct DemoAccount {
     email: &'static str,
@@ -215,7 +265,7 @@ pub async fn web_config(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(
     tag = "web chat",
     responses(
-        (status = 200, description = "`{title, greeting, primary_color, on_primary_color, languages, max_message_chars}`"),
+        (status = 200, description = "`{title, greeting, primary_color, on_primary_color, languages, max_message_chars, max_attachment_bytes, attachment_types}`"),
         (status = 403, description = "the page's origin may not use the chat", body = crate::http::views::ErrorBody)
     )
 )]
@@ -229,6 +279,8 @@ pub async fn widget_config(state: web::Data<AppState>) -> HttpResponse {
         "on_primary_color": colour(&w.on_primary_color).unwrap_or("#ffffff"),
         "languages": ["en", "es", "pt"],
         "max_message_chars": state.config.webchat.max_message_chars,
+        "max_attachment_bytes": state.config.webchat.max_attachment_bytes,
+        "attachment_types": channels::webchat::upload::FileKind::ALL.map(channels::webchat::upload::FileKind::mime_type),
     }))
 }
 

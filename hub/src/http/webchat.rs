@@ -2,11 +2,15 @@
 // utoipa's path macro writes `params(T)` as a qualified path.
 #![allow(unused_qualifications)]
 
+use actix_web::http::header;
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use actix_ws::{CloseCode, Session};
-use channels::webchat::{ClientFrame, ServerFrame, TokenError, VisitorClaims};
-use schema::{AuthorKind, ConversationId, NewMessage};
+use std::time::{Duration, Instant};
+
+use channels::webchat::{AgentName, ClientFrame, ServerFrame, TokenError, VisitorClaims};
+use futures_util::StreamExt as _;
+use schema::{AgentId, AuthorKind, Conversation, ConversationId, ConversationStatus, DisplayName, NewMessage};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -21,7 +25,7 @@ use crate::services::webchat::NewSession;
 
 /// The session route, under `/api/v1`.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(create_session);
+    cfg.service(create_session).service(upload_attachment).service(download_attachment);
 }
 
 /// The customer's socket, at the root.
@@ -87,6 +91,108 @@ pub async fn create_session(
     }))
 }
 
+/// The visitor token of a request: `Authorization: Bearer <token>`.
+fn visitor(state: &AppState, req: &HttpRequest) -> Result<VisitorClaims, Error> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::Unauthorized("a visitor token is required (Authorization: Bearer)".to_owned()))?;
+    state.webchat.verify(token.trim()).map_err(|e| Error::Unauthorized(e.to_string()))
+}
+
+/// Reads a request body of at most `limit` bytes; a longer one is refused as soon as it is seen.
+async fn body_within(mut payload: web::Payload, req: &HttpRequest, limit: usize) -> Result<Vec<u8>, Error> {
+    let too_large = || Error::PayloadTooLarge(format!("a file may have at most {limit} bytes"));
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::invalid("file", format!("the upload broke off: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The file's name, given in the query (the body is the file itself).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The file's name as the customer had it (card numbers in it are masked).
+    name: Option<String>,
+}
+
+/// A file kept for the chat: send its `id` in a message's `attachments`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    id: schema::AttachmentId,
+    file_name: Option<String>,
+    content_type: &'static str,
+    size: usize,
+}
+
+/// A file the customer sends (PNG, JPEG, GIF, WebP or PDF; the body is the file), kept for the
+/// chat of the visitor token; a message then names it in `attachments`.
+#[utoipa::path(
+    tag = "web chat",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file's bytes; Content-Type is checked against them"),
+    responses(
+        (status = 201, body = UploadView),
+        (status = 401, description = "no valid visitor token", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "an empty file, or a PDF holding a card number (`field`: `file`)", body = ErrorBody),
+        (status = 429, description = "the chat holds the most files it may", body = ErrorBody)
+    )
+)]
+#[post("/webchat/attachments")]
+pub async fn upload_attachment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Query<UploadQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Error> {
+    let claims = visitor(&state, &req)?;
+    let content = body_within(payload, &req, state.webchat.max_attachment_bytes()).await?;
+    let claimed = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let kept = state.webchat.upload(&claims, query.name.as_deref(), claimed, content).await?;
+    Ok(HttpResponse::Created().json(UploadView {
+        id: kept.id,
+        file_name: kept.file_name,
+        content_type: kept.content_type,
+        size: kept.size,
+    }))
+}
+
+/// A file of the customer's own chat (visitor token in `Authorization: Bearer`).
+#[utoipa::path(
+    tag = "web chat",
+    params(("id" = schema::AttachmentId, Path, description = "the file")),
+    responses(
+        (status = 200, description = "the file", content_type = "application/octet-stream"),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "unknown, or of another chat", body = ErrorBody)
+    )
+)]
+#[get("/webchat/attachments/{id}")]
+pub async fn download_attachment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<schema::AttachmentId>,
+) -> Result<HttpResponse, Error> {
+    let claims = visitor(&state, &req)?;
+    let file = state.webchat.download(&claims, *id).await?;
+    crate::http::email::file_response(file)
+}
+
 /// The customer socket's credentials and resume point.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -126,11 +232,22 @@ pub async fn socket(
     // Subscribe before replaying, so nothing stored in between is missed; duplicates are
     // dropped by sequence number.
     let subscription = state.core.bus.subscribe(Topic::Conversation(claims.conversation_id));
-    let handler = Customer { state: state.clone(), claims, delivered: last_seq.unwrap_or(0).max(0) };
+    let handler = Customer {
+        state: state.clone(),
+        claims,
+        delivered: last_seq.unwrap_or(0).max(0),
+        shown: None,
+        agent_name: None,
+        last_typing: None,
+    };
     actix_web::rt::spawn(async move {
         let mut handler = handler;
         let mut session = session;
         if let Flow::Close(reason) = handler.replay(&mut session).await {
+            let _ = session.close(Some(reason)).await;
+            return;
+        }
+        if let Flow::Close(reason) = handler.send_current_state(&mut session).await {
             let _ = session.close(Some(reason)).await;
             return;
         }
@@ -139,11 +256,20 @@ pub async fn socket(
     Ok(response)
 }
 
+/// A customer's typing hint is passed on at most this often.
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
 struct Customer {
     state: web::Data<AppState>,
     claims: VisitorClaims,
     /// The highest sequence number sent to this socket.
     delivered: i64,
+    /// The conversation's status and agent as last sent in a `state` frame.
+    shown: Option<(ConversationStatus, Option<AgentId>)>,
+    /// The name of the agent in `shown`.
+    agent_name: Option<DisplayName>,
+    /// When a typing hint was last passed on.
+    last_typing: Option<Instant>,
 }
 
 impl Customer {
@@ -177,14 +303,85 @@ impl Customer {
     }
 }
 
+impl Customer {
+    /// The conversation's state as it is now, read from the store.
+    async fn send_current_state(&mut self, session: &mut Session) -> Flow {
+        match self.state.core.store.conversation(self.claims.conversation_id).await {
+            Ok(conversation) => self.observe(session, &conversation).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the conversation's state failed");
+                ws::close(CloseCode::Again, "the store is unavailable; reconnect shortly")
+            }
+        }
+    }
+
+    /// Sends a `state` frame when the conversation's status or agent differs from what the
+    /// customer was last shown.
+    async fn observe(&mut self, session: &mut Session, conversation: &Conversation) -> Flow {
+        let now = (conversation.status, conversation.assignee_id);
+        if self.shown == Some(now) {
+            return Flow::Continue;
+        }
+        if self.shown.map(|(_, agent)| agent) != Some(now.1) {
+            self.agent_name = match now.1 {
+                Some(agent) => match self.state.core.store.agent(agent).await {
+                    Ok(agent) => Some(agent.name),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the conversation's agent failed");
+                        None
+                    }
+                },
+                None => None,
+            };
+        }
+        self.shown = Some(now);
+        let agent = self.agent_name.as_ref().map(|n| AgentName { name: n.as_str() });
+        ws::send(session, &ServerFrame::State { status: now.0, agent }).await
+    }
+
+    /// Passes the customer's typing hint on to the agents, at most every [`TYPING_INTERVAL`].
+    fn typing(&mut self) {
+        let now = Instant::now();
+        if self.last_typing.is_some_and(|t| now.duration_since(t) < TYPING_INTERVAL) {
+            return;
+        }
+        self.last_typing = Some(now);
+        self.state.core.bus.publish(Event::Typing {
+            conversation_id: self.claims.conversation_id,
+            author: AuthorKind::Customer,
+            agent_id: None,
+            name: None,
+        });
+    }
+}
+
 impl ws::Handler for Customer {
     async fn on_text(&mut self, session: &mut Session, text: &str) -> Flow {
-        let (client_id, text) = match ClientFrame::parse(text, self.state.config.webchat.max_message_chars) {
-            Ok(ClientFrame::Message { client_id, text }) => (client_id, text),
+        let (client_id, text, attachments) = match ClientFrame::parse(text, self.state.config.webchat.max_message_chars)
+        {
+            Ok(ClientFrame::Message { client_id, text, attachments }) => (client_id, text, attachments),
+            Ok(ClientFrame::Typing) => {
+                self.typing();
+                return Flow::Continue;
+            }
             Err(e) => {
                 return ws::send(
                     session,
                     &ServerFrame::Error { code: e.code(), message: e.to_string(), client_id: e.client_id() },
+                )
+                .await;
+            }
+        };
+        let media = match self.state.webchat.media(self.claims.conversation_id, &attachments).await {
+            Ok(media) => media,
+            Err(e) => {
+                return ws::send(
+                    session,
+                    &ServerFrame::Error {
+                        code: e.code().as_str(),
+                        message: e.to_string(),
+                        client_id: Some(client_id.as_str()),
+                    },
                 )
                 .await;
             }
@@ -195,7 +392,7 @@ impl ws::Handler for Customer {
             author_id: None,
             text,
             channel_message_id: Some(client_id),
-            media: Vec::new(),
+            media,
             template: None,
         };
         ws::store_and_ack(&self.state, session, new).await
@@ -204,14 +401,34 @@ impl ws::Handler for Customer {
     async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow {
         match received {
             Received::Event(event) => match &**event {
-                Event::MessageCreated { message, .. } if message.seq > self.delivered => {
-                    // A gap means an event was missed: fill it from the store.
-                    if message.seq > self.delivered + 1 {
-                        return self.replay(session).await;
+                Event::MessageCreated { message, conversation } => {
+                    if message.seq > self.delivered {
+                        // A gap means an event was missed: fill it from the store.
+                        let flow = if message.seq > self.delivered + 1 {
+                            self.replay(session).await
+                        } else {
+                            let flow = ws::send(session, &ServerFrame::Message { message }).await;
+                            self.delivered = message.seq;
+                            flow
+                        };
+                        if let Flow::Close(reason) = flow {
+                            return Flow::Close(reason);
+                        }
                     }
-                    let flow = ws::send(session, &ServerFrame::Message { message }).await;
-                    self.delivered = message.seq;
-                    flow
+                    self.observe(session, conversation).await
+                }
+                Event::ConversationUpdated { conversation } | Event::MessageUpdated { conversation, .. } => {
+                    self.observe(session, conversation).await
+                }
+                Event::Typing { author: AuthorKind::Agent, name, .. } => {
+                    ws::send(
+                        session,
+                        &ServerFrame::Typing {
+                            author: AuthorKind::Agent,
+                            name: name.as_ref().map(DisplayName::as_str),
+                        },
+                    )
+                    .await
                 }
                 _ => Flow::Continue,
             },

@@ -21,7 +21,7 @@ use bot::{AskKind, Bot, Decision, HandOverReason, PastMessage, TurnInput};
 use knowledge_base::{DocId, DocKind, Embedder, KnowledgeBase};
 use schema::knowledge::{BotAnswer, Document, DocumentContent};
 use schema::{
-    Actor, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus, Message,
+    Actor, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus, MediaRef, Message,
     MessageText, NewMessage, SkillLevel, SkillName, SkillRequirement, Store,
 };
 use tokio::sync::mpsc;
@@ -464,9 +464,16 @@ impl Worker {
         };
         self.core.metrics.bot_turns.with_label_values(&[outcome]).observe(started.elapsed().as_secs_f64());
         match decision {
-            Decision::Answer { text: reply, language, article, confidence, intent, .. } => {
-                let message = self.say(conversation.id, &reply).await?;
-                let document_id = article.as_str().parse().map_err(Error::internal)?;
+            Decision::Answer { text: reply, language, article, title, confidence, intent, .. } => {
+                let document_id: DocumentId = article.as_str().parse().map_err(Error::internal)?;
+                // The article the answer came from, as a link the web chat shows.
+                let source = MediaRef {
+                    kind: "article".to_owned(),
+                    reference: format!("/help/{document_id}"),
+                    mime_type: Some("text/html".to_owned()),
+                    file_name: Some(title),
+                };
+                let message = self.say(conversation.id, &reply, vec![source]).await?;
                 let answer = BotAnswer {
                     message_id: message.id,
                     conversation_id: conversation.id,
@@ -488,7 +495,7 @@ impl Worker {
                 if kind == AskKind::Clarify {
                     store.record_unanswered(conversation.id, job.message.id, &text, language, "clarify").await?;
                 }
-                self.say(conversation.id, &question).await?;
+                self.say(conversation.id, &question, Vec::new()).await?;
             }
             Decision::HandOver { reason, intent, language, skills, summary, message } => {
                 if matches!(reason, HandOverReason::LowConfidence | HandOverReason::RepeatedFailure) {
@@ -503,21 +510,21 @@ impl Worker {
                 escalation.summary = Some(summary);
                 let ticket = self.escalate.escalate(escalation).await?;
                 let wait = self.estimated_wait(&ticket).await;
-                self.say(conversation.id, &message.replace("{wait}", &wait_text(language, wait))).await?;
+                self.say(conversation.id, &message.replace("{wait}", &wait_text(language, wait)), Vec::new()).await?;
             }
         }
         Ok(())
     }
 
     /// Appends a bot message to the conversation.
-    async fn say(&self, conversation_id: ConversationId, text: &str) -> Result<Message, Error> {
+    async fn say(&self, conversation_id: ConversationId, text: &str, media: Vec<MediaRef>) -> Result<Message, Error> {
         let new = NewMessage {
             conversation_id,
             author: AuthorKind::Bot,
             author_id: None,
             text: MessageText::parse(text, MAX_BOT_CHARS)?,
             channel_message_id: None,
-            media: Vec::new(),
+            media,
             template: None,
         };
         Ok(self.ingest.append(new).await?.message)

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use schema::knowledge::{BotAnswer, Document, DocumentContent, DocumentVersion, Unanswered};
-use schema::{AgentId, DocumentId, DocumentKind, DocumentStatus, Language, MessageId, UnansweredId, Verdict};
+use schema::{
+    AgentId, DocumentId, DocumentKind, DocumentStatus, Language, MessageId, StoreError, UnansweredId, Verdict,
+};
 
 use crate::error::Error;
 use crate::services::bot::Assistant;
@@ -119,6 +121,18 @@ impl Knowledge {
     /// Unknown document (404).
     pub async fn document(&self, id: DocumentId) -> Result<Document, Error> {
         Ok(self.store.document(id).await?)
+    }
+
+    /// A published document, as customers may read it (the bot's answers link to it).
+    ///
+    /// # Errors
+    /// Unknown, draft or archived document: all the same 404, so drafts cannot be probed.
+    pub async fn published(&self, id: DocumentId) -> Result<Document, Error> {
+        match self.store.document(id).await {
+            Ok(doc) if doc.content.status == DocumentStatus::Published => Ok(doc),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Err(Error::NotFound("article")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A new version (`version` must be the current one: 409 otherwise). Unpublishing takes it

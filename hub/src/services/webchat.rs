@@ -3,11 +3,16 @@
 
 use std::sync::Arc;
 
+use channels::webchat::upload::{self, FileKind, UploadError};
 use channels::webchat::{VisitorClaims, VisitorTokenKey};
-use schema::{Channel, Conversation, Customer, DisplayName, EmailAddress, Language, NewCustomer};
+use schema::{
+    AttachmentId, Channel, Conversation, ConversationId, Customer, DisplayName, EmailAddress, Language, MediaRef,
+    NewCustomer, NewUpload, StoreError, StoredAttachment,
+};
 use time::OffsetDateTime;
 
 use crate::bus::Event;
+use crate::config::WebchatConfig;
 use crate::error::Error;
 use crate::services::Core;
 use crate::services::ingest::Ingest;
@@ -29,19 +34,118 @@ pub struct Session {
     pub expires_at: OffsetDateTime,
 }
 
-/// Opens web chat sessions and checks their tokens.
+/// A file a customer sent, as kept.
+#[derive(Debug)]
+pub struct Upload {
+    pub id: AttachmentId,
+    pub file_name: Option<String>,
+    pub content_type: &'static str,
+    pub size: usize,
+}
+
+/// Opens web chat sessions, checks their tokens, and keeps the files customers send.
 #[derive(Debug)]
 pub struct Webchat {
     core: Core,
     ingest: Arc<Ingest>,
     key: VisitorTokenKey,
     token_ttl_secs: u64,
+    max_attachment_bytes: usize,
+    max_attachments: u32,
 }
 
 impl Webchat {
     #[must_use]
-    pub fn new(core: Core, ingest: Arc<Ingest>, key: VisitorTokenKey, token_ttl_secs: u64) -> Self {
-        Self { core, ingest, key, token_ttl_secs }
+    pub fn new(core: Core, ingest: Arc<Ingest>, key: VisitorTokenKey, config: &WebchatConfig) -> Self {
+        Self {
+            core,
+            ingest,
+            key,
+            token_ttl_secs: config.token_ttl_secs,
+            max_attachment_bytes: config.max_attachment_bytes,
+            max_attachments: config.max_attachments_per_conversation,
+        }
+    }
+
+    /// Largest file a customer may send, in bytes.
+    #[must_use]
+    pub fn max_attachment_bytes(&self) -> usize {
+        self.max_attachment_bytes
+    }
+
+    /// Checks and keeps a file a customer sends in their chat; a message names it afterwards.
+    ///
+    /// # Errors
+    /// Too large (413), a kind not taken or not what it claims (415), a PDF holding a card
+    /// number (422 on `file`), the chat's file limit reached (429), or the store fails.
+    pub async fn upload(
+        &self,
+        claims: &VisitorClaims,
+        name: Option<&str>,
+        claimed_type: Option<&str>,
+        content: Vec<u8>,
+    ) -> Result<Upload, Error> {
+        if content.len() > self.max_attachment_bytes {
+            return Err(Error::PayloadTooLarge(format!("a file may have at most {} bytes", self.max_attachment_bytes)));
+        }
+        let checked = upload::check(&content, claimed_type, name).map_err(|e| match e {
+            UploadError::CardNumber => Error::invalid("file", e.to_string()),
+            UploadError::Empty => Error::invalid("file", e.to_string()),
+            UploadError::UnsupportedType | UploadError::TypeMismatch { .. } => {
+                Error::UnsupportedMediaType(e.to_string())
+            }
+        })?;
+        let size = content.len();
+        let new = NewUpload {
+            id: AttachmentId::new(),
+            conversation_id: claims.conversation_id,
+            file_name: checked.file_name,
+            content_type: checked.kind.mime_type().to_owned(),
+            content,
+        };
+        if !self.core.store.create_upload(&new, i64::from(self.max_attachments)).await? {
+            return Err(Error::TooManyRequests(format!("a chat holds at most {} files", self.max_attachments)));
+        }
+        tracing::info!(conversation_id = %claims.conversation_id, attachment_id = %new.id, size, "web chat file kept");
+        Ok(Upload { id: new.id, file_name: new.file_name, content_type: checked.kind.mime_type(), size })
+    }
+
+    /// The media of a customer's message: files uploaded to this same conversation.
+    ///
+    /// # Errors
+    /// A file that is unknown or belongs to another chat (422 on `attachments`), or the store
+    /// fails.
+    pub async fn media(&self, conversation_id: ConversationId, ids: &[AttachmentId]) -> Result<Vec<MediaRef>, Error> {
+        let mut media = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let file = match self.core.store.upload(id).await {
+                Ok(file) if file.conversation_id == conversation_id => file,
+                Ok(_) | Err(StoreError::NotFound { .. }) => {
+                    return Err(Error::invalid("attachments", format!("no file {id} in this chat")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let kind = FileKind::ALL.into_iter().find(|k| k.mime_type() == file.content_type);
+            media.push(MediaRef {
+                kind: kind.map_or("document", FileKind::media_kind).to_owned(),
+                reference: format!("/api/v1/attachments/{id}"),
+                mime_type: Some(file.content_type),
+                file_name: file.file_name,
+            });
+        }
+        Ok(media)
+    }
+
+    /// A file of the customer's own chat.
+    ///
+    /// # Errors
+    /// Unknown, or of another chat (both 404), or the store fails.
+    pub async fn download(&self, claims: &VisitorClaims, id: AttachmentId) -> Result<StoredAttachment, Error> {
+        match self.core.store.upload(id).await {
+            Ok(file) if file.conversation_id == claims.conversation_id => Ok(file),
+            Ok(_) | Err(StoreError::NotFound { .. }) => Err(Error::NotFound("attachment")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A new customer and conversation, and the token for its socket.

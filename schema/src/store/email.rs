@@ -112,6 +112,18 @@ pub struct StoredAttachment {
     pub content: Option<Vec<u8>>,
 }
 
+/// A stored file from its row (`id, conversation_id, file_name, content_type, size, content`).
+pub(super) fn attachment_from_row(row: &sqlx::any::AnyRow) -> Result<StoredAttachment> {
+    Ok(StoredAttachment {
+        id: parse(row, "id")?,
+        conversation_id: parse(row, "conversation_id")?,
+        file_name: row.try_get("file_name")?,
+        content_type: row.try_get("content_type")?,
+        size: row.try_get("size")?,
+        content: row.try_get("content")?,
+    })
+}
+
 /// What a reply on an e-mail conversation threads onto.
 #[derive(Clone, Debug)]
 pub struct EmailReplyContext {
@@ -559,13 +571,6 @@ impl Store {
         .fetch_optional(&self.read)
         .await?
         .ok_or(StoreError::NotFound { what: "attachment" })?;
-        Ok(StoredAttachment {
-            id: parse(&row, "id")?,
-            conversation_id: parse(&row, "conversation_id")?,
-            file_name: row.try_get("file_name")?,
-            content_type: row.try_get("content_type")?,
-            size: row.try_get("size")?,
-            content: row.try_get("content")?,
-        })
+        attachment_from_row(&row)
     }
 }

@@ -25,6 +25,7 @@ mod knowledge;
 pub use knowledge::CachedEmbedding;
 mod social;
 mod tickets;
+mod uploads;
 mod voice;
 
 pub use email::{
@@ -33,6 +34,7 @@ pub use email::{
 };
 pub use social::{Outbound, SocialAccount};
 pub use tickets::ConversationChange;
+pub use uploads::NewUpload;
 pub use voice::{SipIdentity, VoiceCall};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

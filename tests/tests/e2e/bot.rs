@@ -62,6 +62,21 @@ async fn the_bot_answers_hands_over_and_learns_from_a_trainer(backend: Backend) 
     let text = answer["text"].as_str().unwrap().to_lowercase();
     assert!(text.contains("roaming"), "{answer}");
     assert!(text.contains("help article"), "the answer cites its article: {answer}");
+    // ... and links it: a page on the hub anyone can open, the article's title as its heading.
+    let source = &answer["media"][0];
+    assert_eq!(source["kind"], "article", "{answer}");
+    let link = source["reference"].as_str().unwrap();
+    assert!(link.starts_with("/help/"), "{answer}");
+    let page = app.http.get(app.url(link)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let html = page.text().await.unwrap();
+    let title = source["file_name"].as_str().unwrap();
+    assert!(html.contains(&format!("<h1>{title}</h1>")), "{html}");
+    assert!(html.to_lowercase().contains("roaming"), "{html}");
+    let missing = app.http.get(app.url("/help/0190d5f0-0000-7000-8000-000000000000")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(app.http.get(app.url("/help/not-an-id")).send().await.unwrap().status(), 404);
     let (_, conv) = app.get(&format!("/api/v1/conversations/{conversation}"), &ana).await;
     assert_eq!(conv["status"], "bot", "{conv}");
 

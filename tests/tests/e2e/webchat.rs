@@ -1,7 +1,7 @@
 //! A customer chats over a real websocket; an agent answers from the live inbox; nothing is lost.
 
-use serde_json::json;
-use tests::{ANA, BRUNO, Backend, both_backends, spawn_app};
+use serde_json::{Value, json};
+use tests::{ADMIN, ANA, BRUNO, Backend, TestApp, TestDb, Ws, both_backends, spawn_app, spawn_app_with, test_config};
 
 both_backends!(
     customer_and_agent_talk_end_to_end,
@@ -9,6 +9,8 @@ both_backends!(
     reconnect_replays_what_was_missed,
     conversations_page_and_filter,
     shutdown_closes_sockets_and_keeps_every_acked_message,
+    customer_sees_who_answers_their_typing_and_the_end,
+    customer_sends_pictures_and_documents,
 );
 
 async fn customer_and_agent_talk_end_to_end(backend: Backend) {
@@ -195,10 +197,163 @@ async fn shutdown_closes_sockets_and_keeps_every_acked_message(backend: Backend)
     let app = stop.await.unwrap();
 
     // Restart on the same database: every acknowledged message is there, once.
-    let tests::TestApp { db, .. } = app;
-    let app = tests::spawn_app_with(tests::test_config(&db), db).await;
+    let TestApp { db, .. } = app;
+    let app = spawn_app_with(test_config(&db), db).await;
     let ana = app.login(ANA).await;
     let (_, history) = app.get(&format!("/api/v1/conversations/{conversation}/messages?limit=200"), &ana).await;
     let seqs: Vec<i64> = history["items"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=acked).collect::<Vec<_>>());
+}
+
+/// The next `state` frame with `status`, skipping other frames and earlier states.
+async fn state(customer: &mut Ws, status: &str) -> Value {
+    loop {
+        let frame = customer.next_of("state").await;
+        if frame["status"] == status {
+            return frame;
+        }
+    }
+}
+
+async fn customer_sees_who_answers_their_typing_and_the_end(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.login(ANA).await;
+    let admin = app.login(ADMIN).await;
+    let ana_id = app.me(&ana).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+    let (visitor, conversation) = app.new_chat().await;
+    let mut customer = app.customer_socket(&visitor, None).await;
+
+    // On connect the customer learns where the conversation stands: nobody on it yet.
+    let first = customer.next_of("state").await;
+    assert_eq!(first["agent"], Value::Null, "{first}");
+
+    // The customer's typing reaches the agents, passed on at most once per interval.
+    customer.send_json(&json!({"type": "typing"})).await;
+    customer.send_json(&json!({"type": "typing"})).await;
+    customer.send_json(&json!({"type": "message", "client_id": "c1", "text": "Mi factura está mal"})).await;
+    customer.next_of("ack").await;
+    let mut typing = Vec::new();
+    loop {
+        let event = inbox.next_json().await;
+        match event["type"].as_str() {
+            Some("conversation.typing") => typing.push(event),
+            Some("message.created") if event["message"]["conversation_id"] == conversation.as_str() => break,
+            _ => {}
+        }
+    }
+    assert_eq!(typing.len(), 1, "{typing:?}");
+    assert_eq!(typing[0]["conversation_id"], conversation.as_str());
+    assert_eq!(typing[0]["author"], "customer");
+
+    // A typing frame without its conversation is refused; the socket stays open.
+    inbox.send_json(&json!({"type": "typing"})).await;
+    assert_eq!(inbox.next_of("error").await["code"], "invalid_field");
+
+    // A hand-over, then a supervisor gives the ticket to Ana: the customer learns her name.
+    let (status, ticket) =
+        app.post(&format!("/api/v1/conversations/{conversation}/handover"), &admin, &json!({})).await;
+    assert_eq!(status, 201, "{ticket}");
+    let ticket_id = ticket["id"].as_str().unwrap().to_owned();
+    let (status, body) =
+        app.post(&format!("/api/v1/tickets/{ticket_id}/transfer"), &admin, &json!({"agent_id": ana_id})).await;
+    assert_eq!(status, 200, "{body}");
+    let assigned = state(&mut customer, "assigned").await;
+    assert_eq!(assigned["agent"], json!({"name": "Ana Agent"}), "{assigned}");
+
+    // Ana's typing reaches the customer with her name; she answers.
+    inbox.send_json(&json!({"type": "typing", "conversation_id": conversation})).await;
+    let hint = customer.next_of("typing").await;
+    assert_eq!(hint, json!({"type": "typing", "author": "agent", "name": "Ana Agent"}));
+
+    // A reconnecting customer is told the current state again, with the agent.
+    let mut again = app.customer_socket(&visitor, Some(1)).await;
+    let now = again.next_of("state").await;
+    assert_eq!((now["status"].clone(), now["agent"].clone()), (json!("assigned"), json!({"name": "Ana Agent"})));
+
+    // Ana resolves: the conversation has ended for the customer.
+    let (status, body) = app.post(&format!("/api/v1/tickets/{ticket_id}/resolve"), &ana, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    state(&mut customer, "resolved").await;
+    state(&mut again, "resolved").await;
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+/// Uploads a file to the chat of `visitor`; the status and the JSON answer.
+async fn upload(app: &TestApp, visitor: Option<&str>, name: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(app.url(&format!("/api/v1/webchat/attachments?name={name}")))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(token) = visitor {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn customer_sends_pictures_and_documents(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    config.webchat.max_attachment_bytes = 64 * 1024;
+    config.webchat.max_attachments_per_conversation = 3;
+    let app = spawn_app_with(config, db).await;
+    let ana = app.login(ANA).await;
+    let (visitor, conversation) = app.new_chat().await;
+    let (other_visitor, _) = app.new_chat().await;
+    let mut customer = app.customer_socket(&visitor, None).await;
+
+    // A picture is kept for the chat, its name's card number masked.
+    let (status, kept) = upload(&app, Some(&visitor), "4111111111111111.png", "image/png", PNG.to_vec()).await;
+    assert_eq!(status, 201, "{kept}");
+    assert_eq!(kept["content_type"], "image/png");
+    assert_eq!(kept["file_name"], "************1111.png");
+    let id = kept["id"].as_str().unwrap().to_owned();
+
+    // Refusals, each with its code; none of them is kept.
+    assert_eq!(upload(&app, None, "a.png", "image/png", PNG.to_vec()).await.0, 401);
+    assert_eq!(upload(&app, Some("forged"), "a.png", "image/png", PNG.to_vec()).await.0, 401);
+    let (status, body) = upload(&app, Some(&visitor), "x.exe", "image/png", b"MZ\x90\0binary".to_vec()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+    let (status, _) = upload(&app, Some(&visitor), "x.png", "application/pdf", PNG.to_vec()).await;
+    assert_eq!(status, 415);
+    let pdf = b"%PDF-1.4\n1 0 obj\n<< /Length 60 >>\nstream\nBT /F1 12 Tf (Card 4111 1111 1111 1111) Tj ET\nendstream\nendobj\n%%EOF\n";
+    let (status, body) = upload(&app, Some(&visitor), "bill.pdf", "application/pdf", pdf.to_vec()).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("file")), "{body}");
+    let (status, body) =
+        upload(&app, Some(&visitor), "big.png", "image/png", [PNG, &vec![0; 64 * 1024]].concat()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")), "{body}");
+
+    // The message names the file; agents see it in the message's media and download it.
+    customer.send_json(&json!({"type": "message", "client_id": "f1", "text": "my screen", "attachments": [id]})).await;
+    assert_eq!(customer.next_of("ack").await["client_id"], "f1");
+    let (_, history) = app.get(&format!("/api/v1/conversations/{conversation}/messages"), &ana).await;
+    let media = &history["items"][0]["media"][0];
+    assert_eq!(media["kind"], "image", "{history}");
+    assert_eq!(media["reference"], format!("/api/v1/attachments/{id}"));
+    let res = app.http.get(app.url(&format!("/api/v1/attachments/{id}"))).bearer_auth(&ana).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/png");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), PNG);
+
+    // The customer gets their own file back; another chat's visitor cannot, nor name it.
+    let own = format!("/api/v1/webchat/attachments/{id}");
+    let res = app.http.get(app.url(&own)).bearer_auth(&visitor).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.bytes().await.unwrap().as_ref()), (200, PNG));
+    let res = app.http.get(app.url(&own)).bearer_auth(&other_visitor).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let mut intruder = app.customer_socket(&other_visitor, None).await;
+    intruder.send_json(&json!({"type": "message", "client_id": "x1", "text": "mine now", "attachments": [id]})).await;
+    let refused = intruder.next_of("error").await;
+    assert_eq!((refused["code"].as_str(), refused["client_id"].as_str()), (Some("invalid_field"), Some("x1")));
+
+    // A chat holds a bounded number of files.
+    for _ in 0..2 {
+        assert_eq!(upload(&app, Some(&visitor), "p.png", "image/png", PNG.to_vec()).await.0, 201);
+    }
+    let (status, body) = upload(&app, Some(&visitor), "p.png", "image/png", PNG.to_vec()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
 }

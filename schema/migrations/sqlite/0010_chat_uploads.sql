@@ -1,0 +1,12 @@
+-- Files customers send in the web chat (images, PDF). A row exists from the upload on; the
+-- message that carries it names it in its media.
+CREATE TABLE chat_uploads (
+    id              TEXT PRIMARY KEY NOT NULL,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    file_name       TEXT,
+    content_type    TEXT NOT NULL,
+    size            BIGINT NOT NULL,
+    content         BLOB NOT NULL,
+    created_at      BIGINT NOT NULL
+);
+CREATE INDEX chat_uploads_conversation ON chat_uploads(conversation_id);

@@ -1,0 +1,69 @@
+//! Files customers send in the web chat, kept beside e-mail attachments and served the same way.
+
+use super::email::{StoredAttachment, attachment_from_row};
+use super::{Result, Store, StoreError, now_ms};
+use crate::ids::{AttachmentId, ConversationId};
+
+/// A checked file to keep.
+#[derive(Clone, Debug)]
+pub struct NewUpload {
+    pub id: AttachmentId,
+    pub conversation_id: ConversationId,
+    pub file_name: Option<String>,
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+impl Store {
+    /// Keeps an uploaded file, unless its conversation already holds `max_per_conversation`.
+    /// Returns whether it was kept.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn create_upload(&self, upload: &NewUpload, max_per_conversation: i64) -> Result<bool> {
+        let size = i64::try_from(upload.content.len()).unwrap_or(i64::MAX);
+        // One statement: the count and the insert cannot race another upload to the limit.
+        let done = sqlx::query(
+            "INSERT INTO chat_uploads (id, conversation_id, file_name, content_type, size, content, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 \
+             WHERE (SELECT COUNT(*) FROM chat_uploads WHERE conversation_id = $2) < $8",
+        )
+        .bind(upload.id.to_string())
+        .bind(upload.conversation_id.to_string())
+        .bind(upload.file_name.as_deref())
+        .bind(&upload.content_type)
+        .bind(size)
+        .bind(upload.content.clone())
+        .bind(now_ms())
+        .bind(max_per_conversation)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A file sent in the web chat.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], or a database failure.
+    pub async fn upload(&self, id: AttachmentId) -> Result<StoredAttachment> {
+        let row = sqlx::query(
+            "SELECT id, conversation_id, file_name, content_type, size, content FROM chat_uploads WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(StoreError::NotFound { what: "attachment" })?;
+        attachment_from_row(&row)
+    }
+
+    /// Any file a conversation holds: an e-mail attachment or a web chat upload.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], or a database failure.
+    pub async fn attachment(&self, id: AttachmentId) -> Result<StoredAttachment> {
+        match self.email_attachment(id).await {
+            Err(StoreError::NotFound { .. }) => self.upload(id).await,
+            other => other,
+        }
+    }
+}
