@@ -3,7 +3,8 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { LANGS, LANG_NAMES, translator, type Lang } from '../shared/i18n';
-import { ChatConnection, splitSource, type ChatMessage, type Snapshot } from './connection';
+import { ChatConnection, FileRefused, splitSource, type ChatMessage, type Media, type Snapshot } from './connection';
+import type { Translate } from '../shared/i18n';
 import en from '../i18n/widget/en.json';
 import es from '../i18n/widget/es.json';
 import pt from '../i18n/widget/pt.json';
@@ -16,7 +17,11 @@ export interface WidgetConfig {
   primary_color: string;
   on_primary_color: string;
   max_message_chars: number;
+  max_attachment_bytes?: number;
+  attachment_types?: string[];
 }
+
+const DEFAULT_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf'];
 
 interface Props {
   hub: string;
@@ -29,8 +34,16 @@ interface Props {
 export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props): JSX.Element {
   const [open, setOpen] = useState(mode === 'page');
   const [lang, setLang] = useState<Lang>(initialLanguage);
-  const [snap, setSnap] = useState<Snapshot>({ status: forbidden ? 'forbidden' : 'idle', messages: [] });
+  const [snap, setSnap] = useState<Snapshot>({
+    status: forbidden ? 'forbidden' : 'idle',
+    messages: [],
+    conversation: null,
+    agentTyping: null,
+  });
   const [draft, setDraft] = useState('');
+  const [fileError, setFileError] = useState<string | null>(null);
+  const [uploading, setUploading] = useState(false);
+  const fileRef = useRef<HTMLInputElement>(null);
   const connection = useMemo(() => new ChatConnection(hub, setSnap), [hub]);
   const t = useMemo(() => translator(CATALOGUES[lang]), [lang]);
   const logRef = useRef<HTMLDivElement>(null);
@@ -60,6 +73,34 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
     send(draft);
     setDraft('');
   };
+  const types = config?.attachment_types ?? DEFAULT_TYPES;
+  const maxBytes = config?.max_attachment_bytes ?? 5 * 1024 * 1024;
+  const onFile = (e: Event) => {
+    const input = e.currentTarget as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = '';
+    if (!file) return;
+    setFileError(null);
+    if (file.size > maxBytes) {
+      setFileError(t('file.too_large', { mb: Math.floor(maxBytes / 1048576) }));
+      return;
+    }
+    if (file.type && !types.includes(file.type)) {
+      setFileError(t('file.unsupported'));
+      return;
+    }
+    setUploading(true);
+    connection
+      .sendFile(file, lang)
+      .catch((err: unknown) => {
+        const code = err instanceof FileRefused ? err.code : 'network';
+        const known = ['payload_too_large', 'unsupported_media_type', 'invalid_field', 'rate_limited'];
+        setFileError(
+          known.includes(code) ? t(`file.error.${code}`, { mb: Math.floor(maxBytes / 1048576) }) : t('file.error.other'),
+        );
+      })
+      .finally(() => setUploading(false));
+  };
   const onKeyDown = (e: KeyboardEvent) => {
     if (e.key === 'Enter' && !e.shiftKey) onSubmit(e);
   };
@@ -68,7 +109,9 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
     launcherRef.current?.focus();
   };
   const last = snap.messages[snap.messages.length - 1];
-  const offerChoices = last?.author === 'bot' && splitSource(last.text).article !== undefined;
+  const ended = snap.conversation?.status === 'resolved' || snap.conversation?.status === 'closed';
+  const offerChoices = !ended && last?.author === 'bot' && splitSource(last.text).article !== undefined;
+  const agent = ended ? undefined : snap.conversation?.agent?.name;
 
   return (
     <div class={`sb-root sb-${mode}`} lang={lang}>
@@ -90,7 +133,10 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
       {open && (
         <section id="sb-panel" class="sb-panel" role={mode === 'embed' ? 'dialog' : 'main'} aria-labelledby="sb-title">
           <header class="sb-header">
-            <h2 id="sb-title">{title}</h2>
+            <div class="sb-heading">
+              <h2 id="sb-title">{title}</h2>
+              {agent && <p class="sb-with">{t('with.agent', { name: agent })}</p>}
+            </div>
             <label class="sb-lang">
               <span class="sb-visually-hidden">{t('language.label')}</span>
               <select value={lang} onChange={(e) => setLang((e.currentTarget as HTMLSelectElement).value as Lang)}>
@@ -115,10 +161,14 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
           )}
           <div class="sb-log" role="log" aria-label={t('log.label')} tabIndex={0} ref={logRef}>
             <p class="sb-msg sb-bot sb-greeting">{greeting}</p>
-            {snap.messages.map((m) => (
-              <Bubble key={m.key} m={m} t={t} />
-            ))}
+            {snap.messages.map((m) =>
+              m.notice ? <NoticeLine key={m.key} m={m} t={t} /> : <Bubble key={m.key} m={m} t={t} hub={hub} connection={connection} />,
+            )}
           </div>
+          <p class="sb-typing" role="status">
+            {snap.agentTyping !== null &&
+              (snap.agentTyping ? t('typing.named', { name: snap.agentTyping }) : t('typing.agent'))}
+          </p>
           {offerChoices && status !== 'forbidden' && (
             <div class="sb-choices">
               <button type="button" onClick={() => send(t('say.unhelpful'))}>
@@ -129,7 +179,35 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
               </button>
             </div>
           )}
+          {fileError && (
+            <p class="sb-file-error" role="alert">
+              {fileError}
+            </p>
+          )}
           <form class="sb-composer" onSubmit={onSubmit}>
+            <input
+              ref={fileRef}
+              id="sb-file"
+              type="file"
+              hidden
+              accept={types.join(',')}
+              onChange={onFile}
+            />
+            <button
+              type="button"
+              class="sb-attach"
+              disabled={status === 'forbidden' || uploading}
+              aria-busy={uploading}
+              onClick={() => fileRef.current?.click()}
+            >
+              <svg aria-hidden="true" viewBox="0 0 24 24" width="22" height="22">
+                <path
+                  fill="currentColor"
+                  d="M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6h-1.5z"
+                />
+              </svg>
+              <span class="sb-visually-hidden">{uploading ? t('file.sending') : t('file.attach')}</span>
+            </button>
             <label for="sb-input" class="sb-visually-hidden">
               {t('composer.label')}
             </label>
@@ -139,9 +217,12 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
               rows={2}
               value={draft}
               maxLength={config?.max_message_chars ?? 4000}
-              placeholder={t('composer.placeholder')}
+              placeholder={ended ? t('composer.placeholder.ended') : t('composer.placeholder')}
               disabled={status === 'forbidden'}
-              onInput={(e) => setDraft((e.currentTarget as HTMLTextAreaElement).value)}
+              onInput={(e) => {
+                setDraft((e.currentTarget as HTMLTextAreaElement).value);
+                connection.typing();
+              }}
               onKeyDown={onKeyDown}
             />
             <button type="submit" class="sb-send" disabled={status === 'forbidden'}>
@@ -154,8 +235,73 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
   );
 }
 
-function Bubble({ m, t }: { m: ChatMessage; t: (k: string) => string }): JSX.Element {
+function NoticeLine({ m, t }: { m: ChatMessage; t: Translate }): JSX.Element {
+  const n = m.notice;
+  return (
+    <p class="sb-notice" data-notice={n?.kind}>
+      {n?.kind === 'joined' ? t('notice.joined', { name: n.name }) : t('notice.ended')}
+    </p>
+  );
+}
+
+/** A link only to the hub itself: a message's media reference is a path on the hub. */
+function hubLink(hub: string, reference: string): string | undefined {
+  try {
+    const url = new URL(reference, hub);
+    return url.origin === new URL(hub).origin ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A file in the chat: a picture shown small, a document as a button that saves it. Fetched
+ * with the visitor token, so nothing of the chat is reachable by URL alone. */
+function FileView({ media, connection, t }: { media: Media; connection: ChatConnection; t: Translate }): JSX.Element {
+  const [url, setUrl] = useState<string | null>(null);
+  const [failed, setFailed] = useState(false);
+  const isImage = media.kind === 'image';
+  useEffect(() => {
+    if (!isImage) return undefined;
+    let cancelled = false;
+    let made: string | null = null;
+    connection
+      .file(media.reference)
+      .then((blob) => {
+        if (cancelled) return;
+        made = URL.createObjectURL(blob);
+        setUrl(made);
+      })
+      .catch(() => setFailed(true));
+    return () => {
+      cancelled = true;
+      if (made) URL.revokeObjectURL(made);
+    };
+  }, [connection, media.reference, isImage]);
+  const name = media.file_name ?? t('file.unnamed');
+  const save = () => {
+    connection
+      .file(media.reference)
+      .then((blob) => {
+        const a = document.createElement('a');
+        a.href = URL.createObjectURL(blob);
+        a.download = name;
+        a.click();
+        window.setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      })
+      .catch(() => setFailed(true));
+  };
+  if (isImage && url) return <img class="sb-image" src={url} alt={name} />;
+  return (
+    <button type="button" class="sb-file" onClick={save}>
+      {failed ? t('file.unavailable', { name }) : t('file.download', { name })}
+    </button>
+  );
+}
+
+function Bubble({ m, t, hub, connection }: { m: ChatMessage; t: Translate; hub: string; connection: ChatConnection }): JSX.Element {
   const { body, article } = m.author === 'bot' ? splitSource(m.text) : { body: m.text, article: undefined };
+  const source = m.media?.find((x) => x.kind === 'article');
+  const sourceHref = source ? hubLink(hub, source.reference) : undefined;
   return (
     <div class={`sb-msg sb-${m.author}`} data-state={m.state} data-seq={m.seq}>
       <span class="sb-visually-hidden">{t(`author.${m.author}`)}: </span>
@@ -164,10 +310,21 @@ function Bubble({ m, t }: { m: ChatMessage; t: (k: string) => string }): JSX.Ele
           {t(`author.${m.author}`)}
         </span>
       )}
+      {m.media?.filter((x) => x.kind === 'image' || x.kind === 'document').map((x) => (
+        <FileView key={x.reference} media={x} connection={connection} t={t} />
+      ))}
       <span class="sb-text">{body}</span>
       {article && (
         <span class="sb-source">
-          {t('source')} <cite>{article}</cite>
+          {t('source')}{' '}
+          {sourceHref ? (
+            <a href={sourceHref} target="_blank" rel="noopener noreferrer">
+              <cite>{source?.file_name ?? article}</cite>
+              <span class="sb-visually-hidden"> {t('new_tab')}</span>
+            </a>
+          ) : (
+            <cite>{article}</cite>
+          )}
         </span>
       )}
       {m.author === 'customer' && (

@@ -11,6 +11,17 @@ import type { Lang } from '../shared/i18n';
 export type Author = 'customer' | 'bot' | 'agent' | 'system';
 export type DeliveryState = 'sending' | 'stored' | 'failed';
 
+/** A link or file a message carries: the help article a bot answer came from, an attachment. */
+export interface Media {
+  kind: string;
+  reference: string;
+  mime_type?: string;
+  file_name?: string;
+}
+
+/** A line the widget adds to the log itself, from the conversation's state. */
+export type Notice = { kind: 'joined'; name: string } | { kind: 'ended' };
+
 export interface ChatMessage {
   key: string;
   seq?: number;
@@ -19,18 +30,37 @@ export interface ChatMessage {
   state: DeliveryState;
   clientId?: string;
   error?: string;
+  media?: Media[];
+  notice?: Notice;
 }
 
 export type Status = 'idle' | 'connecting' | 'online' | 'offline' | 'forbidden';
 
+/** Where the conversation stands, as the hub's `state` frames say. */
+export interface ConversationState {
+  status: 'bot' | 'queued' | 'assigned' | 'resolved' | 'closed';
+  agent: { name: string } | null;
+}
+
 export interface Snapshot {
   status: Status;
   messages: ChatMessage[];
+  conversation: ConversationState | null;
+  /** An agent is writing: their name (or '' when the hub gave none). */
+  agentTyping: string | null;
 }
 
 interface Pending {
   clientId: string;
   text: string;
+  attachments?: string[];
+}
+
+/** Why a file could not be sent: the hub's error code, or `network`. */
+export class FileRefused extends Error {
+  constructor(readonly code: string) {
+    super(code);
+  }
 }
 
 interface Saved {
@@ -46,11 +76,16 @@ interface ServerMessage {
   author: Author;
   text: string;
   channel_message_id?: string | null;
+  media?: Media[];
 }
 
 /** How long a sent message may wait for its `ack` before the socket is presumed dead. */
 const ACK_TIMEOUT_MS = 8000;
 const MAX_BACKOFF_MS = 10000;
+/** The customer's typing hint goes out at most this often. */
+const TYPING_EVERY_MS = 2500;
+/** An agent's typing hint is shown this long unless renewed or answered by a message. */
+const TYPING_SHOWN_MS = 6000;
 
 export class ChatConnection {
   private saved: Saved | null = null;
@@ -63,6 +98,10 @@ export class ChatConnection {
   private ackTimer: number | undefined;
   private starting: Promise<boolean> | null = null;
   private readonly storageKey: string;
+  private conversation: ConversationState | null = null;
+  private agentTyping: string | null = null;
+  private typingTimer: number | undefined;
+  private lastTypingSent = 0;
 
   constructor(
     private readonly hub: string,
@@ -93,11 +132,19 @@ export class ChatConnection {
   }
 
   snapshot(): Snapshot {
-    return { status: this.status, messages: this.messages };
+    return { status: this.status, messages: this.messages, conversation: this.conversation, agentTyping: this.agentTyping };
+  }
+
+  /** The customer is writing: tells the agent, at most every few seconds, once a chat exists. */
+  typing(): void {
+    const now = Date.now();
+    if (now - this.lastTypingSent < TYPING_EVERY_MS || this.socket?.readyState !== WebSocket.OPEN) return;
+    this.lastTypingSent = now;
+    this.socket.send(JSON.stringify({ type: 'typing' }));
   }
 
   /** Sends a customer message: shown at once as "sending", stored when acknowledged. */
-  async send(text: string, language: Lang): Promise<void> {
+  async send(text: string, language: Lang, media?: { id: string; file: File }): Promise<void> {
     const trimmed = text.trim();
     if (!trimmed) return;
     if (!this.saved && !(await this.start(language))) return;
@@ -105,12 +152,54 @@ export class ChatConnection {
     if (!saved) return;
     saved.counter += 1;
     const clientId = `w-${saved.conversationId.slice(-8)}-${saved.counter}-${Math.random().toString(36).slice(2, 8)}`;
-    saved.outbox.push({ clientId, text: trimmed });
+    const pending: Pending = { clientId, text: trimmed, attachments: media ? [media.id] : undefined };
+    saved.outbox.push(pending);
     this.save();
-    this.messages = [...this.messages, { key: clientId, author: 'customer', text: trimmed, state: 'sending', clientId }];
+    const shown: Media[] | undefined = media
+      ? [{ kind: media.file.type === 'application/pdf' ? 'document' : 'image', reference: `/api/v1/attachments/${media.id}`, mime_type: media.file.type, file_name: media.file.name }]
+      : undefined;
+    this.messages = [...this.messages, { key: clientId, author: 'customer', text: trimmed, state: 'sending', clientId, media: shown }];
     this.emit();
-    if (this.socket?.readyState === WebSocket.OPEN) this.transmit({ clientId, text: trimmed });
+    if (this.socket?.readyState === WebSocket.OPEN) this.transmit(pending);
     else if (!this.socket) this.connect();
+  }
+
+  /** Uploads a file to the chat (starting it if needed), then sends it as a message.
+   * @throws FileRefused with the hub's error code. */
+  async sendFile(file: File, language: Lang): Promise<void> {
+    if (!this.saved && !(await this.start(language))) throw new FileRefused('network');
+    const saved = this.saved;
+    if (!saved) throw new FileRefused('network');
+    let response: Response;
+    try {
+      response = await fetch(`${this.hub}/api/v1/webchat/attachments?name=${encodeURIComponent(file.name)}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${saved.token}`, 'content-type': file.type || 'application/octet-stream' },
+        body: file,
+        credentials: 'omit',
+      });
+    } catch {
+      throw new FileRefused('network');
+    }
+    if (!response.ok) {
+      const body = (await response.json().catch(() => ({}))) as { code?: string };
+      throw new FileRefused(body.code ?? `status_${response.status}`);
+    }
+    const kept = (await response.json()) as { id: string; file_name?: string };
+    await this.send(kept.file_name ?? file.name, language, { id: kept.id, file });
+  }
+
+  /** A file of this chat, for showing or saving (the token goes in a header, not the URL). */
+  async file(reference: string): Promise<Blob> {
+    const id = reference.split('/').pop() ?? '';
+    const saved = this.saved;
+    if (!saved || !/^[0-9a-f-]{8,64}$/i.test(id)) throw new FileRefused('not_found');
+    const response = await fetch(`${this.hub}/api/v1/webchat/attachments/${id}`, {
+      headers: { authorization: `Bearer ${saved.token}` },
+      credentials: 'omit',
+    });
+    if (!response.ok) throw new FileRefused(`status_${response.status}`);
+    return response.blob();
   }
 
   private start(language: Lang): Promise<boolean> {
@@ -184,7 +273,7 @@ export class ChatConnection {
   }
 
   private transmit(p: Pending): void {
-    this.socket?.send(JSON.stringify({ type: 'message', client_id: p.clientId, text: p.text }));
+    this.socket?.send(JSON.stringify({ type: 'message', client_id: p.clientId, text: p.text, attachments: p.attachments }));
     this.armAckTimer();
   }
 
@@ -200,7 +289,17 @@ export class ChatConnection {
   private receive(data: string): void {
     // The hub answered: the line works, so the next drop starts retrying quickly again.
     this.backoff = 500;
-    let frame: { type?: string; client_id?: string; seq?: number; code?: string; message?: ServerMessage | string };
+    let frame: {
+      type?: string;
+      client_id?: string;
+      seq?: number;
+      code?: string;
+      message?: ServerMessage | string;
+      status?: ConversationState['status'];
+      agent?: { name: string } | null;
+      author?: Author;
+      name?: string;
+    };
     try {
       frame = JSON.parse(data) as typeof frame;
     } catch {
@@ -210,6 +309,16 @@ export class ChatConnection {
       this.stored(frame.client_id, frame.seq);
     } else if (frame.type === 'message' && typeof frame.message === 'object') {
       this.incoming(frame.message);
+    } else if (frame.type === 'state' && frame.status) {
+      this.stateChanged({ status: frame.status, agent: frame.agent ?? null });
+    } else if (frame.type === 'typing' && frame.author === 'agent') {
+      this.agentTyping = frame.name ?? '';
+      window.clearTimeout(this.typingTimer);
+      this.typingTimer = window.setTimeout(() => {
+        this.agentTyping = null;
+        this.emit();
+      }, TYPING_SHOWN_MS);
+      this.emit();
     } else if (frame.type === 'error' && frame.client_id) {
       this.dropFromOutbox(frame.client_id);
       this.messages = this.messages.map((m) =>
@@ -217,6 +326,27 @@ export class ChatConnection {
       );
       this.emit();
     }
+  }
+
+  /** A new state from the hub. Changes seen live (not the first state after a page load) also
+   * leave a line in the log: the agent who joined, the end of the conversation. */
+  private stateChanged(next: ConversationState): void {
+    const before = this.conversation;
+    this.conversation = next;
+    if (before) {
+      const name = next.agent?.name;
+      if (name && name !== before.agent?.name) this.notice({ kind: 'joined', name });
+      const ended = (s: ConversationState['status']) => s === 'resolved' || s === 'closed';
+      if (ended(next.status) && !ended(before.status)) this.notice({ kind: 'ended' });
+    }
+    this.emit();
+  }
+
+  private notice(notice: Notice): void {
+    // Placed after the last message seen, before anything still being sent.
+    const seq = this.lastSeq + 0.5;
+    this.messages = [...this.messages, { key: `n${this.messages.length}-${seq}`, seq, author: 'system', text: '', state: 'stored', notice }];
+    this.messages.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER));
   }
 
   private stored(clientId: string, seq?: number): void {
@@ -234,7 +364,15 @@ export class ChatConnection {
       return;
     }
     if (this.messages.some((x) => x.seq === m.seq)) return;
-    this.messages = [...this.messages, { key: `s${m.seq}`, seq: m.seq, author: m.author, text: m.text, state: 'stored', clientId }];
+    if (m.author === 'agent') {
+      // The agent's message answers their typing.
+      this.agentTyping = null;
+      window.clearTimeout(this.typingTimer);
+    }
+    this.messages = [
+      ...this.messages,
+      { key: `s${m.seq}`, seq: m.seq, author: m.author, text: m.text, state: 'stored', clientId, media: m.media },
+    ];
     // Keep stored messages in the hub's order, pending ones after them.
     this.messages.sort((a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER));
     this.emit();

@@ -3,8 +3,8 @@
 import { memo } from 'preact/compat';
 import { useEffect, useImperativeHandle, useRef, useState } from 'preact/hooks';
 import type { JSX, RefObject } from 'preact';
-import type { Conversation, Message, Ticket } from './api';
-import type { Store } from './store';
+import type { Api, Conversation, Message, Ticket } from './api';
+import type { Store, Typing } from './store';
 import { clock, t } from './i18n';
 
 const SOCIAL = ['whatsapp', 'messenger'];
@@ -79,17 +79,30 @@ export function Thread(props: {
         {first > 0 && (
           <button type="button" class="earlier" onClick={earlier}>{t('thread.earlier', { count: first })}</button>
         )}
-        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} />)}
+        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} api={store.api} />)}
       </div>
+      <TypingLine typing={store.typing.get(conversation.id)} />
       {SOCIAL.includes(conversation.channel) && <WindowNotice last={lastCustomer} />}
       <Composer store={store} conversation={conversation} ticket={ticket} composerRef={composerRef} act={act} />
     </>
   );
 }
 
+/** Who is writing in the open conversation: the customer, or another agent. */
+function TypingLine({ typing }: { typing: Typing | undefined }): JSX.Element {
+  let text = '';
+  if (typing?.author === 'customer') text = t('typing.customer');
+  else if (typing?.author === 'agent') text = t('typing.agent', { name: typing.name ?? '' });
+  return (
+    <p class="typing" role="status">
+      {text}
+    </p>
+  );
+}
+
 const TICKS: Record<string, string> = { queued: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' };
 
-const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: string }): JSX.Element {
+const Bubble = memo(function Bubble({ m, channel, api }: { m: Message; channel: string; api: Api }): JSX.Element {
   if (m.author === 'system') {
     const call = /^(Call |The caller )/.test(m.text);
     return (
@@ -119,9 +132,23 @@ const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: strin
           <div class="text quoted">{quoted}</div>
         </details>
       )}
-      {m.media?.map((x) => (
-        <p class="media" key={x.reference}>📎 {x.file_name ?? x.kind}</p>
-      ))}
+      {m.media?.map((x) =>
+        x.kind === 'article' && x.reference.startsWith('/help/') ? (
+          <p class="media" key={x.reference}>
+            {t('thread.article')}{' '}
+            <a href={x.reference} target="_blank" rel="noopener noreferrer">{x.file_name ?? x.reference}</a>
+          </p>
+        ) : x.reference.startsWith('/api/v1/attachments/') ? (
+          <p class="media" key={x.reference}>
+            <button type="button" class="link" onClick={() => void api.download(x.reference, x.file_name ?? 'attachment').catch(() => undefined)}>
+              📎 {x.file_name ?? x.kind}
+              <span class="visually-hidden"> {t('thread.download')}</span>
+            </button>
+          </p>
+        ) : (
+          <p class="media" key={x.reference}>📎 {x.file_name ?? x.kind}</p>
+        ),
+      )}
     </article>
   );
 });
@@ -185,7 +212,10 @@ function Composer(props: {
       <label for="composer-text" class="visually-hidden">{mode === 'note' ? t('composer.note') : t('composer.reply')}</label>
       <textarea id="composer-text" ref={ref} rows={3} value={text} placeholder={mode === 'note' ? t('composer.note_placeholder') : t('composer.placeholder')}
         aria-keyshortcuts="Control+Enter"
-        onInput={(e) => setText((e.currentTarget as HTMLTextAreaElement).value)}
+        onInput={(e) => {
+          setText((e.currentTarget as HTMLTextAreaElement).value);
+          if (mode === 'reply') store.sendTyping(conversation.id);
+        }}
         onKeyDown={(e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e); }} />
       <button type="submit" class="primary">{mode === 'note' ? t('composer.add_note') : t('composer.send')}</button>
     </form>

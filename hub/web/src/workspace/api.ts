@@ -101,6 +101,20 @@ export class Api {
     private readonly onUnauthorized: () => void,
   ) {}
 
+  /** A conversation's file (e-mail attachment, web chat upload), fetched with the session's
+   * token and handed to the browser as a download. */
+  async download(reference: string, name: string): Promise<void> {
+    if (!reference.startsWith('/api/v1/attachments/')) throw new ApiError(400, 'invalid_path', reference);
+    const response = await fetch(reference, { headers: { authorization: `Bearer ${this.token}` } });
+    if (response.status === 401) this.onUnauthorized();
+    if (!response.ok) throw new ApiError(response.status, 'download_failed', response.statusText);
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(await response.blob());
+    a.download = name;
+    a.click();
+    window.setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -19,7 +19,18 @@ export interface Preview {
   author: string;
 }
 
+/** Who is writing in a conversation, from the hub's `conversation.typing` hints. */
+export interface Typing {
+  author: 'customer' | 'agent';
+  name?: string;
+  agentId?: string;
+}
+
 const OPEN_TICKET = ['queued', 'offered', 'assigned', 'pending_customer'];
+/** A typing hint is shown this long unless renewed or answered by a message. */
+const TYPING_SHOWN_MS = 6000;
+/** The agent's own typing hint goes out at most this often per conversation. */
+const TYPING_EVERY_MS = 2500;
 const MAX_CONVERSATIONS = 5000;
 
 export class Store {
@@ -44,6 +55,10 @@ export class Store {
   private backoff = 500;
   private closed = false;
   private threadLoading: string | null = null;
+  /** Who is writing, per conversation, until the timer clears it. */
+  typing = new Map<string, Typing>();
+  private typingTimers = new Map<string, number>();
+  private typingSent: { conversation: string; at: number } | null = null;
 
   constructor(
     readonly session: Session,
@@ -131,7 +146,16 @@ export class Store {
   }
 
   private event(data: string): void {
-    let e: { type: string; conversation?: Conversation; message?: Message; ticket?: Ticket };
+    let e: {
+      type: string;
+      conversation?: Conversation;
+      message?: Message;
+      ticket?: Ticket;
+      conversation_id?: string;
+      author?: string;
+      name?: string;
+      agent_id?: string;
+    };
     try {
       e = JSON.parse(data) as typeof e;
     } catch {
@@ -150,6 +174,10 @@ export class Store {
       case 'ticket.updated':
         if (e.ticket) this.ticket(e.ticket);
         break;
+      case 'conversation.typing':
+        if (!e.conversation_id || (e.author !== 'customer' && e.author !== 'agent') || e.agent_id === this.me) return;
+        this.typingSeen(e.conversation_id, { author: e.author, name: e.name, agentId: e.agent_id });
+        break;
       case 'resync':
         void this.reload().catch(() => undefined);
         return;
@@ -159,8 +187,37 @@ export class Store {
     this.changed();
   }
 
+  private typingSeen(conversation: string, typing: Typing): void {
+    this.typing.set(conversation, typing);
+    window.clearTimeout(this.typingTimers.get(conversation));
+    this.typingTimers.set(
+      conversation,
+      window.setTimeout(() => {
+        this.typing.delete(conversation);
+        this.typingTimers.delete(conversation);
+        this.changed();
+      }, TYPING_SHOWN_MS),
+    );
+  }
+
+  /** The agent is writing a reply (never a note): tells the customer, at most every few seconds. */
+  sendTyping(conversation: string): void {
+    const now = Date.now();
+    const last = this.typingSent;
+    if (last && last.conversation === conversation && now - last.at < TYPING_EVERY_MS) return;
+    if (this.socket?.readyState !== WebSocket.OPEN) return;
+    this.typingSent = { conversation, at: now };
+    this.socket.send(JSON.stringify({ type: 'typing', conversation_id: conversation }));
+  }
+
   private message(m: Message): void {
     this.previews.set(m.conversation_id, { text: m.text, author: m.author });
+    // A message answers its writer's typing hint.
+    const typing = this.typing.get(m.conversation_id);
+    if (typing && typing.author === m.author) {
+      this.typing.delete(m.conversation_id);
+      window.clearTimeout(this.typingTimers.get(m.conversation_id));
+    }
     if (m.conversation_id !== this.selected) return;
     const last = this.thread[this.thread.length - 1];
     if (!last || m.seq > last.seq) {

@@ -86,6 +86,20 @@ for (const backend of BACKENDS) {
       assert.match((await answer.textContent()) ?? '', /roaming/i);
       await axe(customer, 'widget with a bot answer');
       await shoot(customer, `${backend}-widget-bot-answer-360`);
+      // The article's title is a link to the article's page on the hub.
+      const link = answer.locator('.sb-source a');
+      const href = await link.getAttribute('href');
+      assert.ok(href?.startsWith(`${hub.url}/help/`), `the article is linked: ${href}`);
+      assert.equal(await link.getAttribute('target'), '_blank');
+      const articleContext = await browser.newContext({ viewport: MOBILE, locale: 'es-ES' });
+      const articlePage = await articleContext.newPage();
+      const articleViolations = trackCsp(articlePage);
+      await articlePage.goto(href);
+      await articlePage.getByRole('heading', { level: 1, name: article }).waitFor();
+      await axe(articlePage, 'help article');
+      await shoot(articlePage, `${backend}-help-article-360`);
+      assert.deepEqual(articleViolations, []);
+      await articleContext.close();
 
       // "Talk to a person": the hand-over message, and an offer in Ana's workspace.
       await customer.getByRole('button', { name: 'Hablar con una persona' }).click();
@@ -97,16 +111,40 @@ for (const backend of BACKENDS) {
       await shoot(agent, `${backend}-workspace-offer-1280`);
       await offers.getByRole('button', { name: 'Accept' }).click();
       await agent.locator('.msg-customer').filter({ hasText: '¿Cómo activo el roaming?' }).waitFor();
+      // The customer is told who took the conversation.
+      await customer.locator('.sb-notice').filter({ hasText: 'Ana Agent se unió a la conversación.' }).waitFor();
+      await customer.getByText('Está hablando con Ana Agent').waitFor();
       const summary = agent.getByTestId('summary');
       await summary.waitFor();
       assert.ok(((await summary.textContent()) ?? '').length > 10, 'the bot hand-over summary is shown');
       await axe(agent, 'workspace thread');
       await shoot(agent, `${backend}-workspace-thread-1280`);
 
+      // Typing shows on the other side, both ways.
+      await agent.getByRole('textbox', { name: 'Reply' }).pressSequentially('Hola');
+      await customer.getByRole('status').filter({ hasText: 'Ana Agent está escribiendo…' }).waitFor();
+      await shoot(customer, `${backend}-widget-agent-typing-360`);
+      await input.pressSequentially('Un momento');
+      await agent.getByRole('status').filter({ hasText: 'The customer is typing…' }).waitFor();
+      await input.fill('');
+
       // Ana replies; the customer sees it.
       await agent.getByRole('textbox', { name: 'Reply' }).fill('Hola, soy Ana. ¿En qué país está?');
       await agent.getByRole('button', { name: 'Send' }).click();
       await customer.locator('.sb-agent').filter({ hasText: 'Hola, soy Ana' }).waitFor();
+
+      // The customer sends a screenshot: it shows in the chat, and Ana sees the file.
+      const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+      await customer.locator('#sb-file').setInputFiles({ name: 'pantalla.png', mimeType: 'image/png', buffer: png });
+      const sent = customer.locator('.sb-customer').filter({ has: customer.locator('.sb-image') });
+      await sent.locator('.sb-state', { hasText: 'Entregado' }).waitFor();
+      assert.equal(await sent.locator('.sb-image').getAttribute('alt'), 'pantalla.png');
+      await agent.locator('.msg-customer .media').filter({ hasText: 'pantalla.png' }).waitFor();
+      // A file of a kind the chat does not take is refused with a message, and nothing is sent.
+      await customer.locator('#sb-file').setInputFiles({ name: 'virus.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ') });
+      await customer.getByRole('alert').filter({ hasText: 'Solo se pueden enviar imágenes' }).waitFor();
+      await axe(customer, 'widget with a file and a refusal');
+      await shoot(customer, `${backend}-widget-file-360`);
 
       // The network drops while a message is on its way: the hub stores it, the ack is lost,
       // the line goes down; when it comes back the widget resends, and it arrives once.
@@ -153,6 +191,10 @@ for (const backend of BACKENDS) {
       await agent.getByRole('textbox', { name: 'Reply' }).press('Escape');
       await agent.keyboard.press('e');
       await agent.locator('.ws-side dd', { hasText: 'Resolved' }).waitFor();
+      // The customer sees that the conversation has ended.
+      await customer.locator('.sb-notice').filter({ hasText: 'Esta conversación ha terminado.' }).waitFor();
+      await axe(customer, 'widget ended');
+      await shoot(customer, `${backend}-widget-ended-360`);
 
       assert.deepEqual(violations, [], 'no CSP violations on the host page');
       assert.deepEqual(agentViolations, [], 'no CSP violations in the workspace');
