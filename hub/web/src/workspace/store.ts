@@ -35,6 +35,8 @@ export class Store {
   tab: Tab = 'mine';
   filters: Filters = { channel: '', queue: '', language: '' };
   presence = 'available';
+  /** Other agents' presence as the inbox socket announces it. */
+  agentPresence = new Map<string, string>();
   version = 0;
   /** Offers that just arrived, for the sound and the notification. */
   onOffer: ((t: Ticket) => void) | null = null;
@@ -131,7 +133,7 @@ export class Store {
   }
 
   private event(data: string): void {
-    let e: { type: string; conversation?: Conversation; message?: Message; ticket?: Ticket };
+    let e: { type: string; conversation?: Conversation; message?: Message; ticket?: Ticket; agent_id?: string; presence?: string };
     try {
       e = JSON.parse(data) as typeof e;
     } catch {
@@ -149,6 +151,9 @@ export class Store {
         break;
       case 'ticket.updated':
         if (e.ticket) this.ticket(e.ticket);
+        break;
+      case 'agent.presence':
+        if (e.agent_id && e.presence) this.agentPresence.set(e.agent_id, e.presence);
         break;
       case 'resync':
         void this.reload().catch(() => undefined);
@@ -280,8 +285,9 @@ export class Store {
     this.changed();
   }
 
-  async transfer(ticket: Ticket, queue: string): Promise<void> {
-    await this.api.request('POST', `/api/v1/tickets/${ticket.id}/transfer`, { queue });
+  async transfer(ticket: Ticket, to: { queue: string } | { agent_id: string }): Promise<void> {
+    const updated = await this.api.request<Ticket>('POST', `/api/v1/tickets/${ticket.id}/transfer`, to);
+    this.ticket(updated);
     this.changed();
   }
 
