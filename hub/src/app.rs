@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::secrets::{SecretBox, SecretsError};
 use crate::services::bot::{self, Assistant, AssistantError};
+use crate::services::canned::Canned;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub webchat: Webchat,
     pub social: Arc<Social>,
     pub knowledge: Knowledge,
+    pub canned: Canned,
     /// The bot, unless `bot.enabled` is off.
     pub assistant: Option<Arc<Assistant>>,
     /// The SIP voice channel, when `sip.enabled`.
@@ -214,6 +216,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),
         webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, &config.webchat),
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
+        canned: Canned::new(core.clone(), Arc::clone(&routing)),
         routing: Arc::clone(&routing),
         ingest: Arc::clone(&ingest),
         social: Arc::clone(&social),

@@ -1,5 +1,5 @@
-//! Demo mode (`serve --demo`): staff with a known password, their skills and softphones. For
-//! trying Switchboard out, never for production.
+//! Demo mode (`serve --demo`): staff with a known password, their skills and softphones, and a
+//! few canned responses. For trying Switchboard out, never for production.
 
 use schema::{Role, SipIdentity, SkillLevel, Store};
 use time::OffsetDateTime;
@@ -31,7 +31,105 @@ pub async fn seed(store: &Store, sip_realm: &str) -> Result<(), Error> {
         ensure_staff(store, email, name, roles, DEMO_PASSWORD).await?;
     }
     seed_routing(store).await?;
-    seed_softphones(store, sip_realm).await
+    seed_softphones(store, sip_realm).await?;
+    seed_canned(store).await
+}
+
+/// Demo canned responses: (queue, shortcut, language, title, body). `general` is the demo
+/// rules' one queue.
+pub const DEMO_CANNED: &[(Option<&str>, &str, &str, &str, &str)] = &[
+    (
+        None,
+        "greeting",
+        "en",
+        "Greeting",
+        "Hello, thank you for contacting us. My name is {agent_name}; how can I help you today?",
+    ),
+    (
+        None,
+        "roaming-on",
+        "en",
+        "Turn on roaming",
+        "To use your phone abroad, turn on roaming in My Account > Lines > Roaming, then restart your phone. \
+         Calls and data in the EU cost the same as at home.",
+    ),
+    (
+        Some("general"),
+        "bill-explained",
+        "en",
+        "Bill explained",
+        "Your bill covers the month before it is issued: the plan fee, then any calls, data or roaming outside \
+         the plan. You can see each line in My Account > Bills.",
+    ),
+    (
+        None,
+        "sim-swap",
+        "en",
+        "New SIM card",
+        "We can send you a new SIM card at no cost. Your number and plan stay the same; the old SIM stops working \
+         once you activate the new one.",
+    ),
+    (
+        None,
+        "saludo",
+        "es",
+        "Saludo",
+        "Hola, gracias por contactar con nosotros. Me llamo {agent_name}; ¿en qué puedo ayudarle?",
+    ),
+    (
+        None,
+        "roaming-on",
+        "es",
+        "Activar la itinerancia",
+        "Para usar el móvil en el extranjero, active la itinerancia (roaming) en Mi cuenta > Líneas > Roaming \
+         y reinicie el teléfono. En la UE las llamadas y los datos cuestan lo mismo que en casa.",
+    ),
+    (
+        Some("general"),
+        "factura",
+        "es",
+        "Explicación de la factura",
+        "Su factura incluye la cuota de la tarifa y lo que haya consumido fuera de ella el mes anterior. \
+         Puede ver cada concepto en Mi cuenta > Facturas.",
+    ),
+    (
+        None,
+        "saudacao",
+        "pt",
+        "Saudação",
+        "Olá, obrigado por nos contactar. O meu nome é {agent_name}; em que posso ajudar?",
+    ),
+    (
+        None,
+        "roaming-on",
+        "pt",
+        "Ativar o roaming",
+        "Para usar o telemóvel no estrangeiro, ative o roaming em A minha conta > Linhas > Roaming e reinicie \
+         o telefone. Na UE, as chamadas e os dados custam o mesmo que em casa.",
+    ),
+];
+
+/// Seeds [`DEMO_CANNED`], written by the demo supervisor, when the library is empty (so
+/// responses deleted in the demo stay deleted until it is empty again).
+async fn seed_canned(store: &Store) -> Result<(), Error> {
+    let empty = store.canned_responses(&schema::canned::CannedFilter::default(), 1, None).await?.items.is_empty();
+    let Some((bruno, _)) = store.agent_credentials(&"bruno@demo.switchboard.local".parse()?).await? else {
+        return Ok(());
+    };
+    if !empty {
+        return Ok(());
+    }
+    for (queue, shortcut, language, title, body) in DEMO_CANNED {
+        let content = schema::canned::CannedContent::new(
+            queue.map(str::parse).transpose()?,
+            shortcut.parse()?,
+            title,
+            body,
+            language.parse()?,
+        )?;
+        store.create_canned_response(content, bruno.id).await?;
+    }
+    Ok(())
 }
 
 /// Demo skills: Ana handles billing in Spanish, Bruno technical issues in English. Only set for

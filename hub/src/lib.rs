@@ -19,5 +19,5 @@ pub mod services;
 pub use crate::app::{AppState, RunningHub, StartError, start};
 pub use crate::bus::{EventBus, LocalBus};
 pub use crate::config::Config;
-pub use crate::demo::{DEMO_PASSWORD, DEMO_STAFF};
+pub use crate::demo::{DEMO_CANNED, DEMO_PASSWORD, DEMO_STAFF};
 pub use crate::error::{Error, ErrorCode};

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use schema::{Channel, CustomerTier, Language, Priority, QueueName, SkillName};
+use schema::{Channel, CustomerTier, Language, Priority, QueueName, SkillLevel, SkillName};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{EscalationStep, Millis, SkillRequirement};
@@ -202,6 +202,21 @@ impl Conditions {
 }
 
 impl RoutingRules {
+    /// The queues an agent with `skills` serves: those of each rule's target, and of the
+    /// fallback, whose required skills the agent has, each at its level or above. (A target
+    /// without skills is served by everyone.)
+    #[must_use]
+    pub fn queues_served(&self, skills: &BTreeMap<SkillName, SkillLevel>) -> BTreeSet<QueueName> {
+        let meets = |t: &Target| t.skills.iter().all(|r| skills.get(&r.skill).is_some_and(|l| *l >= r.level));
+        self.rules
+            .iter()
+            .map(|r| &r.then)
+            .chain([&self.fallback])
+            .filter(|t| meets(t))
+            .map(|t| t.queue.clone())
+            .collect()
+    }
+
     /// Checks the rule set, reporting every problem found.
     ///
     /// # Errors
@@ -343,8 +358,6 @@ impl RoutingRules {
 
 #[cfg(test)]
 mod tests {
-    use schema::SkillLevel;
-
     use super::*;
 
     fn q(s: &str) -> QueueName {
@@ -405,6 +418,25 @@ mod tests {
         });
         assert_eq!(r.validate(), Ok(()));
         assert_eq!(r.queue_sla_ms().get(&q("billing")), Some(&60_000));
+    }
+
+    #[test]
+    fn an_agent_serves_the_queues_whose_skills_they_meet() {
+        let mut r = base();
+        let mut billing = target("billing");
+        billing.skills = vec![req("billing", 5), req("spanish", 3)];
+        r.rules.push(Rule { name: "billing".into(), when: Conditions::default(), then: billing });
+        let mut tech = target("support");
+        tech.skills = vec![req("tech", 2)];
+        r.rules.push(Rule { name: "tech".into(), when: Conditions::default(), then: tech });
+        let skills = |s: &[(&str, i64)]| s.iter().map(|(n, l)| (sk(n), SkillLevel::try_from(*l).unwrap())).collect();
+        let names = |set: BTreeSet<QueueName>| set.iter().map(|q| q.as_str().to_owned()).collect::<Vec<_>>();
+        assert_eq!(names(r.queues_served(&skills(&[]))), ["general"]);
+        assert_eq!(names(r.queues_served(&skills(&[("billing", 5), ("spanish", 3)]))), ["billing", "general"]);
+        assert_eq!(
+            names(r.queues_served(&skills(&[("billing", 4), ("spanish", 9), ("tech", 2)]))),
+            ["general", "support"]
+        );
     }
 
     #[test]

@@ -99,3 +99,7 @@ id_type!(
     /// A file attached to an inbound e-mail.
     AttachmentId
 );
+id_type!(
+    /// A canned response: a reply snippet agents insert with its shortcut.
+    CannedResponseId
+);

@@ -1,6 +1,7 @@
 //! Switchboard's domain: ids, validated values, records, and the [`Store`] that keeps them in
 //! SQLite or PostgreSQL. All SQL lives in this crate.
 
+pub mod canned;
 mod domain;
 mod ids;
 pub mod knowledge;
@@ -16,7 +17,8 @@ pub use domain::{
     NewMessage, StaffSession, Template,
 };
 pub use ids::{
-    AgentId, AttachmentId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId, TicketId, UnansweredId,
+    AgentId, AttachmentId, CannedResponseId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId,
+    TicketId, UnansweredId,
 };
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,

@@ -29,16 +29,32 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(set_identity);
 }
 
-/// Every staff member (admin).
+/// A staff member and their presence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffView {
+    #[serde(flatten)]
+    agent: AgentView,
+    /// `available`, `busy`, `away` or `offline`.
+    presence: Presence,
+}
+
+/// Staff with their presence, by name: every staff member for an admin; for an agent, the
+/// active agents (the people a ticket can be transferred to).
 #[utoipa::path(
     tag = "staff",
     security(("bearer" = [])),
-    responses((status = 200, body = Vec<AgentView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+    responses((status = 200, body = Vec<StaffView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/agents")]
 pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
-    staff.require(Role::Admin)?;
-    let agents: Vec<AgentView> = state.core.store.agents().await?.iter().map(AgentView::from).collect();
+    let caller = staff.require(Role::Agent)?;
+    let agents: Vec<StaffView> = state
+        .tickets
+        .directory(caller)
+        .await?
+        .iter()
+        .map(|(agent, presence)| StaffView { agent: AgentView::from(agent), presence: *presence })
+        .collect();
     Ok(HttpResponse::Ok().json(agents))
 }
 

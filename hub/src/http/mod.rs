@@ -8,6 +8,7 @@ pub mod agents;
 pub mod auth;
 pub mod bot;
 pub mod calls;
+pub mod canned;
 pub mod channels;
 pub mod conversations;
 pub mod email;
@@ -93,7 +94,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(channels::routes)
                 .configure(kb::routes)
                 .configure(bot::routes)
-                .configure(email::routes),
+                .configure(email::routes)
+                .configure(canned::routes),
         );
 }
 

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod bot;
+pub mod canned;
 pub mod email;
 pub mod escalate;
 pub mod ingest;

@@ -250,6 +250,23 @@ impl Tickets {
 
     // ---- agents' profiles and presence --------------------------------------------------------
 
+    /// The staff `caller` may see with their presence, by name: every staff member for an
+    /// admin; for anyone else the active agents (whom a ticket can be transferred to).
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn directory(&self, caller: &Agent) -> Result<Vec<(Agent, Presence)>, Error> {
+        let admin = caller.has_role(Role::Admin);
+        let mut out = Vec::new();
+        for agent in self.core.store.agents().await? {
+            if admin || (agent.active && agent.has_role(Role::Agent)) {
+                let presence = self.routing.presence(agent.id).await;
+                out.push((agent, presence));
+            }
+        }
+        Ok(out)
+    }
+
     /// An agent's routing profile and presence.
     ///
     /// # Errors

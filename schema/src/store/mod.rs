@@ -20,6 +20,7 @@ use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
 mod append;
+mod canned;
 mod email;
 mod knowledge;
 pub use knowledge::CachedEmbedding;

@@ -184,10 +184,17 @@ async fn staff_auth_and_roles(backend: Backend) {
     assert_eq!(res.status(), 401);
     assert_eq!(app.get("/api/v1/conversations", "sbs_not-a-session").await.0, 401);
 
-    // An agent may read conversations but not manage staff; an admin may.
+    // An agent may read conversations, and list the agents to transfer to (with presence, and
+    // not staff who are no agents), but not manage staff; an admin may.
     let ana = app.login(ANA).await;
     assert_eq!(app.get("/api/v1/conversations", &ana).await.0, 200);
     let (s, b) = app.get("/api/v1/agents", &ana).await;
+    assert_eq!(s, 200, "{b}");
+    let emails: Vec<&str> = b.as_array().unwrap().iter().map(|a| a["email"].as_str().unwrap()).collect();
+    assert!(emails.contains(&ANA) && !emails.contains(&"tina@demo.switchboard.local"), "{emails:?}");
+    assert!(b.as_array().unwrap().iter().all(|a| a["presence"].is_string()), "{b}");
+    let tina = app.login("tina@demo.switchboard.local").await;
+    let (s, b) = app.get("/api/v1/agents", &tina).await;
     assert_eq!((s, b["error"]["code"].as_str()), (403, Some("forbidden")));
     let new =
         json!({"email": "dora@example.com", "name": "Dora", "roles": ["agent"], "password": "a long enough password"});

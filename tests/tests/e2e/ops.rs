@@ -120,6 +120,8 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
         "/api/v1/attachments/{id}:",
         "/api/v1/email/unprocessed:",
         "/api/v1/email/inbound/{message_id}/raw:",
+        "/api/v1/canned-responses:",
+        "/api/v1/canned-responses/{id}:",
     ] {
         assert!(doc.contains(path), "the OpenAPI document lacks {path}");
     }

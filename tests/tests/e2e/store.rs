@@ -16,6 +16,7 @@ both_backends!(
     reopening_runs_no_migration_twice,
     two_senders_never_claim_the_same_reply,
     documents_keep_every_version_and_wrong_answers_queue_their_question,
+    canned_responses_are_scoped_searched_paged_and_unique_per_scope,
 );
 
 async fn store(db: &TestDb) -> Store {
@@ -375,4 +376,78 @@ async fn documents_keep_every_version_and_wrong_answers_queue_their_question(bac
     assert_eq!(store.resolve_unanswered(&[open[0].id], doc.id, trainer.id).await.unwrap(), 1);
     assert_eq!(store.resolve_unanswered(&[open[0].id], doc.id, trainer.id).await.unwrap(), 0);
     assert!(store.open_unanswered(10).await.unwrap().is_empty());
+}
+
+async fn canned_responses_are_scoped_searched_paged_and_unique_per_scope(backend: Backend) {
+    use schema::canned::{CannedContent, CannedFilter};
+    use schema::{Language, QueueName};
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let bruno = agent(&store, "bruno@example.com").await;
+    let content = |queue: Option<&str>, shortcut: &str, title: &str, body: &str, language: Language| {
+        CannedContent::new(queue.map(|q| q.parse().unwrap()), shortcut.parse().unwrap(), title, body, language).unwrap()
+    };
+    let global = store
+        .create_canned_response(
+            content(None, "roaming-on", "Roaming on", "Roaming is on. Card 4111 1111 1111 1111.", Language::En),
+            bruno.id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(global.content.body, "Roaming is on. Card **** **** **** 1111.", "masked before it is stored");
+    assert_eq!(store.canned_response(global.id).await.unwrap(), global);
+    let es =
+        content(None, "roaming-on", "Activar itinerancia", "La itinerancia (roaming) está activada.", Language::Es);
+    let es = store.create_canned_response(es, bruno.id).await.unwrap();
+    let billing = content(Some("billing"), "refund", "Refund", "Your refund is on its way.", Language::En);
+    let billing = store.create_canned_response(billing, bruno.id).await.unwrap();
+    // The same shortcut in the same scope and language is refused; in another scope it is not.
+    let dup = store.create_canned_response(content(None, "roaming-on", "x", "y", Language::En), bruno.id).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let dup = store.create_canned_response(content(Some("billing"), "refund", "x", "y", Language::En), bruno.id).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    store.create_canned_response(content(Some("general"), "refund", "x", "y", Language::En), bruno.id).await.unwrap();
+
+    let list = async |filter: CannedFilter| -> Vec<String> {
+        let page = store.canned_responses(&filter, 50, None).await.unwrap();
+        page.items.iter().map(|c| format!("{}:{}", c.content.language, c.content.shortcut)).collect()
+    };
+    assert_eq!(list(CannedFilter::default()).await, ["en:refund", "en:refund", "en:roaming-on", "es:roaming-on"]);
+    let queues = |names: &[&str]| Some(names.iter().map(|n| n.parse::<QueueName>().unwrap()).collect());
+    assert_eq!(
+        list(CannedFilter { queues: queues(&[]), ..Default::default() }).await,
+        ["en:roaming-on", "es:roaming-on"]
+    );
+    assert_eq!(
+        list(CannedFilter { queues: queues(&["billing"]), ..Default::default() }).await,
+        ["en:refund", "en:roaming-on", "es:roaming-on"]
+    );
+    assert_eq!(list(CannedFilter { language: Some(Language::Es), ..Default::default() }).await, ["es:roaming-on"]);
+    // Words match shortcut, title or body, in any case and without accents; all must match.
+    let search = |q: &str| CannedFilter { query: Some(q.into()), ..Default::default() };
+    assert_eq!(list(search("ESTA activada")).await, ["es:roaming-on"]);
+    assert_eq!(list(search("ROAMING")).await, ["en:roaming-on", "es:roaming-on"]);
+    assert_eq!(list(search("refund way")).await, ["en:refund"]);
+    assert_eq!(list(search("100%")).await, Vec::<String>::new(), "% is not a wildcard");
+
+    // Pages follow each other without gaps or repeats; a made-up cursor is refused.
+    let first = store.canned_responses(&CannedFilter::default(), 3, None).await.unwrap();
+    let cursor = first.next_cursor.clone().unwrap();
+    let second = store.canned_responses(&CannedFilter::default(), 3, Some(&cursor)).await.unwrap();
+    assert_eq!((first.items.len(), second.items.len(), second.next_cursor), (3, 1, None));
+    assert_eq!(second.items[0].id, es.id);
+    assert!(store.canned_responses(&CannedFilter::default(), 3, Some("nope")).await.is_err());
+
+    // Changes and deletion.
+    let moved = content(None, "refund-status", "Refund status", "Refunds take 5 days.", Language::En);
+    let updated = store.update_canned_response(billing.id, moved).await.unwrap();
+    assert_eq!((updated.content.queue, updated.content.shortcut.as_str()), (None, "refund-status"));
+    assert!(updated.updated_at >= billing.updated_at);
+    let clash = store.update_canned_response(billing.id, content(None, "roaming-on", "t", "b", Language::En)).await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    store.delete_canned_response(billing.id).await.unwrap();
+    let gone = store.delete_canned_response(billing.id).await;
+    assert!(matches!(gone, Err(StoreError::NotFound { .. })), "{gone:?}");
+    let gone = store.update_canned_response(billing.id, content(None, "x1", "t", "b", Language::En)).await;
+    assert!(matches!(gone, Err(StoreError::NotFound { .. })), "{gone:?}");
 }

@@ -1,18 +1,18 @@
 // The side panel: the customer, the ticket (queue, skills, priority, SLA clock, tags, notes),
 // the bot's hand-over summary, and the ticket's actions.
 
-import { useEffect, useReducer, useState } from 'preact/hooks';
+import { useEffect, useReducer } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { Conversation, Ticket } from './api';
 import type { Store } from './store';
 import { clock, countdown, t } from './i18n';
+import { Transfer } from './Transfer';
 import { LANG_NAMES, type Lang } from '../shared/i18n';
 
 export function SidePanel(props: { store: Store; conversation: Conversation; ticket: Ticket | undefined; act: (p: Promise<unknown>) => void }): JSX.Element {
   const { store, conversation, ticket, act } = props;
   const [, bumpTick] = useReducer((n: number) => n + 1, 0);
   const tick = () => bumpTick(undefined);
-  const [queue, setQueue] = useState('');
   useEffect(() => {
     const id = window.setInterval(tick, 1000);
     return () => window.clearInterval(id);
@@ -58,12 +58,7 @@ export function SidePanel(props: { store: Store; conversation: Conversation; tic
             <div class="actions">
               <button type="button" class="primary" aria-keyshortcuts="e" onClick={() => act(store.ticketAction(ticket, 'resolve'))}>{t('action.resolve')}</button>
               <button type="button" onClick={() => act(store.ticketAction(ticket, 'pending'))}>{t('action.pending')}</button>
-              <form class="transfer" onSubmit={(e) => { e.preventDefault(); if (queue) act(store.transfer(ticket, queue)); }}>
-                <label for="transfer-queue">{t('action.transfer_to')}</label>
-                <input id="transfer-queue" list="queues" value={queue} onInput={(e) => setQueue((e.currentTarget as HTMLInputElement).value)} />
-                <datalist id="queues">{store.queues().map((q) => <option key={q} value={q} />)}</datalist>
-                <button type="submit">{t('action.transfer')}</button>
-              </form>
+              <Transfer store={store} ticket={ticket} act={act} />
             </div>
           )}
           <h3>{t('side.notes')}</h3>

@@ -6,6 +6,8 @@ import type { JSX, RefObject } from 'preact';
 import type { Api, Conversation, Message, Ticket } from './api';
 import type { Store, Typing } from './store';
 import { clock, t } from './i18n';
+import { CannedList, useCanned } from './CannedList';
+import { type CannedResponse, fill } from './canned';
 
 const SOCIAL = ['whatsapp', 'messenger'];
 const WINDOW = 200;
@@ -182,6 +184,12 @@ function Composer(props: {
   const [text, setText] = useState('');
   const [counter, setCounter] = useState(0);
   const ref = useRef<HTMLTextAreaElement>(null);
+  const canned = useCanned(store, conversation.language, mode === 'reply');
+  const choose = (c: CannedResponse) => {
+    setText(fill(c.body, store.session.agent.name));
+    canned.close();
+    ref.current?.focus();
+  };
   useImperativeHandle(composerRef, () => ({
     focus: (m: 'reply' | 'note') => {
       setMode(m);
@@ -211,12 +219,19 @@ function Composer(props: {
       {mode === 'note' && <p class="hint">{t('composer.note_hint')}</p>}
       <label for="composer-text" class="visually-hidden">{mode === 'note' ? t('composer.note') : t('composer.reply')}</label>
       <textarea id="composer-text" ref={ref} rows={3} value={text} placeholder={mode === 'note' ? t('composer.note_placeholder') : t('composer.placeholder')}
-        aria-keyshortcuts="Control+Enter"
+        aria-keyshortcuts="Control+Enter" {...canned.inputProps}
         onInput={(e) => {
-          setText((e.currentTarget as HTMLTextAreaElement).value);
-          if (mode === 'reply') store.sendTyping(conversation.id);
+          const value = (e.currentTarget as HTMLTextAreaElement).value;
+          setText(value);
+          canned.follow(value);
+          if (mode === 'reply' && !value.startsWith('/')) store.sendTyping(conversation.id);
         }}
-        onKeyDown={(e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e); }} />
+        onKeyDown={(e) => {
+          const picked = canned.key(e);
+          if (picked) choose(picked);
+          else if (picked === undefined && e.key === 'Enter' && (e.ctrlKey || e.metaKey)) send(e);
+        }} />
+      {mode === 'reply' && <CannedList canned={canned} choose={choose} />}
       <button type="submit" class="primary">{mode === 'note' ? t('composer.add_note') : t('composer.send')}</button>
     </form>
   );

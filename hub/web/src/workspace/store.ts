@@ -46,6 +46,8 @@ export class Store {
   tab: Tab = 'mine';
   filters: Filters = { channel: '', queue: '', language: '' };
   presence = 'available';
+  /** Other agents' presence as the inbox socket announces it. */
+  agentPresence = new Map<string, string>();
   version = 0;
   /** Offers that just arrived, for the sound and the notification. */
   onOffer: ((t: Ticket) => void) | null = null;
@@ -155,6 +157,7 @@ export class Store {
       author?: string;
       name?: string;
       agent_id?: string;
+      presence?: string;
     };
     try {
       e = JSON.parse(data) as typeof e;
@@ -177,6 +180,9 @@ export class Store {
       case 'conversation.typing':
         if (!e.conversation_id || (e.author !== 'customer' && e.author !== 'agent') || e.agent_id === this.me) return;
         this.typingSeen(e.conversation_id, { author: e.author, name: e.name, agentId: e.agent_id });
+        break;
+      case 'agent.presence':
+        if (e.agent_id && e.presence) this.agentPresence.set(e.agent_id, e.presence);
         break;
       case 'resync':
         void this.reload().catch(() => undefined);
@@ -337,8 +343,9 @@ export class Store {
     this.changed();
   }
 
-  async transfer(ticket: Ticket, queue: string): Promise<void> {
-    await this.api.request('POST', `/api/v1/tickets/${ticket.id}/transfer`, { queue });
+  async transfer(ticket: Ticket, to: { queue: string } | { agent_id: string }): Promise<void> {
+    const updated = await this.api.request<Ticket>('POST', `/api/v1/tickets/${ticket.id}/transfer`, to);
+    this.ticket(updated);
     this.changed();
   }
 
