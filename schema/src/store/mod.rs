@@ -20,6 +20,8 @@ use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
 mod append;
+mod customers;
+pub use customers::{CustomerConversation, MessagePreview};
 mod email;
 mod knowledge;
 pub use knowledge::CachedEmbedding;
