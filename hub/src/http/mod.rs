@@ -10,6 +10,7 @@ pub mod bot;
 pub mod calls;
 pub mod channels;
 pub mod conversations;
+pub mod customers;
 pub mod email;
 pub mod error;
 pub mod kb;
@@ -86,6 +87,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(auth::routes)
                 .configure(webchat::routes)
                 .configure(conversations::routes)
+                .configure(customers::routes)
                 .configure(agents::routes)
                 .configure(calls::routes)
                 .configure(tickets::routes)

@@ -12,6 +12,7 @@
 
 mod bad_input;
 mod bot;
+mod customers;
 mod email;
 mod email_imap;
 mod ops;
