@@ -6,6 +6,7 @@ import type { JSX, RefObject } from 'preact';
 import type { Conversation, Message, Ticket } from './api';
 import type { Store } from './store';
 import { clock, t } from './i18n';
+import { splitQuotes } from './quote';
 
 const SOCIAL = ['whatsapp', 'messenger'];
 const WINDOW = 200;
@@ -22,6 +23,7 @@ export function Thread(props: {
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const thread = store.thread;
+  const subject = conversation.channel === 'email' ? store.subjects.get(conversation.id) : undefined;
   // Windowed: only the newest WINDOW messages are in the DOM while the agent follows the
   // conversation; scrolling to the top (or the button) brings earlier ones, and a window
   // the agent has scrolled into stays put while new messages arrive.
@@ -73,6 +75,7 @@ export function Thread(props: {
       <div class="thread-head">
         <h2>{t('thread.title', { channel: t(`channel.${conversation.channel}`), id: conversation.id.slice(-6) })}</h2>
         <span class="status">{t(`status.${conversation.status}`)}</span>
+        {subject && <p class="subject"><span class="subject-label">{t('thread.subject')}</span> <span data-testid="subject">{subject}</span></p>}
       </div>
       <div class="log" role="log" aria-label={t('thread.messages')} tabIndex={0} ref={logRef} onScroll={onScroll}
         onWheel={input} onTouchMove={input} onKeyDown={input} onPointerDown={input}>
@@ -99,7 +102,7 @@ const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: strin
       </p>
     );
   }
-  const { body, quoted } = channel === 'email' ? foldQuote(m.text) : { body: m.text, quoted: '' };
+  const parts = channel === 'email' ? splitQuotes(m.text) : [{ quoted: false, text: m.text }];
   return (
     <article class={`msg msg-${m.author}`} data-seq={m.seq}>
       <header>
@@ -112,13 +115,9 @@ const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: strin
           </span>
         )}
       </header>
-      <div class="text">{body}</div>
-      {quoted && (
-        <details>
-          <summary>{t('email.quoted')}</summary>
-          <div class="text quoted">{quoted}</div>
-        </details>
-      )}
+      {parts.map((p, i) => (p.quoted
+        ? <Quoted key={i} id={`quote-${m.id}-${i}`} text={p.text} />
+        : <div key={i} class="text">{p.text}</div>))}
       {m.media?.map((x) => (
         <p class="media" key={x.reference}>📎 {x.file_name ?? x.kind}</p>
       ))}
@@ -126,12 +125,17 @@ const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: strin
   );
 });
 
-/** An e-mail's own text and the quoted history under it ("> " lines, "On … wrote:"). */
-function foldQuote(text: string): { body: string; quoted: string } {
-  const lines = text.split('\n');
-  const at = lines.findIndex((l, i) => l.startsWith('>') || (/^(On|El|Em) .+(wrote|escribió|escreveu):$/.test(l) && lines[i + 1]?.startsWith('>')));
-  if (at < 0) return { body: text, quoted: '' };
-  return { body: lines.slice(0, at).join('\n').trimEnd(), quoted: lines.slice(at).join('\n') };
+/** Quoted history of an e-mail, folded behind a disclosure button. */
+function Quoted({ id, text }: { id: string; text: string }): JSX.Element {
+  const [open, setOpen] = useState(false);
+  return (
+    <div class="quote">
+      <button type="button" class="link" aria-expanded={open} aria-controls={id} onClick={() => setOpen(!open)}>
+        {open ? t('email.hide_quoted') : t('email.show_quoted')}
+      </button>
+      <div id={id} class="text quoted" hidden={!open}>{text}</div>
+    </div>
+  );
 }
 
 function WindowNotice({ last }: { last: Message | undefined }): JSX.Element {

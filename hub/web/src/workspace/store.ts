@@ -2,7 +2,7 @@
 // `/ws/inbox` socket. Changes are batched into one render per animation frame, so a busy hub
 // (many messages a second) costs one diff per frame, not one per event.
 
-import { Api, type Conversation, type Message, type Session, type Ticket, type TicketDetail } from './api';
+import { Api, type Conversation, type CustomerProfile, type Message, type Session, type Ticket, type TicketDetail } from './api';
 
 export type Connection = 'connecting' | 'online' | 'offline';
 export type Tab = 'mine' | 'offered' | 'queued' | 'bot' | 'resolved';
@@ -31,6 +31,12 @@ export class Store {
   selected: string | null = null;
   thread: Message[] = [];
   detail: TicketDetail | null = null;
+  /** Customers' profiles, by customer id: read when a conversation of theirs is opened. */
+  customers = new Map<string, CustomerProfile>();
+  /** Customers whose profile could not be read. */
+  customerErrors = new Set<string>();
+  /** E-mail conversations' subjects, by conversation id. */
+  subjects = new Map<string, string>();
   connection: Connection = 'connecting';
   tab: Tab = 'mine';
   filters: Filters = { channel: '', queue: '', language: '' };
@@ -234,12 +240,54 @@ export class Store {
     this.thread = [];
     this.detail = null;
     this.changed();
-    if (id) await this.loadThread(id);
+    if (!id) return;
+    // A conversation from a customer's history may be older than the list holds.
+    if (!this.conversations.has(id)) {
+      const c = await this.api.conversation(id);
+      if (c.subject) this.subjects.set(id, c.subject);
+      if (!this.conversations.has(id)) this.conversations.set(id, c);
+    }
+    const c = this.conversations.get(id);
+    if (c) void this.loadCustomer(c.customer_id).catch(() => undefined);
+    await this.loadThread(id);
+  }
+
+  /** Reads (again) a customer's profile and first page of conversations. */
+  async loadCustomer(customerId: string): Promise<void> {
+    try {
+      const profile = await this.api.customer(customerId);
+      this.customers.set(customerId, profile);
+      this.customerErrors.delete(customerId);
+    } catch (e) {
+      if (!this.customers.has(customerId)) this.customerErrors.add(customerId);
+      throw e;
+    } finally {
+      this.changed();
+    }
+  }
+
+  /** The next page of a customer's conversations. */
+  async moreCustomerConversations(customerId: string): Promise<void> {
+    const profile = this.customers.get(customerId);
+    const cursor = profile?.conversations.next_cursor;
+    if (!profile || !cursor) return;
+    const page = await this.api.customerConversations(customerId, cursor);
+    const known = new Set(profile.conversations.items.map((c) => c.id));
+    this.customers.set(customerId, {
+      ...profile,
+      conversations: { items: [...profile.conversations.items, ...page.items.filter((c) => !known.has(c.id))], next_cursor: page.next_cursor },
+    });
+    this.changed();
   }
 
   private async loadThread(id: string): Promise<void> {
     this.threadLoading = id;
-    const messages = await this.api.messages(id);
+    const email = this.conversations.get(id)?.channel === 'email' && !this.subjects.has(id);
+    const [messages, detail] = await Promise.all([
+      this.api.messages(id),
+      email ? this.api.conversation(id).catch(() => null) : Promise.resolve(null),
+    ]);
+    if (detail?.subject) this.subjects.set(id, detail.subject);
     if (this.threadLoading !== id || this.selected !== id) return;
     // Keep anything the socket delivered while the pages were loading.
     const newest = messages[messages.length - 1]?.seq ?? 0;
