@@ -5,11 +5,18 @@ import { useEffect, useImperativeHandle, useRef, useState } from 'preact/hooks';
 import type { JSX, RefObject } from 'preact';
 import type { Conversation, Message, Ticket } from './api';
 import type { Store } from './store';
-import { clock, t } from './i18n';
+import { clock, lang, t } from './i18n';
 import { splitQuotes } from './quote';
 
 const SOCIAL = ['whatsapp', 'messenger'];
-const WINDOW = 200;
+/** Messages kept in the DOM while the agent follows the thread (at least; see STEP). */
+const FOLLOW = 60;
+/** While following, the window's start moves this many messages at once: a new message is
+ * then only added at the end (the messages above it keep their place and their painting),
+ * and the oldest leave together once every STEP messages. */
+const STEP = 40;
+/** Earlier messages added at a time (the button, or scrolling to the top). */
+const PAGE = 200;
 const WINDOW_MS = 24 * 3600 * 1000;
 
 export function Thread(props: {
@@ -24,11 +31,11 @@ export function Thread(props: {
   const stick = useRef(true);
   const thread = store.thread;
   const subject = conversation.channel === 'email' ? store.subjects.get(conversation.id) : undefined;
-  // Windowed: only the newest WINDOW messages are in the DOM while the agent follows the
-  // conversation; scrolling to the top (or the button) brings earlier ones, and a window
-  // the agent has scrolled into stays put while new messages arrive.
+  // Windowed: while the agent follows the conversation, only the newest FOLLOW to FOLLOW + STEP
+  // messages are in the DOM; scrolling to the top (or the button) brings earlier ones, and a
+  // window the agent has scrolled into stays put while new messages arrive.
   const [start, setStart] = useState<number | null>(null);
-  const first = start ?? Math.max(0, thread.length - WINDOW);
+  const first = start ?? Math.max(0, Math.floor((thread.length - FOLLOW) / STEP) * STEP);
   const shown = first === 0 ? thread : thread.slice(first);
   const keepFrom = useRef<number | null>(null);
   // Scrolls the code makes are not the agent scrolling away from the bottom.
@@ -49,7 +56,7 @@ export function Thread(props: {
   const earlier = () => {
     const log = logRef.current;
     if (log) keepFrom.current = log.scrollHeight - log.scrollTop;
-    setStart(Math.max(0, first - WINDOW));
+    setStart(Math.max(0, first - PAGE));
   };
   // Only the agent's own scrolling (wheel, touch, keys, scrollbar) decides whether the thread
   // follows new messages; the layout moving under new messages does not.
@@ -64,12 +71,13 @@ export function Thread(props: {
     }
     const el = e.currentTarget as HTMLDivElement;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    // Back at the bottom: follow the newest messages again (the window shrinks to WINDOW).
+    // Back at the bottom: follow the newest messages again (the window shrinks to FOLLOW).
     if (stick.current && start !== null) setStart(null);
     else if (!stick.current && start === null) setStart(first);
     if (el.scrollTop < 40 && first > 0 && keepFrom.current === null) earlier();
   };
-  const lastCustomer = [...thread].reverse().find((m) => m.author === 'customer');
+  const social = SOCIAL.includes(conversation.channel);
+  const lastCustomer = social ? findLast(thread, (m) => m.author === 'customer') : undefined;
   return (
     <>
       <div class="thread-head">
@@ -82,17 +90,23 @@ export function Thread(props: {
         {first > 0 && (
           <button type="button" class="earlier" onClick={earlier}>{t('thread.earlier', { count: first })}</button>
         )}
-        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} />)}
+        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} lang={lang} />)}
       </div>
-      {SOCIAL.includes(conversation.channel) && <WindowNotice last={lastCustomer} />}
+      {social && <WindowNotice last={lastCustomer} />}
       <Composer store={store} conversation={conversation} ticket={ticket} composerRef={composerRef} act={act} />
     </>
   );
 }
 
+function findLast<T>(items: T[], test: (item: T) => boolean): T | undefined {
+  for (let i = items.length - 1; i >= 0; i -= 1) if (test(items[i])) return items[i];
+  return undefined;
+}
+
 const TICKS: Record<string, string> = { queued: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' };
 
-const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: string }): JSX.Element {
+// `lang` is there to re-render the bubble when the interface language changes.
+const Bubble = memo(function Bubble({ m, channel }: { m: Message; channel: string; lang: string }): JSX.Element {
   if (m.author === 'system') {
     const call = /^(Call |The caller )/.test(m.text);
     return (

@@ -50,6 +50,9 @@ export class Store {
   private backoff = 500;
   private closed = false;
   private threadLoading: string | null = null;
+  /** Bumped by every change of what the list shows (conversations, tickets). */
+  private listVersion = 0;
+  private listCache: { key: string; visible: Conversation[]; counts: Map<Tab, number> } | null = null;
 
   constructor(
     readonly session: Session,
@@ -100,6 +103,7 @@ export class Store {
       if (!known || known.created_at < t.created_at) tickets.set(t.conversation_id, t);
     }
     this.tickets = tickets;
+    this.listVersion += 1;
     if (this.selected) await this.loadThread(this.selected);
     this.changed();
   }
@@ -146,11 +150,11 @@ export class Store {
     switch (e.type) {
       case 'conversation.created':
       case 'conversation.updated':
-        if (e.conversation) this.conversations.set(e.conversation.id, e.conversation);
+        if (e.conversation) this.conversation(e.conversation);
         break;
       case 'message.created':
       case 'message.updated':
-        if (e.conversation) this.conversations.set(e.conversation.id, e.conversation);
+        if (e.conversation) this.conversation(e.conversation);
         if (e.message) this.message(e.message);
         break;
       case 'ticket.updated':
@@ -163,6 +167,11 @@ export class Store {
         return;
     }
     this.changed();
+  }
+
+  private conversation(c: Conversation): void {
+    this.conversations.set(c.id, c);
+    this.listVersion += 1;
   }
 
   private message(m: Message): void {
@@ -185,22 +194,35 @@ export class Store {
     if (known && known.id !== t.id && known.created_at > t.created_at) return;
     const newOffer = t.status === 'offered' && t.offered_to === this.me && !(known?.status === 'offered' && known.offered_to === this.me);
     this.tickets.set(t.conversation_id, t);
+    this.listVersion += 1;
     if (this.detail?.ticket.id === t.id) this.detail = { ...this.detail, ticket: t };
     if (newOffer) this.onOffer?.(t);
   }
 
-  /** The conversations of the current tab and filters, most recently active first. */
+  /** The conversations of the current tab and filters, most recently active first. Computed
+   * once per change of the list (not once per render: a new message in the open thread alone
+   * leaves it as it was), with every tab's count in the same pass. */
   visible(): Conversation[] {
+    return this.list().visible;
+  }
+
+  private list(): { visible: Conversation[]; counts: Map<Tab, number> } {
     const { channel, queue, language } = this.filters;
-    const out: Conversation[] = [];
+    const key = `${this.listVersion}\u0000${this.tab}\u0000${channel}\u0000${queue}\u0000${language}`;
+    if (this.listCache?.key === key) return this.listCache;
+    const visible: Conversation[] = [];
+    const counts = new Map<Tab, number>(TABS.map((tab) => [tab, 0]));
     for (const c of this.conversations.values()) {
+      const t = this.tickets.get(c.id);
+      for (const tab of TABS) if (this.inTab(tab, c, t)) counts.set(tab, (counts.get(tab) ?? 0) + 1);
       if (channel && c.channel !== channel) continue;
       if (language && c.language !== language) continue;
-      const t = this.tickets.get(c.id);
       if (queue && t?.queue !== queue) continue;
-      if (this.inTab(this.tab, c, t)) out.push(c);
+      if (this.inTab(this.tab, c, t)) visible.push(c);
     }
-    return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+    visible.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+    this.listCache = { key, visible, counts };
+    return this.listCache;
   }
 
   inTab(tab: Tab, c: Conversation, t: Ticket | undefined): boolean {
@@ -219,9 +241,7 @@ export class Store {
   }
 
   count(tab: Tab): number {
-    let n = 0;
-    for (const c of this.conversations.values()) if (this.inTab(tab, c, this.tickets.get(c.id))) n += 1;
-    return n;
+    return this.list().counts.get(tab) ?? 0;
   }
 
   /** My pending offers, soonest to expire first. */
@@ -245,7 +265,7 @@ export class Store {
     if (!this.conversations.has(id)) {
       const c = await this.api.conversation(id);
       if (c.subject) this.subjects.set(id, c.subject);
-      if (!this.conversations.has(id)) this.conversations.set(id, c);
+      if (!this.conversations.has(id)) this.conversation(c);
     }
     const c = this.conversations.get(id);
     if (c) void this.loadCustomer(c.customer_id).catch(() => undefined);
