@@ -5,7 +5,7 @@ import { useEffect, useReducer, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { Conversation, Ticket } from './api';
 import type { Store } from './store';
-import { clock, countdown, t } from './i18n';
+import { clock, countdown, day, t } from './i18n';
 import { CustomerCard } from './CustomerCard';
 
 export function SidePanel(props: { store: Store; conversation: Conversation; ticket: Ticket | undefined; act: (p: Promise<unknown>) => void }): JSX.Element {
@@ -28,7 +28,7 @@ export function SidePanel(props: { store: Store; conversation: Conversation; tic
         <h2 id="side-conversation">{t('thread.label')}</h2>
         <dl>
           <dt>{t('side.channel')}</dt><dd>{t(`channel.${conversation.channel}`)}</dd>
-          <dt>{t('side.since')}</dt><dd>{clock(conversation.created_at)}</dd>
+          <dt>{t('side.since')}</dt><dd><time dateTime={conversation.created_at}>{day(conversation.created_at)}, {clock(conversation.created_at)}</time></dd>
         </dl>
       </section>
       {ticket ? (
