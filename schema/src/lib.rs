@@ -24,9 +24,10 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent, TicketNote,
 };
 pub use store::{
-    Backend, CachedEmbedding, ConversationChange, EmailReplyContext, InboundEmail, InboundEmailKind, LastInbound,
-    ListError, NewAttachment, NewUpload, Outbound, OutboundEmail, Page, QueuedEmail, SocialAccount, Store, StoreError,
-    StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
+    Backend, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext, InboundEmail,
+    InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound, OutboundEmail, Page,
+    QueuedEmail, SocialAccount, Store, StoreError, StoreOptions, StoredAttachment, StoredInboundEmail,
+    UnprocessedEmail, redact,
 };
 pub use store::{SipIdentity, VoiceCall};
 pub use values::{

@@ -88,7 +88,8 @@ impl fmt::Display for EmailAddress {
     }
 }
 
-/// A person's display name: trimmed, 1 to 100 characters, no control characters.
+/// A person's display name: trimmed, 1 to 100 characters, no control characters, card numbers
+/// masked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
@@ -116,7 +117,9 @@ impl FromStr for DisplayName {
         if s.chars().any(char::is_control) {
             return Err(ValidationError::Invalid { field: FIELD, reason: "contains control characters".into() });
         }
-        Ok(Self(s.to_owned()))
+        // A name is free text the customer types (the chat's form, a mail's From): a card
+        // number in it is masked like one in a message (same length, so the limit holds).
+        Ok(Self(mask_card_numbers(s)))
     }
 }
 
@@ -547,6 +550,13 @@ name_enum!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_numbers_in_names_are_masked() {
+        let name: DisplayName = "Carla 4111 1111 1111 1111".parse().unwrap();
+        assert_eq!(name.as_str(), "Carla **** **** **** 1111");
+        assert_eq!("Carla Cliente".parse::<DisplayName>().unwrap().as_str(), "Carla Cliente");
+    }
 
     #[test]
     fn routing_names_and_levels_are_checked() {

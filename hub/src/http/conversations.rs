@@ -5,10 +5,10 @@
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, post, web};
 use schema::{
-    AuthorKind, ChannelMessageId, Conversation, ConversationId, ConversationStatus, Message, MessageText, NewMessage,
-    Role,
+    AuthorKind, Channel, ChannelMessageId, Conversation, ConversationId, ConversationStatus, Message, MessageText,
+    NewMessage, Role,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -57,13 +57,23 @@ pub async fn list(state: web::Data<AppState>, staff: Staff, query: Query<ListQue
     Ok(HttpResponse::Ok().json(Page::<Conversation>::of(page)))
 }
 
-/// One conversation.
+/// One conversation, with what only this view carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationDetail {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// E-mail: the subject of the mail that opened the conversation (card numbers masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// One conversation (for e-mail, with its subject).
 #[utoipa::path(
     tag = "conversations",
     security(("bearer" = [])),
     params(("id" = ConversationId, Path, description = "the conversation")),
     responses(
-        (status = 200, body = Conversation),
+        (status = 200, body = ConversationDetail),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)
@@ -76,7 +86,12 @@ pub async fn get(
     id: web::Path<ConversationId>,
 ) -> Result<HttpResponse, Error> {
     staff.require(Role::Agent)?;
-    Ok(HttpResponse::Ok().json(state.core.store.conversation(*id).await?))
+    let conversation = state.core.store.conversation(*id).await?;
+    let subject = match conversation.channel {
+        Channel::Email => state.core.store.conversation_subject(conversation.id).await?,
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(ConversationDetail { conversation, subject }))
 }
 
 /// Paging of a conversation's messages.

@@ -11,6 +11,7 @@ pub mod calls;
 pub mod canned;
 pub mod channels;
 pub mod conversations;
+pub mod customers;
 pub mod email;
 pub mod error;
 pub mod kb;
@@ -87,6 +88,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(auth::routes)
                 .configure(webchat::routes)
                 .configure(conversations::routes)
+                .configure(customers::routes)
                 .configure(agents::routes)
                 .configure(calls::routes)
                 .configure(tickets::routes)

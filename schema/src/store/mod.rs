@@ -21,6 +21,8 @@ use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, 
 
 mod append;
 mod canned;
+mod customers;
+pub use customers::{CustomerConversation, MessagePreview};
 mod email;
 mod knowledge;
 pub use knowledge::CachedEmbedding;

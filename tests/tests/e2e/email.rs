@@ -179,6 +179,15 @@ async fn email_round_trip_threads_and_keeps_robots_out(backend: Backend) {
     assert!(
         list["items"].as_array().unwrap().iter().any(|c| c["id"] == conversation.as_str() && c["channel"] == "email")
     );
+    // The conversation carries the mail's subject, and the customer's profile the address.
+    let (status, detail) = app.get(&format!("/api/v1/conversations/{conversation}"), &ana).await;
+    assert_eq!((status, detail["subject"].as_str()), (200, Some("Sin internet")), "{detail}");
+    let customer = detail["customer_id"].as_str().unwrap();
+    let (status, profile) = app.get(&format!("/api/v1/customers/{customer}"), &ana).await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["handles"], json!([{"channel": "email", "handle": CARLA}]));
+    assert_eq!(profile["conversations"]["items"][0]["id"], conversation.as_str());
+    assert_eq!(profile["conversations"]["items"][0]["subject"], "Sin internet");
 
     // The agent replies; the relay receives a threaded mail with both parts.
     let (status, reply) = app

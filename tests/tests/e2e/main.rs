@@ -13,6 +13,7 @@
 mod bad_input;
 mod bot;
 mod canned;
+mod customers;
 mod email;
 mod email_imap;
 mod ops;

@@ -1,13 +1,13 @@
-// The side panel: the customer, the ticket (queue, skills, priority, SLA clock, tags, notes),
+// The side panel: the customer (CustomerCard.tsx), the conversation, the ticket (queue, skills, priority, SLA clock, tags, notes),
 // the bot's hand-over summary, and the ticket's actions.
 
 import { useEffect, useReducer } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { Conversation, Ticket } from './api';
 import type { Store } from './store';
-import { clock, countdown, t } from './i18n';
+import { clock, countdown, day, t } from './i18n';
 import { Transfer } from './Transfer';
-import { LANG_NAMES, type Lang } from '../shared/i18n';
+import { CustomerCard } from './CustomerCard';
 
 export function SidePanel(props: { store: Store; conversation: Conversation; ticket: Ticket | undefined; act: (p: Promise<unknown>) => void }): JSX.Element {
   const { store, conversation, ticket, act } = props;
@@ -23,13 +23,12 @@ export function SidePanel(props: { store: Store; conversation: Conversation; tic
   const open = ticket && !['resolved', 'closed'].includes(ticket.status);
   return (
     <aside class="ws-side" aria-label={t('side.label')}>
-      <section aria-labelledby="side-customer">
-        <h2 id="side-customer">{t('side.customer')}</h2>
+      <CustomerCard store={store} conversation={conversation} act={act} />
+      <section aria-labelledby="side-conversation">
+        <h2 id="side-conversation">{t('thread.label')}</h2>
         <dl>
-          <dt>{t('side.customer_id')}</dt><dd><code>{conversation.customer_id.slice(-12)}</code></dd>
           <dt>{t('side.channel')}</dt><dd>{t(`channel.${conversation.channel}`)}</dd>
-          <dt>{t('side.language')}</dt><dd>{LANG_NAMES[conversation.language as Lang] ?? conversation.language}</dd>
-          <dt>{t('side.since')}</dt><dd>{clock(conversation.created_at)}</dd>
+          <dt>{t('side.since')}</dt><dd><time dateTime={conversation.created_at}>{day(conversation.created_at)}, {clock(conversation.created_at)}</time></dd>
         </dl>
       </section>
       {ticket ? (

@@ -5,12 +5,20 @@ import { useEffect, useImperativeHandle, useRef, useState } from 'preact/hooks';
 import type { JSX, RefObject } from 'preact';
 import type { Api, Conversation, Message, Ticket } from './api';
 import type { Store, Typing } from './store';
-import { clock, t } from './i18n';
+import { clock, lang, t } from './i18n';
 import { CannedList, useCanned } from './CannedList';
 import { type CannedResponse, fill } from './canned';
+import { splitQuotes } from './quote';
 
 const SOCIAL = ['whatsapp', 'messenger'];
-const WINDOW = 200;
+/** Messages kept in the DOM while the agent follows the thread (at least; see STEP). */
+const FOLLOW = 60;
+/** While following, the window's start moves this many messages at once: a new message is
+ * then only added at the end (the messages above it keep their place and their painting),
+ * and the oldest leave together once every STEP messages. */
+const STEP = 40;
+/** Earlier messages added at a time (the button, or scrolling to the top). */
+const PAGE = 200;
 const WINDOW_MS = 24 * 3600 * 1000;
 
 export function Thread(props: {
@@ -24,11 +32,12 @@ export function Thread(props: {
   const logRef = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const thread = store.thread;
-  // Windowed: only the newest WINDOW messages are in the DOM while the agent follows the
-  // conversation; scrolling to the top (or the button) brings earlier ones, and a window
-  // the agent has scrolled into stays put while new messages arrive.
+  const subject = conversation.channel === 'email' ? store.subjects.get(conversation.id) : undefined;
+  // Windowed: while the agent follows the conversation, only the newest FOLLOW to FOLLOW + STEP
+  // messages are in the DOM; scrolling to the top (or the button) brings earlier ones, and a
+  // window the agent has scrolled into stays put while new messages arrive.
   const [start, setStart] = useState<number | null>(null);
-  const first = start ?? Math.max(0, thread.length - WINDOW);
+  const first = start ?? Math.max(0, Math.floor((thread.length - FOLLOW) / STEP) * STEP);
   const shown = first === 0 ? thread : thread.slice(first);
   const keepFrom = useRef<number | null>(null);
   // Scrolls the code makes are not the agent scrolling away from the bottom.
@@ -49,7 +58,7 @@ export function Thread(props: {
   const earlier = () => {
     const log = logRef.current;
     if (log) keepFrom.current = log.scrollHeight - log.scrollTop;
-    setStart(Math.max(0, first - WINDOW));
+    setStart(Math.max(0, first - PAGE));
   };
   // Only the agent's own scrolling (wheel, touch, keys, scrollbar) decides whether the thread
   // follows new messages; the layout moving under new messages does not.
@@ -64,27 +73,29 @@ export function Thread(props: {
     }
     const el = e.currentTarget as HTMLDivElement;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    // Back at the bottom: follow the newest messages again (the window shrinks to WINDOW).
+    // Back at the bottom: follow the newest messages again (the window shrinks to FOLLOW).
     if (stick.current && start !== null) setStart(null);
     else if (!stick.current && start === null) setStart(first);
     if (el.scrollTop < 40 && first > 0 && keepFrom.current === null) earlier();
   };
-  const lastCustomer = [...thread].reverse().find((m) => m.author === 'customer');
+  const social = SOCIAL.includes(conversation.channel);
+  const lastCustomer = social ? findLast(thread, (m) => m.author === 'customer') : undefined;
   return (
     <>
       <div class="thread-head">
         <h2>{t('thread.title', { channel: t(`channel.${conversation.channel}`), id: conversation.id.slice(-6) })}</h2>
         <span class="status">{t(`status.${conversation.status}`)}</span>
+        {subject && <p class="subject"><span class="subject-label">{t('thread.subject')}</span> <span data-testid="subject">{subject}</span></p>}
       </div>
       <div class="log" role="log" aria-label={t('thread.messages')} tabIndex={0} ref={logRef} onScroll={onScroll}
         onWheel={input} onTouchMove={input} onKeyDown={input} onPointerDown={input}>
         {first > 0 && (
           <button type="button" class="earlier" onClick={earlier}>{t('thread.earlier', { count: first })}</button>
         )}
-        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} api={store.api} />)}
+        {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} lang={lang} api={store.api} />)}
       </div>
       <TypingLine typing={store.typing.get(conversation.id)} />
-      {SOCIAL.includes(conversation.channel) && <WindowNotice last={lastCustomer} />}
+      {social && <WindowNotice last={lastCustomer} />}
       <Composer store={store} conversation={conversation} ticket={ticket} composerRef={composerRef} act={act} />
     </>
   );
@@ -102,9 +113,15 @@ function TypingLine({ typing }: { typing: Typing | undefined }): JSX.Element {
   );
 }
 
+function findLast<T>(items: T[], test: (item: T) => boolean): T | undefined {
+  for (let i = items.length - 1; i >= 0; i -= 1) if (test(items[i])) return items[i];
+  return undefined;
+}
+
 const TICKS: Record<string, string> = { queued: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' };
 
-const Bubble = memo(function Bubble({ m, channel, api }: { m: Message; channel: string; api: Api }): JSX.Element {
+// `lang` is there to re-render the bubble when the interface language changes.
+const Bubble = memo(function Bubble({ m, channel, api }: { m: Message; channel: string; lang: string; api: Api }): JSX.Element {
   if (m.author === 'system') {
     const call = /^(Call |The caller )/.test(m.text);
     return (
@@ -114,7 +131,7 @@ const Bubble = memo(function Bubble({ m, channel, api }: { m: Message; channel: 
       </p>
     );
   }
-  const { body, quoted } = channel === 'email' ? foldQuote(m.text) : { body: m.text, quoted: '' };
+  const parts = channel === 'email' ? splitQuotes(m.text) : [{ quoted: false, text: m.text }];
   return (
     <article class={`msg msg-${m.author}`} data-seq={m.seq}>
       <header>
@@ -127,13 +144,9 @@ const Bubble = memo(function Bubble({ m, channel, api }: { m: Message; channel: 
           </span>
         )}
       </header>
-      <div class="text">{body}</div>
-      {quoted && (
-        <details>
-          <summary>{t('email.quoted')}</summary>
-          <div class="text quoted">{quoted}</div>
-        </details>
-      )}
+      {parts.map((p, i) => (p.quoted
+        ? <Quoted key={i} id={`quote-${m.id}-${i}`} text={p.text} />
+        : <div key={i} class="text">{p.text}</div>))}
       {m.media?.map((x) =>
         x.kind === 'article' && x.reference.startsWith('/help/') ? (
           <p class="media" key={x.reference}>
@@ -155,12 +168,17 @@ const Bubble = memo(function Bubble({ m, channel, api }: { m: Message; channel: 
   );
 });
 
-/** An e-mail's own text and the quoted history under it ("> " lines, "On … wrote:"). */
-function foldQuote(text: string): { body: string; quoted: string } {
-  const lines = text.split('\n');
-  const at = lines.findIndex((l, i) => l.startsWith('>') || (/^(On|El|Em) .+(wrote|escribió|escreveu):$/.test(l) && lines[i + 1]?.startsWith('>')));
-  if (at < 0) return { body: text, quoted: '' };
-  return { body: lines.slice(0, at).join('\n').trimEnd(), quoted: lines.slice(at).join('\n') };
+/** Quoted history of an e-mail, folded behind a disclosure button. */
+function Quoted({ id, text }: { id: string; text: string }): JSX.Element {
+  const [open, setOpen] = useState(false);
+  return (
+    <div class="quote">
+      <button type="button" class="link" aria-expanded={open} aria-controls={id} onClick={() => setOpen(!open)}>
+        {open ? t('email.hide_quoted') : t('email.show_quoted')}
+      </button>
+      <div id={id} class="text quoted" hidden={!open}>{text}</div>
+    </div>
+  );
 }
 
 function WindowNotice({ last }: { last: Message | undefined }): JSX.Element {

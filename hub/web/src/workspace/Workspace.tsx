@@ -26,8 +26,15 @@ export function Workspace({ session, signOut }: { session: Session; signOut: () 
     document.title = t('app.title');
     const off = store.subscribe(rerender);
     store.onOffer = alertOffer;
-    store.start().catch(() => setError(t('error.network')));
+    // `#conversation=<id>` (a customer's earlier conversation opened in a new tab) opens it.
+    const fromHash = () => {
+      const id = /^#conversation=([0-9a-f-]{36})$/.exec(location.hash)?.[1];
+      if (id && id !== store.selected) store.select(id).catch(() => setError(t('error.generic')));
+    };
+    store.start().then(fromHash, () => setError(t('error.network')));
+    window.addEventListener('hashchange', fromHash);
     return () => {
+      window.removeEventListener('hashchange', fromHash);
       off();
       store.stop();
     };

@@ -20,6 +20,34 @@ export interface Conversation {
   updated_at: string;
 }
 
+/** `GET /api/v1/conversations/{id}`: e-mail conversations carry their subject. */
+export interface ConversationDetail extends Conversation {
+  subject?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** One of a customer's conversations, in their profile. */
+export interface CustomerConversation extends Conversation {
+  subject: string | null;
+  last_message: { author: Message['author']; text: string; created_at: string } | null;
+}
+
+/** `GET /api/v1/customers/{id}`: who the customer is, their handles, their conversations. */
+export interface CustomerProfile {
+  id: string;
+  name: string | null;
+  email: string | null;
+  language: string;
+  tier: string;
+  handles: { channel: string; handle: string }[];
+  created_at: string;
+  conversations: Page<CustomerConversation>;
+}
+
 export interface Media {
   kind: string;
   reference: string;
@@ -149,6 +177,18 @@ export class Api {
       if (items.length < 200) return all;
       after = items[items.length - 1].seq;
     }
+  }
+
+  customer(id: string, limit = 20): Promise<CustomerProfile> {
+    return this.request('GET', `/api/v1/customers/${id}?limit=${limit}`);
+  }
+
+  customerConversations(id: string, cursor: string, limit = 20): Promise<Page<CustomerConversation>> {
+    return this.request('GET', `/api/v1/customers/${id}/conversations?${new URLSearchParams({ limit: String(limit), cursor })}`);
+  }
+
+  conversation(id: string): Promise<ConversationDetail> {
+    return this.request('GET', `/api/v1/conversations/${id}`);
   }
 
   tickets(status: string): Promise<Ticket[]> {

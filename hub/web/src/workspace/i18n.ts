@@ -12,12 +12,14 @@ export let t: Translate = translator(CATALOGUES[lang]);
 
 let relative = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
 let time = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
+let date = new Intl.DateTimeFormat(lang, { dateStyle: 'medium' });
 
 export function setLanguage(next: Lang): void {
   lang = next;
   t = translator(CATALOGUES[next]);
   relative = new Intl.RelativeTimeFormat(next, { numeric: 'auto' });
   time = new Intl.DateTimeFormat(next, { hour: '2-digit', minute: '2-digit' });
+  date = new Intl.DateTimeFormat(next, { dateStyle: 'medium' });
   localStorage.setItem('switchboard.lang', next);
   document.documentElement.lang = next;
 }
@@ -43,4 +45,9 @@ export function countdown(ms: number): string {
   const s = Math.max(0, Math.round(Math.abs(ms) / 1000));
   const text = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
   return ms < 0 ? `-${text}` : text;
+}
+
+/** A date ("29 Nov 2026"), in the current language. */
+export function day(iso: string): string {
+  return date.format(new Date(iso));
 }

@@ -2,7 +2,7 @@
 // `/ws/inbox` socket. Changes are batched into one render per animation frame, so a busy hub
 // (many messages a second) costs one diff per frame, not one per event.
 
-import { Api, type Conversation, type Message, type Session, type Ticket, type TicketDetail } from './api';
+import { Api, type Conversation, type CustomerProfile, type Message, type Session, type Ticket, type TicketDetail } from './api';
 
 export type Connection = 'connecting' | 'online' | 'offline';
 export type Tab = 'mine' | 'offered' | 'queued' | 'bot' | 'resolved';
@@ -42,6 +42,12 @@ export class Store {
   selected: string | null = null;
   thread: Message[] = [];
   detail: TicketDetail | null = null;
+  /** Customers' profiles, by customer id: read when a conversation of theirs is opened. */
+  customers = new Map<string, CustomerProfile>();
+  /** Customers whose profile could not be read. */
+  customerErrors = new Set<string>();
+  /** E-mail conversations' subjects, by conversation id. */
+  subjects = new Map<string, string>();
   connection: Connection = 'connecting';
   tab: Tab = 'mine';
   filters: Filters = { channel: '', queue: '', language: '' };
@@ -61,6 +67,9 @@ export class Store {
   typing = new Map<string, Typing>();
   private typingTimers = new Map<string, number>();
   private typingSent: { conversation: string; at: number } | null = null;
+  /** Bumped by every change of what the list shows (conversations, tickets). */
+  private listVersion = 0;
+  private listCache: { key: string; visible: Conversation[]; counts: Map<Tab, number> } | null = null;
 
   constructor(
     readonly session: Session,
@@ -111,6 +120,7 @@ export class Store {
       if (!known || known.created_at < t.created_at) tickets.set(t.conversation_id, t);
     }
     this.tickets = tickets;
+    this.listVersion += 1;
     if (this.selected) await this.loadThread(this.selected);
     this.changed();
   }
@@ -167,11 +177,11 @@ export class Store {
     switch (e.type) {
       case 'conversation.created':
       case 'conversation.updated':
-        if (e.conversation) this.conversations.set(e.conversation.id, e.conversation);
+        if (e.conversation) this.conversation(e.conversation);
         break;
       case 'message.created':
       case 'message.updated':
-        if (e.conversation) this.conversations.set(e.conversation.id, e.conversation);
+        if (e.conversation) this.conversation(e.conversation);
         if (e.message) this.message(e.message);
         break;
       case 'ticket.updated':
@@ -216,6 +226,11 @@ export class Store {
     this.socket.send(JSON.stringify({ type: 'typing', conversation_id: conversation }));
   }
 
+  private conversation(c: Conversation): void {
+    this.conversations.set(c.id, c);
+    this.listVersion += 1;
+  }
+
   private message(m: Message): void {
     this.previews.set(m.conversation_id, { text: m.text, author: m.author });
     // A message answers its writer's typing hint.
@@ -242,22 +257,35 @@ export class Store {
     if (known && known.id !== t.id && known.created_at > t.created_at) return;
     const newOffer = t.status === 'offered' && t.offered_to === this.me && !(known?.status === 'offered' && known.offered_to === this.me);
     this.tickets.set(t.conversation_id, t);
+    this.listVersion += 1;
     if (this.detail?.ticket.id === t.id) this.detail = { ...this.detail, ticket: t };
     if (newOffer) this.onOffer?.(t);
   }
 
-  /** The conversations of the current tab and filters, most recently active first. */
+  /** The conversations of the current tab and filters, most recently active first. Computed
+   * once per change of the list (not once per render: a new message in the open thread alone
+   * leaves it as it was), with every tab's count in the same pass. */
   visible(): Conversation[] {
+    return this.list().visible;
+  }
+
+  private list(): { visible: Conversation[]; counts: Map<Tab, number> } {
     const { channel, queue, language } = this.filters;
-    const out: Conversation[] = [];
+    const key = `${this.listVersion}\u0000${this.tab}\u0000${channel}\u0000${queue}\u0000${language}`;
+    if (this.listCache?.key === key) return this.listCache;
+    const visible: Conversation[] = [];
+    const counts = new Map<Tab, number>(TABS.map((tab) => [tab, 0]));
     for (const c of this.conversations.values()) {
+      const t = this.tickets.get(c.id);
+      for (const tab of TABS) if (this.inTab(tab, c, t)) counts.set(tab, (counts.get(tab) ?? 0) + 1);
       if (channel && c.channel !== channel) continue;
       if (language && c.language !== language) continue;
-      const t = this.tickets.get(c.id);
       if (queue && t?.queue !== queue) continue;
-      if (this.inTab(this.tab, c, t)) out.push(c);
+      if (this.inTab(this.tab, c, t)) visible.push(c);
     }
-    return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+    visible.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+    this.listCache = { key, visible, counts };
+    return this.listCache;
   }
 
   inTab(tab: Tab, c: Conversation, t: Ticket | undefined): boolean {
@@ -276,9 +304,7 @@ export class Store {
   }
 
   count(tab: Tab): number {
-    let n = 0;
-    for (const c of this.conversations.values()) if (this.inTab(tab, c, this.tickets.get(c.id))) n += 1;
-    return n;
+    return this.list().counts.get(tab) ?? 0;
   }
 
   /** My pending offers, soonest to expire first. */
@@ -297,12 +323,54 @@ export class Store {
     this.thread = [];
     this.detail = null;
     this.changed();
-    if (id) await this.loadThread(id);
+    if (!id) return;
+    // A conversation from a customer's history may be older than the list holds.
+    if (!this.conversations.has(id)) {
+      const c = await this.api.conversation(id);
+      if (c.subject) this.subjects.set(id, c.subject);
+      if (!this.conversations.has(id)) this.conversation(c);
+    }
+    const c = this.conversations.get(id);
+    if (c) void this.loadCustomer(c.customer_id).catch(() => undefined);
+    await this.loadThread(id);
+  }
+
+  /** Reads (again) a customer's profile and first page of conversations. */
+  async loadCustomer(customerId: string): Promise<void> {
+    try {
+      const profile = await this.api.customer(customerId);
+      this.customers.set(customerId, profile);
+      this.customerErrors.delete(customerId);
+    } catch (e) {
+      if (!this.customers.has(customerId)) this.customerErrors.add(customerId);
+      throw e;
+    } finally {
+      this.changed();
+    }
+  }
+
+  /** The next page of a customer's conversations. */
+  async moreCustomerConversations(customerId: string): Promise<void> {
+    const profile = this.customers.get(customerId);
+    const cursor = profile?.conversations.next_cursor;
+    if (!profile || !cursor) return;
+    const page = await this.api.customerConversations(customerId, cursor);
+    const known = new Set(profile.conversations.items.map((c) => c.id));
+    this.customers.set(customerId, {
+      ...profile,
+      conversations: { items: [...profile.conversations.items, ...page.items.filter((c) => !known.has(c.id))], next_cursor: page.next_cursor },
+    });
+    this.changed();
   }
 
   private async loadThread(id: string): Promise<void> {
     this.threadLoading = id;
-    const messages = await this.api.messages(id);
+    const email = this.conversations.get(id)?.channel === 'email' && !this.subjects.has(id);
+    const [messages, detail] = await Promise.all([
+      this.api.messages(id),
+      email ? this.api.conversation(id).catch(() => null) : Promise.resolve(null),
+    ]);
+    if (detail?.subject) this.subjects.set(id, detail.subject);
     if (this.threadLoading !== id || this.selected !== id) return;
     // Keep anything the socket delivered while the pages were loading.
     const newest = messages[messages.length - 1]?.seq ?? 0;

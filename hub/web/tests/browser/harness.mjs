@@ -1,6 +1,7 @@
 // What the browser tests share: a real hub (the built `switchboard` binary) on a fresh SQLite
 // file or a fresh PostgreSQL schema, a host page of another origin, Chromium, and axe-core.
 import { spawn, execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { createServer } from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +51,7 @@ export async function hostPage(hubUrl, language = 'es', origin = null) {
 }
 
 /** Starts the hub on a fresh database; `allowed` are the origins that may embed the chat. */
-export async function startHub(backend, { allowed = [], bot = true } = {}) {
+export async function startHub(backend, { allowed = [], bot = true, email = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sb-browser-'));
   let url;
   let schema = null;
@@ -62,6 +63,7 @@ export async function startHub(backend, { allowed = [], bot = true } = {}) {
     url = `sqlite://${join(dir, 'switchboard.db')}`;
   }
   const port = await freePort();
+  const smtpPort = email ? await freePort() : null;
   const modelDir = process.env.SWITCHBOARD_MODEL_DIR ?? join(repo, 'models/all-MiniLM-L6-v2');
   writeFileSync(join(dir, 'switchboard.toml'), `
 [server]
@@ -77,7 +79,12 @@ key_file = ${JSON.stringify(join(dir, 'secrets.key'))}
 [widget]
 allowed_origins = ${JSON.stringify(allowed)}
 title = "Soporte Switchboard"
-`);
+${email ? `[email]
+enabled = true
+smtp_bind = "127.0.0.1:${smtpPort}"
+addresses = ["${SUPPORT}"]
+from_address = "${SUPPORT}"
+` : ''}`);
   const log = [];
   const child = spawn(binary(), ['--config', join(dir, 'switchboard.toml'), 'serve', '--bind', `127.0.0.1:${port}`, '--database-url', url], {
     cwd: dir,
@@ -107,6 +114,12 @@ title = "Soporte Switchboard"
   return {
     url: hubUrl,
     log,
+    smtpPort,
+    /** Runs SQL in the hub's database (seeding what no API creates). */
+    sql(statement) {
+      if (schema) psql(`SET search_path TO ${schema}; ${statement}`);
+      else execFileSync('sqlite3', [join(dir, 'switchboard.db'), `PRAGMA busy_timeout = 5000; ${statement}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
@@ -159,4 +172,40 @@ export async function apiLogin(hubUrl, email) {
   });
   if (!r.ok) throw new Error(`login ${r.status}`);
   return (await r.json()).token;
+}
+
+export const SUPPORT = 'support@demo.switchboard.local';
+
+/** Sends `raw` (a whole mail, CRLF lines) to the hub's SMTP listener, as a mail server would. */
+export function sendMail(port, from, raw) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const steps = ['EHLO mail.example.com', `MAIL FROM:<${from}>`, `RCPT TO:<${SUPPORT}>`, 'DATA', `${raw.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..')}\r\n.`, 'QUIT'];
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => {
+      buffer += chunk;
+      // One reply at a time: its last line is "NNN text" (not "NNN-…").
+      for (;;) {
+        const lines = buffer.split('\r\n');
+        const end = lines.findIndex((l) => /^\d{3} /.test(l));
+        if (end < 0) return;
+        const reply = lines[end];
+        buffer = lines.slice(end + 1).join('\r\n');
+        if (!/^[23]/.test(reply)) {
+          socket.destroy();
+          reject(new Error(`SMTP: ${reply}`));
+          return;
+        }
+        const next = steps.shift();
+        if (next === undefined) {
+          socket.end();
+          resolve();
+          return;
+        }
+        socket.write(`${next}\r\n`);
+      }
+    });
+    socket.on('error', reject);
+  });
 }

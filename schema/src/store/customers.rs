@@ -1,0 +1,139 @@
+//! A customer's history for the agents' profile of them: their conversations on every channel,
+//! newest first, each with its last message (a short preview) and, for e-mail, its subject.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use super::{Cursor, ListError, Page, Result, Store, StoreError, conversation_from_row, from_ms, parse};
+use crate::domain::Conversation;
+use crate::ids::{ConversationId, CustomerId};
+use crate::values::AuthorKind;
+
+/// The longest preview of a conversation's last message, in characters (a longer text is cut
+/// and ends with `…`).
+pub const PREVIEW_CHARS: usize = 160;
+
+/// One of a customer's conversations, as their profile lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerConversation {
+    pub conversation: Conversation,
+    /// The subject of the mail that opened it (e-mail conversations only).
+    pub subject: Option<String>,
+    /// Its newest message, if it has any.
+    pub last_message: Option<MessagePreview>,
+}
+
+/// The start of a message's text (card numbers masked, as every stored text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessagePreview {
+    pub author: AuthorKind,
+    /// At most [`PREVIEW_CHARS`] characters.
+    pub text: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// The subject of the first personal mail of an e-mail conversation `c`.
+const FIRST_SUBJECT: &str = "SELECT e.subject FROM email_inbound e WHERE e.conversation_id = c.id AND e.kind = 'personal' \
+     ORDER BY e.received_at, e.message_id LIMIT 1";
+
+fn preview(text: String) -> String {
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        // Fetched one character more than shown: there is more.
+        Some((cut, _)) => {
+            let mut short = text[..cut].trim_end().to_owned();
+            short.push('…');
+            short
+        }
+        None => text,
+    }
+}
+
+fn customer_conversation_from_row(row: &AnyRow) -> Result<CustomerConversation> {
+    let last_at: Option<i64> = row.try_get("last_created_at")?;
+    let last_message = match last_at {
+        Some(at) => Some(MessagePreview {
+            author: parse(row, "last_author")?,
+            text: preview(row.try_get("last_text")?),
+            created_at: from_ms(at)?,
+        }),
+        None => None,
+    };
+    Ok(CustomerConversation {
+        conversation: conversation_from_row(row)?,
+        subject: row.try_get::<Option<String>, _>("subject")?.filter(|s| !s.trim().is_empty()),
+        last_message,
+    })
+}
+
+impl Store {
+    /// The customer `id`'s conversations on every channel, newest first (by when they were
+    /// opened), with their last message and e-mail subject. `cursor` is the `next_cursor` of
+    /// the previous page. An unknown customer has none.
+    ///
+    /// # Errors
+    /// A malformed cursor, or a database failure.
+    pub async fn customer_conversations(
+        &self,
+        id: CustomerId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<CustomerConversation>, ListError> {
+        let after = cursor.map(Cursor::decode).transpose()?;
+        // One character more than the preview shows, to know whether to cut it.
+        let fetch_chars = PREVIEW_CHARS + 1;
+        let mut sql = format!(
+            "SELECT c.id, c.customer_id, c.channel, c.status, c.assignee_id, c.language, c.last_seq, c.created_at, \
+             c.updated_at, m.author AS last_author, substr(m.body, 1, {fetch_chars}) AS last_text, \
+             m.created_at AS last_created_at, ({FIRST_SUBJECT}) AS subject \
+             FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq \
+             WHERE c.customer_id = $1"
+        );
+        if after.is_some() {
+            sql.push_str(" AND (c.created_at < $2 OR (c.created_at = $3 AND c.id < $4)) ORDER BY c.created_at DESC, c.id DESC LIMIT $5");
+        } else {
+            sql.push_str(" ORDER BY c.created_at DESC, c.id DESC LIMIT $2");
+        }
+        let mut q = sqlx::query(&sql).bind(id.to_string());
+        if let Some(c) = &after {
+            q = q.bind(c.updated_at).bind(c.updated_at).bind(c.id.clone());
+        }
+        let rows = q.bind(i64::from(limit) + 1).fetch_all(&self.read).await.map_err(StoreError::from)?;
+        let mut items = rows.iter().map(customer_conversation_from_row).collect::<Result<Vec<_>>>()?;
+        let next_cursor =
+            Cursor::after_page(&mut items, limit, |c| (c.conversation.created_at, c.conversation.id.to_string()));
+        Ok(Page { items, next_cursor })
+    }
+
+    /// The subject of the mail that opened the e-mail conversation `id` (`None` for other
+    /// channels, or a conversation without a personal mail yet).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn conversation_subject(&self, id: ConversationId) -> Result<Option<String>> {
+        let row = sqlx::query(&format!("SELECT ({FIRST_SUBJECT}) AS subject FROM conversations c WHERE c.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("subject"))
+            .transpose()?
+            .flatten()
+            .filter(|s| !s.trim().is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_cut_at_a_character_boundary() {
+        assert_eq!(preview("short".into()), "short");
+        let long = "é".repeat(PREVIEW_CHARS + 1);
+        let cut = preview(long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(preview("a".repeat(PREVIEW_CHARS)), "a".repeat(PREVIEW_CHARS));
+    }
+}
