@@ -95,7 +95,7 @@ export function Thread(props: {
         {shown.map((m) => <Bubble key={m.seq} m={m} channel={conversation.channel} lang={lang} api={store.api} />)}
       </div>
       <TypingLine typing={store.typing.get(conversation.id)} />
-      {social && <WindowNotice last={lastCustomer} />}
+      {social && <WindowNotice last={lastCustomer} store={store} conversation={conversation} act={act} />}
       <Composer store={store} conversation={conversation} ticket={ticket} composerRef={composerRef} act={act} />
     </>
   );
@@ -181,12 +181,65 @@ function Quoted({ id, text }: { id: string; text: string }): JSX.Element {
   );
 }
 
-function WindowNotice({ last }: { last: Message | undefined }): JSX.Element {
+function WindowNotice(props: {
+  last: Message | undefined;
+  store: Store;
+  conversation: Conversation;
+  act: (p: Promise<unknown>) => void;
+}): JSX.Element {
+  const { last, store, conversation, act } = props;
   const left = last ? Date.parse(last.created_at) + WINDOW_MS - Date.now() : -1;
+  if (left > 0) {
+    return (
+      <p class="window open" role="note">
+        {t('window.open', { hours: Math.ceil(left / 3600000) })}
+      </p>
+    );
+  }
+  return <TemplateSender store={store} conversation={conversation} act={act} />;
+}
+
+/** Outside the 24-hour window only an approved template may go out: its name (as approved
+ * with the platform) and language. */
+function TemplateSender(props: { store: Store; conversation: Conversation; act: (p: Promise<unknown>) => void }): JSX.Element {
+  const { store, conversation, act } = props;
+  const defaults: Record<string, string> = { en: 'en_US', es: 'es', pt: 'pt_BR' };
+  const [name, setName] = useState('');
+  const [language, setLanguage] = useState(defaults[conversation.language] ?? 'en_US');
+  const [sent, setSent] = useState(false);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    if (!/^[A-Za-z0-9_]{1,512}$/.test(name)) return;
+    setSent(false);
+    act(
+      store.api
+        .request('POST', `/api/v1/conversations/${conversation.id}/template`, {
+          name,
+          language,
+          client_id: `tpl-${conversation.id.slice(-8)}-${Date.now().toString(36)}`,
+        })
+        .then(() => {
+          setName('');
+          setSent(true);
+        }),
+    );
+  };
   return (
-    <p class={`window ${left > 0 ? 'open' : 'closed'}`} role="note">
-      {left > 0 ? t('window.open', { hours: Math.ceil(left / 3600000) }) : t('window.closed')}
-    </p>
+    <form class="window closed" onSubmit={submit} aria-labelledby={`window-${conversation.id}`}>
+      <p id={`window-${conversation.id}`} role="note">{t('window.closed')}</p>
+      <label>
+        {t('template.name')}
+        <input value={name} pattern="[A-Za-z0-9_]+" required maxLength={512}
+          onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+      </label>
+      <label>
+        {t('template.language')}
+        <input value={language} required maxLength={16} size={6}
+          onInput={(e) => setLanguage((e.currentTarget as HTMLInputElement).value)} />
+      </label>
+      <button type="submit">{t('template.send')}</button>
+      {sent && <span role="status">{t('template.sent')}</span>}
+    </form>
   );
 }
 

@@ -104,6 +104,7 @@ export function Workspace({ session, signOut }: { session: Session; signOut: () 
           </select>
         </label>
         <button type="button" onClick={() => setHelp(true)} aria-keyshortcuts="?">{t('shortcuts.button')}</button>
+        <Softphone store={store} />
         <span class="me">{session.agent.name}</span>
         <button type="button" onClick={signOut}>{t('signout')}</button>
       </header>
@@ -201,5 +202,32 @@ function Shortcuts({ close }: { close: () => void }): JSX.Element {
         <button type="button" ref={ref} onClick={close}>{t('close')}</button>
       </div>
     </div>
+  );
+}
+
+/** The agent's softphone, for those who have one: registered (calls can be offered) or not.
+ * Read on start, every 30 s and after every reconnect of the inbox. */
+function Softphone({ store }: { store: Store }): JSX.Element | null {
+  const [state, setState] = useState<'none' | 'registered' | 'unregistered'>('none');
+  const connection = store.connection;
+  useEffect(() => {
+    let stopped = false;
+    const read = () =>
+      store.api
+        .request<{ registrations: unknown[] }>('GET', `/api/v1/agents/${store.me}/sip`)
+        .then((identity) => !stopped && setState(identity.registrations.length > 0 ? 'registered' : 'unregistered'))
+        .catch(() => !stopped && setState('none'));
+    void read();
+    const timer = window.setInterval(() => void read(), 30000);
+    return () => {
+      stopped = true;
+      window.clearInterval(timer);
+    };
+  }, [store, connection]);
+  if (state === 'none') return null;
+  return (
+    <span class={`softphone softphone-${state}`} role="status">
+      {t(`softphone.${state}`)}
+    </span>
   );
 }

@@ -72,6 +72,8 @@ for (const backend of BACKENDS) {
       await agent.getByRole('button', { name: 'Sign in' }).click();
       await agent.getByText('Live', { exact: true }).waitFor();
       assert.equal(await agent.evaluate(() => location.href.includes('token')), false, 'no token in the URL');
+      // Ana has a softphone identity (demo) but no softphone registered: the header says so.
+      await agent.getByRole('status').filter({ hasText: 'Softphone: not registered' }).waitFor();
 
       // Spanish question: the bot answers with its article.
       const input = customer.getByLabel('Su mensaje');
