@@ -215,10 +215,28 @@ for (const backend of BACKENDS) {
         assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
       }
       assert.equal((await fetch(hub.url)).headers.get('x-frame-options'), 'DENY');
+      // A published help article (the bot's answers link to these), as customers open it.
+      const admin = await apiLogin(hub.url, 'admin@demo.switchboard.local');
+      const docs = await (await fetch(`${hub.url}/api/v1/kb/documents?status=published&language=pt`, { headers: { authorization: `Bearer ${admin}` } })).json();
+      const doc = docs.items.find((d) => d.kind === 'article') ?? docs.items[0];
+      const helpPage = await fetch(`${hub.url}/help/${doc.id}`);
+      assert.equal(helpPage.status, 200);
+      assert.equal(helpPage.headers.get('x-frame-options'), 'DENY');
+      assert.match(helpPage.headers.get('content-security-policy') ?? '', /script-src 'self';/);
       for (const viewport of [MOBILE, DESKTOP]) {
         const context = await browser.newContext({ viewport, locale: 'pt-PT' });
         const page = await context.newPage();
         const violations = trackCsp(page);
+        await page.goto(`${hub.url}/help/${doc.id}`);
+        await page.getByRole('heading', { level: 1 }).waitFor();
+        await axe(page, `help article at ${viewport.width}`);
+        await shoot(page, `${backend}-help-article-${viewport.width}`);
+        await page.goto(host.url);
+        // The host page is in Spanish: the widget follows the page, not the browser.
+        await page.getByRole('button', { name: 'Abrir el chat' }).click();
+        await page.getByLabel('Su mensaje').waitFor();
+        await axe(page, `widget open at ${viewport.width}`);
+        await shoot(page, `${backend}-widget-open-${viewport.width}`);
         await page.goto(`${hub.url}/chat`);
         await page.getByRole('main', { name: 'Soporte Switchboard' }).waitFor();
         await page.getByLabel('A sua mensagem').waitFor();
