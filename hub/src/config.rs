@@ -86,6 +86,12 @@ pub struct WebchatConfig {
     pub max_attachment_bytes: usize,
     /// Most files one chat holds (more: 429).
     pub max_attachments_per_conversation: u32,
+    /// New chats and file uploads one client address may make per minute (more: 429).
+    pub opens_per_minute_per_address: u32,
+    /// A header holding the client's address, set by a proxy in front of the hub (e.g.
+    /// `X-Forwarded-For`: its last entry is taken). Unset: the connection's peer address. Set it
+    /// only behind a proxy that writes it, or clients can pick their own address.
+    pub client_address_header: Option<String>,
     /// Secret that signs visitor tokens. Unset: one is generated and kept in the database, so
     /// every node sharing the database shares it.
     pub token_secret: Option<String>,
@@ -99,6 +105,8 @@ impl Default for WebchatConfig {
             max_frame_bytes: 64 * 1024,
             max_attachment_bytes: 5 * 1024 * 1024,
             max_attachments_per_conversation: 20,
+            opens_per_minute_per_address: 60,
+            client_address_header: None,
             token_secret: None,
         }
     }

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use actix_ws::{CloseCode, Session};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use channels::webchat::{AgentName, ClientFrame, ServerFrame, TokenError, VisitorClaims};
@@ -69,14 +70,17 @@ impl std::fmt::Debug for NewSessionResponse {
     responses(
         (status = 201, body = NewSessionResponse),
         (status = 400, body = ErrorBody),
-        (status = 422, body = ErrorBody)
+        (status = 422, body = ErrorBody),
+        (status = 429, description = "too many new chats from this address (`webchat.opens_per_minute_per_address`)", body = ErrorBody)
     )
 )]
 #[post("/webchat/sessions")]
 pub async fn create_session(
     state: web::Data<AppState>,
+    http: HttpRequest,
     body: Option<web::Json<NewSessionRequest>>,
 ) -> Result<HttpResponse, Error> {
+    state.webchat.admit(client_address(&state, &http))?;
     let req = body.map(web::Json::into_inner).unwrap_or_default();
     let session = state
         .webchat
@@ -89,6 +93,19 @@ pub async fn create_session(
         expires_at: session.expires_at,
         websocket_path: "/ws/webchat",
     }))
+}
+
+/// The client's address: from the configured proxy header (its last entry), else the peer.
+fn client_address(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
+    match &state.config.webchat.client_address_header {
+        Some(name) => req
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok()),
+        None => req.peer_addr().map(|a| a.ip()),
+    }
 }
 
 /// The visitor token of a request: `Authorization: Bearer <token>`.
@@ -150,7 +167,7 @@ pub struct UploadView {
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "an empty file, or a PDF holding a card number (`field`: `file`)", body = ErrorBody),
-        (status = 429, description = "the chat holds the most files it may", body = ErrorBody)
+        (status = 429, description = "the chat holds the most files it may, or too many uploads from this address", body = ErrorBody)
     )
 )]
 #[post("/webchat/attachments")]
@@ -161,6 +178,7 @@ pub async fn upload_attachment(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     let claims = visitor(&state, &req)?;
+    state.webchat.admit(client_address(&state, &req))?;
     let content = body_within(payload, &req, state.webchat.max_attachment_bytes()).await?;
     let claimed = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let kept = state.webchat.upload(&claims, query.name.as_deref(), claimed, content).await?;

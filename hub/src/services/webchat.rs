@@ -1,10 +1,13 @@
 //! The web chat channel's sessions: a new customer and conversation, and the signed visitor token
 //! that opens its socket.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use channels::webchat::upload::{self, FileKind, UploadError};
 use channels::webchat::{VisitorClaims, VisitorTokenKey};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use schema::{
     AttachmentId, Channel, Conversation, ConversationId, Customer, DisplayName, EmailAddress, Language, MediaRef,
     NewCustomer, NewUpload, StoreError, StoredAttachment,
@@ -52,7 +55,12 @@ pub struct Webchat {
     token_ttl_secs: u64,
     max_attachment_bytes: usize,
     max_attachments: u32,
+    /// New chats and uploads per client address.
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
 }
+
+/// Addresses the rate limiter remembers before it forgets the idle ones.
+const MAX_TRACKED_ADDRESSES: usize = 100_000;
 
 impl Webchat {
     #[must_use]
@@ -64,7 +72,27 @@ impl Webchat {
             token_ttl_secs: config.token_ttl_secs,
             max_attachment_bytes: config.max_attachment_bytes,
             max_attachments: config.max_attachments_per_conversation,
+            per_address: RateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::new(config.opens_per_minute_per_address).unwrap_or(NonZeroU32::MIN))
+                    .allow_burst(
+                        NonZeroU32::new((config.opens_per_minute_per_address / 4).max(5)).unwrap_or(NonZeroU32::MIN),
+                    ),
+            ),
         }
+    }
+
+    /// Counts one new chat or upload against the client's address.
+    ///
+    /// # Errors
+    /// The address is over its rate (429).
+    pub fn admit(&self, address: Option<IpAddr>) -> Result<(), Error> {
+        let Some(address) = address else { return Ok(()) };
+        if self.per_address.len() > MAX_TRACKED_ADDRESSES {
+            self.per_address.retain_recent();
+        }
+        self.per_address.check_key(&address).map_err(|_| {
+            Error::TooManyRequests("too many new chats or files from this address; try again in a minute".to_owned())
+        })
     }
 
     /// Largest file a customer may send, in bytes.

@@ -11,6 +11,7 @@ both_backends!(
     shutdown_closes_sockets_and_keeps_every_acked_message,
     customer_sees_who_answers_their_typing_and_the_end,
     customer_sends_pictures_and_documents,
+    new_chats_are_limited_per_client_address,
 );
 
 async fn customer_and_agent_talk_end_to_end(backend: Backend) {
@@ -356,4 +357,29 @@ async fn customer_sends_pictures_and_documents(backend: Backend) {
     }
     let (status, body) = upload(&app, Some(&visitor), "p.png", "image/png", PNG.to_vec()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
+}
+
+async fn new_chats_are_limited_per_client_address(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    config.webchat.opens_per_minute_per_address = 5;
+    config.webchat.client_address_header = Some("X-Forwarded-For".to_owned());
+    let app = spawn_app_with(config, db).await;
+    let open = |address: &'static str| {
+        app.http
+            .post(app.url("/api/v1/webchat/sessions"))
+            .header("x-forwarded-for", format!("198.51.100.7, {address}"))
+            .json(&json!({}))
+            .send()
+    };
+    // A burst of 5 from one address, then 429; another address is not affected (the proxy's
+    // last entry is the client, whatever the client wrote before it).
+    for _ in 0..5 {
+        assert_eq!(open("203.0.113.1").await.unwrap().status(), 201);
+    }
+    let refused = open("203.0.113.1").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert_eq!(open("203.0.113.2").await.unwrap().status(), 201);
 }

@@ -51,7 +51,7 @@ export async function hostPage(hubUrl, language = 'es', origin = null) {
 }
 
 /** Starts the hub on a fresh database; `allowed` are the origins that may embed the chat. */
-export async function startHub(backend, { allowed = [], bot = true, email = false } = {}) {
+export async function startHub(backend, { allowed = [], bot = true, email = false, opensPerMinute = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sb-browser-'));
   let url;
   let schema = null;
@@ -76,7 +76,9 @@ enabled = ${bot}
 model_dir = ${JSON.stringify(modelDir)}
 [secrets]
 key_file = ${JSON.stringify(join(dir, 'secrets.key'))}
-[widget]
+${opensPerMinute ? `[webchat]
+opens_per_minute_per_address = ${opensPerMinute}
+` : ''}[widget]
 allowed_origins = ${JSON.stringify(allowed)}
 title = "Soporte Switchboard"
 ${email ? `[email]

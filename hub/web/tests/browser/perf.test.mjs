@@ -11,7 +11,8 @@ import { startHub, launch, apiLogin, shoot, repo } from './harness.mjs';
 let hub, browser;
 before(async () => {
   browser = await launch();
-  hub = await startHub('sqlite', { bot: false });
+  // 1,000 chats from this one address: far over the hub's default rate per address.
+  hub = await startHub('sqlite', { bot: false, opensPerMinute: 1000000 });
 });
 after(async () => {
   await browser?.close();
