@@ -29,13 +29,26 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(set_identity);
 }
 
-/// A staff member and their presence.
+/// A staff member and their presence. Only an admin sees the account (e-mail, roles, active,
+/// created): colleagues see whom they can hand a ticket to, not who can sign in as what.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StaffView {
-    #[serde(flatten)]
-    agent: AgentView,
+    id: AgentId,
+    name: schema::DisplayName,
     /// `available`, `busy`, `away` or `offline`.
     presence: Presence,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    account: Option<AccountView>,
+}
+
+/// The account part of [`StaffView`], for admins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    email: schema::EmailAddress,
+    roles: Vec<Role>,
+    active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
 }
 
 /// Staff with their presence, by name: every staff member for an admin; for an agent, the
@@ -48,12 +61,23 @@ pub struct StaffView {
 #[get("/agents")]
 pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     let caller = staff.require(Role::Agent)?;
+    let admin = caller.has_role(Role::Admin);
     let agents: Vec<StaffView> = state
         .tickets
         .directory(caller)
         .await?
-        .iter()
-        .map(|(agent, presence)| StaffView { agent: AgentView::from(agent), presence: *presence })
+        .into_iter()
+        .map(|(agent, presence)| StaffView {
+            id: agent.id,
+            name: agent.name,
+            presence,
+            account: admin.then_some(AccountView {
+                email: agent.email,
+                roles: agent.roles,
+                active: agent.active,
+                created_at: agent.created_at,
+            }),
+        })
         .collect();
     Ok(HttpResponse::Ok().json(agents))
 }

@@ -7,7 +7,7 @@ use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use actix_ws::{CloseCode, Session};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use channels::webchat::{AgentName, ClientFrame, ServerFrame, TokenError, VisitorClaims};
 use futures_util::StreamExt as _;
@@ -119,7 +119,11 @@ fn visitor(state: &AppState, req: &HttpRequest) -> Result<VisitorClaims, Error> 
     state.webchat.verify(token.trim()).map_err(|e| Error::Unauthorized(e.to_string()))
 }
 
-/// Reads a request body of at most `limit` bytes; a longer one is refused as soon as it is seen.
+/// A file upload must arrive within this time (a trickling client holds no buffer for long).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads a request body of at most `limit` bytes within [`UPLOAD_TIMEOUT`]; a longer one is
+/// refused as soon as it is seen. The buffer grows with what arrives, not with what is declared.
 async fn body_within(mut payload: web::Payload, req: &HttpRequest, limit: usize) -> Result<Vec<u8>, Error> {
     let too_large = || Error::PayloadTooLarge(format!("a file may have at most {limit} bytes"));
     let declared =
@@ -127,15 +131,20 @@ async fn body_within(mut payload: web::Payload, req: &HttpRequest, limit: usize)
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::invalid("file", format!("the upload broke off: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| Error::invalid("file", format!("the upload broke off: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(UPLOAD_TIMEOUT, read)
+        .await
+        .map_err(|_| Error::invalid("file", "the upload took too long; try again on a better connection"))?
 }
 
 /// The file's name, given in the query (the body is the file itself).
@@ -256,7 +265,7 @@ pub async fn socket(
         delivered: last_seq.unwrap_or(0).max(0),
         shown: None,
         agent_name: None,
-        last_typing: None,
+        shown_at: None,
     };
     actix_web::rt::spawn(async move {
         let mut handler = handler;
@@ -274,9 +283,6 @@ pub async fn socket(
     Ok(response)
 }
 
-/// A customer's typing hint is passed on at most this often.
-const TYPING_INTERVAL: Duration = Duration::from_secs(2);
-
 struct Customer {
     state: web::Data<AppState>,
     claims: VisitorClaims,
@@ -286,8 +292,8 @@ struct Customer {
     shown: Option<(ConversationStatus, Option<AgentId>)>,
     /// The name of the agent in `shown`.
     agent_name: Option<DisplayName>,
-    /// When a typing hint was last passed on.
-    last_typing: Option<Instant>,
+    /// When the conversation last changed, as of the snapshot in `shown`.
+    shown_at: Option<OffsetDateTime>,
 }
 
 impl Customer {
@@ -336,6 +342,11 @@ impl Customer {
     /// Sends a `state` frame when the conversation's status or agent differs from what the
     /// customer was last shown.
     async fn observe(&mut self, session: &mut Session, conversation: &Conversation) -> Flow {
+        // Events queued before the state read on connect carry older snapshots: never go back.
+        if self.shown_at.is_some_and(|at| conversation.updated_at < at) {
+            return Flow::Continue;
+        }
+        self.shown_at = Some(conversation.updated_at);
         let now = (conversation.status, conversation.assignee_id);
         if self.shown == Some(now) {
             return Flow::Continue;
@@ -356,21 +367,6 @@ impl Customer {
         let agent = self.agent_name.as_ref().map(|n| AgentName { name: n.as_str() });
         ws::send(session, &ServerFrame::State { status: now.0, agent }).await
     }
-
-    /// Passes the customer's typing hint on to the agents, at most every [`TYPING_INTERVAL`].
-    fn typing(&mut self) {
-        let now = Instant::now();
-        if self.last_typing.is_some_and(|t| now.duration_since(t) < TYPING_INTERVAL) {
-            return;
-        }
-        self.last_typing = Some(now);
-        self.state.core.bus.publish(Event::Typing {
-            conversation_id: self.claims.conversation_id,
-            author: AuthorKind::Customer,
-            agent_id: None,
-            name: None,
-        });
-    }
 }
 
 impl ws::Handler for Customer {
@@ -379,7 +375,7 @@ impl ws::Handler for Customer {
         {
             Ok(ClientFrame::Message { client_id, text, attachments }) => (client_id, text, attachments),
             Ok(ClientFrame::Typing) => {
-                self.typing();
+                self.state.webchat.typing(self.claims.conversation_id, None);
                 return Flow::Continue;
             }
             Err(e) => {
@@ -450,7 +446,11 @@ impl ws::Handler for Customer {
                 }
                 _ => Flow::Continue,
             },
-            Received::Lagged => self.replay(session).await,
+            // Events were dropped: the messages and the state come again from the store.
+            Received::Lagged => match self.replay(session).await {
+                Flow::Continue => self.send_current_state(session).await,
+                close => close,
+            },
             Received::Closed => ws::close(CloseCode::Away, "the server is restarting; reconnect"),
         }
     }

@@ -251,7 +251,8 @@ impl Tickets {
     // ---- agents' profiles and presence --------------------------------------------------------
 
     /// The staff `caller` may see with their presence, by name: every staff member for an
-    /// admin; for anyone else the active agents (whom a ticket can be transferred to).
+    /// admin; for anyone else the active staff who hold the agent role themselves (whom a ticket
+    /// can be transferred to), not admins by virtue of being admins.
     ///
     /// # Errors
     /// The store fails.
@@ -259,7 +260,7 @@ impl Tickets {
         let admin = caller.has_role(Role::Admin);
         let mut out = Vec::new();
         for agent in self.core.store.agents().await? {
-            if admin || (agent.active && agent.has_role(Role::Agent)) {
+            if admin || (agent.active && agent.roles.contains(&Role::Agent)) {
                 let presence = self.routing.presence(agent.id).await;
                 out.push((agent, presence));
             }

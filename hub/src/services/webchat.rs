@@ -9,8 +9,8 @@ use channels::webchat::upload::{self, FileKind, UploadError};
 use channels::webchat::{VisitorClaims, VisitorTokenKey};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use schema::{
-    AttachmentId, Channel, Conversation, ConversationId, Customer, DisplayName, EmailAddress, Language, MediaRef,
-    NewCustomer, NewUpload, StoreError, StoredAttachment,
+    AgentId, AttachmentId, AuthorKind, Channel, Conversation, ConversationId, Customer, DisplayName, EmailAddress,
+    Language, MediaRef, NewCustomer, NewUpload, StoreError, StoredAttachment,
 };
 use time::OffsetDateTime;
 
@@ -57,7 +57,13 @@ pub struct Webchat {
     max_attachments: u32,
     /// New chats and uploads per client address.
     per_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Typing hints per conversation and side (customer or agents), however many sockets send
+    /// them.
+    typing: DefaultKeyedRateLimiter<(ConversationId, bool)>,
 }
+
+/// One typing hint per conversation and side is passed on per this period.
+const TYPING_PERIOD: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Addresses the rate limiter remembers before it forgets the idle ones.
 const MAX_TRACKED_ADDRESSES: usize = 100_000;
@@ -78,7 +84,26 @@ impl Webchat {
                         NonZeroU32::new((config.opens_per_minute_per_address / 4).max(5)).unwrap_or(NonZeroU32::MIN),
                     ),
             ),
+            typing: RateLimiter::keyed(
+                Quota::with_period(TYPING_PERIOD).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)),
+            ),
         }
+    }
+
+    /// Passes a typing hint on (to the agents' inboxes, and for an agent to the customer), at
+    /// most one per [`TYPING_PERIOD`] per conversation and side. Hints are not stored.
+    pub fn typing(&self, conversation_id: ConversationId, agent: Option<(AgentId, DisplayName)>) {
+        if self.typing.len() > MAX_TRACKED_ADDRESSES {
+            self.typing.retain_recent();
+        }
+        if self.typing.check_key(&(conversation_id, agent.is_some())).is_err() {
+            return;
+        }
+        let (author, agent_id, name) = match agent {
+            Some((id, name)) => (AuthorKind::Agent, Some(id), Some(name)),
+            None => (AuthorKind::Customer, None, None),
+        };
+        self.core.bus.publish(Event::Typing { conversation_id, author, agent_id, name });
     }
 
     /// Counts one new chat or upload against the client's address.

@@ -22,7 +22,15 @@ impl Store {
     /// A database failure.
     pub async fn create_upload(&self, upload: &NewUpload, max_per_conversation: i64) -> Result<bool> {
         let size = i64::try_from(upload.content.len()).unwrap_or(i64::MAX);
-        // One statement: the count and the insert cannot race another upload to the limit.
+        let mut tx = self.write.begin().await?;
+        // Concurrent uploads to one chat queue on its row, so the count below cannot be read by
+        // two of them at once (SQLite has one writer anyway).
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT id FROM conversations WHERE id = $1 FOR UPDATE")
+                .bind(upload.conversation_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let done = sqlx::query(
             "INSERT INTO chat_uploads (id, conversation_id, file_name, content_type, size, content, created_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7 \
@@ -36,8 +44,9 @@ impl Store {
         .bind(upload.content.clone())
         .bind(now_ms())
         .bind(max_per_conversation)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -69,7 +69,7 @@ async fn the_bot_answers_hands_over_and_learns_from_a_trainer(backend: Backend) 
     assert!(link.starts_with("/help/"), "{answer}");
     let page = app.http.get(app.url(link)).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'none'"));
     let html = page.text().await.unwrap();
     let title = source["file_name"].as_str().unwrap();
     assert!(html.contains(&format!("<h1>{title}</h1>")), "{html}");

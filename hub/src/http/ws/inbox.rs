@@ -1,7 +1,5 @@
 //! The agents' live inbox socket: every new conversation and message, live; replies go back in.
 
-use std::time::{Duration, Instant};
-
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, Session};
 use channels::webchat::{AgentFrame, ServerFrame};
@@ -9,7 +7,7 @@ use router::Input;
 use schema::{AuthorKind, ChannelMessageId, ConversationId, MessageText, NewMessage, Role, StaffSession};
 
 use crate::AppState;
-use crate::bus::{Event, Received, Topic};
+use crate::bus::{Received, Topic};
 use crate::error::Error;
 use crate::http::ws::{self, Flow};
 use crate::services::staff::Activity;
@@ -37,7 +35,7 @@ pub async fn socket(
     };
     let subscription = state.core.bus.subscribe(Topic::Inbox);
     let agent = staff.agent.id;
-    let handler = Inbox { state: state.clone(), staff, token, last_typing: None };
+    let handler = Inbox { state: state.clone(), staff, token };
     actix_web::rt::spawn(async move {
         // Connecting makes an offline agent available for routing; the last socket closing
         // makes them offline.
@@ -48,15 +46,10 @@ pub async fn socket(
     Ok(response)
 }
 
-/// An agent's typing hint is passed on at most this often per conversation.
-const TYPING_INTERVAL: Duration = Duration::from_secs(2);
-
 struct Inbox {
     state: web::Data<AppState>,
     staff: StaffSession,
     token: String,
-    /// The conversation and time of the last typing hint passed on.
-    last_typing: Option<(ConversationId, Instant)>,
 }
 
 impl ws::Handler for Inbox {
@@ -93,7 +86,8 @@ impl ws::Handler for Inbox {
                 ("presence", None, self.state.routing.set_presence(agent, presence).await)
             }
             AgentFrame::Typing { conversation_id } => {
-                self.typing(conversation_id);
+                let me = &self.staff.agent;
+                self.state.webchat.typing(conversation_id, Some((me.id, me.name.clone())));
                 return Flow::Continue;
             }
         };
@@ -135,25 +129,6 @@ impl ws::Handler for Inbox {
 }
 
 impl Inbox {
-    /// Passes the agent's typing hint on to the customer and the other agents, at most every
-    /// [`TYPING_INTERVAL`] per conversation.
-    fn typing(&mut self, conversation_id: ConversationId) {
-        let now = Instant::now();
-        if let Some((c, at)) = self.last_typing
-            && c == conversation_id
-            && now.duration_since(at) < TYPING_INTERVAL
-        {
-            return;
-        }
-        self.last_typing = Some((conversation_id, now));
-        self.state.core.bus.publish(Event::Typing {
-            conversation_id,
-            author: AuthorKind::Agent,
-            agent_id: Some(self.staff.agent.id),
-            name: Some(self.staff.agent.name.clone()),
-        });
-    }
-
     async fn reply(
         &mut self,
         session: &mut Session,

@@ -10,10 +10,10 @@ import { t } from './i18n';
 export interface StaffMember {
   id: string;
   name: string;
-  email: string;
-  roles: string[];
-  active: boolean;
   presence: string;
+  /** Admins only. */
+  roles?: string[];
+  active?: boolean;
 }
 
 const PRESENCE_ORDER = ['available', 'busy', 'away', 'offline'];
@@ -33,7 +33,8 @@ export function Transfer({ store, ticket, act }: { store: Store; ticket: Ticket;
     };
   }, [ticket.id]);
   const others = agents
-    .filter((a) => a.id !== store.me && a.active && a.roles.includes('agent'))
+    // Colleagues get only active agents; an admin gets every account, with its roles.
+    .filter((a) => a.id !== store.me && (a.active ?? true) && (a.roles?.includes('agent') ?? true))
     .map((a) => ({ ...a, presence: store.agentPresence.get(a.id) ?? a.presence }))
     .sort((a, b) => PRESENCE_ORDER.indexOf(a.presence) - PRESENCE_ORDER.indexOf(b.presence) || a.name.localeCompare(b.name));
   return (

@@ -31,7 +31,8 @@ export function splitQuotes(text: string): Part[] {
   const parts: Part[] = [];
   let own: string[] = [];
   const flushOwn = () => {
-    const body = own.join('\n').replace(/^\n+|\s+$/g, '');
+    // trimEnd, not a `\s+$` regex: that backtracks over every whitespace run (quadratic).
+    const body = own.join('\n').replace(/^\n+/, '').trimEnd();
     if (body) parts.push({ quoted: false, text: body });
     own = [];
   };

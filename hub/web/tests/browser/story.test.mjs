@@ -222,7 +222,7 @@ for (const backend of BACKENDS) {
       const helpPage = await fetch(`${hub.url}/help/${doc.id}`);
       assert.equal(helpPage.status, 200);
       assert.equal(helpPage.headers.get('x-frame-options'), 'DENY');
-      assert.match(helpPage.headers.get('content-security-policy') ?? '', /script-src 'self';/);
+      assert.match(helpPage.headers.get('content-security-policy') ?? '', /script-src 'none';/);
       for (const viewport of [MOBILE, DESKTOP]) {
         const context = await browser.newContext({ viewport, locale: 'pt-PT' });
         const page = await context.newPage();
