@@ -3,14 +3,17 @@
 //!
 //! Card numbers in text are masked before anything is stored; a file cannot be masked without
 //! breaking it, so a PDF whose text holds a card number is refused instead, and the customer is
-//! asked to send it without. The check reads the PDF's plain and deflate-compressed content
-//! streams (inflated up to a bound, so a compression bomb costs nothing). Images are not read:
-//! finding digits in a picture needs OCR, which the hub does not do.
+//! asked to send it without. The check reads the whole file and every content stream: plain or
+//! deflate-compressed (inflated up to a bound), literal `(…)` and hex `<…>` strings, digits
+//! joined across the pieces text is drawn in. It fails closed: an encrypted PDF, a stream in an
+//! encoding the hub does not read (LZW, ASCII85…), one that does not inflate, or more than the
+//! bound allows is refused as not checkable. Pictures (and image streams inside a PDF) are not
+//! read: finding digits in a picture needs OCR, which the hub does not do.
 
 use std::io::Read as _;
 
 use flate2::read::ZlibDecoder;
-use schema::pci;
+use schema::pci::{self, CardScanner};
 
 /// The kinds of file the chat takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +80,10 @@ pub enum UploadError {
     TypeMismatch { claimed: String, actual: &'static str },
     #[error("the document contains a card number; please send it without")]
     CardNumber,
+    #[error(
+        "the document cannot be checked for card numbers (encrypted, or encoded in a way the hub does not read); please send another copy of it, for example printed again to PDF"
+    )]
+    Uncheckable,
 }
 
 /// A file that may be stored: its kind, and its name with any card number masked.
@@ -89,13 +96,19 @@ pub struct CheckedFile {
 /// Longest file name kept, in characters.
 const MAX_NAME_CHARS: usize = 200;
 /// Most bytes inflated from one PDF's compressed streams, in all.
-const MAX_INFLATED: u64 = 16 * 1024 * 1024;
+const MAX_INFLATED: u64 = 32 * 1024 * 1024;
+/// Most streams of one PDF that are read.
+const MAX_STREAMS: usize = 2_000;
+/// How far before a `stream` keyword its dictionary is looked for.
+const MAX_DICTIONARY: usize = 4096;
 
 /// Checks a file a customer sends: `claimed` is the `Content-Type` the browser gave (may be
-/// absent or generic), `name` the file's name.
+/// absent or generic), `name` the file's name. Linear in the file's size (a PDF's streams count
+/// with what they inflate to, up to a bound).
 ///
 /// # Errors
-/// Empty, of a kind not taken, not what it claims, or a PDF holding a card number.
+/// Empty, of a kind not taken, not what it claims, or a PDF holding a card number or that
+/// cannot be checked.
 pub fn check(bytes: &[u8], claimed: Option<&str>, name: Option<&str>) -> Result<CheckedFile, UploadError> {
     if bytes.is_empty() {
         return Err(UploadError::Empty);
@@ -112,8 +125,8 @@ pub fn check(bytes: &[u8], claimed: Option<&str>, name: Option<&str>) -> Result<
             actual: kind.mime_type(),
         });
     }
-    if kind == FileKind::Pdf && pdf_has_card_number(bytes) {
-        return Err(UploadError::CardNumber);
+    if kind == FileKind::Pdf {
+        check_pdf(bytes)?;
     }
     let file_name = name
         .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>())
@@ -122,68 +135,207 @@ pub fn check(bytes: &[u8], claimed: Option<&str>, name: Option<&str>) -> Result<
     Ok(CheckedFile { kind, file_name })
 }
 
-/// Whether a PDF's text, plain or in deflate-compressed streams, holds a card number. Text in
-/// PDF content is drawn in pieces (`(4111 1111) Tj`, `[(4111)-20(1111)] TJ`), so the digits
-/// of each stream are also read with everything between them that is not a letter dropped.
-fn pdf_has_card_number(bytes: &[u8]) -> bool {
-    if text_has_card_number(bytes) {
-        return true;
+/// The text of a PDF as two card scanners see it: the bytes as written, and the string pieces
+/// of text operators joined (`(4111)-20(1111)`, `(5500 0000) Tj (0000 0004) Tj`,
+/// `<34313131> Tj`). Inside strings digits, spaces and dashes are kept and anything else ends
+/// a run; outside them only the end of a text object (`ET`, or any operator starting with `E`)
+/// does.
+#[derive(Debug)]
+struct PdfText {
+    raw: CardScanner,
+    joined: CardScanner,
+    state: Lexer,
+    /// The first hex digit of a pair inside a hex string.
+    high: Option<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lexer {
+    Outside,
+    /// After a `<` outside strings: a hex string, or `<<`.
+    Angle,
+    Literal,
+    Hex,
+}
+
+impl PdfText {
+    fn new() -> Self {
+        Self { raw: CardScanner::new(), joined: CardScanner::new(), state: Lexer::Outside, high: None }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.raw.feed(bytes);
+        for &b in bytes {
+            self.byte(b);
+        }
+    }
+
+    fn in_string(&mut self, b: u8) {
+        if b.is_ascii_digit() || b == b' ' || b == b'-' {
+            self.joined.byte(b);
+        } else {
+            self.joined.byte(b'\n');
+        }
+    }
+
+    fn byte(&mut self, b: u8) {
+        match self.state {
+            Lexer::Outside => match b {
+                b'(' => self.state = Lexer::Literal,
+                b'<' => self.state = Lexer::Angle,
+                b'E' => self.joined.byte(b'\n'),
+                _ => {}
+            },
+            Lexer::Angle => {
+                if b == b'<' {
+                    self.state = Lexer::Outside;
+                } else {
+                    self.state = Lexer::Hex;
+                    self.high = None;
+                    self.byte(b);
+                }
+            }
+            Lexer::Literal => {
+                if b == b')' {
+                    self.state = Lexer::Outside;
+                } else {
+                    self.in_string(b);
+                }
+            }
+            Lexer::Hex => {
+                if b == b'>' {
+                    self.state = Lexer::Outside;
+                } else if let Some(v) = char::from(b).to_digit(16) {
+                    let v = u8::try_from(v).unwrap_or(0);
+                    match self.high.take() {
+                        Some(h) => {
+                            let decoded = h << 4 | v;
+                            self.raw.byte(decoded);
+                            self.in_string(decoded);
+                        }
+                        None => self.high = Some(v),
+                    }
+                }
+            }
+        }
+    }
+
+    fn found(&mut self) -> bool {
+        // Both, so each sees the end of its last run.
+        let raw = self.raw.found();
+        self.joined.found() || raw
+    }
+}
+
+/// What to do with one stream, from its dictionary.
+#[derive(Debug, PartialEq, Eq)]
+enum StreamKind {
+    /// Not compressed: its bytes were read with the file's.
+    Plain,
+    Deflate,
+    /// A picture or a font: no text to read.
+    Skip,
+    /// An encoding the hub does not read.
+    Unreadable,
+}
+
+fn stream_kind(dictionary: &[u8]) -> StreamKind {
+    let dict = String::from_utf8_lossy(dictionary);
+    if dict.contains("/Subtype /Image") || dict.contains("/Subtype/Image") || dict.contains("/Length1") {
+        return StreamKind::Skip;
+    }
+    let Some(at) = dict.rfind("/Filter") else { return StreamKind::Plain };
+    let rest = &dict[at + "/Filter".len()..];
+    let rest = rest.trim_start();
+    let names: Vec<&str> = if let Some(list) = rest.strip_prefix('[') {
+        list.split(']').next().unwrap_or("").split('/').map(str::trim).filter(|n| !n.is_empty()).collect()
+    } else {
+        rest.trim_start_matches('/').split(|c: char| !c.is_ascii_alphanumeric()).take(1).collect()
+    };
+    const IMAGE: [&str; 4] = ["DCTDecode", "JPXDecode", "CCITTFaxDecode", "JBIG2Decode"];
+    if names.iter().any(|n| IMAGE.contains(n)) {
+        StreamKind::Skip
+    } else if names.is_empty() {
+        StreamKind::Plain
+    } else if names == ["FlateDecode"] {
+        StreamKind::Deflate
+    } else {
+        StreamKind::Unreadable
+    }
+}
+
+/// Whether a PDF may be kept: no card number in any text the check can read, and nothing it
+/// cannot read.
+fn check_pdf(bytes: &[u8]) -> Result<(), UploadError> {
+    if find(bytes, b"/Encrypt").is_some() {
+        return Err(UploadError::Uncheckable);
+    }
+    let mut text = PdfText::new();
+    text.feed(bytes);
+    if text.found() {
+        return Err(UploadError::CardNumber);
     }
     let mut budget = MAX_INFLATED;
-    let mut rest = bytes;
-    while let Some(start) = find(rest, b"stream") {
-        let mut body = &rest[start + b"stream".len()..];
-        // The keyword is followed by CRLF or LF.
+    let mut streams = 0;
+    let mut pos = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while let Some(found) = find(&bytes[pos..], b"stream") {
+        let keyword = pos + found;
+        pos = keyword + b"stream".len();
+        // `endstream` contains `stream`: not a stream's start.
+        if keyword >= 3 && &bytes[keyword - 3..keyword] == b"end" {
+            continue;
+        }
+        streams += 1;
+        if streams > MAX_STREAMS {
+            return Err(UploadError::Uncheckable);
+        }
+        let dictionary = &bytes[keyword.saturating_sub(MAX_DICTIONARY)..keyword];
+        let dictionary = match find_last(dictionary, b"obj") {
+            Some(at) => &dictionary[at..],
+            None => dictionary,
+        };
+        let mut body = &bytes[pos..];
         body = body.strip_prefix(b"\r").unwrap_or(body);
         body = body.strip_prefix(b"\n").unwrap_or(body);
         let end = find(body, b"endstream").unwrap_or(body.len());
         let data = &body[..end];
-        if budget > 0 && data.first() == Some(&0x78) {
-            let mut inflated = Vec::new();
-            let read = ZlibDecoder::new(data).take(budget).read_to_end(&mut inflated);
-            // A damaged stream still yields what inflated before the damage.
-            let _ = read;
-            budget = budget.saturating_sub(inflated.len() as u64);
-            if text_has_card_number(&inflated) {
-                return true;
+        match stream_kind(dictionary) {
+            StreamKind::Plain | StreamKind::Skip => {}
+            StreamKind::Unreadable => return Err(UploadError::Uncheckable),
+            StreamKind::Deflate => {
+                let mut text = PdfText::new();
+                let mut decoder = ZlibDecoder::new(data);
+                loop {
+                    let n = decoder.read(&mut chunk).map_err(|_| UploadError::Uncheckable)?;
+                    if n == 0 {
+                        break;
+                    }
+                    let n64 = n as u64;
+                    if n64 > budget {
+                        return Err(UploadError::Uncheckable);
+                    }
+                    budget -= n64;
+                    text.feed(&chunk[..n]);
+                }
+                if text.found() {
+                    return Err(UploadError::CardNumber);
+                }
             }
         }
-        rest = &body[end..];
-        if rest.len() >= b"endstream".len() {
-            rest = &rest[b"endstream".len()..];
-        }
+        pos = (pos + end).min(bytes.len());
     }
-    false
-}
-
-/// Whether bytes read as Latin-1 text hold a card number, as written or with the digits joined
-/// across PDF string operators.
-fn text_has_card_number(bytes: &[u8]) -> bool {
-    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
-    if pci::mask_card_numbers(&text) != text {
-        return true;
-    }
-    // Digits joined across string pieces (`(4111)-20(1111)`, `(5500 0000) Tj (0000 0004) Tj`):
-    // inside strings keep digits, spaces and dashes, and let anything else end a run; outside
-    // them, only the end of a text object (`ET`, or any operator starting with `E`) does.
-    let mut joined = String::with_capacity(64);
-    let mut in_string = false;
-    for c in text.chars() {
-        match c {
-            '(' => in_string = true,
-            ')' => in_string = false,
-            c if in_string && (c.is_ascii_digit() || c == ' ' || c == '-') => joined.push(c),
-            _ if in_string => joined.push('\n'),
-            'E' => joined.push('\n'),
-            _ => {}
-        }
-    }
-    pci::mask_card_numbers(&joined) != joined
+    Ok(())
 }
 
 /// The first position of `needle` in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The last position of `needle` in `haystack`.
+fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -250,10 +402,39 @@ mod tests {
     }
 
     #[test]
-    fn a_compression_bomb_is_bounded() {
-        let pdf = pdf_with(&vec![b'0'; 64 * 1024 * 1024], true);
-        assert!(pdf.len() < 1024 * 1024);
-        // Whatever it decides, it returns having inflated at most MAX_INFLATED bytes.
-        let _ = check(&pdf, None, None);
+    fn what_cannot_be_read_is_refused() {
+        // A bomb: 64 MiB of one byte in a small file; the budget runs out before it is read.
+        let bomb = pdf_with(&vec![b' '; 64 * 1024 * 1024], true);
+        assert!(bomb.len() < 1024 * 1024);
+        assert_eq!(check(&bomb, None, None), Err(UploadError::Uncheckable));
+        // ... and a card number after it cannot hide behind it.
+        let mut hidden = bomb.clone();
+        hidden.extend_from_slice(&pdf_with(b"BT (4111 1111 1111 1111) Tj ET", true)[9..]);
+        assert_ne!(check(&hidden, None, None).map(|f| f.kind), Ok(FileKind::Pdf));
+        // Encodings the check does not read, encryption, a stream that does not inflate.
+        let lzw =
+            b"%PDF-1.4\n1 0 obj\n<< /Length 5 /Filter /LZWDecode >>\nstream\n\x80\x0b\x60\x50\x22\nendstream\nendobj\n";
+        assert_eq!(check(lzw, None, None), Err(UploadError::Uncheckable));
+        let a85 = b"%PDF-1.4\n1 0 obj\n<< /Filter [/ASCII85Decode /FlateDecode] >>\nstream\n9jqo^\nendstream\nendobj\n";
+        assert_eq!(check(a85, None, None), Err(UploadError::Uncheckable));
+        let encrypted = b"%PDF-1.4\ntrailer << /Encrypt 5 0 R >>\n";
+        assert_eq!(check(encrypted, None, None), Err(UploadError::Uncheckable));
+        let broken = b"%PDF-1.4\n1 0 obj\n<< /Filter /FlateDecode >>\nstream\nnot zlib at all\nendstream\nendobj\n";
+        assert_eq!(check(broken, None, None), Err(UploadError::Uncheckable));
+    }
+
+    #[test]
+    fn hex_strings_and_pictures() {
+        // "4111 1111 1111 1111" as a hex string, compressed.
+        let hex: String = "4111 1111 1111 1111".bytes().map(|b| format!("{b:02x}")).collect();
+        let pdf = pdf_with(format!("BT <{hex}> Tj ET").as_bytes(), true);
+        assert_eq!(check(&pdf, None, None), Err(UploadError::CardNumber));
+        // A dictionary is not a hex string.
+        let clean = pdf_with(b"<< /Type /Page >> BT (Total 12.50) Tj ET", true);
+        assert_eq!(check(&clean, None, None).map(|f| f.kind), Ok(FileKind::Pdf));
+        // A picture inside a PDF is not read (nor inflated), like a picture sent alone.
+        let image =
+            b"%PDF-1.4\n1 0 obj\n<< /Subtype /Image /Filter /DCTDecode >>\nstream\n\xff\xd8\xff\nendstream\nendobj\n";
+        assert_eq!(check(image, None, None).map(|f| f.kind), Ok(FileKind::Pdf));
     }
 }

@@ -130,7 +130,8 @@ impl Webchat {
     ///
     /// # Errors
     /// Too large (413), a kind not taken or not what it claims (415), a PDF holding a card
-    /// number (422 on `file`), the chat's file limit reached (429), or the store fails.
+    /// number or that cannot be checked (422 on `file`), the chat's file limit reached (429), or
+    /// the store fails.
     pub async fn upload(
         &self,
         claims: &VisitorClaims,
@@ -141,9 +142,18 @@ impl Webchat {
         if content.len() > self.max_attachment_bytes {
             return Err(Error::PayloadTooLarge(format!("a file may have at most {} bytes", self.max_attachment_bytes)));
         }
-        let checked = upload::check(&content, claimed_type, name).map_err(|e| match e {
-            UploadError::CardNumber => Error::invalid("file", e.to_string()),
-            UploadError::Empty => Error::invalid("file", e.to_string()),
+        // Reading a PDF's streams is CPU work (linear, bounded): off the async workers.
+        let (claimed, name) = (claimed_type.map(str::to_owned), name.map(str::to_owned));
+        let (content, checked) = tokio::task::spawn_blocking(move || {
+            let checked = upload::check(&content, claimed.as_deref(), name.as_deref());
+            (content, checked)
+        })
+        .await
+        .map_err(Error::internal)?;
+        let checked = checked.map_err(|e| match e {
+            UploadError::CardNumber | UploadError::Uncheckable | UploadError::Empty => {
+                Error::invalid("file", e.to_string())
+            }
             UploadError::UnsupportedType | UploadError::TypeMismatch { .. } => {
                 Error::UnsupportedMediaType(e.to_string())
             }
