@@ -257,6 +257,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let task = tokio::spawn(server);
 
     tokio::spawn(Arc::clone(&routing).run_clock());
+    tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
     if let Some(voice) = &voice {
         voice.spawn();

@@ -180,6 +180,7 @@ impl Webchat {
     /// fails.
     pub async fn media(&self, conversation_id: ConversationId, ids: &[AttachmentId]) -> Result<Vec<MediaRef>, Error> {
         let mut media = Vec::with_capacity(ids.len());
+        let mut claimed = Vec::with_capacity(ids.len());
         for &id in ids {
             let file = match self.core.store.upload(id).await {
                 Ok(file) if file.conversation_id == conversation_id => file,
@@ -189,6 +190,7 @@ impl Webchat {
                 Err(e) => return Err(e.into()),
             };
             let kind = FileKind::ALL.into_iter().find(|k| k.mime_type() == file.content_type);
+            claimed.push(id);
             media.push(MediaRef {
                 kind: kind.map_or("document", FileKind::media_kind).to_owned(),
                 reference: format!("/api/v1/attachments/{id}"),
@@ -196,6 +198,9 @@ impl Webchat {
                 file_name: file.file_name,
             });
         }
+        // Claimed before the message is stored: a message that then fails leaves a file kept
+        // for nothing (harmless), never a message naming a deleted file.
+        self.core.store.claim_uploads(&claimed).await?;
         Ok(media)
     }
 
@@ -245,5 +250,25 @@ impl Webchat {
     /// The token is malformed, forged or expired.
     pub fn verify(&self, token: &str) -> Result<VisitorClaims, channels::webchat::TokenError> {
         self.key.verify(token, OffsetDateTime::now_utc())
+    }
+}
+
+/// Deletes, every hour, the files uploaded more than a day ago that no message named (the
+/// customer picked a file and left), until shutdown.
+pub async fn sweep_unclaimed_uploads(core: Core) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = core.shutdown.cancelled() => return,
+            _ = interval.tick() => {
+                let before = OffsetDateTime::now_utc() - time::Duration::days(1);
+                match core.store.delete_unclaimed_uploads(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "unclaimed web chat files deleted"),
+                    Err(e) => tracing::warn!(error = %e, "deleting unclaimed web chat files failed"),
+                }
+            }
+        }
     }
 }

@@ -65,6 +65,32 @@ impl Store {
         attachment_from_row(&row)
     }
 
+    /// Marks files as named by a message, so the sweep of unclaimed files keeps them.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn claim_uploads(&self, ids: &[AttachmentId]) -> Result<()> {
+        for id in ids {
+            sqlx::query("UPDATE chat_uploads SET claimed = TRUE WHERE id = $1 AND NOT claimed")
+                .bind(id.to_string())
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes files uploaded before `before` that no message named; returns how many.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn delete_unclaimed_uploads(&self, before: time::OffsetDateTime) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM chat_uploads WHERE NOT claimed AND created_at < $1")
+            .bind(super::ms(before))
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Any file a conversation holds: an e-mail attachment or a web chat upload.
     ///
     /// # Errors

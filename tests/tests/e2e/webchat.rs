@@ -1,5 +1,6 @@
 //! A customer chats over a real websocket; an agent answers from the live inbox; nothing is lost.
 
+use schema::{Store, StoreOptions};
 use serde_json::{Value, json};
 use tests::{ADMIN, ANA, BRUNO, Backend, TestApp, TestDb, Ws, both_backends, spawn_app, spawn_app_with, test_config};
 
@@ -352,11 +353,22 @@ async fn customer_sends_pictures_and_documents(backend: Backend) {
     assert_eq!((refused["code"].as_str(), refused["client_id"].as_str()), (Some("invalid_field"), Some("x1")));
 
     // A chat holds a bounded number of files.
-    for _ in 0..2 {
-        assert_eq!(upload(&app, Some(&visitor), "p.png", "image/png", PNG.to_vec()).await.0, 201);
-    }
+    let (status, orphan) = upload(&app, Some(&visitor), "p.png", "image/png", PNG.to_vec()).await;
+    assert_eq!(status, 201);
+    assert_eq!(upload(&app, Some(&visitor), "p.png", "image/png", PNG.to_vec()).await.0, 201);
     let (status, body) = upload(&app, Some(&visitor), "p.png", "image/png", PNG.to_vec()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
+
+    // The sweep deletes files no message named (here: all uploaded before "a second from now"),
+    // and keeps the one the message carries.
+    let store =
+        Store::connect(&app.db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    assert_eq!(store.delete_unclaimed_uploads(later).await.unwrap(), 2);
+    let orphan = format!("/api/v1/webchat/attachments/{}", orphan["id"].as_str().unwrap());
+    assert_eq!(app.http.get(app.url(&orphan)).bearer_auth(&visitor).send().await.unwrap().status(), 404);
+    let res = app.http.get(app.url(&own)).bearer_auth(&visitor).send().await.unwrap();
+    assert_eq!(res.status(), 200);
 }
 
 async fn new_chats_are_limited_per_client_address(backend: Backend) {
