@@ -88,6 +88,8 @@ pub struct WebchatConfig {
     pub max_attachments_per_conversation: u32,
     /// New chats and file uploads one client address may make per minute (more: 429).
     pub opens_per_minute_per_address: u32,
+    /// Megabytes of files one client address may upload per hour (more: 429).
+    pub upload_megabytes_per_hour_per_address: u32,
     /// A header holding the client's address, set by a proxy in front of the hub (e.g.
     /// `X-Forwarded-For`: its last entry is taken). Unset: the connection's peer address. Set it
     /// only behind a proxy that writes it, or clients can pick their own address.
@@ -106,6 +108,7 @@ impl Default for WebchatConfig {
             max_attachment_bytes: 5 * 1024 * 1024,
             max_attachments_per_conversation: 20,
             opens_per_minute_per_address: 60,
+            upload_megabytes_per_hour_per_address: 200,
             client_address_header: None,
             token_secret: None,
         }

@@ -189,6 +189,7 @@ pub async fn upload_attachment(
     let claims = visitor(&state, &req)?;
     state.webchat.admit(client_address(&state, &req))?;
     let content = body_within(payload, &req, state.webchat.max_attachment_bytes()).await?;
+    state.webchat.admit_bytes(client_address(&state, &req), content.len())?;
     let claimed = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let kept = state.webchat.upload(&claims, query.name.as_deref(), claimed, content).await?;
     Ok(HttpResponse::Created().json(UploadView {

@@ -57,6 +57,8 @@ pub struct Webchat {
     max_attachments: u32,
     /// New chats and uploads per client address.
     per_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Uploaded kilobytes per client address.
+    bytes_per_address: DefaultKeyedRateLimiter<IpAddr>,
     /// Typing hints per conversation and side (customer or agents), however many sockets send
     /// them.
     typing: DefaultKeyedRateLimiter<(ConversationId, bool)>,
@@ -84,6 +86,11 @@ impl Webchat {
                         NonZeroU32::new((config.opens_per_minute_per_address / 4).max(5)).unwrap_or(NonZeroU32::MIN),
                     ),
             ),
+            bytes_per_address: {
+                let kb = config.upload_megabytes_per_hour_per_address.saturating_mul(1024).max(1);
+                let kb = NonZeroU32::new(kb).unwrap_or(NonZeroU32::MIN);
+                RateLimiter::keyed(Quota::per_hour(kb).allow_burst(kb))
+            },
             typing: RateLimiter::keyed(
                 Quota::with_period(TYPING_PERIOD).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)),
             ),
@@ -124,6 +131,25 @@ impl Webchat {
     #[must_use]
     pub fn max_attachment_bytes(&self) -> usize {
         self.max_attachment_bytes
+    }
+
+    /// Counts an upload's bytes against the client's address.
+    ///
+    /// # Errors
+    /// The address has uploaded its hourly share (429).
+    pub fn admit_bytes(&self, address: Option<IpAddr>, bytes: usize) -> Result<(), Error> {
+        let Some(address) = address else { return Ok(()) };
+        if self.bytes_per_address.len() > MAX_TRACKED_ADDRESSES {
+            self.bytes_per_address.retain_recent();
+        }
+        let kb = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX).max(1);
+        let kb = NonZeroU32::new(kb).unwrap_or(NonZeroU32::MIN);
+        match self.bytes_per_address.check_key_n(&address, kb) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => {
+                Err(Error::TooManyRequests("too many file bytes from this address; try again later".to_owned()))
+            }
+        }
     }
 
     /// Checks and keeps a file a customer sends in their chat; a message names it afterwards.

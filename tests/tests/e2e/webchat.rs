@@ -375,6 +375,7 @@ async fn new_chats_are_limited_per_client_address(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut config = test_config(&db);
     config.webchat.opens_per_minute_per_address = 5;
+    config.webchat.upload_megabytes_per_hour_per_address = 1;
     config.webchat.client_address_header = Some("X-Forwarded-For".to_owned());
     let app = spawn_app_with(config, db).await;
     let open = |address: &'static str| {
@@ -393,5 +394,22 @@ async fn new_chats_are_limited_per_client_address(backend: Backend) {
     assert_eq!(refused.status(), 429);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
-    assert_eq!(open("203.0.113.2").await.unwrap().status(), 201);
+    let other = open("203.0.113.2").await.unwrap();
+    assert_eq!(other.status(), 201);
+    let token = other.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+
+    // File bytes are counted per address too: 1 MiB an hour here, so a second 600 KiB file is
+    // refused (from this address, not from another).
+    let send = |address: &'static str| {
+        app.http
+            .post(app.url("/api/v1/webchat/attachments?name=big.png"))
+            .bearer_auth(&token)
+            .header("x-forwarded-for", address)
+            .header("content-type", "image/png")
+            .body([PNG, &vec![0; 600 * 1024]].concat())
+            .send()
+    };
+    assert_eq!(send("203.0.113.3").await.unwrap().status(), 201);
+    assert_eq!(send("203.0.113.3").await.unwrap().status(), 429);
+    assert_eq!(send("203.0.113.4").await.unwrap().status(), 201);
 }
