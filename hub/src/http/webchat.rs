@@ -257,6 +257,13 @@ pub async fn socket(
             return Ok(response);
         }
     };
+    let Some(slot) = state.webchat.open_socket(claims.conversation_id) else {
+        actix_web::rt::spawn(ws::refuse(
+            session,
+            format!("this chat has {} sockets open already", crate::services::webchat::MAX_SOCKETS_PER_CONVERSATION),
+        ));
+        return Ok(response);
+    };
     // Subscribe before replaying, so nothing stored in between is missed; duplicates are
     // dropped by sequence number.
     let subscription = state.core.bus.subscribe(Topic::Conversation(claims.conversation_id));
@@ -280,6 +287,7 @@ pub async fn socket(
             return;
         }
         ws::drive(state, session, stream, subscription, handler, "customer").await;
+        drop(slot);
     });
     Ok(response)
 }

@@ -62,6 +62,31 @@ pub struct Webchat {
     /// Typing hints per conversation and side (customer or agents), however many sockets send
     /// them.
     typing: DefaultKeyedRateLimiter<(ConversationId, bool)>,
+    /// Open customer sockets per conversation (a chat open in a few tabs is fine; hundreds
+    /// from one token are not).
+    sockets: Arc<std::sync::Mutex<std::collections::HashMap<ConversationId, usize>>>,
+}
+
+/// Most customer sockets open at once on one conversation.
+pub const MAX_SOCKETS_PER_CONVERSATION: usize = 8;
+
+/// An open customer socket, counted until it is dropped.
+#[derive(Debug)]
+pub struct SocketSlot {
+    sockets: Arc<std::sync::Mutex<std::collections::HashMap<ConversationId, usize>>>,
+    conversation_id: ConversationId,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = sockets.get_mut(&self.conversation_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                sockets.remove(&self.conversation_id);
+            }
+        }
+    }
 }
 
 /// One typing hint per conversation and side is passed on per this period.
@@ -91,6 +116,7 @@ impl Webchat {
                 let kb = NonZeroU32::new(kb).unwrap_or(NonZeroU32::MIN);
                 RateLimiter::keyed(Quota::per_hour(kb).allow_burst(kb))
             },
+            sockets: Arc::default(),
             typing: RateLimiter::keyed(
                 Quota::with_period(TYPING_PERIOD).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)),
             ),
@@ -131,6 +157,19 @@ impl Webchat {
     #[must_use]
     pub fn max_attachment_bytes(&self) -> usize {
         self.max_attachment_bytes
+    }
+
+    /// A slot for one more customer socket on the conversation, or `None` when it has
+    /// [`MAX_SOCKETS_PER_CONVERSATION`] open already.
+    #[must_use]
+    pub fn open_socket(&self, conversation_id: ConversationId) -> Option<SocketSlot> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = sockets.entry(conversation_id).or_insert(0);
+        if *n >= MAX_SOCKETS_PER_CONVERSATION {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot { sockets: Arc::clone(&self.sockets), conversation_id })
     }
 
     /// Counts an upload's bytes against the client's address.

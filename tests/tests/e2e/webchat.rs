@@ -13,6 +13,7 @@ both_backends!(
     customer_sees_who_answers_their_typing_and_the_end,
     customer_sends_pictures_and_documents,
     new_chats_are_limited_per_client_address,
+    sockets_per_chat_are_bounded,
 );
 
 async fn customer_and_agent_talk_end_to_end(backend: Backend) {
@@ -412,4 +413,35 @@ async fn new_chats_are_limited_per_client_address(backend: Backend) {
     assert_eq!(send("203.0.113.3").await.unwrap().status(), 201);
     assert_eq!(send("203.0.113.3").await.unwrap().status(), 429);
     assert_eq!(send("203.0.113.4").await.unwrap().status(), 201);
+}
+
+async fn sockets_per_chat_are_bounded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (visitor, _) = app.new_chat().await;
+    // A chat open in several tabs is fine, up to 8 sockets...
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        let mut ws = app.customer_socket(&visitor, None).await;
+        ws.next_of("state").await;
+        open.push(ws);
+    }
+    // ... the ninth is closed at once with a reason.
+    let mut ninth = app.customer_socket(&visitor, None).await;
+    let (code, reason) = ninth.closed().await;
+    assert_eq!(code, 4401, "{reason}");
+    assert!(reason.contains("sockets open"), "{reason}");
+    // A closed one frees its place (the hub notices the peer leaving).
+    drop(open.pop());
+    let mut reopened = false;
+    for _ in 0..50 {
+        let mut ws = app.customer_socket(&visitor, None).await;
+        // A refused socket's close makes `next_json` panic: each try runs on its own task.
+        let first = tokio::spawn(async move { ws.next_json().await }).await;
+        if first.is_ok_and(|f| f["type"] == "state") {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reopened, "a socket could open again after one closed");
 }
