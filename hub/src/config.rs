@@ -90,6 +90,12 @@ pub struct WebchatConfig {
     pub opens_per_minute_per_address: u32,
     /// Megabytes of files one client address may upload per hour (more: 429).
     pub upload_megabytes_per_hour_per_address: u32,
+    /// Reading pictures for card numbers (OCR with Tesseract): `auto` reads them when the OCR
+    /// command is installed and keeps them unread otherwise; `required` refuses pictures it
+    /// cannot read; `off` never reads them.
+    pub picture_ocr: PictureOcr,
+    /// The Tesseract command (Debian: `apt-get install tesseract-ocr`).
+    pub ocr_command: String,
     /// A header holding the client's address, set by a proxy in front of the hub (e.g.
     /// `X-Forwarded-For`: its last entry is taken). Unset: the connection's peer address. Set it
     /// only behind a proxy that writes it, or clients can pick their own address.
@@ -97,6 +103,16 @@ pub struct WebchatConfig {
     /// Secret that signs visitor tokens. Unset: one is generated and kept in the database, so
     /// every node sharing the database shares it.
     pub token_secret: Option<String>,
+}
+
+/// Whether pictures customers send are read for card numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PictureOcr {
+    #[default]
+    Auto,
+    Required,
+    Off,
 }
 
 impl Default for WebchatConfig {
@@ -109,6 +125,8 @@ impl Default for WebchatConfig {
             max_attachments_per_conversation: 20,
             opens_per_minute_per_address: 60,
             upload_megabytes_per_hour_per_address: 200,
+            picture_ocr: PictureOcr::Auto,
+            ocr_command: "tesseract".to_owned(),
             client_address_header: None,
             token_secret: None,
         }

@@ -15,7 +15,7 @@ use schema::{
 use time::OffsetDateTime;
 
 use crate::bus::Event;
-use crate::config::WebchatConfig;
+use crate::config::{PictureOcr, WebchatConfig};
 use crate::error::Error;
 use crate::services::Core;
 use crate::services::ingest::Ingest;
@@ -65,7 +65,15 @@ pub struct Webchat {
     /// Open customer sockets per conversation (a chat open in a few tabs is fine; hundreds
     /// from one token are not).
     sockets: Arc<std::sync::Mutex<std::collections::HashMap<ConversationId, usize>>>,
+    /// Reading pictures for card numbers.
+    ocr: PictureOcr,
+    ocr_command: String,
+    /// OCR runs at once (each is a process taking a core for a fraction of a second).
+    ocr_slots: tokio::sync::Semaphore,
 }
+
+/// How long reading one picture may take.
+const OCR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Most customer sockets open at once on one conversation.
 pub const MAX_SOCKETS_PER_CONVERSATION: usize = 8;
@@ -117,6 +125,9 @@ impl Webchat {
                 RateLimiter::keyed(Quota::per_hour(kb).allow_burst(kb))
             },
             sockets: Arc::default(),
+            ocr: config.picture_ocr,
+            ocr_command: config.ocr_command.clone(),
+            ocr_slots: tokio::sync::Semaphore::new(2),
             typing: RateLimiter::keyed(
                 Quota::with_period(TYPING_PERIOD).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)),
             ),
@@ -223,6 +234,9 @@ impl Webchat {
                 Error::UnsupportedMediaType(e.to_string())
             }
         })?;
+        if checked.kind != FileKind::Pdf {
+            self.check_picture(&content).await?;
+        }
         let size = content.len();
         let new = NewUpload {
             id: AttachmentId::new(),
@@ -236,6 +250,50 @@ impl Webchat {
         }
         tracing::info!(conversation_id = %claims.conversation_id, attachment_id = %new.id, size, "web chat file kept");
         Ok(Upload { id: new.id, file_name: new.file_name, content_type: checked.kind.mime_type(), size })
+    }
+
+    /// Reads a picture with OCR and refuses it when it shows a card number (or, with OCR
+    /// `required`, when it cannot be read).
+    async fn check_picture(&self, content: &[u8]) -> Result<(), Error> {
+        if self.ocr == PictureOcr::Off {
+            return Ok(());
+        }
+        let unreadable = |why: String| {
+            if self.ocr == PictureOcr::Required {
+                tracing::warn!(reason = %why, "a picture could not be read for card numbers; refused");
+                Err(Error::invalid("file", UploadError::Uncheckable.to_string()))
+            } else {
+                tracing::warn!(reason = %why, "a picture could not be read for card numbers; kept unread (picture_ocr = auto)");
+                Ok(())
+            }
+        };
+        let _slot = self.ocr_slots.acquire().await.map_err(Error::internal)?;
+        let path = std::env::temp_dir().join(format!("switchboard-ocr-{}", AttachmentId::new()));
+        if let Err(e) = tokio::fs::write(&path, content).await {
+            return unreadable(format!("writing the picture for OCR: {e}"));
+        }
+        let run = tokio::process::Command::new(&self.ocr_command)
+            .arg(&path)
+            .arg("stdout")
+            .args(["--psm", "11"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(OCR_TIMEOUT, run).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        let output = match output {
+            Err(_) => return unreadable("OCR took too long".to_owned()),
+            Ok(Err(e)) => return unreadable(format!("running {}: {e}", self.ocr_command)),
+            Ok(Ok(o)) if !o.status.success() => return unreadable(format!("OCR failed: {}", o.status)),
+            Ok(Ok(o)) => o,
+        };
+        let mut scanner = schema::pci::CardScanner::new();
+        scanner.feed(&output.stdout);
+        if scanner.found() {
+            return Err(Error::invalid("file", "the picture shows a card number; please send it without".to_owned()));
+        }
+        Ok(())
     }
 
     /// The media of a customer's message: files uploaded to this same conversation.

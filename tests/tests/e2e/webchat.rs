@@ -14,6 +14,7 @@ both_backends!(
     customer_sends_pictures_and_documents,
     new_chats_are_limited_per_client_address,
     sockets_per_chat_are_bounded,
+    pictures_showing_a_card_number_are_refused,
 );
 
 async fn customer_and_agent_talk_end_to_end(backend: Backend) {
@@ -444,4 +445,23 @@ async fn sockets_per_chat_are_bounded(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(reopened, "a socket could open again after one closed");
+}
+
+/// Needs Tesseract (`apt-get install tesseract-ocr`; the test script installs it).
+async fn pictures_showing_a_card_number_are_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    config.webchat.picture_ocr = hub::config::PictureOcr::Required;
+    let app = spawn_app_with(config, db).await;
+    let (visitor, _) = app.new_chat().await;
+    let fixture = |name: &str| std::fs::read(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    // A screenshot of "Tarjeta 4111 1111 1111 1111" is refused, on the field.
+    let (status, body) = upload(&app, Some(&visitor), "captura.png", "image/png", fixture("card-number.png")).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("file")), "{body}");
+    // A screenshot of a line number and other text is kept.
+    let (status, body) = upload(&app, Some(&visitor), "linea.png", "image/png", fixture("no-card-number.png")).await;
+    assert_eq!(status, 201, "{body}");
+    // With OCR required, a picture it cannot read is refused too.
+    let (status, body) = upload(&app, Some(&visitor), "roto.png", "image/png", PNG.to_vec()).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("file")), "{body}");
 }

@@ -182,8 +182,8 @@ export class ChatConnection {
       throw new FileRefused('network');
     }
     if (!response.ok) {
-      const body = (await response.json().catch(() => ({}))) as { code?: string };
-      throw new FileRefused(body.code ?? `status_${response.status}`);
+      const body = (await response.json().catch(() => ({}))) as { error?: { code?: string } };
+      throw new FileRefused(body.error?.code ?? `status_${response.status}`);
     }
     const kept = (await response.json()) as { id: string; file_name?: string };
     await this.send(kept.file_name ?? file.name, language, { id: kept.id, file });

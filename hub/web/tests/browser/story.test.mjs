@@ -142,6 +142,22 @@ for (const backend of BACKENDS) {
       await sent.locator('.sb-state', { hasText: 'Entregado' }).waitFor();
       assert.equal(await sent.locator('.sb-image').getAttribute('alt'), 'pantalla.png');
       await agent.locator('.msg-customer .media').filter({ hasText: 'pantalla.png' }).waitFor();
+      // A picture showing a card number is refused (the hub reads pictures with OCR).
+      const cardPicture = await customer.evaluate(() => {
+        const c = document.createElement('canvas');
+        c.width = 900;
+        c.height = 140;
+        const g = c.getContext('2d');
+        g.fillStyle = '#fff';
+        g.fillRect(0, 0, c.width, c.height);
+        g.fillStyle = '#000';
+        g.font = '48px sans-serif';
+        g.fillText('Tarjeta 4111 1111 1111 1111', 20, 80);
+        return c.toDataURL('image/png').split(',')[1];
+      });
+      await customer.locator('#sb-file').setInputFiles({ name: 'tarjeta.png', mimeType: 'image/png', buffer: Buffer.from(cardPicture, 'base64') });
+      await customer.getByRole('alert').filter({ hasText: 'muestra un número de tarjeta' }).waitFor();
+      assert.equal(await customer.locator('.sb-image[alt="tarjeta.png"]').count(), 0, 'the card picture is not sent');
       // A file of a kind the chat does not take is refused with a message, and nothing is sent.
       await customer.locator('#sb-file').setInputFiles({ name: 'virus.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ') });
       await customer.getByRole('alert').filter({ hasText: 'Solo se pueden enviar imágenes' }).waitFor();
