@@ -90,9 +90,9 @@ pub struct WebchatConfig {
     pub opens_per_minute_per_address: u32,
     /// Megabytes of files one client address may upload per hour (more: 429).
     pub upload_megabytes_per_hour_per_address: u32,
-    /// Reading pictures for card numbers (OCR with Tesseract): `auto` reads them when the OCR
-    /// command is installed and keeps them unread otherwise; `required` refuses pictures it
-    /// cannot read; `off` never reads them.
+    /// Reading pictures for card numbers (OCR with Tesseract): `required` (the default) refuses
+    /// a picture it cannot read, so no card number is kept unread; `auto` keeps such a picture
+    /// unread (with a warning in the log); `off` never reads pictures.
     pub picture_ocr: PictureOcr,
     /// The Tesseract command (Debian: `apt-get install tesseract-ocr`).
     pub ocr_command: String,
@@ -109,8 +109,8 @@ pub struct WebchatConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PictureOcr {
-    #[default]
     Auto,
+    #[default]
     Required,
     Off,
 }
@@ -125,7 +125,7 @@ impl Default for WebchatConfig {
             max_attachments_per_conversation: 20,
             opens_per_minute_per_address: 60,
             upload_megabytes_per_hour_per_address: 200,
-            picture_ocr: PictureOcr::Auto,
+            picture_ocr: PictureOcr::Required,
             ocr_command: "tesseract".to_owned(),
             client_address_header: None,
             token_secret: None,
