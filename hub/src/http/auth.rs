@@ -45,10 +45,17 @@ impl Staff {
 /// The bearer token of a request: the `Authorization` header, or for websockets (which browsers
 /// cannot give headers) the `token` query parameter.
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
-    if let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        return h.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(|t| t.trim().to_owned());
+    if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
+        return header_bearer(req).map(str::to_owned);
     }
     web::Query::<TokenQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().token)
+}
+
+/// The token of an `Authorization: Bearer` header only (for REST calls that never take one in
+/// the URL).
+pub fn header_bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
 }
 
 #[derive(Deserialize)]

@@ -110,13 +110,9 @@ fn client_address(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
 
 /// The visitor token of a request: `Authorization: Bearer <token>`.
 fn visitor(state: &AppState, req: &HttpRequest) -> Result<VisitorClaims, Error> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let token = crate::http::auth::header_bearer(req)
         .ok_or_else(|| Error::Unauthorized("a visitor token is required (Authorization: Bearer)".to_owned()))?;
-    state.webchat.verify(token.trim()).map_err(|e| Error::Unauthorized(e.to_string()))
+    state.webchat.verify(token).map_err(|e| Error::Unauthorized(e.to_string()))
 }
 
 /// A file upload must arrive within this time (a trickling client holds no buffer for long).

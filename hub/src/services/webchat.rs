@@ -100,8 +100,17 @@ impl Drop for SocketSlot {
 /// One typing hint per conversation and side is passed on per this period.
 const TYPING_PERIOD: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Addresses the rate limiter remembers before it forgets the idle ones.
-const MAX_TRACKED_ADDRESSES: usize = 100_000;
+/// Keys (addresses, conversations) a rate limiter remembers before it forgets the idle ones.
+const MAX_TRACKED_KEYS: usize = 100_000;
+
+/// Counts `n` against `key`: whether it is within the limiter's rate. Idle keys are forgotten
+/// once the limiter tracks too many, so its memory stays bounded.
+fn allowed<K: Clone + std::hash::Hash + Eq>(limiter: &DefaultKeyedRateLimiter<K>, key: &K, n: NonZeroU32) -> bool {
+    if limiter.len() > MAX_TRACKED_KEYS {
+        limiter.retain_recent();
+    }
+    matches!(limiter.check_key_n(key, n), Ok(Ok(())))
+}
 
 impl Webchat {
     #[must_use]
@@ -137,10 +146,7 @@ impl Webchat {
     /// Passes a typing hint on (to the agents' inboxes, and for an agent to the customer), at
     /// most one per [`TYPING_PERIOD`] per conversation and side. Hints are not stored.
     pub fn typing(&self, conversation_id: ConversationId, agent: Option<(AgentId, DisplayName)>) {
-        if self.typing.len() > MAX_TRACKED_ADDRESSES {
-            self.typing.retain_recent();
-        }
-        if self.typing.check_key(&(conversation_id, agent.is_some())).is_err() {
+        if !allowed(&self.typing, &(conversation_id, agent.is_some()), NonZeroU32::MIN) {
             return;
         }
         let (author, agent_id, name) = match agent {
@@ -155,13 +161,12 @@ impl Webchat {
     /// # Errors
     /// The address is over its rate (429).
     pub fn admit(&self, address: Option<IpAddr>) -> Result<(), Error> {
-        let Some(address) = address else { return Ok(()) };
-        if self.per_address.len() > MAX_TRACKED_ADDRESSES {
-            self.per_address.retain_recent();
+        match address {
+            Some(address) if !allowed(&self.per_address, &address, NonZeroU32::MIN) => Err(Error::TooManyRequests(
+                "too many new chats or files from this address; try again in a minute".to_owned(),
+            )),
+            _ => Ok(()),
         }
-        self.per_address.check_key(&address).map_err(|_| {
-            Error::TooManyRequests("too many new chats or files from this address; try again in a minute".to_owned())
-        })
     }
 
     /// Largest file a customer may send, in bytes.
@@ -188,17 +193,12 @@ impl Webchat {
     /// # Errors
     /// The address has uploaded its hourly share (429).
     pub fn admit_bytes(&self, address: Option<IpAddr>, bytes: usize) -> Result<(), Error> {
-        let Some(address) = address else { return Ok(()) };
-        if self.bytes_per_address.len() > MAX_TRACKED_ADDRESSES {
-            self.bytes_per_address.retain_recent();
-        }
-        let kb = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX).max(1);
-        let kb = NonZeroU32::new(kb).unwrap_or(NonZeroU32::MIN);
-        match self.bytes_per_address.check_key_n(&address, kb) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => {
+        let kb = NonZeroU32::new(u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        match address {
+            Some(address) if !allowed(&self.bytes_per_address, &address, kb) => {
                 Err(Error::TooManyRequests("too many file bytes from this address; try again later".to_owned()))
             }
+            _ => Ok(()),
         }
     }
 

@@ -28,13 +28,13 @@ pub fn page(doc: &Document) -> String {
 
 /// The page for an article that cannot be shown.
 pub fn failure(status: StatusCode) -> String {
-    let (lang, title) = if status == StatusCode::NOT_FOUND {
-        (Language::En, "This help article does not exist or is no longer published.")
+    let title = if status == StatusCode::NOT_FOUND {
+        "This help article does not exist or is no longer published."
     } else {
-        (Language::En, "The help article cannot be shown right now. Please try again shortly.")
+        "The help article cannot be shown right now. Please try again shortly."
     };
     let mut out = String::with_capacity(512);
-    head(&mut out, lang, title);
+    head(&mut out, Language::En, title);
     out.push_str("<main><h1>");
     escape(&mut out, title);
     out.push_str("</h1></main></body></html>\n");
