@@ -5,6 +5,7 @@ import type { JSX } from 'preact';
 import { LANGS, LANG_NAMES, translator, type Lang } from '../shared/i18n';
 import { ChatConnection, FileRefused, splitSource, type ChatMessage, type Media, type Snapshot } from './connection';
 import type { Translate } from '../shared/i18n';
+import { saveBlob } from '../shared/save';
 import en from '../i18n/widget/en.json';
 import es from '../i18n/widget/es.json';
 import pt from '../i18n/widget/pt.json';
@@ -281,13 +282,7 @@ function FileView({ media, connection, t }: { media: Media; connection: ChatConn
   const save = () => {
     connection
       .file(media.reference)
-      .then((blob) => {
-        const a = document.createElement('a');
-        a.href = URL.createObjectURL(blob);
-        a.download = name;
-        a.click();
-        window.setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-      })
+      .then((blob) => saveBlob(blob, name))
       .catch(() => setFailed(true));
   };
   if (isImage && url) return <img class="sb-image" src={url} alt={name} />;

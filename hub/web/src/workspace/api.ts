@@ -1,6 +1,8 @@
 // The hub's REST API as the workspace uses it. The staff token travels in the Authorization
 // header only (never in a URL, except the websocket's, where browsers cannot set headers).
 
+import { saveBlob } from '../shared/save';
+
 export interface Agent {
   id: string;
   email: string;
@@ -136,11 +138,7 @@ export class Api {
     const response = await fetch(reference, { headers: { authorization: `Bearer ${this.token}` } });
     if (response.status === 401) this.onUnauthorized();
     if (!response.ok) throw new ApiError(response.status, 'download_failed', response.statusText);
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(await response.blob());
-    a.download = name;
-    a.click();
-    window.setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    saveBlob(await response.blob(), name);
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
