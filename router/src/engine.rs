@@ -38,8 +38,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use schema::{AgentId, Channel, Presence, QueueName, SkillLevel, TicketId};
 
 use crate::model::{
-    AgentProfile, Decision, EngineConfig, EscalationStep, Input, Millis, OfferEnd, QueueStats, SkillRequirement,
-    TicketRequest,
+    AgentProfile, AgentStats, AgentTicket, Decision, EngineConfig, EscalationStep, Input, Millis, OfferEnd, QueueStats,
+    SkillRequirement, TicketRequest,
 };
 
 /// Why the engine refused an input. Nothing changed when it did.
@@ -821,6 +821,7 @@ impl Engine {
             longest_wait_ms: 0,
             available_agents: 0,
             sla_at_risk: 0,
+            sla_breached: 0,
         };
         for q in self.config.sla_ms.keys() {
             stats.insert(q, blank(q));
@@ -837,10 +838,13 @@ impl Engine {
             } else {
                 needs.entry(&t.queue).or_default().insert((ch(t.channel), &t.req));
             }
-            if let Some(&sla) = self.config.sla_ms.get(&t.queue)
-                && waited.saturating_mul(100) > sla.saturating_mul(i64::from(self.config.sla_warning_percent))
-            {
-                s.sla_at_risk += 1;
+            if let Some(&sla) = self.config.sla_ms.get(&t.queue) {
+                if waited.saturating_mul(100) > sla.saturating_mul(i64::from(self.config.sla_warning_percent)) {
+                    s.sla_at_risk += 1;
+                }
+                if waited > sla {
+                    s.sla_breached += 1;
+                }
             }
         }
         let ready: Vec<&Agent> = self.agents.iter().flatten().filter(|a| a.indexed.is_some()).collect();
@@ -851,6 +855,46 @@ impl Engine {
             };
         }
         stats.into_values().collect()
+    }
+
+    /// Every known agent now, by id: presence, skills, load and capacity per channel, and the
+    /// tickets they are offered or hold.
+    #[must_use]
+    pub fn agent_stats(&self) -> Vec<AgentStats> {
+        let names: BTreeMap<usize, &schema::SkillName> = self.skill_ids.iter().map(|(n, i)| (*i, n)).collect();
+        self.agent_slot
+            .values()
+            .filter_map(|&slot| self.agents.get(slot).and_then(Option::as_ref))
+            .map(|a| {
+                let per_channel = |v: &dyn Fn(usize) -> u16| -> BTreeMap<Channel, u8> {
+                    CHANNELS
+                        .iter()
+                        .filter(|c| v(ch(**c)) > 0)
+                        .map(|c| (*c, u8::try_from(v(ch(*c))).unwrap_or(u8::MAX)))
+                        .collect()
+                };
+                let offered = a.offers.iter().filter_map(|id| {
+                    self.tickets.get(id).map(|t| AgentTicket { ticket: *id, channel: t.channel, offered: true })
+                });
+                let assigned = a.assigned.iter().filter_map(|id| {
+                    self.assigned.get(id).map(|(_, c)| AgentTicket { ticket: *id, channel: *c, offered: false })
+                });
+                AgentStats {
+                    id: a.id,
+                    presence: a.presence,
+                    skills: a
+                        .skills
+                        .iter()
+                        .filter_map(|(s, l)| {
+                            Some(((*names.get(s)?).clone(), SkillLevel::try_from(i64::from(*l)).ok()?))
+                        })
+                        .collect(),
+                    load: per_channel(&|c| a.load[c]),
+                    capacity: per_channel(&|c| u16::from(a.limits[c])),
+                    tickets: offered.chain(assigned).collect(),
+                }
+            })
+            .collect()
     }
 
     /// An agent's presence, if known.
@@ -1161,6 +1205,50 @@ mod tests {
         let stats = e.queue_stats(300_000);
         assert_eq!(stats.len(), 1);
         assert_eq!((stats[0].queue.as_str(), stats[0].waiting, stats[0].offered), ("general", 1, 1));
+    }
+
+    #[test]
+    fn sla_at_risk_and_breached_and_agents_for_supervisors() {
+        let mut cfg = EngineConfig::default();
+        cfg.sla_ms.insert(q("support"), 100_000);
+        let mut e = Engine::new(cfg);
+        let mut p = profile(1, &[("billing", 4)]);
+        p.capacity.limits = [(Channel::Email, 2), (Channel::WebChat, 1)].into_iter().collect();
+        add(&mut e, 0, p);
+        e.handle(0, Input::AgentUpdated(profile(2, &[("tech", 3)]))).unwrap();
+        // Ticket 1 goes to agent 1 and is accepted; 2 is offered; 3 and 4 wait (tech 9: nobody).
+        queue(&mut e, 0, ticket(1, Channel::Email, 3, vec![], 0));
+        e.handle(1, Input::OfferAccepted { ticket: tid(1), agent: aid(1) }).unwrap();
+        queue(&mut e, 1, ticket(2, Channel::WebChat, 3, vec![], 1));
+        queue(&mut e, 50_000, ticket(3, Channel::Email, 3, vec![req("tech", 9)], 50_000));
+        queue(&mut e, 95_000, ticket(4, Channel::Email, 3, vec![req("tech", 9)], 95_000));
+        // At 130 s: ticket 2 waited 130 s (breached, at risk), 3 waited 80 s (not past 80%),
+        // 4 waited 35 s. At 140 s, 3 is at risk (90 s) but not breached.
+        let stats = e.queue_stats(130_000);
+        assert_eq!(stats.len(), 1);
+        let s = &stats[0];
+        assert_eq!((s.waiting, s.offered, s.sla_at_risk, s.sla_breached), (3, 1, 1, 1));
+        assert_eq!(s.longest_wait_ms, 129_999);
+        let stats = e.queue_stats(140_000);
+        assert_eq!((stats[0].sla_at_risk, stats[0].sla_breached), (2, 1));
+
+        let agents = e.agent_stats();
+        assert_eq!(agents.len(), 2);
+        let a = &agents[0];
+        assert_eq!((a.id, a.presence), (aid(1), Presence::Available));
+        assert_eq!(a.skills.get(&sk("billing")).map(|l| l.get()), Some(4));
+        assert_eq!(a.load, [(Channel::WebChat, 1), (Channel::Email, 1)].into_iter().collect());
+        assert_eq!(a.capacity, [(Channel::WebChat, 1), (Channel::Email, 2)].into_iter().collect());
+        assert_eq!(
+            a.tickets,
+            [
+                AgentTicket { ticket: tid(2), channel: Channel::WebChat, offered: true },
+                AgentTicket { ticket: tid(1), channel: Channel::Email, offered: false },
+            ]
+        );
+        let b = &agents[1];
+        assert_eq!((b.id, b.presence, b.tickets.len()), (aid(2), Presence::Offline, 0));
+        assert!(b.load.is_empty());
     }
 
     #[test]

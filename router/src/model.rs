@@ -105,8 +105,34 @@ pub struct QueueStats {
     /// Available agents with free capacity who qualify for at least one waiting ticket of the
     /// queue, or, if none wait, available agents with any free capacity.
     pub available_agents: usize,
-    /// Waiting tickets past `sla_warning` of their queue's first-response target.
+    /// Waiting tickets past `sla_warning` of their queue's first-response target (breached
+    /// ones included).
     pub sla_at_risk: usize,
+    /// Waiting tickets past their queue's first-response target.
+    pub sla_breached: usize,
+}
+
+/// One agent as the engine sees them now, for supervisors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentStats {
+    pub id: AgentId,
+    pub presence: Presence,
+    pub skills: BTreeMap<SkillName, SkillLevel>,
+    /// Offered and assigned tickets per channel (channels with none left out).
+    pub load: BTreeMap<Channel, u8>,
+    /// Most tickets at once per channel, as the engine applies it (voice 0 without a softphone).
+    pub capacity: BTreeMap<Channel, u8>,
+    /// Offered then assigned tickets, each by id.
+    pub tickets: Vec<AgentTicket>,
+}
+
+/// A ticket an agent holds or is offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentTicket {
+    pub ticket: TicketId,
+    pub channel: Channel,
+    /// Offered and not yet accepted (else assigned).
+    pub offered: bool,
 }
 
 /// Engine settings.
