@@ -31,6 +31,7 @@ use crate::services::social::Social;
 use crate::services::staff::{Sessions, ensure_staff};
 use crate::services::tickets::Tickets;
 use crate::services::voice::Voice;
+use crate::services::wall::Wall;
 use crate::services::webchat::Webchat;
 use crate::services::{Core, outbox};
 use crate::{demo, http};
@@ -52,6 +53,8 @@ pub struct AppState {
     pub assistant: Option<Arc<Assistant>>,
     /// The SIP voice channel, when `sip.enabled`.
     pub voice: Option<Arc<Voice>>,
+    /// The supervisors' live wall.
+    pub wall: Wall,
 }
 
 /// The hub could not start.
@@ -217,6 +220,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, &config.webchat),
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
         canned: Canned::new(core.clone(), Arc::clone(&routing)),
+        wall: Wall::new(core.clone(), Arc::clone(&routing)),
         routing: Arc::clone(&routing),
         ingest: Arc::clone(&ingest),
         social: Arc::clone(&social),

@@ -11,7 +11,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytestring::ByteString;
-use schema::{AgentId, AuthorKind, Conversation, ConversationId, DisplayName, Message, Presence, Ticket};
+use schema::{AgentId, AuthorKind, Conversation, ConversationId, DisplayName, Message, Presence, Ticket, TicketId};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -33,6 +33,19 @@ pub enum Event {
     /// A ticket changed: created, offered, assigned, escalated, transferred, resolved…
     #[serde(rename = "ticket.updated")]
     TicketUpdated { ticket: Ticket },
+    /// A staff member added an internal note to a ticket (a supervisor's whisper, or the
+    /// assignee's own note). Staff only: it goes to the inbox sockets, never to the customer's.
+    #[serde(rename = "ticket.note")]
+    NoteAdded {
+        ticket_id: TicketId,
+        /// The ticket's conversation (the event is not published on its topic).
+        conversation_id: ConversationId,
+        author_id: AgentId,
+        author_name: DisplayName,
+        text: String,
+        #[serde(with = "time::serde::rfc3339")]
+        created_at: time::OffsetDateTime,
+    },
     /// An agent's presence changed.
     #[serde(rename = "agent.presence")]
     PresenceChanged { agent_id: AgentId, presence: Presence },
@@ -62,7 +75,8 @@ impl Event {
             }
             Self::TicketUpdated { ticket } => Some(ticket.conversation_id),
             Self::Typing { conversation_id, .. } => Some(*conversation_id),
-            Self::PresenceChanged { .. } => None,
+            // Staff only: a customer's socket must never see an internal note.
+            Self::PresenceChanged { .. } | Self::NoteAdded { .. } => None,
         }
     }
 }

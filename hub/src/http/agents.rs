@@ -1,4 +1,5 @@
-//! Staff accounts (admin), agents' routing profiles (supervisor), presence (the agent), and
+//! Staff accounts (admin), agents' routing profiles (supervisor), presence (the agent, or a
+//! supervisor for them), and
 //! softphone identities (admin).
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(get_profile)
         .service(set_profile)
         .service(set_presence)
+        .service(set_agent_presence)
         .service(get_identity)
         .service(set_identity);
 }
@@ -244,6 +246,35 @@ pub async fn set_presence(
     let agent = staff.require(Role::Agent)?;
     let presence = state.tickets.set_presence(agent.id, &body.presence).await?;
     Ok(HttpResponse::Ok().json(PresenceView { agent_id: agent.id, presence }))
+}
+
+/// Sets an agent's presence (supervisor): `available` and `busy` need the agent's inbox open,
+/// since offers would go to nobody; `away` and `offline` always work (offline withdraws live
+/// offers). Logged with who did it.
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the agent")),
+    request_body = PresenceBody,
+    responses(
+        (status = 200, body = PresenceView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "available or busy for an agent whose inbox is closed", body = ErrorBody),
+        (status = 422, description = "an unknown presence, or not an active agent", body = ErrorBody)
+    )
+)]
+#[put("/agents/{id}/presence")]
+pub async fn set_agent_presence(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+    body: web::Json<PresenceBody>,
+) -> Result<HttpResponse, Error> {
+    let supervisor = staff.require(Role::Supervisor)?;
+    let presence = state.tickets.set_agent_presence(supervisor, *id, &body.presence).await?;
+    Ok(HttpResponse::Ok().json(PresenceView { agent_id: *id, presence }))
 }
 
 // ---- softphone identities ---------------------------------------------------------------------

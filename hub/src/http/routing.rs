@@ -1,4 +1,5 @@
-//! The supervisors' routing (supervisor): the rules (versioned), a dry run, queue figures.
+//! The supervisors' routing (supervisor): the rules (versioned), a dry run, queue figures, the
+//! live wall.
 
 use actix_web::{HttpResponse, get, post, put, web};
 use router::rules::RoutingRules;
@@ -13,10 +14,12 @@ use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{self, ErrorBody, QueueStatsView, RulesVersionView};
 use crate::services::tickets::DryRunInput;
+use crate::services::wall::WallSnapshot;
 
 /// Routing routes (supervisors).
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(get_rules).service(save_rules).service(rules_versions).service(dry_run).service(queues);
+    cfg.service(wall);
 }
 
 /// The routing rules in force.
@@ -164,4 +167,20 @@ pub async fn queues(state: web::Data<AppState>, staff: Staff) -> Result<HttpResp
     staff.require(Role::Supervisor)?;
     let queues: Vec<QueueStatsView> = views::all(state.routing.queue_stats().await);
     Ok(HttpResponse::Ok().json(queues))
+}
+
+/// The supervisors' wall at this moment (supervisor): every queue (waiting, offered, longest
+/// wait, SLA at risk and breached, agents serving it and per required skill by presence), every
+/// skill's agents by presence, every agent (presence, load and capacity per channel, tickets).
+/// The same snapshot `/ws/supervisor` pushes every second, shared by all who ask within it.
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    responses((status = 200, body = WallSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+#[get("/wall")]
+pub async fn wall(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
+    staff.require(Role::Supervisor)?;
+    let snapshot = state.wall.snapshot().await?;
+    Ok(HttpResponse::Ok().json(&*snapshot))
 }

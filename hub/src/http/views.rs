@@ -142,8 +142,10 @@ pub struct QueueStatsView {
     /// Available agents with free capacity who qualify for at least one waiting ticket of the
     /// queue, or, if none wait, available agents with any free capacity.
     pub available_agents: usize,
-    /// Waiting tickets past 80% of their queue's first-response target.
+    /// Waiting tickets past 80% of their queue's first-response target (breached ones included).
     pub sla_at_risk: usize,
+    /// Waiting tickets past their queue's first-response target.
+    pub sla_breached: usize,
 }
 
 impl From<QueueStats> for QueueStatsView {
@@ -155,6 +157,7 @@ impl From<QueueStats> for QueueStatsView {
             longest_wait_ms: q.longest_wait_ms,
             available_agents: q.available_agents,
             sla_at_risk: q.sla_at_risk,
+            sla_breached: q.sla_breached,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod social;
 pub mod staff;
 pub mod tickets;
 pub mod voice;
+pub mod wall;
 pub mod webchat;
 
 use std::sync::Arc;

@@ -212,6 +212,21 @@ impl Routing {
         self.engine.lock().await.queue_stats(now_ms())
     }
 
+    /// What the supervisors' wall shows, read under one lock: per-queue figures, every known
+    /// agent, and the rules in force.
+    pub async fn wall_figures(&self) -> (Vec<router::QueueStats>, Vec<router::AgentStats>, Arc<RoutingRules>) {
+        let engine = self.engine.lock().await;
+        let queues = engine.queue_stats(now_ms());
+        let agents = engine.agent_stats();
+        drop(engine);
+        (queues, agents, self.rules())
+    }
+
+    /// Whether `agent` has an inbox socket open on this node.
+    pub fn connected(&self, agent: AgentId) -> bool {
+        self.sockets.lock().unwrap_or_else(PoisonError::into_inner).get(&agent).is_some_and(|n| *n > 0)
+    }
+
     /// Feeds `input` to the engine and carries out what it decides.
     ///
     /// # Errors

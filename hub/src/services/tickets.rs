@@ -214,7 +214,9 @@ impl Tickets {
         self.routing.transfer(ticket, to, Actor::Agent(agent.id)).await
     }
 
-    /// Adds an internal note, never shown to the customer.
+    /// Adds an internal note, never shown to the customer, recorded in the ticket's history
+    /// (`note_added`) and announced to the staff inboxes (`ticket.note`): a supervisor's whisper
+    /// reaches the assignee's workspace live.
     ///
     /// # Errors
     /// Empty or too long (422), unknown ticket (404).
@@ -227,6 +229,16 @@ impl Tickets {
             created_at: OffsetDateTime::now_utc(),
         };
         self.core.store.add_ticket_note(&note).await?;
+        // Live to every staff inbox (the assignee's workspace shows it on the ticket at once).
+        let ticket = self.core.store.ticket(id).await?;
+        self.core.bus.publish(Event::NoteAdded {
+            ticket_id: id,
+            conversation_id: ticket.conversation_id,
+            author_id: agent.id,
+            author_name: agent.name.clone(),
+            text: note.text.clone(),
+            created_at: note.created_at,
+        });
         Ok(note)
     }
 
@@ -326,6 +338,26 @@ impl Tickets {
     pub async fn set_presence(&self, agent: AgentId, presence: &str) -> Result<Presence, Error> {
         let presence: Presence = presence.parse()?;
         self.routing.set_presence(agent, presence).await?;
+        Ok(presence)
+    }
+
+    /// A supervisor sets an agent's presence. `available` and `busy` need the agent's inbox
+    /// open (offers to a closed inbox would only time out).
+    ///
+    /// # Errors
+    /// Unknown agent (404), not an active agent or an unknown presence (422), available or busy
+    /// for a closed inbox (409).
+    pub async fn set_agent_presence(&self, supervisor: &Agent, id: AgentId, presence: &str) -> Result<Presence, Error> {
+        let presence: Presence = presence.parse()?;
+        let agent = self.core.store.agent(id).await?;
+        if !agent.active || !agent.has_role(Role::Agent) {
+            return Err(Error::invalid("agent_id", "not an active agent"));
+        }
+        if matches!(presence, Presence::Available | Presence::Busy) && !self.routing.connected(id) {
+            return Err(Error::Conflict(format!("{} has no workspace open: they cannot be {presence}", agent.name)));
+        }
+        self.routing.set_presence(id, presence).await?;
+        tracing::info!(agent_id = %id, by = %supervisor.id, %presence, "presence set by a supervisor");
         Ok(presence)
     }
 

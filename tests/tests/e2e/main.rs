@@ -20,6 +20,7 @@ mod ops;
 mod routing;
 mod social;
 mod store;
+mod supervisor;
 mod voice;
 mod web_origin;
 mod webchat;

@@ -1,11 +1,10 @@
-//! The supervisors' live view: per-queue figures pushed over a websocket.
+//! The supervisors' live view: the wall (queues, skills, agents) pushed over a websocket.
 
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, Session};
 use channels::webchat::ServerFrame;
-use serde_json::json;
 
 use crate::AppState;
 use crate::bus::{Received, Topic};
@@ -16,8 +15,8 @@ use crate::services::staff::Activity;
 /// How often the figures are pushed.
 const PUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// The supervisors' live view: pushes `{"type":"queues","queues":[…]}` on connect and every
-/// second. Token in `Authorization: Bearer` or `?token=`.
+/// The supervisors' live view: pushes the wall, `{"type":"queues","queues":[…],"skills":[…],
+/// "agents":[…],…}` (docs/api.md), on connect and every second. Token in `Authorization: Bearer` or `?token=`.
 #[utoipa::path(
     tag = "staff sockets",
     params(("token" = Option<String>, Query, description = "the staff session token, when no header can be sent")),
@@ -84,8 +83,13 @@ impl ws::Handler for Supervisor {
     }
 
     async fn on_period(&mut self, session: &mut Session) -> Flow {
-        let queues: Vec<crate::http::views::QueueStatsView> =
-            crate::http::views::all(self.state.routing.queue_stats().await);
-        ws::send_text(session, json!({ "type": "queues", "queues": queues }).to_string()).await
+        // One snapshot a second, shared by every supervisor socket (see services::wall).
+        match self.state.wall.snapshot().await {
+            Ok(snapshot) => ws::send_text(session, snapshot.frame_json()).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "the wall could not be computed");
+                Flow::Continue
+            }
+        }
     }
 }
