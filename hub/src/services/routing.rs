@@ -50,7 +50,8 @@ pub struct Routing {
     softphones: Option<Mutex<HashSet<AgentId>>>,
 }
 
-fn to_time(ms: Millis) -> OffsetDateTime {
+/// A router time (ms since the epoch) as a date-time.
+pub(crate) fn to_time(ms: Millis) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 

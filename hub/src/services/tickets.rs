@@ -226,7 +226,8 @@ impl Tickets {
             ticket_id: id,
             author_id: agent.id,
             text: text.as_str().to_owned(),
-            created_at: OffsetDateTime::now_utc(),
+            // To the millisecond, as stored: the live event and a later read then agree.
+            created_at: crate::services::routing::to_time(crate::services::now_ms()),
         };
         self.core.store.add_ticket_note(&note).await?;
         // Live to every staff inbox (the assignee's workspace shows it on the ticket at once).

@@ -168,6 +168,10 @@ export class Store {
       name?: string;
       agent_id?: string;
       presence?: string;
+      ticket_id?: string;
+      author_id?: string;
+      text?: string;
+      created_at?: string;
     };
     try {
       e = JSON.parse(data) as typeof e;
@@ -193,7 +197,17 @@ export class Store {
         break;
       case 'agent.presence':
         if (e.agent_id && e.presence) this.agentPresence.set(e.agent_id, e.presence);
+        // A supervisor (or another tab) changed ours: the status control follows.
+        if (e.agent_id === this.me && e.presence && e.presence !== 'offline') this.presence = e.presence;
         break;
+      case 'ticket.note': {
+        // A note (a supervisor's whisper, or our own) on the ticket on screen shows at once.
+        const d = this.detail;
+        if (!d || d.ticket.id !== e.ticket_id || !e.author_id || e.text === undefined || !e.created_at) return;
+        if (d.notes.some((n) => n.created_at === e.created_at && n.text === e.text && n.author_id === e.author_id)) return;
+        this.detail = { ...d, notes: [...d.notes, { ticket_id: d.ticket.id, author_id: e.author_id, text: e.text, created_at: e.created_at }] };
+        break;
+      }
       case 'resync':
         void this.reload().catch(() => undefined);
         return;
