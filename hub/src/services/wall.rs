@@ -125,7 +125,8 @@ pub struct WallSnapshot {
     pub queues: Vec<WallQueue>,
     /// Every skill of the rules' catalogue, and any other an agent has, by name.
     pub skills: Vec<SkillCounts>,
-    /// Agents the router knows, by name, at most 1,000.
+    /// Agents the router knows, and active agents it has not met yet (offline), by name, at most
+    /// 1,000.
     pub agents: Vec<WallAgent>,
     /// Agents left out of `agents`.
     pub agents_omitted: usize,
@@ -153,10 +154,18 @@ impl WallSnapshot {
     }
 }
 
+/// A staff member as the wall needs them: their name, and whether they are an active agent
+/// (listed even before the router knows them).
+#[derive(Clone, Debug)]
+struct Staff {
+    name: DisplayName,
+    agent: bool,
+}
+
 #[derive(Debug, Default)]
 struct Cache {
     snapshot: Option<(Instant, Arc<WallSnapshot>)>,
-    names: Option<(Instant, HashMap<AgentId, DisplayName>)>,
+    names: Option<(Instant, HashMap<AgentId, Staff>)>,
 }
 
 /// The wall, computed on demand and shared.
@@ -189,7 +198,11 @@ impl Wall {
         if stale_names {
             match self.core.store.agents().await {
                 Ok(agents) => {
-                    cache.names = Some((Instant::now(), agents.into_iter().map(|a| (a.id, a.name)).collect()));
+                    let staff = agents
+                        .into_iter()
+                        .map(|a| (a.id, Staff { agent: a.active && a.has_role(schema::Role::Agent), name: a.name }))
+                        .collect();
+                    cache.names = Some((Instant::now(), staff));
                 }
                 // Keep the old names rather than fail the wall; with none, fail.
                 Err(e) if cache.names.is_some() => tracing::warn!(error = %e, "cannot re-read the agents' names"),
@@ -210,7 +223,7 @@ fn build(
     queues: Vec<QueueStats>,
     agents: Vec<AgentStats>,
     rules: &RoutingRules,
-    names: &HashMap<AgentId, DisplayName>,
+    names: &HashMap<AgentId, Staff>,
 ) -> WallSnapshot {
     // Skills per queue, from the targets that send tickets there.
     let mut queue_skills: BTreeMap<QueueName, BTreeSet<SkillName>> = BTreeMap::new();
@@ -262,12 +275,24 @@ fn build(
             sla_breached: q.sla_breached,
         })
         .collect();
+    let known: BTreeSet<AgentId> = agents.iter().map(|a| a.id).collect();
+    // Active agents the router has not met yet (never signed in, no profile): offline, with the
+    // capacity they will get.
+    let unmet = names.iter().filter(|(id, s)| s.agent && !known.contains(id)).map(|(id, _)| AgentStats {
+        id: *id,
+        presence: Presence::Offline,
+        skills: BTreeMap::new(),
+        load: BTreeMap::new(),
+        capacity: schema::Capacity::default().limits,
+        tickets: Vec::new(),
+    });
     let mut agents: Vec<WallAgent> = agents
         .into_iter()
+        .chain(unmet)
         .map(|a| {
             let omitted = a.tickets.len().saturating_sub(MAX_TICKETS_PER_AGENT);
             WallAgent {
-                name: names.get(&a.id).cloned(),
+                name: names.get(&a.id).map(|s| s.name.clone()),
                 id: a.id,
                 presence: a.presence,
                 load: a.load,
