@@ -21,6 +21,9 @@ declare global {
   }
 }
 
+/** How many changed agent rows are re-rendered per animation frame. */
+const ROWS_PER_FRAME = 25;
+
 type Action = { kind: 'whisper' | 'move'; agent: WallAgent; ticket: WallTicket };
 type Notice = { kind: 'ok' | 'error'; text: string };
 
@@ -101,11 +104,45 @@ export function Wall({ session, api }: ConsoleProps): JSX.Element {
     setAction({ kind, agent, ticket });
   }, []);
 
+  // Agents' rows follow a new frame a slice per animation frame (top first): with every one of
+  // 200 rows changed, one frame would otherwise re-render them all at once.
+  const [shown, setShown] = useState<WallAgent[]>([]);
+  const shownRef = useRef<WallAgent[]>([]);
+  useEffect(() => {
+    const next = snapshot?.agents ?? [];
+    const prev = shownRef.current;
+    if (prev.length !== next.length || prev.some((a, i) => a.id !== next[i].id)) {
+      shownRef.current = next;
+      setShown(next);
+      return undefined;
+    }
+    let i = 0;
+    let handle = 0;
+    const step = () => {
+      const copy = shownRef.current.slice();
+      let changed = 0;
+      while (i < next.length && changed < ROWS_PER_FRAME) {
+        if (copy[i] !== next[i]) {
+          copy[i] = next[i];
+          changed += 1;
+        }
+        i += 1;
+      }
+      if (changed) {
+        shownRef.current = copy;
+        setShown(copy);
+      }
+      if (i < next.length) handle = requestAnimationFrame(step);
+    };
+    handle = requestAnimationFrame(step);
+    return () => cancelAnimationFrame(handle);
+  }, [snapshot]);
+
   const lang = currentLang();
   const needle = filter.trim().toLowerCase();
   const agents = useMemo(
-    () => (snapshot?.agents ?? []).filter((a) => (!presenceFilter || a.presence === presenceFilter) && (!needle || agentName(a).toLowerCase().includes(needle))),
-    [snapshot, needle, presenceFilter],
+    () => shown.filter((a) => (!presenceFilter || a.presence === presenceFilter) && (!needle || agentName(a).toLowerCase().includes(needle))),
+    [shown, needle, presenceFilter],
   );
   const queueNames = useMemo(() => (snapshot?.queues ?? []).map((q) => q.queue), [snapshot?.queues]);
 
@@ -168,21 +205,23 @@ export function Wall({ session, api }: ConsoleProps): JSX.Element {
         )}
         {snapshot && (
           <div class="table-wrap">
-            <table class="grid agents">
-              <thead>
-                <tr>
-                  <th scope="col">{t('wall.col.agent')}</th>
-                  <th scope="col">{t('wall.col.presence')}</th>
-                  <th scope="col">{t('wall.col.load')}</th>
-                  <th scope="col">{t('wall.col.tickets')}</th>
-                </tr>
-              </thead>
-              <tbody>
+            {/* A grid of rows rather than a <table>: rows off screen skip layout and paint
+                (content-visibility), which table rows cannot. */}
+            <div role="table" class="agents-grid" aria-labelledby="wall-agents">
+              <div role="rowgroup">
+                <div role="row" class="arow head">
+                  <span role="columnheader">{t('wall.col.agent')}</span>
+                  <span role="columnheader">{t('wall.col.presence')}</span>
+                  <span role="columnheader">{t('wall.col.load')}</span>
+                  <span role="columnheader">{t('wall.col.tickets')}</span>
+                </div>
+              </div>
+              <div role="rowgroup">
                 {agents.map((a) => (
                   <AgentRow key={a.id} a={a} lang={lang} onPresence={onPresence} onTakeOver={onTakeOver} onAction={onAction} />
                 ))}
-              </tbody>
-            </table>
+              </div>
+            </div>
             {snapshot.agents_omitted > 0 && <p class="muted">{t('wall.agents_omitted', { n: snapshot.agents_omitted })}</p>}
           </div>
         )}
@@ -226,9 +265,9 @@ const AgentRow = memo(function AgentRow({ a, onPresence, onTakeOver, onAction }:
   const name = agentName(a);
   const channels = Object.keys(a.capacity).filter((c) => (a.capacity[c] ?? 0) > 0 || (a.load[c] ?? 0) > 0);
   return (
-    <tr data-agent={a.id}>
-      <th scope="row">{name}</th>
-      <td>
+    <div role="row" class="arow" data-agent={a.id}>
+      <span role="rowheader" class="aname">{name}</span>
+      <span role="cell">
         <select aria-label={t('wall.presence_of', { agent: name })} value={a.presence} class={`presence presence-${a.presence}`}
           onChange={(e) => {
             // Until the next frame shows the change, the control shows the choice; a refusal
@@ -238,8 +277,8 @@ const AgentRow = memo(function AgentRow({ a, onPresence, onTakeOver, onAction }:
           }}>
           {PRESENCES.map((p) => <option key={p} value={p}>{t(`presence.${p}`)}</option>)}
         </select>
-      </td>
-      <td>
+      </span>
+      <span role="cell">
         <ul class="plain load">
           {channels.map((c) => {
             const load = a.load[c] ?? 0;
@@ -247,8 +286,8 @@ const AgentRow = memo(function AgentRow({ a, onPresence, onTakeOver, onAction }:
             return <li key={c} class={load >= cap ? 'full' : ''}>{t('wall.load', { channel: t(`channel.${c}`), load, capacity: cap })}</li>;
           })}
         </ul>
-      </td>
-      <td>
+      </span>
+      <span role="cell">
         {a.tickets.length === 0 ? <span class="muted">{t('wall.no_tickets')}</span> : (
           <ul class="plain tickets">
             {a.tickets.map((tk) => {
@@ -267,8 +306,8 @@ const AgentRow = memo(function AgentRow({ a, onPresence, onTakeOver, onAction }:
             {a.tickets_omitted > 0 && <li class="muted">{t('wall.tickets_omitted', { n: a.tickets_omitted })}</li>}
           </ul>
         )}
-      </td>
-    </tr>
+      </span>
+    </div>
   );
 });
 

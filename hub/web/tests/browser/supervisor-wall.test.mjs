@@ -57,7 +57,7 @@ for (const backend of BACKENDS) {
       const queues = main.getByRole('table').first();
       const general = queues.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'general' }) });
       await general.waitFor();
-      const anaRow = main.locator(`tr[data-agent="${anaId}"]`);
+      const anaRow = main.locator(`[data-agent="${anaId}"]`);
       await anaRow.getByText('None').waitFor();
       await axe(page, 'the wall');
       await shoot(page, `${backend}-supervisor-wall-empty-1280`);
@@ -83,7 +83,7 @@ for (const backend of BACKENDS) {
       await status.selectOption('available');
       await main.getByText('Ana Agent is now Available.').waitFor();
       // Offline agents cannot be made available: the refusal is shown and the control goes back.
-      const adminRow = main.locator('tr[data-agent]').filter({ has: page.getByRole('rowheader', { name: 'Demo Admin' }) });
+      const adminRow = main.locator('[data-agent]').filter({ has: page.getByRole('rowheader', { name: 'Demo Admin' }) });
       await adminRow.getByRole('combobox').selectOption('available');
       await main.getByText(/has no workspace open/).waitFor();
       assert.equal(await adminRow.getByRole('combobox').inputValue(), 'offline');
@@ -122,7 +122,7 @@ for (const backend of BACKENDS) {
 
       await anaRow.getByRole('button', { name: `Take over ticket ${short} from Ana Agent` }).click();
       await main.getByText(`You took over ticket ${short} from Ana Agent.`).waitFor();
-      await main.locator(`tr[data-agent="${brunoId}"] li[data-ticket="${ticket.id}"]`).waitFor();
+      await main.locator(`[data-agent="${brunoId}"] li[data-ticket="${ticket.id}"]`).waitFor();
       const taken = await api('GET', `/api/v1/tickets/${ticket.id}`, bruno);
       assert.equal(taken.ticket.assignee_id, brunoId);
       assert.ok(taken.events.some((e) => e.kind === 'transferred' && e.detail.to_agent === brunoId && e.actor.id === brunoId));
