@@ -171,7 +171,7 @@ async fn bad_console_input_is_refused(backend: Backend) {
         (unknown_skill, "rules[0].then.skills[0].skill"),
         (bad_channel, "rules[0].when.channels[0]"),
         (bad_level, "rules[0].then.skills[0].level"),
-        (unknown_field, "rules[0].then"),
+        (unknown_field, "rules[0].then.colour"),
         (json!("not rules"), "rules"),
     ] {
         let (status, body) = app.post(dry, &bruno, &json!({"rules": draft, "hours": 1})).await;

@@ -99,7 +99,7 @@ export function Canned({ api }: ConsoleProps): JSX.Element {
   };
 
   const aria = (field: string) =>
-    fieldError?.field === field ? { 'aria-invalid': 'true', 'aria-describedby': `canned-${field}-error` } : {};
+    fieldError?.field === field ? { 'aria-invalid': true as const, 'aria-describedby': `canned-${field}-error` } : {};
   const errorText = (field: string) =>
     fieldError?.field === field ? (
       <p class="rules-field-error" id={`canned-${field}-error`}>
@@ -109,12 +109,12 @@ export function Canned({ api }: ConsoleProps): JSX.Element {
   const set = (patch: Partial<Draft>) => editing && setEditing({ ...editing, ...patch });
 
   return (
-    <div class="canned">
+    <div class="canned-library">
       <h2>{t('canned.title')}</h2>
       <p class="rules-hint">{t('canned.hint')}</p>
       <div aria-live="polite">{status && <p class={`rules-status ${status.kind}`} role={status.kind === 'error' ? 'alert' : undefined}>{status.text}</p>}</div>
       <form
-        class="rules-row canned-filters"
+        class="rules-row canned-library-filters"
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
@@ -162,7 +162,7 @@ export function Canned({ api }: ConsoleProps): JSX.Element {
       </form>
 
       {editing && (
-        <form class="rules-card canned-form" onSubmit={(e) => void save(e)} aria-labelledby="canned-form-title">
+        <form class="rules-card canned-library-form" onSubmit={(e) => void save(e)} aria-labelledby="canned-form-title">
           <h3 id="canned-form-title">{editing.id ? t('canned.edit_title', { shortcut: editing.shortcut }) : t('canned.new_title')}</h3>
           <div class="rules-row">
             <div class="rules-field">
@@ -222,7 +222,7 @@ export function Canned({ api }: ConsoleProps): JSX.Element {
       ) : items.length === 0 ? (
         <p>{t('canned.none')}</p>
       ) : (
-        <table class="rules-table canned-list">
+        <table class="rules-table canned-library-list">
           <caption>{t('canned.caption', { n: items.length })}</caption>
           <thead>
             <tr>
@@ -241,11 +241,12 @@ export function Canned({ api }: ConsoleProps): JSX.Element {
                 <th scope="row">/{c.shortcut}</th>
                 <td>
                   {c.title}
-                  <div class="rules-hint canned-body">{c.body.length > 140 ? `${c.body.slice(0, 140)}…` : c.body}</div>
+                  <div class="rules-hint canned-library-body">{c.body.length > 140 ? `${c.body.slice(0, 140)}…` : c.body}</div>
                 </td>
                 <td>{c.queue ?? t('canned.everyone')}</td>
                 <td>{t(`rules.value.${c.language}`)}</td>
-                <td class="rules-actions">
+                <td>
+                  <div class="rules-actions">
                   <button
                     type="button"
                     onClick={() => {
@@ -260,6 +261,7 @@ export function Canned({ api }: ConsoleProps): JSX.Element {
                     {t('canned.delete')}
                     <span class="visually-hidden"> /{c.shortcut}</span>
                   </button>
+                  </div>
                 </td>
               </tr>
             ))}

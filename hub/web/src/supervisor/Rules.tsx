@@ -404,7 +404,15 @@ export function Rules({ api }: ConsoleProps): JSX.Element {
         <FieldMessage path="skills" error={error} />
       </section>
 
-      <RulesDryRun api={api} draft={draft} onError={showError} />
+      <RulesDryRun
+        api={api}
+        draft={draft}
+        onError={showError}
+        onAccepted={() => {
+          setError(null);
+          setStatus(null);
+        }}
+      />
       <RulesVersions key={versionsKey} api={api} inForce={inForce} onRestored={restored} onError={showError} />
     </div>
   );

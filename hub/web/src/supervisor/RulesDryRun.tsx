@@ -15,7 +15,18 @@ function wait(ms: number | null): string {
   return t('rules.dry.hours_n', { n: (secs / 3600).toFixed(1) });
 }
 
-export function RulesDryRun({ api, draft, onError }: { api: Api; draft: RoutingRules; onError: (e: unknown) => void }): JSX.Element {
+export function RulesDryRun({
+  api,
+  draft,
+  onError,
+  onAccepted,
+}: {
+  api: Api;
+  draft: RoutingRules;
+  onError: (e: unknown) => void;
+  /** The hub accepted the draft (no field is at fault any more). */
+  onAccepted: () => void;
+}): JSX.Element {
   const [hours, setHours] = useState('24');
   const [run, setRun] = useState<HistoryRun | null>(null);
   const [busy, setBusy] = useState(false);
@@ -32,6 +43,7 @@ export function RulesDryRun({ api, draft, onError }: { api: Api; draft: RoutingR
     setBusy(true);
     try {
       setRun(await api.request<HistoryRun>('POST', '/api/v1/routing/dry-run/history', { rules: toWire(draft), hours: n }));
+      onAccepted();
     } catch (err) {
       setRun(null);
       onError(err);
@@ -44,7 +56,7 @@ export function RulesDryRun({ api, draft, onError }: { api: Api; draft: RoutingR
     <section class="rules-section" aria-labelledby="rules-dry-title">
       <h3 id="rules-dry-title">{t('rules.dry.title')}</h3>
       <p class="rules-hint">{t('rules.dry.hint')}</p>
-      <form class="rules-row" onSubmit={(e) => void dryRun(e)}>
+      <form class="rules-row" noValidate onSubmit={(e) => void dryRun(e)}>
         <div class="rules-field">
           <label for="rules-dry-hours">{t('rules.dry.hours')}</label>
           <input

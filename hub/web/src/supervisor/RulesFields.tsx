@@ -13,9 +13,9 @@ export interface FieldError {
 }
 
 /** aria props for the control at `path`: invalid and described by the error when it is the one. */
-export function invalidProps(path: string, error: FieldError | null): Record<string, string> {
+export function invalidProps(path: string, error: FieldError | null): { 'aria-invalid'?: true; 'aria-describedby'?: string } {
   if (!error || error.field !== path) return {};
-  return { 'aria-invalid': 'true', 'aria-describedby': `${fieldId(path)}-error` };
+  return { 'aria-invalid': true, 'aria-describedby': `${fieldId(path)}-error` };
 }
 
 /** The error's text under the control at `path`, when it is the one at fault. */
