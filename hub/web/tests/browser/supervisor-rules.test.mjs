@@ -80,7 +80,7 @@ for (const backend of BACKENDS) {
       await page.locator('#rf-rules-0-then-escalation-0-after_secs[aria-invalid="true"]').waitFor();
       const describedBy = await after.getAttribute('aria-describedby');
       assert.match(await page.locator(`#${describedBy}`).textContent(), /at least 1/);
-      assert.equal(await page.evaluate(() => document.activeElement?.id), 'rf-rules-0-then-escalation-0-after_secs');
+      await page.waitForFunction(() => document.activeElement?.id === 'rf-rules-0-then-escalation-0-after_secs');
       await main.getByRole('alert').filter({ hasText: 'The rules were not accepted' }).waitFor();
       await axe(page, 'rules editor with a field error');
       await shoot(page, `${backend}-supervisor-rules-field-error-1280`);
@@ -164,7 +164,7 @@ for (const backend of BACKENDS) {
       await main.getByLabel('Text', { exact: true }).fill('Olá, sou {agent_name}: envio já a segunda via da sua fatura.');
       await main.getByRole('button', { name: 'Save' }).click();
       await page.locator('#canned-shortcut[aria-invalid="true"]').waitFor();
-      assert.equal(await page.evaluate(() => document.activeElement?.id), 'canned-shortcut');
+      await page.waitForFunction(() => document.activeElement?.id === 'canned-shortcut');
       assert.ok(await page.locator('#canned-shortcut-error').textContent());
       await axe(page, 'canned response with a field error');
       await shoot(page, `${backend}-supervisor-canned-field-error-1280`);
@@ -212,6 +212,15 @@ for (const backend of BACKENDS) {
       await row.getByRole('button', { name: 'Delete /segunda-via' }).click();
       await main.getByText('/segunda-via deleted.').waitFor();
       await row.waitFor({ state: 'detached' });
+
+      // In European Portuguese, the rules tab reads in Portuguese and stays clean for axe.
+      await page.locator('.console-header select').selectOption('pt');
+      await page.evaluate(() => { location.hash = 'rules'; });
+      await main.getByRole('heading', { level: 2, name: 'Regras de encaminhamento' }).waitFor();
+      await main.getByRole('button', { name: 'Publicar' }).waitFor();
+      await main.getByRole('heading', { name: 'Regra 1: Portuguese speakers' }).waitFor();
+      await axe(page, 'rules editor in Portuguese');
+      await shoot(page, `${backend}-supervisor-rules-pt-1280`);
       await context.close();
     });
   });
