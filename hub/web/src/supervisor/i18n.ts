@@ -1,4 +1,4 @@
-// The supervisor console's strings, in the language the shell's picker chose.
+// The supervisor console's strings.
 
 import { surfaceTranslator } from '../shared/lang';
 import en from '../i18n/supervisor/en.json';
