@@ -311,9 +311,9 @@ fn build(
             }
         })
         .collect();
-    agents.sort_by(|a, b| {
-        (a.name.as_ref().map(DisplayName::as_str), a.id).cmp(&(b.name.as_ref().map(DisplayName::as_str), b.id))
-    });
+    // By name; agents without one yet (added in the last seconds) last.
+    let key = |a: &WallAgent| (a.name.is_none(), a.name.as_ref().map(|n| n.as_str().to_owned()), a.id);
+    agents.sort_by_cached_key(key);
     let agents_omitted = agents.len().saturating_sub(MAX_AGENTS);
     agents.truncate(MAX_AGENTS);
     WallSnapshot {
@@ -323,5 +323,132 @@ fn build(
         agents,
         agents_omitted,
         json: OnceLock::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use router::AgentTicket;
+    use router::rules::{QueueDef, Rule, Target};
+    use schema::{SkillLevel, SkillRequirement};
+
+    use super::*;
+
+    fn aid(n: u32) -> AgentId {
+        format!("00000000-0000-7000-8000-{n:012x}").parse().unwrap()
+    }
+    fn sk(s: &str) -> SkillName {
+        s.parse().unwrap()
+    }
+    fn q(s: &str) -> QueueName {
+        s.parse().unwrap()
+    }
+    fn target(queue: &str, skills: &[(&str, i64)]) -> Target {
+        Target {
+            queue: q(queue),
+            skills: skills
+                .iter()
+                .map(|(s, l)| SkillRequirement { skill: sk(s), level: SkillLevel::try_from(*l).unwrap() })
+                .collect(),
+            priority: schema::Priority::default(),
+            escalation: Vec::new(),
+        }
+    }
+    fn agent(n: u32, presence: Presence, skills: &[(&str, i64)], tickets: usize) -> AgentStats {
+        AgentStats {
+            id: aid(n),
+            presence,
+            skills: skills.iter().map(|(s, l)| (sk(s), SkillLevel::try_from(*l).unwrap())).collect(),
+            load: [(Channel::WebChat, 1)].into_iter().collect(),
+            capacity: [(Channel::WebChat, 3)].into_iter().collect(),
+            tickets: (0..tickets)
+                .map(|i| AgentTicket {
+                    ticket: format!("00000000-0000-7000-9000-{:012x}", u64::from(n) * 1000 + i as u64).parse().unwrap(),
+                    channel: Channel::WebChat,
+                    offered: i == 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_wall_joins_queues_skills_agents_and_names_and_stays_bounded() {
+        let rules = RoutingRules {
+            skills: [sk("billing"), sk("spanish"), sk("tech")].into_iter().collect(),
+            queues: vec![
+                QueueDef { name: q("billing"), first_response_secs: Some(60) },
+                QueueDef { name: q("general"), first_response_secs: None },
+            ],
+            rules: vec![Rule {
+                name: "billing".into(),
+                when: router::rules::Conditions::default(),
+                then: target("billing", &[("billing", 5)]),
+            }],
+            fallback: target("general", &[]),
+        };
+        let agents = vec![
+            agent(1, Presence::Available, &[("billing", 8)], 2),
+            agent(2, Presence::Away, &[("billing", 3), ("spanish", 9)], 0),
+            agent(3, Presence::Busy, &[("billing", 5)], MAX_TICKETS_PER_AGENT + 3),
+        ];
+        let queues = vec![QueueStats {
+            queue: q("billing"),
+            waiting: 2,
+            offered: 1,
+            longest_wait_ms: 70_000,
+            available_agents: 1,
+            sla_at_risk: 1,
+            sla_breached: 1,
+        }];
+        let mut names = HashMap::new();
+        names.insert(aid(1), Staff { name: "Zoe".parse().unwrap(), agent: true });
+        names.insert(aid(2), Staff { name: "Ana".parse().unwrap(), agent: true });
+        // Not yet met by the router: listed offline; a trainer (no agent role) is not listed.
+        names.insert(aid(4), Staff { name: "Nuno".parse().unwrap(), agent: true });
+        names.insert(aid(5), Staff { name: "Tina".parse().unwrap(), agent: false });
+        let wall = build(7, queues, agents, &rules, &names);
+
+        assert_eq!(wall.queues.iter().map(|q| q.queue.as_str()).collect::<Vec<_>>(), ["billing", "general"]);
+        let billing = &wall.queues[0];
+        assert_eq!((billing.waiting, billing.sla_breached, billing.first_response_secs), (2, 1, Some(60)));
+        // Billing 5 is served by agents 1 (available) and 3 (busy), not 2 (level 3).
+        assert_eq!(billing.agents, PresenceCounts { available: 1, busy: 1, away: 0, offline: 0 });
+        assert_eq!(billing.skills.len(), 1);
+        assert_eq!(billing.skills[0].agents, PresenceCounts { available: 1, busy: 1, away: 1, offline: 0 });
+        let general = &wall.queues[1];
+        assert_eq!((general.waiting, general.first_response_secs), (0, None));
+        assert_eq!(general.agents, PresenceCounts { available: 1, busy: 1, away: 1, offline: 0 });
+        assert!(general.skills.is_empty());
+        let skill = |s: &str| wall.skills.iter().find(|c| c.skill.as_str() == s).unwrap().agents;
+        assert_eq!(skill("spanish"), PresenceCounts { available: 0, busy: 0, away: 1, offline: 0 });
+        assert_eq!(skill("tech"), PresenceCounts::default());
+
+        // By name (unnamed last), the unmet agent offline with the default capacity.
+        let order: Vec<_> = wall.agents.iter().map(|a| a.name.as_ref().map(|n| n.as_str().to_owned())).collect();
+        assert_eq!(order, [Some("Ana".into()), Some("Nuno".into()), Some("Zoe".into()), None]);
+        let nuno = &wall.agents[1];
+        assert_eq!((nuno.presence, nuno.tickets.len()), (Presence::Offline, 0));
+        assert_eq!(nuno.capacity, schema::Capacity::default().limits);
+        let zoe = &wall.agents[2];
+        assert_eq!(zoe.tickets.iter().map(|t| t.state).collect::<Vec<_>>(), ["offered", "assigned"]);
+        let unnamed = &wall.agents[3];
+        assert_eq!((unnamed.tickets.len(), unnamed.tickets_omitted), (MAX_TICKETS_PER_AGENT, 3));
+
+        let frame: serde_json::Value = serde_json::from_str(&wall.frame_json()).unwrap();
+        assert_eq!(frame["type"], "queues");
+        assert_eq!(frame["at_ms"], 7);
+        assert_eq!(
+            frame["queues"][0]["skills"][0],
+            serde_json::json!({"skill": "billing", "available": 1, "busy": 1, "away": 1, "offline": 0})
+        );
+        assert_eq!(frame["agents"][2]["load"], serde_json::json!({"webchat": 1}));
+    }
+
+    #[test]
+    fn at_most_a_thousand_agents() {
+        let rules = crate::services::routing::default_rules().unwrap();
+        let agents = (0..1005).map(|n| agent(n, Presence::Offline, &[], 0)).collect();
+        let wall = build(0, Vec::new(), agents, &rules, &HashMap::new());
+        assert_eq!((wall.agents.len(), wall.agents_omitted), (MAX_AGENTS, 5));
     }
 }
