@@ -194,7 +194,25 @@ for (const backend of BACKENDS) {
       await axe(page, 'the agents tab');
       await page.setViewportSize(TABLET);
       await shoot(page, `${backend}-supervisor-agents-768`);
+      // A supervisor is told softphones are an admin's; an admin sets Ana's here.
+      await main.getByRole('button', { name: 'Edit Ana Agent' }).click();
+      await main.getByText('Softphone identities are set by an administrator.').waitFor();
       await context.close();
+
+      const adminContext = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' });
+      const admin = await adminContext.newPage();
+      await openConsole(admin, hub.url, '/supervisor#agents', 'admin@demo.switchboard.local');
+      await admin.getByRole('button', { name: 'Edit Ana Agent' }).click();
+      const softphone = admin.getByRole('group', { name: 'Softphone identity' });
+      await softphone.getByRole('textbox', { name: 'SIP user name' }).fill('ana-desk');
+      await softphone.getByLabel(/^SIP password/).fill('a-long-sip-secret');
+      await softphone.getByRole('button', { name: 'Save softphone identity' }).click();
+      await softphone.getByText('Softphone identity saved.').waitFor();
+      await softphone.getByText('SIP user: ana-desk').waitFor();
+      const adminToken = await apiLogin(hub.url, 'admin@demo.switchboard.local');
+      assert.equal((await api('GET', `/api/v1/agents/${anaId}/sip`, adminToken)).username, 'ana-desk');
+      await axe(admin, 'the softphone form');
+      await adminContext.close();
     });
   });
 }
