@@ -25,7 +25,7 @@ mod customers;
 pub use customers::{CustomerConversation, MessagePreview};
 mod email;
 mod knowledge;
-pub use knowledge::CachedEmbedding;
+pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod social;
 mod tickets;
 mod uploads;

@@ -20,6 +20,7 @@ mod ops;
 mod routing;
 mod social;
 mod store;
+mod trainer;
 mod voice;
 mod web_origin;
 mod webchat;
