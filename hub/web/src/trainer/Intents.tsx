@@ -35,7 +35,7 @@ export function Intents({ api }: { api: TrainerApi }): JSX.Element {
           )}
           <form class="stack" onSubmit={(e) => { e.preventDefault(); if (newName.trim()) setSelected(newName.trim()); }}>
             <label for="intent-new">{t('intents.new')}</label>
-            <input id="intent-new" value={newName} pattern="[a-z][a-z0-9_\-]*" maxLength={50} onInput={(e) => setNewName(e.currentTarget.value)} aria-describedby="intent-new-hint" />
+            <input id="intent-new" value={newName} maxLength={50} onInput={(e) => setNewName(e.currentTarget.value)} aria-describedby="intent-new-hint" />
             <p id="intent-new-hint" class="muted">{t('intents.name_hint')}</p>
             <div><button type="submit">{t('intents.add')}</button></div>
           </form>

@@ -31,7 +31,12 @@ export function Knowledge({ api }: { api: TrainerApi }): JSX.Element {
   };
 
   if (editing) {
-    return <Editor api={api} doc={editing === 'new' ? null : editing} onSaved={saved} onClose={() => { setEditing(null); void load(); }} />;
+    return (
+      <>
+        <Notice notice={notice} />
+        <Editor api={api} doc={editing === 'new' ? null : editing} onSaved={saved} onClose={() => { setNotice(null); setEditing(null); void load(); }} />
+      </>
+    );
   }
   return (
     <div>
@@ -250,7 +255,7 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
         <label for="import-files">{t('import.files')}</label>
         <input id="import-files" type="file" multiple accept=".md,.markdown,.json" onChange={(e) => pick(e.currentTarget.files)} />
         <label for="import-folder">{t('import.folder')}</label>
-        <input id="import-folder" value={folder} required maxLength={200} pattern="[^/\\.][^/\\]*" onInput={(e) => setFolder(e.currentTarget.value)} aria-describedby="import-folder-hint" />
+        <input id="import-folder" value={folder} required maxLength={200} onInput={(e) => setFolder(e.currentTarget.value)} aria-describedby="import-folder-hint" />
         <p id="import-folder-hint" class="muted">{t('import.folder_hint')}</p>
         <label class="inline"><input type="checkbox" checked={draft} onChange={(e) => setDraft(e.currentTarget.checked)} /> {t('import.draft')}</label>
         <div><button type="submit" class="primary" disabled={busy || files.length === 0}>{t('import.start', { count: files.length })}</button></div>
