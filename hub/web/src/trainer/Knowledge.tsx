@@ -108,7 +108,8 @@ function Editor({ api, doc, onSaved, onClose }: { api: TrainerApi; doc: KbDocume
   const set = <K extends keyof DocumentContent>(k: K, v: DocumentContent[K]) => setContent({ ...content, [k]: v });
   const save = (e: Event) => {
     e.preventDefault();
-    const body: DocumentContent = { ...content, questions: lines(questions), tags: tags.split(',').map((s) => s.trim()).filter(Boolean) };
+    const { kind, language, title, body: text, status } = content;
+    const body: DocumentContent = { kind, language, title, body: text, status, questions: lines(questions), tags: tags.split(',').map((s) => s.trim()).filter(Boolean) };
     (doc ? api.updateDocument(doc.id, body, doc.version) : api.createDocument(body)).then(onSaved, (err) => setNotice({ text: errorText(err), error: true }));
   };
   const restore = (v: DocumentVersion) => {

@@ -109,7 +109,7 @@ for (const backend of BACKENDS) {
 
       // The knowledge base: the new Q&A pair, its editor with the preview and its versions.
       await page.getByRole('tab', { name: 'Knowledge base' }).click();
-      await page.getByLabel('Language').first().selectOption('es');
+      await page.getByRole('main').getByLabel('Language').selectOption('es');
       await page.getByRole('button', { name: QUESTION }).click();
       await page.getByRole('heading', { name: `Edit “${QUESTION}”` }).waitFor();
       const body = page.getByLabel('Answer (Markdown)');
