@@ -222,6 +222,30 @@ mod tests {
     }
 
     #[test]
+    fn intents_are_trimmed_deduplicated_and_bounded() {
+        let skill = |s: &str, l: i64| (s.parse::<SkillName>().unwrap(), SkillLevel::try_from(l).unwrap());
+        let content = |en: &[&str], skills: Vec<(SkillName, SkillLevel)>| IntentContent {
+            examples: [(Language::En, en.iter().map(|e| (*e).to_owned()).collect()), (Language::Pt, vec![])]
+                .into_iter()
+                .collect(),
+            always_human: false,
+            skills,
+        };
+        let ok = content(&[" no signal ", "No signal", "outage"], vec![skill("tech", 4)]).validate().unwrap();
+        assert_eq!(ok.examples.len(), 1, "an empty language is dropped");
+        assert_eq!(ok.examples[&Language::En], ["no signal", "outage"]);
+        assert!(matches!(content(&[], vec![]).validate(), Err(ValidationError::Empty { field: "examples" })));
+        assert!(matches!(content(&["  "], vec![]).validate(), Err(ValidationError::Empty { field: "examples" })));
+        let long = "x".repeat(MAX_EXAMPLE_CHARS + 1);
+        assert!(matches!(content(&[&long], vec![]).validate(), Err(ValidationError::TooLong { .. })));
+        let twice = content(&["a"], vec![skill("tech", 2), skill("tech", 3)]);
+        assert!(matches!(twice.validate(), Err(ValidationError::Invalid { field: "skills", .. })));
+        let many: Vec<String> = (0..=MAX_INTENT_EXAMPLES).map(|i| format!("e{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(matches!(content(&many, vec![]).validate(), Err(ValidationError::Invalid { field: "examples", .. })));
+    }
+
+    #[test]
     fn content_is_trimmed_deduplicated_and_checked() {
         let ok =
             qa(&["¿Cómo activo el roaming?", " ¿cómo activo el roaming? ", "roaming en Francia"]).validate().unwrap();

@@ -676,6 +676,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_built_in_intents_are_stored_by_language() {
+        let intents = builtin_intents().unwrap();
+        assert_eq!(intents.len(), bot::starter_intents().unwrap().len());
+        let (_, plan) = intents.iter().find(|(n, _)| n.as_str() == "plan_change").unwrap();
+        assert!(plan.examples[&Language::Es].iter().any(|e| e == "quiero cambiar de tarifa"));
+        assert!(plan.examples[&Language::Pt].iter().any(|e| e == "quero mudar de tarifário"));
+        assert!(plan.examples[&Language::En].iter().any(|e| e == "I want to change my plan"));
+        // Back to the bot's form, nothing is lost.
+        for ((name, content), original) in intents.iter().zip(bot::starter_intents().unwrap()) {
+            let stored = StoredIntent {
+                name: name.clone(),
+                content: content.clone(),
+                updated_by: None,
+                updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            };
+            let back = bot_intent(&stored);
+            assert_eq!((back.always_human, &back.skills), (original.always_human, &original.skills), "{name}");
+            let mut a = back.examples.clone();
+            let mut b = original.examples.clone();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{name}");
+        }
+    }
+
+    #[test]
     fn the_wait_reads_well_in_every_language() {
         for language in Language::ALL {
             for minutes in [Some(1), Some(4), None] {

@@ -256,7 +256,9 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     assert_eq!((status, again["kept"].as_u64()), (201, Some(1)), "a second import keeps what is there: {again}");
     let (_, hits) = app.get("/api/v1/kb/search?q=move%20esim%20new%20phone&language=en", &tina).await;
     assert_eq!(hits["items"][0]["title"], "Moving your eSIM to a new phone", "searchable at once: {hits}");
-    let json_file = json!([{"id": "d1", "kind": "article", "title": "Draft one", "language": "pt", "body": "Um rascunho."}]).to_string();
+    let json_file =
+        json!([{"id": "d1", "kind": "article", "title": "Draft one", "language": "pt", "body": "Um rascunho."}])
+            .to_string();
     let (status, drafts) = app
         .post(
             "/api/v1/kb/import",
