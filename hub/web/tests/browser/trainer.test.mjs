@@ -57,7 +57,7 @@ for (const backend of BACKENDS) {
       assert.equal(await page.getByRole('tab', { name: 'Unanswered' }).getAttribute('aria-selected'), 'true');
       const group = page.getByRole('article', { name: QUESTION });
       await group.waitFor();
-      await group.getByText('Asked 1 times').waitFor();
+      await group.getByText('Times asked: 1').waitFor();
       // Where it came from: the conversation, read in place.
       await group.getByRole('button', { name: 'Conversation' }).click();
       await group.locator('.peek').getByText(QUESTION).waitFor();
