@@ -211,7 +211,8 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState<Notice_>(null);
   const pick = (list: FileList | null) => {
-    const chosen = [...(list ?? [])];
+    // A folder brings every file in it: keep those the importer reads, as the CLI does.
+    const chosen = [...(list ?? [])].filter((f) => /\.(md|markdown|json)$/i.test(f.name));
     setProgress([]);
     if (chosen.length > MAX_FILES) {
       setNotice({ text: t('import.too_many', { max: MAX_FILES }), error: true });
@@ -255,6 +256,8 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
       <form class="stack" onSubmit={run}>
         <label for="import-files">{t('import.files')}</label>
         <input id="import-files" type="file" multiple accept=".md,.markdown,.json" onChange={(e) => pick(e.currentTarget.files)} />
+        <label for="import-folder-pick">{t('import.pick_folder')}</label>
+        <input id="import-folder-pick" type="file" multiple {...{ webkitdirectory: '' }} onChange={(e) => pick(e.currentTarget.files)} />
         <label for="import-folder">{t('import.folder')}</label>
         <input id="import-folder" value={folder} required maxLength={200} onInput={(e) => setFolder(e.currentTarget.value)} aria-describedby="import-folder-hint" />
         <p id="import-folder-hint" class="muted">{t('import.folder_hint')}</p>
