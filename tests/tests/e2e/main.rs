@@ -18,6 +18,7 @@ mod email;
 mod email_imap;
 mod ops;
 mod routing;
+mod routing_console;
 mod social;
 mod store;
 mod trainer;
