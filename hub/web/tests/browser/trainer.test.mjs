@@ -77,6 +77,22 @@ for (const backend of BACKENDS) {
       await shoot(next.page, `${backend}-trainer-learned-widget-360`);
       await next.context.close();
 
+      // Two more questions: one merged into the Q&A pair found with the picker, one dismissed.
+      const SHOP = '¿Tienen tienda física en Oporto?';
+      const WALLS = '¿De qué color están pintadas las paredes de su oficina?';
+      for (const q of [SHOP, WALLS]) await (await askInWidget(browser, host.url, q)).context.close();
+      await page.getByRole('tab', { name: 'Knowledge base' }).click();
+      await page.getByRole('tab', { name: 'Unanswered' }).click();
+      const shop = page.getByRole('article', { name: SHOP });
+      await shop.getByRole('button', { name: 'Merge into a document' }).click();
+      await shop.getByLabel('Find a document').fill('Nokia 3310 reacondicionados');
+      await shop.getByRole('button', { name: 'Search', exact: true }).click();
+      await shop.getByRole('button', { name: `Merge the questions into “${QUESTION}”` }).click();
+      await page.getByRole('status').filter({ hasText: `Merged into “${QUESTION}”: 1 questions answered.` }).waitFor();
+      await page.getByRole('article', { name: WALLS }).getByRole('button', { name: 'Dismiss' }).click();
+      await page.getByRole('status').filter({ hasText: 'Dismissed 1 questions.' }).waitFor();
+      await page.getByText('No open questions. The bot answered everything.').waitFor();
+
       // Try it: the decision, the confidence, the intent and the hits with their ranks.
       await page.getByRole('tab', { name: 'Try it' }).click();
       await page.getByLabel('Question').fill('how do I turn on roaming?');
@@ -119,13 +135,13 @@ for (const backend of BACKENDS) {
       assert.equal(await preview.locator('script').count(), 0, 'raw HTML is shown as text');
       await preview.getByText('<script>alert(1)</script>').waitFor();
       await page.getByRole('button', { name: 'Save a new version' }).click();
-      await page.getByRole('status').filter({ hasText: 'as version 2' }).waitFor();
-      await page.getByRole('button', { name: 'Compare version 1' }).click();
+      await page.getByRole('status').filter({ hasText: 'as version 3' }).waitFor();
+      await page.getByRole('button', { name: 'Compare version 2' }).click();
       await page.locator('.diff-added', { hasText: 'Garantía' }).waitFor();
       await axe(page, 'trainer document editor');
       await shoot(page, `${backend}-trainer-editor-1280`);
-      await page.getByRole('button', { name: 'Restore version 1' }).click();
-      await page.getByRole('status').filter({ hasText: 'as version 3' }).waitFor();
+      await page.getByRole('button', { name: 'Restore version 2' }).click();
+      await page.getByRole('status').filter({ hasText: 'as version 4' }).waitFor();
       await page.getByRole('button', { name: 'Back to the list' }).click();
 
       // A folder import, file by file, with progress: one good file, one bad.
