@@ -306,7 +306,8 @@ pub async fn merge_unanswered(
 }
 
 /// The messages of a conversation a question came from (its first 200, oldest first), for
-/// trainers, who are not agents.
+/// trainers, who are not agents: only conversations the bot answered in or queued a question
+/// from (404 otherwise).
 #[utoipa::path(
     tag = "bot",
     security(("bearer" = [])),

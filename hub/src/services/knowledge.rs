@@ -505,12 +505,16 @@ impl Knowledge {
     }
 
     /// The first messages of a conversation a question came from (trainers read them for
-    /// context; they are not agents, so this is their one read of a conversation).
+    /// context; they are not agents, so this is their one read of a conversation, and only of
+    /// those the bot answered in or queued a question from).
     ///
     /// # Errors
-    /// An unknown conversation (404).
+    /// An unknown conversation, or one the bot took no part in (404).
     pub async fn conversation_messages(&self, id: schema::ConversationId) -> Result<Vec<schema::Message>, Error> {
         let conversation = self.store.conversation(id).await?;
+        if !self.store.bot_took_part(conversation.id).await? {
+            return Err(Error::NotFound("conversation"));
+        }
         Ok(self.store.messages_after(conversation.id, 0, 200).await?)
     }
 

@@ -440,6 +440,21 @@ impl Store {
         Ok(resolved)
     }
 
+    /// Whether the bot answered in a conversation or queued a question from it for trainers.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn bot_took_part(&self, conversation_id: ConversationId) -> Result<bool> {
+        let found = sqlx::query(
+            "SELECT 1 AS one FROM bot_unanswered WHERE conversation_id = $1 \
+             UNION ALL SELECT 1 AS one FROM bot_answers WHERE conversation_id = $1 LIMIT 1",
+        )
+        .bind(conversation_id.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Takes open questions out of the queue without an answer (no document). Returns how many
     /// were still open.
     ///

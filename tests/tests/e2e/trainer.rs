@@ -173,6 +173,18 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     assert_eq!(messages["items"][0]["text"], nokia, "{messages}");
     let (status, _) = app.get(&format!("/api/v1/bot/conversations/{some_id}/messages"), &tina).await;
     assert_eq!(status, 404);
+    // A conversation the bot took no part in is not the trainers' to read.
+    let res = app
+        .http
+        .post(app.url("/api/v1/webchat/sessions"))
+        .json(&json!({"name": "Quiet Customer", "language": "en"}))
+        .send()
+        .await
+        .unwrap();
+    let quiet: Value = res.json().await.unwrap();
+    let quiet = quiet["conversation_id"].as_str().unwrap();
+    let (status, _) = app.get(&format!("/api/v1/bot/conversations/{quiet}/messages"), &tina).await;
+    assert_eq!(status, 404, "a conversation without the bot's part");
 
     let (status, qa) = app
         .post(
