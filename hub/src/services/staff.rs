@@ -197,7 +197,17 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<Role>, Error> {
             reason: "at most 16 names".into(),
         }));
     }
-    let mut parsed = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
+    let mut parsed = roles
+        .iter()
+        .map(|r| {
+            r.parse::<Role>().map_err(|_| {
+                Error::Validation(schema::ValidationError::Invalid {
+                    field: "roles",
+                    reason: format!("{r:?} is not one of: agent, supervisor, bot_trainer, admin, auditor"),
+                })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     parsed.sort();
     parsed.dedup();
     if parsed.is_empty() {
