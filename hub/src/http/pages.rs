@@ -1,5 +1,6 @@
 //! The hub's own web pages, built from `hub/web` and embedded in the binary: the agent
-//! workspace at `/`, the customer chat at `/chat` and `/widget.js`, and the small public
+//! workspace at `/`, the consoles at `/supervisor`, `/trainer` and `/admin`, the customer chat
+//! at `/chat` and `/widget.js`, and the small public
 //! configuration documents they read. Every page carries its security headers here.
 
 use actix_web::http::{StatusCode, header};
@@ -37,6 +38,7 @@ fn colour(value: &str) -> Option<&str> {
 /// Every page route, at the root.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(workspace)
+        .service(console)
         .service(chat)
         .service(widget)
         .service(asset)
@@ -120,6 +122,18 @@ fn serve(req: &HttpRequest, path: &str, cache: &str, frame_ancestors: Option<&st
 #[utoipa::path(tag = "pages", responses((status = 200, description = "the workspace page", content_type = "text/html")))]
 #[get("/")]
 pub async fn workspace(req: HttpRequest) -> HttpResponse {
+    serve(&req, "index.html", "no-cache", Some("'none'"))
+}
+
+/// The consoles (supervisors, bot trainers, administrators): the same page as the workspace,
+/// which signs in and then draws the console the path names, or "not allowed" without its role.
+#[utoipa::path(
+    tag = "pages",
+    params(("console" = String, Path, description = "`supervisor`, `trainer` or `admin`")),
+    responses((status = 200, description = "the console page", content_type = "text/html"))
+)]
+#[get("/{console:supervisor|trainer|admin}")]
+pub async fn console(req: HttpRequest) -> HttpResponse {
     serve(&req, "index.html", "no-cache", Some("'none'"))
 }
 

@@ -8,6 +8,8 @@ import { ApiError } from './api';
 import { Store, TABS, type Tab } from './store';
 import { lang, setLanguage, t, countdown } from './i18n';
 import { LANGS, LANG_NAMES, type Lang } from '../shared/i18n';
+import { PlaceLinks } from '../console/Shell';
+import { CONSOLES, CONSOLE_ROLE, hasRole } from '../console/types';
 import { ConversationList } from './ConversationList';
 import { Thread } from './Thread';
 import { SidePanel } from './SidePanel';
@@ -87,6 +89,7 @@ export function Workspace({ session, signOut }: { session: Session; signOut: () 
     <div class="ws">
       <header class="ws-header">
         <h1>{t('app.title')}</h1>
+        {CONSOLES.some((c) => hasRole(session.agent.roles, CONSOLE_ROLE[c])) && <PlaceLinks roles={session.agent.roles} current="workspace" />}
         <span class={`conn conn-${store.connection}`} role="status">{t(`connection.${store.connection}`)}</span>
         <label class="inline">
           {t('presence.label')}

@@ -1,13 +1,14 @@
 // The workspace's strings: the staff member's language (browser, or chosen), from the catalogues.
 
-import { pickLanguage, translator, type Lang, type Translate } from '../shared/i18n';
+import { translator, type Lang, type Translate } from '../shared/i18n';
+import { currentLang, setCurrentLang } from '../shared/lang';
 import en from '../i18n/workspace/en.json';
 import es from '../i18n/workspace/es.json';
 import pt from '../i18n/workspace/pt.json';
 
 const CATALOGUES = { en, es, pt };
 
-export let lang: Lang = pickLanguage([localStorage.getItem('switchboard.lang'), ...navigator.languages]);
+export let lang: Lang = currentLang();
 export let t: Translate = translator(CATALOGUES[lang]);
 
 let relative = new Intl.RelativeTimeFormat(lang, { numeric: 'auto' });
@@ -20,11 +21,8 @@ export function setLanguage(next: Lang): void {
   relative = new Intl.RelativeTimeFormat(next, { numeric: 'auto' });
   time = new Intl.DateTimeFormat(next, { hour: '2-digit', minute: '2-digit' });
   date = new Intl.DateTimeFormat(next, { dateStyle: 'medium' });
-  localStorage.setItem('switchboard.lang', next);
-  document.documentElement.lang = next;
+  setCurrentLang(next);
 }
-
-document.documentElement.lang = lang;
 
 /** "3 min ago"-style relative times, in the current language. */
 export function ago(iso: string): string {

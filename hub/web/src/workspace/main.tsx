@@ -1,4 +1,6 @@
-// The agent workspace: sign-in, then one screen (list, thread, side panel).
+// The staff pages: sign-in, then the agent workspace at `/`, or a console at `/supervisor`,
+// `/trainer`, `/admin` (the hub serves this one page at each). Someone without the agent role
+// who opens `/` is taken to the first console their roles allow.
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -6,6 +8,8 @@ import type { JSX } from 'preact';
 import type { Session } from './api';
 import { SignIn } from './SignIn';
 import { Workspace } from './Workspace';
+import { NotAllowed, Shell } from '../console/Shell';
+import { CONSOLES, CONSOLE_ROLE, consoleOf, hasRole } from '../console/types';
 import './workspace.css';
 
 const KEY = 'switchboard.staff';
@@ -21,17 +25,26 @@ function loadSession(): Session | null {
 
 function App(): JSX.Element {
   const [session, setSession] = useState<Session | null>(loadSession);
+  const kind = consoleOf(location.pathname);
   useEffect(() => {
     if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
     else sessionStorage.removeItem(KEY);
   }, [session]);
+  const roles = session?.agent.roles ?? [];
+  const landing = !kind && session && !hasRole(roles, 'agent') ? CONSOLES.find((c) => hasRole(roles, CONSOLE_ROLE[c])) : undefined;
+  useEffect(() => {
+    if (landing) location.replace(`/${landing}`);
+  }, [landing]);
   const signOut = () => {
     if (session) {
       void fetch('/api/v1/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${session.token}` } });
     }
     setSession(null);
   };
-  return session ? <Workspace session={session} signOut={signOut} /> : <SignIn onSignedIn={setSession} />;
+  if (!session) return <SignIn onSignedIn={setSession} />;
+  if (kind) return <Shell kind={kind} session={session} signOut={signOut} />;
+  if (!hasRole(roles, 'agent')) return landing ? <></> : <main id="main"><NotAllowed kind={null} roles={roles} /></main>;
+  return <Workspace session={session} signOut={signOut} />;
 }
 
 const root = document.getElementById('app');

@@ -211,3 +211,13 @@ export function sendMail(port, from, raw) {
     socket.on('error', reject);
   });
 }
+
+/** Signs in through the page at `path` (`/supervisor`, `/trainer`, `/admin` or `/`) as a demo
+ * staff member and waits for the page's first heading after the sign-in form. */
+export async function openConsole(page, hubUrl, path, email) {
+  await page.goto(`${hubUrl}${path}`);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill('switchboard-demo');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Sign in to Switchboard' }).waitFor({ state: 'detached' });
+}

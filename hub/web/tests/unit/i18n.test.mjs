@@ -12,7 +12,14 @@ function files(dir) {
   return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [join(dir, n)]));
 }
 
-for (const surface of ['widget', 'workspace']) {
+// Every surface with catalogues (src/i18n/<surface>/) and its code (src/<surface>/).
+const SURFACES = readdirSync(join(src, 'i18n')).filter((d) => statSync(join(src, 'i18n', d)).isDirectory() && readdirSync(join(src, 'i18n', d)).length);
+
+test('the surfaces are found', () => {
+  for (const s of ['widget', 'workspace', 'console']) assert.ok(SURFACES.includes(s), s);
+});
+
+for (const surface of SURFACES) {
   const catalogues = Object.fromEntries(
     LANGS.map((l) => [l, JSON.parse(readFileSync(join(src, 'i18n', surface, `${l}.json`), 'utf8'))]),
   );

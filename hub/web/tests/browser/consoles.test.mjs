@@ -1,0 +1,84 @@
+// The consoles' frame and its role boundaries, in Chromium against the real hub on SQLite and
+// PostgreSQL: each role's header offers the places it may go; an agent who types a console's
+// address gets a "not allowed" page (and the API a 403), never a console; a trainer who opens
+// the workspace's address lands in their console.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole } from './harness.mjs';
+
+const DESKTOP = { width: 1280, height: 800 };
+
+for (const backend of BACKENDS) {
+  describe(`console roles on ${backend}`, { timeout: 300_000 }, () => {
+    let hub, browser;
+    before(async () => {
+      browser = await launch();
+      hub = await startHub(backend, { bot: false });
+    });
+    after(async () => {
+      await browser?.close();
+      await hub?.stop();
+    });
+
+    test('an agent typing console addresses gets "not allowed" and the API 403', async () => {
+      const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' });
+      const page = await context.newPage();
+      const requested = [];
+      page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+      await openConsole(page, hub.url, '/supervisor', 'ana@demo.switchboard.local');
+      const main = page.getByRole('main');
+      await main.getByRole('heading', { level: 1, name: 'Not allowed' }).waitFor();
+      await main.getByText('The Supervisor console needs the supervisor role').waitFor();
+      // Nothing of a console was drawn or fetched: no tab list, no console bundle, no console API.
+      assert.equal(await page.getByRole('tablist').count(), 0);
+      assert.equal(requested.filter((p) => /\/assets\/(supervisor|trainer|admin)-/.test(p)).length, 0, requested.join(' '));
+      assert.equal(requested.filter((p) => p.startsWith('/api/v1/') && !p.startsWith('/api/v1/auth/')).length, 0, requested.join(' '));
+      // Her header offers only the workspace.
+      const places = page.getByRole('navigation', { name: 'Places' });
+      assert.deepEqual(await places.getByRole('link').allTextContents(), ['Workspace']);
+      await axe(page, 'not allowed');
+      await shoot(page, `${backend}-console-not-allowed-1280`);
+      for (const path of ['/trainer', '/admin']) {
+        await page.goto(`${hub.url}${path}`);
+        await main.getByRole('heading', { level: 1, name: 'Not allowed' }).waitFor();
+      }
+      // The API says the same.
+      const token = await apiLogin(hub.url, 'ana@demo.switchboard.local');
+      for (const path of ['/api/v1/routing/rules', '/api/v1/bot/unanswered', '/api/v1/kb/documents']) {
+        const r = await fetch(`${hub.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(r.status, 403, path);
+        assert.equal((await r.json()).error.code, 'forbidden', path);
+      }
+      // The way back works.
+      await main.getByRole('link', { name: 'Back to where you work' }).click();
+      await page.getByText('Live', { exact: true }).waitFor();
+      await context.close();
+    });
+
+    test('each role sees the places it may go; a trainer at "/" lands in the training console', async () => {
+      const context = await browser.newContext({ viewport: DESKTOP, locale: 'es-ES' });
+      const page = await context.newPage();
+      await openConsole(page, hub.url, '/', 'tina@demo.switchboard.local');
+      await page.waitForURL(`${hub.url}/trainer`);
+      const places = page.getByRole('navigation', { name: 'Secciones' });
+      assert.deepEqual(await places.getByRole('link').allTextContents(), ['Entrenamiento del bot']);
+      assert.equal(await places.getByRole('link', { name: 'Entrenamiento del bot' }).getAttribute('aria-current'), 'page');
+      await context.close();
+
+      const admin = await (await browser.newContext({ viewport: DESKTOP, locale: 'pt-PT' })).newPage();
+      await openConsole(admin, hub.url, '/admin', 'admin@demo.switchboard.local');
+      const adminPlaces = admin.getByRole('navigation', { name: 'Secções' });
+      await adminPlaces.waitFor();
+      assert.deepEqual(await adminPlaces.getByRole('link').allTextContents(),
+        ['Área de trabalho', 'Supervisão', 'Treino do bot', 'Administração']);
+      // From the workspace a supervisor reaches their console by the header's link.
+      const bruno = await (await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' })).newPage();
+      await openConsole(bruno, hub.url, '/', 'bruno@demo.switchboard.local');
+      await bruno.getByText('Live', { exact: true }).waitFor();
+      await bruno.getByRole('navigation', { name: 'Places' }).getByRole('link', { name: 'Supervisor' }).click();
+      await bruno.waitForURL(`${hub.url}/supervisor`);
+      await bruno.getByRole('main').getByRole('heading', { level: 1 }).first().waitFor();
+      assert.equal(await bruno.getByRole('heading', { name: 'Not allowed' }).count(), 0);
+    });
+  });
+}
