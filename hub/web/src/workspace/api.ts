@@ -120,6 +120,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The request field that did not validate (422 `invalid_field`), when the hub names one. */
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -198,8 +200,8 @@ export async function parse<T>(response: Response): Promise<T> {
   const text = await response.text();
   const body: unknown = text ? JSON.parse(text) : null;
   if (!response.ok) {
-    const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
-    throw new ApiError(response.status, error?.code ?? 'http_error', error?.message ?? response.statusText);
+    const error = (body as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
+    throw new ApiError(response.status, error?.code ?? 'http_error', error?.message ?? response.statusText, error?.field ?? undefined);
   }
   return body as T;
 }
