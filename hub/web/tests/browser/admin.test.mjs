@@ -181,7 +181,8 @@ for (const backend of BACKENDS) {
       await axe(page, `admin retention (${backend})`);
       await shoot(page, `${backend}-admin-retention-1280`);
       await page.reload();
-      assert.equal(await page.getByLabel('Messages and files kept (days)').inputValue(), '90');
+      await page.getByText('Saved on').waitFor();
+      assert.equal(await page.getByLabel('Messages and files kept (days)').inputValue(), '90', 'read back after a reload');
       await context.close();
     });
   });
