@@ -103,7 +103,11 @@ export function Widget({ api }: { api: Api }): JSX.Element {
               <p class="preview-bubble preview-customer" style={previewColours}>{t('widget.preview_customer')}</p>
             </div>
           </div>
-          <div class="preview-launcher" style={previewColours} aria-hidden="true">💬</div>
+          <div class="preview-launcher" style={previewColours} aria-hidden="true">
+            <svg viewBox="0 0 24 24" width="28" height="28">
+              <path fill="currentColor" d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z" />
+            </svg>
+          </div>
           {!readable && <p class="hint">{t('widget.preview_unreadable')}</p>}
         </figure>
       </div>
