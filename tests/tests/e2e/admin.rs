@@ -181,6 +181,14 @@ async fn staff_actions_and_the_last_admin(backend: Backend) {
     await_presence(&app, &admin, &ana_id, "available").await;
     assert_eq!(delete(&app, &path("sessions"), &admin).await.0, 200);
     assert_eq!(inbox.closed().await.0, 4401);
+
+    // Taking the agent role away closes the inbox too, at the next heartbeat.
+    let ana = app.login(ANA).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+    await_presence(&app, &admin, &ana_id, "available").await;
+    assert_eq!(app.put(&path("roles"), &admin, &json!({"roles": ["bot_trainer"]})).await.0, 200);
+    let (code, reason) = inbox.closed().await;
+    assert_eq!((code, reason.as_str()), (4401, "this socket needs the agent role"));
 }
 
 async fn widget_and_retention_settings(backend: Backend) {
