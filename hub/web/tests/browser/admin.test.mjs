@@ -1,7 +1,7 @@
 // The administration console (issue 14), in Chromium against the real hub on SQLite and
 // PostgreSQL: an admin disables an agent whose open workspace (another browser) is signed out
 // within a heartbeat and says so; enables her again; resets a password to a generated one shown
-// once; changes roles, and is refused (409) when removing the last admin; saves the widget's
+// once; adds a member; changes roles, and is refused (409) when removing the last admin; saves the widget's
 // look (refused below 4.5:1 contrast) and allowed origins, which a customer's widget on another
 // site shows at once; reads the channels without secrets; saves retention. axe-core on each
 // page and dialog, screenshots.
@@ -102,6 +102,26 @@ for (const backend of BACKENDS) {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: ANA, password }),
       });
       assert.equal(login.status, 200, 'the one-time password signs in');
+
+      // A new member, with a form in a dialog; the same e-mail twice is refused.
+      const add = async () => {
+        await admin.getByRole('button', { name: 'Add staff member' }).click();
+        const dialog = admin.getByRole('dialog', { name: 'Add staff member' });
+        await dialog.getByLabel('Name').fill('Dora Agent');
+        await dialog.getByLabel('E-mail').fill('dora@example.com');
+        await dialog.getByLabel('Password').fill('a password for dora');
+        await dialog.getByRole('checkbox', { name: 'Supervisor' }).check();
+        await dialog.getByRole('button', { name: 'Create' }).click();
+        return dialog;
+      };
+      await add();
+      await admin.getByRole('status').filter({ hasText: 'Dora Agent was added.' }).waitFor();
+      await row('Dora Agent').getByRole('cell', { name: 'Agent, Supervisor' }).waitFor();
+      const again = await add();
+      await again.getByRole('alert').filter({ hasText: 'the e-mail address is taken' }).waitFor();
+      await axe(admin, `admin add dialog refused (${backend})`);
+      await again.getByRole('button', { name: 'Cancel' }).click();
+      await again.waitFor({ state: 'detached' });
 
       // Roles: Bruno becomes a bot trainer too.
       await admin.getByRole('button', { name: 'Roles of Bruno Agent' }).click();
