@@ -7,10 +7,12 @@
 //!
 //! - [`rules`]: supervisor rules as data, validated, and the classifier that picks a queue,
 //!   required skills, priority and escalation chain for a conversation.
+//! - [`history`]: draft rules tried on recent tickets (queue moves, expected waits).
 //! - [`Engine`]: agents (skills, presence, capacity per channel), queues ordered by priority
 //!   with aging, offers with timeouts, escalation.
 
 mod engine;
+pub mod history;
 mod model;
 pub mod rules;
 

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{AgentId, ConversationId, TicketId};
-use crate::values::{Channel, Presence, Priority, QueueName, SkillLevel, SkillName, TicketStatus};
+use crate::values::{
+    Channel, CustomerTier, Language, Presence, Priority, QueueName, SkillLevel, SkillName, TicketStatus,
+};
 
 /// A skill a ticket needs, at a level or above.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -152,6 +154,31 @@ pub struct RulesVersion {
     /// The rules as JSON (their shape belongs to the router).
     pub rules: serde_json::Value,
     pub created_by: AgentId,
+    /// The name of who saved it (`None` if the staff member is gone).
+    #[serde(default)]
+    pub created_by_name: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The version this one restored, if it was a restore.
+    #[serde(default)]
+    pub restored_from: Option<i64>,
+}
+
+/// What the routing rules looked at when a ticket was opened, as far as the store can tell
+/// afterwards, with when it was first assigned: one row of a dry run over recent history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketHistorySample {
+    pub ticket_id: TicketId,
+    /// The queue it was opened in.
+    pub queue: QueueName,
+    pub channel: Channel,
+    /// The conversation's language.
+    pub language: Language,
+    pub tier: CustomerTier,
+    pub tags: BTreeSet<String>,
+    /// The customer's last message before the ticket was opened (empty if none).
+    pub text: String,
+    pub created_at: OffsetDateTime,
+    /// When an agent first took it, if one did.
+    pub first_assigned_at: Option<OffsetDateTime>,
 }

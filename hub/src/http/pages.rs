@@ -129,7 +129,7 @@ pub async fn workspace(req: HttpRequest) -> HttpResponse {
 /// which signs in and then draws the console the path names, or "not allowed" without its role.
 #[utoipa::path(
     tag = "pages",
-    params(("console" = String, Path, description = "`supervisor`, `trainer` or `admin`")),
+    params(("console" = String, Path, description = "`supervisor`, `trainer` or `admin`", example = "supervisor")),
     responses((status = 200, description = "the console page", content_type = "text/html"))
 )]
 #[get("/{console:supervisor|trainer|admin}")]

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, post, put, web};
 use router::rules::RoutingRules;
-use schema::{EscalationStep, Priority, QueueName, Role, SkillRequirement};
+use schema::{EscalationStep, Priority, QueueName, Role, SkillRequirement, TicketId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -12,11 +12,19 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{self, ErrorBody, QueueStatsView, RulesVersionView};
-use crate::services::tickets::DryRunInput;
+use crate::services::tickets::{DryRunInput, HISTORY_MAX_TICKETS, HISTORY_SAMPLE, HistoryDryRun};
+use router::history::{QueueForecast, QueueMove};
 
 /// Routing routes (supervisors).
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(get_rules).service(save_rules).service(rules_versions).service(dry_run).service(queues);
+    cfg.service(get_rules)
+        .service(save_rules)
+        .service(rules_versions)
+        .service(rules_version)
+        .service(restore_rules)
+        .service(dry_run)
+        .service(dry_run_history)
+        .service(queues);
 }
 
 /// The routing rules in force.
@@ -90,6 +98,149 @@ pub async fn rules_versions(state: web::Data<AppState>, staff: Staff) -> Result<
     staff.require(Role::Supervisor)?;
     let versions: Vec<RulesVersionView> = views::all(state.tickets.rules_versions().await?);
     Ok(HttpResponse::Ok().json(versions))
+}
+
+/// One saved version of the rules, with who saved it and when (supervisor).
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    params(("version" = i64, Path, description = "The version number")),
+    responses(
+        (status = 200, body = RulesVersionView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+#[get("/routing/rules/versions/{version}")]
+pub async fn rules_version(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Error> {
+    staff.require(Role::Supervisor)?;
+    let version: RulesVersionView = state.tickets.rules_version(path.into_inner()).await?.into();
+    Ok(HttpResponse::Ok().json(version))
+}
+
+/// Which version the editor started from, for a restore.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRules {
+    /// The version the editor showed as in force: the restore is refused (409) if another was
+    /// saved since.
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+/// Puts a saved version's rules back in force as a new version that records which version it
+/// restored (supervisor).
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    params(("version" = i64, Path, description = "The version to restore")),
+    request_body = RestoreRules,
+    responses(
+        (status = 200, body = RulesView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "another version was saved since `expected_version`", body = ErrorBody),
+        (status = 422, description = "the old rules no longer validate", body = ErrorBody)
+    )
+)]
+#[post("/routing/rules/versions/{version}/restore")]
+pub async fn restore_rules(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<i64>,
+    body: web::Json<RestoreRules>,
+) -> Result<HttpResponse, Error> {
+    let supervisor = staff.require(Role::Supervisor)?;
+    let RestoreRules { expected_version } = body.into_inner();
+    let (version, rules) = state.tickets.restore_rules(supervisor.id, path.into_inner(), expected_version).await?;
+    Ok(HttpResponse::Ok().json(RulesView { version, rules }))
+}
+
+/// Draft rules and the window of history to try them on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunHistory {
+    /// The draft (validated as for saving).
+    #[schema(value_type = RoutingRules)]
+    rules: serde_json::Value,
+    /// The window: the tickets opened in the last `hours`, 1 to 168.
+    hours: i64,
+}
+
+/// The draft compared with the rules in force over the window's tickets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunHistoryResult {
+    hours: i64,
+    /// The window's start.
+    #[serde(with = "time::serde::rfc3339")]
+    since: OffsetDateTime,
+    /// The version in force compared against (0: the built-in defaults).
+    rules_version: i64,
+    /// Tickets read and classified.
+    tickets: usize,
+    /// More tickets were opened in the window than `max_tickets`: only the newest were read.
+    truncated: bool,
+    max_tickets: u32,
+    /// Tickets the draft sends to another queue.
+    moved: usize,
+    /// Moves by (from, to), most tickets first.
+    moves: Vec<QueueMove>,
+    /// Up to `sample_cap` of the moved tickets, newest first.
+    moved_sample: Vec<TicketId>,
+    sample_cap: usize,
+    /// Each queue of either rule set: tickets, serving agents, observed and expected waits.
+    queues: Vec<QueueForecast>,
+}
+
+impl From<HistoryDryRun> for DryRunHistoryResult {
+    fn from(r: HistoryDryRun) -> Self {
+        let c = r.comparison;
+        Self {
+            hours: r.hours,
+            since: r.since,
+            rules_version: r.rules_version,
+            tickets: c.tickets,
+            truncated: r.truncated,
+            max_tickets: HISTORY_MAX_TICKETS,
+            moved: c.moved,
+            moves: c.moves,
+            moved_sample: c.moved_sample,
+            sample_cap: HISTORY_SAMPLE,
+            queues: c.queues,
+        }
+    }
+}
+
+/// Tries draft rules on the tickets opened in the last `hours` (at most 168, the newest 5000
+/// tickets): how many would move queue, from where to where, and the expected wait per queue
+/// (supervisor).
+#[utoipa::path(
+    tag = "routing",
+    security(("bearer" = [])),
+    request_body = DryRunHistory,
+    responses(
+        (status = 200, body = DryRunHistoryResult),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "`hours` out of range, or the draft does not validate (`field` names it)", body = ErrorBody)
+    )
+)]
+#[post("/routing/dry-run/history")]
+pub async fn dry_run_history(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<DryRunHistory>,
+) -> Result<HttpResponse, Error> {
+    staff.require(Role::Supervisor)?;
+    let DryRunHistory { rules, hours } = body.into_inner();
+    let result: DryRunHistoryResult = state.tickets.dry_run_history(rules, hours).await?.into();
+    Ok(HttpResponse::Ok().json(result))
 }
 
 /// A sample conversation, and optionally draft rules.

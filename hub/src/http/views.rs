@@ -119,13 +119,24 @@ pub struct RulesVersionView {
     /// The rules as saved.
     pub rules: serde_json::Value,
     pub created_by: AgentId,
+    /// Who saved it, by name (`null` if the staff member is gone).
+    pub created_by_name: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The version this one put back in force, when it was a restore.
+    pub restored_from: Option<i64>,
 }
 
 impl From<RulesVersion> for RulesVersionView {
     fn from(v: RulesVersion) -> Self {
-        Self { version: v.version, rules: v.rules, created_by: v.created_by, created_at: v.created_at }
+        Self {
+            version: v.version,
+            rules: v.rules,
+            created_by: v.created_by,
+            created_by_name: v.created_by_name,
+            created_at: v.created_at,
+            restored_from: v.restored_from,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use router::Input;
+use router::history::{HistoryComparison, HistoryTicket};
 use router::rules::{Classification, RoutingRules, Sample};
 use schema::{
     Actor, Agent, AgentId, AgentRouting, Capacity, Channel, ConversationId, CustomerTier, Language, Presence,
@@ -107,6 +108,27 @@ pub struct DryRunInput {
     pub at: Option<OffsetDateTime>,
     /// Rules to try instead of those in force (validated the same way).
     pub rules: Option<serde_json::Value>,
+}
+
+/// The longest window a dry run over history reads.
+pub const HISTORY_MAX_HOURS: i64 = 168;
+/// The most tickets a dry run over history reads (the newest of the window).
+pub const HISTORY_MAX_TICKETS: u32 = 5_000;
+/// The most moved ticket ids a dry run over history names.
+pub const HISTORY_SAMPLE: usize = 20;
+
+/// Draft rules compared with those in force over recent tickets.
+#[derive(Debug)]
+pub struct HistoryDryRun {
+    pub hours: i64,
+    /// The window's start.
+    pub since: OffsetDateTime,
+    /// The version in force compared against (0: the built-in defaults).
+    pub rules_version: i64,
+    /// More tickets were opened in the window than were read ([`HISTORY_MAX_TICKETS`], the
+    /// newest).
+    pub truncated: bool,
+    pub comparison: HistoryComparison,
 }
 
 /// Staff work on tickets and routing.
@@ -351,11 +373,99 @@ impl Tickets {
         expected_version: Option<i64>,
     ) -> Result<(i64, RoutingRules), Error> {
         let parsed = parse_rules(rules)?;
+        self.put_in_force(supervisor, parsed, expected_version, None).await
+    }
+
+    /// Puts an earlier version's rules back in force as a new version that records which it
+    /// restored.
+    ///
+    /// # Errors
+    /// No such version (404), its rules no longer validate (422), another version saved since
+    /// `expected_version` (409).
+    pub async fn restore_rules(
+        &self,
+        supervisor: AgentId,
+        version: i64,
+        expected_version: Option<i64>,
+    ) -> Result<(i64, RoutingRules), Error> {
+        let old = self.core.store.rules_version(version).await?;
+        let parsed = parse_rules(old.rules)?;
+        self.put_in_force(supervisor, parsed, expected_version, Some(version)).await
+    }
+
+    async fn put_in_force(
+        &self,
+        supervisor: AgentId,
+        parsed: RoutingRules,
+        expected_version: Option<i64>,
+        restored_from: Option<i64>,
+    ) -> Result<(i64, RoutingRules), Error> {
         let canonical = serde_json::to_value(&parsed).map_err(Error::internal)?;
-        let saved = self.core.store.save_rules(&canonical, supervisor, expected_version).await?;
+        let saved = self.core.store.save_rules(&canonical, supervisor, expected_version, restored_from).await?;
         self.routing.set_rules(parsed.clone()).await;
-        tracing::info!(version = saved.version, by = %supervisor, "routing rules saved");
+        tracing::info!(version = saved.version, by = %supervisor, restored_from, "routing rules saved");
         Ok((saved.version, parsed))
+    }
+
+    /// One saved version.
+    ///
+    /// # Errors
+    /// No such version (404).
+    pub async fn rules_version(&self, version: i64) -> Result<RulesVersion, Error> {
+        Ok(self.core.store.rules_version(version).await?)
+    }
+
+    /// Draft rules tried on the tickets opened in the last `hours` (1 to
+    /// [`HISTORY_MAX_HOURS`]), at most [`HISTORY_MAX_TICKETS`] of them, the newest: which
+    /// would change queue compared with the rules in force, and the expected wait per queue
+    /// (see `router::history`).
+    ///
+    /// # Errors
+    /// `hours` out of range or the draft does not validate (422), or the store fails.
+    pub async fn dry_run_history(&self, draft: serde_json::Value, hours: i64) -> Result<HistoryDryRun, Error> {
+        if !(1..=HISTORY_MAX_HOURS).contains(&hours) {
+            return Err(Error::invalid("hours", format!("from 1 to {HISTORY_MAX_HOURS} hours")));
+        }
+        let draft = parse_rules(draft)?;
+        let (version, current) = self.rules().await?;
+        let now = OffsetDateTime::now_utc();
+        let since = now - time::Duration::hours(hours);
+        let store = &self.core.store;
+        let mut rows = store.ticket_history(since, HISTORY_MAX_TICKETS + 1).await?;
+        let truncated = rows.len() > HISTORY_MAX_TICKETS as usize;
+        rows.truncate(HISTORY_MAX_TICKETS as usize);
+        let now_ms = now.unix_timestamp() * 1000;
+        let tickets: Vec<HistoryTicket> = rows
+            .into_iter()
+            .map(|row| {
+                let opened = (row.created_at.unix_timestamp_nanos() / 1_000_000) as i64;
+                let taken = row.first_assigned_at.map_or(now_ms, |at| (at.unix_timestamp_nanos() / 1_000_000) as i64);
+                HistoryTicket {
+                    id: row.ticket_id,
+                    sample: Sample {
+                        channel: row.channel,
+                        language: row.language,
+                        tier: row.tier,
+                        tags: row.tags.into_iter().collect(),
+                        text: row.text,
+                        at: opened,
+                    },
+                    waited_ms: (taken - opened).max(0),
+                }
+            })
+            .collect();
+        // Every active agent serves, with the skills of their routing profile (none without).
+        let mut skills: BTreeMap<AgentId, BTreeMap<SkillName, SkillLevel>> =
+            store.agent_routings().await?.into_iter().map(|r| (r.agent_id, r.skills)).collect();
+        let agents: Vec<BTreeMap<SkillName, SkillLevel>> = store
+            .agents()
+            .await?
+            .into_iter()
+            .filter(|a| a.active && a.roles.contains(&Role::Agent))
+            .map(|a| skills.remove(&a.id).unwrap_or_default())
+            .collect();
+        let comparison = router::history::compare(&current, &draft, &tickets, &agents, HISTORY_SAMPLE);
+        Ok(HistoryDryRun { hours, since, rules_version: version, truncated, comparison })
     }
 
     /// Every saved version, newest first.
@@ -388,9 +498,15 @@ impl Tickets {
 }
 
 /// The rules as sent, parsed and validated; problems are 422 naming the field.
+///
+/// A value of the wrong shape names its path too (`rules[0].when.channels[0]`): the path of the
+/// first field serde could not read, or `rules` for the whole.
 fn parse_rules(value: serde_json::Value) -> Result<RoutingRules, Error> {
-    let rules: RoutingRules = serde_json::from_value(value)
-        .map_err(|e| Error::InvalidRules { field: "rules".into(), message: e.to_string() })?;
+    let rules: RoutingRules = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." { "rules".to_owned() } else { path };
+        Error::InvalidRules { field, message: e.into_inner().to_string() }
+    })?;
     if let Err(errors) = rules.validate() {
         let first = errors.first().map(|e| (e.field.clone(), e.message.clone())).unwrap_or_default();
         let all: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{Result, Store, StoreError, from_ms, ms, now_ms, parse, parse_opt, to_json};
 use crate::ids::{AgentId, ConversationId, TicketId};
-use crate::routing::{Actor, AgentRouting, RulesVersion, Ticket, TicketEvent, TicketNote};
+use crate::routing::{Actor, AgentRouting, RulesVersion, Ticket, TicketEvent, TicketHistorySample, TicketNote};
 use crate::values::{ConversationStatus, Presence, TicketStatus};
 
 const TICKET_COLUMNS: &str = "id, conversation_id, channel, status, priority, queue, skills, escalation, tags, rule, \
@@ -429,24 +429,31 @@ impl Store {
     /// # Errors
     /// A database failure.
     pub async fn rules_versions(&self, limit: u32) -> Result<Vec<RulesVersion>> {
-        sqlx::query("SELECT version, rules, created_by, created_at FROM routing_rules ORDER BY version DESC LIMIT $1")
+        sqlx::query(&format!("{RULES_VERSION_SELECT} ORDER BY r.version DESC LIMIT $1"))
             .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|row| {
-                Ok(RulesVersion {
-                    version: row.try_get("version")?,
-                    rules: json_col(row, "rules")?,
-                    created_by: parse(row, "created_by")?,
-                    created_at: from_ms(row.try_get("created_at")?)?,
-                })
-            })
+            .map(rules_version_from_row)
             .collect()
     }
 
+    /// One version of the routing rules.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for a version never saved, or a database failure.
+    pub async fn rules_version(&self, version: i64) -> Result<RulesVersion> {
+        let row = sqlx::query(&format!("{RULES_VERSION_SELECT} WHERE r.version = $1"))
+            .bind(version)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound { what: "rules version" })?;
+        rules_version_from_row(&row)
+    }
+
     /// Saves `rules` as the next version. With `expected` (the version the editor started from),
-    /// refuses if someone saved another version since.
+    /// refuses if someone saved another version since. `restored_from` records that these are
+    /// an earlier version's rules put back in force.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when `expected` is stale or two saves race, or a database
@@ -456,6 +463,7 @@ impl Store {
         rules: &serde_json::Value,
         by: AgentId,
         expected: Option<i64>,
+        restored_from: Option<i64>,
     ) -> Result<RulesVersion> {
         let mut tx = self.write.begin().await?;
         let current: Option<i64> =
@@ -470,16 +478,89 @@ impl Store {
         }
         let now = now_ms();
         let version = current + 1;
-        sqlx::query("INSERT INTO routing_rules (version, rules, created_by, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(version)
-            .bind(to_json(rules)?)
+        sqlx::query(
+            "INSERT INTO routing_rules (version, rules, created_by, created_at, restored_from) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(version)
+        .bind(to_json(rules)?)
+        .bind(by.to_string())
+        .bind(now)
+        .bind(restored_from)
+        .execute(&mut *tx)
+        .await?;
+        let name: Option<String> = sqlx::query("SELECT name FROM agents WHERE id = $1")
             .bind(by.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get("name"))
+            .transpose()?;
         tx.commit().await?;
-        Ok(RulesVersion { version, rules: rules.clone(), created_by: by, created_at: from_ms(now)? })
+        Ok(RulesVersion {
+            version,
+            rules: rules.clone(),
+            created_by: by,
+            created_by_name: name,
+            created_at: from_ms(now)?,
+            restored_from,
+        })
     }
+
+    /// What the rules looked at for the tickets opened at or after `since`, newest first, at
+    /// most `limit`: each ticket's queue, channel, the conversation's language, the customer's
+    /// tier, the ticket's tags, the customer's last message before the ticket was opened, and
+    /// when an agent first took it. One query; each ticket's extras are index look-ups.
+    ///
+    /// # Errors
+    /// A database failure, or a stored value that no longer parses.
+    pub async fn ticket_history(&self, since: OffsetDateTime, limit: u32) -> Result<Vec<TicketHistorySample>> {
+        sqlx::query(
+            "SELECT t.id, t.queue, t.channel, t.tags, t.created_at, c.language, cu.tier, \
+               (SELECT m.body FROM messages m WHERE m.conversation_id = t.conversation_id \
+                  AND m.author = 'customer' AND m.created_at <= t.created_at \
+                  ORDER BY m.seq DESC LIMIT 1) AS text, \
+               (SELECT MIN(e.at) FROM ticket_events e WHERE e.ticket_id = t.id AND e.kind = 'assigned') \
+                  AS first_assigned_at \
+             FROM tickets t \
+             JOIN conversations c ON c.id = t.conversation_id \
+             JOIN customers cu ON cu.id = c.customer_id \
+             WHERE t.created_at >= $1 \
+             ORDER BY t.created_at DESC, t.id DESC LIMIT $2",
+        )
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(TicketHistorySample {
+                ticket_id: parse(row, "id")?,
+                queue: parse(row, "queue")?,
+                channel: parse(row, "channel")?,
+                language: parse(row, "language")?,
+                tier: parse(row, "tier")?,
+                tags: json_col(row, "tags")?,
+                text: row.try_get::<Option<String>, _>("text")?.unwrap_or_default(),
+                created_at: from_ms(row.try_get("created_at")?)?,
+                first_assigned_at: opt_from_ms(row.try_get("first_assigned_at")?)?,
+            })
+        })
+        .collect()
+    }
+}
+
+const RULES_VERSION_SELECT: &str = "SELECT r.version, r.rules, r.created_by, r.created_at, r.restored_from, \
+     a.name AS created_by_name FROM routing_rules r LEFT JOIN agents a ON a.id = r.created_by";
+
+fn rules_version_from_row(row: &AnyRow) -> Result<RulesVersion> {
+    Ok(RulesVersion {
+        version: row.try_get("version")?,
+        rules: json_col(row, "rules")?,
+        created_by: parse(row, "created_by")?,
+        created_by_name: row.try_get("created_by_name")?,
+        created_at: from_ms(row.try_get("created_at")?)?,
+        restored_from: row.try_get("restored_from")?,
+    })
 }
 
 async fn update_conversation(

@@ -19,6 +19,7 @@ mod email;
 mod email_imap;
 mod ops;
 mod routing;
+mod routing_console;
 mod social;
 mod store;
 mod voice;

@@ -120,7 +120,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    /** The request field that did not validate (422 `invalid_field`), when the hub names one. */
+    /** The request field at fault, when the hub names one (422). */
     readonly field?: string,
   ) {
     super(message);
@@ -200,7 +200,7 @@ export async function parse<T>(response: Response): Promise<T> {
   const text = await response.text();
   const body: unknown = text ? JSON.parse(text) : null;
   if (!response.ok) {
-    const error = (body as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
+    const error = (body as { error?: { code?: string; message?: string; field?: string | null } } | null)?.error;
     throw new ApiError(response.status, error?.code ?? 'http_error', error?.message ?? response.statusText, error?.field ?? undefined);
   }
   return body as T;

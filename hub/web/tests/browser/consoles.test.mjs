@@ -56,21 +56,25 @@ for (const backend of BACKENDS) {
     });
 
     test('each role sees the places it may go; a trainer at "/" lands in the training console', async () => {
-      const context = await browser.newContext({ viewport: DESKTOP, locale: 'es-ES' });
+      const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' });
       const page = await context.newPage();
       await openConsole(page, hub.url, '/', 'tina@demo.switchboard.local');
       await page.waitForURL(`${hub.url}/trainer`);
-      const places = page.getByRole('navigation', { name: 'Secciones' });
-      assert.deepEqual(await places.getByRole('link').allTextContents(), ['Entrenamiento del bot']);
-      assert.equal(await places.getByRole('link', { name: 'Entrenamiento del bot' }).getAttribute('aria-current'), 'page');
+      const places = page.getByRole('navigation', { name: 'Places' });
+      assert.deepEqual(await places.getByRole('link').allTextContents(), ['Bot training']);
+      assert.equal(await places.getByRole('link', { name: 'Bot training' }).getAttribute('aria-current'), 'page');
       await context.close();
 
-      const admin = await (await browser.newContext({ viewport: DESKTOP, locale: 'pt-PT' })).newPage();
+      // The admin goes everywhere; the header's language choice changes the whole frame.
+      const admin = await (await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' })).newPage();
       await openConsole(admin, hub.url, '/admin', 'admin@demo.switchboard.local');
+      await admin.getByRole('navigation', { name: 'Places' }).waitFor();
+      await admin.getByRole('banner').getByRole('combobox', { name: 'Language' }).selectOption('pt');
       const adminPlaces = admin.getByRole('navigation', { name: 'Secções' });
-      await adminPlaces.waitFor();
       assert.deepEqual(await adminPlaces.getByRole('link').allTextContents(),
         ['Área de trabalho', 'Supervisão', 'Treino do bot', 'Administração']);
+      assert.equal(await admin.evaluate(() => document.documentElement.lang), 'pt');
+      await admin.getByRole('banner').getByRole('combobox', { name: 'Idioma' }).selectOption('en');
       // From the workspace a supervisor reaches their console by the header's link.
       const bruno = await (await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' })).newPage();
       await openConsole(bruno, hub.url, '/', 'bruno@demo.switchboard.local');
