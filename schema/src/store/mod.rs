@@ -19,6 +19,8 @@ use crate::domain::{
 use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
+mod accounts;
+pub use accounts::{AccountChange, ConsoleSetting};
 mod append;
 mod canned;
 mod customers;
