@@ -544,6 +544,18 @@ impl Bot {
         inputs.iter().map(|i| self.turn(i)).collect()
     }
 
+    /// Decides one turn and says why: the decision, with the retrieval and intent of the message
+    /// itself (what the decision read for a first message). Nothing is recorded anywhere: this is
+    /// what trainers' "try it" runs.
+    pub fn explain(&self, input: &TurnInput) -> Result<(Decision, Assessment), BotError> {
+        let decision = self.turn(input)?;
+        let text = input.text.trim();
+        let detected = detect_language(text);
+        let language = detected.unwrap_or(input.conversation_language);
+        let assessment = self.assess(&self.query_for(text, language), language, detected.is_some())?;
+        Ok((decision, assessment))
+    }
+
     /// Decides one turn.
     pub fn turn(&self, input: &TurnInput) -> Result<Decision, BotError> {
         let text = input.text.trim();

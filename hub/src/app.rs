@@ -27,8 +27,9 @@ use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
 use crate::services::knowledge::Knowledge;
 use crate::services::routing::Routing;
+use crate::services::settings::Settings;
 use crate::services::social::Social;
-use crate::services::staff::{Sessions, ensure_staff};
+use crate::services::staff::{Accounts, Sessions, ensure_staff};
 use crate::services::tickets::Tickets;
 use crate::services::voice::Voice;
 use crate::services::wall::Wall;
@@ -53,6 +54,10 @@ pub struct AppState {
     pub assistant: Option<Arc<Assistant>>,
     /// The SIP voice channel, when `sip.enabled`.
     pub voice: Option<Arc<Voice>>,
+    /// Admins' work on staff accounts.
+    pub accounts: Accounts,
+    /// Settings admins change at run time (widget, retention).
+    pub settings: Arc<Settings>,
     /// The supervisors' live wall.
     pub wall: Wall,
 }
@@ -80,6 +85,8 @@ pub enum StartError {
     Email(#[from] email::StartError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot load the console settings: {0}")]
+    Settings(Error),
 }
 
 /// A running hub.
@@ -214,7 +221,10 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     } else {
         None
     };
+    let settings = Arc::new(Settings::load(store.clone(), config.widget.clone()).await.map_err(StartError::Settings)?);
     let state = web::Data::new(AppState {
+        accounts: Accounts::new(store.clone(), Arc::clone(&routing)),
+        settings: Arc::clone(&settings),
         sessions: Sessions::new(store.clone(), config.staff.clone()),
         tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),
         webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, &config.webchat),
@@ -261,6 +271,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     let task = tokio::spawn(server);
 
     tokio::spawn(Arc::clone(&routing).run_clock());
+    tokio::spawn(settings.refresh(core.shutdown.clone()));
     tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
     if let Some(voice) = &voice {

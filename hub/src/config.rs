@@ -17,7 +17,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub webchat: WebchatConfig,
     /// The customer chat widget (`[widget]`): look and allowed origins.
-    pub widget: crate::http::pages::WidgetSettings,
+    pub widget: WidgetSettings,
     pub staff: StaffConfig,
     pub routing: RoutingConfig,
     pub social: SocialConfig,
@@ -44,6 +44,10 @@ pub struct ServerConfig {
     pub backlog: u32,
     /// Seconds to let in-flight requests and sockets finish on SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Seconds between websocket heartbeats: a ping, and for staff sockets a re-check of the
+    /// session (a signed-out or disabled member's socket closes with 4401 at the next one). A
+    /// socket not heard from for three heartbeats is closed. At least 1.
+    pub heartbeat_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
             max_connections_per_worker: 50_000,
             backlog: 4096,
             shutdown_timeout_secs: 30,
+            heartbeat_secs: 30,
         }
     }
 }
@@ -536,6 +541,37 @@ impl Default for SipSettings {
             rate_limit_per_sec: 200,
             rate_limit_burst: 400,
             trusted_sources: Vec::new(),
+        }
+    }
+}
+
+/// The chat widget as the operator configures it (`[widget]`; what an admin saves in the
+/// console replaces it, see `services::settings`): its look, its greeting, and the
+/// web pages allowed to embed it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WidgetSettings {
+    /// Origins (`https://shop.example`) whose pages may open chats: CORS and the websocket
+    /// `Origin` check. The hub's own `/chat` page is always allowed; `"*"` allows every page.
+    pub allowed_origins: Vec<String>,
+    /// The panel's title; empty: the translated default ("Customer care").
+    pub title: String,
+    /// The first line the customer sees; empty: the translated default.
+    pub greeting: String,
+    /// Colour of the launcher, header and the customer's bubbles (`#rrggbb`).
+    pub primary_color: String,
+    /// Text on that colour (`#rrggbb`); pick a contrast of at least 4.5:1.
+    pub on_primary_color: String,
+}
+
+impl Default for WidgetSettings {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            title: String::new(),
+            greeting: String::new(),
+            primary_color: "#0b57d0".into(),
+            on_primary_color: "#ffffff".into(),
         }
     }
 }

@@ -4,8 +4,12 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use std::collections::BTreeMap;
+
 use crate::ids::{AgentId, ConversationId, DocumentId, MessageId, UnansweredId};
-use crate::values::{DocumentKind, DocumentStatus, Language, ValidationError, Verdict};
+use crate::values::{
+    DocumentKind, DocumentStatus, IntentName, Language, SkillLevel, SkillName, ValidationError, Verdict,
+};
 
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -24,7 +28,8 @@ pub struct DocumentContent {
     pub title: String,
     /// Markdown for an article; the answer of a Q&A pair.
     pub body: String,
-    /// The phrasings of a Q&A pair's question (at least one); empty for an article.
+    /// The phrasings of a Q&A pair's question (at least one); for an article, the questions
+    /// trainers merged into it (often none).
     #[serde(default)]
     pub questions: Vec<String>,
     #[serde(default)]
@@ -67,14 +72,11 @@ impl DocumentContent {
                 });
             }
         }
-        match (self.kind, self.questions.is_empty()) {
-            (DocumentKind::Qa, true) => Err(ValidationError::Empty { field: "questions" }),
-            (DocumentKind::Article, false) => Err(ValidationError::Invalid {
-                field: "questions",
-                reason: "articles have no question phrasings; make it a Q&A pair".into(),
-            }),
-            _ => Ok(self),
+        // An article may have phrasings too (questions merged into it): they lead searches to it.
+        if self.kind == DocumentKind::Qa && self.questions.is_empty() {
+            return Err(ValidationError::Empty { field: "questions" });
         }
+        Ok(self)
     }
 }
 
@@ -116,6 +118,75 @@ pub struct BotAnswer {
     pub judged_by: Option<AgentId>,
     pub judged_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// The customer's next message said it did not help.
+    pub unhelpful: bool,
+}
+
+/// Most example phrasings of an intent, in each language.
+pub const MAX_INTENT_EXAMPLES: usize = 100;
+/// Longest example phrasing, in characters.
+pub const MAX_EXAMPLE_CHARS: usize = 300;
+/// Most skills an intent asks for.
+pub const MAX_INTENT_SKILLS: usize = 10;
+
+/// An intent as trainers edit it, validated by [`IntentContent::validate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntentContent {
+    /// Example customer phrasings, by language.
+    pub examples: BTreeMap<Language, Vec<String>>,
+    /// A person always handles it (refunds, cancellations).
+    pub always_human: bool,
+    /// The skills an agent needs for it.
+    pub skills: Vec<(SkillName, SkillLevel)>,
+}
+
+impl IntentContent {
+    /// Trims the examples, drops repeated ones, and checks the bounds.
+    ///
+    /// # Errors
+    /// No example at all, an empty or overlong example, too many examples or skills, or a skill
+    /// named twice.
+    pub fn validate(mut self) -> Result<Self, ValidationError> {
+        for list in self.examples.values_mut() {
+            for item in list.iter_mut() {
+                *item = item.trim().to_owned();
+                check_len("examples", item, MAX_EXAMPLE_CHARS)?;
+            }
+            let mut seen = std::collections::HashSet::new();
+            list.retain(|x| seen.insert(x.to_lowercase()));
+            if list.len() > MAX_INTENT_EXAMPLES {
+                return Err(ValidationError::Invalid {
+                    field: "examples",
+                    reason: format!("at most {MAX_INTENT_EXAMPLES} per language, got {}", list.len()),
+                });
+            }
+        }
+        self.examples.retain(|_, list| !list.is_empty());
+        if self.examples.is_empty() {
+            return Err(ValidationError::Empty { field: "examples" });
+        }
+        if self.skills.len() > MAX_INTENT_SKILLS {
+            return Err(ValidationError::Invalid {
+                field: "skills",
+                reason: format!("at most {MAX_INTENT_SKILLS}, got {}", self.skills.len()),
+            });
+        }
+        let mut names = std::collections::HashSet::new();
+        if let Some((dup, _)) = self.skills.iter().find(|(s, _)| !names.insert(s.clone())) {
+            return Err(ValidationError::Invalid { field: "skills", reason: format!("{dup} is listed twice") });
+        }
+        Ok(self)
+    }
+}
+
+/// A bot intent as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredIntent {
+    pub name: IntentName,
+    pub content: IntentContent,
+    /// `None`: as built in.
+    pub updated_by: Option<AgentId>,
+    pub updated_at: OffsetDateTime,
 }
 
 /// A customer question the bot could not answer (or answered wrongly).
@@ -151,6 +222,30 @@ mod tests {
     }
 
     #[test]
+    fn intents_are_trimmed_deduplicated_and_bounded() {
+        let skill = |s: &str, l: i64| (s.parse::<SkillName>().unwrap(), SkillLevel::try_from(l).unwrap());
+        let content = |en: &[&str], skills: Vec<(SkillName, SkillLevel)>| IntentContent {
+            examples: [(Language::En, en.iter().map(|e| (*e).to_owned()).collect()), (Language::Pt, vec![])]
+                .into_iter()
+                .collect(),
+            always_human: false,
+            skills,
+        };
+        let ok = content(&[" no signal ", "No signal", "outage"], vec![skill("tech", 4)]).validate().unwrap();
+        assert_eq!(ok.examples.len(), 1, "an empty language is dropped");
+        assert_eq!(ok.examples[&Language::En], ["no signal", "outage"]);
+        assert!(matches!(content(&[], vec![]).validate(), Err(ValidationError::Empty { field: "examples" })));
+        assert!(matches!(content(&["  "], vec![]).validate(), Err(ValidationError::Empty { field: "examples" })));
+        let long = "x".repeat(MAX_EXAMPLE_CHARS + 1);
+        assert!(matches!(content(&[&long], vec![]).validate(), Err(ValidationError::TooLong { .. })));
+        let twice = content(&["a"], vec![skill("tech", 2), skill("tech", 3)]);
+        assert!(matches!(twice.validate(), Err(ValidationError::Invalid { field: "skills", .. })));
+        let many: Vec<String> = (0..=MAX_INTENT_EXAMPLES).map(|i| format!("e{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(matches!(content(&many, vec![]).validate(), Err(ValidationError::Invalid { field: "examples", .. })));
+    }
+
+    #[test]
     fn content_is_trimmed_deduplicated_and_checked() {
         let ok =
             qa(&["¿Cómo activo el roaming?", " ¿cómo activo el roaming? ", "roaming en Francia"]).validate().unwrap();
@@ -161,7 +256,7 @@ mod tests {
         assert!(matches!(qa(&["  "]).validate(), Err(ValidationError::Empty { field: "questions" })));
         let mut article = qa(&["x"]);
         article.kind = DocumentKind::Article;
-        assert!(matches!(article.validate(), Err(ValidationError::Invalid { field: "questions", .. })));
+        assert_eq!(article.validate().unwrap().questions, ["x"], "an article may have phrasings");
         let mut long = qa(&["x"]);
         long.title = "t".repeat(MAX_TITLE_CHARS + 1);
         assert!(matches!(long.validate(), Err(ValidationError::TooLong { field: "title", .. })));

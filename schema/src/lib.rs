@@ -24,15 +24,15 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent,
     TicketHistorySample, TicketNote,
 };
+pub use store::{AccountChange, ConsoleSetting, SipIdentity, VoiceCall};
 pub use store::{
-    Backend, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext, InboundEmail,
-    InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound, OutboundEmail, Page,
-    QueuedEmail, SocialAccount, Store, StoreError, StoreOptions, StoredAttachment, StoredInboundEmail,
-    UnprocessedEmail, redact,
+    Backend, BotAnswerFilter, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext,
+    InboundEmail, InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound,
+    OutboundEmail, Page, QueuedEmail, SocialAccount, Store, StoreError, StoreOptions, StoredAttachment,
+    StoredInboundEmail, UnprocessedEmail, redact,
 };
-pub use store::{SipIdentity, VoiceCall};
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,
-    DocumentStatus, EmailAddress, Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel, SkillName,
-    TicketStatus, ValidationError, Verdict,
+    DocumentStatus, EmailAddress, IntentName, Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel,
+    SkillName, TicketStatus, ValidationError, Verdict,
 };

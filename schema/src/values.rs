@@ -443,6 +443,10 @@ routing_name_type!(
     /// A queue tickets wait in: `general`, `billing_es`.
     QueueName, "queue"
 );
+routing_name_type!(
+    /// A bot intent: `billing_question`, `talk_to_human`.
+    IntentName, "intent"
+);
 
 macro_rules! bounded_number {
     ($(#[$doc:meta])* $name:ident, $field:literal, $min:literal ..= $max:literal) => {

@@ -1,10 +1,11 @@
-//! Staff accounts (admin), agents' routing profiles (supervisor), presence (the agent, or a
-//! supervisor for them), and
+//! Staff accounts (admin: create, roles, disable/enable, password resets, ending sessions),
+//! agents' routing profiles (supervisor), presence (the agent, or a supervisor for them), and
 //! softphone identities (admin).
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, get, post, put, web};
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use schema::{AgentId, Capacity, Presence, Role, SipIdentity, SkillLevel, SkillName};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -23,6 +24,11 @@ use crate::services::voice;
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
         .service(create)
+        .service(set_roles)
+        .service(disable)
+        .service(enable)
+        .service(reset_password)
+        .service(revoke_sessions)
         .service(get_profile)
         .service(set_profile)
         .service(set_presence)
@@ -51,6 +57,25 @@ pub struct AccountView {
     active: bool,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    /// Live (signed-in) sessions.
+    sessions: u32,
+}
+
+impl StaffView {
+    fn admin(agent: schema::Agent, presence: Presence, sessions: u32) -> Self {
+        Self {
+            id: agent.id,
+            name: agent.name,
+            presence,
+            account: Some(AccountView {
+                email: agent.email,
+                roles: agent.roles,
+                active: agent.active,
+                created_at: agent.created_at,
+                sessions,
+            }),
+        }
+    }
 }
 
 /// Staff with their presence, by name: every staff member for an admin; for an agent, the
@@ -63,22 +88,18 @@ pub struct AccountView {
 #[get("/agents")]
 pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     let caller = staff.require(Role::Agent)?;
-    let admin = caller.has_role(Role::Admin);
+    let sessions = if caller.has_role(Role::Admin) { Some(state.accounts.session_counts().await?) } else { None };
     let agents: Vec<StaffView> = state
         .tickets
         .directory(caller)
         .await?
         .into_iter()
-        .map(|(agent, presence)| StaffView {
-            id: agent.id,
-            name: agent.name,
-            presence,
-            account: admin.then_some(AccountView {
-                email: agent.email,
-                roles: agent.roles,
-                active: agent.active,
-                created_at: agent.created_at,
-            }),
+        .map(|(agent, presence)| match &sessions {
+            Some(counts) => {
+                let n = counts.get(&agent.id).copied().unwrap_or(0);
+                StaffView::admin(agent, presence, n)
+            }
+            None => StaffView { id: agent.id, name: agent.name, presence, account: None },
         })
         .collect();
     Ok(HttpResponse::Ok().json(agents))
@@ -127,6 +148,177 @@ pub async fn create(
     let agent = state.core.store.create_agent(new).await?;
     tracing::info!(agent_id = %agent.id, by = %staff.agent().id, "staff member created");
     Ok(HttpResponse::Created().json(AgentView::from(&agent)))
+}
+
+/// A staff member's new roles.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesBody {
+    /// `agent`, `supervisor`, `bot_trainer`, `admin`, `auditor`: at least one.
+    roles: Vec<String>,
+}
+
+async fn account_view(state: &AppState, agent: schema::Agent) -> Result<StaffView, Error> {
+    let presence = state.routing.presence(agent.id).await;
+    let sessions = state.accounts.session_counts().await?.get(&agent.id).copied().unwrap_or(0);
+    Ok(StaffView::admin(agent, presence, sessions))
+}
+
+/// Replaces a staff member's roles (admin). Refused with 409 when no active admin would be left.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the staff member")),
+    request_body = RolesBody,
+    responses(
+        (status = 200, body = StaffView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "no active admin would be left", body = ErrorBody),
+        (status = 422, description = "no role, or an unknown one", body = ErrorBody)
+    )
+)]
+#[put("/agents/{id}/roles")]
+pub async fn set_roles(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+    body: web::Json<RolesBody>,
+) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    let agent = state.accounts.set_roles(admin, *id, &body.roles).await?;
+    Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
+}
+
+/// Disables a staff member (admin): they cannot sign in, every session of theirs ends, and their
+/// open sockets close with 4401 at the next heartbeat. Refused with 409 when no active admin
+/// would be left.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the staff member")),
+    responses(
+        (status = 200, body = StaffView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "no active admin would be left", body = ErrorBody)
+    )
+)]
+#[post("/agents/{id}/disable")]
+pub async fn disable(state: web::Data<AppState>, staff: Staff, id: web::Path<AgentId>) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    let agent = state.accounts.set_active(admin, *id, false).await?;
+    Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
+}
+
+/// Enables a disabled staff member again (admin).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the staff member")),
+    responses(
+        (status = 200, body = StaffView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+#[post("/agents/{id}/enable")]
+pub async fn enable(state: web::Data<AppState>, staff: Staff, id: web::Path<AgentId>) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    let agent = state.accounts.set_active(admin, *id, true).await?;
+    Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
+}
+
+/// A password reset: the new password, or nothing for a generated one-time password.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// At least 12 characters. Omitted: the hub generates one and answers it once.
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordBody").field("password", &self.password.as_ref().map(|_| "***")).finish()
+    }
+}
+
+/// What a password reset did.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordResetView {
+    /// The generated one-time password, shown this once (absent when the admin gave one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+    /// Sessions of the member that ended.
+    sessions_ended: u64,
+}
+
+impl std::fmt::Debug for PasswordResetView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordResetView").field("sessions_ended", &self.sessions_ended).finish_non_exhaustive()
+    }
+}
+
+/// Sets a staff member's password (admin): the one given, or a generated one answered once.
+/// Every session of the member ends.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the staff member")),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, body = PasswordResetView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "the password is too short", body = ErrorBody)
+    )
+)]
+#[post("/agents/{id}/password")]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+    body: web::Json<PasswordBody>,
+) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    let reset = state.accounts.reset_password(admin, *id, body.into_inner().password).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(PasswordResetView { password: reset.generated, sessions_ended: reset.sessions_ended }))
+}
+
+/// Sessions that ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsEndedView {
+    sessions_ended: u64,
+}
+
+/// Ends every session of a staff member (admin); their open sockets close with 4401 at the next
+/// heartbeat.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the staff member")),
+    responses(
+        (status = 200, body = SessionsEndedView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+#[delete("/agents/{id}/sessions")]
+pub async fn revoke_sessions(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    let sessions_ended = state.accounts.revoke_sessions(admin, *id).await?;
+    Ok(HttpResponse::Ok().json(SessionsEndedView { sessions_ended }))
 }
 
 // ---- routing profiles and presence ------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! Channel administration (admin) and channel-specific sends (agent): the social platform
-//! accounts, and WhatsApp templates.
+//! accounts, what the config file sets up for e-mail and SIP (read-only, secrets as set or not),
+//! and WhatsApp templates.
 
 use actix_web::{HttpResponse, get, post, web};
 use schema::{AgentId, Channel, ChannelMessageId, ConversationId, Message, Role, SocialAccount, Template};
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::AppState;
+use crate::config::{Config, ImapAfter, TlsMode};
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::ErrorBody;
@@ -16,7 +18,7 @@ use crate::services::social::{NewAccount, Secrets};
 
 /// Channel routes.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list_accounts).service(create_account).service(send_template);
+    cfg.service(list_accounts).service(create_account).service(configured).service(send_template);
 }
 
 /// What the API shows of an account: never its secrets, only which are set.
@@ -134,6 +136,152 @@ pub async fn list_accounts(state: web::Data<AppState>, staff: Staff) -> Result<H
     staff.require(Role::Admin)?;
     let views: Vec<AccountView> = state.social.accounts().await?.iter().map(|(a, s)| view(a, s)).collect();
     Ok(HttpResponse::Ok().json(views))
+}
+
+/// The e-mail and voice channels as the config file sets them up (they are changed there, and
+/// take effect at the next start). Secrets are never shown: only whether they are set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfiguredChannels {
+    email: EmailChannelView,
+    sip: SipChannelView,
+}
+
+/// The `[email]` section.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailChannelView {
+    /// Where this is configured: `[email]` in the config file (or `SWITCHBOARD_EMAIL__*`).
+    configured_in: &'static str,
+    enabled: bool,
+    /// The SMTP listener's address, when it runs.
+    smtp_listener: Option<String>,
+    /// Single addresses mail is accepted for.
+    addresses: Vec<String>,
+    /// Domains every address of which is accepted.
+    local_domains: Vec<String>,
+    /// Replies come from this address.
+    from_address: String,
+    relay: Option<RelayView>,
+    imap: Vec<ImapView>,
+}
+
+/// The relay replies go through.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RelayView {
+    host: String,
+    port: u16,
+    tls: &'static str,
+    username: Option<String>,
+    password_set: bool,
+}
+
+/// One `[[email.imap]]` mailbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImapView {
+    name: String,
+    address: String,
+    host: String,
+    port: u16,
+    tls: &'static str,
+    username: String,
+    folder: String,
+    /// `seen`, `delete` or `move`.
+    after: &'static str,
+    /// Whether a password (or a password file) is set.
+    password_set: bool,
+}
+
+/// The `[sip]` section.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SipChannelView {
+    configured_in: &'static str,
+    enabled: bool,
+    realm: String,
+    udp: String,
+    tcp: String,
+    /// The support numbers callers dial, with the extra skills a call to each needs.
+    support_numbers: Vec<SupportNumberView>,
+}
+
+/// A support number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupportNumberView {
+    number: String,
+    skills: Vec<String>,
+}
+
+const fn tls_name(tls: TlsMode) -> &'static str {
+    match tls {
+        TlsMode::None => "none",
+        TlsMode::Starttls => "starttls",
+        TlsMode::Implicit => "implicit",
+    }
+}
+
+fn configured_channels(config: &Config) -> ConfiguredChannels {
+    let email = &config.email;
+    let relay = &email.relay;
+    ConfiguredChannels {
+        email: EmailChannelView {
+            configured_in: "[email]",
+            enabled: email.enabled,
+            smtp_listener: (email.enabled && email.smtp_enabled).then(|| email.smtp_bind.to_string()),
+            addresses: email.addresses.clone(),
+            local_domains: email.local_domains.clone(),
+            from_address: email.from_address.clone(),
+            relay: (!relay.host.is_empty()).then(|| RelayView {
+                host: relay.host.clone(),
+                port: relay.port,
+                tls: tls_name(relay.tls),
+                username: relay.username.clone(),
+                password_set: relay.password.is_some(),
+            }),
+            imap: email
+                .imap
+                .iter()
+                .map(|m| ImapView {
+                    name: if m.name.is_empty() { m.username.clone() } else { m.name.clone() },
+                    address: m.address.clone(),
+                    host: m.host.clone(),
+                    port: m.port,
+                    tls: tls_name(m.tls),
+                    username: m.username.clone(),
+                    folder: m.folder.clone(),
+                    after: match m.after {
+                        ImapAfter::Seen => "seen",
+                        ImapAfter::Delete => "delete",
+                        ImapAfter::Move => "move",
+                    },
+                    password_set: m.password.is_some() || m.password_file.is_some(),
+                })
+                .collect(),
+        },
+        sip: SipChannelView {
+            configured_in: "[sip]",
+            enabled: config.sip.enabled,
+            realm: config.sip.realm.clone(),
+            udp: config.sip.udp.clone(),
+            tcp: config.sip.tcp.clone(),
+            support_numbers: config
+                .sip
+                .support_numbers
+                .iter()
+                .map(|(number, skills)| SupportNumberView { number: number.clone(), skills: skills.clone() })
+                .collect(),
+        },
+    }
+}
+
+/// The e-mail addresses, IMAP mailboxes and SIP support numbers the config file sets up, without
+/// secrets (admin).
+#[utoipa::path(
+    tag = "channels",
+    security(("bearer" = [])),
+    responses((status = 200, body = ConfiguredChannels), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+#[get("/channels/configured")]
+pub async fn configured(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
+    staff.require(Role::Admin)?;
+    Ok(HttpResponse::Ok().json(configured_channels(&state.config)))
 }
 
 /// An approved WhatsApp template to send.

@@ -14,11 +14,18 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{DocumentVersionView, DocumentView, ErrorBody, Items};
-use crate::services::knowledge::{self, DocumentInput};
+use crate::services::knowledge::{self, DocumentInput, ImportInput};
 
 /// Knowledge-base routes (trainers).
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list).service(create).service(get).service(update).service(versions).service(search);
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(update)
+        .service(versions)
+        .service(restore)
+        .service(import)
+        .service(search);
 }
 
 /// A document as trainers write it.
@@ -232,4 +239,84 @@ pub async fn search(state: web::Data<AppState>, staff: Staff, q: Query<SearchQue
     let SearchQuery { q, language, limit } = q.into_inner();
     let hits = state.knowledge.search(q, language.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(Items::<SearchHit>::of(hits)))
+}
+
+/// Puts a past version's content back, as a new version (the history keeps every version).
+#[utoipa::path(
+    tag = "knowledge base",
+    security(("bearer" = [])),
+    params(
+        ("id" = DocumentId, Path, description = "the document"),
+        ("version" = i64, Path, description = "the version to restore")
+    ),
+    responses(
+        (status = 200, body = DocumentView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "no such document or version", body = ErrorBody),
+        (status = 409, description = "someone saved meanwhile", body = ErrorBody),
+        (status = 503, description = "the bot is disabled", body = ErrorBody)
+    )
+)]
+#[post("/kb/documents/{id}/versions/{version}/restore")]
+pub async fn restore(
+    state: web::Data<AppState>,
+    staff: Staff,
+    path: web::Path<(DocumentId, i64)>,
+) -> Result<HttpResponse, Error> {
+    let trainer = staff.require(Role::BotTrainer)?;
+    let (id, version) = path.into_inner();
+    Ok(HttpResponse::Ok().json(DocumentView::from(state.knowledge.restore(trainer.id, id, version).await?)))
+}
+
+/// One file of a folder to import.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The folder's name (no slash): with each document's id, what makes importing the same
+    /// folder again leave the documents already there as they are, as `switchboard kb import`.
+    folder: String,
+    /// `.json` (one document or an array) or `.md`/`.markdown` with front matter.
+    file_name: String,
+    /// The file's text, at most 200 KiB.
+    content: String,
+    /// Store the documents as drafts (default: published).
+    #[serde(default)]
+    draft: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Imported {
+    /// The documents created (searchable at once when published).
+    created: Vec<DocumentView>,
+    /// Documents imported before from this folder, left as they are.
+    kept: usize,
+}
+
+/// Imports one file of a folder (the page sends a folder file by file and shows the progress).
+/// A file with a bad document stores none of its documents.
+#[utoipa::path(
+    tag = "knowledge base",
+    security(("bearer" = [])),
+    request_body = ImportBody,
+    responses(
+        (status = 201, body = Imported),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "a bad name, file type or document", body = ErrorBody),
+        (status = 503, description = "the bot is disabled", body = ErrorBody)
+    )
+)]
+#[post("/kb/import")]
+pub async fn import(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<ImportBody>,
+) -> Result<HttpResponse, Error> {
+    staff.require(Role::BotTrainer)?;
+    let ImportBody { folder, file_name, content, draft } = body.into_inner();
+    let outcome = state.knowledge.import_file(ImportInput { folder, file_name, content, draft }).await?;
+    Ok(HttpResponse::Created()
+        .json(Imported { created: outcome.created.into_iter().map(DocumentView::from).collect(), kept: outcome.kept }))
 }

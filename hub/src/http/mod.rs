@@ -19,6 +19,7 @@ pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod routing;
+pub mod settings;
 pub mod tickets;
 pub mod views;
 pub mod webchat;
@@ -97,7 +98,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(kb::routes)
                 .configure(bot::routes)
                 .configure(email::routes)
-                .configure(canned::routes),
+                .configure(canned::routes)
+                .configure(settings::routes),
         );
 }
 

@@ -1,5 +1,6 @@
 //! Which web pages may use the customer chat: the `Origin` check for the web chat API and its
-//! websocket, and CORS for the origins the operator allows (`widget.allowed_origins`).
+//! websocket, and CORS for the origins the operator allows (`widget.allowed_origins`, or what an
+//! admin saved in the console: `services::settings`).
 //!
 //! Browsers send `Origin` on cross-origin requests and on every websocket handshake. A request
 //! to `/api/v1/webchat/…` or `/ws/webchat` whose `Origin` is neither the hub's own nor listed is
@@ -56,7 +57,7 @@ pub async fn guard(
     };
     let own = req.connection_info().host().to_owned();
     let allowed_origins =
-        req.app_data::<web::Data<AppState>>().map(|s| s.config.widget.allowed_origins.clone()).unwrap_or_default();
+        req.app_data::<web::Data<AppState>>().map(|s| s.settings.allowed_origins()).unwrap_or_default();
     if !allowed(&origin, &own, &allowed_origins) {
         tracing::info!(%origin, path = req.path(), "web chat refused for an origin that is not allowed");
         let refused = Error::Forbidden("this page's origin may not use the chat (see widget.allowed_origins)".into());

@@ -5,7 +5,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use schema::DocumentId;
@@ -27,35 +27,7 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 }
 
-/// The chat widget as the operator configures it (`[widget]`): its look, its greeting, and the
-/// web pages allowed to embed it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WidgetSettings {
-    /// Origins (`https://shop.example`) whose pages may open chats: CORS and the websocket
-    /// `Origin` check. The hub's own `/chat` page is always allowed; `"*"` allows every page.
-    pub allowed_origins: Vec<String>,
-    /// The panel's title; empty: the translated default ("Customer care").
-    pub title: String,
-    /// The first line the customer sees; empty: the translated default.
-    pub greeting: String,
-    /// Colour of the launcher, header and the customer's bubbles (`#rrggbb`).
-    pub primary_color: String,
-    /// Text on that colour (`#rrggbb`); pick a contrast of at least 4.5:1.
-    pub on_primary_color: String,
-}
-
-impl Default for WidgetSettings {
-    fn default() -> Self {
-        Self {
-            allowed_origins: Vec::new(),
-            title: String::new(),
-            greeting: String::new(),
-            primary_color: "#0b57d0".into(),
-            on_primary_color: "#ffffff".into(),
-        }
-    }
-}
+pub use crate::config::WidgetSettings;
 
 /// `#rrggbb`, or `None`: colours go into CSS, so nothing else is passed on.
 fn colour(value: &str) -> Option<&str> {
@@ -173,9 +145,8 @@ pub async fn chat(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     let mut ancestors = vec!["'self'".to_owned()];
     ancestors.extend(
         state
-            .config
-            .widget
-            .allowed_origins
+            .settings
+            .allowed_origins()
             .iter()
             .filter(|o| *o != "*" && o.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b','))
             .map(|o| crate::http::origin::normalize(o)),
@@ -289,7 +260,7 @@ pub async fn web_config(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/webchat/config")]
 pub async fn widget_config(state: web::Data<AppState>) -> HttpResponse {
-    let w = &state.config.widget;
+    let (w, _) = state.settings.widget();
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-cache")).json(serde_json::json!({
         "title": w.title,
         "greeting": w.greeting,

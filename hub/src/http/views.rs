@@ -320,6 +320,8 @@ pub struct BotAnswerView {
     pub judged_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The customer's next message said it did not help.
+    pub unhelpful: bool,
 }
 
 impl From<BotAnswer> for BotAnswerView {
@@ -336,6 +338,7 @@ impl From<BotAnswer> for BotAnswerView {
             judged_by: a.judged_by,
             judged_at: a.judged_at,
             created_at: a.created_at,
+            unhelpful: a.unhelpful,
         }
     }
 }

@@ -19,10 +19,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use bot::{AskKind, Bot, Decision, HandOverReason, PastMessage, TurnInput};
 use knowledge_base::{DocId, DocKind, Embedder, KnowledgeBase};
-use schema::knowledge::{BotAnswer, Document, DocumentContent};
+use schema::knowledge::{BotAnswer, Document, DocumentContent, IntentContent, StoredIntent};
 use schema::{
-    Actor, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus, MediaRef, Message,
-    MessageText, NewMessage, SkillLevel, SkillName, SkillRequirement, Store,
+    Actor, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus, IntentName,
+    Language, MediaRef, Message, MessageText, NewMessage, SkillLevel, SkillName, SkillRequirement, Store,
 };
 use tokio::sync::mpsc;
 
@@ -49,7 +49,7 @@ pub enum AssistantError {
     Kb(#[from] knowledge_base::KbError),
     #[error("bot: {0}")]
     Bot(#[from] bot::BotError),
-    #[error("a demo document is invalid: {0}")]
+    #[error("a demo document or built-in intent is invalid: {0}")]
     Demo(schema::ValidationError),
     #[error("the loader thread failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -111,7 +111,8 @@ pub struct Assistant {
     store: Store,
     bot: RwLock<Arc<Bot>>,
     mode: RwLock<SearchMode>,
-    intents: Vec<bot::Intent>,
+    /// The intents in force (trainers edit them; the store keeps them).
+    intents: RwLock<Vec<bot::Intent>>,
     config: bot::BotConfig,
     /// Held while the index changes, so a trainer's edit and the swap to the hybrid index never
     /// interleave.
@@ -202,14 +203,14 @@ impl Assistant {
             max_failed_answers: config.max_failed_answers,
             ..bot::BotConfig::default()
         };
-        let intents = bot::starter_intents()?;
+        let intents = load_intents(store).await?;
         let bot = Bot::new(keyword, intents.clone(), config.clone())?;
         let mode = if embedder.is_some() { SearchMode::BuildingVectors } else { SearchMode::KeywordOnly };
         let assistant = Arc::new(Self {
             store: store.clone(),
             bot: RwLock::new(Arc::new(bot)),
             mode: RwLock::new(mode),
-            intents,
+            intents: RwLock::new(intents),
             config,
             reindexing: tokio::sync::Mutex::new(()),
         });
@@ -239,7 +240,7 @@ impl Assistant {
                 let kb = Arc::clone(&kb);
                 tokio::task::spawn_blocking(move || kb.remove(&id)).await??;
             }
-            let bot = Bot::new(kb, self.intents.clone(), self.config.clone())?;
+            let bot = Bot::new(kb, self.intents(), self.config.clone())?;
             *self.bot.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(bot);
             *self.mode.write().unwrap_or_else(PoisonError::into_inner) = SearchMode::Hybrid;
             Ok::<usize, AssistantError>(now.len())
@@ -264,6 +265,32 @@ impl Assistant {
     #[must_use]
     pub fn bot(&self) -> Arc<Bot> {
         Arc::clone(&self.bot.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The intents in force.
+    #[must_use]
+    pub fn intents(&self) -> Vec<bot::Intent> {
+        self.intents.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Puts edited intents in force at once: the bot's intent classifier is rebuilt (its
+    /// examples embedded, with a model) and replaces the running one; turns already being
+    /// decided finish with the old one.
+    ///
+    /// # Errors
+    /// The intents do not compile (an empty one), or the embedding fails.
+    pub async fn set_intents(&self, intents: Vec<bot::Intent>) -> Result<(), Error> {
+        let _guard = self.reindexing.lock().await;
+        let kb = self.knowledge_base();
+        let config = self.config.clone();
+        let compiled = intents.clone();
+        let bot = tokio::task::spawn_blocking(move || Bot::new(kb, compiled, config))
+            .await
+            .map_err(Error::internal)?
+            .map_err(Error::internal)?;
+        *self.intents.write().unwrap_or_else(PoisonError::into_inner) = intents;
+        *self.bot.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(bot);
+        Ok(())
     }
 
     /// The knowledge base in force.
@@ -301,6 +328,52 @@ impl Assistant {
         }
         index_all(&self.store, kb, std::slice::from_ref(doc)).await.map(|_| ()).map_err(Error::internal)
     }
+}
+
+/// The bot's view of a stored intent: its examples in every language, one list.
+#[must_use]
+pub fn bot_intent(stored: &StoredIntent) -> bot::Intent {
+    bot::Intent {
+        name: stored.name.as_str().to_owned(),
+        examples: stored.content.examples.values().flatten().cloned().collect(),
+        always_human: stored.content.always_human,
+        skills: stored.content.skills.iter().map(|(s, l)| (s.as_str().to_owned(), l.get())).collect(),
+    }
+}
+
+/// The built-in intents as the store keeps them: each example under the language it reads as
+/// (English when that is not clear).
+///
+/// # Errors
+/// A built-in intent does not validate (a bug caught by the tests).
+pub fn builtin_intents() -> Result<Vec<(IntentName, IntentContent)>, AssistantError> {
+    bot::starter_intents()?
+        .into_iter()
+        .map(|i| {
+            let mut examples: BTreeMap<Language, Vec<String>> = BTreeMap::new();
+            for ex in i.examples {
+                examples.entry(bot::detect_language(&ex).unwrap_or(Language::En)).or_default().push(ex);
+            }
+            let skills = i
+                .skills
+                .into_iter()
+                .map(|(s, l)| Ok((s.parse()?, SkillLevel::try_from(i64::from(l))?)))
+                .collect::<Result<Vec<_>, schema::ValidationError>>()
+                .map_err(AssistantError::Demo)?;
+            let content = IntentContent { examples, always_human: i.always_human, skills }
+                .validate()
+                .map_err(AssistantError::Demo)?;
+            Ok((i.name.parse().map_err(AssistantError::Demo)?, content))
+        })
+        .collect()
+}
+
+/// The intents from the store, which gets the built-in ones the first time.
+async fn load_intents(store: &Store) -> Result<Vec<bot::Intent>, AssistantError> {
+    if store.seed_intents(&builtin_intents()?).await? {
+        tracing::info!("the built-in bot intents are stored for trainers to edit");
+    }
+    Ok(store.intents().await?.iter().map(bot_intent).collect())
 }
 
 /// The name embeddings are cached under: the model's folder name.
@@ -445,6 +518,13 @@ impl Worker {
         // The turn and the 20 messages before it, read once for both uses below.
         let seq = job.message.seq;
         let recent = store.messages_after(conversation.id, (seq - 21).max(0), 21).await?;
+        // "That didn't help" right after a bot answer: trainers filter such answers.
+        if let Some(previous) = recent.iter().filter(|m| m.seq < seq).max_by_key(|m| m.seq)
+            && previous.author == AuthorKind::Bot
+            && bot::says_unhelpful(&text)
+        {
+            store.mark_answer_unhelpful(previous.id).await?;
+        }
         let input = TurnInput {
             text: text.clone(),
             conversation_language: conversation.language,
@@ -486,6 +566,7 @@ impl Worker {
                     judged_by: None,
                     judged_at: None,
                     created_at: message.created_at,
+                    unhelpful: false,
                 };
                 store.record_bot_answer(&answer).await?;
             }
@@ -571,7 +652,7 @@ impl Worker {
     }
 }
 
-fn wait_text(language: schema::Language, minutes: Option<u64>) -> String {
+fn wait_text(language: Language, minutes: Option<u64>) -> String {
     use schema::Language::{En, Es, Pt};
     match (language, minutes) {
         (En, Some(1)) => "under a minute".into(),
@@ -595,13 +676,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_built_in_intents_are_stored_by_language() {
+        let intents = builtin_intents().unwrap();
+        assert_eq!(intents.len(), bot::starter_intents().unwrap().len());
+        let (_, plan) = intents.iter().find(|(n, _)| n.as_str() == "plan_change").unwrap();
+        assert!(plan.examples[&Language::Es].iter().any(|e| e == "quiero cambiar de tarifa"));
+        assert!(plan.examples[&Language::Pt].iter().any(|e| e == "quero mudar de tarifário"));
+        assert!(plan.examples[&Language::En].iter().any(|e| e == "I want to change my plan"));
+        // Back to the bot's form, nothing is lost.
+        for ((name, content), original) in intents.iter().zip(bot::starter_intents().unwrap()) {
+            let stored = StoredIntent {
+                name: name.clone(),
+                content: content.clone(),
+                updated_by: None,
+                updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            };
+            let back = bot_intent(&stored);
+            assert_eq!((back.always_human, &back.skills), (original.always_human, &original.skills), "{name}");
+            let mut a = back.examples.clone();
+            let mut b = original.examples.clone();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{name}");
+        }
+    }
+
+    #[test]
     fn the_wait_reads_well_in_every_language() {
-        for language in schema::Language::ALL {
+        for language in Language::ALL {
             for minutes in [Some(1), Some(4), None] {
                 let text = wait_text(*language, minutes);
                 assert!(!text.is_empty() && !text.contains('{'), "{text}");
             }
         }
-        assert_eq!(wait_text(schema::Language::En, Some(4)), "about 4 minutes");
+        assert_eq!(wait_text(Language::En, Some(4)), "about 4 minutes");
     }
 }

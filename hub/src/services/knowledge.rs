@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
-use schema::knowledge::{BotAnswer, Document, DocumentContent, DocumentVersion, Unanswered};
+use schema::knowledge::{
+    BotAnswer, Document, DocumentContent, DocumentVersion, IntentContent, StoredIntent, Unanswered,
+};
 use schema::{
-    AgentId, DocumentId, DocumentKind, DocumentStatus, Language, MessageId, StoreError, UnansweredId, Verdict,
+    AgentId, BotAnswerFilter, DocumentId, DocumentKind, DocumentStatus, IntentName, Language, MessageId, StoreError,
+    UnansweredId, Verdict,
 };
 
 use crate::error::Error;
@@ -72,6 +75,68 @@ pub struct AnswerInput {
     pub questions: Vec<String>,
     pub language: Option<String>,
     pub tags: Vec<String>,
+}
+
+/// Largest file the import takes, in bytes.
+pub const MAX_IMPORT_BYTES: usize = 200 * 1024;
+/// Most documents in one imported file.
+pub const MAX_IMPORT_DOCUMENTS: usize = 200;
+
+fn check_ids(ids: &[UnansweredId]) -> Result<(), Error> {
+    if ids.is_empty() || ids.len() > 1000 {
+        return Err(Error::invalid("ids", "1 to 1000 unanswered question ids"));
+    }
+    Ok(())
+}
+
+/// Filters of the bot's answers.
+#[derive(Debug, Default)]
+pub struct AnswersFilter {
+    pub unjudged: bool,
+    /// Only answers given with a confidence below this (0..=1).
+    pub below_confidence: Option<f64>,
+    pub language: Option<String>,
+    /// Only answers the customer said did not help.
+    pub unhelpful: bool,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// One file to import.
+#[derive(Debug)]
+pub struct ImportInput {
+    /// The folder's name: with the document ids, what makes a second import a no-op.
+    pub folder: String,
+    pub file_name: String,
+    pub content: String,
+    /// Store the documents as drafts rather than published.
+    pub draft: bool,
+}
+
+/// What an import did.
+#[derive(Debug)]
+pub struct ImportOutcome {
+    pub created: Vec<Document>,
+    /// Documents imported before, left as they are.
+    pub kept: usize,
+}
+
+/// A bot decision tried by a trainer, with what explains it.
+#[derive(Debug)]
+pub struct Trial {
+    pub decision: bot::Decision,
+    pub assessment: bot::Assessment,
+    /// `hybrid` or `keyword_only`.
+    pub search: &'static str,
+}
+
+/// An intent as trainers write it.
+#[derive(Debug)]
+pub struct IntentInput {
+    /// Examples by language code.
+    pub examples: Vec<(String, Vec<String>)>,
+    pub always_human: bool,
+    pub skills: Vec<(String, i64)>,
 }
 
 /// The trainers' service over the bot's knowledge base.
@@ -263,16 +328,229 @@ impl Knowledge {
         Ok((doc, resolved))
     }
 
-    /// The bot's answers, newest first.
+    /// The bot's answers, newest first, filtered.
     ///
     /// # Errors
-    /// A limit out of 1..=200 (422).
-    pub async fn answers(&self, unjudged: bool, limit: Option<u32>) -> Result<Vec<BotAnswer>, Error> {
-        let limit = limit.unwrap_or(50);
+    /// A limit out of 1..=200, a confidence out of 0..=1, an unknown language (422).
+    pub async fn answers(&self, filter: AnswersFilter) -> Result<Vec<BotAnswer>, Error> {
+        let limit = filter.limit.unwrap_or(50);
         if !(1..=200).contains(&limit) {
             return Err(Error::invalid("limit", "must be between 1 and 200"));
         }
-        Ok(self.store.bot_answers(unjudged, limit).await?)
+        if let Some(c) = filter.below_confidence
+            && !(0.0..=1.0).contains(&c)
+        {
+            return Err(Error::invalid("below_confidence", "must be between 0 and 1"));
+        }
+        let language = filter.language.as_deref().map(str::parse::<Language>).transpose()?;
+        let filter = BotAnswerFilter {
+            unjudged: filter.unjudged,
+            below_confidence: filter.below_confidence,
+            language,
+            unhelpful: filter.unhelpful,
+            limit,
+        };
+        Ok(self.store.bot_answers(&filter).await?)
+    }
+
+    /// Takes unanswered questions out of the queue without answering them. Returns how many
+    /// were still open.
+    ///
+    /// # Errors
+    /// No ids or too many (422).
+    pub async fn dismiss_unanswered(&self, trainer: AgentId, ids: &[UnansweredId]) -> Result<u64, Error> {
+        check_ids(ids)?;
+        let dismissed = self.store.dismiss_unanswered(ids, trainer).await?;
+        tracing::info!(dismissed, by = %trainer, "unanswered questions dismissed");
+        Ok(dismissed)
+    }
+
+    /// Adds unanswered questions to an existing document as phrasings (a new version, published
+    /// as it was) and marks them answered by it. Returns the document and how many were resolved.
+    ///
+    /// # Errors
+    /// No ids or too many (422), none still open (409), an unknown document (404), a document
+    /// in another language (422), too many phrasings (422), the bot is off (503).
+    pub async fn merge_unanswered(
+        &self,
+        trainer: AgentId,
+        ids: &[UnansweredId],
+        document: DocumentId,
+    ) -> Result<(Document, u64), Error> {
+        let assistant = self.assistant()?;
+        check_ids(ids)?;
+        let doc = self.store.document(document).await?;
+        let open = self.store.open_unanswered(10_000).await?;
+        let chosen: Vec<&Unanswered> = open.iter().filter(|u| ids.contains(&u.id)).collect();
+        if chosen.is_empty() {
+            return Err(Error::Conflict("none of these questions is still open".into()));
+        }
+        if let Some(other) = chosen.iter().find(|u| u.language != doc.content.language) {
+            return Err(Error::invalid(
+                "document_id",
+                format!(
+                    "the document is in {}, a question is in {}: merge into a document of the questions' language",
+                    doc.content.language, other.language
+                ),
+            ));
+        }
+        let mut content = doc.content.clone();
+        content.questions.extend(chosen.iter().map(|u| u.question.clone()));
+        let content = content.validate()?;
+        let updated = self.store.update_document(doc.id, &content, doc.version, trainer).await?;
+        assistant.reindex(&updated).await?;
+        let chosen_ids: Vec<UnansweredId> = chosen.iter().map(|u| u.id).collect();
+        let resolved = self.store.resolve_unanswered(&chosen_ids, updated.id, trainer).await?;
+        tracing::info!(document_id = %updated.id, resolved, by = %trainer, "unanswered questions merged");
+        Ok((updated, resolved))
+    }
+
+    /// A past version's content as a new version (the current one stays in the history).
+    ///
+    /// # Errors
+    /// An unknown document or version (404), someone saved meanwhile (409), the bot is off (503).
+    pub async fn restore(&self, trainer: AgentId, id: DocumentId, version: i64) -> Result<Document, Error> {
+        let assistant = self.assistant()?;
+        let current = self.store.document(id).await?;
+        let old = self
+            .store
+            .document_versions(id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or(Error::NotFound("version"))?;
+        let doc = self.store.update_document(id, &old.content, current.version, trainer).await?;
+        assistant.reindex(&doc).await?;
+        tracing::info!(document_id = %doc.id, restored = version, version = doc.version, by = %trainer, "knowledge-base version restored");
+        Ok(doc)
+    }
+
+    /// Imports the documents of one file (JSON or Markdown with front matter, as `switchboard kb
+    /// import` reads them) under `folder`: a document imported before from the same folder and
+    /// id is left as it is. All or nothing: a file with one bad document stores none.
+    ///
+    /// # Errors
+    /// A bad name or file (422), the bot is off (503).
+    pub async fn import_file(&self, input: ImportInput) -> Result<ImportOutcome, Error> {
+        let assistant = self.assistant()?;
+        let ImportInput { folder, file_name, content, draft } = input;
+        let name_ok = |s: &str| {
+            !s.trim().is_empty()
+                && s.chars().count() <= 200
+                && !s.contains(['/', '\\'])
+                && !s.starts_with('.')
+                && !s.chars().any(char::is_control)
+        };
+        if !name_ok(&folder) {
+            return Err(Error::invalid("folder", "1 to 200 characters, no slash, not starting with a dot"));
+        }
+        if !name_ok(&file_name) {
+            return Err(Error::invalid("file_name", "1 to 200 characters, no slash, not starting with a dot"));
+        }
+        if content.len() > MAX_IMPORT_BYTES {
+            return Err(Error::invalid("content", format!("at most {MAX_IMPORT_BYTES} bytes")));
+        }
+        let path = std::path::Path::new(&file_name);
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let docs = match ext.as_deref() {
+            Some("json") => knowledge_base::parse_json(&content, path),
+            Some("md" | "markdown") => knowledge_base::parse_markdown(&content, path).map(|d| vec![d]),
+            _ => return Err(Error::invalid("file_name", "a .json, .md or .markdown file")),
+        }
+        .map_err(|e| Error::invalid("content", e.to_string()))?;
+        if docs.len() > MAX_IMPORT_DOCUMENTS {
+            return Err(Error::invalid("content", format!("at most {MAX_IMPORT_DOCUMENTS} documents in one file")));
+        }
+        let mut contents = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let source = format!("import:{folder}/{}", doc.id);
+            let mut content = crate::services::bot::stored_content(doc)?;
+            if draft {
+                content.status = DocumentStatus::Draft;
+            }
+            contents.push((source, content));
+        }
+        let mut outcome = ImportOutcome { created: Vec::new(), kept: 0 };
+        for (source, content) in contents {
+            let (doc, created) = self.store.create_document(&content, Some(&source), None).await?;
+            if created {
+                assistant.reindex(&doc).await?;
+                outcome.created.push(doc);
+            } else {
+                outcome.kept += 1;
+            }
+        }
+        tracing::info!(file = %file_name, created = outcome.created.len(), kept = outcome.kept, "knowledge-base file imported");
+        Ok(outcome)
+    }
+
+    /// What the bot would do with a question, and why, without a conversation: nothing is
+    /// stored, nobody is told, the unanswered queue is not touched.
+    ///
+    /// # Errors
+    /// An empty or overlong text, an unknown language (422); the bot is off (503).
+    pub async fn try_turn(&self, text: String, language: Option<&str>) -> Result<Trial, Error> {
+        let assistant = self.assistant()?;
+        if text.trim().is_empty() || text.chars().count() > 1000 {
+            return Err(Error::invalid("text", "1 to 1000 characters"));
+        }
+        let language = language.map(str::parse::<Language>).transpose()?.unwrap_or(Language::En);
+        let bot = assistant.bot();
+        let input = bot::TurnInput::new(text, language);
+        let (decision, assessment) = tokio::task::spawn_blocking(move || bot.explain(&input))
+            .await
+            .map_err(Error::internal)?
+            .map_err(Error::internal)?;
+        Ok(Trial { decision, assessment, search: assistant.search_mode().as_str() })
+    }
+
+    /// The first messages of a conversation a question came from (trainers read them for
+    /// context; they are not agents, so this is their one read of a conversation, and only of
+    /// those the bot answered in or queued a question from).
+    ///
+    /// # Errors
+    /// An unknown conversation, or one the bot took no part in (404).
+    pub async fn conversation_messages(&self, id: schema::ConversationId) -> Result<Vec<schema::Message>, Error> {
+        let conversation = self.store.conversation(id).await?;
+        if !self.store.bot_took_part(conversation.id).await? {
+            return Err(Error::NotFound("conversation"));
+        }
+        Ok(self.store.messages_after(conversation.id, 0, 200).await?)
+    }
+
+    /// The bot's intents, in their order.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn intents(&self) -> Result<Vec<StoredIntent>, Error> {
+        Ok(self.store.intents().await?)
+    }
+
+    /// Creates or replaces an intent; the bot uses it from the next turn.
+    ///
+    /// # Errors
+    /// A bad name, example or skill (422); the bot is off (503).
+    pub async fn put_intent(&self, trainer: AgentId, name: &str, input: IntentInput) -> Result<StoredIntent, Error> {
+        let assistant = self.assistant()?;
+        let name: IntentName = name.parse()?;
+        let mut examples = std::collections::BTreeMap::new();
+        if input.examples.len() > Language::ALL.len() {
+            return Err(Error::invalid("examples", "en, es and pt at most"));
+        }
+        for (language, list) in input.examples {
+            examples.insert(language.parse::<Language>()?, list);
+        }
+        let skills = input
+            .skills
+            .into_iter()
+            .map(|(s, l)| Ok((s.parse()?, schema::SkillLevel::try_from(l)?)))
+            .collect::<Result<Vec<_>, schema::ValidationError>>()?;
+        let content = IntentContent { examples, always_human: input.always_human, skills }.validate()?;
+        let stored = self.store.put_intent(&name, &content, trainer).await?;
+        let intents = self.store.intents().await?;
+        assistant.set_intents(intents.iter().map(crate::services::bot::bot_intent).collect()).await?;
+        tracing::info!(intent = %name, by = %trainer, "bot intent changed");
+        Ok(stored)
     }
 
     /// `right` or `wrong`; a wrong answer's question joins the unanswered queue.

@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod knowledge;
 pub mod outbox;
 pub mod routing;
+pub mod settings;
 pub mod social;
 pub mod staff;
 pub mod tickets;

@@ -1,7 +1,9 @@
 //! Staff accounts and sessions: argon2 passwords, bearer session tokens with idle and absolute
-//! expiry, and the creation of staff members (by an admin, at start, by the CLI).
+//! expiry, the creation of staff members (by an admin, at start, by the CLI), and what admins do
+//! to accounts (roles, disabling, password resets, ending sessions).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -9,12 +11,15 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rand::RngCore;
-use schema::{Agent, AuthMethod, DisplayName, EmailAddress, NewAgent, Role, StaffSession, Store};
+use schema::{
+    AccountChange, Agent, AgentId, AuthMethod, DisplayName, EmailAddress, NewAgent, Presence, Role, StaffSession, Store,
+};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::StaffConfig;
 use crate::error::Error;
+use crate::services::routing::Routing;
 
 /// Staff passwords must have at least this many characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -176,16 +181,169 @@ impl Sessions {
 pub async fn new_agent(email: &str, name: &str, roles: &[String], password: String) -> Result<NewAgent, Error> {
     let email: EmailAddress = email.parse()?;
     let name: DisplayName = name.parse()?;
-    let mut parsed = roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?;
+    let roles = parse_roles(roles)?;
+    let password_hash = hash_off_thread(password).await?;
+    Ok(NewAgent { email, name, roles, password_hash })
+}
+
+/// Roles by name, sorted, without duplicates; at least one, at most one of each.
+///
+/// # Errors
+/// An unknown role, none, or too many names (422 on `roles`).
+pub fn parse_roles(roles: &[String]) -> Result<Vec<Role>, Error> {
+    if roles.len() > 16 {
+        return Err(Error::Validation(schema::ValidationError::Invalid {
+            field: "roles",
+            reason: "at most 16 names".into(),
+        }));
+    }
+    let mut parsed = roles
+        .iter()
+        .map(|r| {
+            r.parse::<Role>().map_err(|_| {
+                Error::Validation(schema::ValidationError::Invalid {
+                    field: "roles",
+                    reason: format!("{r:?} is not one of: agent, supervisor, bot_trainer, admin, auditor"),
+                })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     parsed.sort();
     parsed.dedup();
     if parsed.is_empty() {
         return Err(Error::Validation(schema::ValidationError::Empty { field: "roles" }));
     }
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+    Ok(parsed)
+}
+
+async fn hash_off_thread(password: String) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
         .await
-        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))??;
-    Ok(NewAgent { email, name, roles: parsed, password_hash })
+        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))?
+}
+
+/// Characters of generated one-time passwords: no look-alikes (0/O, 1/l/I).
+const PASSWORD_ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Length of generated one-time passwords (about 117 bits).
+const GENERATED_PASSWORD_CHARS: usize = 20;
+
+fn generate_password() -> String {
+    let mut bytes = [0u8; GENERATED_PASSWORD_CHARS];
+    OsRng.fill_bytes(&mut bytes);
+    // 256 is not a multiple of the alphabet's length: take the bias-free range only.
+    let limit = 256 - 256 % PASSWORD_ALPHABET.len();
+    let mut out = String::with_capacity(GENERATED_PASSWORD_CHARS);
+    while out.len() < GENERATED_PASSWORD_CHARS {
+        for &b in &bytes {
+            if usize::from(b) < limit && out.len() < GENERATED_PASSWORD_CHARS {
+                out.push(char::from(PASSWORD_ALPHABET[usize::from(b) % PASSWORD_ALPHABET.len()]));
+            }
+        }
+        OsRng.fill_bytes(&mut bytes);
+    }
+    out
+}
+
+/// A password reset: the generated one-time password (when the admin did not give one; shown
+/// once, never stored or logged) and how many sessions ended.
+pub struct PasswordReset {
+    pub generated: Option<String>,
+    pub sessions_ended: u64,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReset")
+            .field("generated", &self.generated.as_ref().map(|_| "***"))
+            .field("sessions_ended", &self.sessions_ended)
+            .finish()
+    }
+}
+
+/// What admins do to staff accounts. Every change that could leave no active admin is refused
+/// (409) by the store, under a lock.
+#[derive(Debug)]
+pub struct Accounts {
+    store: Store,
+    routing: Arc<Routing>,
+}
+
+impl Accounts {
+    #[must_use]
+    pub fn new(store: Store, routing: Arc<Routing>) -> Self {
+        Self { store, routing }
+    }
+
+    /// How many live sessions each member has.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn session_counts(&self) -> Result<HashMap<AgentId, u32>, Error> {
+        Ok(self.store.live_session_counts().await?)
+    }
+
+    /// Replaces a member's roles.
+    ///
+    /// # Errors
+    /// 422 for bad roles, 404, 409 when no active admin would be left.
+    pub async fn set_roles(&self, by: &Agent, id: AgentId, roles: &[String]) -> Result<Agent, Error> {
+        let roles = parse_roles(roles)?;
+        let agent = self.store.change_account(id, &AccountChange::Roles(roles)).await?;
+        tracing::info!(agent_id = %id, roles = ?agent.roles, by = %by.id, "staff roles changed");
+        Ok(agent)
+    }
+
+    /// Disables (every session ends, sign-in is refused, the member goes offline for routing) or
+    /// enables a member. Open sockets close with 4401 at their next heartbeat.
+    ///
+    /// # Errors
+    /// 404, 409 when no active admin would be left.
+    pub async fn set_active(&self, by: &Agent, id: AgentId, active: bool) -> Result<Agent, Error> {
+        let change = if active { AccountChange::Enable } else { AccountChange::Disable };
+        let agent = self.store.change_account(id, &change).await?;
+        if !active
+            && self.routing.presence(id).await != Presence::Offline
+            && let Err(e) = self.routing.set_presence(id, Presence::Offline).await
+        {
+            tracing::warn!(error = %e, agent_id = %id, "cannot set a disabled member offline");
+        }
+        tracing::info!(agent_id = %id, active, by = %by.id, "staff member {}", if active { "enabled" } else { "disabled" });
+        Ok(agent)
+    }
+
+    /// Sets a member's password (`None`: a generated one-time password, returned once); every
+    /// session of theirs ends.
+    ///
+    /// # Errors
+    /// 422 for a short password, 404.
+    pub async fn reset_password(
+        &self,
+        by: &Agent,
+        id: AgentId,
+        password: Option<String>,
+    ) -> Result<PasswordReset, Error> {
+        let (password, generated) = match password {
+            Some(p) => (p, false),
+            None => {
+                let p = generate_password();
+                (p.clone(), true)
+            }
+        };
+        let hash = hash_off_thread(password.clone()).await?;
+        let sessions_ended = self.store.set_agent_password(id, &hash).await?;
+        tracing::info!(agent_id = %id, generated, sessions_ended, by = %by.id, "staff password reset");
+        Ok(PasswordReset { generated: generated.then_some(password), sessions_ended })
+    }
+
+    /// Ends every session of a member.
+    ///
+    /// # Errors
+    /// 404.
+    pub async fn revoke_sessions(&self, by: &Agent, id: AgentId) -> Result<u64, Error> {
+        let ended = self.store.revoke_agent_sessions(id).await?;
+        tracing::info!(agent_id = %id, ended, by = %by.id, "staff sessions revoked");
+        Ok(ended)
+    }
 }
 
 /// Creates a staff member unless one with that e-mail exists.
@@ -210,4 +368,28 @@ pub async fn ensure_staff(store: &Store, email: &str, name: &str, roles: &[Role]
 /// [`Error::Forbidden`].
 pub fn require(agent: &Agent, role: Role) -> Result<&Agent, Error> {
     if agent.has_role(role) { Ok(agent) } else { Err(Error::Forbidden(format!("this needs the {role} role"))) }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_enough_and_from_the_alphabet() {
+        let a = generate_password();
+        assert_eq!(a.chars().count(), GENERATED_PASSWORD_CHARS);
+        assert!(a.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
+        assert_ne!(a, generate_password());
+        assert!(hash_password(&a).is_ok());
+    }
+
+    #[test]
+    fn roles_are_parsed_sorted_and_bounded() {
+        let roles = parse_roles(&["supervisor".into(), "agent".into(), "agent".into()]).unwrap();
+        assert_eq!(roles, vec![Role::Agent, Role::Supervisor]);
+        assert!(parse_roles(&[]).is_err());
+        assert!(parse_roles(&["root".into()]).is_err());
+        assert!(parse_roles(&vec!["agent".to_owned(); 17]).is_err());
+    }
 }

@@ -5,15 +5,30 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Result, Store, StoreError, from_ms, now_ms, parse, parse_opt, to_json};
 use crate::ids::{AgentId, ConversationId, DocumentId, MessageId, UnansweredId};
-use crate::knowledge::{BotAnswer, Document, DocumentContent, DocumentVersion, Unanswered};
-use crate::values::{DocumentStatus, Language, Verdict};
+use crate::knowledge::{
+    BotAnswer, Document, DocumentContent, DocumentVersion, IntentContent, StoredIntent, Unanswered,
+};
+use crate::values::{DocumentStatus, IntentName, Language, SkillLevel, SkillName, Verdict};
+
+/// Which bot answers to list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BotAnswerFilter {
+    /// Only those without a verdict.
+    pub unjudged: bool,
+    /// Only those with a confidence below this.
+    pub below_confidence: Option<f64>,
+    pub language: Option<Language>,
+    /// Only those the customer said did not help.
+    pub unhelpful: bool,
+    pub limit: u32,
+}
 
 const DOCUMENT_COLUMNS: &str =
     "id, kind, language, title, body, questions, tags, status, version, source, updated_by, created_at, updated_at";
 const VERSION_COLUMNS: &str =
     "document_id, version, kind, language, title, body, questions, tags, status, edited_by, edited_at";
 const ANSWER_COLUMNS: &str = "message_id, conversation_id, question, language, intent, document_id, confidence, \
-     verdict, judged_by, judged_at, created_at";
+     verdict, judged_by, judged_at, created_at, unhelpful";
 const UNANSWERED_COLUMNS: &str = "id, conversation_id, message_id, question, language, reason, \
      resolved_document_id, resolved_by, created_at, resolved_at";
 
@@ -69,6 +84,7 @@ fn answer_from_row(row: &AnyRow) -> Result<BotAnswer> {
         judged_by: parse_opt(row, "judged_by")?,
         judged_at: row.try_get::<Option<i64>, _>("judged_at")?.map(from_ms).transpose()?,
         created_at: from_ms(row.try_get("created_at")?)?,
+        unhelpful: row.try_get::<i64, _>("unhelpful")? != 0,
     })
 }
 
@@ -263,7 +279,7 @@ impl Store {
     /// A database failure.
     pub async fn record_bot_answer(&self, answer: &BotAnswer) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO bot_answers ({ANSWER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, $8) \
+            "INSERT INTO bot_answers ({ANSWER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, $8, 0) \
              ON CONFLICT (message_id) DO NOTHING"
         ))
         .bind(answer.message_id.to_string())
@@ -279,22 +295,39 @@ impl Store {
         Ok(())
     }
 
-    /// Bot answers, newest first; only those without a verdict when `unjudged`.
+    /// Bot answers, newest first, as `filter` says.
     ///
     /// # Errors
     /// A database failure.
-    pub async fn bot_answers(&self, unjudged: bool, limit: u32) -> Result<Vec<BotAnswer>> {
+    pub async fn bot_answers(&self, filter: &BotAnswerFilter) -> Result<Vec<BotAnswer>> {
         sqlx::query(&format!(
-            "SELECT {ANSWER_COLUMNS} FROM bot_answers WHERE ($1 = 0 OR verdict IS NULL) \
-             ORDER BY created_at DESC, message_id LIMIT $2"
+            "SELECT {ANSWER_COLUMNS} FROM bot_answers WHERE ($1 = 0 OR verdict IS NULL) AND confidence < $2 \
+             AND ($3 = '' OR language = $3) AND ($4 = 0 OR unhelpful = 1) \
+             ORDER BY created_at DESC, message_id LIMIT $5"
         ))
-        .bind(i64::from(unjudged))
-        .bind(i64::from(limit))
+        .bind(i64::from(filter.unjudged))
+        .bind(filter.below_confidence.unwrap_or(f64::MAX))
+        .bind(filter.language.map_or("", Language::as_str))
+        .bind(i64::from(filter.unhelpful))
+        .bind(i64::from(filter.limit))
         .fetch_all(&self.read)
         .await?
         .iter()
         .map(answer_from_row)
         .collect()
+    }
+
+    /// Notes that the customer said a bot answer did not help (no-op for a message that is no
+    /// bot answer).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn mark_answer_unhelpful(&self, message_id: MessageId) -> Result<()> {
+        sqlx::query("UPDATE bot_answers SET unhelpful = 1 WHERE message_id = $1")
+            .bind(message_id.to_string())
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     /// A trainer's verdict on a bot answer. A wrong answer puts its question in the
@@ -406,6 +439,154 @@ impl Store {
         tx.commit().await?;
         Ok(resolved)
     }
+
+    /// Whether the bot answered in a conversation or queued a question from it for trainers.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn bot_took_part(&self, conversation_id: ConversationId) -> Result<bool> {
+        let found = sqlx::query(
+            "SELECT 1 AS one FROM bot_unanswered WHERE conversation_id = $1 \
+             UNION ALL SELECT 1 AS one FROM bot_answers WHERE conversation_id = $1 LIMIT 1",
+        )
+        .bind(conversation_id.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Takes open questions out of the queue without an answer (no document). Returns how many
+    /// were still open.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn dismiss_unanswered(&self, ids: &[UnansweredId], by: AgentId) -> Result<u64> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let mut dismissed = 0;
+        for id in ids {
+            dismissed += sqlx::query(
+                "UPDATE bot_unanswered SET resolved_by = $2, resolved_at = $3 WHERE id = $1 AND resolved_at IS NULL",
+            )
+            .bind(id.to_string())
+            .bind(by.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(dismissed)
+    }
+
+    /// The bot's intents, in their order.
+    ///
+    /// # Errors
+    /// A database failure, or a corrupt row.
+    pub async fn intents(&self) -> Result<Vec<StoredIntent>> {
+        sqlx::query(&format!("SELECT {INTENT_COLUMNS} FROM bot_intents ORDER BY position, name"))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(intent_from_row)
+            .collect()
+    }
+
+    /// Stores the built-in intents when there are none yet. Returns whether it did.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn seed_intents(&self, intents: &[(IntentName, IntentContent)]) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM bot_intents").fetch_one(&mut *tx).await?.try_get("n")?;
+        if count > 0 {
+            return Ok(false);
+        }
+        for (position, (name, content)) in intents.iter().enumerate() {
+            sqlx::query(&format!(
+                "INSERT INTO bot_intents ({INTENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, $6) \
+                 ON CONFLICT (name) DO NOTHING"
+            ))
+            .bind(name.as_str())
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(to_json(&content.examples)?)
+            .bind(i64::from(content.always_human))
+            .bind(skills_json(content)?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Creates or replaces an intent (a new one goes last).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn put_intent(&self, name: &IntentName, content: &IntentContent, by: AgentId) -> Result<StoredIntent> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let updated = sqlx::query(&format!(
+            "UPDATE bot_intents SET examples = $2, always_human = $3, skills = $4, updated_by = $5, updated_at = $6 \
+             WHERE name = $1 RETURNING {INTENT_COLUMNS}"
+        ))
+        .bind(name.as_str())
+        .bind(to_json(&content.examples)?)
+        .bind(i64::from(content.always_human))
+        .bind(skills_json(content)?)
+        .bind(by.to_string())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = match updated {
+            Some(row) => row,
+            None => {
+                sqlx::query(&format!(
+                    "INSERT INTO bot_intents ({INTENT_COLUMNS}) \
+                     SELECT $1, COALESCE(MAX(position), -1) + 1, $2, $3, $4, $5, $6 FROM bot_intents \
+                     RETURNING {INTENT_COLUMNS}"
+                ))
+                .bind(name.as_str())
+                .bind(to_json(&content.examples)?)
+                .bind(i64::from(content.always_human))
+                .bind(skills_json(content)?)
+                .bind(by.to_string())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        tx.commit().await?;
+        intent_from_row(&row)
+    }
+}
+
+const INTENT_COLUMNS: &str = "name, position, examples, always_human, skills, updated_by, updated_at";
+
+fn skills_json(content: &IntentContent) -> Result<String> {
+    let pairs: Vec<(&str, u8)> = content.skills.iter().map(|(s, l)| (s.as_str(), l.get())).collect();
+    to_json(&pairs)
+}
+
+fn intent_from_row(row: &AnyRow) -> Result<StoredIntent> {
+    let corrupt = |col: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("bot_intents.{col}: {e}"));
+    let examples: String = row.try_get("examples")?;
+    let examples = serde_json::from_str(&examples).map_err(|e| corrupt("examples", &e))?;
+    let skills: String = row.try_get("skills")?;
+    let pairs: Vec<(String, i64)> = serde_json::from_str(&skills).map_err(|e| corrupt("skills", &e))?;
+    let skills = pairs
+        .into_iter()
+        .map(|(s, l)| Ok((s.parse()?, SkillLevel::try_from(l)?)))
+        .collect::<Result<Vec<(SkillName, SkillLevel)>>>()?;
+    Ok(StoredIntent {
+        name: parse(row, "name")?,
+        content: IntentContent { examples, always_human: row.try_get::<i64, _>("always_human")? != 0, skills },
+        updated_by: parse_opt(row, "updated_by")?,
+        updated_at: from_ms(row.try_get("updated_at")?)?,
+    })
 }
 
 async fn insert_unanswered(

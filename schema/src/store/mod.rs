@@ -19,13 +19,15 @@ use crate::domain::{
 use crate::ids::{AgentId, ConversationId, CustomerId};
 use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, Role, ValidationError};
 
+mod accounts;
+pub use accounts::{AccountChange, ConsoleSetting};
 mod append;
 mod canned;
 mod customers;
 pub use customers::{CustomerConversation, MessagePreview};
 mod email;
 mod knowledge;
-pub use knowledge::CachedEmbedding;
+pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod social;
 mod tickets;
 mod uploads;

@@ -10,6 +10,7 @@
 //! drivers other than the defaults).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod bad_input;
 mod bot;
 mod canned;
@@ -22,6 +23,7 @@ mod routing_console;
 mod social;
 mod store;
 mod supervisor;
+mod trainer;
 mod voice;
 mod web_origin;
 mod webchat;

@@ -355,15 +355,18 @@ async fn documents_keep_every_version_and_wrong_answers_queue_their_question(bac
             judged_by: None,
             judged_at: None,
             created_at: answer.created_at,
+            unhelpful: false,
         })
         .await
         .unwrap();
-    assert_eq!(store.bot_answers(true, 10).await.unwrap().len(), 1);
+    let unjudged =
+        schema::BotAnswerFilter { unjudged: true, below_confidence: None, language: None, unhelpful: false, limit: 10 };
+    assert_eq!(store.bot_answers(&unjudged).await.unwrap().len(), 1);
     for _ in 0..2 {
         let judged = store.judge_bot_answer(answer.id, Verdict::Wrong, trainer.id).await.unwrap();
         assert_eq!(judged.verdict, Some(Verdict::Wrong));
     }
-    assert!(store.bot_answers(true, 10).await.unwrap().is_empty());
+    assert!(store.bot_answers(&unjudged).await.unwrap().is_empty());
     let open = store.open_unanswered(10).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!((open[0].message_id, open[0].reason.as_str()), (question.id, "marked_wrong"));

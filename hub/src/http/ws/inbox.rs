@@ -116,8 +116,11 @@ impl ws::Handler for Inbox {
     }
 
     async fn on_tick(&mut self, _session: &mut Session) -> Flow {
-        // Sign-out, idle expiry or a disabled account end the socket too.
+        // Sign-out, idle expiry, a disabled account or the agent role taken away end the socket too.
         match self.state.sessions.authenticate(&self.token, Activity::Check).await {
+            Ok(s) if !s.agent.has_role(Role::Agent) => {
+                unauthorized(&Error::Forbidden("this socket needs the agent role".into()))
+            }
             Ok(s) => {
                 self.staff = s;
                 Flow::Continue

@@ -19,9 +19,9 @@ use crate::AppState;
 use crate::bus::{Received, Subscription};
 use crate::services::staff::Activity;
 
-/// The peer must be heard from (any frame, or a pong) this often, or the socket is closed.
-const HEARTBEAT: Duration = Duration::from_secs(30);
-const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// The peer must be heard from (any frame, or a pong) within this many heartbeats
+/// (`server.heartbeat_secs`), or the socket is closed.
+const SILENT_HEARTBEATS: u32 = 3;
 
 /// Close code for a missing, invalid or expired credential (4000-4999: application codes).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
@@ -123,7 +123,9 @@ pub async fn drive<H: Handler>(
     gauge.inc();
     let limit = state.config.webchat.max_frame_bytes;
     let mut stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let every = Duration::from_secs(state.config.server.heartbeat_secs.max(1));
+    let silence_limit = every * SILENT_HEARTBEATS;
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let mut last_heard = Instant::now();
     let periodic = handler.period();
     let mut period = tokio::time::interval(periodic.unwrap_or(Duration::from_secs(86_400)));
@@ -159,7 +161,7 @@ pub async fn drive<H: Handler>(
             received = subscription.recv() => handler.on_event(&mut session, received).await,
             _ = period.tick(), if periodic.is_some() => handler.on_period(&mut session).await,
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() > SILENCE_LIMIT {
+                if last_heard.elapsed() > silence_limit {
                     close(CloseCode::Away, "no heartbeat")
                 } else if session.ping(b"").await.is_err() {
                     break None;

@@ -39,9 +39,9 @@ export function PlaceLinks({ roles, current }: { roles: readonly string[]; curre
   );
 }
 
-export function Shell({ kind, session, signOut }: { kind: ConsoleKind; session: Session; signOut: () => void }): JSX.Element {
+export function Shell({ kind, session, signOut, sessionEnded }: { kind: ConsoleKind; session: Session; signOut: () => void; sessionEnded: () => void }): JSX.Element {
   const allowed = hasRole(session.agent.roles, CONSOLE_ROLE[kind]);
-  const api = useMemo(() => new Api(session.token, signOut), [session]);
+  const api = useMemo(() => new Api(session.token, sessionEnded), [session]);
   const [Console, setConsole] = useState<ComponentType<ConsoleProps> | null>(null);
   const [failed, setFailed] = useState(false);
   const [section, setSection] = useState(hashSection);

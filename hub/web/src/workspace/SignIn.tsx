@@ -6,7 +6,7 @@ import type { JSX } from 'preact';
 import { ApiError, publicConfig, signIn, type PublicConfig, type Session } from './api';
 import { t } from './i18n';
 
-export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }): JSX.Element {
+export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session) => void; ended?: boolean }): JSX.Element {
   const [config, setConfig] = useState<PublicConfig | null>(null);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -34,6 +34,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }): JS
     <main class="signin">
       <form class="signin-card" onSubmit={submit} aria-labelledby="signin-title">
         <h1 id="signin-title">{t('signin.title')}</h1>
+        {ended && <p class="notice" role="alert">{t('signin.ended')}</p>}
         <label for="email">{t('signin.email')}</label>
         <input id="email" ref={emailRef} type="email" autocomplete="username" required value={email}
           onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />

@@ -15,8 +15,9 @@ import { Thread } from './Thread';
 import { SidePanel } from './SidePanel';
 import { alertOffer } from './notify';
 
-export function Workspace({ session, signOut }: { session: Session; signOut: () => void }): JSX.Element {
-  const store = useMemo(() => new Store(session, signOut), [session]);
+export function Workspace({ session, signOut, sessionEnded }: { session: Session; signOut: () => void; sessionEnded: () => void }): JSX.Element {
+  // A 401 or the socket's 4401 is the hub ending the session, not the agent signing out.
+  const store = useMemo(() => new Store(session, sessionEnded), [session]);
   const [, bump] = useReducer((n: number) => n + 1, 0);
   const rerender = () => bump(undefined);
   const [error, setError] = useState('');

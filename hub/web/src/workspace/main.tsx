@@ -25,6 +25,9 @@ function loadSession(): Session | null {
 
 function App(): JSX.Element {
   const [session, setSession] = useState<Session | null>(loadSession);
+  // The hub ended the session (signed out elsewhere, expired, disabled, revoked): a 401 or the
+  // inbox socket's 4401. The sign-in page then says so.
+  const [ended, setEnded] = useState(false);
   const kind = consoleOf(location.pathname);
   useEffect(() => {
     if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
@@ -39,12 +42,21 @@ function App(): JSX.Element {
     if (session) {
       void fetch('/api/v1/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${session.token}` } });
     }
+    setEnded(false);
     setSession(null);
   };
-  if (!session) return <SignIn onSignedIn={setSession} />;
-  if (kind) return <Shell kind={kind} session={session} signOut={signOut} />;
+  const sessionEnded = () => {
+    setEnded(true);
+    setSession(null);
+  };
+  const signedIn = (s: Session) => {
+    setEnded(false);
+    setSession(s);
+  };
+  if (!session) return <SignIn onSignedIn={signedIn} ended={ended} />;
+  if (kind) return <Shell kind={kind} session={session} signOut={signOut} sessionEnded={sessionEnded} />;
   if (!hasRole(roles, 'agent')) return landing ? <></> : <main id="main"><NotAllowed kind={null} roles={roles} /></main>;
-  return <Workspace session={session} signOut={signOut} />;
+  return <Workspace session={session} signOut={signOut} sessionEnded={sessionEnded} />;
 }
 
 const root = document.getElementById('app');

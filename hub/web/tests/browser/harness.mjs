@@ -50,8 +50,9 @@ export async function hostPage(hubUrl, language = 'es', origin = null) {
   }, origin ? Number(new URL(origin).port) : 0);
 }
 
-/** Starts the hub on a fresh database; `allowed` are the origins that may embed the chat. */
-export async function startHub(backend, { allowed = [], bot = true, email = false, opensPerMinute = null } = {}) {
+/** Starts the hub on a fresh database; `allowed` are the origins that may embed the chat;
+ * `heartbeatSecs` shortens the sockets' heartbeat (the session re-check) from 30 s. */
+export async function startHub(backend, { allowed = [], bot = true, email = false, opensPerMinute = null, heartbeatSecs = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sb-browser-'));
   let url;
   let schema = null;
@@ -69,7 +70,7 @@ export async function startHub(backend, { allowed = [], bot = true, email = fals
 [server]
 workers = 2
 shutdown_timeout_secs = 2
-[demo]
+${heartbeatSecs ? `heartbeat_secs = ${heartbeatSecs}\n` : ''}[demo]
 enabled = true
 [bot]
 enabled = ${bot}

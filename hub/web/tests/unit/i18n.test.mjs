@@ -16,7 +16,7 @@ function files(dir) {
 const SURFACES = readdirSync(join(src, 'i18n')).filter((d) => statSync(join(src, 'i18n', d)).isDirectory() && readdirSync(join(src, 'i18n', d)).length);
 
 test('the surfaces are found', () => {
-  for (const s of ['widget', 'workspace', 'console']) assert.ok(SURFACES.includes(s), s);
+  for (const s of ['widget', 'workspace', 'console', 'trainer']) assert.ok(SURFACES.includes(s), s);
 });
 
 for (const surface of SURFACES) {
