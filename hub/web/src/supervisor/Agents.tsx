@@ -267,11 +267,13 @@ function Softphone({ api, agent, admin }: { api: Api; agent: StaffRow; admin: bo
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [msg, setMsg] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  // The fields wait for the current identity, so it never overwrites what was typed.
+  const [loaded, setLoaded] = useState(false);
   useEffect(() => {
     if (!admin) return;
     api.request<{ username: string }>('GET', `/api/v1/agents/${agent.id}/sip`).then(
-      (s) => { setCurrent(s.username); setUsername(s.username); },
-      () => setCurrent(null),
+      (s) => { setCurrent(s.username); setUsername(s.username); setLoaded(true); },
+      () => { setCurrent(null); setLoaded(true); },
     );
   }, [agent.id, admin]);
   return (
@@ -281,10 +283,10 @@ function Softphone({ api, agent, admin }: { api: Api; agent: StaffRow; admin: bo
         <>
           <p class="hint">{current ? t('agents.softphone_current', { username: current }) : t('agents.softphone_none')}</p>
           <label for="sip-user">{t('agents.softphone_username')}</label>
-          <input id="sip-user" autocomplete="off" value={username} onInput={(e) => setUsername((e.currentTarget as HTMLInputElement).value)} />
+          <input id="sip-user" autocomplete="off" disabled={!loaded} value={username} onInput={(e) => setUsername((e.currentTarget as HTMLInputElement).value)} />
           <label for="sip-password">{t('agents.softphone_password')}</label>
-          <input id="sip-password" type="password" autocomplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
-          <button type="button" onClick={() => {
+          <input id="sip-password" type="password" autocomplete="new-password" disabled={!loaded} value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+          <button type="button" disabled={!loaded} onClick={() => {
             api.request<{ username: string }>('PUT', `/api/v1/agents/${agent.id}/sip`, { username, password }).then(
               (s) => { setCurrent(s.username); setPassword(''); setMsg({ kind: 'ok', text: t('agents.softphone_saved') }); },
               (e) => setMsg({ kind: 'error', text: problem(e).text }),
