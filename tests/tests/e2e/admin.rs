@@ -189,6 +189,15 @@ async fn staff_actions_and_the_last_admin(backend: Backend) {
     assert_eq!(app.put(&path("roles"), &admin, &json!({"roles": ["bot_trainer"]})).await.0, 200);
     let (code, reason) = inbox.closed().await;
     assert_eq!((code, reason.as_str()), (4401, "this socket needs the agent role"));
+
+    // Taking the supervisor role away closes the supervisors' live wall the same way.
+    assert_eq!(app.put(&path("roles"), &admin, &json!({"roles": ["agent", "supervisor"]})).await.0, 200);
+    let ana = app.login(ANA).await;
+    let mut wall = tests::Ws::connect(&format!("ws://{}/ws/supervisor?token={ana}", app.addr)).await;
+    assert_eq!(wall.next_of("queues").await["type"], "queues");
+    assert_eq!(app.put(&path("roles"), &admin, &json!({"roles": ["agent"]})).await.0, 200);
+    let (code, reason) = wall.closed().await;
+    assert_eq!((code, reason.as_str()), (4401, "this socket needs the supervisor role"));
 }
 
 async fn widget_and_retention_settings(backend: Backend) {

@@ -69,13 +69,18 @@ impl ws::Handler for Supervisor {
     }
 
     async fn on_tick(&mut self, _session: &mut Session) -> Flow {
-        match self.state.sessions.authenticate(&self.token, Activity::Check).await {
-            Ok(_) | Err(Error::Unavailable(_)) => Flow::Continue,
-            Err(e) => Flow::Close(actix_ws::CloseReason {
-                code: CloseCode::Other(ws::CLOSE_UNAUTHORIZED),
-                description: Some(e.to_string()),
-            }),
-        }
+        // Sign-out, expiry, a disabled account or the supervisor role taken away end the socket.
+        let ended = match self.state.sessions.authenticate(&self.token, Activity::Check).await {
+            Ok(s) if !s.agent.has_role(schema::Role::Supervisor) => {
+                Error::Forbidden("this socket needs the supervisor role".into())
+            }
+            Ok(_) | Err(Error::Unavailable(_)) => return Flow::Continue,
+            Err(e) => e,
+        };
+        Flow::Close(actix_ws::CloseReason {
+            code: CloseCode::Other(ws::CLOSE_UNAUTHORIZED),
+            description: Some(ended.to_string()),
+        })
     }
 
     fn period(&self) -> Option<Duration> {
