@@ -1,10 +1,10 @@
-// The channels: social accounts (stored, registered through the API), and the e-mail addresses,
+// The channels: social accounts (stored; registered here with their secrets), and the e-mail addresses,
 // IMAP mailboxes and SIP support numbers the config file sets up, shown read-only with where
 // they are configured. Secrets are never shown: only whether they are set.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import type { Api } from '../workspace/api';
+import { ApiError, type Api } from '../workspace/api';
 import type { ConfiguredChannels, SocialAccount } from './api';
 import { explain } from './Staff';
 import { t } from './i18n';
@@ -22,8 +22,9 @@ export function Channels({ api }: { api: Api }): JSX.Element {
   const [social, setSocial] = useState<SocialAccount[] | null>(null);
   const [configured, setConfigured] = useState<ConfiguredChannels | null>(null);
   const [error, setError] = useState('');
+  const loadSocial = () => api.request<SocialAccount[]>('GET', '/api/v1/channels/social').then(setSocial, (e) => setError(explain(e)));
   useEffect(() => {
-    api.request<SocialAccount[]>('GET', '/api/v1/channels/social').then(setSocial, (e) => setError(explain(e)));
+    void loadSocial();
     api.request<ConfiguredChannels>('GET', '/api/v1/channels/configured').then(setConfigured, (e) => setError(explain(e)));
   }, []);
   const email = configured?.email;
@@ -64,6 +65,7 @@ export function Channels({ api }: { api: Api }): JSX.Element {
             </table>
           </div>
         ))}
+        <AddSocial api={api} onAdded={() => void loadSocial()} />
       </section>
 
       {email && (
@@ -139,5 +141,80 @@ export function Channels({ api }: { api: Api }): JSX.Element {
         </section>
       )}
     </section>
+  );
+}
+
+const PLATFORMS = ['whatsapp', 'messenger', 'telegram'] as const;
+type Platform = (typeof PLATFORMS)[number];
+/** The secrets each platform needs (all required), as the API takes them. */
+const SECRETS: Record<Platform, readonly string[]> = {
+  whatsapp: ['app_secret', 'access_token', 'verify_token'],
+  messenger: ['app_secret', 'access_token', 'verify_token'],
+  telegram: ['bot_token', 'webhook_secret'],
+};
+
+/** Registers a platform account: its id, a name, and its secrets (write-only: never shown again). */
+function AddSocial({ api, onAdded }: { api: Api; onAdded: () => void }): JSX.Element {
+  const [channel, setChannel] = useState<Platform>('whatsapp');
+  const [accountId, setAccountId] = useState('');
+  const [name, setName] = useState('');
+  const [secrets, setSecrets] = useState<Record<string, string>>({});
+  const [error, setError] = useState<{ field?: string; text: string } | null>(null);
+  const [done, setDone] = useState('');
+  const [busy, setBusy] = useState(false);
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    if (error?.field) form.current?.querySelector<HTMLElement>(`[name="${error.field}"]`)?.focus();
+  }, [error]);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone('');
+    const body: Record<string, string> = { channel, account_id: accountId.trim(), name: name.trim() };
+    for (const k of SECRETS[channel]) body[k] = secrets[k] ?? '';
+    try {
+      const added = await api.request<SocialAccount>('POST', '/api/v1/channels/social', body);
+      setAccountId('');
+      setName('');
+      setSecrets({});
+      setDone(t('channels.add.done', { name: added.name, webhook: added.webhook_path }));
+      onAdded();
+    } catch (err) {
+      const field = err instanceof ApiError ? err.field : undefined;
+      setError({ field, text: err instanceof ApiError && err.status === 409 ? t('channels.add.exists') : explain(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const invalid = (field: string) =>
+    error?.field === field ? { 'aria-invalid': true as const, 'aria-describedby': 'social-add-error' } : {};
+  return (
+    <form ref={form} class="admin-form" onSubmit={submit} aria-labelledby="social-add-title">
+      <h4 id="social-add-title">{t('channels.add.title')}</h4>
+      <p class="hint">{t('channels.add.hint')}</p>
+      <label for="social-channel">{t('channels.platform')}</label>
+      <select id="social-channel" name="channel" value={channel} {...invalid('channel')}
+        onChange={(e) => setChannel((e.currentTarget as HTMLSelectElement).value as Platform)}>
+        {PLATFORMS.map((p) => <option key={p} value={p}>{t(`channels.platform.${p}`)}</option>)}
+      </select>
+      <label for="social-account">{t(`channels.add.account_id.${channel}`)}</label>
+      <input id="social-account" name="account_id" required maxLength={200} value={accountId} {...invalid('account_id')}
+        onInput={(e) => setAccountId((e.currentTarget as HTMLInputElement).value)} />
+      <label for="social-name">{t('channels.name')}</label>
+      <input id="social-name" name="name" required maxLength={200} value={name} {...invalid('name')}
+        onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+      {SECRETS[channel].map((k) => (
+        <div key={`${channel}-${k}`} class="admin-form">
+          <label for={`social-${k}`}>{t(`channels.secret.${k}`)}</label>
+          <input id={`social-${k}`} name={k} type="password" autocomplete="off" required maxLength={1000}
+            value={secrets[k] ?? ''} {...invalid(k)}
+            onInput={(e) => setSecrets({ ...secrets, [k]: (e.currentTarget as HTMLInputElement).value })} />
+        </div>
+      ))}
+      {error && <p id="social-add-error" class="error" role="alert">{error.text}</p>}
+      {done && <p role="status">{done}</p>}
+      <div><button type="submit" class="primary" disabled={busy}>{t('channels.add.submit')}</button></div>
+    </form>
   );
 }

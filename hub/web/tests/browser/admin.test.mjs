@@ -188,6 +188,28 @@ for (const backend of BACKENDS) {
       await page.getByRole('heading', { level: 2, name: 'Channels' }).waitFor();
       await page.getByRole('heading', { name: 'Support numbers' }).waitFor();
       await page.getByText('Configured in the config file, section [sip]').waitFor();
+      // A Telegram bot registered from the console: listed with which secrets are set, never their values.
+      const register = page.getByRole('form', { name: 'Register an account' });
+      await register.getByLabel('Platform').selectOption('telegram');
+      await register.getByLabel('A name for the bot').fill('care_bot');
+      await register.getByLabel('Name', { exact: true }).fill('Care on Telegram');
+      await register.getByLabel('Bot token').fill('123456:telegram-token-never-shown');
+      await register.getByLabel('Webhook secret').fill('a-webhook-secret-of-ours');
+      await register.getByRole('button', { name: 'Register' }).click();
+      await register.getByRole('status').getByText('Care on Telegram is registered').waitFor();
+      const row = page.getByRole('row', { name: /Care on Telegram/ });
+      await row.getByText('bot_token, webhook_secret').waitFor();
+      await row.getByText('/webhooks/telegram/care_bot').waitFor();
+      assert.equal(await register.getByLabel('Bot token').inputValue(), '', 'the secrets are cleared once sent');
+      assert.ok(!(await page.content()).includes('telegram-token-never-shown'), 'no secret in the page');
+      // The same account again: refused, said plainly.
+      await register.getByLabel('Platform').selectOption('telegram');
+      await register.getByLabel('A name for the bot').fill('care_bot');
+      await register.getByLabel('Name', { exact: true }).fill('Again');
+      await register.getByLabel('Bot token').fill('123456:another');
+      await register.getByLabel('Webhook secret').fill('another-secret');
+      await register.getByRole('button', { name: 'Register' }).click();
+      await register.getByRole('alert').getByText('This account is registered already.').waitFor();
       await axe(page, `admin channels (${backend})`);
       await shoot(page, `${backend}-admin-channels-1280`);
 
