@@ -504,18 +504,29 @@ impl Knowledge {
         Ok(Trial { decision, assessment, search: assistant.search_mode().as_str() })
     }
 
-    /// The first messages of a conversation a question came from (trainers read them for
-    /// context; they are not agents, so this is their one read of a conversation, and only of
-    /// those the bot answered in or queued a question from).
+    /// The bot's part of a conversation a question came from (trainers read it for context;
+    /// they are not agents, so this is their one read of a conversation, and only of those the
+    /// bot answered in or queued a question from). Only the messages up to the hand-over: those
+    /// before the conversation's first ticket, or, with no ticket, up to the bot's last message
+    /// and the customer's next one; never an agent's message or anything after it. Each read is
+    /// logged with the trainer's id.
     ///
     /// # Errors
     /// An unknown conversation, or one the bot took no part in (404).
-    pub async fn conversation_messages(&self, id: schema::ConversationId) -> Result<Vec<schema::Message>, Error> {
+    pub async fn conversation_messages(
+        &self,
+        trainer: AgentId,
+        id: schema::ConversationId,
+    ) -> Result<Vec<schema::Message>, Error> {
         let conversation = self.store.conversation(id).await?;
         if !self.store.bot_took_part(conversation.id).await? {
             return Err(Error::NotFound("conversation"));
         }
-        Ok(self.store.messages_after(conversation.id, 0, 200).await?)
+        let handed_over = self.store.first_ticket_at(conversation.id).await?;
+        let messages = self.store.messages_after(conversation.id, 0, 200).await?;
+        let messages = before_hand_over(messages, handed_over);
+        tracing::info!(conversation_id = %conversation.id, messages = messages.len(), by = %trainer, "trainer read a conversation");
+        Ok(messages)
     }
 
     /// The bot's intents, in their order.
@@ -561,4 +572,26 @@ impl Knowledge {
         let verdict: Verdict = verdict.parse()?;
         Ok(self.store.judge_bot_answer(id, verdict, trainer).await?)
     }
+}
+
+/// The messages of a conversation (in order) a trainer may read: those before the first agent
+/// message and before `handed_over` (the first ticket's creation); with no ticket, only up to the
+/// bot's last message and the customer's next one.
+fn before_hand_over(messages: Vec<schema::Message>, handed_over: Option<time::OffsetDateTime>) -> Vec<schema::Message> {
+    let mut kept: Vec<schema::Message> = messages
+        .into_iter()
+        .take_while(|m| m.author != schema::AuthorKind::Agent && handed_over.is_none_or(|at| m.created_at <= at))
+        .collect();
+    if handed_over.is_none() {
+        let end = match kept.iter().rposition(|m| m.author == schema::AuthorKind::Bot) {
+            Some(last_bot) => kept
+                .iter()
+                .skip(last_bot + 1)
+                .position(|m| m.author == schema::AuthorKind::Customer)
+                .map_or(last_bot + 1, |next| last_bot + next + 2),
+            None => kept.iter().position(|m| m.author == schema::AuthorKind::Customer).map_or(0, |first| first + 1),
+        };
+        kept.truncate(end);
+    }
+    kept
 }

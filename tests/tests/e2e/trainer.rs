@@ -138,8 +138,18 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     let answer = ask(&mut customer, "a1", "how do I turn on roaming?").await;
     let answer_id = answer["id"].as_str().unwrap().to_owned();
     let listed = |v: &Value| v["items"].as_array().unwrap().iter().any(|a| a["message_id"] == answer_id.as_str());
-    let (status, all) = app.get("/api/v1/bot/answers", &tina).await;
-    assert!(status == 200 && listed(&all), "{all}");
+    // The answer is recorded just after the customer reads it: wait for it.
+    let mut all = Value::Null;
+    for _ in 0..50 {
+        let (status, found) = app.get("/api/v1/bot/answers", &tina).await;
+        assert_eq!(status, 200, "{found}");
+        all = found;
+        if listed(&all) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed(&all), "{all}");
     assert_eq!(all["items"][0]["unhelpful"], false, "{all}");
     let (_, low) = app.get("/api/v1/bot/answers?below_confidence=0.0001", &tina).await;
     assert!(!listed(&low), "{low}");
@@ -171,6 +181,19 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     let (status, messages) = app.get(&format!("/api/v1/bot/conversations/{nokia_conversation}/messages"), &tina).await;
     assert_eq!(status, 200, "{messages}");
     assert_eq!(messages["items"][0]["text"], nokia, "{messages}");
+    // Only up to the hand-over: what the customer tells the people after it is not the trainers'.
+    let handed = ask(&mut first, "n3", "I want a refund for last month").await;
+    assert!(handed["text"].as_str().unwrap().contains("connecting you with an agent"), "{handed}");
+    let secret = "My address is 1 Secret Street, account ACC-555";
+    first.send_json(&json!({"type": "message", "client_id": "n4", "text": secret})).await;
+    first.next_of("ack").await;
+    let (_, agent_view) = app.get(&format!("/api/v1/conversations/{nokia_conversation}/messages"), &ana).await;
+    assert!(agent_view.to_string().contains("Secret Street"), "the agents see it: {agent_view}");
+    let (status, messages) = app.get(&format!("/api/v1/bot/conversations/{nokia_conversation}/messages"), &tina).await;
+    assert_eq!(status, 200, "{messages}");
+    let texts: Vec<&str> = messages["items"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(texts.contains(&nokia) && texts.contains(&"I want a refund for last month"), "{messages}");
+    assert!(!messages.to_string().contains("Secret Street"), "nothing after the hand-over: {messages}");
     let (status, _) = app.get(&format!("/api/v1/bot/conversations/{some_id}/messages"), &tina).await;
     assert_eq!(status, 404);
     // A conversation the bot took no part in is not the trainers' to read.
