@@ -21,8 +21,8 @@ use bot::{AskKind, Bot, Decision, HandOverReason, PastMessage, TurnInput};
 use knowledge_base::{DocId, DocKind, Embedder, KnowledgeBase};
 use schema::knowledge::{BotAnswer, Document, DocumentContent, IntentContent, StoredIntent};
 use schema::{
-    Actor, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus, IntentName,
-    Language, MediaRef, Message, MessageText, NewMessage, SkillLevel, SkillName, SkillRequirement, Store,
+    Actor, AgentId, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus,
+    IntentName, Language, MediaRef, Message, MessageText, NewMessage, SkillLevel, SkillName, SkillRequirement, Store,
 };
 use tokio::sync::mpsc;
 
@@ -273,14 +273,27 @@ impl Assistant {
         self.intents.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Puts edited intents in force at once: the bot's intent classifier is rebuilt (its
-    /// examples embedded, with a model) and replaces the running one; turns already being
-    /// decided finish with the old one.
+    /// Creates or replaces one intent, in the store and in the running bot together: under the
+    /// reindexing guard (so two saves never undo each other), the bot's intent classifier is
+    /// built from the stored intents with this edit first (its examples embedded, with a model),
+    /// then the edit is stored, then the new bot replaces the running one; turns already being
+    /// decided finish with the old one. When the classifier cannot be built, nothing is stored.
     ///
     /// # Errors
-    /// The intents do not compile (an empty one), or the embedding fails.
-    pub async fn set_intents(&self, intents: Vec<bot::Intent>) -> Result<(), Error> {
+    /// Too many intents or examples (422), the embedding fails, the store fails.
+    pub async fn put_intent(
+        &self,
+        name: &IntentName,
+        content: &IntentContent,
+        trainer: AgentId,
+    ) -> Result<StoredIntent, Error> {
         let _guard = self.reindexing.lock().await;
+        let mut intents: Vec<bot::Intent> = self.store.intents().await?.iter().map(bot_intent).collect();
+        let edited = intent_of(name, content);
+        match intents.iter_mut().find(|i| i.name == edited.name) {
+            Some(slot) => *slot = edited,
+            None => intents.push(edited),
+        }
         let kb = self.knowledge_base();
         let config = self.config.clone();
         let compiled = intents.clone();
@@ -288,9 +301,10 @@ impl Assistant {
             .await
             .map_err(Error::internal)?
             .map_err(Error::internal)?;
+        let stored = self.store.put_intent(name, content, trainer).await?;
         *self.intents.write().unwrap_or_else(PoisonError::into_inner) = intents;
         *self.bot.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(bot);
-        Ok(())
+        Ok(stored)
     }
 
     /// The knowledge base in force.
@@ -333,11 +347,16 @@ impl Assistant {
 /// The bot's view of a stored intent: its examples in every language, one list.
 #[must_use]
 pub fn bot_intent(stored: &StoredIntent) -> bot::Intent {
+    intent_of(&stored.name, &stored.content)
+}
+
+/// The bot's view of an intent's content: its examples in every language, one list.
+fn intent_of(name: &IntentName, content: &IntentContent) -> bot::Intent {
     bot::Intent {
-        name: stored.name.as_str().to_owned(),
-        examples: stored.content.examples.values().flatten().cloned().collect(),
-        always_human: stored.content.always_human,
-        skills: stored.content.skills.iter().map(|(s, l)| (s.as_str().to_owned(), l.get())).collect(),
+        name: name.as_str().to_owned(),
+        examples: content.examples.values().flatten().cloned().collect(),
+        always_human: content.always_human,
+        skills: content.skills.iter().map(|(s, l)| (s.as_str().to_owned(), l.get())).collect(),
     }
 }
 

@@ -557,9 +557,7 @@ impl Knowledge {
             .map(|(s, l)| Ok((s.parse()?, schema::SkillLevel::try_from(l)?)))
             .collect::<Result<Vec<_>, schema::ValidationError>>()?;
         let content = IntentContent { examples, always_human: input.always_human, skills }.validate()?;
-        let stored = self.store.put_intent(&name, &content, trainer).await?;
-        let intents = self.store.intents().await?;
-        assistant.set_intents(intents.iter().map(crate::services::bot::bot_intent).collect()).await?;
+        let stored = assistant.put_intent(&name, &content, trainer).await?;
         tracing::info!(intent = %name, by = %trainer, "bot intent changed");
         Ok(stored)
     }

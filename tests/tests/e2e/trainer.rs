@@ -379,4 +379,19 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     let (_, unchanged) = app.get("/api/v1/bot/intents", &tina).await;
     let outage = unchanged["items"].as_array().unwrap().iter().find(|i| i["name"] == "outage").unwrap().clone();
     assert!(outage["updated_by"].is_null(), "a refused edit changes nothing: {outage}");
+
+    // Two trainers save at once: the running bot keeps both edits.
+    let sim = json!({"examples": {"en": ["my sim card is broken"]}, "always_human": true});
+    let card = json!({"examples": {"en": ["I want to pay with a credit card"]}, "always_human": true});
+    let (sim_saved, card_saved) = tokio::join!(
+        app.put("/api/v1/bot/intents/broken_sim", &tina, &sim),
+        app.put("/api/v1/bot/intents/card_payment", &tina, &card)
+    );
+    assert_eq!((sim_saved.0, card_saved.0), (200, 200), "{sim_saved:?} {card_saved:?}");
+    for (text, intent) in
+        [("my sim card is broken", "broken_sim"), ("I want to pay with a credit card", "card_payment")]
+    {
+        let (_, tried) = app.post("/api/v1/bot/try", &tina, &json!({"text": text})).await;
+        assert_eq!(tried["intent"]["name"], intent, "both saves are in force: {tried}");
+    }
 }
