@@ -211,15 +211,19 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState<Notice_>(null);
   const pick = (list: FileList | null) => {
-    // A folder brings every file in it: keep those the importer reads, as the CLI does.
-    const chosen = [...(list ?? [])].filter((f) => /\.(md|markdown|json)$/i.test(f.name));
+    // A folder brings every file in it, its subfolders' too: keep the files at its top that the
+    // importer reads, as the CLI does (a file in a subfolder could share a name with another).
+    const all = [...(list ?? [])];
+    const top = all.filter((f) => !f.webkitRelativePath || f.webkitRelativePath.split('/').length === 2);
+    const chosen = top.filter((f) => /\.(md|markdown|json)$/i.test(f.name));
+    const nested = all.length - top.length;
     setProgress([]);
     if (chosen.length > MAX_FILES) {
       setNotice({ text: t('import.too_many', { max: MAX_FILES }), error: true });
       setFiles([]);
       return;
     }
-    setNotice(null);
+    setNotice(nested > 0 ? { text: t('import.subfolders_left_out', { count: nested }) } : null);
     setFiles(chosen);
     const rel = chosen[0]?.webkitRelativePath?.split('/')[0];
     if (rel && !folder) setFolder(rel);
@@ -257,7 +261,8 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
         <label for="import-files">{t('import.files')}</label>
         <input id="import-files" type="file" multiple accept=".md,.markdown,.json" onChange={(e) => pick(e.currentTarget.files)} />
         <label for="import-folder-pick">{t('import.pick_folder')}</label>
-        <input id="import-folder-pick" type="file" multiple {...{ webkitdirectory: '' }} onChange={(e) => pick(e.currentTarget.files)} />
+        <input id="import-folder-pick" type="file" multiple {...{ webkitdirectory: '' }} onChange={(e) => pick(e.currentTarget.files)} aria-describedby="import-folder-pick-hint" />
+        <p id="import-folder-pick-hint" class="muted">{t('import.pick_folder_hint')}</p>
         <label for="import-folder">{t('import.folder')}</label>
         <input id="import-folder" value={folder} required maxLength={200} onInput={(e) => setFolder(e.currentTarget.value)} aria-describedby="import-folder-hint" />
         <p id="import-folder-hint" class="muted">{t('import.folder_hint')}</p>

@@ -6,6 +6,9 @@
 // tab, screenshots.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BACKENDS, startHub, hostPage, freePort, launch, axe, shoot, openConsole } from './harness.mjs';
 
 const MOBILE = { width: 360, height: 740 };
@@ -143,6 +146,18 @@ for (const backend of BACKENDS) {
       await page.getByRole('button', { name: 'Restore version 2' }).click();
       await page.getByRole('status').filter({ hasText: 'as version 4' }).waitFor();
       await page.getByRole('button', { name: 'Back to the list' }).click();
+
+      // A folder picked whole: only its top files, as the command-line importer reads it; a
+      // same-named file in a subfolder is left out, and the trainer is told.
+      const dir = await mkdtemp(join(tmpdir(), 'trainer-import-'));
+      await mkdir(join(dir, 'handbook', 'old'), { recursive: true });
+      await writeFile(join(dir, 'handbook', 'faq.md'), '---\nid: faq\ntitle: FAQ\nlanguage: en\n---\nTop.\n');
+      await writeFile(join(dir, 'handbook', 'old', 'faq.md'), '---\nid: faq\ntitle: Old FAQ\nlanguage: en\n---\nOld.\n');
+      await page.getByLabel('Or a whole folder').setInputFiles(join(dir, 'handbook'));
+      await page.getByRole('status').filter({ hasText: '1 files in subfolders were left out' }).waitFor();
+      await page.getByRole('button', { name: 'Import 1 files' }).waitFor();
+      assert.equal(await page.getByLabel('Folder name').inputValue(), 'handbook');
+      await rm(dir, { recursive: true, force: true });
 
       // A folder import, file by file, with progress: one good file, one bad.
       await page.getByLabel('Files').setInputFiles([
