@@ -290,7 +290,8 @@ impl Knowledge {
     }
 
     /// Turns unanswered questions into a published Q&A pair (their own words become its
-    /// phrasings) and marks them answered. Returns the document and how many were resolved.
+    /// phrasings, the most asked first, up to the cap; every one is resolved) and marks them
+    /// answered. Returns the document and how many were resolved.
     ///
     /// # Errors
     /// No ids or too many (422), none still open (409), the bot is off (503).
@@ -308,8 +309,9 @@ impl Knowledge {
             Some(l) => l.parse()?,
             None => first.language,
         };
-        let mut questions: Vec<String> = chosen.iter().map(|u| u.question.clone()).collect();
-        questions.extend(input.questions);
+        let mut questions = input.questions;
+        let added = phrasings_to_add(&questions, chosen.iter().map(|u| u.question.as_str()));
+        questions.extend(added);
         let content = DocumentContent {
             kind: DocumentKind::Qa,
             language,
@@ -366,11 +368,12 @@ impl Knowledge {
     }
 
     /// Adds unanswered questions to an existing document as phrasings (a new version, published
-    /// as it was) and marks them answered by it. Returns the document and how many were resolved.
+    /// as it was; the most asked first, up to the cap, though every one is resolved) and marks
+    /// them answered by it. Returns the document and how many were resolved.
     ///
     /// # Errors
     /// No ids or too many (422), none still open (409), an unknown document (404), a document
-    /// in another language (422), too many phrasings (422), the bot is off (503).
+    /// in another language or not published (422), the bot is off (503).
     pub async fn merge_unanswered(
         &self,
         trainer: AgentId,
@@ -380,8 +383,14 @@ impl Knowledge {
         let assistant = self.assistant()?;
         check_ids(ids)?;
         let doc = self.store.document(document).await?;
-        let open = self.store.open_unanswered(10_000).await?;
-        let chosen: Vec<&Unanswered> = open.iter().filter(|u| ids.contains(&u.id)).collect();
+        if doc.content.status != DocumentStatus::Published {
+            return Err(Error::invalid(
+                "document_id",
+                format!("the document is {}: merge into a published document", doc.content.status),
+            ));
+        }
+        let open = self.store.open_unanswered_among(ids).await?;
+        let chosen: Vec<&Unanswered> = open.iter().collect();
         if chosen.is_empty() {
             return Err(Error::Conflict("none of these questions is still open".into()));
         }
@@ -395,12 +404,14 @@ impl Knowledge {
             ));
         }
         let mut content = doc.content.clone();
-        content.questions.extend(chosen.iter().map(|u| u.question.clone()));
+        let added = phrasings_to_add(&content.questions, chosen.iter().map(|u| u.question.as_str()));
+        content.questions.extend(added);
         let content = content.validate()?;
-        let updated = self.store.update_document(doc.id, &content, doc.version, trainer).await?;
-        assistant.reindex(&updated).await?;
+        // The new version and the questions' resolution are one transaction; then the index.
         let chosen_ids: Vec<UnansweredId> = chosen.iter().map(|u| u.id).collect();
-        let resolved = self.store.resolve_unanswered(&chosen_ids, updated.id, trainer).await?;
+        let (updated, resolved) =
+            self.store.update_document_resolving(doc.id, &content, doc.version, trainer, &chosen_ids).await?;
+        assistant.reindex(&updated).await?;
         tracing::info!(document_id = %updated.id, resolved, by = %trainer, "unanswered questions merged");
         Ok((updated, resolved))
     }
@@ -592,4 +603,57 @@ fn before_hand_over(messages: Vec<schema::Message>, handed_over: Option<time::Of
         kept.truncate(end);
     }
     kept
+}
+
+/// The distinct phrasings among `questions` a document with `existing` phrasings can take: the
+/// most asked first (then in the order they came), leaving out those it has (case aside), those
+/// too long to be a phrasing, and any past [`schema::knowledge::MAX_PHRASINGS`] in all.
+fn phrasings_to_add<'a>(existing: &[String], questions: impl Iterator<Item = &'a str>) -> Vec<String> {
+    use schema::knowledge::{MAX_PHRASING_CHARS, MAX_PHRASINGS};
+    let have: std::collections::HashSet<String> = existing.iter().map(|q| q.trim().to_lowercase()).collect();
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for q in questions.map(str::trim) {
+        if q.is_empty() || q.chars().count() > MAX_PHRASING_CHARS || have.contains(&q.to_lowercase()) {
+            continue;
+        }
+        match counted.iter_mut().find(|(seen, _)| seen.to_lowercase() == q.to_lowercase()) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((q.to_owned(), 1)),
+        }
+    }
+    // A stable sort keeps the first-asked first among equals.
+    counted.sort_by(|a, b| b.1.cmp(&a.1));
+    counted.into_iter().map(|(q, _)| q).take(MAX_PHRASINGS.saturating_sub(have.len())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_group_adds_its_most_asked_phrasings_up_to_the_cap() {
+        let many: Vec<String> = (0..120).map(|i| format!("question {i}")).collect();
+        let mut asked: Vec<&str> = many.iter().map(String::as_str).collect();
+        asked.extend(["Question 7", "question 7 ", "question 99", "  ", "already here"]);
+        let long = "x".repeat(501);
+        asked.push(&long);
+        let existing = vec!["Already here".to_owned(), "another".to_owned()];
+        let added = phrasings_to_add(&existing, asked.into_iter());
+        assert_eq!(added.len(), schema::knowledge::MAX_PHRASINGS - 2, "{added:?}");
+        assert_eq!(&added[..3], ["question 7", "question 99", "question 0"], "the most asked first");
+        assert!(!added.iter().any(|q| q.eq_ignore_ascii_case("already here") || q.len() > 500));
+        let full: Vec<String> = (0..60).map(|i| format!("have {i}")).collect();
+        assert!(phrasings_to_add(&full, ["new one"].into_iter()).is_empty(), "a full document takes none");
+        // What it gives a document validates.
+        let content = DocumentContent {
+            kind: DocumentKind::Qa,
+            language: Language::En,
+            title: "t".into(),
+            body: "b".into(),
+            questions: phrasings_to_add(&[], many.iter().map(String::as_str)),
+            tags: vec![],
+            status: DocumentStatus::Published,
+        };
+        assert!(content.validate().is_ok());
+    }
 }

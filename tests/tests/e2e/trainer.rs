@@ -228,7 +228,16 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
         )
         .await;
     assert_eq!(status, 201, "{spanish_doc}");
+    let (status, draft_doc) = app
+        .post(
+            "/api/v1/kb/documents",
+            &tina,
+            &json!({"kind": "article", "language": "en", "title": "Shop draft", "body": "Not yet.", "status": "draft"}),
+        )
+        .await;
+    assert_eq!((status, draft_doc["status"].as_str()), (201, Some("draft")), "{draft_doc}");
     for (body, expected) in [
+        (json!({"ids": [nokia_id], "document_id": draft_doc["id"]}), 422),
         (json!({"ids": [], "document_id": qa_id}), 422),
         (json!({"ids": [nokia_id], "document_id": spanish_doc["id"]}), 422),
         (json!({"ids": [nokia_id], "document_id": some_id}), 404),
