@@ -102,6 +102,11 @@ impl BotQueue {
     }
 }
 
+/// Most intents the bot has (every save re-embeds them all).
+pub const MAX_INTENTS: usize = 200;
+/// Most examples over all intents.
+pub const MAX_INTENT_EXAMPLES: usize = 5000;
+
 /// The receiving ends of the [`BotQueue`], for [`spawn_workers`].
 #[derive(Debug)]
 pub struct BotJobs(Vec<mpsc::Receiver<Job>>);
@@ -294,6 +299,7 @@ impl Assistant {
             Some(slot) => *slot = edited,
             None => intents.push(edited),
         }
+        check_intent_caps(&intents)?;
         let kb = self.knowledge_base();
         let config = self.config.clone();
         let compiled = intents.clone();
@@ -348,6 +354,21 @@ impl Assistant {
 #[must_use]
 pub fn bot_intent(stored: &StoredIntent) -> bot::Intent {
     intent_of(&stored.name, &stored.content)
+}
+
+/// Refuses a set of intents over [`MAX_INTENTS`] or [`MAX_INTENT_EXAMPLES`] (422).
+fn check_intent_caps(intents: &[bot::Intent]) -> Result<(), Error> {
+    if intents.len() > MAX_INTENTS {
+        return Err(Error::invalid("intent", format!("at most {MAX_INTENTS} intents")));
+    }
+    let examples: usize = intents.iter().map(|i| i.examples.len()).sum();
+    if examples > MAX_INTENT_EXAMPLES {
+        return Err(Error::invalid(
+            "examples",
+            format!("at most {MAX_INTENT_EXAMPLES} examples over all intents, this edit makes {examples}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The bot's view of an intent's content: its examples in every language, one list.
@@ -693,6 +714,26 @@ fn wait_text(language: Language, minutes: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intents_are_capped_in_number_and_examples() {
+        let intent = |i: usize, examples: usize| bot::Intent {
+            name: format!("intent_{i}"),
+            examples: (0..examples).map(|e| format!("example {e}")).collect(),
+            always_human: false,
+            skills: Vec::new(),
+        };
+        let field = |r: Result<(), Error>| match r {
+            Err(Error::Validation(schema::ValidationError::Invalid { field, .. })) => Some(field),
+            _ => None,
+        };
+        let at_cap: Vec<_> = (0..MAX_INTENTS).map(|i| intent(i, 1)).collect();
+        assert!(check_intent_caps(&at_cap).is_ok());
+        let over: Vec<_> = (0..=MAX_INTENTS).map(|i| intent(i, 1)).collect();
+        assert_eq!(field(check_intent_caps(&over)), Some("intent"));
+        let many: Vec<_> = (0..20).map(|i| intent(i, 300)).collect();
+        assert_eq!(field(check_intent_caps(&many)), Some("examples"));
+    }
 
     #[test]
     fn the_built_in_intents_are_stored_by_language() {
