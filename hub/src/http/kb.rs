@@ -241,7 +241,8 @@ pub async fn search(state: web::Data<AppState>, staff: Staff, q: Query<SearchQue
     Ok(HttpResponse::Ok().json(Items::<SearchHit>::of(hits)))
 }
 
-/// Puts a past version's content back, as a new version (the history keeps every version).
+/// Puts a past version's content back, as a new version (the history keeps every version); the
+/// document keeps its current status (an archived one stays archived).
 #[utoipa::path(
     tag = "knowledge base",
     security(("bearer" = [])),

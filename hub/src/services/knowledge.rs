@@ -416,7 +416,8 @@ impl Knowledge {
         Ok((updated, resolved))
     }
 
-    /// A past version's content as a new version (the current one stays in the history).
+    /// A past version's content as a new version (the current one stays in the history), with
+    /// the document's current status kept.
     ///
     /// # Errors
     /// An unknown document or version (404), someone saved meanwhile (409), the bot is off (503).
@@ -430,7 +431,10 @@ impl Knowledge {
             .into_iter()
             .find(|v| v.version == version)
             .ok_or(Error::NotFound("version"))?;
-        let doc = self.store.update_document(id, &old.content, current.version, trainer).await?;
+        // The version's words, not its status: restoring never republishes an archived document
+        // (nor unpublishes one).
+        let content = DocumentContent { status: current.content.status, ..old.content };
+        let doc = self.store.update_document(id, &content, current.version, trainer).await?;
         assistant.reindex(&doc).await?;
         tracing::info!(document_id = %doc.id, restored = version, version = doc.version, by = %trainer, "knowledge-base version restored");
         Ok(doc)

@@ -283,6 +283,17 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     assert_eq!(restored["questions"], json!(["Can I buy a second-hand phone?"]), "{restored}");
     let (_, versions) = app.get(&format!("/api/v1/kb/documents/{qa_id}/versions"), &tina).await;
     assert_eq!(versions["items"].as_array().unwrap().len(), 3, "{versions}");
+    // Restoring keeps the current status: an archived article is not republished.
+    let article = json!({"kind": "article", "language": "en", "title": "Old tariffs", "body": "The 2019 tariffs."});
+    let (_, old_tariffs) = app.post("/api/v1/kb/documents", &tina, &article).await;
+    let old_id = old_tariffs["id"].as_str().unwrap().to_owned();
+    let mut archived = article.clone();
+    archived["status"] = json!("archived");
+    archived["version"] = json!(1);
+    let (status, res) = app.put(&format!("/api/v1/kb/documents/{old_id}"), &tina, &archived).await;
+    assert_eq!((status, res["status"].as_str()), (200, Some("archived")), "{res}");
+    let (status, res) = app.post(&format!("/api/v1/kb/documents/{old_id}/versions/1/restore"), &tina, &json!({})).await;
+    assert_eq!((status, res["status"].as_str(), res["version"].as_i64()), (200, Some("archived"), Some(3)), "{res}");
     let (status, _) = app.post(&format!("/api/v1/kb/documents/{qa_id}/versions/9/restore"), &tina, &json!({})).await;
     assert_eq!(status, 404);
     let (status, _) = app.post(&format!("/api/v1/kb/documents/{some_id}/versions/1/restore"), &tina, &json!({})).await;
