@@ -261,7 +261,7 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
         <label for="import-files">{t('import.files')}</label>
         <input id="import-files" type="file" multiple accept=".md,.markdown,.json" onChange={(e) => pick(e.currentTarget.files)} />
         <label for="import-folder-pick">{t('import.pick_folder')}</label>
-        <input id="import-folder-pick" type="file" multiple {...{ webkitdirectory: '' }} onChange={(e) => pick(e.currentTarget.files)} aria-describedby="import-folder-pick-hint" />
+        <input id="import-folder-pick" type="file" multiple {...{ webkitdirectory: true }} onChange={(e) => pick(e.currentTarget.files)} aria-describedby="import-folder-pick-hint" />
         <p id="import-folder-pick-hint" class="muted">{t('import.pick_folder_hint')}</p>
         <label for="import-folder">{t('import.folder')}</label>
         <input id="import-folder" value={folder} required maxLength={200} onInput={(e) => setFolder(e.currentTarget.value)} aria-describedby="import-folder-hint" />
