@@ -313,6 +313,15 @@ impl Assistant {
         Ok(stored)
     }
 
+    /// Whether a document is in the index in force (by its id).
+    ///
+    /// # Errors
+    /// The index is poisoned.
+    pub fn indexed(&self, doc: &Document) -> Result<bool, Error> {
+        let id = kb_document(doc).map_err(Error::internal)?.id;
+        Ok(self.knowledge_base().get(&id).map_err(Error::internal)?.is_some())
+    }
+
     /// The knowledge base in force.
     #[must_use]
     pub fn knowledge_base(&self) -> Arc<KnowledgeBase> {

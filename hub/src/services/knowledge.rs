@@ -111,6 +111,8 @@ pub struct ImportInput {
     pub content: String,
     /// Store the documents as drafts rather than published.
     pub draft: bool,
+    /// The trainer importing: each new document's author.
+    pub by: AgentId,
 }
 
 /// What an import did.
@@ -448,7 +450,7 @@ impl Knowledge {
     /// A bad name or file (422), the bot is off (503).
     pub async fn import_file(&self, input: ImportInput) -> Result<ImportOutcome, Error> {
         let assistant = self.assistant()?;
-        let ImportInput { folder, file_name, content, draft } = input;
+        let ImportInput { folder, file_name, content, draft, by } = input;
         let name_ok = |s: &str| {
             !s.trim().is_empty()
                 && s.chars().count() <= 200
@@ -487,15 +489,21 @@ impl Knowledge {
         }
         let mut outcome = ImportOutcome { created: Vec::new(), kept: 0 };
         for (source, content) in contents {
-            let (doc, created) = self.store.create_document(&content, Some(&source), None).await?;
+            let (doc, created) = self.store.create_document(&content, Some(&source), Some(by)).await?;
             if created {
                 assistant.reindex(&doc).await?;
                 outcome.created.push(doc);
             } else {
+                // Kept as it is; but an import that failed partway may have stored it without
+                // indexing it: a retry puts it in the index.
+                if doc.content.status == DocumentStatus::Published && !assistant.indexed(&doc)? {
+                    assistant.reindex(&doc).await?;
+                    tracing::info!(document_id = %doc.id, "an imported document missing from the index is indexed");
+                }
                 outcome.kept += 1;
             }
         }
-        tracing::info!(file = %file_name, created = outcome.created.len(), kept = outcome.kept, "knowledge-base file imported");
+        tracing::info!(file = %file_name, created = outcome.created.len(), kept = outcome.kept, by = %by, "knowledge-base file imported");
         Ok(outcome)
     }
 

@@ -307,6 +307,7 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     assert_eq!(status, 201, "{imported}");
     assert_eq!((imported["created"].as_array().map(Vec::len), imported["kept"].as_u64()), (Some(1), Some(0)));
     assert_eq!(imported["created"][0]["status"], "published", "{imported}");
+    assert!(imported["created"][0]["updated_by"].is_string(), "the trainer is the author: {imported}");
     let (status, again) = app.post("/api/v1/kb/import", &tina, &import).await;
     assert_eq!((status, again["kept"].as_u64()), (201, Some(1)), "a second import keeps what is there: {again}");
     let (_, hits) = app.get("/api/v1/kb/search?q=move%20esim%20new%20phone&language=en", &tina).await;
