@@ -317,7 +317,8 @@ pub async fn import(
 ) -> Result<HttpResponse, Error> {
     let trainer = staff.require(Role::BotTrainer)?;
     let ImportBody { folder, file_name, content, draft } = body.into_inner();
-    let outcome = state.knowledge.import_file(ImportInput { folder, file_name, content, draft, by: trainer.id }).await?;
+    let outcome =
+        state.knowledge.import_file(ImportInput { folder, file_name, content, draft, by: trainer.id }).await?;
     Ok(HttpResponse::Created()
         .json(Imported { created: outcome.created.into_iter().map(DocumentView::from).collect(), kept: outcome.kept }))
 }

@@ -634,7 +634,7 @@ fn phrasings_to_add<'a>(existing: &[String], questions: impl Iterator<Item = &'a
         }
     }
     // A stable sort keeps the first-asked first among equals.
-    counted.sort_by(|a, b| b.1.cmp(&a.1));
+    counted.sort_by_key(|c| std::cmp::Reverse(c.1));
     counted.into_iter().map(|(q, _)| q).take(MAX_PHRASINGS.saturating_sub(have.len())).collect()
 }
 
