@@ -642,6 +642,49 @@ fn phrasings_to_add<'a>(existing: &[String], questions: impl Iterator<Item = &'a
 mod tests {
     use super::*;
 
+    fn message(seq: i64, author: schema::AuthorKind, text: &str) -> schema::Message {
+        schema::Message {
+            id: MessageId::new(),
+            conversation_id: schema::ConversationId::new(),
+            seq,
+            author,
+            author_id: None,
+            text: schema::MessageText::parse(text, 4000).unwrap(),
+            channel_message_id: None,
+            media: Vec::new(),
+            delivery_status: None,
+            delivery_error: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seq),
+        }
+    }
+
+    #[test]
+    fn a_trainer_reads_only_up_to_the_hand_over() {
+        use schema::AuthorKind::{Agent, Bot, Customer};
+        let texts = |m: Vec<schema::Message>| m.iter().map(|m| m.text.as_str().to_owned()).collect::<Vec<_>>();
+        let talk = || {
+            vec![
+                message(1, Customer, "q1"),
+                message(2, Bot, "a1"),
+                message(3, Customer, "that didn't help"),
+                message(4, Customer, "my address is 1 Secret Street"),
+                message(5, Agent, "hello"),
+                message(6, Customer, "account ACC-1"),
+            ]
+        };
+        // No ticket: the bot's last message and the customer's next one, nothing after.
+        assert_eq!(texts(before_hand_over(talk(), None)), ["q1", "a1", "that didn't help"]);
+        // A ticket: what came before it.
+        let at = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(2);
+        assert_eq!(texts(before_hand_over(talk(), Some(at))), ["q1", "a1"]);
+        // Never an agent's message, whenever the ticket.
+        let late = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(100);
+        assert_eq!(texts(before_hand_over(talk(), Some(late))).len(), 4);
+        // No bot message yet: the customer's first message only.
+        let quiet = vec![message(1, Customer, "q1"), message(2, Customer, "q2")];
+        assert_eq!(texts(before_hand_over(quiet, None)), ["q1"]);
+    }
+
     #[test]
     fn a_big_group_adds_its_most_asked_phrasings_up_to_the_cap() {
         let many: Vec<String> = (0..120).map(|i| format!("question {i}")).collect();
