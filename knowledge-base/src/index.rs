@@ -140,16 +140,17 @@ fn poisoned<T>(_: T) -> KbError {
     KbError::Poisoned
 }
 
-/// The texts embedded for a document, each with its part number: for an article, each passage
-/// prefixed with the title; for a Q&A pair, the title, each question, and the answer.
+/// The texts embedded for a document, each with its part number: for a Q&A pair, the title,
+/// each question, and the answer; for an article, the questions trainers merged into it (if
+/// any) and each passage prefixed with the title.
 fn embedding_parts(doc: &Document) -> Vec<(u32, String)> {
     let passages = doc.passages();
     let mut out = Vec::new();
     if doc.kind == DocKind::QaPair {
         out.push((0, doc.title.clone()));
-        for (i, q) in doc.questions.iter().enumerate().filter(|(_, q)| !q.trim().is_empty()) {
-            out.push((u32::try_from(i + 1).unwrap_or(u32::MAX - 1), q.clone()));
-        }
+    }
+    for (i, q) in doc.questions.iter().enumerate().filter(|(_, q)| !q.trim().is_empty()) {
+        out.push((u32::try_from(i + 1).unwrap_or(u32::MAX - 1), q.clone()));
     }
     for (i, p) in passages.iter().enumerate() {
         let part = PASSAGE_PART + u32::try_from(i).unwrap_or(0);

@@ -87,4 +87,21 @@ mod tests {
         check::<KnowledgeBase>();
         check::<Embedder>();
     }
+
+    #[test]
+    fn questions_merged_into_an_article_are_embedded() {
+        let article = Document {
+            id: DocId::new("roaming").unwrap(),
+            kind: DocKind::Article,
+            language: Language::En,
+            title: "Roaming".into(),
+            body: "Turn roaming on in the app.".into(),
+            questions: vec!["can I use my phone in France?".into(), "  ".into()],
+            tags: vec![],
+        };
+        let texts = embedding_texts(&article);
+        assert!(texts.contains(&"can I use my phone in France?".to_owned()), "{texts:?}");
+        assert_eq!(texts.len(), 2, "the question and the one passage: {texts:?}");
+        assert!(texts[1].starts_with("Roaming. "), "{texts:?}");
+    }
 }

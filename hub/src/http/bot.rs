@@ -305,9 +305,10 @@ pub async fn merge_unanswered(
     Ok(HttpResponse::Ok().json(Answered { document: document.into(), resolved }))
 }
 
-/// The messages of a conversation a question came from (its first 200, oldest first), for
+/// The bot's part of a conversation a question came from (oldest first, at most 200), for
 /// trainers, who are not agents: only conversations the bot answered in or queued a question
-/// from (404 otherwise).
+/// from (404 otherwise), and only the messages up to the hand-over (before the first ticket, or
+/// up to the bot's last message and the customer's next one); never an agent's message.
 #[utoipa::path(
     tag = "bot",
     security(("bearer" = [])),
@@ -325,8 +326,8 @@ pub async fn conversation_messages(
     staff: Staff,
     id: web::Path<ConversationId>,
 ) -> Result<HttpResponse, Error> {
-    staff.require(Role::BotTrainer)?;
-    Ok(HttpResponse::Ok().json(Items::<Message>::of(state.knowledge.conversation_messages(*id).await?)))
+    let trainer = staff.require(Role::BotTrainer)?;
+    Ok(HttpResponse::Ok().json(Items::<Message>::of(state.knowledge.conversation_messages(trainer.id, *id).await?)))
 }
 
 /// A question to try.

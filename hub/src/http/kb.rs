@@ -241,7 +241,8 @@ pub async fn search(state: web::Data<AppState>, staff: Staff, q: Query<SearchQue
     Ok(HttpResponse::Ok().json(Items::<SearchHit>::of(hits)))
 }
 
-/// Puts a past version's content back, as a new version (the history keeps every version).
+/// Puts a past version's content back, as a new version (the history keeps every version); the
+/// document keeps its current status (an archived one stays archived).
 #[utoipa::path(
     tag = "knowledge base",
     security(("bearer" = [])),
@@ -314,9 +315,10 @@ pub async fn import(
     staff: Staff,
     body: web::Json<ImportBody>,
 ) -> Result<HttpResponse, Error> {
-    staff.require(Role::BotTrainer)?;
+    let trainer = staff.require(Role::BotTrainer)?;
     let ImportBody { folder, file_name, content, draft } = body.into_inner();
-    let outcome = state.knowledge.import_file(ImportInput { folder, file_name, content, draft }).await?;
+    let outcome =
+        state.knowledge.import_file(ImportInput { folder, file_name, content, draft, by: trainer.id }).await?;
     Ok(HttpResponse::Created()
         .json(Imported { created: outcome.created.into_iter().map(DocumentView::from).collect(), kept: outcome.kept }))
 }

@@ -21,8 +21,8 @@ use bot::{AskKind, Bot, Decision, HandOverReason, PastMessage, TurnInput};
 use knowledge_base::{DocId, DocKind, Embedder, KnowledgeBase};
 use schema::knowledge::{BotAnswer, Document, DocumentContent, IntentContent, StoredIntent};
 use schema::{
-    Actor, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus, IntentName,
-    Language, MediaRef, Message, MessageText, NewMessage, SkillLevel, SkillName, SkillRequirement, Store,
+    Actor, AgentId, AuthorKind, ConversationId, ConversationStatus, DocumentId, DocumentKind, DocumentStatus,
+    IntentName, Language, MediaRef, Message, MessageText, NewMessage, SkillLevel, SkillName, SkillRequirement, Store,
 };
 use tokio::sync::mpsc;
 
@@ -101,6 +101,11 @@ impl BotQueue {
         }
     }
 }
+
+/// Most intents the bot has (every save re-embeds them all).
+pub const MAX_INTENTS: usize = 200;
+/// Most examples over all intents.
+pub const MAX_INTENT_EXAMPLES: usize = 5000;
 
 /// The receiving ends of the [`BotQueue`], for [`spawn_workers`].
 #[derive(Debug)]
@@ -273,14 +278,28 @@ impl Assistant {
         self.intents.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Puts edited intents in force at once: the bot's intent classifier is rebuilt (its
-    /// examples embedded, with a model) and replaces the running one; turns already being
-    /// decided finish with the old one.
+    /// Creates or replaces one intent, in the store and in the running bot together: under the
+    /// reindexing guard (so two saves never undo each other), the bot's intent classifier is
+    /// built from the stored intents with this edit first (its examples embedded, with a model),
+    /// then the edit is stored, then the new bot replaces the running one; turns already being
+    /// decided finish with the old one. When the classifier cannot be built, nothing is stored.
     ///
     /// # Errors
-    /// The intents do not compile (an empty one), or the embedding fails.
-    pub async fn set_intents(&self, intents: Vec<bot::Intent>) -> Result<(), Error> {
+    /// Too many intents or examples (422), the embedding fails, the store fails.
+    pub async fn put_intent(
+        &self,
+        name: &IntentName,
+        content: &IntentContent,
+        trainer: AgentId,
+    ) -> Result<StoredIntent, Error> {
         let _guard = self.reindexing.lock().await;
+        let mut intents: Vec<bot::Intent> = self.store.intents().await?.iter().map(bot_intent).collect();
+        let edited = intent_of(name, content);
+        match intents.iter_mut().find(|i| i.name == edited.name) {
+            Some(slot) => *slot = edited,
+            None => intents.push(edited),
+        }
+        check_intent_caps(&intents)?;
         let kb = self.knowledge_base();
         let config = self.config.clone();
         let compiled = intents.clone();
@@ -288,9 +307,19 @@ impl Assistant {
             .await
             .map_err(Error::internal)?
             .map_err(Error::internal)?;
+        let stored = self.store.put_intent(name, content, trainer).await?;
         *self.intents.write().unwrap_or_else(PoisonError::into_inner) = intents;
         *self.bot.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(bot);
-        Ok(())
+        Ok(stored)
+    }
+
+    /// Whether a document is in the index in force (by its id).
+    ///
+    /// # Errors
+    /// The index is poisoned.
+    pub fn indexed(&self, doc: &Document) -> Result<bool, Error> {
+        let id = kb_document(doc).map_err(Error::internal)?.id;
+        Ok(self.knowledge_base().get(&id).map_err(Error::internal)?.is_some())
     }
 
     /// The knowledge base in force.
@@ -333,11 +362,31 @@ impl Assistant {
 /// The bot's view of a stored intent: its examples in every language, one list.
 #[must_use]
 pub fn bot_intent(stored: &StoredIntent) -> bot::Intent {
+    intent_of(&stored.name, &stored.content)
+}
+
+/// Refuses a set of intents over [`MAX_INTENTS`] or [`MAX_INTENT_EXAMPLES`] (422).
+fn check_intent_caps(intents: &[bot::Intent]) -> Result<(), Error> {
+    if intents.len() > MAX_INTENTS {
+        return Err(Error::invalid("intent", format!("at most {MAX_INTENTS} intents")));
+    }
+    let examples: usize = intents.iter().map(|i| i.examples.len()).sum();
+    if examples > MAX_INTENT_EXAMPLES {
+        return Err(Error::invalid(
+            "examples",
+            format!("at most {MAX_INTENT_EXAMPLES} examples over all intents, this edit makes {examples}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The bot's view of an intent's content: its examples in every language, one list.
+fn intent_of(name: &IntentName, content: &IntentContent) -> bot::Intent {
     bot::Intent {
-        name: stored.name.as_str().to_owned(),
-        examples: stored.content.examples.values().flatten().cloned().collect(),
-        always_human: stored.content.always_human,
-        skills: stored.content.skills.iter().map(|(s, l)| (s.as_str().to_owned(), l.get())).collect(),
+        name: name.as_str().to_owned(),
+        examples: content.examples.values().flatten().cloned().collect(),
+        always_human: content.always_human,
+        skills: content.skills.iter().map(|(s, l)| (s.as_str().to_owned(), l.get())).collect(),
     }
 }
 
@@ -674,6 +723,26 @@ fn wait_text(language: Language, minutes: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intents_are_capped_in_number_and_examples() {
+        let intent = |i: usize, examples: usize| bot::Intent {
+            name: format!("intent_{i}"),
+            examples: (0..examples).map(|e| format!("example {e}")).collect(),
+            always_human: false,
+            skills: Vec::new(),
+        };
+        let field = |r: Result<(), Error>| match r {
+            Err(Error::Validation(schema::ValidationError::Invalid { field, .. })) => Some(field),
+            _ => None,
+        };
+        let at_cap: Vec<_> = (0..MAX_INTENTS).map(|i| intent(i, 1)).collect();
+        assert!(check_intent_caps(&at_cap).is_ok());
+        let over: Vec<_> = (0..=MAX_INTENTS).map(|i| intent(i, 1)).collect();
+        assert_eq!(field(check_intent_caps(&over)), Some("intent"));
+        let many: Vec<_> = (0..20).map(|i| intent(i, 300)).collect();
+        assert_eq!(field(check_intent_caps(&many)), Some("examples"));
+    }
 
     #[test]
     fn the_built_in_intents_are_stored_by_language() {

@@ -111,6 +111,8 @@ pub struct ImportInput {
     pub content: String,
     /// Store the documents as drafts rather than published.
     pub draft: bool,
+    /// The trainer importing: each new document's author.
+    pub by: AgentId,
 }
 
 /// What an import did.
@@ -290,7 +292,8 @@ impl Knowledge {
     }
 
     /// Turns unanswered questions into a published Q&A pair (their own words become its
-    /// phrasings) and marks them answered. Returns the document and how many were resolved.
+    /// phrasings, the most asked first, up to the cap; every one is resolved) and marks them
+    /// answered. Returns the document and how many were resolved.
     ///
     /// # Errors
     /// No ids or too many (422), none still open (409), the bot is off (503).
@@ -308,8 +311,9 @@ impl Knowledge {
             Some(l) => l.parse()?,
             None => first.language,
         };
-        let mut questions: Vec<String> = chosen.iter().map(|u| u.question.clone()).collect();
-        questions.extend(input.questions);
+        let mut questions = input.questions;
+        let added = phrasings_to_add(&questions, chosen.iter().map(|u| u.question.as_str()));
+        questions.extend(added);
         let content = DocumentContent {
             kind: DocumentKind::Qa,
             language,
@@ -366,11 +370,12 @@ impl Knowledge {
     }
 
     /// Adds unanswered questions to an existing document as phrasings (a new version, published
-    /// as it was) and marks them answered by it. Returns the document and how many were resolved.
+    /// as it was; the most asked first, up to the cap, though every one is resolved) and marks
+    /// them answered by it. Returns the document and how many were resolved.
     ///
     /// # Errors
     /// No ids or too many (422), none still open (409), an unknown document (404), a document
-    /// in another language (422), too many phrasings (422), the bot is off (503).
+    /// in another language or not published (422), the bot is off (503).
     pub async fn merge_unanswered(
         &self,
         trainer: AgentId,
@@ -380,8 +385,14 @@ impl Knowledge {
         let assistant = self.assistant()?;
         check_ids(ids)?;
         let doc = self.store.document(document).await?;
-        let open = self.store.open_unanswered(10_000).await?;
-        let chosen: Vec<&Unanswered> = open.iter().filter(|u| ids.contains(&u.id)).collect();
+        if doc.content.status != DocumentStatus::Published {
+            return Err(Error::invalid(
+                "document_id",
+                format!("the document is {}: merge into a published document", doc.content.status),
+            ));
+        }
+        let open = self.store.open_unanswered_among(ids).await?;
+        let chosen: Vec<&Unanswered> = open.iter().collect();
         if chosen.is_empty() {
             return Err(Error::Conflict("none of these questions is still open".into()));
         }
@@ -395,17 +406,20 @@ impl Knowledge {
             ));
         }
         let mut content = doc.content.clone();
-        content.questions.extend(chosen.iter().map(|u| u.question.clone()));
+        let added = phrasings_to_add(&content.questions, chosen.iter().map(|u| u.question.as_str()));
+        content.questions.extend(added);
         let content = content.validate()?;
-        let updated = self.store.update_document(doc.id, &content, doc.version, trainer).await?;
-        assistant.reindex(&updated).await?;
+        // The new version and the questions' resolution are one transaction; then the index.
         let chosen_ids: Vec<UnansweredId> = chosen.iter().map(|u| u.id).collect();
-        let resolved = self.store.resolve_unanswered(&chosen_ids, updated.id, trainer).await?;
+        let (updated, resolved) =
+            self.store.update_document_resolving(doc.id, &content, doc.version, trainer, &chosen_ids).await?;
+        assistant.reindex(&updated).await?;
         tracing::info!(document_id = %updated.id, resolved, by = %trainer, "unanswered questions merged");
         Ok((updated, resolved))
     }
 
-    /// A past version's content as a new version (the current one stays in the history).
+    /// A past version's content as a new version (the current one stays in the history), with
+    /// the document's current status kept.
     ///
     /// # Errors
     /// An unknown document or version (404), someone saved meanwhile (409), the bot is off (503).
@@ -419,7 +433,10 @@ impl Knowledge {
             .into_iter()
             .find(|v| v.version == version)
             .ok_or(Error::NotFound("version"))?;
-        let doc = self.store.update_document(id, &old.content, current.version, trainer).await?;
+        // The version's words, not its status: restoring never republishes an archived document
+        // (nor unpublishes one).
+        let content = DocumentContent { status: current.content.status, ..old.content };
+        let doc = self.store.update_document(id, &content, current.version, trainer).await?;
         assistant.reindex(&doc).await?;
         tracing::info!(document_id = %doc.id, restored = version, version = doc.version, by = %trainer, "knowledge-base version restored");
         Ok(doc)
@@ -433,7 +450,7 @@ impl Knowledge {
     /// A bad name or file (422), the bot is off (503).
     pub async fn import_file(&self, input: ImportInput) -> Result<ImportOutcome, Error> {
         let assistant = self.assistant()?;
-        let ImportInput { folder, file_name, content, draft } = input;
+        let ImportInput { folder, file_name, content, draft, by } = input;
         let name_ok = |s: &str| {
             !s.trim().is_empty()
                 && s.chars().count() <= 200
@@ -472,15 +489,21 @@ impl Knowledge {
         }
         let mut outcome = ImportOutcome { created: Vec::new(), kept: 0 };
         for (source, content) in contents {
-            let (doc, created) = self.store.create_document(&content, Some(&source), None).await?;
+            let (doc, created) = self.store.create_document(&content, Some(&source), Some(by)).await?;
             if created {
                 assistant.reindex(&doc).await?;
                 outcome.created.push(doc);
             } else {
+                // Kept as it is; but an import that failed partway may have stored it without
+                // indexing it: a retry puts it in the index.
+                if doc.content.status == DocumentStatus::Published && !assistant.indexed(&doc)? {
+                    assistant.reindex(&doc).await?;
+                    tracing::info!(document_id = %doc.id, "an imported document missing from the index is indexed");
+                }
                 outcome.kept += 1;
             }
         }
-        tracing::info!(file = %file_name, created = outcome.created.len(), kept = outcome.kept, "knowledge-base file imported");
+        tracing::info!(file = %file_name, created = outcome.created.len(), kept = outcome.kept, by = %by, "knowledge-base file imported");
         Ok(outcome)
     }
 
@@ -504,18 +527,29 @@ impl Knowledge {
         Ok(Trial { decision, assessment, search: assistant.search_mode().as_str() })
     }
 
-    /// The first messages of a conversation a question came from (trainers read them for
-    /// context; they are not agents, so this is their one read of a conversation, and only of
-    /// those the bot answered in or queued a question from).
+    /// The bot's part of a conversation a question came from (trainers read it for context;
+    /// they are not agents, so this is their one read of a conversation, and only of those the
+    /// bot answered in or queued a question from). Only the messages up to the hand-over: those
+    /// before the conversation's first ticket, or, with no ticket, up to the bot's last message
+    /// and the customer's next one; never an agent's message or anything after it. Each read is
+    /// logged with the trainer's id.
     ///
     /// # Errors
     /// An unknown conversation, or one the bot took no part in (404).
-    pub async fn conversation_messages(&self, id: schema::ConversationId) -> Result<Vec<schema::Message>, Error> {
+    pub async fn conversation_messages(
+        &self,
+        trainer: AgentId,
+        id: schema::ConversationId,
+    ) -> Result<Vec<schema::Message>, Error> {
         let conversation = self.store.conversation(id).await?;
         if !self.store.bot_took_part(conversation.id).await? {
             return Err(Error::NotFound("conversation"));
         }
-        Ok(self.store.messages_after(conversation.id, 0, 200).await?)
+        let handed_over = self.store.first_ticket_at(conversation.id).await?;
+        let messages = self.store.messages_after(conversation.id, 0, 200).await?;
+        let messages = before_hand_over(messages, handed_over);
+        tracing::info!(conversation_id = %conversation.id, messages = messages.len(), by = %trainer, "trainer read a conversation");
+        Ok(messages)
     }
 
     /// The bot's intents, in their order.
@@ -546,9 +580,7 @@ impl Knowledge {
             .map(|(s, l)| Ok((s.parse()?, schema::SkillLevel::try_from(l)?)))
             .collect::<Result<Vec<_>, schema::ValidationError>>()?;
         let content = IntentContent { examples, always_human: input.always_human, skills }.validate()?;
-        let stored = self.store.put_intent(&name, &content, trainer).await?;
-        let intents = self.store.intents().await?;
-        assistant.set_intents(intents.iter().map(crate::services::bot::bot_intent).collect()).await?;
+        let stored = assistant.put_intent(&name, &content, trainer).await?;
         tracing::info!(intent = %name, by = %trainer, "bot intent changed");
         Ok(stored)
     }
@@ -560,5 +592,123 @@ impl Knowledge {
     pub async fn judge(&self, trainer: AgentId, id: MessageId, verdict: &str) -> Result<BotAnswer, Error> {
         let verdict: Verdict = verdict.parse()?;
         Ok(self.store.judge_bot_answer(id, verdict, trainer).await?)
+    }
+}
+
+/// The messages of a conversation (in order) a trainer may read: those before the first agent
+/// message and before `handed_over` (the first ticket's creation); with no ticket, only up to the
+/// bot's last message and the customer's next one.
+fn before_hand_over(messages: Vec<schema::Message>, handed_over: Option<time::OffsetDateTime>) -> Vec<schema::Message> {
+    let mut kept: Vec<schema::Message> = messages
+        .into_iter()
+        .take_while(|m| m.author != schema::AuthorKind::Agent && handed_over.is_none_or(|at| m.created_at <= at))
+        .collect();
+    if handed_over.is_none() {
+        let end = match kept.iter().rposition(|m| m.author == schema::AuthorKind::Bot) {
+            Some(last_bot) => kept
+                .iter()
+                .skip(last_bot + 1)
+                .position(|m| m.author == schema::AuthorKind::Customer)
+                .map_or(last_bot + 1, |next| last_bot + next + 2),
+            None => kept.iter().position(|m| m.author == schema::AuthorKind::Customer).map_or(0, |first| first + 1),
+        };
+        kept.truncate(end);
+    }
+    kept
+}
+
+/// The distinct phrasings among `questions` a document with `existing` phrasings can take: the
+/// most asked first (then in the order they came), leaving out those it has (case aside), those
+/// too long to be a phrasing, and any past [`schema::knowledge::MAX_PHRASINGS`] in all.
+fn phrasings_to_add<'a>(existing: &[String], questions: impl Iterator<Item = &'a str>) -> Vec<String> {
+    use schema::knowledge::{MAX_PHRASING_CHARS, MAX_PHRASINGS};
+    let have: std::collections::HashSet<String> = existing.iter().map(|q| q.trim().to_lowercase()).collect();
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for q in questions.map(str::trim) {
+        if q.is_empty() || q.chars().count() > MAX_PHRASING_CHARS || have.contains(&q.to_lowercase()) {
+            continue;
+        }
+        match counted.iter_mut().find(|(seen, _)| seen.to_lowercase() == q.to_lowercase()) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((q.to_owned(), 1)),
+        }
+    }
+    // A stable sort keeps the first-asked first among equals.
+    counted.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counted.into_iter().map(|(q, _)| q).take(MAX_PHRASINGS.saturating_sub(have.len())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: i64, author: schema::AuthorKind, text: &str) -> schema::Message {
+        schema::Message {
+            id: MessageId::new(),
+            conversation_id: schema::ConversationId::new(),
+            seq,
+            author,
+            author_id: None,
+            text: schema::MessageText::parse(text, 4000).unwrap(),
+            channel_message_id: None,
+            media: Vec::new(),
+            delivery_status: None,
+            delivery_error: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seq),
+        }
+    }
+
+    #[test]
+    fn a_trainer_reads_only_up_to_the_hand_over() {
+        use schema::AuthorKind::{Agent, Bot, Customer};
+        let texts = |m: Vec<schema::Message>| m.iter().map(|m| m.text.as_str().to_owned()).collect::<Vec<_>>();
+        let talk = || {
+            vec![
+                message(1, Customer, "q1"),
+                message(2, Bot, "a1"),
+                message(3, Customer, "that didn't help"),
+                message(4, Customer, "my address is 1 Secret Street"),
+                message(5, Agent, "hello"),
+                message(6, Customer, "account ACC-1"),
+            ]
+        };
+        // No ticket: the bot's last message and the customer's next one, nothing after.
+        assert_eq!(texts(before_hand_over(talk(), None)), ["q1", "a1", "that didn't help"]);
+        // A ticket: what came before it.
+        let at = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(2);
+        assert_eq!(texts(before_hand_over(talk(), Some(at))), ["q1", "a1"]);
+        // Never an agent's message, whenever the ticket.
+        let late = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(100);
+        assert_eq!(texts(before_hand_over(talk(), Some(late))).len(), 4);
+        // No bot message yet: the customer's first message only.
+        let quiet = vec![message(1, Customer, "q1"), message(2, Customer, "q2")];
+        assert_eq!(texts(before_hand_over(quiet, None)), ["q1"]);
+    }
+
+    #[test]
+    fn a_big_group_adds_its_most_asked_phrasings_up_to_the_cap() {
+        let many: Vec<String> = (0..120).map(|i| format!("question {i}")).collect();
+        let mut asked: Vec<&str> = many.iter().map(String::as_str).collect();
+        asked.extend(["Question 7", "question 7 ", "question 99", "  ", "already here"]);
+        let long = "x".repeat(501);
+        asked.push(&long);
+        let existing = vec!["Already here".to_owned(), "another".to_owned()];
+        let added = phrasings_to_add(&existing, asked.into_iter());
+        assert_eq!(added.len(), schema::knowledge::MAX_PHRASINGS - 2, "{added:?}");
+        assert_eq!(&added[..3], ["question 7", "question 99", "question 0"], "the most asked first");
+        assert!(!added.iter().any(|q| q.eq_ignore_ascii_case("already here") || q.len() > 500));
+        let full: Vec<String> = (0..60).map(|i| format!("have {i}")).collect();
+        assert!(phrasings_to_add(&full, ["new one"].into_iter()).is_empty(), "a full document takes none");
+        // What it gives a document validates.
+        let content = DocumentContent {
+            kind: DocumentKind::Qa,
+            language: Language::En,
+            title: "t".into(),
+            body: "b".into(),
+            questions: phrasings_to_add(&[], many.iter().map(String::as_str)),
+            tags: vec![],
+            status: DocumentStatus::Published,
+        };
+        assert!(content.validate().is_ok());
     }
 }

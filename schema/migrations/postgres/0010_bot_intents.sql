@@ -13,3 +13,6 @@ CREATE TABLE bot_intents (
 
 -- 1 when the customer's next message said the answer did not help ("that didn't help").
 ALTER TABLE bot_answers ADD COLUMN unhelpful BIGINT NOT NULL DEFAULT 0;
+
+-- Trainers read a conversation a question came from: found by its conversation, not a full scan.
+CREATE INDEX bot_unanswered_conversation ON bot_unanswered(conversation_id);

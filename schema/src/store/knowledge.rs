@@ -188,6 +188,24 @@ impl Store {
         expected_version: i64,
         by: AgentId,
     ) -> Result<Document> {
+        Ok(self.update_document_resolving(id, content, expected_version, by, &[]).await?.0)
+    }
+
+    /// [`Store::update_document`], and in the same transaction marks the open questions among
+    /// `resolve` as answered by the new version. Returns the document and how many were resolved;
+    /// when `resolve` is not empty and none of them is still open, nothing is written.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] if the document is not at `expected_version` or no question is
+    /// still open, [`StoreError::NotFound`], or a database failure.
+    pub async fn update_document_resolving(
+        &self,
+        id: DocumentId,
+        content: &DocumentContent,
+        expected_version: i64,
+        by: AgentId,
+        resolve: &[UnansweredId],
+    ) -> Result<(Document, u64)> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(&format!(
@@ -218,8 +236,25 @@ impl Store {
         };
         let document = document_from_row(&row)?;
         insert_version(&mut tx, id, document.version, content, Some(by), now).await?;
+        let mut resolved = 0;
+        for question in resolve {
+            resolved += sqlx::query(
+                "UPDATE bot_unanswered SET resolved_document_id = $2, resolved_by = $3, resolved_at = $4 \
+                 WHERE id = $1 AND resolved_at IS NULL",
+            )
+            .bind(question.to_string())
+            .bind(id.to_string())
+            .bind(by.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if !resolve.is_empty() && resolved == 0 {
+            return Err(StoreError::Conflict("none of these questions is still open".into()));
+        }
         tx.commit().await?;
-        Ok(document)
+        Ok((document, resolved))
     }
 
     /// One document.
@@ -413,6 +448,32 @@ impl Store {
         .iter()
         .map(unanswered_from_row)
         .collect()
+    }
+
+    /// The questions among `ids` no trainer has resolved yet, oldest first (asked in chunks of
+    /// 500 ids, so any number is bounded per query).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn open_unanswered_among(&self, ids: &[UnansweredId]) -> Result<Vec<Unanswered>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {UNANSWERED_COLUMNS} FROM bot_unanswered WHERE id IN ({}) AND resolved_at IS NULL",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.read).await? {
+                out.push(unanswered_from_row(&row)?);
+            }
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.to_string().cmp(&b.id.to_string())));
+        out.dedup_by_key(|u| u.id);
+        Ok(out)
     }
 
     /// Marks questions as answered by `document`. Returns how many were still open.

@@ -299,6 +299,18 @@ impl Store {
         .transpose()
     }
 
+    /// When a conversation's first ticket was created (its first hand-over to people), if it has one.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn first_ticket_at(&self, conversation: ConversationId) -> Result<Option<OffsetDateTime>> {
+        let row = sqlx::query("SELECT created_at FROM tickets WHERE conversation_id = $1 ORDER BY created_at LIMIT 1")
+            .bind(conversation.to_string())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| from_ms(r.try_get("created_at")?)).transpose()
+    }
+
     /// Every ticket that still needs work (not resolved or closed), oldest first.
     ///
     /// # Errors

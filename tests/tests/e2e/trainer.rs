@@ -138,8 +138,18 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     let answer = ask(&mut customer, "a1", "how do I turn on roaming?").await;
     let answer_id = answer["id"].as_str().unwrap().to_owned();
     let listed = |v: &Value| v["items"].as_array().unwrap().iter().any(|a| a["message_id"] == answer_id.as_str());
-    let (status, all) = app.get("/api/v1/bot/answers", &tina).await;
-    assert!(status == 200 && listed(&all), "{all}");
+    // The answer is recorded just after the customer reads it: wait for it.
+    let mut all = Value::Null;
+    for _ in 0..50 {
+        let (status, found) = app.get("/api/v1/bot/answers", &tina).await;
+        assert_eq!(status, 200, "{found}");
+        all = found;
+        if listed(&all) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed(&all), "{all}");
     assert_eq!(all["items"][0]["unhelpful"], false, "{all}");
     let (_, low) = app.get("/api/v1/bot/answers?below_confidence=0.0001", &tina).await;
     assert!(!listed(&low), "{low}");
@@ -171,6 +181,19 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     let (status, messages) = app.get(&format!("/api/v1/bot/conversations/{nokia_conversation}/messages"), &tina).await;
     assert_eq!(status, 200, "{messages}");
     assert_eq!(messages["items"][0]["text"], nokia, "{messages}");
+    // Only up to the hand-over: what the customer tells the people after it is not the trainers'.
+    let handed = ask(&mut first, "n3", "I want a refund for last month").await;
+    assert!(handed["text"].as_str().unwrap().contains("connecting you with an agent"), "{handed}");
+    let secret = "My address is 1 Secret Street, account ACC-555";
+    first.send_json(&json!({"type": "message", "client_id": "n4", "text": secret})).await;
+    first.next_of("ack").await;
+    let (_, agent_view) = app.get(&format!("/api/v1/conversations/{nokia_conversation}/messages"), &ana).await;
+    assert!(agent_view.to_string().contains("Secret Street"), "the agents see it: {agent_view}");
+    let (status, messages) = app.get(&format!("/api/v1/bot/conversations/{nokia_conversation}/messages"), &tina).await;
+    assert_eq!(status, 200, "{messages}");
+    let texts: Vec<&str> = messages["items"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(texts.contains(&nokia) && texts.contains(&"I want a refund for last month"), "{messages}");
+    assert!(!messages.to_string().contains("Secret Street"), "nothing after the hand-over: {messages}");
     let (status, _) = app.get(&format!("/api/v1/bot/conversations/{some_id}/messages"), &tina).await;
     assert_eq!(status, 404);
     // A conversation the bot took no part in is not the trainers' to read.
@@ -205,7 +228,16 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
         )
         .await;
     assert_eq!(status, 201, "{spanish_doc}");
+    let (status, draft_doc) = app
+        .post(
+            "/api/v1/kb/documents",
+            &tina,
+            &json!({"kind": "article", "language": "en", "title": "Shop draft", "body": "Not yet.", "status": "draft"}),
+        )
+        .await;
+    assert_eq!((status, draft_doc["status"].as_str()), (201, Some("draft")), "{draft_doc}");
     for (body, expected) in [
+        (json!({"ids": [nokia_id], "document_id": draft_doc["id"]}), 422),
         (json!({"ids": [], "document_id": qa_id}), 422),
         (json!({"ids": [nokia_id], "document_id": spanish_doc["id"]}), 422),
         (json!({"ids": [nokia_id], "document_id": some_id}), 404),
@@ -251,6 +283,17 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     assert_eq!(restored["questions"], json!(["Can I buy a second-hand phone?"]), "{restored}");
     let (_, versions) = app.get(&format!("/api/v1/kb/documents/{qa_id}/versions"), &tina).await;
     assert_eq!(versions["items"].as_array().unwrap().len(), 3, "{versions}");
+    // Restoring keeps the current status: an archived article is not republished.
+    let article = json!({"kind": "article", "language": "en", "title": "Old tariffs", "body": "The 2019 tariffs."});
+    let (_, old_tariffs) = app.post("/api/v1/kb/documents", &tina, &article).await;
+    let old_id = old_tariffs["id"].as_str().unwrap().to_owned();
+    let mut archived = article.clone();
+    archived["status"] = json!("archived");
+    archived["version"] = json!(1);
+    let (status, res) = app.put(&format!("/api/v1/kb/documents/{old_id}"), &tina, &archived).await;
+    assert_eq!((status, res["status"].as_str()), (200, Some("archived")), "{res}");
+    let (status, res) = app.post(&format!("/api/v1/kb/documents/{old_id}/versions/1/restore"), &tina, &json!({})).await;
+    assert_eq!((status, res["status"].as_str(), res["version"].as_i64()), (200, Some("archived"), Some(3)), "{res}");
     let (status, _) = app.post(&format!("/api/v1/kb/documents/{qa_id}/versions/9/restore"), &tina, &json!({})).await;
     assert_eq!(status, 404);
     let (status, _) = app.post(&format!("/api/v1/kb/documents/{some_id}/versions/1/restore"), &tina, &json!({})).await;
@@ -264,6 +307,7 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     assert_eq!(status, 201, "{imported}");
     assert_eq!((imported["created"].as_array().map(Vec::len), imported["kept"].as_u64()), (Some(1), Some(0)));
     assert_eq!(imported["created"][0]["status"], "published", "{imported}");
+    assert!(imported["created"][0]["updated_by"].is_string(), "the trainer is the author: {imported}");
     let (status, again) = app.post("/api/v1/kb/import", &tina, &import).await;
     assert_eq!((status, again["kept"].as_u64()), (201, Some(1)), "a second import keeps what is there: {again}");
     let (_, hits) = app.get("/api/v1/kb/search?q=move%20esim%20new%20phone&language=en", &tina).await;
@@ -356,4 +400,19 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     let (_, unchanged) = app.get("/api/v1/bot/intents", &tina).await;
     let outage = unchanged["items"].as_array().unwrap().iter().find(|i| i["name"] == "outage").unwrap().clone();
     assert!(outage["updated_by"].is_null(), "a refused edit changes nothing: {outage}");
+
+    // Two trainers save at once: the running bot keeps both edits.
+    let sim = json!({"examples": {"en": ["my sim card is broken"]}, "always_human": true});
+    let card = json!({"examples": {"en": ["I want to pay with a credit card"]}, "always_human": true});
+    let (sim_saved, card_saved) = tokio::join!(
+        app.put("/api/v1/bot/intents/broken_sim", &tina, &sim),
+        app.put("/api/v1/bot/intents/card_payment", &tina, &card)
+    );
+    assert_eq!((sim_saved.0, card_saved.0), (200, 200), "{sim_saved:?} {card_saved:?}");
+    for (text, intent) in
+        [("my sim card is broken", "broken_sim"), ("I want to pay with a credit card", "card_payment")]
+    {
+        let (_, tried) = app.post("/api/v1/bot/try", &tina, &json!({"text": text})).await;
+        assert_eq!(tried["intent"]["name"], intent, "both saves are in force: {tried}");
+    }
 }

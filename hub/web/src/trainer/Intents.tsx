@@ -1,11 +1,11 @@
 // The bot's intents: example phrasings per language, the always-human flag, the skills a
 // hand-over asks for. A save rebuilds the bot's intent classifier at once.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { t } from './i18n';
 import { KB_LANGS, type Intent, type IntentSkill, type Lang, type TrainerApi } from './api';
-import { Notice, errorText, lines } from './common';
+import { FieldMessage, Notice, errorText, fieldError, invalidProps, lines, type FieldError } from './common';
 
 export function Intents({ api }: { api: TrainerApi }): JSX.Element {
   const [intents, setIntents] = useState<Intent[] | null>(null);
@@ -54,20 +54,33 @@ function IntentEditor({ api, intent, onSaved, onError }: { api: TrainerApi; inte
   });
   const [human, setHuman] = useState(intent.always_human);
   const [skills, setSkills] = useState<IntentSkill[]>(intent.skills);
+  // A 422's field, put on the control it is about: `control` is that control's id.
+  const [invalid, setInvalid] = useState<(FieldError & { control: string }) | null>(null);
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => { if (invalid) form.current?.querySelector<HTMLElement>(`#${invalid.control}`)?.focus(); }, [invalid]);
   const save = (e: Event) => {
     e.preventDefault();
     const byLang: Partial<Record<Lang, string[]>> = {};
     for (const l of KB_LANGS) if (lines(examples[l]).length) byLang[l] = lines(examples[l]);
-    api.putIntent(intent.name, { examples: byLang, always_human: human, skills: skills.filter((s) => s.skill.trim()) }).then(onSaved, onError);
+    const sent = skills.filter((s) => s.skill.trim());
+    setInvalid(null);
+    api.putIntent(intent.name, { examples: byLang, always_human: human, skills: sent }).then(onSaved, (err) => {
+      onError(err);
+      const found = fieldError(err, ['examples', 'skill', 'level', 'skills']);
+      if (found) setInvalid({ ...found, control: controlOf(found.field, examples, skills) });
+    });
   };
+  const mark = (control: string, hint?: string) => invalidProps(invalid && invalid.control === control ? { ...invalid, field: control } : null, control, control, hint);
+  const message = (control: string) => <FieldMessage error={invalid && invalid.control === control ? { ...invalid, field: control } : null} field={control} id={control} />;
   const setSkill = (i: number, s: IntentSkill) => setSkills(skills.map((x, j) => (j === i ? s : x)));
   return (
-    <form class="card stack intent-editor" onSubmit={save} aria-labelledby="intent-title">
+    <form ref={form} class="card stack intent-editor" onSubmit={save} aria-labelledby="intent-title">
       <h3 id="intent-title">{intent.name}</h3>
       {KB_LANGS.map((l) => (
         <div key={l} class="stack">
           <label for={`ex-${l}`}>{t('intents.examples', { language: t(`lang.${l}`) })}</label>
-          <textarea id={`ex-${l}`} lang={l} rows={5} value={examples[l]} onInput={(e) => setExamples({ ...examples, [l]: e.currentTarget.value })} />
+          <textarea id={`ex-${l}`} lang={l} rows={5} value={examples[l]} onInput={(e) => setExamples({ ...examples, [l]: e.currentTarget.value })} {...mark(`ex-${l}`)} />
+          {message(`ex-${l}`)}
         </div>
       ))}
       <label class="inline"><input type="checkbox" checked={human} onChange={(e) => setHuman(e.currentTarget.checked)} /> {t('intents.always_human')}</label>
@@ -76,9 +89,11 @@ function IntentEditor({ api, intent, onSaved, onError }: { api: TrainerApi; inte
         {skills.map((s, i) => (
           <div key={i} class="inline skill-row">
             <label for={`skill-${i}`}>{t('intents.skill')}</label>
-            <input id={`skill-${i}`} value={s.skill} maxLength={50} onInput={(e) => setSkill(i, { ...s, skill: e.currentTarget.value })} />
+            <input id={`skill-${i}`} value={s.skill} maxLength={50} onInput={(e) => setSkill(i, { ...s, skill: e.currentTarget.value })} {...mark(`skill-${i}`)} />
             <label for={`level-${i}`}>{t('intents.level')}</label>
-            <input id={`level-${i}`} type="number" min={1} max={10} value={s.level} onInput={(e) => setSkill(i, { ...s, level: Number(e.currentTarget.value) })} />
+            <input id={`level-${i}`} type="number" min={1} max={10} value={s.level} onInput={(e) => setSkill(i, { ...s, level: Number(e.currentTarget.value) })} {...mark(`level-${i}`)} />
+            {message(`skill-${i}`)}
+            {message(`level-${i}`)}
             <button type="button" onClick={() => setSkills(skills.filter((_, j) => j !== i))} aria-label={t('intents.remove_skill', { skill: s.skill || String(i + 1) })}>{t('intents.remove')}</button>
           </div>
         ))}
@@ -87,4 +102,19 @@ function IntentEditor({ api, intent, onSaved, onError }: { api: TrainerApi; inte
       <div><button type="submit" class="primary">{t('intents.save')}</button></div>
     </form>
   );
+}
+
+/** The control a 422 field of an intent is about: the hub names the field, not the language or row. */
+function controlOf(field: string, examples: Record<Lang, string>, skills: IntentSkill[]): string {
+  if (field === 'examples') {
+    const long = KB_LANGS.find((l) => lines(examples[l]).some((x) => x.length > 300));
+    return `ex-${long ?? KB_LANGS.find((l) => lines(examples[l]).length > 0) ?? 'en'}`;
+  }
+  const rows = skills.map((s, i) => ({ ...s, i })).filter((s) => s.skill.trim());
+  if (field === 'level') return `level-${(rows.find((s) => !(s.level >= 1 && s.level <= 10)) ?? rows[0])?.i ?? 0}`;
+  if (field === 'skills') {
+    const dup = rows.find((s, k) => rows.findIndex((x) => x.skill.trim() === s.skill.trim()) !== k);
+    return `skill-${(dup ?? rows[0])?.i ?? 0}`;
+  }
+  return `skill-${(rows.find((s) => !/^[a-z0-9_]{1,50}$/.test(s.skill.trim())) ?? rows[0])?.i ?? 0}`;
 }

@@ -2,12 +2,12 @@
 // preview, status, tags and question phrasings; every version with a diff and restore; and a
 // folder import, file by file, with each file's progress.
 
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { ago } from '../workspace/i18n';
 import { t } from './i18n';
 import { KB_LANGS, STATUSES, type DocumentContent, type DocumentVersion, type KbDocument, type TrainerApi } from './api';
-import { Notice, errorText, lines } from './common';
+import { FieldMessage, Notice, errorText, fieldError, invalidProps, lines, type FieldError } from './common';
 import { Markdown } from './markdown';
 import { diffLines, versionText } from './diff';
 
@@ -20,6 +20,15 @@ export function Knowledge({ api }: { api: TrainerApi }): JSX.Element {
   const [docs, setDocs] = useState<KbDocument[] | null>(null);
   const [editing, setEditing] = useState<KbDocument | 'new' | null>(null);
   const [notice, setNotice] = useState<Notice_>(null);
+  // Closing the editor takes focus back to the list's heading.
+  const [backToList, setBackToList] = useState(false);
+  const listHeading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (!editing && backToList) {
+      listHeading.current?.focus();
+      setBackToList(false);
+    }
+  }, [editing, backToList]);
   const load = () => api.documents(status, language).then(setDocs, (e) => setNotice({ text: errorText(e), error: true }));
   useEffect(() => { void load(); }, [api, status, language]);
   const tags = useMemo(() => [...new Set((docs ?? []).flatMap((d) => d.tags))].sort(), [docs]);
@@ -34,13 +43,13 @@ export function Knowledge({ api }: { api: TrainerApi }): JSX.Element {
     return (
       <>
         <Notice notice={notice} />
-        <Editor api={api} doc={editing === 'new' ? null : editing} onSaved={saved} onClose={() => { setNotice(null); setEditing(null); void load(); }} />
+        <Editor api={api} doc={editing === 'new' ? null : editing} onSaved={saved} onClose={() => { setNotice(null); setEditing(null); setBackToList(true); void load(); }} />
       </>
     );
   }
   return (
     <div>
-      <h2>{t('kb.title')}</h2>
+      <h2 ref={listHeading} tabIndex={-1}>{t('kb.title')}</h2>
       <Notice notice={notice} />
       <div class="toolbar">
         <label class="filter">{t('kb.status')}
@@ -91,6 +100,9 @@ function blank(): DocumentContent {
   return { kind: 'article', language: 'en', title: '', body: '', questions: [], tags: [], status: 'draft' };
 }
 
+/** The editor's control for each field the hub may name in a 422. */
+const FIELD_IDS: Record<string, string> = { title: 'doc-title', body: 'doc-body', questions: 'doc-questions', tags: 'doc-tags' };
+
 function Editor({ api, doc, onSaved, onClose }: { api: TrainerApi; doc: KbDocument | null; onSaved: (d: KbDocument) => void; onClose: () => void }): JSX.Element {
   const [content, setContent] = useState<DocumentContent>(doc ? { ...doc } : blank());
   const [questions, setQuestions] = useState((doc?.questions ?? []).join('\n'));
@@ -98,6 +110,16 @@ function Editor({ api, doc, onSaved, onClose }: { api: TrainerApi; doc: KbDocume
   const [notice, setNotice] = useState<Notice_>(null);
   const [versions, setVersions] = useState<DocumentVersion[] | null>(null);
   const [compare, setCompare] = useState<DocumentVersion | null>(null);
+  const [invalid, setInvalid] = useState<FieldError>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  // Opening the editor (or another document in it) takes focus to its heading.
+  useEffect(() => { heading.current?.focus(); }, [doc?.id]);
+  // The control a 422 names gets focus.
+  useEffect(() => { if (invalid) document.getElementById(FIELD_IDS[invalid.field])?.focus(); }, [invalid]);
+  const failed = (err: unknown) => {
+    setNotice({ text: errorText(err), error: true });
+    setInvalid(fieldError(err, Object.keys(FIELD_IDS)));
+  };
   useEffect(() => {
     setContent(doc ? { ...doc } : blank());
     setQuestions((doc?.questions ?? []).join('\n'));
@@ -110,14 +132,15 @@ function Editor({ api, doc, onSaved, onClose }: { api: TrainerApi; doc: KbDocume
     e.preventDefault();
     const { kind, language, title, body: text, status } = content;
     const body: DocumentContent = { kind, language, title, body: text, status, questions: lines(questions), tags: tags.split(',').map((s) => s.trim()).filter(Boolean) };
-    (doc ? api.updateDocument(doc.id, body, doc.version) : api.createDocument(body)).then(onSaved, (err) => setNotice({ text: errorText(err), error: true }));
+    setInvalid(null);
+    (doc ? api.updateDocument(doc.id, body, doc.version) : api.createDocument(body)).then(onSaved, failed);
   };
   const restore = (v: DocumentVersion) => {
     if (doc) api.restore(doc.id, v.version).then(onSaved, (err) => setNotice({ text: errorText(err), error: true }));
   };
   return (
     <div>
-      <h2>{doc ? t('kb.edit', { title: doc.title }) : t('kb.new')}</h2>
+      <h2 ref={heading} tabIndex={-1}>{doc ? t('kb.edit', { title: doc.title }) : t('kb.new')}</h2>
       <p><button type="button" class="link" onClick={onClose}>{t('kb.back')}</button></p>
       <Notice notice={notice} />
       <form class="editor" onSubmit={save}>
@@ -140,11 +163,13 @@ function Editor({ api, doc, onSaved, onClose }: { api: TrainerApi; doc: KbDocume
           </label>
         </div>
         <label for="doc-title">{t('kb.doc_title')}</label>
-        <input id="doc-title" value={content.title} maxLength={200} required onInput={(e) => set('title', e.currentTarget.value)} />
+        <input id="doc-title" value={content.title} maxLength={200} required onInput={(e) => set('title', e.currentTarget.value)} {...invalidProps(invalid, 'title', 'doc-title')} />
+        <FieldMessage error={invalid} field="title" id="doc-title" />
         <div class="split">
           <div class="stack">
             <label for="doc-body">{content.kind === 'qa' ? t('kb.answer') : t('kb.body')}</label>
-            <textarea id="doc-body" rows={14} value={content.body} maxLength={20000} required onInput={(e) => set('body', e.currentTarget.value)} />
+            <textarea id="doc-body" rows={14} value={content.body} maxLength={20000} required onInput={(e) => set('body', e.currentTarget.value)} {...invalidProps(invalid, 'body', 'doc-body')} />
+            <FieldMessage error={invalid} field="body" id="doc-body" />
           </div>
           <section class="preview" aria-labelledby="preview-title">
             <h3 id="preview-title">{t('kb.preview')}</h3>
@@ -152,10 +177,12 @@ function Editor({ api, doc, onSaved, onClose }: { api: TrainerApi; doc: KbDocume
           </section>
         </div>
         <label for="doc-questions">{content.kind === 'qa' ? t('kb.questions') : t('kb.questions_article')}</label>
-        <textarea id="doc-questions" rows={4} value={questions} onInput={(e) => setQuestions(e.currentTarget.value)} aria-describedby="doc-questions-hint" />
+        <textarea id="doc-questions" rows={4} value={questions} onInput={(e) => setQuestions(e.currentTarget.value)} {...invalidProps(invalid, 'questions', 'doc-questions', 'doc-questions-hint')} />
+        <FieldMessage error={invalid} field="questions" id="doc-questions" />
         <p id="doc-questions-hint" class="muted">{t('kb.questions_hint')}</p>
         <label for="doc-tags">{t('kb.tags')}</label>
-        <input id="doc-tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} aria-describedby="doc-tags-hint" />
+        <input id="doc-tags" value={tags} onInput={(e) => setTags(e.currentTarget.value)} {...invalidProps(invalid, 'tags', 'doc-tags', 'doc-tags-hint')} />
+        <FieldMessage error={invalid} field="tags" id="doc-tags" />
         <p id="doc-tags-hint" class="muted">{t('kb.tags_hint')}</p>
         <div><button type="submit" class="primary">{doc ? t('kb.save_version') : t('kb.create')}</button></div>
       </form>
@@ -211,15 +238,19 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState<Notice_>(null);
   const pick = (list: FileList | null) => {
-    // A folder brings every file in it: keep those the importer reads, as the CLI does.
-    const chosen = [...(list ?? [])].filter((f) => /\.(md|markdown|json)$/i.test(f.name));
+    // A folder brings every file in it, its subfolders' too: keep the files at its top that the
+    // importer reads, as the CLI does (a file in a subfolder could share a name with another).
+    const all = [...(list ?? [])];
+    const top = all.filter((f) => !f.webkitRelativePath || f.webkitRelativePath.split('/').length === 2);
+    const chosen = top.filter((f) => /\.(md|markdown|json)$/i.test(f.name));
+    const nested = all.length - top.length;
     setProgress([]);
     if (chosen.length > MAX_FILES) {
       setNotice({ text: t('import.too_many', { max: MAX_FILES }), error: true });
       setFiles([]);
       return;
     }
-    setNotice(null);
+    setNotice(nested > 0 ? { text: t('import.subfolders_left_out', { count: nested }) } : null);
     setFiles(chosen);
     const rel = chosen[0]?.webkitRelativePath?.split('/')[0];
     if (rel && !folder) setFolder(rel);
@@ -257,7 +288,8 @@ function Import({ api, onDone }: { api: TrainerApi; onDone: () => void }): JSX.E
         <label for="import-files">{t('import.files')}</label>
         <input id="import-files" type="file" multiple accept=".md,.markdown,.json" onChange={(e) => pick(e.currentTarget.files)} />
         <label for="import-folder-pick">{t('import.pick_folder')}</label>
-        <input id="import-folder-pick" type="file" multiple {...{ webkitdirectory: '' }} onChange={(e) => pick(e.currentTarget.files)} />
+        <input id="import-folder-pick" type="file" multiple {...{ webkitdirectory: true }} onChange={(e) => pick(e.currentTarget.files)} aria-describedby="import-folder-pick-hint" />
+        <p id="import-folder-pick-hint" class="muted">{t('import.pick_folder_hint')}</p>
         <label for="import-folder">{t('import.folder')}</label>
         <input id="import-folder" value={folder} required maxLength={200} onInput={(e) => setFolder(e.currentTarget.value)} aria-describedby="import-folder-hint" />
         <p id="import-folder-hint" class="muted">{t('import.folder_hint')}</p>

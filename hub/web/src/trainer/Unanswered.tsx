@@ -1,7 +1,7 @@
 // The questions the bot could not answer, grouped by similarity, most asked first: answer a group
 // (a new Q&A pair), merge it into an existing document, or dismiss it; read where each came from.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { Message } from '../workspace/api';
 import { ago } from '../workspace/i18n';
@@ -14,19 +14,33 @@ type Notice_ = { text: string; error?: boolean } | null;
 export function Unanswered({ api }: { api: TrainerApi }): JSX.Element {
   const [groups, setGroups] = useState<UnansweredGroup[] | null>(null);
   const [notice, setNotice] = useState<Notice_>(null);
+  // After a group is dismissed, answered or merged its buttons are gone: focus moves to the
+  // group that takes its place (or the notice, when none is left).
+  const [focusAt, setFocusAt] = useState<number | null>(null);
+  const root = useRef<HTMLDivElement>(null);
   const load = () => api.unanswered().then(setGroups, (e) => setNotice({ text: errorText(e), error: true }));
   useEffect(() => { void load(); }, [api]);
-  const done = (text: string) => { setNotice({ text }); void load(); };
+  useEffect(() => {
+    if (focusAt === null || groups === null) return;
+    const headings = root.current?.querySelectorAll<HTMLElement>('.groups h3') ?? [];
+    const target = headings.length > 0 ? headings[Math.min(focusAt, headings.length - 1)] : root.current?.querySelector<HTMLElement>('.notice-focus');
+    target?.focus();
+    setFocusAt(null);
+  }, [groups, focusAt]);
+  const done = (index: number) => (text: string) => {
+    setNotice({ text });
+    void load().then(() => setFocusAt(index));
+  };
   return (
-    <div>
+    <div ref={root}>
       <h2>{t('unanswered.title')}</h2>
       <p class="muted">{t('unanswered.intro')}</p>
-      <Notice notice={notice} />
+      <div class="notice-focus" tabIndex={-1}><Notice notice={notice} /></div>
       {groups === null ? <p>{t('loading')}</p> : groups.length === 0 ? <p>{t('unanswered.empty')}</p> : (
         <ol class="groups">
-          {groups.map((g) => (
+          {groups.map((g, i) => (
             <li key={g.items[0].id}>
-              <Group group={g} api={api} onDone={done} onError={(e) => setNotice({ text: errorText(e), error: true })} />
+              <Group group={g} api={api} onDone={done(i)} onError={(e) => setNotice({ text: errorText(e), error: true })} />
             </li>
           ))}
         </ol>
@@ -42,7 +56,7 @@ function Group({ group, api, onDone, onError }: { group: UnansweredGroup; api: T
   const dismiss = () => api.dismissGroup(ids).then((r) => onDone(t('unanswered.dismissed', { count: r.dismissed })), onError);
   return (
     <article class="card group" aria-labelledby={headingId}>
-      <h3 id={headingId}>{group.question}</h3>
+      <h3 id={headingId} tabIndex={-1}>{group.question}</h3>
       <p class="muted">{t('unanswered.asked', { count: group.count })} · <span lang={group.language}>{t(`lang.${group.language}`)}</span></p>
       <ul class="questions">
         {group.items.map((item) => <Question key={item.id} item={item} api={api} />)}

@@ -27,3 +27,22 @@ export function percent(x: number): string {
 export function lines(text: string): string[] {
   return text.split('\n').map((l) => l.trim()).filter(Boolean);
 }
+
+/** The field a hub 422 named, with its message, for the control that shows it. */
+export type FieldError = { field: string; message: string } | null;
+
+/** The field error an API error carries, when it names one of `fields`. */
+export function fieldError(e: unknown, fields: readonly string[]): FieldError {
+  return e instanceof ApiError && e.field && fields.includes(e.field) ? { field: e.field, message: e.message } : null;
+}
+
+/** A control's invalid state and descriptions: its hint (if any) and the hub's error when it names this field. */
+export function invalidProps(error: FieldError, field: string, id: string, hint?: string): { 'aria-invalid'?: true; 'aria-describedby'?: string } {
+  const described = [hint, error?.field === field ? `${id}-error` : undefined].filter(Boolean).join(' ');
+  return { ...(error?.field === field ? { 'aria-invalid': true as const } : {}), ...(described ? { 'aria-describedby': described } : {}) };
+}
+
+/** The hub's message for a field, under its control. */
+export function FieldMessage({ error, field, id }: { error: FieldError; field: string; id: string }): JSX.Element | null {
+  return error?.field === field ? <p class="error field-error" id={`${id}-error`}>{error.message}</p> : null;
+}

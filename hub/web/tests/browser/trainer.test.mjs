@@ -6,6 +6,9 @@
 // tab, screenshots.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BACKENDS, startHub, hostPage, freePort, launch, axe, shoot, openConsole } from './harness.mjs';
 
 const MOBILE = { width: 360, height: 740 };
@@ -89,9 +92,13 @@ for (const backend of BACKENDS) {
       await shop.getByRole('button', { name: 'Search', exact: true }).click();
       await shop.getByRole('button', { name: `Merge the questions into “${QUESTION}”` }).click();
       await page.getByRole('status').filter({ hasText: `Merged into “${QUESTION}”: 1 questions answered.` }).waitFor();
+      // The merged group's buttons are gone: focus moves to the group in its place.
+      await page.waitForFunction((q) => document.activeElement?.tagName === 'H3' && document.activeElement.textContent === q, WALLS);
       await page.getByRole('article', { name: WALLS }).getByRole('button', { name: 'Dismiss' }).click();
       await page.getByRole('status').filter({ hasText: 'Dismissed 1 questions.' }).waitFor();
       await page.getByText('No open questions. The bot answered everything.').waitFor();
+      // None left: focus is on the notice that says what happened.
+      await page.waitForFunction(() => document.activeElement?.classList.contains('notice-focus'));
 
       // Try it: the decision, the confidence, the intent and the hits with their ranks.
       await page.getByRole('tab', { name: 'Try it' }).click();
@@ -120,6 +127,17 @@ for (const backend of BACKENDS) {
       await editor.waitFor();
       assert.equal(await editor.getByLabel('A person always handles it (the bot hands over at once)').isChecked(), true);
       await editor.getByLabel('Examples in Spanish, one per line').waitFor();
+      // A skill name the hub refuses (422, field "skill"): that skill's control is marked and focused.
+      await editor.getByRole('button', { name: 'Add a skill' }).click();
+      const skill = editor.getByLabel('Skill', { exact: true }).last();
+      await skill.fill('Not A Skill!');
+      await editor.getByRole('button', { name: 'Save the intent' }).click();
+      await page.waitForFunction(() => document.activeElement?.getAttribute('aria-invalid') === 'true');
+      assert.equal(await skill.getAttribute('aria-invalid'), 'true');
+      const skillId = await skill.getAttribute('id');
+      assert.equal(await page.evaluate(() => document.activeElement?.id), skillId);
+      assert.equal(await skill.getAttribute('aria-describedby'), `${skillId}-error`);
+      await page.locator(`#${skillId}-error`).waitFor();
       await axe(page, 'trainer intents');
       await shoot(page, `${backend}-trainer-intents-1280`);
 
@@ -128,6 +146,20 @@ for (const backend of BACKENDS) {
       await page.getByRole('main').getByLabel('Language').selectOption('es');
       await page.getByRole('button', { name: QUESTION }).click();
       await page.getByRole('heading', { name: `Edit “${QUESTION}”` }).waitFor();
+      // Opening the editor takes focus to its heading.
+      await page.waitForFunction((q) => document.activeElement?.tagName === 'H2' && document.activeElement.textContent === `Edit “${q}”`, QUESTION);
+      // A 422 naming a field marks that control invalid, describes it with the hub's message, focuses it.
+      const phrasings = page.getByLabel('Question phrasings, one per line');
+      const kept = await phrasings.inputValue();
+      await phrasings.fill('');
+      await page.getByRole('button', { name: 'Save a new version' }).click();
+      await page.waitForFunction(() => document.getElementById('doc-questions')?.getAttribute('aria-invalid') === 'true');
+      assert.equal(await phrasings.getAttribute('aria-invalid'), 'true');
+      assert.match((await phrasings.getAttribute('aria-describedby')) ?? '', /doc-questions-error/);
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'doc-questions');
+      await page.locator('#doc-questions-error').waitFor();
+      await axe(page, 'trainer document editor with a field error');
+      await phrasings.fill(kept);
       const body = page.getByLabel('Answer (Markdown)');
       await body.fill(`${ANSWER}\n\n- **Garantía** de un año\n- <script>alert(1)</script>`);
       const preview = page.getByRole('region', { name: 'Preview' });
@@ -143,6 +175,20 @@ for (const backend of BACKENDS) {
       await page.getByRole('button', { name: 'Restore version 2' }).click();
       await page.getByRole('status').filter({ hasText: 'as version 4' }).waitFor();
       await page.getByRole('button', { name: 'Back to the list' }).click();
+      // Closing it takes focus back to the list's heading.
+      await page.waitForFunction(() => document.activeElement?.tagName === 'H2' && document.activeElement.textContent === 'Knowledge base');
+
+      // A folder picked whole: only its top files, as the command-line importer reads it; a
+      // same-named file in a subfolder is left out, and the trainer is told.
+      const dir = await mkdtemp(join(tmpdir(), 'trainer-import-'));
+      await mkdir(join(dir, 'handbook', 'old'), { recursive: true });
+      await writeFile(join(dir, 'handbook', 'faq.md'), '---\nid: faq\ntitle: FAQ\nlanguage: en\n---\nTop.\n');
+      await writeFile(join(dir, 'handbook', 'old', 'faq.md'), '---\nid: faq\ntitle: Old FAQ\nlanguage: en\n---\nOld.\n');
+      await page.getByLabel('Or a whole folder').setInputFiles(join(dir, 'handbook'));
+      await page.getByRole('status').filter({ hasText: '1 files in subfolders were left out' }).waitFor();
+      await page.getByRole('button', { name: 'Import 1 files' }).waitFor();
+      assert.equal(await page.getByLabel('Folder name').inputValue(), 'handbook');
+      await rm(dir, { recursive: true, force: true });
 
       // A folder import, file by file, with progress: one good file, one bad.
       await page.getByLabel('Files').setInputFiles([
