@@ -228,7 +228,8 @@ impl From<HistoryDryRun> for DryRunHistoryResult {
         (status = 200, body = DryRunHistoryResult),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 422, description = "`hours` out of range, or the draft does not validate (`field` names it)", body = ErrorBody)
+        (status = 422, description = "`hours` out of range, or the draft does not validate (`field` names it)", body = ErrorBody),
+        (status = 429, description = "another dry run over history is still running after 2 seconds", body = ErrorBody)
     )
 )]
 #[post("/routing/dry-run/history")]

@@ -167,7 +167,14 @@ async fn bad_console_input_is_refused(backend: Backend) {
     bad_level["rules"][0]["then"]["skills"][0]["level"] = json!(42);
     let mut unknown_field = rules();
     unknown_field["rules"][0]["then"]["colour"] = json!("red");
+    // Condition lists are bounded: at most 50 values of at most 100 characters each.
+    let mut many_words = rules();
+    many_words["rules"][0]["when"]["text_contains"] = json!((0..51).map(|i| format!("w{i}")).collect::<Vec<_>>());
+    let mut long_tag = rules();
+    long_tag["rules"][0]["when"]["tags_any"] = json!(["vip", "t".repeat(101)]);
     for (draft, field) in [
+        (many_words, "rules[0].when.text_contains"),
+        (long_tag, "rules[0].when.tags_any[1]"),
         (unknown_skill, "rules[0].then.skills[0].skill"),
         (bad_channel, "rules[0].when.channels[0]"),
         (bad_level, "rules[0].then.skills[0].level"),
