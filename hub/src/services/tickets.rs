@@ -12,7 +12,8 @@ use router::history::{HistoryComparison, HistoryTicket};
 use router::rules::{Classification, RoutingRules, Sample};
 use schema::{
     Actor, Agent, AgentId, AgentRouting, Capacity, Channel, ConversationId, CustomerTier, Language, Presence,
-    QueueName, Role, RulesVersion, SkillLevel, SkillName, Ticket, TicketEvent, TicketId, TicketNote, TicketStatus,
+    QueueName, Role, RulesVersion, RulesVersionSummary, SkillLevel, SkillName, Ticket, TicketEvent, TicketId,
+    TicketNote, TicketStatus,
 };
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -491,12 +492,12 @@ impl Tickets {
         Ok(HistoryDryRun { hours, since, rules_version: version, truncated, comparison })
     }
 
-    /// Every saved version, newest first.
+    /// The saved versions, newest first (at most 200), without their rules.
     ///
     /// # Errors
     /// The store fails.
-    pub async fn rules_versions(&self) -> Result<Vec<RulesVersion>, Error> {
-        Ok(self.core.store.rules_versions(200).await?)
+    pub async fn rules_versions(&self) -> Result<Vec<RulesVersionSummary>, Error> {
+        Ok(self.core.store.rules_version_summaries(200).await?)
     }
 
     /// Which rule, queue, skills and priority a sample conversation would get, with the rules in

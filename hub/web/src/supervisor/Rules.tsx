@@ -413,7 +413,7 @@ export function Rules({ api }: ConsoleProps): JSX.Element {
           setStatus(null);
         }}
       />
-      <RulesVersions key={versionsKey} api={api} inForce={inForce} onRestored={restored} onError={showError} />
+      <RulesVersions key={versionsKey} api={api} inForce={inForce} dirty={dirty} onRestored={restored} onError={showError} />
     </div>
   );
 }
