@@ -223,7 +223,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     };
     let settings = Arc::new(Settings::load(store.clone(), config.widget.clone()).await.map_err(StartError::Settings)?);
     let state = web::Data::new(AppState {
-        accounts: Accounts::new(store.clone(), Arc::clone(&routing)),
+        accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
         settings: Arc::clone(&settings),
         sessions: Sessions::new(store.clone(), config.staff.clone()),
         tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),

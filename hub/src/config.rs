@@ -604,14 +604,47 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("SWITCHBOARD_").split("__").ignore(NOT_CONFIG));
-        figment.extract().map_err(|e| ConfigError(Box::new(e)))
+        let config: Self = figment.extract().map_err(|e| ConfigError(Box::new(e)))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Values that are well typed but out of range.
+    fn check(&self) -> Result<(), ConfigError> {
+        let heartbeat = self.server.heartbeat_secs;
+        if !(1..=MAX_HEARTBEAT_SECS).contains(&heartbeat) {
+            return Err(ConfigError(Box::new(figment::Error::from(format!(
+                "server.heartbeat_secs is {heartbeat}: it must be from 1 to {MAX_HEARTBEAT_SECS} seconds"
+            )))));
+        }
+        Ok(())
     }
 }
+
+/// Longest `server.heartbeat_secs`: a silent socket is closed after 3 heartbeats.
+pub const MAX_HEARTBEAT_SECS: u64 = 300;
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn heartbeat_secs_must_be_from_1_to_300() {
+        for (secs, ok) in [(0, false), (1, true), (300, true), (301, false), (u64::MAX / 2, false)] {
+            let path = std::env::temp_dir().join(format!("sb-config-hb-{secs}-{}.toml", std::process::id()));
+            std::fs::write(&path, format!("[server]\nheartbeat_secs = {secs}\n")).unwrap();
+            let config = Config::load(Some(&path));
+            std::fs::remove_file(&path).unwrap();
+            match config {
+                Ok(_) => assert!(ok, "{secs} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{secs} refused: {e}");
+                    assert!(e.to_string().contains("server.heartbeat_secs is"), "{e}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn imap_mailboxes_are_a_list_of_tables() {

@@ -112,9 +112,10 @@ pub fn compare(
     let mut moved_sample = Vec::new();
     let mut moved = 0;
     let mut now_queue_of = Vec::with_capacity(tickets.len());
+    let (current_rules, draft_rules) = (current.classifier(), draft.classifier());
     for t in tickets {
-        let from = current.classify(&t.sample).target.queue;
-        let to = draft.classify(&t.sample).target.queue;
+        let from = current_rules.classify(&t.sample).target.queue;
+        let to = draft_rules.classify(&t.sample).target.queue;
         *now_count.entry(from.clone()).or_insert(0) += 1;
         *draft_count.entry(to.clone()).or_insert(0) += 1;
         *wait_sum.entry(from.clone()).or_insert(0) += i128::from(t.waited_ms.max(0));

@@ -16,6 +16,10 @@ use crate::model::{EscalationStep, Millis, SkillRequirement};
 pub const MAX_RULES: usize = 1_000;
 /// Longest rule name, in characters.
 pub const MAX_RULE_NAME_CHARS: usize = 100;
+/// Most values a rule's `tags_any` or `text_contains` may hold.
+pub const MAX_RULE_VALUES: usize = 50;
+/// Longest value of a rule's `tags_any` or `text_contains`, in characters.
+pub const MAX_RULE_VALUE_CHARS: usize = 100;
 
 /// A complete rule set: the skill catalog, the queues, the ordered rules and the fallback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,18 +190,58 @@ impl Hours {
     }
 }
 
-impl Conditions {
-    /// Whether every present condition holds for the sample. `text_lower` is the sample's
-    /// text in lower case.
-    fn matches(&self, sample: &Sample, text_lower: &str) -> bool {
-        (self.channels.is_empty() || self.channels.contains(&sample.channel))
-            && (self.languages.is_empty() || self.languages.contains(&sample.language))
-            && (self.tiers.is_empty() || self.tiers.contains(&sample.tier))
-            && (self.tags_any.is_empty()
-                || self.tags_any.iter().any(|t| sample.tags.iter().any(|s| s.trim().eq_ignore_ascii_case(t.trim()))))
-            && (self.text_contains.is_empty()
-                || self.text_contains.iter().any(|n| text_lower.contains(n.to_lowercase().as_str())))
-            && self.hours.as_ref().is_none_or(|h| h.contains(sample.at))
+/// A rule's conditions with their needles normalised once: `tags_any` trimmed and in ASCII lower
+/// case, `text_contains` in lower case.
+#[derive(Debug)]
+struct PreparedConditions<'a> {
+    when: &'a Conditions,
+    tags: Vec<String>,
+    texts: Vec<String>,
+}
+
+impl<'a> PreparedConditions<'a> {
+    fn new(when: &'a Conditions) -> Self {
+        Self {
+            when,
+            tags: when.tags_any.iter().map(|t| t.trim().to_ascii_lowercase()).collect(),
+            texts: when.text_contains.iter().map(|n| n.to_lowercase()).collect(),
+        }
+    }
+
+    /// Whether every present condition holds for the sample. `tags_lower` are the sample's tags
+    /// trimmed in ASCII lower case, `text_lower` its text in lower case.
+    fn matches(&self, sample: &Sample, tags_lower: &[String], text_lower: &str) -> bool {
+        let when = self.when;
+        (when.channels.is_empty() || when.channels.contains(&sample.channel))
+            && (when.languages.is_empty() || when.languages.contains(&sample.language))
+            && (when.tiers.is_empty() || when.tiers.contains(&sample.tier))
+            && (self.tags.is_empty() || self.tags.iter().any(|t| tags_lower.contains(t)))
+            && (self.texts.is_empty() || self.texts.iter().any(|n| text_lower.contains(n.as_str())))
+            && when.hours.as_ref().is_none_or(|h| h.contains(sample.at))
+    }
+}
+
+/// A rule set ready to classify many samples: each rule's needles are lower-cased once, not per
+/// sample. Made by [`RoutingRules::classifier`].
+#[derive(Debug)]
+pub struct Classifier<'a> {
+    rules: &'a RoutingRules,
+    prepared: Vec<PreparedConditions<'a>>,
+}
+
+impl Classifier<'_> {
+    /// The target for a sample: the first matching rule's, else the fallback.
+    #[must_use]
+    pub fn classify(&self, sample: &Sample) -> Classification {
+        let text_lower = sample.text.to_lowercase();
+        let tags_lower: Vec<String> = sample.tags.iter().map(|t| t.trim().to_ascii_lowercase()).collect();
+        self.rules
+            .rules
+            .iter()
+            .zip(&self.prepared)
+            .find(|(_, p)| p.matches(sample, &tags_lower, &text_lower))
+            .map(|(r, _)| Classification { rule: Some(r.name.clone()), target: r.then.clone() })
+            .unwrap_or_else(|| Classification { rule: None, target: self.rules.fallback.clone() })
     }
 }
 
@@ -254,14 +298,20 @@ impl RoutingRules {
     }
 
     fn check_conditions(&self, when: &Conditions, path: &str, errors: &mut Vec<RuleError>) {
-        for (j, tag) in when.tags_any.iter().enumerate() {
-            if tag.trim().is_empty() {
-                err(errors, format!("{path}.tags_any[{j}]"), "must not be empty");
+        for (name, values) in [("tags_any", &when.tags_any), ("text_contains", &when.text_contains)] {
+            if values.len() > MAX_RULE_VALUES {
+                err(errors, format!("{path}.{name}"), format!("{} values, at most {MAX_RULE_VALUES}", values.len()));
             }
-        }
-        for (j, text) in when.text_contains.iter().enumerate() {
-            if text.trim().is_empty() {
-                err(errors, format!("{path}.text_contains[{j}]"), "must not be empty");
+            for (j, value) in values.iter().enumerate() {
+                if value.trim().is_empty() {
+                    err(errors, format!("{path}.{name}[{j}]"), "must not be empty");
+                } else if value.chars().count() > MAX_RULE_VALUE_CHARS {
+                    err(
+                        errors,
+                        format!("{path}.{name}[{j}]"),
+                        format!("longer than {MAX_RULE_VALUE_CHARS} characters"),
+                    );
+                }
             }
         }
         if let Some(hours) = &when.hours {
@@ -335,15 +385,17 @@ impl RoutingRules {
         }
     }
 
-    /// The target for a sample: the first matching rule's, else the fallback.
+    /// The rule set prepared to classify many samples (needles lower-cased once).
+    #[must_use]
+    pub fn classifier(&self) -> Classifier<'_> {
+        Classifier { rules: self, prepared: self.rules.iter().map(|r| PreparedConditions::new(&r.when)).collect() }
+    }
+
+    /// The target for a sample: the first matching rule's, else the fallback. To classify many
+    /// samples, make one [`RoutingRules::classifier`].
     #[must_use]
     pub fn classify(&self, sample: &Sample) -> Classification {
-        let text_lower = sample.text.to_lowercase();
-        self.rules
-            .iter()
-            .find(|r| r.when.matches(sample, &text_lower))
-            .map(|r| Classification { rule: Some(r.name.clone()), target: r.then.clone() })
-            .unwrap_or_else(|| Classification { rule: None, target: self.fallback.clone() })
+        self.classifier().classify(sample)
     }
 
     /// Queue → first-response target in ms, for [`crate::EngineConfig::sla_ms`].
@@ -541,6 +593,44 @@ mod tests {
                 "rules[2].when.text_contains[0]"
             ]
         );
+    }
+
+    #[test]
+    fn condition_lists_are_bounded_in_count_and_length() {
+        let mut r = base();
+        let many: Vec<String> = (0..=MAX_RULE_VALUES).map(|i| format!("w{i}")).collect();
+        r.rules.push(rule(
+            "a",
+            Conditions {
+                text_contains: many.clone(),
+                tags_any: vec!["x".repeat(MAX_RULE_VALUE_CHARS + 1)],
+                ..Default::default()
+            },
+            "general",
+        ));
+        r.rules.push(rule(
+            "b",
+            Conditions { tags_any: many, text_contains: vec!["é".repeat(MAX_RULE_VALUE_CHARS)], ..Default::default() },
+            "general",
+        ));
+        assert_eq!(fields(&r), ["rules[0].when.tags_any[0]", "rules[0].when.text_contains", "rules[1].when.tags_any"]);
+    }
+
+    #[test]
+    fn a_classifier_answers_as_classify_with_needles_in_any_case() {
+        let mut r = base();
+        r.rules.push(rule(
+            "t",
+            Conditions {
+                text_contains: vec!["ÉCHEC".into()], tags_any: vec![" Refund ".into()], ..Default::default()
+            },
+            "billing",
+        ));
+        let c = r.classifier();
+        let s = Sample { text: "un échec".into(), tags: vec!["REFUND".into()], ..sample() };
+        assert_eq!(c.classify(&s), r.classify(&s));
+        assert_eq!(c.classify(&s).rule.as_deref(), Some("t"));
+        assert_eq!(c.classify(&Sample { text: "un échec".into(), ..sample() }).rule, None);
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub use ids::{
     TicketId, UnansweredId,
 };
 pub use routing::{
-    Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, SkillRequirement, Ticket, TicketEvent,
-    TicketHistorySample, TicketNote,
+    Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
+    TicketEvent, TicketHistorySample, TicketNote,
 };
 pub use store::{AccountChange, ConsoleSetting, SipIdentity, VoiceCall};
 pub use store::{

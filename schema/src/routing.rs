@@ -164,6 +164,20 @@ pub struct RulesVersion {
     pub restored_from: Option<i64>,
 }
 
+/// A saved version of the routing rules without the rules themselves: for listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RulesVersionSummary {
+    pub version: i64,
+    pub created_by: AgentId,
+    /// The name of who saved it (`None` if the staff member is gone).
+    pub created_by_name: Option<String>,
+    pub created_at: OffsetDateTime,
+    /// The version this one restored, if it was a restore.
+    pub restored_from: Option<i64>,
+    /// How many rules it holds (besides the fallback).
+    pub rule_count: i64,
+}
+
 /// What the routing rules looked at when a ticket was opened, as far as the store can tell
 /// afterwards, with when it was first assigned: one row of a dry run over recent history.
 #[derive(Clone, Debug, PartialEq, Eq)]

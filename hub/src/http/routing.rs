@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
-use crate::http::views::{self, ErrorBody, QueueStatsView, RulesVersionView};
+use crate::http::views::{self, ErrorBody, QueueStatsView, RulesVersionSummaryView, RulesVersionView};
 use crate::services::tickets::{DryRunInput, HISTORY_MAX_TICKETS, HISTORY_SAMPLE, HistoryDryRun};
 use crate::services::wall::WallSnapshot;
 use router::history::{QueueForecast, QueueMove};
@@ -86,12 +86,13 @@ pub async fn save_rules(
     Ok(HttpResponse::Ok().json(RulesView { version, rules }))
 }
 
-/// Every saved version of the rules, newest first, with who saved it (supervisor).
+/// The saved versions of the rules, newest first (at most 200), with who saved each, when, and
+/// how many rules it holds; not the rules themselves (`GET …/versions/{version}`) (supervisor).
 #[utoipa::path(
     tag = "routing",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<RulesVersionView>),
+        (status = 200, body = Vec<RulesVersionSummaryView>),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)
     )
@@ -99,7 +100,7 @@ pub async fn save_rules(
 #[get("/routing/rules/versions")]
 pub async fn rules_versions(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     staff.require(Role::Supervisor)?;
-    let versions: Vec<RulesVersionView> = views::all(state.tickets.rules_versions().await?);
+    let versions: Vec<RulesVersionSummaryView> = views::all(state.tickets.rules_versions().await?);
     Ok(HttpResponse::Ok().json(versions))
 }
 
@@ -231,7 +232,8 @@ impl From<HistoryDryRun> for DryRunHistoryResult {
         (status = 200, body = DryRunHistoryResult),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 422, description = "`hours` out of range, or the draft does not validate (`field` names it)", body = ErrorBody)
+        (status = 422, description = "`hours` out of range, or the draft does not validate (`field` names it)", body = ErrorBody),
+        (status = 429, description = "another dry run over history is still running after 2 seconds", body = ErrorBody)
     )
 )]
 #[post("/routing/dry-run/history")]

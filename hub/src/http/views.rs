@@ -7,8 +7,8 @@ use router::QueueStats;
 use schema::knowledge::{BotAnswer, Document, DocumentContent, DocumentVersion};
 use schema::{
     Actor, Agent, AgentId, ConversationId, DisplayName, DocumentId, DocumentKind, DocumentStatus, EmailAddress,
-    Language, MessageId, QueueName, Role, RulesVersion, TicketEvent, TicketId, TicketNote, UnprocessedEmail, Verdict,
-    VoiceCall,
+    Language, MessageId, QueueName, Role, RulesVersion, RulesVersionSummary, TicketEvent, TicketId, TicketNote,
+    UnprocessedEmail, Verdict, VoiceCall,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -136,6 +136,34 @@ impl From<RulesVersion> for RulesVersionView {
             created_by_name: v.created_by_name,
             created_at: v.created_at,
             restored_from: v.restored_from,
+        }
+    }
+}
+
+/// A saved version of the routing rules, without the rules: one row of the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulesVersionSummaryView {
+    pub version: i64,
+    pub created_by: AgentId,
+    /// Who saved it, by name (`null` if the staff member is gone).
+    pub created_by_name: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The version this one put back in force, when it was a restore.
+    pub restored_from: Option<i64>,
+    /// How many rules it holds (the fallback aside).
+    pub rule_count: i64,
+}
+
+impl From<RulesVersionSummary> for RulesVersionSummaryView {
+    fn from(v: RulesVersionSummary) -> Self {
+        Self {
+            version: v.version,
+            created_by: v.created_by,
+            created_by_name: v.created_by_name,
+            created_at: v.created_at,
+            restored_from: v.restored_from,
+            rule_count: v.rule_count,
         }
     }
 }

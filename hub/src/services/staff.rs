@@ -20,6 +20,7 @@ use time::{Duration, OffsetDateTime};
 use crate::config::StaffConfig;
 use crate::error::Error;
 use crate::services::routing::Routing;
+use crate::services::voice::Voice;
 
 /// Staff passwords must have at least this many characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -266,12 +267,33 @@ impl std::fmt::Debug for PasswordReset {
 pub struct Accounts {
     store: Store,
     routing: Arc<Routing>,
+    /// The SIP channel (when enabled), whose softphone credentials follow who is active and an
+    /// agent.
+    voice: Option<Arc<Voice>>,
 }
 
 impl Accounts {
     #[must_use]
-    pub fn new(store: Store, routing: Arc<Routing>) -> Self {
-        Self { store, routing }
+    pub fn new(store: Store, routing: Arc<Routing>, voice: Option<Arc<Voice>>) -> Self {
+        Self { store, routing, voice }
+    }
+
+    /// Re-reads the softphone credentials after a change of who may sign in or take calls.
+    async fn reload_voice(&self, id: AgentId) {
+        if let Some(voice) = &self.voice
+            && let Err(e) = voice.reload().await
+        {
+            tracing::warn!(error = %e, agent_id = %id, "cannot reload the softphone credentials");
+        }
+    }
+
+    /// Takes a member out of routing: presence offline, unless it is already.
+    async fn set_offline(&self, id: AgentId, why: &str) {
+        if self.routing.presence(id).await != Presence::Offline
+            && let Err(e) = self.routing.set_presence(id, Presence::Offline).await
+        {
+            tracing::warn!(error = %e, agent_id = %id, "cannot set a member offline ({why})");
+        }
     }
 
     /// How many live sessions each member has.
@@ -289,6 +311,10 @@ impl Accounts {
     pub async fn set_roles(&self, by: &Agent, id: AgentId, roles: &[String]) -> Result<Agent, Error> {
         let roles = parse_roles(roles)?;
         let agent = self.store.change_account(id, &AccountChange::Roles(roles)).await?;
+        if !agent.has_role(Role::Agent) {
+            self.set_offline(id, "no longer an agent").await;
+        }
+        self.reload_voice(id).await;
         tracing::info!(agent_id = %id, roles = ?agent.roles, by = %by.id, "staff roles changed");
         Ok(agent)
     }
@@ -301,12 +327,10 @@ impl Accounts {
     pub async fn set_active(&self, by: &Agent, id: AgentId, active: bool) -> Result<Agent, Error> {
         let change = if active { AccountChange::Enable } else { AccountChange::Disable };
         let agent = self.store.change_account(id, &change).await?;
-        if !active
-            && self.routing.presence(id).await != Presence::Offline
-            && let Err(e) = self.routing.set_presence(id, Presence::Offline).await
-        {
-            tracing::warn!(error = %e, agent_id = %id, "cannot set a disabled member offline");
+        if !active {
+            self.set_offline(id, "disabled").await;
         }
+        self.reload_voice(id).await;
         tracing::info!(agent_id = %id, active, by = %by.id, "staff member {}", if active { "enabled" } else { "disabled" });
         Ok(agent)
     }

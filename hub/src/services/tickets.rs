@@ -5,15 +5,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use router::Input;
 use router::history::{HistoryComparison, HistoryTicket};
 use router::rules::{Classification, RoutingRules, Sample};
 use schema::{
     Actor, Agent, AgentId, AgentRouting, Capacity, Channel, ConversationId, CustomerTier, Language, Presence,
-    QueueName, Role, RulesVersion, SkillLevel, SkillName, Ticket, TicketEvent, TicketId, TicketNote, TicketStatus,
+    QueueName, Role, RulesVersion, RulesVersionSummary, SkillLevel, SkillName, Ticket, TicketEvent, TicketId,
+    TicketNote, TicketStatus,
 };
 use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::bus::Event;
 use crate::error::Error;
@@ -137,12 +140,26 @@ pub struct Tickets {
     core: Core,
     routing: Arc<Routing>,
     escalate: Arc<Escalate>,
+    /// One dry run over history at a time, hub-wide: each may classify thousands of tickets.
+    history_runs: Arc<Semaphore>,
+}
+
+/// How long a dry run over history waits for the one running before it is refused (429).
+const HISTORY_RUN_WAIT: Duration = Duration::from_secs(2);
+
+/// A permit of `gate`, waiting at most `wait`; none free by then is 429.
+async fn history_permit(gate: &Arc<Semaphore>, wait: Duration) -> Result<OwnedSemaphorePermit, Error> {
+    match tokio::time::timeout(wait, Arc::clone(gate).acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(closed)) => Err(Error::Internal(closed.to_string())),
+        Err(_) => Err(Error::TooManyRequests("another dry run over history is running; try again shortly".to_owned())),
+    }
 }
 
 impl Tickets {
     #[must_use]
     pub fn new(core: Core, routing: Arc<Routing>, escalate: Arc<Escalate>) -> Self {
-        Self { core, routing, escalate }
+        Self { core, routing, escalate, history_runs: Arc::new(Semaphore::new(1)) }
     }
 
     /// An agent hands the conversation to the queues: the rules pick queue, skills and
@@ -454,12 +471,14 @@ impl Tickets {
     /// (see `router::history`).
     ///
     /// # Errors
-    /// `hours` out of range or the draft does not validate (422), or the store fails.
+    /// `hours` out of range or the draft does not validate (422), another dry run over history
+    /// still running after a short wait (429), or the store fails.
     pub async fn dry_run_history(&self, draft: serde_json::Value, hours: i64) -> Result<HistoryDryRun, Error> {
         if !(1..=HISTORY_MAX_HOURS).contains(&hours) {
             return Err(Error::invalid("hours", format!("from 1 to {HISTORY_MAX_HOURS} hours")));
         }
         let draft = parse_rules(draft)?;
+        let _permit = history_permit(&self.history_runs, HISTORY_RUN_WAIT).await?;
         let (version, current) = self.rules().await?;
         let now = OffsetDateTime::now_utc();
         let since = now - time::Duration::hours(hours);
@@ -497,16 +516,21 @@ impl Tickets {
             .filter(|a| a.active && a.roles.contains(&Role::Agent))
             .map(|a| skills.remove(&a.id).unwrap_or_default())
             .collect();
-        let comparison = router::history::compare(&current, &draft, &tickets, &agents, HISTORY_SAMPLE);
+        // Classifying thousands of tickets is CPU work: off the server's worker threads.
+        let comparison = tokio::task::spawn_blocking(move || {
+            router::history::compare(&current, &draft, &tickets, &agents, HISTORY_SAMPLE)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("dry run over history failed: {e}")))?;
         Ok(HistoryDryRun { hours, since, rules_version: version, truncated, comparison })
     }
 
-    /// Every saved version, newest first.
+    /// The saved versions, newest first (at most 200), without their rules.
     ///
     /// # Errors
     /// The store fails.
-    pub async fn rules_versions(&self) -> Result<Vec<RulesVersion>, Error> {
-        Ok(self.core.store.rules_versions(200).await?)
+    pub async fn rules_versions(&self) -> Result<Vec<RulesVersionSummary>, Error> {
+        Ok(self.core.store.rules_version_summaries(200).await?)
     }
 
     /// Which rule, queue, skills and priority a sample conversation would get, with the rules in
@@ -546,4 +570,19 @@ fn parse_rules(value: serde_json::Value) -> Result<RoutingRules, Error> {
         return Err(Error::InvalidRules { field: first.0, message: all.join("; ") });
     }
     Ok(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_dry_run_over_history_waits_briefly_then_is_refused() {
+        let gate = Arc::new(Semaphore::new(1));
+        let first = history_permit(&gate, Duration::from_millis(10)).await.unwrap();
+        let second = history_permit(&gate, Duration::from_millis(20)).await;
+        assert!(matches!(second, Err(Error::TooManyRequests(_))), "{second:?}");
+        drop(first);
+        assert!(history_permit(&gate, Duration::from_millis(10)).await.is_ok());
+    }
 }

@@ -193,13 +193,15 @@ impl Voice {
         self.tcp_addr
     }
 
-    /// Re-reads the softphone accounts from the store (active agents, identities of this realm).
+    /// Re-reads the softphone accounts from the store (active members with the agent role,
+    /// identities of this realm).
     ///
     /// # Errors
     /// The store fails.
     pub async fn reload(&self) -> Result<(), Error> {
         let store = &self.core.store;
-        let active: BTreeSet<AgentId> = store.agents().await?.into_iter().filter(|a| a.active).map(|a| a.id).collect();
+        let active: BTreeSet<AgentId> =
+            store.agents().await?.into_iter().filter(|a| a.active && a.has_role(Role::Agent)).map(|a| a.id).collect();
         let map: HashMap<String, SipAccount> = store
             .sip_identities()
             .await?

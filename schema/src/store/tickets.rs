@@ -4,9 +4,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{Result, Store, StoreError, from_ms, ms, now_ms, parse, parse_opt, to_json};
+use super::{Backend, Result, Store, StoreError, from_ms, ms, now_ms, parse, parse_opt, to_json};
 use crate::ids::{AgentId, ConversationId, TicketId};
-use crate::routing::{Actor, AgentRouting, RulesVersion, Ticket, TicketEvent, TicketHistorySample, TicketNote};
+use crate::routing::{
+    Actor, AgentRouting, RulesVersion, RulesVersionSummary, Ticket, TicketEvent, TicketHistorySample, TicketNote,
+};
 use crate::values::{ConversationStatus, Presence, TicketStatus};
 
 const TICKET_COLUMNS: &str = "id, conversation_id, channel, status, priority, queue, skills, escalation, tags, rule, \
@@ -447,6 +449,39 @@ impl Store {
             .await?
             .iter()
             .map(rules_version_from_row)
+            .collect()
+    }
+
+    /// Up to `limit` versions of the routing rules, newest first, without the rules (their
+    /// count only, counted by the database).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn rules_version_summaries(&self, limit: u32) -> Result<Vec<RulesVersionSummary>> {
+        let count = match self.backend {
+            Backend::Sqlite => "json_array_length(r.rules, '$.rules')",
+            Backend::Postgres => "json_array_length(CAST(r.rules AS json) -> 'rules')",
+        };
+        let sql = format!(
+            "SELECT r.version, r.created_by, r.created_at, r.restored_from, a.name AS created_by_name, \
+             CAST(COALESCE({count}, 0) AS BIGINT) AS rule_count \
+             FROM routing_rules r LEFT JOIN agents a ON a.id = r.created_by ORDER BY r.version DESC LIMIT $1"
+        );
+        sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(RulesVersionSummary {
+                    version: row.try_get("version")?,
+                    created_by: parse(row, "created_by")?,
+                    created_by_name: row.try_get("created_by_name")?,
+                    created_at: from_ms(row.try_get("created_at")?)?,
+                    restored_from: row.try_get("restored_from")?,
+                    rule_count: row.try_get("rule_count")?,
+                })
+            })
             .collect()
     }
 

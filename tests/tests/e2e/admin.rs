@@ -187,6 +187,8 @@ async fn staff_actions_and_the_last_admin(backend: Backend) {
     let mut inbox = app.inbox_socket(&ana).await;
     await_presence(&app, &admin, &ana_id, "available").await;
     assert_eq!(app.put(&path("roles"), &admin, &json!({"roles": ["bot_trainer"]})).await.0, 200);
+    // …and she is offline for routing at once, not only when the socket closes.
+    assert_eq!(presence(&app, &admin, &ana_id).await, "offline", "no longer routable");
     let (code, reason) = inbox.closed().await;
     assert_eq!((code, reason.as_str()), (4401, "this socket needs the agent role"));
 

@@ -121,6 +121,13 @@ async fn draft_rules_are_tried_on_recent_tickets_and_a_version_is_restored(backe
     let newest = &versions[0];
     assert_eq!((newest["version"].as_i64(), newest["restored_from"].as_i64()), (Some(3), Some(1)), "{versions}");
     assert_eq!(versions[1]["restored_from"], Value::Null);
+    // The list is light: who, when, how many rules; never the rules themselves.
+    for v in versions.as_array().unwrap() {
+        assert!(v.get("rules").is_none(), "{v}");
+        assert_eq!(v["rule_count"], 1, "{v}");
+        assert_eq!(v["created_by_name"], "Bruno Agent", "{v}");
+        assert!(v["created_at"].as_str().is_some(), "{v}");
+    }
     let (_, in_force) = app.get("/api/v1/routing/rules", &bruno).await;
     assert_eq!(in_force["version"], 3);
     // The next hand-over follows the restored rules.
@@ -167,7 +174,14 @@ async fn bad_console_input_is_refused(backend: Backend) {
     bad_level["rules"][0]["then"]["skills"][0]["level"] = json!(42);
     let mut unknown_field = rules();
     unknown_field["rules"][0]["then"]["colour"] = json!("red");
+    // Condition lists are bounded: at most 50 values of at most 100 characters each.
+    let mut many_words = rules();
+    many_words["rules"][0]["when"]["text_contains"] = json!((0..51).map(|i| format!("w{i}")).collect::<Vec<_>>());
+    let mut long_tag = rules();
+    long_tag["rules"][0]["when"]["tags_any"] = json!(["vip", "t".repeat(101)]);
     for (draft, field) in [
+        (many_words, "rules[0].when.text_contains"),
+        (long_tag, "rules[0].when.tags_any[1]"),
         (unknown_skill, "rules[0].then.skills[0].skill"),
         (bad_channel, "rules[0].when.channels[0]"),
         (bad_level, "rules[0].then.skills[0].level"),

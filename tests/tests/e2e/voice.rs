@@ -20,7 +20,8 @@ both_backends!(
     an_unanswered_call_tries_the_next_agent_then_gets_480_and_a_callback,
     a_call_waiting_when_the_hub_stops_becomes_a_callback,
     a_call_connected_when_the_hub_stops_is_closed_and_stays_with_the_agent,
-    bad_sip_and_bad_api_input_are_refused_without_harm
+    bad_sip_and_bad_api_input_are_refused_without_harm,
+    a_softphone_follows_its_agent_being_disabled_or_losing_the_agent_role
 );
 
 const REALM: &str = "switchboard.test";
@@ -121,6 +122,21 @@ async fn register(app: &TestApp, user: &str, password: &str, contact_port: u16) 
         &["-key", "user", user, "-key", "contact_port", &contact_port.to_string(), "-au", user, "-ap", password],
     );
     finish(child, &format!("register {user}")).await;
+}
+
+/// A softphone registration that the hub refuses (sipp exits with a failure).
+async fn register_refused(app: &TestApp, user: &str, password: &str) {
+    let child = sipp(
+        Some(sip_addr(app)),
+        "register.xml",
+        free_udp_port(),
+        &["-key", "user", user, "-key", "contact_port", &free_udp_port().to_string(), "-au", user, "-ap", password],
+    );
+    let out = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("register {user}: sipp did not finish in 40 s"))
+        .unwrap();
+    assert!(!out.status.success(), "register {user} should be refused\n{}", tail(&out.stdout));
 }
 
 /// Waits until sipp, started as a softphone (`sipp(None, ..)`) on `port`, has bound it: a call
@@ -598,4 +614,27 @@ async fn bad_sip_and_bad_api_input_are_refused_without_harm(backend: Backend) {
     assert_eq!(status, 403);
     let (status, _) = app.put("/api/v1/calls/nope/disposition", &ana, &json!({"disposition": "done"})).await;
     assert_eq!(status, 404);
+}
+
+async fn a_softphone_follows_its_agent_being_disabled_or_losing_the_agent_role(backend: Backend) {
+    let app = app(backend, 10, 30).await;
+    let admin = app.login(ADMIN).await;
+    let ana_id = app.me(&app.login(ANA).await).await;
+    let staff = |what: &str| format!("/api/v1/agents/{ana_id}/{what}");
+    let (status, body) =
+        app.put(&staff("sip"), &admin, &json!({"username": "ana-phone", "password": "correct horse"})).await;
+    assert_eq!(status, 200, "{body}");
+    register(&app, "ana-phone", "correct horse", free_udp_port()).await;
+
+    // Disabled: her softphone's credentials stop working at once, not at the next restart.
+    assert_eq!(app.post(&staff("disable"), &admin, &json!({})).await.0, 200);
+    register_refused(&app, "ana-phone", "correct horse").await;
+    assert_eq!(app.post(&staff("enable"), &admin, &json!({})).await.0, 200);
+    register(&app, "ana-phone", "correct horse", free_udp_port()).await;
+
+    // Without the agent role she takes no calls: the same.
+    assert_eq!(app.put(&staff("roles"), &admin, &json!({"roles": ["supervisor"]})).await.0, 200);
+    register_refused(&app, "ana-phone", "correct horse").await;
+    assert_eq!(app.put(&staff("roles"), &admin, &json!({"roles": ["agent"]})).await.0, 200);
+    register(&app, "ana-phone", "correct horse", free_udp_port()).await;
 }

@@ -2,7 +2,7 @@
 // or enable, reset a password (typed, or generated and shown once), end every session. The hub
 // refuses (409) a change that would leave no active admin; the dialog says so.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { ApiError, type Api } from '../workspace/api';
 import { ROLES, type StaffMember } from './api';
@@ -25,6 +25,26 @@ export function explain(e: unknown): string {
   if (e.status === 404) return t('error.not_found');
   if (e.status === 422 && e.field) return t('error.field', { field: t(`field.${e.field}`), message: e.message });
   return e.message || t('error.network');
+}
+
+/** The request field a 422 names, if any. */
+function fieldOf(e: unknown): string | null {
+  return e instanceof ApiError && e.status === 422 && e.field ? e.field : null;
+}
+
+/** ARIA of an input for `field`: invalid and described by the error when the error names it,
+ * always described by its hint (if any). */
+function described(field: string, errorField: string | null, errorId: string, hint?: string): { 'aria-invalid'?: true; 'aria-describedby'?: string } {
+  const bad = errorField === field;
+  const ids = [hint, bad ? errorId : undefined].filter(Boolean).join(' ');
+  return { ...(bad ? { 'aria-invalid': true as const } : {}), ...(ids ? { 'aria-describedby': ids } : {}) };
+}
+
+/** Focuses the input of the field a 422 named (`${prefix}-${field}`), once the error is drawn. */
+function useFocusField(prefix: string, errorField: string | null, error: string): void {
+  useEffect(() => {
+    if (errorField) document.getElementById(`${prefix}-${errorField}`)?.focus();
+  }, [errorField, error]);
 }
 
 export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
@@ -213,30 +233,34 @@ function CreateDialog({ api, onClose, onDone }: { api: Api; onClose: () => void;
   const [password, setPassword] = useState('');
   const [roles, setRoles] = useState<string[]>(['agent']);
   const [error, setError] = useState('');
+  const [errorField, setErrorField] = useState<string | null>(null);
+  useFocusField('new', errorField, error);
   const save = async (e: Event) => {
     e.preventDefault();
     setError('');
+    setErrorField(null);
     if (!roles.length) return setError(t('staff.roles_needed'));
     try {
       await api.request('POST', '/api/v1/agents', { name: name.trim(), email: email.trim(), roles, password });
       onDone(t('staff.created', { name: name.trim() }));
     } catch (err) {
       setError(explain(err));
+      setErrorField(fieldOf(err));
     }
   };
   return (
     <Dialog title={t('staff.add')} onClose={onClose}>
       <form class="admin-form" onSubmit={save}>
         <label for="new-name">{t('staff.name')}</label>
-        <input id="new-name" required maxLength={100} value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+        <input id="new-name" required maxLength={100} {...described('name', errorField, 'new-error')} value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
         <label for="new-email">{t('staff.email')}</label>
-        <input id="new-email" type="email" required value={email} onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
+        <input id="new-email" type="email" required {...described('email', errorField, 'new-error')} value={email} onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
         <label for="new-password">{t('staff.password')}</label>
-        <input id="new-password" type="password" autocomplete="new-password" required minLength={12} aria-describedby="new-password-hint"
+        <input id="new-password" type="password" autocomplete="new-password" required minLength={12} {...described('password', errorField, 'new-error', 'new-password-hint')}
           value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <p id="new-password-hint" class="hint">{t('staff.password_hint')}</p>
         <RoleChoices roles={roles} onChange={setRoles} />
-        {error && <p class="error" role="alert">{error}</p>}
+        {error && <p id="new-error" class="error" role="alert">{error}</p>}
         <div class="admin-buttons">
           <button type="button" onClick={onClose}>{t('cancel')}</button>
           <button type="submit" class="primary">{t('staff.create')}</button>
@@ -250,11 +274,20 @@ function PasswordDialog({ api, member, onClose, onDone }: { api: Api; member: St
   const [mode, setMode] = useState<'generate' | 'set'>('generate');
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');
+  const [errorField, setErrorField] = useState<string | null>(null);
   const [generated, setGenerated] = useState<string | null>(null);
   const [ended, setEnded] = useState(0);
+  const secretRef = useRef<HTMLInputElement>(null);
+  useFocusField('reset', errorField, error);
+  // The same dialog stays open (showModal does not run again, autoFocus does nothing): the
+  // one-time password takes the focus itself when it appears.
+  useEffect(() => {
+    if (generated) secretRef.current?.focus();
+  }, [generated]);
   const save = async (e: Event) => {
     e.preventDefault();
     setError('');
+    setErrorField(null);
     try {
       const r = await api.request<{ password?: string; sessions_ended: number }>(
         'POST', `/api/v1/agents/${member.id}/password`, mode === 'set' ? { password } : {},
@@ -267,6 +300,7 @@ function PasswordDialog({ api, member, onClose, onDone }: { api: Api; member: St
       }
     } catch (err) {
       setError(explain(err));
+      setErrorField(fieldOf(err));
     }
   };
   if (generated) {
@@ -274,7 +308,7 @@ function PasswordDialog({ api, member, onClose, onDone }: { api: Api; member: St
       <Dialog title={t('staff.reset_title', { name: member.name })} onClose={() => onDone(t('staff.password_set', { name: member.name, count: ended }))}>
         <p>{t('staff.generated_once')}</p>
         <label for="generated-password">{t('staff.generated')}</label>
-        <input id="generated-password" class="admin-secret" readOnly value={generated} autoFocus onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
+        <input id="generated-password" class="admin-secret" readOnly value={generated} ref={secretRef} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
         <div class="admin-buttons">
           <button type="button" class="primary" onClick={() => onDone(t('staff.password_set', { name: member.name, count: ended }))}>{t('done')}</button>
         </div>
@@ -299,12 +333,12 @@ function PasswordDialog({ api, member, onClose, onDone }: { api: Api; member: St
         {mode === 'set' && (
           <>
             <label for="reset-password">{t('staff.password')}</label>
-            <input id="reset-password" type="password" autocomplete="new-password" required minLength={12} aria-describedby="reset-password-hint"
+            <input id="reset-password" type="password" autocomplete="new-password" required minLength={12} {...described('password', errorField, 'reset-error', 'reset-password-hint')}
               value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
             <p id="reset-password-hint" class="hint">{t('staff.password_hint')}</p>
           </>
         )}
-        {error && <p class="error" role="alert">{error}</p>}
+        {error && <p id="reset-error" class="error" role="alert">{error}</p>}
         <div class="admin-buttons">
           <button type="button" onClick={onClose}>{t('cancel')}</button>
           <button type="submit" class="danger">{t('staff.reset')}</button>

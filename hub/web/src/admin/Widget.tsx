@@ -54,7 +54,13 @@ export function Widget({ api }: { api: Api }): JSX.Element {
       setBusy(false);
     }
   };
-  const invalid = (field: string) => (error?.field === field ? { 'aria-invalid': true, 'aria-describedby': 'widget-error' } : {});
+  /** ARIA of the input for `field`: invalid and described by the error when it names the field,
+   * and by its hint (`hint`), which the error must not replace. */
+  const invalid = (field: string, hint?: string) => {
+    const bad = error?.field === field;
+    const ids = [hint, bad ? 'widget-error' : undefined].filter(Boolean).join(' ');
+    return { ...(bad ? { 'aria-invalid': true } : {}), ...(ids ? { 'aria-describedby': ids } : {}) };
+  };
   const colour = (key: 'primary_color' | 'on_primary_color') => (
     <div class="admin-colour">
       <label for={`w-${key}`}>{t(`field.${key}`)}</label>
@@ -86,7 +92,7 @@ export function Widget({ api }: { api: Api }): JSX.Element {
             {ratio === null ? t('widget.contrast_unknown') : t(readable ? 'widget.contrast_ok' : 'widget.contrast_low', { ratio: ratio.toFixed(2) })}
           </p>
           <label for="w-origins">{t('field.allowed_origins')}</label>
-          <textarea id="w-origins" rows={4} value={form.origins} aria-describedby="w-origins-hint" onInput={set('origins')} {...invalid('allowed_origins')} />
+          <textarea id="w-origins" rows={4} value={form.origins} onInput={set('origins')} {...invalid('allowed_origins', 'w-origins-hint')} />
           <p id="w-origins-hint" class="hint">{t('widget.origins_hint')}</p>
           {error && <p id="widget-error" class="error" role="alert">{error.text}</p>}
           <p class="admin-status" role="status">{status}</p>

@@ -39,9 +39,11 @@ export function PlaceLinks({ roles, current }: { roles: readonly string[]; curre
   );
 }
 
-export function Shell({ kind, session, signOut, sessionEnded }: { kind: ConsoleKind; session: Session; signOut: () => void; sessionEnded: () => void }): JSX.Element {
+/** `recheck` asks the hub for the session's current roles (a 403 from the console's API may mean
+ * an admin took the console's role away); the shell redraws with them. */
+export function Shell({ kind, session, signOut, sessionEnded, recheck }: { kind: ConsoleKind; session: Session; signOut: () => void; sessionEnded: () => void; recheck: () => void }): JSX.Element {
   const allowed = hasRole(session.agent.roles, CONSOLE_ROLE[kind]);
-  const api = useMemo(() => new Api(session.token, sessionEnded), [session]);
+  const api = useMemo(() => new Api(session.token, sessionEnded, recheck), [session.token]);
   const [Console, setConsole] = useState<ComponentType<ConsoleProps> | null>(null);
   const [failed, setFailed] = useState(false);
   const [section, setSection] = useState(hashSection);

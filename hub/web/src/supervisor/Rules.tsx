@@ -234,7 +234,9 @@ export function Rules({ api }: ConsoleProps): JSX.Element {
       const message = e.message.split('; ')[0].replace(`${e.field}: `, '');
       setError({ field: e.field, message });
       setStatus({ kind: 'error', text: t('rules.invalid', { field: e.field }) });
-      requestAnimationFrame(() => document.getElementById(fieldId(e.field ?? ''))?.focus());
+      // The control at fault, or the list holding it (`channels[0]`: the channels' fieldset).
+      const field = e.field;
+      requestAnimationFrame(() => (document.getElementById(fieldId(field)) ?? document.getElementById(fieldId(field.replace(/\[\d+\]$/, ''))))?.focus());
     } else if (e instanceof ApiError && e.status === 409) {
       setError(null);
       setStatus({ kind: 'error', text: t('rules.conflict') });
@@ -380,7 +382,8 @@ export function Rules({ api }: ConsoleProps): JSX.Element {
         <ul class="rules-chips">
           {draft.skills.map((s, i) => (
             <li key={s}>
-              <span id={fieldId(`skills[${i}]`)}>{s}</span>
+              <span id={fieldId(`skills[${i}]`)} tabIndex={-1} aria-describedby={error?.field === `skills[${i}]` ? `${fieldId(`skills[${i}]`)}-error` : undefined}>{s}</span>
+              <FieldMessage path={`skills[${i}]`} error={error} />
               <button type="button" class="rules-icon" aria-label={t('rules.remove_named', { name: s })} onClick={() => update({ ...draft, skills: draft.skills.filter((x) => x !== s) })}>
                 ✕
               </button>
@@ -413,7 +416,7 @@ export function Rules({ api }: ConsoleProps): JSX.Element {
           setStatus(null);
         }}
       />
-      <RulesVersions key={versionsKey} api={api} inForce={inForce} onRestored={restored} onError={showError} />
+      <RulesVersions key={versionsKey} api={api} inForce={inForce} dirty={dirty} onRestored={restored} onError={showError} />
     </div>
   );
 }

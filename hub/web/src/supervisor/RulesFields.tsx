@@ -115,7 +115,7 @@ export function ChoiceField({
   const id = fieldId(path);
   const mine = error && (error.field === path || error.field.startsWith(`${path}[`)) ? { ...error, field: path } : null;
   return (
-    <fieldset class="rules-choices" id={id}>
+    <fieldset class="rules-choices" id={id} tabIndex={-1} aria-describedby={mine ? `${id}-error` : undefined}>
       <legend>{legend}</legend>
       {options.map((o) => (
         <label key={o}>

@@ -62,6 +62,16 @@ export interface RulesVersion {
   restored_from: number | null;
 }
 
+/** A row of the versions list: a version without its rules. */
+export interface RulesVersionSummary {
+  version: number;
+  created_by: string;
+  created_by_name: string | null;
+  created_at: string;
+  restored_from: number | null;
+  rule_count: number;
+}
+
 export interface QueueForecast {
   queue: string;
   tickets_now: number;

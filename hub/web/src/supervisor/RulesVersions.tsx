@@ -1,33 +1,40 @@
-// The rules' versions with who published each and when; two picked to see what changed, rule
-// by rule and field by field; restore a version (published again as a new version).
+// The rules' versions with who published each, when, and how many rules; two picked to see what
+// changed, rule by rule and field by field (only those two are fetched in full); restore a
+// version (published again as a new version), asking first when the draft has unpublished
+// changes it would discard.
 
 import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { Api } from '../workspace/api';
 import { t } from './i18n';
-import { diffRules, type RulesInForce, type RulesVersion } from './RulesModel';
+import { diffRules, type RulesInForce, type RulesVersion, type RulesVersionSummary } from './RulesModel';
 
 const when = (iso: string) => new Date(iso).toLocaleString(document.documentElement.lang || undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 export function RulesVersions({
   api,
   inForce,
+  dirty,
   onRestored,
   onError,
 }: {
   api: Api;
   inForce: RulesInForce;
+  /** The draft has changes not published: a restore would discard them. */
+  dirty: boolean;
   onRestored: (r: RulesInForce) => void;
   onError: (e: unknown) => void;
 }): JSX.Element {
-  const [versions, setVersions] = useState<RulesVersion[] | null>(null);
+  const [versions, setVersions] = useState<RulesVersionSummary[] | null>(null);
+  // The versions fetched in full, for the diff.
+  const [full, setFull] = useState<Record<number, RulesVersion>>({});
   const [older, setOlder] = useState<number | null>(null);
   const [newer, setNewer] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
     api
-      .request<RulesVersion[]>('GET', '/api/v1/routing/rules/versions')
+      .request<RulesVersionSummary[]>('GET', '/api/v1/routing/rules/versions')
       .then((vs) => {
         setVersions(vs);
         if (vs.length >= 2) {
@@ -38,8 +45,22 @@ export function RulesVersions({
       .catch(onError);
   }, []);
 
+  useEffect(() => {
+    const missing = [older, newer].filter((v): v is number => v !== null && !(v in full));
+    if (missing.length === 0) return;
+    let live = true;
+    Promise.all(missing.map((v) => api.request<RulesVersion>('GET', `/api/v1/routing/rules/versions/${v}`)))
+      .then((got) => {
+        if (live) setFull((f) => Object.fromEntries([...Object.entries(f), ...got.map((g) => [g.version, g] as const)]));
+      })
+      .catch(onError);
+    return () => {
+      live = false;
+    };
+  }, [older, newer]);
+
   const restore = async (v: number) => {
-    if (!window.confirm(t('rules.versions.confirm', { v }))) return;
+    if (!window.confirm(t(dirty ? 'rules.versions.confirm_discard' : 'rules.versions.confirm', { v }))) return;
     setBusy(true);
     try {
       onRestored(await api.request<RulesInForce>('POST', `/api/v1/routing/rules/versions/${v}/restore`, { expected_version: inForce.version }));
@@ -50,8 +71,8 @@ export function RulesVersions({
     }
   };
 
-  const a = versions?.find((v) => v.version === older);
-  const b = versions?.find((v) => v.version === newer);
+  const a = older === null ? undefined : full[older];
+  const b = newer === null ? undefined : full[newer];
   const diff = a && b ? diffRules(a.rules, b.rules) : null;
   return (
     <section class="rules-section" aria-labelledby="rules-versions-title">
@@ -69,6 +90,7 @@ export function RulesVersions({
                 <th scope="col">{t('rules.versions.version')}</th>
                 <th scope="col">{t('rules.versions.who')}</th>
                 <th scope="col">{t('rules.versions.when')}</th>
+                <th scope="col">{t('rules.versions.rule_count')}</th>
                 <th scope="col">{t('rules.versions.compare_from')}</th>
                 <th scope="col">{t('rules.versions.compare_to')}</th>
                 <th scope="col">
@@ -88,6 +110,7 @@ export function RulesVersions({
                   <td>
                     <time dateTime={v.created_at}>{when(v.created_at)}</time>
                   </td>
+                  <td>{v.rule_count}</td>
                   <td>
                     <input type="radio" name="rules-from" checked={older === v.version} onChange={() => setOlder(v.version)} aria-label={t('rules.versions.pick_from', { v: v.version })} />
                   </td>

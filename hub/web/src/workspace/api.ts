@@ -131,6 +131,8 @@ export class Api {
   constructor(
     private readonly token: string,
     private readonly onUnauthorized: () => void,
+    /** Called on a 403 (the consoles re-check the roles then). */
+    private readonly onForbidden?: () => void,
   ) {}
 
   /** A conversation's file (e-mail attachment, web chat upload), fetched with the session's
@@ -148,6 +150,7 @@ export class Api {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     if (response.status === 401) this.onUnauthorized();
+    if (response.status === 403) this.onForbidden?.();
     return parse<T>(response);
   }
 

@@ -5,11 +5,12 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import type { Session } from './api';
+import { Api, type Agent, type Session } from './api';
 import { SignIn } from './SignIn';
 import { Workspace } from './Workspace';
 import { NotAllowed, Shell } from '../console/Shell';
 import { CONSOLES, CONSOLE_ROLE, consoleOf, hasRole } from '../console/types';
+import { t as shellT } from '../console/i18n';
 import './workspace.css';
 
 const KEY = 'switchboard.staff';
@@ -23,8 +24,16 @@ function loadSession(): Session | null {
   }
 }
 
+/** Whether two views of a staff member differ in what the pages show or allow. */
+function changed(a: Agent, b: Agent): boolean {
+  return a.name !== b.name || a.email !== b.email || [...a.roles].sort().join() !== [...b.roles].sort().join();
+}
+
 function App(): JSX.Element {
   const [session, setSession] = useState<Session | null>(loadSession);
+  // The roles kept at sign-in may be stale (an admin changed them since): a session restored from
+  // storage is checked with the hub (GET /api/v1/me) before any console or workspace is drawn.
+  const [verified, setVerified] = useState(false);
   // The hub ended the session (signed out elsewhere, expired, disabled, revoked): a 401 or the
   // inbox socket's 4401. The sign-in page then says so.
   const [ended, setEnded] = useState(false);
@@ -34,7 +43,7 @@ function App(): JSX.Element {
     else sessionStorage.removeItem(KEY);
   }, [session]);
   const roles = session?.agent.roles ?? [];
-  const landing = !kind && session && !hasRole(roles, 'agent') ? CONSOLES.find((c) => hasRole(roles, CONSOLE_ROLE[c])) : undefined;
+  const landing = verified && !kind && session && !hasRole(roles, 'agent') ? CONSOLES.find((c) => hasRole(roles, CONSOLE_ROLE[c])) : undefined;
   useEffect(() => {
     if (landing) location.replace(`/${landing}`);
   }, [landing]);
@@ -51,10 +60,26 @@ function App(): JSX.Element {
   };
   const signedIn = (s: Session) => {
     setEnded(false);
+    setVerified(true);
     setSession(s);
   };
+  /** Asks the hub who this session is now and keeps its roles (and name) if they changed. */
+  const recheck = async (token: string) => {
+    try {
+      const agent = await new Api(token, sessionEnded).request<Agent>('GET', '/api/v1/me');
+      setSession((s) => (s && s.token === token && changed(s.agent, agent) ? { ...s, agent } : s));
+    } catch {
+      // Unreachable hub or 401 (sessionEnded has run): keep what is known.
+    }
+  };
+  const token = session?.token;
+  useEffect(() => {
+    if (!token || verified) return;
+    void recheck(token).finally(() => setVerified(true));
+  }, [token, verified]);
   if (!session) return <SignIn onSignedIn={signedIn} ended={ended} />;
-  if (kind) return <Shell kind={kind} session={session} signOut={signOut} sessionEnded={sessionEnded} />;
+  if (!verified) return <main id="main"><p role="status">{shellT('loading')}</p></main>;
+  if (kind) return <Shell kind={kind} session={session} signOut={signOut} sessionEnded={sessionEnded} recheck={() => void recheck(session.token)} />;
   if (!hasRole(roles, 'agent')) return landing ? <></> : <main id="main"><NotAllowed kind={null} roles={roles} /></main>;
   return <Workspace session={session} signOut={signOut} sessionEnded={sessionEnded} />;
 }

@@ -92,6 +92,8 @@ for (const backend of BACKENDS) {
       await reset.getByRole('button', { name: 'Reset password' }).click();
       const secret = reset.getByLabel('One-time password', { exact: true });
       await secret.waitFor();
+      // It takes the focus (selected, ready to copy): the dialog stayed open, so nothing else would.
+      await admin.waitForFunction(() => document.activeElement?.id === 'generated-password');
       const password = await secret.inputValue();
       assert.equal(password.length, 20);
       await shoot(admin, `${backend}-admin-password-once-1280`);
@@ -114,6 +116,23 @@ for (const backend of BACKENDS) {
         await dialog.getByRole('button', { name: 'Create' }).click();
         return dialog;
       };
+      // A name of blanks passes the browser's check but not the hub's: the 422 lands on the field.
+      await admin.getByRole('button', { name: 'Add staff member' }).click();
+      const blank = admin.getByRole('dialog', { name: 'Add staff member' });
+      await blank.getByLabel('Name').fill('   ');
+      await blank.getByLabel('E-mail').fill('blank@example.com');
+      await blank.getByLabel('Password').fill('a password for blank');
+      await blank.getByRole('button', { name: 'Create' }).click();
+      await blank.getByRole('alert').waitFor();
+      const nameInput = blank.getByLabel('Name');
+      assert.equal(await nameInput.getAttribute('aria-invalid'), 'true');
+      assert.equal(await nameInput.getAttribute('aria-describedby'), 'new-error');
+      await admin.waitForFunction(() => document.activeElement?.id === 'new-name');
+      assert.equal(await blank.getByLabel('E-mail').getAttribute('aria-invalid'), null, 'only the field at fault');
+      assert.equal(await blank.getByLabel('Password').getAttribute('aria-describedby'), 'new-password-hint');
+      await axe(admin, `admin add dialog with a field error (${backend})`);
+      await blank.getByRole('button', { name: 'Cancel' }).click();
+      await blank.waitFor({ state: 'detached' });
       await add();
       await admin.getByRole('status').filter({ hasText: 'Dora Agent was added.' }).waitFor();
       await row('Dora Agent').getByRole('cell', { name: 'Agent, Supervisor' }).waitFor();
@@ -163,6 +182,13 @@ for (const backend of BACKENDS) {
       await form.getByRole('alert').filter({ hasText: /is too low/ }).waitFor();
       await form.getByLabel('Text colour on the main colour', { exact: true }).fill('#ffffff');
       await page.getByText(/Contrast \d+\.\d+:1, readable/).waitFor();
+      // An origin the hub refuses: the field says so and keeps its hint among its descriptions.
+      const origins = form.getByLabel('Sites allowed to embed the chat');
+      await origins.fill('not an origin');
+      await form.getByRole('button', { name: 'Save' }).click();
+      await page.locator('#w-origins[aria-invalid="true"]').waitFor();
+      assert.equal(await origins.getAttribute('aria-describedby'), 'w-origins-hint widget-error');
+      await origins.fill(host.origin);
       const preview = page.getByRole('figure', { name: 'Preview' });
       assert.equal(await preview.getByText('Telco help').evaluate((e) => getComputedStyle(e).backgroundColor), 'rgb(27, 94, 32)');
       await form.getByRole('button', { name: 'Save' }).click();

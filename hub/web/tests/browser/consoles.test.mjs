@@ -32,7 +32,8 @@ for (const backend of BACKENDS) {
       // Nothing of a console was drawn or fetched: no tab list, no console bundle, no console API.
       assert.equal(await page.getByRole('tablist').count(), 0);
       assert.equal(requested.filter((p) => /\/assets\/(supervisor|trainer|admin)-/.test(p)).length, 0, requested.join(' '));
-      assert.equal(requested.filter((p) => p.startsWith('/api/v1/') && !p.startsWith('/api/v1/auth/')).length, 0, requested.join(' '));
+      // (Only who she is: the roles are asked of the hub, not taken from the sign-in.)
+      assert.equal(requested.filter((p) => p.startsWith('/api/v1/') && !p.startsWith('/api/v1/auth/') && p !== '/api/v1/me').length, 0, requested.join(' '));
       // Her header offers only the workspace.
       const places = page.getByRole('navigation', { name: 'Places' });
       assert.deepEqual(await places.getByRole('link').allTextContents(), ['Workspace']);
@@ -83,6 +84,47 @@ for (const backend of BACKENDS) {
       await bruno.waitForURL(`${hub.url}/supervisor`);
       await bruno.getByRole('main').getByRole('heading', { level: 1 }).first().waitFor();
       assert.equal(await bruno.getByRole('heading', { name: 'Not allowed' }).count(), 0);
+    });
+
+    test('roles taken away while a console is open: the next load says "Not allowed"', async () => {
+      const admin = await apiLogin(hub.url, 'admin@demo.switchboard.local');
+      const call = async (method, path, token, body) => {
+        const r = await fetch(`${hub.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+        return { status: r.status, body: await r.json() };
+      };
+      const me = (await call('GET', '/api/v1/me', await apiLogin(hub.url, 'bruno@demo.switchboard.local'))).body;
+      const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' });
+      const page = await context.newPage();
+      await openConsole(page, hub.url, '/supervisor', 'bruno@demo.switchboard.local');
+      await page.getByRole('main').getByRole('heading', { level: 1, name: 'Supervisor console' }).waitFor();
+      try {
+        const cut = await call('PUT', `/api/v1/agents/${me.id}/roles`, admin, { roles: ['agent'] });
+        assert.equal(cut.status, 200, JSON.stringify(cut.body));
+        await page.reload();
+        const main = page.getByRole('main');
+        await main.getByRole('heading', { level: 1, name: 'Not allowed' }).waitFor();
+        assert.equal(await page.getByRole('heading', { name: 'Supervisor console' }).count(), 0);
+        // The header follows the hub too: the Supervisor link is gone.
+        assert.deepEqual(await page.getByRole('navigation', { name: 'Places' }).getByRole('link').allTextContents(), ['Workspace']);
+        await axe(page, 'not allowed after a role change');
+        // Given back, the console opens again at the next load.
+        const back = await call('PUT', `/api/v1/agents/${me.id}/roles`, admin, { roles: me.roles });
+        assert.equal(back.status, 200, JSON.stringify(back.body));
+        await page.reload();
+        await page.getByRole('main').getByRole('heading', { level: 1, name: 'Supervisor console' }).waitFor();
+        assert.equal(await page.getByRole('heading', { name: 'Not allowed' }).count(), 0);
+
+        // Taken away again with the console open: its next call is a 403, the shell re-checks
+        // and says "Not allowed" without a reload.
+        await page.goto(`${hub.url}/supervisor#rules`);
+        await page.getByRole('heading', { level: 2, name: 'Routing rules' }).waitFor();
+        assert.equal((await call('PUT', `/api/v1/agents/${me.id}/roles`, admin, { roles: ['agent'] })).status, 200);
+        await page.getByRole('button', { name: 'Dry run' }).click();
+        await page.getByRole('main').getByRole('heading', { level: 1, name: 'Not allowed' }).waitFor();
+      } finally {
+        await call('PUT', `/api/v1/agents/${me.id}/roles`, admin, { roles: me.roles });
+        await context.close();
+      }
     });
   });
 }

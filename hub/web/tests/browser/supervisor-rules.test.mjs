@@ -51,7 +51,15 @@ for (const backend of BACKENDS) {
 
       const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' });
       const page = await context.newPage();
-      page.on('dialog', (d) => void d.accept());
+      // Confirmations are answered yes, unless `dismiss` says no; their texts are kept.
+      const dialogs = [];
+      let dismiss = false;
+      page.on('dialog', (d) => {
+        dialogs.push(d.message());
+        void (dismiss ? d.dismiss() : d.accept());
+      });
+      const requested = [];
+      page.on('request', (r) => requested.push(new URL(r.url()).pathname));
       await openConsole(page, hub.url, '/supervisor#rules', BRUNO);
       const main = page.getByRole('main');
       await main.getByRole('heading', { level: 2, name: 'Routing rules' }).waitFor();
@@ -129,8 +137,22 @@ for (const backend of BACKENDS) {
       await axe(page, 'rules versions with a diff');
       await shoot(page, `${backend}-supervisor-rules-versions-1280`);
 
+      // The list carries no rules (a count per version); the two compared are fetched in full.
+      assert.equal(await versions.getByRole('row').nth(1).getByRole('cell').nth(2).textContent(), '1');
+      assert.ok(requested.includes('/api/v1/routing/rules/versions/1') && requested.includes('/api/v1/routing/rules/versions/2'), requested.join(' '));
+
+      // With unpublished changes in the draft, a restore asks first; "no" keeps the draft.
+      await card.locator('#rf-rules-0-then-priority').selectOption('1');
+      dismiss = true;
+      await versions.getByRole('button', { name: 'Restore version 1' }).click();
+      assert.match(dialogs.at(-1), /not published: restoring version 1 discards them/);
+      assert.equal(await card.locator('#rf-rules-0-then-priority').inputValue(), '1', 'the draft is kept');
+      assert.equal((await api('GET', '/api/v1/routing/rules', bruno)).version, 2, 'nothing restored');
+      dismiss = false;
+
       // Restore version 1: version 3, marked as its restore; hand-overs follow it again.
       await versions.getByRole('button', { name: 'Restore version 1' }).click();
+      assert.match(dialogs.at(-1), /not published/);
       await main.getByText('Restored: now in force as version 3.').waitFor();
       await versions.getByText('(restores version 1)').waitFor();
       const inForce = await api('GET', '/api/v1/routing/rules', bruno);
