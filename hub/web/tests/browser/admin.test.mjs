@@ -55,7 +55,7 @@ for (const backend of BACKENDS) {
       await admin.getByRole('button', { name: 'Disable Ana Agent' }).click();
       const confirm = admin.getByRole('dialog', { name: 'Disable Ana Agent?' });
       await confirm.waitFor();
-      assert.equal(await admin.evaluate(() => document.activeElement?.textContent), 'Cancel', 'focus starts on the safe choice');
+      await admin.waitForFunction(() => document.activeElement?.textContent === 'Cancel'); // focus starts on the safe choice
       await axe(admin, `admin disable dialog (${backend})`);
       await shoot(admin, `${backend}-admin-disable-dialog-1280`);
       const disabledAt = Date.now();

@@ -119,7 +119,7 @@ for (const backend of BACKENDS) {
       await page.getByRole('tab', { name: 'Try it' }).focus();
       await page.keyboard.press('ArrowRight');
       await page.getByRole('heading', { level: 2, name: 'Intents' }).waitFor();
-      assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Intents');
+      await page.waitForFunction(() => document.activeElement?.textContent === 'Intents', null, { timeout: 5000 });
 
       // Intents: the built-in set, editable.
       await page.getByRole('button', { name: /^bill_dispute/ }).click();
