@@ -3,13 +3,12 @@
 //! from a trainer.
 
 use serde_json::{Value, json};
-use tests::{ANA, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
+use tests::{ANA, Backend, TINA, TestApp, Ws, both_backends, spawn_app_with, test_config};
 
 both_backends!(the_bot_answers_hands_over_and_learns_from_a_trainer, without_the_model_the_bot_searches_by_keywords);
 
-const TINA: &str = "tina@demo.switchboard.local";
-
-async fn bot_app(backend: Backend) -> TestApp {
+/// A hub with the bot on and the real embedding model.
+pub(super) async fn bot_app(backend: Backend) -> TestApp {
     let db = tests::TestDb::new(backend).await;
     let mut config = test_config(&db);
     config.bot.enabled = true;
@@ -18,7 +17,7 @@ async fn bot_app(backend: Backend) -> TestApp {
 }
 
 /// A new English web chat: (visitor token, conversation id).
-async fn english_chat(app: &TestApp) -> (String, String) {
+pub(super) async fn english_chat(app: &TestApp) -> (String, String) {
     let res = app
         .http
         .post(app.url("/api/v1/webchat/sessions"))
@@ -33,7 +32,7 @@ async fn english_chat(app: &TestApp) -> (String, String) {
 }
 
 /// Sends a customer message and returns the bot's reply.
-async fn ask(customer: &mut Ws, client_id: &str, text: &str) -> Value {
+pub(super) async fn ask(customer: &mut Ws, client_id: &str, text: &str) -> Value {
     customer.send_json(&json!({"type": "message", "client_id": client_id, "text": text})).await;
     customer.next_of("ack").await;
     loop {

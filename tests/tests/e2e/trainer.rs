@@ -6,45 +6,16 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tests::{ANA, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
+use tests::{ANA, Backend, TINA, TestApp, Ws, both_backends};
+
+use super::bot::{ask, bot_app, english_chat};
 
 both_backends!(a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents);
 
-const TINA: &str = "tina@demo.switchboard.local";
-
-async fn bot_app(backend: Backend) -> TestApp {
-    let db = tests::TestDb::new(backend).await;
-    let mut config = test_config(&db);
-    config.bot.enabled = true;
-    config.bot.model_dir = tests::model_dir();
-    spawn_app_with(config, db).await
-}
-
 /// A new English web chat's customer socket and conversation id.
 async fn chat(app: &TestApp) -> (Ws, String) {
-    let res = app
-        .http
-        .post(app.url("/api/v1/webchat/sessions"))
-        .json(&json!({"name": "Chris Customer", "language": "en"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let body: Value = res.json().await.unwrap();
-    let socket = app.customer_socket(body["token"].as_str().unwrap(), None).await;
-    (socket, body["conversation_id"].as_str().unwrap().to_owned())
-}
-
-/// Sends a customer message and returns the bot's reply.
-async fn ask(customer: &mut Ws, client_id: &str, text: &str) -> Value {
-    customer.send_json(&json!({"type": "message", "client_id": client_id, "text": text})).await;
-    customer.next_of("ack").await;
-    loop {
-        let frame = customer.next_of("message").await;
-        if frame["message"]["author"] == "bot" {
-            return frame["message"].clone();
-        }
-    }
+    let (visitor, conversation) = english_chat(app).await;
+    (app.customer_socket(&visitor, None).await, conversation)
 }
 
 /// The open unanswered question asked as `question`: its id.
