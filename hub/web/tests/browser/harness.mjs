@@ -222,3 +222,44 @@ export async function openConsole(page, hubUrl, path, email) {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Sign in to Switchboard' }).waitFor({ state: 'detached' });
 }
+
+/** Starts measuring frame work in the page: from each frame's start (its rAF timestamp) to just
+ * after it painted (a message posted from rAF runs after style, layout and paint), and counts
+ * long animation frames. */
+export async function startFrameMeter(page) {
+  await page.evaluate(() => {
+    window.__frames = [];
+    window.__loaf = 0;
+    try {
+      new PerformanceObserver((l) => { window.__loaf += l.getEntries().length; }).observe({ type: 'long-animation-frame' });
+    } catch { /* not supported */ }
+    const channel = new MessageChannel();
+    let start = 0;
+    channel.port1.onmessage = () => window.__frames.push(performance.now() - start);
+    const loop = (ts) => {
+      start = ts;
+      channel.port2.postMessage(0);
+      if (!window.__stop) requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  });
+}
+
+/** Stops the meter: how many frames were counted (the first five left out), their p95 and max
+ * frame work in ms, and the long animation frames. */
+export async function stopFrameMeter(page) {
+  const { times, loaf } = await page.evaluate(() => { window.__stop = true; return { times: window.__frames, loaf: window.__loaf }; });
+  const sorted = times.slice(5).sort((a, b) => a - b);
+  return { frames: sorted.length, p95: sorted[Math.floor(sorted.length * 0.95)], max: sorted[sorted.length - 1], loaf };
+}
+
+/** Prints where a Chromium trace's time went (the 15 longest kinds of event) and returns its events. */
+export function traceTotals(path) {
+  const events = JSON.parse(readFileSync(path, 'utf8')).traceEvents;
+  const totals = {};
+  for (const e of events) {
+    if (e.ph === 'X' && e.dur) totals[e.name] = (totals[e.name] ?? 0) + e.dur / 1000;
+  }
+  console.log(Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, ms]) => `${n}: ${ms.toFixed(0)} ms`).join('\n'));
+  return events;
+}

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHub, launch, apiLogin, shoot, repo } from './harness.mjs';
+import { startHub, launch, apiLogin, shoot, repo, startFrameMeter, stopFrameMeter, traceTotals } from './harness.mjs';
 
 let hub, browser;
 before(async () => {
@@ -63,22 +63,7 @@ test('time to interactive and frame time with 1,000 conversations and a 2,000-me
 
   // Frame work: from a frame's start (the rAF timestamp) to just after it painted (a message
   // posted from rAF runs after style, layout and paint). 50 messages/s for 6 s.
-  await page.evaluate(() => {
-    window.__frames = [];
-    window.__loaf = 0;
-    try {
-      new PerformanceObserver((l) => { window.__loaf += l.getEntries().length; }).observe({ type: 'long-animation-frame' });
-    } catch { /* not supported */ }
-    const channel = new MessageChannel();
-    let start = 0;
-    channel.port1.onmessage = () => window.__frames.push(performance.now() - start);
-    const loop = (ts) => {
-      start = ts;
-      channel.port2.postMessage(0);
-      if (!window.__stop) requestAnimationFrame(loop);
-    };
-    requestAnimationFrame(loop);
-  });
+  await startFrameMeter(page);
   const trace = process.env.PERF_TRACE ? join(repo, 'target', 'browser-perf-trace.json') : null;
   if (trace) await browser.startTracing(page, { path: trace, categories: ['devtools.timeline'] });
   const started = Date.now();
@@ -94,12 +79,7 @@ test('time to interactive and frame time with 1,000 conversations and a 2,000-me
   let cpu = null;
   if (trace) {
     await browser.stopTracing();
-    const totals = {};
-    const events = JSON.parse(readFileSync(trace, 'utf8')).traceEvents;
-    for (const e of events) {
-      if (e.ph === 'X' && e.dur) totals[e.name] = (totals[e.name] ?? 0) + e.dur / 1000;
-    }
-    console.log(Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, ms]) => `${n}: ${ms.toFixed(0)} ms`).join('\n'));
+    const events = traceTotals(trace);
     // CPU time (thread clock) of the page's main thread over the 6 s, by kind of work: unlike
     // wall-clock frame times, it does not grow when other processes take the cores.
     const main = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
@@ -121,9 +101,7 @@ test('time to interactive and frame time with 1,000 conversations and a 2,000-me
     cpu.total = +busy.toFixed(1);
     console.log('main thread CPU ms:', JSON.stringify(cpu));
   }
-  const { frames, loaf } = await page.evaluate(() => { window.__stop = true; return { frames: window.__frames, loaf: window.__loaf }; });
-  const sorted = frames.slice(5).sort((a, b) => a - b);
-  const p95 = sorted[Math.floor(sorted.length * 0.95)];
+  const { frames, p95, max, loaf } = await stopFrameMeter(page);
   const sizes = JSON.parse(readFileSync(join(repo, 'hub/web/dist/sizes.json'), 'utf8'));
   const result = {
     widget_gzip_kb: +(sizes.widget_gzip_bytes / 1024).toFixed(1),
@@ -133,9 +111,9 @@ test('time to interactive and frame time with 1,000 conversations and a 2,000-me
     thread_messages: 2000 + sent,
     thread_messages_in_dom: await page.locator('.msg').count(),
     messages_per_second: 50,
-    frames: sorted.length,
+    frames,
     frame_work_p95_ms: +p95.toFixed(1),
-    frame_work_max_ms: +sorted[sorted.length - 1].toFixed(1),
+    frame_work_max_ms: +max.toFixed(1),
     long_animation_frames: loaf,
     ...(cpu ? { main_thread_cpu_ms: cpu } : {}),
   };

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHub, launch, shoot, openConsole, repo } from './harness.mjs';
+import { startHub, launch, shoot, openConsole, repo, startFrameMeter, stopFrameMeter, traceTotals } from './harness.mjs';
 
 const AGENTS = 200;
 const QUEUES = 30;
@@ -85,23 +85,10 @@ test(`wall frame time with ${AGENTS} agents and ${QUEUES} queues changing every 
   assert.equal(await page.locator('[data-agent]').count(), AGENTS);
   assert.equal(await page.locator('table.queues tbody tr').count(), QUEUES);
 
-  // Frame work, as perf.test.mjs measures it: from a frame's start (the rAF timestamp) to just
-  // after it painted. One wall frame a second for SECONDS seconds, every row changed.
+  // Frame work (harness.mjs startFrameMeter, as for the workspace): one wall frame a second for
+  // SECONDS seconds, every row changed.
+  await startFrameMeter(page);
   await page.evaluate((texts) => {
-    window.__frames = [];
-    window.__loaf = 0;
-    try {
-      new PerformanceObserver((l) => { window.__loaf += l.getEntries().length; }).observe({ type: 'long-animation-frame' });
-    } catch { /* not supported */ }
-    const channel = new MessageChannel();
-    let start = 0;
-    channel.port1.onmessage = () => window.__frames.push(performance.now() - start);
-    const loop = (ts) => {
-      start = ts;
-      channel.port2.postMessage(0);
-      if (!window.__stop) requestAnimationFrame(loop);
-    };
-    requestAnimationFrame(loop);
     let i = 1;
     window.__feeding = setInterval(() => {
       window.__switchboardWall.push(texts[i]);
@@ -114,28 +101,22 @@ test(`wall frame time with ${AGENTS} agents and ${QUEUES} queues changing every 
   await page.waitForTimeout(SECONDS * 1000 + 500);
   if (trace) {
     await browser.stopTracing();
-    const totals = {};
-    for (const e of JSON.parse(readFileSync(trace, 'utf8')).traceEvents) {
-      if (e.ph === 'X' && e.dur) totals[e.name] = (totals[e.name] ?? 0) + e.dur / 1000;
-    }
-    console.log(Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([n, ms]) => `${n}: ${ms.toFixed(0)} ms`).join('\n'));
+    traceTotals(trace);
   }
   // The last frame is on screen: agent 0 shows its presence of the last second.
   const last = JSON.parse(frames[SECONDS]);
   const status = page.getByRole('combobox', { name: `Status of ${last.agents[0].name}` });
   assert.equal(await status.inputValue(), last.agents[0].presence);
-  const { times, loaf } = await page.evaluate(() => { window.__stop = true; return { times: window.__frames, loaf: window.__loaf }; });
+  const { frames: counted, p95, max, loaf } = await stopFrameMeter(page);
   await shoot(page, 'bench-supervisor-wall-200-agents-1280');
-  const sorted = times.slice(5).sort((a, b) => a - b);
-  const p95 = sorted[Math.floor(sorted.length * 0.95)];
   const result = {
     wall_agents: AGENTS,
     wall_queues: QUEUES,
     wall_frame_bytes: bytes,
     wall_updates: SECONDS,
-    wall_frames: sorted.length,
+    wall_frames: counted,
     wall_frame_work_p95_ms: +p95.toFixed(1),
-    wall_frame_work_max_ms: +sorted[sorted.length - 1].toFixed(1),
+    wall_frame_work_max_ms: +max.toFixed(1),
     wall_long_animation_frames: loaf,
   };
   console.log(JSON.stringify(result, null, 2));
