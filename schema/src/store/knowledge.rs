@@ -236,20 +236,7 @@ impl Store {
         };
         let document = document_from_row(&row)?;
         insert_version(&mut tx, id, document.version, content, Some(by), now).await?;
-        let mut resolved = 0;
-        for question in resolve {
-            resolved += sqlx::query(
-                "UPDATE bot_unanswered SET resolved_document_id = $2, resolved_by = $3, resolved_at = $4 \
-                 WHERE id = $1 AND resolved_at IS NULL",
-            )
-            .bind(question.to_string())
-            .bind(id.to_string())
-            .bind(by.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
+        let resolved = resolve_open(&mut tx, resolve, id, by, now).await?;
         if !resolve.is_empty() && resolved == 0 {
             return Err(StoreError::Conflict("none of these questions is still open".into()));
         }
@@ -483,20 +470,7 @@ impl Store {
     pub async fn resolve_unanswered(&self, ids: &[UnansweredId], document: DocumentId, by: AgentId) -> Result<u64> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let mut resolved = 0;
-        for id in ids {
-            resolved += sqlx::query(
-                "UPDATE bot_unanswered SET resolved_document_id = $2, resolved_by = $3, resolved_at = $4 \
-                 WHERE id = $1 AND resolved_at IS NULL",
-            )
-            .bind(id.to_string())
-            .bind(document.to_string())
-            .bind(by.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
+        let resolved = resolve_open(&mut tx, ids, document, by, now).await?;
         tx.commit().await?;
         Ok(resolved)
     }
@@ -648,6 +622,31 @@ fn intent_from_row(row: &AnyRow) -> Result<StoredIntent> {
         updated_by: parse_opt(row, "updated_by")?,
         updated_at: from_ms(row.try_get("updated_at")?)?,
     })
+}
+
+/// Marks the questions that are still open as answered by `document`; returns how many were.
+async fn resolve_open(
+    tx: &mut Transaction<'static, Any>,
+    ids: &[UnansweredId],
+    document: DocumentId,
+    by: AgentId,
+    now: i64,
+) -> Result<u64> {
+    let mut resolved = 0;
+    for id in ids {
+        resolved += sqlx::query(
+            "UPDATE bot_unanswered SET resolved_document_id = $2, resolved_by = $3, resolved_at = $4 \
+             WHERE id = $1 AND resolved_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(document.to_string())
+        .bind(by.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(resolved)
 }
 
 async fn insert_unanswered(
