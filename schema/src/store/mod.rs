@@ -28,6 +28,8 @@ pub use customers::{CustomerConversation, MessagePreview};
 mod email;
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
+mod mfa;
+pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod social;
 mod tickets;
 mod uploads;
