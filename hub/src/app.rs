@@ -26,6 +26,7 @@ use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
 use crate::services::knowledge::Knowledge;
+use crate::services::mfa::Mfa;
 use crate::services::routing::Routing;
 use crate::services::settings::Settings;
 use crate::services::social::Social;
@@ -221,11 +222,17 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
     } else {
         None
     };
-    let settings = Arc::new(Settings::load(store.clone(), config.widget.clone()).await.map_err(StartError::Settings)?);
+    let settings = Arc::new(
+        Settings::load(store.clone(), config.widget.clone(), config.staff.mfa_required_roles.clone())
+            .await
+            .map_err(StartError::Settings)?,
+    );
+    let mfa_secrets = SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
+    let mfa = Arc::new(Mfa::new(store.clone(), mfa_secrets, Arc::clone(&settings)));
     let state = web::Data::new(AppState {
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
         settings: Arc::clone(&settings),
-        sessions: Sessions::new(store.clone(), config.staff.clone()),
+        sessions: Sessions::new(store.clone(), config.staff.clone(), mfa),
         tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),
         webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, &config.webchat),
         knowledge: Knowledge::new(store.clone(), assistant.clone()),

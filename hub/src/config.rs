@@ -145,11 +145,37 @@ pub struct StaffConfig {
     pub session_idle_secs: u64,
     /// A staff session ends this many seconds after sign-in, whatever the activity.
     pub session_max_secs: u64,
+    /// Sensitive actions (role changes, credentials, rule publication, …) need a sign-in or a
+    /// step-up (`POST /api/v1/auth/step-up`) at most this many seconds old; older: 401
+    /// `step_up_required`.
+    pub step_up_secs: u64,
+    /// The roles whose members must use two-step sign-in (TOTP) until an administrator saves
+    /// another policy in the console (the saved one wins). The demo data saves "none".
+    pub mfa_required_roles: Vec<schema::Role>,
+    /// Wrong passwords (or codes) in a row for one account, or twice as many from one address,
+    /// before sign-in is refused (429) for a while; the wait doubles with each further failure.
+    pub login_failures_before_lock: u32,
+    /// Longest wait, in seconds, after repeated sign-in failures.
+    pub login_lock_max_secs: u64,
+    /// Sign-in attempts one client address may make per minute (more: 429).
+    pub login_attempts_per_minute_per_address: u32,
+    /// Password checks (argon2, 19 MiB each) running at once at most; more wait a moment, then
+    /// get 503. 0: twice the number of CPU cores.
+    pub password_checks_at_once: usize,
 }
 
 impl Default for StaffConfig {
     fn default() -> Self {
-        Self { session_idle_secs: 15 * 60, session_max_secs: 12 * 3600 }
+        Self {
+            session_idle_secs: 15 * 60,
+            session_max_secs: 12 * 3600,
+            step_up_secs: 300,
+            mfa_required_roles: vec![schema::Role::Supervisor, schema::Role::Admin],
+            login_failures_before_lock: 5,
+            login_lock_max_secs: 15 * 60,
+            login_attempts_per_minute_per_address: 30,
+            password_checks_at_once: 0,
+        }
     }
 }
 

@@ -49,7 +49,9 @@ error_codes! {
     UnsupportedObject = ("unsupported_object", 400, "a Meta webhook for an object other than a page or WhatsApp account"),
     MailBuildFailed = ("mail_build_failed", 400, "the reply mail cannot be built from this message"),
     Unauthorized = ("unauthorized", 401, "no valid session, token or signature"),
+    StepUpRequired = ("step_up_required", 401, "a sensitive action: sign in again (`POST /api/v1/auth/step-up`), then retry"),
     Forbidden = ("forbidden", 403, "the caller's role does not allow this"),
+    MfaEnrolmentRequired = ("mfa_enrolment_required", 403, "the caller's role requires two-step sign-in: set it up first (`/api/v1/auth/mfa`)"),
     NotFound = ("not_found", 404, "no such resource (or route)"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
@@ -88,7 +90,11 @@ pub enum Error {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    StepUpRequired(String),
+    #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    MfaEnrolmentRequired(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -104,6 +110,9 @@ pub enum Error {
     InvalidRules { field: String, message: String },
     #[error("{0}")]
     TooManyRequests(String),
+    /// 429 with a `Retry-After` of `retry_after_secs`.
+    #[error("{message}")]
+    RetryLater { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
     /// A fault of the hub; the detail goes to the log, never to the client.
@@ -118,14 +127,16 @@ impl Error {
         match self {
             Self::BadRequest { code, .. } => *code,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::StepUpRequired(_) => ErrorCode::StepUpRequired,
             Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::MfaEnrolmentRequired(_) => ErrorCode::MfaEnrolmentRequired,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Validation(ValidationError::TooLong { field: "text", .. }) => ErrorCode::MessageTooLong,
             Self::Validation(_) | Self::InvalidRules { .. } => ErrorCode::InvalidField,
-            Self::TooManyRequests(_) => ErrorCode::RateLimited,
+            Self::TooManyRequests(_) | Self::RetryLater { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }

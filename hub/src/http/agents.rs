@@ -1,4 +1,5 @@
-//! Staff accounts (admin: create, roles, disable/enable, password resets, ending sessions),
+//! Staff accounts (admin: create, roles, disable/enable, password resets, ending sessions,
+//! resetting two-step sign-in; the changes need a recent sign-in, see `Staff::require_fresh_auth`),
 //! agents' routing profiles (supervisor), presence (the agent, or a supervisor for them), and
 //! softphone identities (admin).
 
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(enable)
         .service(reset_password)
         .service(revoke_sessions)
+        .service(reset_mfa)
         .service(get_profile)
         .service(set_profile)
         .service(set_presence)
@@ -59,10 +61,12 @@ pub struct AccountView {
     created_at: OffsetDateTime,
     /// Live (signed-in) sessions.
     sessions: u32,
+    /// Two-step sign-in (TOTP) is set up.
+    mfa_enrolled: bool,
 }
 
 impl StaffView {
-    fn admin(agent: schema::Agent, presence: Presence, sessions: u32) -> Self {
+    fn admin(agent: schema::Agent, presence: Presence, sessions: u32, mfa_enrolled: bool) -> Self {
         Self {
             id: agent.id,
             name: agent.name,
@@ -73,6 +77,7 @@ impl StaffView {
                 active: agent.active,
                 created_at: agent.created_at,
                 sessions,
+                mfa_enrolled,
             }),
         }
     }
@@ -88,16 +93,21 @@ impl StaffView {
 #[get("/agents")]
 pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     let caller = staff.require(Role::Agent)?;
-    let sessions = if caller.has_role(Role::Admin) { Some(state.accounts.session_counts().await?) } else { None };
+    let sessions = if caller.has_role(Role::Admin) {
+        Some((state.accounts.session_counts().await?, state.sessions.mfa().enrolled_members().await?))
+    } else {
+        None
+    };
     let agents: Vec<StaffView> = state
         .tickets
         .directory(caller)
         .await?
         .into_iter()
         .map(|(agent, presence)| match &sessions {
-            Some(counts) => {
+            Some((counts, enrolled)) => {
                 let n = counts.get(&agent.id).copied().unwrap_or(0);
-                StaffView::admin(agent, presence, n)
+                let mfa = enrolled.contains(&agent.id);
+                StaffView::admin(agent, presence, n, mfa)
             }
             None => StaffView { id: agent.id, name: agent.name, presence, account: None },
         })
@@ -143,6 +153,7 @@ pub async fn create(
     body: web::Json<CreateAgent>,
 ) -> Result<HttpResponse, Error> {
     staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let body = body.into_inner();
     let new = new_agent(&body.email, &body.name, &body.roles, body.password).await?;
     let agent = state.core.store.create_agent(new).await?;
@@ -161,7 +172,8 @@ pub struct RolesBody {
 async fn account_view(state: &AppState, agent: schema::Agent) -> Result<StaffView, Error> {
     let presence = state.routing.presence(agent.id).await;
     let sessions = state.accounts.session_counts().await?.get(&agent.id).copied().unwrap_or(0);
-    Ok(StaffView::admin(agent, presence, sessions))
+    let mfa = state.sessions.mfa().enrolled(agent.id).await?;
+    Ok(StaffView::admin(agent, presence, sessions, mfa))
 }
 
 /// Replaces a staff member's roles (admin). Refused with 409 when no active admin would be left.
@@ -187,6 +199,7 @@ pub async fn set_roles(
     body: web::Json<RolesBody>,
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let agent = state.accounts.set_roles(admin, *id, &body.roles).await?;
     Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
@@ -209,6 +222,7 @@ pub async fn set_roles(
 #[post("/agents/{id}/disable")]
 pub async fn disable(state: web::Data<AppState>, staff: Staff, id: web::Path<AgentId>) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let agent = state.accounts.set_active(admin, *id, false).await?;
     Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
@@ -228,6 +242,7 @@ pub async fn disable(state: web::Data<AppState>, staff: Staff, id: web::Path<Age
 #[post("/agents/{id}/enable")]
 pub async fn enable(state: web::Data<AppState>, staff: Staff, id: web::Path<AgentId>) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let agent = state.accounts.set_active(admin, *id, true).await?;
     Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
@@ -285,6 +300,7 @@ pub async fn reset_password(
     body: web::Json<PasswordBody>,
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let reset = state.accounts.reset_password(admin, *id, body.into_inner().password).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -294,7 +310,7 @@ pub async fn reset_password(
 /// Sessions that ended.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionsEndedView {
-    sessions_ended: u64,
+    pub(crate) sessions_ended: u64,
 }
 
 /// Ends every session of a staff member (admin); their open sockets close with 4401 at the next
@@ -319,6 +335,33 @@ pub async fn revoke_sessions(
     let admin = staff.require(Role::Admin)?;
     let sessions_ended = state.accounts.revoke_sessions(admin, *id).await?;
     Ok(HttpResponse::Ok().json(SessionsEndedView { sessions_ended }))
+}
+
+/// Resets a staff member's two-step sign-in (admin; a lost phone): it is removed and every
+/// session of theirs ends; they sign in with their password and, when their role requires it,
+/// set it up again. Needs a recent sign-in.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    params(("id" = AgentId, Path, description = "the staff member")),
+    responses(
+        (status = 200, body = StaffView),
+        (status = 401, description = "step_up_required", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+#[post("/agents/{id}/mfa/reset")]
+pub async fn reset_mfa(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
+    state.sessions.mfa().reset(admin, *id).await?;
+    let agent = state.core.store.agent(*id).await?;
+    Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
 
 // ---- routing profiles and presence ------------------------------------------------------------
@@ -547,6 +590,7 @@ pub async fn set_identity(
     body: web::Json<IdentityBody>,
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let IdentityBody { username, password } = body.into_inner();
     let store = &state.core.store;
     let identity =

@@ -1,10 +1,12 @@
-//! Staff sign-in over HTTP: the [`Staff`] extractor (bearer token, role check) and the
-//! login/logout/me endpoints.
+//! Staff sign-in over HTTP: the [`Staff`] extractor (bearer token, role check, step-up check),
+//! the [`EnrollingStaff`] extractor (also lets through a member who must still set up two-step
+//! sign-in), and the sign-in, second factor, step-up, sign-out, `me` and two-step set-up
+//! endpoints.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, web};
 use schema::{Agent, Role, StaffSession};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -13,12 +15,25 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::AppState;
 use crate::error::Error;
+use crate::http::agents::SessionsEndedView;
 use crate::http::views::{AgentView, ErrorBody};
-use crate::services::staff::{self, Activity};
+use crate::http::webchat::client_address;
+use crate::services::mfa::SecondFactor;
+use crate::services::staff::{self, Activity, LoginOutcome, SignedIn};
 
 /// Sign-in routes.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(login).service(logout).service(me);
+    cfg.service(login)
+        .service(login_second_factor)
+        .service(step_up)
+        .service(logout)
+        .service(logout_all)
+        .service(me)
+        .service(mfa_status)
+        .service(mfa_start)
+        .service(mfa_confirm)
+        .service(mfa_recovery_codes)
+        .service(mfa_disable);
 }
 
 /// The signed-in staff member of a request. Extracting it fails with 401 when the bearer token is
@@ -40,7 +55,21 @@ impl Staff {
     pub fn require(&self, role: Role) -> Result<&Agent, Error> {
         staff::require(&self.0.agent, role)
     }
+
+    /// Fails with 401 `step_up_required` unless the member signed in or stepped up within
+    /// `staff.step_up_secs` (for sensitive actions; the pages then ask and retry).
+    ///
+    /// # Errors
+    /// [`Error::StepUpRequired`].
+    pub fn require_fresh_auth(&self, state: &AppState) -> Result<(), Error> {
+        state.sessions.require_fresh_auth(&self.0)
+    }
 }
+
+/// The signed-in staff member of a request, who may be a member whose role requires two-step
+/// sign-in and who has not set it up yet (only the set-up, `me` and sign-out take this).
+#[derive(Clone, Debug)]
+pub struct EnrollingStaff(pub StaffSession);
 
 /// The bearer token of a request: the `Authorization` header, or for websockets (which browsers
 /// cannot give headers) the `token` query parameter.
@@ -63,20 +92,54 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+/// The session of a request's bearer token; `enrolling` lets a member who must still set up
+/// two-step sign-in through.
+fn session_of(req: &HttpRequest, enrolling: bool) -> Pin<Box<dyn Future<Output = Result<StaffSession, Error>>>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = bearer_token(req);
+    Box::pin(async move {
+        let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
+        let token = token.ok_or_else(|| Error::Unauthorized("sign in first: no bearer token".into()))?;
+        if enrolling {
+            state.sessions.authenticate_enrolling(&token, Activity::Active).await
+        } else {
+            state.sessions.authenticate(&token, Activity::Active).await
+        }
+    })
+}
+
 impl FromRequest for Staff {
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
-            let token = token.ok_or_else(|| Error::Unauthorized("sign in first: no bearer token".into()))?;
-            Ok(Self(state.sessions.authenticate(&token, Activity::Active).await?))
-        })
+        let session = session_of(req, false);
+        Box::pin(async move { Ok(Self(session.await?)) })
     }
 }
+
+impl FromRequest for EnrollingStaff {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let session = session_of(req, true);
+        Box::pin(async move { Ok(Self(session.await?)) })
+    }
+}
+
+/// `Debug` that shows only the type's name: these carry passwords, codes or secrets.
+macro_rules! redacted_debug {
+    ($($name:ident),+) => {
+        $(impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(..)"))
+            }
+        })+
+    };
+}
+
+redacted_debug!(FactorInput, SecondFactorRequest, StepUpRequest, TotpEnrolmentView, CodeRequest, RecoveryCodesView);
 
 /// A staff member's credentials.
 #[derive(Deserialize, ToSchema)]
@@ -100,6 +163,9 @@ pub struct LoginResponse {
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
     agent: AgentView,
+    /// The member's role requires two-step sign-in and they have none: until they set it up
+    /// (`POST /api/v1/auth/mfa/totp`), every other call answers 403 `mfa_enrolment_required`.
+    mfa_enrolment_required: bool,
 }
 
 impl std::fmt::Debug for LoginResponse {
@@ -108,26 +174,160 @@ impl std::fmt::Debug for LoginResponse {
     }
 }
 
-/// E-mail and password for a session token.
+impl From<SignedIn> for LoginResponse {
+    fn from(signed_in: SignedIn) -> Self {
+        Self {
+            expires_at: signed_in.session.expires_at,
+            agent: AgentView::from(&signed_in.session.agent),
+            mfa_enrolment_required: signed_in.enrolment_required,
+            token: signed_in.token,
+        }
+    }
+}
+
+/// The password was right and the member set up two-step sign-in: send a code with this
+/// challenge to `POST /api/v1/auth/login/mfa`.
+#[derive(Serialize, ToSchema)]
+pub struct MfaChallenge {
+    /// Always `true`.
+    mfa_required: bool,
+    /// The challenge token (single use, short-lived).
+    challenge: String,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallenge").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
+/// A session, or a challenge for the second factor.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Session(LoginResponse),
+    SecondFactor(MfaChallenge),
+}
+
+/// E-mail and password for a session token, or (when the member set up two-step sign-in) for
+/// a challenge to answer with a code. Throttled per account and per address: repeated failures
+/// lock sign-in for a while (429 with `Retry-After`, doubling with each further failure).
 #[utoipa::path(
     tag = "staff",
     request_body = LoginRequest,
     responses(
-        (status = 200, body = LoginResponse),
+        (status = 200, body = LoginAnswer),
         (status = 400, description = "not JSON", body = ErrorBody),
-        (status = 401, description = "wrong e-mail or password", body = ErrorBody)
+        (status = 401, description = "wrong e-mail or password", body = ErrorBody),
+        (status = 429, description = "too many attempts (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "too many sign-ins at once", body = ErrorBody)
     )
 )]
 #[post("/auth/login")]
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> Result<HttpResponse, Error> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, Error> {
     let LoginRequest { email, password } = body.into_inner();
-    let signed_in = state.sessions.login(&email, password).await?;
-    let session = &signed_in.session;
-    Ok(HttpResponse::Ok().json(LoginResponse {
-        token: signed_in.token,
-        expires_at: session.expires_at,
-        agent: AgentView::from(&session.agent),
-    }))
+    let answer = match state.sessions.login(&email, password, client_address(&state, &req)).await? {
+        LoginOutcome::SignedIn(signed_in) => LoginAnswer::Session(signed_in.into()),
+        LoginOutcome::SecondFactor { challenge, expires_at } => {
+            LoginAnswer::SecondFactor(MfaChallenge { mfa_required: true, challenge, expires_at })
+        }
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// A second factor: a 6-digit code from the authenticator app, or one of the recovery codes.
+#[derive(Deserialize, ToSchema)]
+pub struct FactorInput {
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+impl FactorInput {
+    fn factor(&self) -> Option<SecondFactor<'_>> {
+        match (&self.code, &self.recovery_code) {
+            (Some(code), _) if !code.trim().is_empty() => Some(SecondFactor::Code(code)),
+            (_, Some(code)) if !code.trim().is_empty() => Some(SecondFactor::Recovery(code)),
+            _ => None,
+        }
+    }
+}
+
+/// The second step of a sign-in.
+#[derive(Deserialize, ToSchema)]
+pub struct SecondFactorRequest {
+    /// The `challenge` of the `mfa_required` answer.
+    challenge: String,
+    #[serde(flatten)]
+    factor: FactorInput,
+}
+
+/// The challenge and a code (`code`, or `recovery_code`) for a session token. A TOTP code is
+/// accepted once; a recovery code is used up.
+#[utoipa::path(
+    tag = "staff",
+    request_body = SecondFactorRequest,
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 401, description = "wrong, reused or missing code, or an expired challenge", body = ErrorBody),
+        (status = 429, description = "too many attempts (see Retry-After)", body = ErrorBody)
+    )
+)]
+#[post("/auth/login/mfa")]
+pub async fn login_second_factor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<SecondFactorRequest>,
+) -> Result<HttpResponse, Error> {
+    let factor = body.factor.factor().ok_or_else(|| Error::invalid("code", "enter a code or a recovery code"))?;
+    let signed_in = state.sessions.login_second_factor(&body.challenge, factor, client_address(&state, &req)).await?;
+    Ok(HttpResponse::Ok().json(LoginResponse::from(signed_in)))
+}
+
+/// Proof of identity for a sensitive action: the password, and a code when the member set up
+/// two-step sign-in.
+#[derive(Deserialize, ToSchema)]
+pub struct StepUpRequest {
+    password: String,
+    #[serde(flatten)]
+    factor: FactorInput,
+}
+
+/// When the member last proved who they are.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepUpResponse {
+    #[serde(with = "time::serde::rfc3339")]
+    authenticated_at: OffsetDateTime,
+}
+
+/// Step-up: confirms the password (and a code, when two-step sign-in is set up) so that
+/// sensitive actions (answering 401 `step_up_required`) are allowed for `staff.step_up_secs`.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    request_body = StepUpRequest,
+    responses(
+        (status = 200, body = StepUpResponse),
+        (status = 401, description = "wrong password or code", body = ErrorBody),
+        (status = 429, description = "too many attempts (see Retry-After)", body = ErrorBody)
+    )
+)]
+#[post("/auth/step-up")]
+pub async fn step_up(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    staff: EnrollingStaff,
+    body: web::Json<StepUpRequest>,
+) -> Result<HttpResponse, Error> {
+    let StepUpRequest { password, factor } = body.into_inner();
+    let authenticated_at =
+        state.sessions.step_up(&staff.0, password, factor.factor(), client_address(&state, &req)).await?;
+    Ok(HttpResponse::Ok().json(StepUpResponse { authenticated_at }))
 }
 
 /// Ends the caller's session.
@@ -137,9 +337,21 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) ->
     responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody))
 )]
 #[post("/auth/logout")]
-pub async fn logout(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
+pub async fn logout(state: web::Data<AppState>, staff: EnrollingStaff) -> Result<HttpResponse, Error> {
     state.sessions.logout(&staff.0).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sign out everywhere: ends every session of the caller (this one too).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    responses((status = 200, body = SessionsEndedView), (status = 401, body = ErrorBody))
+)]
+#[post("/auth/logout-all")]
+pub async fn logout_all(state: web::Data<AppState>, staff: EnrollingStaff) -> Result<HttpResponse, Error> {
+    let sessions_ended = state.sessions.logout_all(&staff.0).await?;
+    Ok(HttpResponse::Ok().json(SessionsEndedView { sessions_ended }))
 }
 
 /// Who the token belongs to.
@@ -149,6 +361,126 @@ pub async fn logout(state: web::Data<AppState>, staff: Staff) -> Result<HttpResp
     responses((status = 200, body = AgentView), (status = 401, body = ErrorBody))
 )]
 #[get("/me")]
-pub async fn me(staff: Staff) -> HttpResponse {
-    HttpResponse::Ok().json(AgentView::from(staff.agent()))
+pub async fn me(staff: EnrollingStaff) -> HttpResponse {
+    HttpResponse::Ok().json(AgentView::from(&staff.0.agent))
+}
+
+/// The caller's two-step sign-in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaStatusView {
+    /// Set up (TOTP confirmed).
+    enrolled: bool,
+    /// One of the caller's roles requires it.
+    required: bool,
+    /// Unused recovery codes.
+    recovery_codes_left: u32,
+}
+
+/// The caller's two-step sign-in state.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    responses((status = 200, body = MfaStatusView), (status = 401, body = ErrorBody))
+)]
+#[get("/auth/mfa")]
+pub async fn mfa_status(state: web::Data<AppState>, staff: EnrollingStaff) -> Result<HttpResponse, Error> {
+    let s = state.sessions.mfa().status(&staff.0.agent).await?;
+    Ok(HttpResponse::Ok().json(MfaStatusView {
+        enrolled: s.enrolled,
+        required: s.required,
+        recovery_codes_left: s.recovery_codes_left,
+    }))
+}
+
+/// What an authenticator app needs (shown once; confirm with a code to finish).
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentView {
+    /// The secret, base32, for typing it in.
+    secret: String,
+    /// The `otpauth://totp/…` URI.
+    otpauth_uri: String,
+    /// The URI as a QR code, an SVG document.
+    qr_svg: String,
+}
+
+/// Starts setting up TOTP (replaces a set-up not yet confirmed). 409 when it is set up already
+/// (turn it off first).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    responses((status = 200, body = TotpEnrolmentView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[post("/auth/mfa/totp")]
+pub async fn mfa_start(state: web::Data<AppState>, staff: EnrollingStaff) -> Result<HttpResponse, Error> {
+    let e = state.sessions.mfa().start(&staff.0.agent).await?;
+    Ok(HttpResponse::Ok().json(TotpEnrolmentView { secret: e.secret, otpauth_uri: e.otpauth_uri, qr_svg: e.qr_svg }))
+}
+
+/// A code from the authenticator app.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    code: String,
+}
+
+/// Recovery codes: each signs in once in place of a code. Shown once; only digests are kept.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesView {
+    recovery_codes: Vec<String>,
+}
+
+/// Finishes setting up TOTP with a first code; answers the ten recovery codes.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    request_body = CodeRequest,
+    responses(
+        (status = 200, body = RecoveryCodesView),
+        (status = 401, description = "wrong code", body = ErrorBody),
+        (status = 409, description = "no set-up pending", body = ErrorBody)
+    )
+)]
+#[post("/auth/mfa/totp/confirm")]
+pub async fn mfa_confirm(
+    state: web::Data<AppState>,
+    staff: EnrollingStaff,
+    body: web::Json<CodeRequest>,
+) -> Result<HttpResponse, Error> {
+    let codes = state.sessions.mfa().confirm(&staff.0.agent, &body.code).await?;
+    Ok(HttpResponse::Ok().json(RecoveryCodesView { recovery_codes: codes.0 }))
+}
+
+/// New recovery codes; the old ones stop working. Needs a recent sign-in (step-up).
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = RecoveryCodesView),
+        (status = 401, description = "step_up_required", body = ErrorBody),
+        (status = 409, description = "two-step sign-in is not set up", body = ErrorBody)
+    )
+)]
+#[post("/auth/mfa/recovery-codes")]
+pub async fn mfa_recovery_codes(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
+    staff.require_fresh_auth(&state)?;
+    let codes = state.sessions.mfa().regenerate_recovery_codes(staff.agent()).await?;
+    Ok(HttpResponse::Ok().json(RecoveryCodesView { recovery_codes: codes.0 }))
+}
+
+/// Turns off the caller's two-step sign-in (to set it up again on another phone). Needs a
+/// recent sign-in (step-up). A member whose role requires it can then only set it up again.
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "turned off"),
+        (status = 401, description = "step_up_required", body = ErrorBody),
+        (status = 409, description = "two-step sign-in is not set up", body = ErrorBody)
+    )
+)]
+#[delete("/auth/mfa")]
+pub async fn mfa_disable(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
+    staff.require_fresh_auth(&state)?;
+    state.sessions.mfa().disable_own(staff.agent()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

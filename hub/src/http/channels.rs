@@ -121,6 +121,7 @@ pub async fn create_account(
     body: web::Json<NewAccountBody>,
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let (account, secrets) = state.social.add_account(admin.id, body.into_inner().into()).await?;
     Ok(HttpResponse::Created().json(view(&account, &secrets)))
 }

@@ -24,7 +24,11 @@ impl ResponseError for Error {
         if let Some(field) = self.field() {
             body["error"]["field"] = json!(field);
         }
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::RetryLater { retry_after_secs, .. } = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
+        }
+        response.json(body)
     }
 }
 

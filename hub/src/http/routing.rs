@@ -81,6 +81,7 @@ pub async fn save_rules(
     body: web::Json<SaveRules>,
 ) -> Result<HttpResponse, Error> {
     let supervisor = staff.require(Role::Supervisor)?;
+    staff.require_fresh_auth(&state)?;
     let SaveRules { rules, expected_version } = body.into_inner();
     let (version, rules) = state.tickets.save_rules(supervisor.id, rules, expected_version).await?;
     Ok(HttpResponse::Ok().json(RulesView { version, rules }))
@@ -161,6 +162,7 @@ pub async fn restore_rules(
     body: web::Json<RestoreRules>,
 ) -> Result<HttpResponse, Error> {
     let supervisor = staff.require(Role::Supervisor)?;
+    staff.require_fresh_auth(&state)?;
     let RestoreRules { expected_version } = body.into_inner();
     let (version, rules) = state.tickets.restore_rules(supervisor.id, path.into_inner(), expected_version).await?;
     Ok(HttpResponse::Ok().json(RulesView { version, rules }))

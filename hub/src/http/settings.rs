@@ -1,5 +1,6 @@
-//! Settings admins change at run time (admin): the chat widget's look and allowed origins, and
-//! how long data is kept. Saved values apply at once, without a restart.
+//! Settings admins change at run time (admin): the chat widget's look and allowed origins, how
+//! long data is kept, and which roles must use two-step sign-in. Saved values apply at once,
+//! without a restart; saving needs a recent sign-in (step-up).
 
 use actix_web::{HttpResponse, get, put, web};
 use schema::{AgentId, Role};
@@ -17,7 +18,12 @@ use crate::services::settings::{Retention, Saved};
 
 /// Settings routes.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(get_widget).service(save_widget).service(get_retention).service(save_retention);
+    cfg.service(get_widget)
+        .service(save_widget)
+        .service(get_retention)
+        .service(save_retention)
+        .service(get_mfa_policy)
+        .service(save_mfa_policy);
 }
 
 /// Who saved a setting, and when.
@@ -106,6 +112,7 @@ pub async fn save_widget(
     body: web::Json<WidgetBody>,
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let WidgetBody { title, greeting, primary_color, on_primary_color, allowed_origins } = body.into_inner();
     let input = WidgetSettings { allowed_origins, title, greeting, primary_color, on_primary_color };
     let (w, s) = state.settings.save_widget(admin, input).await?;
@@ -176,8 +183,68 @@ pub async fn save_retention(
     body: web::Json<RetentionBody>,
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
     let RetentionBody { conversations_days, messages_days, audit_days } = body.into_inner();
     let (r, s) =
         state.settings.save_retention(admin, Retention { conversations_days, messages_days, audit_days }).await?;
     Ok(HttpResponse::Ok().json(retention_view(r, Some(s))))
+}
+
+/// Which roles must use two-step sign-in (TOTP). Members of those roles who have not set it up
+/// can only set it up (every other call answers 403 `mfa_enrolment_required`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaPolicyBody {
+    /// `agent`, `supervisor`, `bot_trainer`, `admin`, `auditor`; empty: nobody.
+    required_roles: Vec<Role>,
+}
+
+/// The two-step sign-in policy in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaPolicyView {
+    required_roles: Vec<Role>,
+    /// `config` (`staff.mfa_required_roles`, until an admin saves) or `console`.
+    source: &'static str,
+    saved: Option<SavedView>,
+}
+
+fn mfa_policy_view(required_roles: Vec<Role>, s: Option<Saved>) -> MfaPolicyView {
+    MfaPolicyView { required_roles, source: if s.is_some() { "console" } else { "config" }, saved: saved(s) }
+}
+
+/// Which roles must use two-step sign-in (admin).
+#[utoipa::path(
+    tag = "settings",
+    security(("bearer" = [])),
+    responses((status = 200, body = MfaPolicyView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+#[get("/settings/mfa")]
+pub async fn get_mfa_policy(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
+    staff.require(Role::Admin)?;
+    let (roles, s) = state.settings.mfa_policy();
+    Ok(HttpResponse::Ok().json(mfa_policy_view(roles, s)))
+}
+
+/// Saves which roles must use two-step sign-in (admin; needs a recent sign-in).
+#[utoipa::path(
+    tag = "settings",
+    security(("bearer" = [])),
+    request_body = MfaPolicyBody,
+    responses(
+        (status = 200, body = MfaPolicyView),
+        (status = 401, description = "step_up_required", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "an unknown role", body = ErrorBody)
+    )
+)]
+#[put("/settings/mfa")]
+pub async fn save_mfa_policy(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<MfaPolicyBody>,
+) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    staff.require_fresh_auth(&state)?;
+    let (roles, s) = state.settings.save_mfa_policy(admin, body.into_inner().required_roles).await?;
+    Ok(HttpResponse::Ok().json(mfa_policy_view(roles, Some(s))))
 }

@@ -96,7 +96,7 @@ pub async fn create_session(
 }
 
 /// The client's address: from the configured proxy header (its last entry), else the peer.
-fn client_address(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
+pub(crate) fn client_address(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
     match &state.config.webchat.client_address_header {
         Some(name) => req
             .headers()

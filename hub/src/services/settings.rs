@@ -1,5 +1,5 @@
-//! Settings administrators change at run time: the chat widget's look and allowed origins, and
-//! how long data is kept. The config file's `[widget]` section is the default; once an admin
+//! Settings administrators change at run time: the chat widget's look and allowed origins, how
+//! long data is kept, and which roles must use two-step sign-in. The config file's `[widget]` section is the default; once an admin
 //! saves, the stored value wins. Values are validated here, kept in memory for the origin check
 //! and the widget's configuration (read on every web chat request), and re-read from the store
 //! every [`REFRESH`] so that every hub node sharing the database follows a change.
@@ -9,7 +9,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use schema::{Agent, AgentId, ConsoleSetting, Store, ValidationError};
+use schema::{Agent, AgentId, ConsoleSetting, Role, Store, ValidationError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -20,6 +20,34 @@ use crate::error::Error;
 pub const REFRESH: Duration = Duration::from_secs(10);
 const WIDGET: &str = "widget";
 const RETENTION: &str = "retention";
+const MFA_POLICY: &str = "mfa_policy";
+
+/// Which roles must use two-step sign-in (TOTP).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaPolicy {
+    pub required_roles: Vec<Role>,
+}
+
+impl MfaPolicy {
+    fn new(mut roles: Vec<Role>) -> Self {
+        roles.sort();
+        roles.dedup();
+        Self { required_roles: roles }
+    }
+}
+
+/// Saves `roles` as the two-step sign-in policy unless an administrator saved one (demo data).
+///
+/// # Errors
+/// The store fails.
+pub async fn seed_mfa_policy(store: &Store, by: AgentId, roles: Vec<Role>) -> Result<(), Error> {
+    if store.console_setting(MFA_POLICY).await?.is_none() {
+        let json = serde_json::to_string(&MfaPolicy::new(roles)).map_err(Error::internal)?;
+        store.save_console_setting(MFA_POLICY, &json, by).await?;
+    }
+    Ok(())
+}
 
 /// Most allowed origins.
 pub const MAX_ORIGINS: usize = 50;
@@ -70,6 +98,8 @@ struct Current {
     widget_saved: Option<Saved>,
     retention: Retention,
     retention_saved: Option<Saved>,
+    mfa: MfaPolicy,
+    mfa_saved: Option<Saved>,
 }
 
 /// The run-time settings.
@@ -77,6 +107,7 @@ struct Current {
 pub struct Settings {
     store: Store,
     defaults: WidgetSettings,
+    mfa_default: MfaPolicy,
     current: RwLock<Current>,
 }
 
@@ -202,9 +233,10 @@ impl Settings {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn load(store: Store, defaults: WidgetSettings) -> Result<Self, Error> {
-        let current = read(&store, &defaults).await?;
-        Ok(Self { store, defaults, current: RwLock::new(current) })
+    pub async fn load(store: Store, defaults: WidgetSettings, mfa_required_roles: Vec<Role>) -> Result<Self, Error> {
+        let mfa_default = MfaPolicy::new(mfa_required_roles);
+        let current = read(&store, &defaults, &mfa_default).await?;
+        Ok(Self { store, defaults, mfa_default, current: RwLock::new(current) })
     }
 
     fn current(&self) -> Current {
@@ -229,6 +261,32 @@ impl Settings {
     pub fn retention(&self) -> (Retention, Option<Saved>) {
         let c = self.current();
         (c.retention, c.retention_saved)
+    }
+
+    /// The roles that must use two-step sign-in, and who saved that (`None`: the config file's).
+    #[must_use]
+    pub fn mfa_policy(&self) -> (Vec<Role>, Option<Saved>) {
+        let c = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        (c.mfa.required_roles.clone(), c.mfa_saved)
+    }
+
+    /// Saves which roles must use two-step sign-in; it applies at once (members of those roles
+    /// without it can then only set it up).
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn save_mfa_policy(&self, by: &Agent, roles: Vec<Role>) -> Result<(Vec<Role>, Saved), Error> {
+        let policy = MfaPolicy::new(roles);
+        let json = serde_json::to_string(&policy).map_err(Error::internal)?;
+        let stored = self.store.save_console_setting(MFA_POLICY, &json, by.id).await?;
+        let saved = Saved::from(&stored);
+        {
+            let mut c = self.current.write().unwrap_or_else(PoisonError::into_inner);
+            c.mfa = policy.clone();
+            c.mfa_saved = Some(saved);
+        }
+        tracing::info!(by = %by.id, roles = ?policy.required_roles, "two-step sign-in policy saved");
+        Ok((policy.required_roles, saved))
     }
 
     /// Validates and saves the widget's settings; they apply at once.
@@ -275,7 +333,7 @@ impl Settings {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                _ = interval.tick() => match read(&self.store, &self.defaults).await {
+                _ = interval.tick() => match read(&self.store, &self.defaults, &self.mfa_default).await {
                     Ok(current) => *self.current.write().unwrap_or_else(PoisonError::into_inner) = current,
                     Err(e) => tracing::warn!(error = %e, "cannot re-read the console settings"),
                 },
@@ -284,7 +342,7 @@ impl Settings {
     }
 }
 
-async fn read(store: &Store, defaults: &WidgetSettings) -> Result<Current, Error> {
+async fn read(store: &Store, defaults: &WidgetSettings, mfa_default: &MfaPolicy) -> Result<Current, Error> {
     let corrupt = |name: &str, e: serde_json::Error| Error::Internal(format!("stored {name} settings: {e}"));
     let (widget, widget_saved) = match store.console_setting(WIDGET).await? {
         Some(s) => (serde_json::from_str(&s.value).map_err(|e| corrupt(WIDGET, e))?, Some(Saved::from(&s))),
@@ -294,7 +352,11 @@ async fn read(store: &Store, defaults: &WidgetSettings) -> Result<Current, Error
         Some(s) => (serde_json::from_str(&s.value).map_err(|e| corrupt(RETENTION, e))?, Some(Saved::from(&s))),
         None => (Retention::default(), None),
     };
-    Ok(Current { widget, widget_saved, retention, retention_saved })
+    let (mfa, mfa_saved) = match store.console_setting(MFA_POLICY).await? {
+        Some(s) => (serde_json::from_str(&s.value).map_err(|e| corrupt(MFA_POLICY, e))?, Some(Saved::from(&s))),
+        None => (mfa_default.clone(), None),
+    };
+    Ok(Current { widget, widget_saved, retention, retention_saved, mfa, mfa_saved })
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
-//! Staff accounts and sessions: argon2 passwords, bearer session tokens with idle and absolute
-//! expiry, the creation of staff members (by an admin, at start, by the CLI), and what admins do
-//! to accounts (roles, disabling, password resets, ending sessions).
+//! Staff accounts and sessions: argon2 passwords, sign-in (throttled; two-step when the member
+//! set up TOTP), bearer session tokens with idle and absolute expiry, step-up (a fresh proof of
+//! identity before sensitive actions), the creation of staff members (by an admin, at start, by
+//! the CLI), and what admins do to accounts (roles, disabling, password resets, ending sessions).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use argon2::Argon2;
@@ -19,15 +21,20 @@ use time::{Duration, OffsetDateTime};
 
 use crate::config::StaffConfig;
 use crate::error::Error;
+use crate::services::mfa::{Mfa, SecondFactor};
 use crate::services::routing::Routing;
+use crate::services::throttle::LoginThrottle;
 use crate::services::voice::Voice;
 
 /// Staff passwords must have at least this many characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Prefix of staff session tokens, so secret scanners can spot a leaked one.
 const TOKEN_PREFIX: &str = "sbs_";
-/// A session's activity is written back at most this often.
+/// A session's activity is written back at most this often (or every half idle timeout, when
+/// that is shorter).
 const TOUCH_EVERY: Duration = Duration::seconds(60);
+/// How long the second step of a sign-in may wait for its code.
+const CHALLENGE_TTL: Duration = Duration::minutes(5);
 
 /// Hashes a password with argon2id (default, OWASP-recommended parameters).
 ///
@@ -91,10 +98,38 @@ pub enum Activity {
 }
 
 /// A new session: the token (shown once) and the session as stored.
-#[derive(Debug)]
 pub struct SignedIn {
     pub token: String,
     pub session: StaffSession,
+    /// The member's role requires two-step sign-in and they have none: the session may only
+    /// set it up until they do.
+    pub enrolment_required: bool,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("agent_id", &self.session.agent.id)
+            .field("enrolment_required", &self.enrolment_required)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a correct password leads to.
+pub enum LoginOutcome {
+    /// A session.
+    SignedIn(SignedIn),
+    /// The member set up two-step sign-in: answer the challenge with a code.
+    SecondFactor { challenge: String, expires_at: OffsetDateTime },
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SignedIn(s) => s.fmt(f),
+            Self::SecondFactor { expires_at, .. } => write!(f, "SecondFactor(until {expires_at})"),
+        }
+    }
 }
 
 /// Staff sign-in and sessions.
@@ -102,19 +137,45 @@ pub struct SignedIn {
 pub struct Sessions {
     store: Store,
     config: StaffConfig,
+    mfa: Arc<Mfa>,
+    throttle: LoginThrottle,
 }
 
 impl Sessions {
     #[must_use]
-    pub fn new(store: Store, config: StaffConfig) -> Self {
-        Self { store, config }
+    pub fn new(store: Store, config: StaffConfig, mfa: Arc<Mfa>) -> Self {
+        let throttle = LoginThrottle::new(&config);
+        Self { store, config, mfa, throttle }
     }
 
-    /// Checks a staff bearer token and, for [`Activity::Active`], records the activity.
+    /// Two-step sign-in.
+    #[must_use]
+    pub fn mfa(&self) -> &Mfa {
+        &self.mfa
+    }
+
+    /// Checks a staff bearer token and, for [`Activity::Active`], records the activity. A member
+    /// whose role requires two-step sign-in and who has none set up is refused (403
+    /// `mfa_enrolment_required`): see [`Sessions::authenticate_enrolling`].
+    ///
+    /// # Errors
+    /// 401 for a bad token; 403 as above; 503 if the store is down.
+    pub async fn authenticate(&self, token: &str, activity: Activity) -> Result<StaffSession, Error> {
+        let session = self.authenticate_enrolling(token, activity).await?;
+        if self.mfa.enrolment_pending(&session.agent).await? {
+            return Err(Error::MfaEnrolmentRequired(
+                "your role requires two-step sign-in: set it up first (POST /api/v1/auth/mfa/totp)".into(),
+            ));
+        }
+        Ok(session)
+    }
+
+    /// Checks a staff bearer token like [`Sessions::authenticate`], but lets a member who must
+    /// still set up two-step sign-in through (for the set-up itself, sign-out and `me`).
     ///
     /// # Errors
     /// 401 for a bad token; 503 if the store is down.
-    pub async fn authenticate(&self, token: &str, activity: Activity) -> Result<StaffSession, Error> {
+    pub async fn authenticate_enrolling(&self, token: &str, activity: Activity) -> Result<StaffSession, Error> {
         let unauthorized = || Error::Unauthorized("sign in again: the session is invalid or has expired".into());
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Err(unauthorized());
@@ -125,45 +186,160 @@ impl Sessions {
             return Err(unauthorized());
         }
         let now = OffsetDateTime::now_utc();
-        if activity == Activity::Active && now - session.last_seen_at >= TOUCH_EVERY {
+        let half_idle = Duration::seconds(i64::try_from(self.config.session_idle_secs / 2).unwrap_or(i64::MAX / 2));
+        if activity == Activity::Active && now - session.last_seen_at >= TOUCH_EVERY.min(half_idle) {
             self.store.touch_session(&digest, expiry(&self.config, session.created_at, now)).await?;
         }
         Ok(session)
     }
 
-    /// E-mail and password for a session. Unknown e-mail and wrong password take the same time
-    /// and give the same answer.
-    ///
-    /// # Errors
-    /// 401 when refused; 503 if the store is down.
-    pub async fn login(&self, email: &str, password: String) -> Result<SignedIn, Error> {
-        let refused = || Error::Unauthorized("wrong e-mail or password".into());
-        let creds = match email.parse::<EmailAddress>() {
-            Ok(email) => self.store.agent_credentials(&email).await?,
-            Err(_) => None,
-        };
-        let (agent, hash, known) = match creds {
-            Some((agent, hash)) if agent.active => (Some(agent), hash, true),
-            _ => (None, dummy_hash().to_owned(), false),
-        };
-        let verified = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .map_err(|e| Error::Internal(format!("password check failed: {e}")))?;
-        let agent = match agent {
-            Some(agent) if verified && known => agent,
-            _ => {
-                tracing::info!(email_known = known, "sign-in refused");
-                return Err(refused());
-            }
-        };
+    /// Checks `password` against the member's hash (or a dummy one), throttled.
+    async fn password_matches(&self, hash: Option<String>, password: String) -> Result<bool, Error> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
+        Ok(self.throttle.password_check(move || verify_password(&hash, &password)).await? && known)
+    }
+
+    /// A new session for a member who proved who they are.
+    async fn open_session(&self, agent: Agent, from: Option<IpAddr>) -> Result<SignedIn, Error> {
         let token = new_token();
         let now = OffsetDateTime::now_utc();
         let session = self
             .store
             .create_session(&digest(&token), &agent, AuthMethod::Password, expiry(&self.config, now, now))
             .await?;
-        tracing::info!(agent_id = %agent.id, "staff signed in");
-        Ok(SignedIn { token, session })
+        self.throttle.succeeded(agent.email.as_str());
+        let enrolment_required = self.mfa.enrolment_pending(&agent).await?;
+        tracing::info!(agent_id = %agent.id, address = ?from, enrolment_required, "staff signed in");
+        Ok(SignedIn { token, session, enrolment_required })
+    }
+
+    /// E-mail and password for a session, or for a challenge to answer with a second factor
+    /// when the member set one up. Unknown e-mail and wrong password take the same time and give
+    /// the same answer. Throttled per account and per client address.
+    ///
+    /// # Errors
+    /// 401 when refused; 429 when throttled; 503 when too many sign-ins run at once or the store
+    /// is down.
+    pub async fn login(&self, email: &str, password: String, from: Option<IpAddr>) -> Result<LoginOutcome, Error> {
+        let refused = || Error::Unauthorized("wrong e-mail or password".into());
+        self.throttle.check(email, from)?;
+        let creds = match email.parse::<EmailAddress>() {
+            Ok(email) => self.store.agent_credentials(&email).await?,
+            Err(_) => None,
+        };
+        let (agent, hash) = match creds {
+            Some((agent, hash)) if agent.active => (Some(agent), Some(hash)),
+            _ => (None, None),
+        };
+        let known = agent.is_some();
+        // An unknown account is checked against a dummy hash: the same work, the same answer.
+        let matches = self.password_matches(hash, password).await?;
+        let agent = match agent {
+            Some(agent) if matches => agent,
+            _ => {
+                self.throttle.failed(email, from);
+                tracing::warn!(email_known = known, address = ?from, "sign-in refused: wrong e-mail or password");
+                return Err(refused());
+            }
+        };
+        if self.mfa.enrolled(agent.id).await? {
+            let (challenge, expires_at) = self.mfa.challenge(agent.id, CHALLENGE_TTL).await?;
+            tracing::info!(agent_id = %agent.id, address = ?from, "password accepted: second factor asked");
+            return Ok(LoginOutcome::SecondFactor { challenge, expires_at });
+        }
+        Ok(LoginOutcome::SignedIn(self.open_session(agent, from).await?))
+    }
+
+    /// The second step of a sign-in: the challenge and a TOTP or recovery code, for a session.
+    ///
+    /// # Errors
+    /// 401 for an expired or used challenge or a wrong code; 429 when throttled; 503 if the
+    /// store is down.
+    pub async fn login_second_factor(
+        &self,
+        challenge: &str,
+        factor: SecondFactor<'_>,
+        from: Option<IpAddr>,
+    ) -> Result<SignedIn, Error> {
+        let (digest, agent_id) = self.mfa.challenge_member(challenge).await?;
+        let agent = self.store.agent(agent_id).await?;
+        if !agent.active {
+            return Err(Error::Unauthorized("the sign-in has expired: enter your password again".into()));
+        }
+        self.throttle.check(agent.email.as_str(), from)?;
+        if let Err(e) = self.mfa.answer_challenge(&digest, agent_id, factor).await {
+            self.throttle.failed(agent.email.as_str(), from);
+            tracing::warn!(agent_id = %agent_id, address = ?from, "sign-in refused: wrong second factor");
+            return Err(e);
+        }
+        self.open_session(agent, from).await
+    }
+
+    /// Step-up: the member proves who they are again (password, and a code when they set up
+    /// two-step sign-in), which refreshes the session's `authenticated_at`.
+    ///
+    /// # Errors
+    /// 401 for a wrong password or code (or a missing code); 429 when throttled.
+    pub async fn step_up(
+        &self,
+        session: &StaffSession,
+        password: String,
+        factor: Option<SecondFactor<'_>>,
+        from: Option<IpAddr>,
+    ) -> Result<OffsetDateTime, Error> {
+        let agent = &session.agent;
+        let email = agent.email.as_str();
+        self.throttle.check(email, from)?;
+        let hash = self.store.agent_credentials(&agent.email).await?.map(|(_, h)| h);
+        let refused = |why: &str| {
+            self.throttle.failed(email, from);
+            tracing::warn!(agent_id = %agent.id, address = ?from, "step-up refused: {why}");
+        };
+        if !self.password_matches(hash, password).await? {
+            refused("wrong password");
+            return Err(Error::Unauthorized("wrong password".into()));
+        }
+        if self.mfa.enrolled(agent.id).await? {
+            let Some(factor) = factor else {
+                refused("no second factor");
+                return Err(Error::Unauthorized("enter a code from your authenticator app".into()));
+            };
+            if let Err(e) = self.mfa.verify(agent.id, factor).await {
+                refused("wrong second factor");
+                return Err(e);
+            }
+        }
+        let now = OffsetDateTime::now_utc();
+        self.store.reauthenticate_session(&session.token_digest, now).await?;
+        self.throttle.succeeded(email);
+        tracing::info!(agent_id = %agent.id, "staff stepped up");
+        Ok(now)
+    }
+
+    /// Fails with 401 `step_up_required` unless the session's member proved who they are
+    /// within `staff.step_up_secs`.
+    ///
+    /// # Errors
+    /// [`Error::StepUpRequired`].
+    pub fn require_fresh_auth(&self, session: &StaffSession) -> Result<(), Error> {
+        let max = Duration::seconds(i64::try_from(self.config.step_up_secs).unwrap_or(i64::MAX / 2));
+        if OffsetDateTime::now_utc() - session.authenticated_at > max {
+            return Err(Error::StepUpRequired(
+                "this needs a recent sign-in: confirm your password (POST /api/v1/auth/step-up), then retry".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the member ("sign out everywhere"); returns how many ended.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn logout_all(&self, session: &StaffSession) -> Result<u64, Error> {
+        let ended = self.store.revoke_agent_sessions(session.agent.id).await?;
+        tracing::info!(agent_id = %session.agent.id, ended, "staff signed out everywhere");
+        Ok(ended)
     }
 
     /// Ends a session.
