@@ -1,5 +1,6 @@
-// Staff: every member with roles, status and live sessions; add a member, change roles, disable
-// or enable, reset a password (typed, or generated and shown once), end every session. The hub
+// Staff: every member with roles, status, live sessions and two-step sign-in; add a member,
+// change roles, disable or enable, reset a password (typed, or generated and shown once), end
+// every session, reset two-step sign-in (a lost phone). The hub
 // refuses (409) a change that would leave no active admin; the dialog says so.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -14,7 +15,8 @@ type Action =
   | { kind: 'roles'; member: StaffMember }
   | { kind: 'disable'; member: StaffMember }
   | { kind: 'password'; member: StaffMember }
-  | { kind: 'sessions'; member: StaffMember };
+  | { kind: 'sessions'; member: StaffMember }
+  | { kind: 'mfa'; member: StaffMember };
 
 /** A translated explanation of a refusal, by its code and field. */
 export function explain(e: unknown): string {
@@ -101,6 +103,7 @@ export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
                 <th scope="col">{t('staff.roles')}</th>
                 <th scope="col">{t('staff.status')}</th>
                 <th scope="col">{t('staff.sessions')}</th>
+                <th scope="col">{t('staff.mfa')}</th>
                 <th scope="col">{t('staff.actions')}</th>
               </tr>
             </thead>
@@ -112,6 +115,7 @@ export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
                   <td>{m.roles.map((r) => t(`role.${r}`)).join(', ')}</td>
                   <td>{m.active ? t(`presence.${m.presence}`) : <strong>{t('staff.disabled')}</strong>}</td>
                   <td>{m.sessions}</td>
+                  <td>{m.mfa_enrolled ? t('staff.mfa_on') : t('staff.mfa_off')}</td>
                   <td class="admin-actions">
                     <button type="button" aria-label={t('staff.edit_roles_for', { name: m.name })} onClick={() => setAction({ kind: 'roles', member: m })}>{t('staff.edit_roles')}</button>
                     {m.active ? (
@@ -121,6 +125,9 @@ export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
                     )}
                     <button type="button" aria-label={t('staff.reset_for', { name: m.name })} onClick={() => setAction({ kind: 'password', member: m })}>{t('staff.reset')}</button>
                     <button type="button" aria-label={t('staff.end_sessions_for', { name: m.name })} disabled={m.sessions === 0} onClick={() => setAction({ kind: 'sessions', member: m })}>{t('staff.end_sessions')}</button>
+                    {m.mfa_enrolled && (
+                      <button type="button" aria-label={t('staff.reset_mfa_for', { name: m.name })} onClick={() => setAction({ kind: 'mfa', member: m })}>{t('staff.reset_mfa')}</button>
+                    )}
                   </td>
                 </tr>
               ))}
@@ -151,6 +158,18 @@ export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
           run={async () => {
             const r = await api.request<{ sessions_ended: number }>('DELETE', `/api/v1/agents/${action.member.id}/sessions`);
             done(t('staff.sessions_ended', { name: action.member.name, count: r.sessions_ended }));
+          }}
+        />
+      )}
+      {action?.kind === 'mfa' && (
+        <ConfirmDialog
+          title={t('staff.reset_mfa_title', { name: action.member.name })}
+          body={t('staff.reset_mfa_body')}
+          confirm={t('staff.reset_mfa')}
+          onClose={() => setAction(null)}
+          run={async () => {
+            await api.request('POST', `/api/v1/agents/${action.member.id}/mfa/reset`);
+            done(t('staff.mfa_reset_done', { name: action.member.name }));
           }}
         />
       )}

@@ -11,6 +11,8 @@ export interface StaffMember {
   active: boolean;
   created_at: string;
   sessions: number;
+  /** Two-step sign-in is set up. */
+  mfa_enrolled: boolean;
 }
 
 export interface Saved {
@@ -27,6 +29,12 @@ export interface WidgetSettings {
 }
 
 export interface WidgetView extends WidgetSettings {
+  source: 'config' | 'console';
+  saved: Saved | null;
+}
+
+export interface MfaPolicyView {
+  required_roles: string[];
   source: 'config' | 'console';
   saved: Saved | null;
 }

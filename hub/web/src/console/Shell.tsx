@@ -7,6 +7,8 @@ import type { ComponentType, JSX } from 'preact';
 import { Api, type Session } from '../workspace/api';
 import { lang, setLanguage } from '../workspace/i18n';
 import { LANGS, LANG_NAMES, type Lang } from '../shared/i18n';
+import { Security } from '../workspace/Mfa';
+import { t as wsT } from '../workspace/i18n';
 import { t } from './i18n';
 import { CONSOLES, CONSOLE_ROLE, hasRole, type ConsoleKind, type ConsoleProps } from './types';
 import './console.css';
@@ -48,6 +50,7 @@ export function Shell({ kind, session, signOut, sessionEnded, recheck }: { kind:
   const [failed, setFailed] = useState(false);
   const [section, setSection] = useState(hashSection);
   const [, setTick] = useState(0);
+  const [security, setSecurity] = useState(false);
 
   useEffect(() => {
     if (!allowed) return;
@@ -80,8 +83,10 @@ export function Shell({ kind, session, signOut, sessionEnded, recheck }: { kind:
           </select>
         </label>
         <span class="me">{session.agent.name}</span>
+        <button type="button" onClick={() => setSecurity(true)}>{wsT('security.button')}</button>
         <button type="button" onClick={signOut}>{t('signout')}</button>
       </header>
+      {security && <Security api={api} onClose={() => setSecurity(false)} signedOutEverywhere={sessionEnded} />}
       <main id="main" tabIndex={-1}>
         {!allowed ? (
           <NotAllowed kind={kind} roles={session.agent.roles} />

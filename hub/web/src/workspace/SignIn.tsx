@@ -1,10 +1,14 @@
-// The sign-in page. Password sign-in today; the form is one step of a flow (`step`), so a
-// second factor or an SSO button slots in as another step without changing the rest.
+// The sign-in page, a flow of steps: the password; then, for a member who set up two-step
+// sign-in, a code from the authenticator app (or a recovery code); or, for a member whose role
+// requires two-step sign-in and who has none, its set-up before anything else.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import { ApiError, publicConfig, signIn, type PublicConfig, type Session } from './api';
+import { Api, ApiError, publicConfig, signIn, signInSecondFactor, type PublicConfig, type Session } from './api';
+import { Enrol } from './Mfa';
 import { t } from './i18n';
+
+type Step = { kind: 'password' } | { kind: 'code'; challenge: string } | { kind: 'enrol'; session: Session };
 
 export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session) => void; ended?: boolean }): JSX.Element {
   const [config, setConfig] = useState<PublicConfig | null>(null);
@@ -12,6 +16,7 @@ export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session)
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const [step, setStep] = useState<Step>({ kind: 'password' });
   const emailRef = useRef<HTMLInputElement>(null);
   useEffect(() => {
     document.title = t('signin.title');
@@ -23,13 +28,32 @@ export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session)
     setBusy(true);
     setError('');
     try {
-      onSignedIn(await signIn(email.trim(), password));
+      const answer = await signIn(email.trim(), password);
+      setPassword('');
+      if ('mfa_required' in answer) setStep({ kind: 'code', challenge: answer.challenge });
+      else if (answer.mfa_enrolment_required) setStep({ kind: 'enrol', session: answer });
+      else onSignedIn(answer);
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? t('signin.wrong') : t('error.network'));
+      setError(failure(err, t('signin.wrong')));
     } finally {
       setBusy(false);
     }
   };
+  if (step.kind === 'code') {
+    return <CodeStep challenge={step.challenge} onSignedIn={onSignedIn} onRestart={() => setStep({ kind: 'password' })} />;
+  }
+  if (step.kind === 'enrol') {
+    const session = step.session;
+    const api = new Api(session.token, () => setStep({ kind: 'password' }));
+    return (
+      <main class="signin">
+        <div class="signin-card">
+          <p class="notice">{t('mfa.required_notice')}</p>
+          <Enrol api={api} doneLabel={t('mfa.continue')} onDone={() => onSignedIn({ ...session, mfa_enrolment_required: false })} />
+        </div>
+      </main>
+    );
+  }
   return (
     <main class="signin">
       <form class="signin-card" onSubmit={submit} aria-labelledby="signin-title">
@@ -59,6 +83,52 @@ export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session)
             </ul>
           </aside>
         )}
+      </form>
+    </main>
+  );
+}
+
+/** The message for a refused step: `wrong` for a 401, the wait for a 429. */
+function failure(err: unknown, wrong: string): string {
+  if (err instanceof ApiError && err.status === 401) return wrong;
+  if (err instanceof ApiError && err.status === 429) return t('signin.throttled');
+  return t('error.network');
+}
+
+/** The second step: a code from the authenticator app, or a recovery code. */
+function CodeStep({ challenge, onSignedIn, onRestart }: { challenge: string; onSignedIn: (s: Session) => void; onRestart: () => void }): JSX.Element {
+  const [code, setCode] = useState('');
+  const [recovery, setRecovery] = useState(false);
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => input.current?.focus(), [recovery]);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    try {
+      onSignedIn(await signInSecondFactor(challenge, code.trim(), recovery));
+    } catch (err) {
+      setError(failure(err, t('mfa.wrong')));
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="signin">
+      <form class="signin-card" onSubmit={submit} aria-labelledby="code-title">
+        <h1 id="code-title">{t('mfa.step_title')}</h1>
+        <p id="code-hint">{recovery ? t('mfa.recovery_hint') : t('mfa.code_hint')}</p>
+        <label for="signin-code">{recovery ? t('mfa.recovery_code') : t('mfa.code')}</label>
+        <input id="signin-code" ref={input} required value={code} aria-describedby="code-hint"
+          inputMode={recovery ? 'text' : 'numeric'} autocomplete={recovery ? 'off' : 'one-time-code'}
+          onInput={(e) => setCode((e.currentTarget as HTMLInputElement).value)} />
+        {error && <p class="error" role="alert">{error}</p>}
+        <button type="submit" class="primary" disabled={busy}>{t('mfa.verify')}</button>
+        <button type="button" class="link" onClick={() => { setRecovery(!recovery); setCode(''); setError(''); }}>
+          {recovery ? t('mfa.use_code') : t('mfa.use_recovery')}
+        </button>
+        <button type="button" class="link" onClick={onRestart}>{t('mfa.restart')}</button>
       </form>
     </main>
   );

@@ -14,6 +14,7 @@ import { ConversationList } from './ConversationList';
 import { Thread } from './Thread';
 import { SidePanel } from './SidePanel';
 import { alertOffer } from './notify';
+import { Security } from './Mfa';
 
 export function Workspace({ session, signOut, sessionEnded }: { session: Session; signOut: () => void; sessionEnded: () => void }): JSX.Element {
   // A 401 or the socket's 4401 is the hub ending the session, not the agent signing out.
@@ -22,6 +23,7 @@ export function Workspace({ session, signOut, sessionEnded }: { session: Session
   const rerender = () => bump(undefined);
   const [error, setError] = useState('');
   const [help, setHelp] = useState(false);
+  const [security, setSecurity] = useState(false);
   const composerRef = useRef<{ focus: (mode: 'reply' | 'note') => void }>(null);
   const listRef = useRef<HTMLDivElement>(null);
 
@@ -110,8 +112,10 @@ export function Workspace({ session, signOut, sessionEnded }: { session: Session
         <button type="button" onClick={() => setHelp(true)} aria-keyshortcuts="?">{t('shortcuts.button')}</button>
         <Softphone store={store} />
         <span class="me">{session.agent.name}</span>
+        <button type="button" onClick={() => setSecurity(true)}>{t('security.button')}</button>
         <button type="button" onClick={signOut}>{t('signout')}</button>
       </header>
+      {security && <Security api={store.api} onClose={() => setSecurity(false)} signedOutEverywhere={sessionEnded} />}
       {store.connection === 'offline' && <p class="banner offline" role="alert">{t('connection.offline.banner')}</p>}
       {error && <p class="banner error" role="alert">{error}</p>}
       {offers.length > 0 && (

@@ -2,6 +2,7 @@
 // header only (never in a URL, except the websocket's, where browsers cannot set headers).
 
 import { saveBlob } from '../shared/save';
+import { askStepUp } from './StepUp';
 
 export interface Agent {
   id: string;
@@ -106,6 +107,16 @@ export interface Session {
   token: string;
   expires_at: string;
   agent: Agent;
+  /** The member's role requires two-step sign-in and they have none: the session can only set
+   * it up. */
+  mfa_enrolment_required?: boolean;
+}
+
+/** The password was right; the member set up two-step sign-in: a code is needed. */
+export interface MfaChallenge {
+  mfa_required: true;
+  challenge: string;
+  expires_at: string;
 }
 
 export interface PublicConfig {
@@ -145,11 +156,26 @@ export class Api {
     saveBlob(await response.blob(), name);
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** A call to the hub. A sensitive action answered 401 `step_up_required` opens the step-up
+   * dialog and, once the member confirmed who they are, is sent again (once); cancelled, it
+   * fails with that answer. */
+  async request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (response.status === 401) this.onUnauthorized();
+    if (response.status === 401) {
+      const code = await errorCode(response.clone());
+      if (code === 'step_up_required') {
+        if (retried) return parse<T>(response);
+        try {
+          await askStepUp(this.token);
+        } catch {
+          return parse<T>(response);
+        }
+        return this.request<T>(method, path, body, true);
+      }
+      this.onUnauthorized();
+    }
     if (response.status === 403) this.onForbidden?.();
     return parse<T>(response);
   }
@@ -199,6 +225,15 @@ export class Api {
   }
 }
 
+/** The error code of a response, if its body is the hub's error JSON. */
+async function errorCode(response: Response): Promise<string | undefined> {
+  try {
+    return ((await response.json()) as { error?: { code?: string } }).error?.code;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function parse<T>(response: Response): Promise<T> {
   const text = await response.text();
   const body: unknown = text ? JSON.parse(text) : null;
@@ -209,12 +244,22 @@ export async function parse<T>(response: Response): Promise<T> {
   return body as T;
 }
 
-/** Password sign-in. Returns the session, or (once MFA lands) the next step to complete. */
-export async function signIn(email: string, password: string): Promise<Session> {
+/** Password sign-in. Returns the session, or the challenge of the second step. */
+export async function signIn(email: string, password: string): Promise<Session | MfaChallenge> {
   const response = await fetch('/api/v1/auth/login', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ email, password }),
+  });
+  return parse<Session | MfaChallenge>(response);
+}
+
+/** The second step of a sign-in: a code from the authenticator app, or a recovery code. */
+export async function signInSecondFactor(challenge: string, code: string, recovery: boolean): Promise<Session> {
+  const response = await fetch('/api/v1/auth/login/mfa', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(recovery ? { challenge, recovery_code: code } : { challenge, code }),
   });
   return parse<Session>(response);
 }

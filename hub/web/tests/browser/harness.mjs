@@ -51,8 +51,9 @@ export async function hostPage(hubUrl, language = 'es', origin = null) {
 }
 
 /** Starts the hub on a fresh database; `allowed` are the origins that may embed the chat;
- * `heartbeatSecs` shortens the sockets' heartbeat (the session re-check) from 30 s. */
-export async function startHub(backend, { allowed = [], bot = true, email = false, opensPerMinute = null, heartbeatSecs = null } = {}) {
+ * `heartbeatSecs` shortens the sockets' heartbeat (the session re-check) from 30 s;
+ * `stepUpSecs` shortens how long a sign-in counts as recent for sensitive actions (300 s). */
+export async function startHub(backend, { allowed = [], bot = true, email = false, opensPerMinute = null, heartbeatSecs = null, stepUpSecs = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sb-browser-'));
   let url;
   let schema = null;
@@ -70,7 +71,7 @@ export async function startHub(backend, { allowed = [], bot = true, email = fals
 [server]
 workers = 2
 shutdown_timeout_secs = 2
-${heartbeatSecs ? `heartbeat_secs = ${heartbeatSecs}\n` : ''}[demo]
+${heartbeatSecs ? `heartbeat_secs = ${heartbeatSecs}\n` : ''}${stepUpSecs ? `[staff]\nstep_up_secs = ${stepUpSecs}\n` : ''}[demo]
 enabled = true
 [bot]
 enabled = ${bot}
