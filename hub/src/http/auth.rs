@@ -436,8 +436,8 @@ pub struct RecoveryCodesView {
     request_body = CodeRequest,
     responses(
         (status = 200, body = RecoveryCodesView),
-        (status = 401, description = "wrong code", body = ErrorBody),
-        (status = 409, description = "no set-up pending", body = ErrorBody)
+        (status = 409, description = "no set-up pending", body = ErrorBody),
+        (status = 422, description = "wrong code", body = ErrorBody)
     )
 )]
 #[post("/auth/mfa/totp/confirm")]

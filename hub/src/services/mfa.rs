@@ -244,9 +244,11 @@ impl Mfa {
     }
 
     /// Confirms a pending enrolment with a first code; returns the recovery codes (shown once).
+    /// A wrong code is a field that does not validate (422 on `code`), not a failed sign-in: the
+    /// session stays.
     ///
     /// # Errors
-    /// 401 for a wrong code, 409 when nothing is pending; the store fails.
+    /// 422 for a wrong code, 409 when nothing is pending; the store fails.
     pub async fn confirm(&self, agent: &Agent, code: &str) -> Result<RecoveryCodes, Error> {
         let pending = self
             .store
@@ -257,7 +259,7 @@ impl Mfa {
         let totp = totp(self.open(agent.id, &pending.secret_sealed)?)?;
         let Some(step) = matching_step(&totp, code, now_secs()) else {
             tracing::info!(agent_id = %agent.id, "two-step sign-in set-up: wrong code");
-            return Err(invalid_code());
+            return Err(Error::invalid("code", "the code is wrong or expired: enter the one the app shows now"));
         };
         let (codes, digests) = new_recovery_codes();
         self.store.confirm_mfa(agent.id, step, &digests).await?;

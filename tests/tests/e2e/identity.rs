@@ -64,7 +64,7 @@ async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
         // One chance in a million that 000000 is the code: start over.
         return Box::pin(enrol(app, token)).await;
     }
-    assert_eq!((status, code_of(&body)), (401, Some("unauthorized")), "{body}");
+    assert_eq!((status, code_of(&body)), (422, Some("invalid_field")), "{body}");
     let (status, body) = app.post("/api/v1/auth/mfa/totp/confirm", token, &json!({"code": code(&secret, 0)})).await;
     assert_eq!(status, 200, "{body}");
     let codes: Vec<String> =

@@ -74,7 +74,7 @@ export function Enrol({ api, onDone, doneLabel }: { api: Api; onDone: () => void
       const r = await api.request<{ recovery_codes: string[] }>('POST', '/api/v1/auth/mfa/totp/confirm', { code: code.trim() });
       setCodes(r.recovery_codes);
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? t('mfa.wrong') : t('error.network'));
+      setError(err instanceof ApiError && err.status === 422 ? t('mfa.wrong') : t('error.network'));
       setBusy(false);
     }
   };
