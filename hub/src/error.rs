@@ -104,6 +104,9 @@ pub enum Error {
     InvalidRules { field: String, message: String },
     #[error("{0}")]
     TooManyRequests(String),
+    /// Over a rate: 429 with `Retry-After` (whole seconds, at least 1).
+    #[error("{message}")]
+    RetryLater { message: String, after: std::time::Duration },
     #[error("{0}")]
     Unavailable(String),
     /// A fault of the hub; the detail goes to the log, never to the client.
@@ -125,9 +128,20 @@ impl Error {
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Validation(ValidationError::TooLong { field: "text", .. }) => ErrorCode::MessageTooLong,
             Self::Validation(_) | Self::InvalidRules { .. } => ErrorCode::InvalidField,
-            Self::TooManyRequests(_) => ErrorCode::RateLimited,
+            Self::TooManyRequests(_) | Self::RetryLater { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// For a rate limit: how many whole seconds to wait before trying again (at least 1).
+    #[must_use]
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RetryLater { after, .. } => {
+                Some(after.as_secs().saturating_add(u64::from(after.subsec_nanos() > 0)).max(1))
+            }
+            _ => None,
         }
     }
 

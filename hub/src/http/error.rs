@@ -24,7 +24,11 @@ impl ResponseError for Error {
         if let Some(field) = self.field() {
             body["error"]["field"] = json!(field);
         }
-        HttpResponse::build(self.status_code()).json(body)
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs() {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(body)
     }
 }
 

@@ -17,6 +17,7 @@ mod canned;
 mod customers;
 mod email;
 mod email_imap;
+mod hardening;
 mod ops;
 mod routing;
 mod routing_console;
