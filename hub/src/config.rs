@@ -153,7 +153,9 @@ impl Default for ServerConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`. Its password is
+    /// never printed nor serialized.
+    #[serde(serialize_with = "redacted_url")]
     pub url: String,
     /// Pooled connections (readers, for SQLite).
     pub max_connections: u32,
@@ -161,6 +163,10 @@ pub struct DatabaseConfig {
     /// acknowledged, so it survives a power cut; `normal` survives a crash of the hub but a power
     /// cut or an OS crash can lose the last acknowledged messages (faster; see BENCHMARKS.md).
     pub sqlite_synchronous: schema::SqliteSynchronous,
+}
+
+fn redacted_url<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&schema::redact(url))
 }
 
 /// The URL's password (`postgres://user:PASSWORD@...`) is never printed.
