@@ -75,8 +75,10 @@ pub enum StartError {
     Seed(Error),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// With the detail of an internal error (which account's secrets do not open): this goes to
+    /// the operator starting the hub, never to a client.
     #[error("cannot load the social accounts: {0}")]
-    Social(Error),
+    Social(String),
     #[error("cannot start the bot: {0}")]
     Assistant(#[from] AssistantError),
     #[error("cannot restore the routing state: {0}")]
@@ -233,7 +235,12 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let social = Arc::new(
         Social::load(core.clone(), Arc::clone(&ingest), &config.social, config.webchat.max_message_chars, secrets)
             .await
-            .map_err(StartError::Social)?,
+            .map_err(|e| {
+                StartError::Social(match e {
+                    Error::Internal(detail) => detail,
+                    other => other.to_string(),
+                })
+            })?,
     );
     let voice = if config.sip.enabled {
         let voice = Voice::start(

@@ -15,6 +15,7 @@ both_backends!(
     only_the_assignee_or_a_supervisor_writes_on_held_work,
     sqlite_flushes_every_commit_by_default,
     the_web_chat_token_secret_is_sealed_at_rest,
+    platform_secrets_open_only_for_their_own_account,
     metrics_need_a_token_and_rest_takes_no_token_in_the_url,
     new_chats_and_websockets_are_bounded_per_address,
 );
@@ -169,6 +170,33 @@ async fn the_web_chat_token_secret_is_sealed_at_rest(backend: Backend) {
     let mut socket = app.customer_socket(&visitor, None).await;
     socket.send_json(&json!({"type": "message", "client_id": "c1", "text": "hola"})).await;
     socket.next_of("ack").await;
+}
+
+async fn platform_secrets_open_only_for_their_own_account(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
+    let mut app = spawn_app_with(test_config(&db), db).await;
+    let admin = app.login(ADMIN).await;
+    for (bot, secret) in [("bot_a", "secret-a"), ("bot_b", "secret-b")] {
+        let account = json!({"channel": "telegram", "account_id": bot, "name": bot,
+                             "bot_token": "123456:ABC-DEF", "webhook_secret": secret});
+        let (status, body) = app.post("/api/v1/channels/social", &admin, &account).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    app.stop().await;
+    // Someone with write access to the database gives bot_b the sealed secrets of bot_a.
+    let store = schema::Store::connect(&url, &schema::StoreOptions::default()).await.unwrap();
+    let accounts = store.social_accounts().await.unwrap();
+    let (a, b) = (&accounts[0], &accounts[1]);
+    assert_eq!((a.account_id.as_str(), b.account_id.as_str()), ("bot_a", "bot_b"));
+    assert!(a.secrets.starts_with("v2:") && !a.secrets.contains("secret-a"), "{}", a.secrets);
+    assert!(store.reseal_social_account(b.id, &b.secrets, &a.secrets).await.unwrap());
+    store.close().await;
+    // They are bound to bot_a's row: they do not open for bot_b, and the hub says which account.
+    let mut config = test_config(&TestDb::new(backend).await);
+    config.database.url = url;
+    let err = hub::start(config).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("bot_b") && err.contains("cannot be decrypted"), "{err}");
 }
 
 async fn metrics_need_a_token_and_rest_takes_no_token_in_the_url(backend: Backend) {
