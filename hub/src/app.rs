@@ -61,6 +61,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The supervisors' live wall.
     pub wall: Wall,
+    /// Websockets open per client address.
+    pub sockets: Arc<http::SocketsPerAddress>,
 }
 
 /// The hub could not start.
@@ -74,8 +76,10 @@ pub enum StartError {
     Seed(Error),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// With the detail of an internal error (which account's secrets do not open): this goes to
+    /// the operator starting the hub, never to a client.
     #[error("cannot load the social accounts: {0}")]
-    Social(Error),
+    Social(String),
     #[error("cannot start the bot: {0}")]
     Assistant(#[from] AssistantError),
     #[error("cannot restore the routing state: {0}")]
@@ -88,6 +92,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot load the console settings: {0}")]
     Settings(Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// A running hub.
@@ -124,19 +130,29 @@ impl RunningHub {
     }
 }
 
-/// The web chat token key: configured, or made once and kept in the store.
-async fn visitor_key(store: &Store, config: &Config) -> Result<VisitorTokenKey, StartError> {
+/// The setting that keeps the generated web chat token secret, sealed and bound to its name.
+const VISITOR_SECRET: &str = "webchat.token_secret";
+
+/// The web chat token key: configured, or made once and kept in the store, sealed with the
+/// secrets key. A secret kept in clear by an earlier version is sealed now (the same secret, so
+/// visitors' tokens stay valid).
+async fn visitor_key(store: &Store, config: &Config, secrets: &SecretBox) -> Result<VisitorTokenKey, StartError> {
     if let Some(secret) = &config.webchat.token_secret {
-        return Ok(VisitorTokenKey::new(secret.as_bytes()));
+        return Ok(VisitorTokenKey::new(secret.expose().as_bytes()));
     }
-    let secret = store
-        .setting_or_init("webchat.token_secret", || {
-            let mut bytes = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        })
-        .await?;
-    Ok(VisitorTokenKey::new(secret.into_bytes()))
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let fresh = secrets.seal(base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes(), VISITOR_SECRET)?;
+    let mut stored = store.setting_or_init(VISITOR_SECRET, move || fresh).await?;
+    if !SecretBox::is_sealed(&stored) {
+        let sealed = secrets.seal(stored.as_bytes(), VISITOR_SECRET)?;
+        if store.replace_setting(VISITOR_SECRET, &stored, &sealed).await? {
+            tracing::info!("the web chat token secret kept in the database is now sealed");
+        }
+        // Sealed by this node or by another starting at the same time.
+        stored = store.setting_or_init(VISITOR_SECRET, String::new).await?;
+    }
+    Ok(VisitorTokenKey::new(secrets.open(&stored, VISITOR_SECRET)?))
 }
 
 /// Opens the store, prepares secrets and seed data, builds the services, and starts serving.
@@ -145,16 +161,32 @@ async fn visitor_key(store: &Store, config: &Config) -> Result<VisitorTokenKey, 
 /// # Errors
 /// The store cannot be opened or migrated, the address cannot be bound, a channel's settings
 /// are invalid, or the bootstrap admin is invalid.
-pub async fn start(config: Config) -> Result<RunningHub, StartError> {
+pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
+    // The metrics token may live in a file: read it once, here.
+    config.metrics.token = crate::config::Secret::from_value_or_file(
+        config.metrics.token.as_ref(),
+        config.metrics.token_file.as_deref(),
+        "metrics.token",
+    )
+    .map_err(StartError::Config)?;
+    config.metrics.token_file = None;
     let store = Store::connect(
         &config.database.url,
-        &StoreOptions { max_connections: config.database.max_connections, ..StoreOptions::default() },
+        &StoreOptions {
+            max_connections: config.database.max_connections,
+            sqlite_synchronous: config.database.sqlite_synchronous,
+            ..StoreOptions::default()
+        },
     )
     .await?;
     tracing::info!(backend = ?store.backend(), url = %schema::redact(&config.database.url), "store ready");
-    let visitor_key = visitor_key(&store, &config).await?;
+    let secrets = SecretBox::load(
+        config.secrets.key.as_ref().map(crate::config::Secret::expose),
+        std::path::Path::new(&config.secrets.key_file),
+    )?;
+    let visitor_key = visitor_key(&store, &config, &secrets).await?;
     if let Some(admin) = &config.bootstrap_admin {
-        ensure_staff(&store, &admin.email, &admin.name, &[Role::Admin, Role::Agent], &admin.password)
+        ensure_staff(&store, &admin.email, &admin.name, &[Role::Admin, Role::Agent], admin.password.expose())
             .await
             .map_err(StartError::Seed)?;
     }
@@ -201,11 +233,15 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
             },
         );
     }
-    let secrets = SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
     let social = Arc::new(
         Social::load(core.clone(), Arc::clone(&ingest), &config.social, config.webchat.max_message_chars, secrets)
             .await
-            .map_err(StartError::Social)?,
+            .map_err(|e| {
+                StartError::Social(match e {
+                    Error::Internal(detail) => detail,
+                    other => other.to_string(),
+                })
+            })?,
     );
     let voice = if config.sip.enabled {
         let voice = Voice::start(
@@ -227,7 +263,10 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
             .await
             .map_err(StartError::Settings)?,
     );
-    let mfa_secrets = SecretBox::load(config.secrets.key.as_deref(), std::path::Path::new(&config.secrets.key_file))?;
+    let mfa_secrets = SecretBox::load(
+        config.secrets.key.as_ref().map(crate::config::Secret::expose),
+        std::path::Path::new(&config.secrets.key_file),
+    )?;
     let mfa = Arc::new(Mfa::new(store.clone(), mfa_secrets, Arc::clone(&settings)));
     let state = web::Data::new(AppState {
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
@@ -238,6 +277,7 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
         canned: Canned::new(core.clone(), Arc::clone(&routing)),
         wall: Wall::new(core.clone(), Arc::clone(&routing)),
+        sockets: Arc::default(),
         routing: Arc::clone(&routing),
         ingest: Arc::clone(&ingest),
         social: Arc::clone(&social),

@@ -28,7 +28,85 @@ pub struct Config {
     pub email: EmailConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
+    /// Who may read `/metrics` (`[metrics]`).
+    pub metrics: MetricsConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+/// A secret from the configuration (a password, a token, a key). Its `Debug` and `Display` say
+/// `[redacted]`, and it serializes as `"[redacted]"` too, so printing or dumping a `Config`
+/// never shows it; the value is read with [`Secret::expose`] where it is used.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+const REDACTED: &str = "[redacted]";
+
+impl Secret {
+    /// The secret itself.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `value`, or else the contents of `file` (without its final line break): how a secret can
+    /// be kept out of the config file (`*_file` keys pointing at e.g. `/run/secrets/...`; every
+    /// key can also come from a `SWITCHBOARD_*` variable). Both set is an error, so it is clear
+    /// which one is used.
+    ///
+    /// # Errors
+    /// Both are set, or the file cannot be read.
+    pub fn from_value_or_file(value: Option<&Self>, file: Option<&str>, key: &str) -> Result<Option<Self>, String> {
+        match (value, file) {
+            (Some(_), Some(_)) => Err(format!("set one of {key} and {key}_file, not both")),
+            (Some(v), None) => Ok(Some(v.clone())),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|v| Some(Self(v.trim_end_matches(['\r', '\n']).to_owned())))
+                .map_err(|e| format!("{key}_file {file:?}: {e}")),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+/// `[metrics]`: who may read `/metrics`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The bearer token Prometheus sends (`Authorization: Bearer ...`, its `bearer_token_file`).
+    /// Unset: only a signed-in supervisor's or admin's session reads the metrics.
+    pub token: Option<Secret>,
+    /// A file holding that token instead (e.g. `/run/secrets/metrics-token`).
+    pub token_file: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,6 +126,13 @@ pub struct ServerConfig {
     /// session (a signed-out or disabled member's socket closes with 4401 at the next one). A
     /// socket not heard from for three heartbeats is closed. At least 1.
     pub heartbeat_secs: u64,
+    /// Websockets (staff and customer) one client address may hold open at once; more: `429`
+    /// with `Retry-After` instead of the upgrade. 0: no cap. The address is the peer's, or
+    /// `webchat.client_address_header`'s behind a proxy.
+    pub websockets_per_address: u32,
+    /// Frames a second one websocket may send (bursts of twice as many); faster: the socket is
+    /// closed with 1008 (policy violation). 0: no limit.
+    pub websocket_frames_per_sec: u32,
 }
 
 impl Default for ServerConfig {
@@ -59,22 +144,49 @@ impl Default for ServerConfig {
             backlog: 4096,
             shutdown_timeout_secs: 30,
             heartbeat_secs: 30,
+            websockets_per_address: 200,
+            websocket_frames_per_sec: 20,
         }
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`.
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/DB`. Its password is
+    /// never printed nor serialized.
+    #[serde(serialize_with = "redacted_url")]
     pub url: String,
     /// Pooled connections (readers, for SQLite).
     pub max_connections: u32,
+    /// SQLite only: `full` (the default) flushes every commit to the disk before a message is
+    /// acknowledged, so it survives a power cut; `normal` survives a crash of the hub but a power
+    /// cut or an OS crash can lose the last acknowledged messages (faster; see BENCHMARKS.md).
+    pub sqlite_synchronous: schema::SqliteSynchronous,
+}
+
+fn redacted_url<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&schema::redact(url))
+}
+
+/// The URL's password (`postgres://user:PASSWORD@...`) is never printed.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &schema::redact(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .finish()
+    }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "sqlite://data/switchboard.db".into(), max_connections: 16 }
+        Self {
+            url: "sqlite://data/switchboard.db".into(),
+            max_connections: 16,
+            sqlite_synchronous: schema::SqliteSynchronous::Full,
+        }
     }
 }
 
@@ -105,9 +217,9 @@ pub struct WebchatConfig {
     /// `X-Forwarded-For`: its last entry is taken). Unset: the connection's peer address. Set it
     /// only behind a proxy that writes it, or clients can pick their own address.
     pub client_address_header: Option<String>,
-    /// Secret that signs visitor tokens. Unset: one is generated and kept in the database, so
-    /// every node sharing the database shares it.
-    pub token_secret: Option<String>,
+    /// Secret that signs visitor tokens. Unset: one is generated and kept in the database
+    /// (sealed with the secrets key), so every node sharing the database shares it.
+    pub token_secret: Option<Secret>,
 }
 
 /// Whether pictures customers send are read for card numbers.
@@ -368,7 +480,9 @@ pub struct RelayConfig {
     pub tls: TlsMode,
     /// User name and password, if the relay wants them.
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
+    /// A file holding the password instead (kept out of the config file).
+    pub password_file: Option<String>,
     /// Seconds per SMTP command.
     pub timeout_secs: u64,
     /// Pooled connections to the relay.
@@ -383,6 +497,7 @@ impl Default for RelayConfig {
             tls: TlsMode::Starttls,
             username: None,
             password: None,
+            password_file: None,
             timeout_secs: 30,
             max_connections: 4,
         }
@@ -414,7 +529,7 @@ pub struct ImapConfig {
     pub ca_file: Option<String>,
     pub username: String,
     /// The password, or `password_file` to read it from (kept out of the config file).
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub password_file: Option<String>,
     /// The folder mail is taken from.
     pub folder: String,
@@ -470,7 +585,7 @@ impl Default for ImapConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SecretsConfig {
     /// The key that encrypts stored secrets: 32 bytes, base64. Unset: read from `key_file`.
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     /// Where the key is kept when `key` is unset; created with a new key if missing.
     pub key_file: String,
 }
@@ -516,7 +631,7 @@ pub struct DemoConfig {
 pub struct BootstrapAdmin {
     pub email: String,
     pub name: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 /// The `[sip]` section: the voice channel.
@@ -654,6 +769,44 @@ pub const MAX_HEARTBEAT_SECS: u64 = 300;
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn no_secret_is_printed_or_serialized() {
+        const MARKER: &str = "MARKER-5ecret";
+        let mut config = Config::default();
+        config.database.url = format!("postgres://switchboard:{MARKER}@db:5432/switchboard");
+        config.webchat.token_secret = Some(MARKER.into());
+        config.email.relay.password = Some(MARKER.into());
+        config.email.imap = vec![ImapConfig { password: Some(MARKER.into()), ..ImapConfig::default() }];
+        config.secrets.key = Some(MARKER.into());
+        config.metrics.token = Some(MARKER.into());
+        config.bootstrap_admin =
+            Some(BootstrapAdmin { email: "a@b.c".into(), name: "A".into(), password: MARKER.into() });
+        for printed in [
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            serde_json::to_string(&config).unwrap(),
+            format!("{}", config.metrics.token.as_ref().unwrap()),
+        ] {
+            assert!(!printed.contains(MARKER), "a secret is printed: {printed}");
+        }
+        // The values themselves are intact for the code that uses them.
+        assert_eq!(config.email.relay.password.as_ref().map(Secret::expose), Some(MARKER));
+    }
+
+    #[test]
+    fn a_secret_comes_from_its_value_or_its_file_not_both() {
+        let path = std::env::temp_dir().join(format!("sb-secret-file-{}", std::process::id()));
+        std::fs::write(&path, "from-file\n").unwrap();
+        let file = path.to_str();
+        let value = Secret::from("from-value");
+        assert_eq!(Secret::from_value_or_file(None, file, "k").unwrap().unwrap().expose(), "from-file");
+        assert_eq!(Secret::from_value_or_file(Some(&value), None, "k").unwrap().unwrap().expose(), "from-value");
+        assert!(Secret::from_value_or_file(Some(&value), file, "k").is_err());
+        assert!(Secret::from_value_or_file(None, None, "k").unwrap().is_none());
+        std::fs::remove_file(&path).unwrap();
+        assert!(Secret::from_value_or_file(None, file, "k").is_err());
+    }
 
     #[test]
     fn heartbeat_secs_must_be_from_1_to_300() {

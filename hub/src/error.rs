@@ -110,9 +110,9 @@ pub enum Error {
     InvalidRules { field: String, message: String },
     #[error("{0}")]
     TooManyRequests(String),
-    /// 429 with a `Retry-After` of `retry_after_secs`.
+    /// Over a rate: 429 with `Retry-After` (whole seconds, at least 1).
     #[error("{message}")]
-    RetryLater { message: String, retry_after_secs: u64 },
+    RetryLater { message: String, after: std::time::Duration },
     #[error("{0}")]
     Unavailable(String),
     /// A fault of the hub; the detail goes to the log, never to the client.
@@ -139,6 +139,17 @@ impl Error {
             Self::TooManyRequests(_) | Self::RetryLater { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// For a rate limit: how many whole seconds to wait before trying again (at least 1).
+    #[must_use]
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RetryLater { after, .. } => {
+                Some(after.as_secs().saturating_add(u64::from(after.subsec_nanos() > 0)).max(1))
+            }
+            _ => None,
         }
     }
 

@@ -2,12 +2,16 @@
 //! concurrent writers (as many sockets would), on SQLite and PostgreSQL.
 //!
 //! `cargo bench -p schema --bench ingest [-- MESSAGES WRITERS CONVERSATIONS]`
-//! PostgreSQL is measured too when SWITCHBOARD_BENCH_POSTGRES_URL is set.
+//! SQLite is measured with `synchronous=FULL` (the default) and `NORMAL`, each on a fresh file;
+//! PostgreSQL too when SWITCHBOARD_BENCH_POSTGRES_URL is set.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
-use schema::{AuthorKind, Channel, ConversationStatus, MessageText, NewCustomer, NewMessage, Store, StoreOptions};
+use schema::{
+    AuthorKind, Channel, ConversationStatus, MessageText, NewCustomer, NewMessage, SqliteSynchronous, Store,
+    StoreOptions,
+};
 
 fn arg(n: usize, default: usize) -> usize {
     // `cargo bench` passes `--bench` first; numbers are ours.
@@ -20,13 +24,17 @@ async fn main() {
     let writers = arg(1, 200);
     let conversations = arg(2, 1_000);
     let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", uuid::Uuid::new_v4().simple()));
-    let mut targets = vec![("sqlite", format!("sqlite://{}", dir.join("bench.db").display()))];
+    let sqlite = |file: &str| format!("sqlite://{}", dir.join(file).display());
+    let mut targets = vec![
+        ("sqlite synchronous=FULL", sqlite("full.db"), SqliteSynchronous::Full),
+        ("sqlite synchronous=NORMAL", sqlite("normal.db"), SqliteSynchronous::Normal),
+    ];
     if let Ok(url) = std::env::var("SWITCHBOARD_BENCH_POSTGRES_URL") {
-        targets.push(("postgres", url));
+        targets.push(("postgres", url, SqliteSynchronous::Full));
     }
-    for (name, url) in targets {
-        let store =
-            Store::connect(&url, &StoreOptions { max_connections: 16, ..StoreOptions::default() }).await.unwrap();
+    for (name, url, sqlite_synchronous) in targets {
+        let options = StoreOptions { max_connections: 16, sqlite_synchronous, ..StoreOptions::default() };
+        let store = Store::connect(&url, &options).await.unwrap();
         let mut convs = Vec::with_capacity(conversations);
         for _ in 0..conversations {
             let (_, c) = store

@@ -28,8 +28,8 @@ pub use store::{AccountChange, ConsoleSetting, MAX_CHALLENGE_FAILURES, MfaEnrolm
 pub use store::{
     Backend, BotAnswerFilter, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext,
     InboundEmail, InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound,
-    OutboundEmail, Page, QueuedEmail, SocialAccount, Store, StoreError, StoreOptions, StoredAttachment,
-    StoredInboundEmail, UnprocessedEmail, redact,
+    OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError, StoreOptions,
+    StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,

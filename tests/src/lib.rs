@@ -290,6 +290,11 @@ impl Ws {
         Self { inner }
     }
 
+    /// Connects, or `None` when the hub refuses the upgrade (e.g. `429`).
+    pub async fn try_connect(url: &str) -> Option<Self> {
+        tokio_tungstenite::connect_async(url).await.ok().map(|(inner, _)| Self { inner })
+    }
+
     pub async fn send_json(&mut self, v: &Value) {
         self.inner.send(WsMessage::text(v.to_string())).await.expect("send");
     }

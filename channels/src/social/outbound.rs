@@ -21,7 +21,7 @@ pub const fn within_window(last_customer_unix: i64, now_unix: i64) -> bool {
 }
 
 /// A request to a platform's send API.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SendRequest {
     pub url: String,
     pub body: Value,
@@ -29,12 +29,33 @@ pub struct SendRequest {
     pub bearer: Option<String>,
 }
 
+/// Neither the bearer token nor the URL's path (Telegram puts the bot token in it) is printed.
+impl std::fmt::Debug for SendRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origin = self.url.find("://").and_then(|s| self.url[s + 3..].find('/').map(|p| &self.url[..s + 3 + p]));
+        f.debug_struct("SendRequest")
+            .field("origin", &origin.unwrap_or("[redacted]"))
+            .field("body", &self.body)
+            .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
 /// The Graph API endpoint and credentials of a Meta account.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct MetaApi<'a> {
     pub base_url: &'a str,
     pub version: &'a str,
     pub access_token: &'a str,
+}
+
+impl std::fmt::Debug for MetaApi<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetaApi")
+            .field("base_url", &self.base_url)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MetaApi<'_> {
@@ -250,6 +271,15 @@ mod tests {
 
     fn api() -> MetaApi<'static> {
         MetaApi { base_url: "http://graph/", version: "v21.0", access_token: "tok" }
+    }
+
+    #[test]
+    fn debug_never_prints_a_token() {
+        let printed = format!("{:?} {:?}", api(), whatsapp_text(&api(), "PHONE", "1650", "hola"));
+        assert!(!printed.contains("tok"), "{printed}");
+        let printed = format!("{:?}", telegram_text("http://tg", "123:SECRETBOT", "42", "hi"));
+        assert!(!printed.contains("SECRETBOT"), "{printed}");
+        assert!(printed.contains("http://tg"), "{printed}");
     }
 
     #[test]

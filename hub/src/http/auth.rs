@@ -71,17 +71,21 @@ impl Staff {
 #[derive(Clone, Debug)]
 pub struct EnrollingStaff(pub StaffSession);
 
-/// The bearer token of a request: the `Authorization` header, or for websockets (which browsers
-/// cannot give headers) the `token` query parameter.
-pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+/// The staff token of a websocket upgrade request (`/ws/...`): the `Authorization` header, or,
+/// since browsers cannot give a websocket headers, the `token` query parameter. Only the upgrade
+/// routes take a token from the URL (URLs end up in proxy logs and browser histories); REST
+/// routes read the header alone ([`Staff`], [`header_bearer`]).
+pub fn socket_token(req: &HttpRequest) -> Option<String> {
     if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
         return header_bearer(req).map(str::to_owned);
+    }
+    if !req.path().starts_with("/ws/") {
+        return None;
     }
     web::Query::<TokenQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().token)
 }
 
-/// The token of an `Authorization: Bearer` header only (for REST calls that never take one in
-/// the URL).
+/// The token of an `Authorization: Bearer` header only: how every REST route takes it.
 pub fn header_bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     value.strip_prefix("Bearer ").map(str::trim)
@@ -96,10 +100,11 @@ struct TokenQuery {
 /// two-step sign-in through.
 fn session_of(req: &HttpRequest, enrolling: bool) -> Pin<Box<dyn Future<Output = Result<StaffSession, Error>>>> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let token = bearer_token(req);
+    let token = header_bearer(req).map(str::to_owned);
     Box::pin(async move {
         let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
-        let token = token.ok_or_else(|| Error::Unauthorized("sign in first: no bearer token".into()))?;
+        let token =
+            token.ok_or_else(|| Error::Unauthorized("sign in first: no `Authorization: Bearer` header".into()))?;
         if enrolling {
             state.sessions.authenticate_enrolling(&token, Activity::Active).await
         } else {
@@ -140,6 +145,25 @@ macro_rules! redacted_debug {
 }
 
 redacted_debug!(FactorInput, SecondFactorRequest, StepUpRequest, TotpEnrolmentView, CodeRequest, RecoveryCodesView);
+
+/// Whoever reads `/metrics`: the bearer token configured as `metrics.token` (Prometheus), or the
+/// session of a supervisor or an admin.
+///
+/// # Errors
+/// No or a wrong token (401), a session without the supervisor role (403).
+pub async fn require_metrics_reader(state: &AppState, req: &HttpRequest) -> Result<(), Error> {
+    let token = header_bearer(req)
+        .ok_or_else(|| Error::Unauthorized("the metrics need an `Authorization: Bearer` token".into()))?;
+    if let Some(expected) = &state.config.metrics.token {
+        // Compared as digests: the time taken tells nothing about the expected token.
+        use sha2::{Digest, Sha256};
+        if Sha256::digest(token.as_bytes()) == Sha256::digest(expected.expose().as_bytes()) {
+            return Ok(());
+        }
+    }
+    let session = state.sessions.authenticate(token, Activity::Check).await?;
+    staff::require(&session.agent, Role::Supervisor).map(|_| ())
+}
 
 /// A staff member's credentials.
 #[derive(Deserialize, ToSchema)]

@@ -234,7 +234,7 @@ fn configured_channels(config: &Config) -> ConfiguredChannels {
                 port: relay.port,
                 tls: tls_name(relay.tls),
                 username: relay.username.clone(),
-                password_set: relay.password.is_some(),
+                password_set: relay.password.is_some() || relay.password_file.is_some(),
             }),
             imap: email
                 .imap
@@ -323,7 +323,7 @@ pub async fn send_template(
     let agent = staff.require(Role::Agent)?;
     let TemplateBody { name, language, client_id } = body.into_inner();
     let client_id = client_id.as_deref().map(str::parse::<ChannelMessageId>).transpose()?;
-    let appended = state.social.send_template(agent.id, *id, Template { name, language }, client_id).await?;
+    let appended = state.social.send_template(agent, *id, Template { name, language }, client_id).await?;
     let mut res = if appended.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(res.json(appended.message))
 }

@@ -163,7 +163,7 @@ pub struct PostMessage {
         (status = 201, description = "stored (and queued for the channel)", body = Message),
         (status = 200, description = "this `client_id` was stored before: nothing new", body = Message),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "not an agent, or another agent holds the conversation", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "the conversation is closed, or has no address to reply to", body = ErrorBody),
         (status = 413, description = "`message_too_long`", body = ErrorBody),
@@ -188,7 +188,7 @@ pub async fn post_message(
         media: Vec::new(),
         template: None,
     };
-    let appended = state.ingest.append(new).await?;
+    let appended = state.ingest.append_as(agent, new).await?;
     let mut res = if appended.created { HttpResponse::Created() } else { HttpResponse::Ok() };
     Ok(res.json(appended.message))
 }

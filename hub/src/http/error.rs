@@ -24,11 +24,11 @@ impl ResponseError for Error {
         if let Some(field) = self.field() {
             body["error"]["field"] = json!(field);
         }
-        let mut response = HttpResponse::build(self.status_code());
-        if let Self::RetryLater { retry_after_secs, .. } = self {
-            response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs() {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
-        response.json(body)
+        res.json(body)
     }
 }
 

@@ -25,6 +25,7 @@ pub mod views;
 pub mod webchat;
 pub mod webhooks;
 mod ws;
+pub use ws::SocketsPerAddress;
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -1,12 +1,13 @@
 //! Operations: liveness, readiness (store and bot), Prometheus metrics, the OpenAPI document, and
 //! the answer for unknown routes.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::AppState;
 use crate::error::Error;
+use crate::http::views::ErrorBody;
 use crate::services::bot::SearchMode;
 
 /// The operations routes at the root.
@@ -68,11 +69,21 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics, text format (the metrics are listed in docs/configuration.md).
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+/// Prometheus metrics, text format (the metrics are listed in docs/configuration.md), for the
+/// bearer token `metrics.token` or a supervisor's or admin's session.
+#[utoipa::path(
+    tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "no or a wrong bearer token", body = ErrorBody),
+        (status = 403, description = "a session without the supervisor role", body = ErrorBody)
+    )
+)]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.core.metrics.render())
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Error> {
+    crate::http::auth::require_metrics_reader(&state, &req).await?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.core.metrics.render()))
 }
 
 /// This document, as YAML.

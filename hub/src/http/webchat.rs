@@ -96,7 +96,7 @@ pub async fn create_session(
 }
 
 /// The client's address: from the configured proxy header (its last entry), else the peer.
-pub(crate) fn client_address(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
+pub fn client_address(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
     match &state.config.webchat.client_address_header {
         Some(name) => req
             .headers()
@@ -240,6 +240,7 @@ pub async fn socket(
     state: web::Data<AppState>,
     query: Query<SocketQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let address = ws::admit_socket(&state, &req)?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let SocketQuery { token, last_seq } = query.into_inner();
     let claims = match token.as_deref().map(|t| state.webchat.verify(t)) {
@@ -282,7 +283,7 @@ pub async fn socket(
             let _ = session.close(Some(reason)).await;
             return;
         }
-        ws::drive(state, session, stream, subscription, handler, "customer").await;
+        ws::drive(state, session, stream, subscription, handler, "customer", address).await;
         drop(slot);
     });
     Ok(response)
@@ -414,7 +415,7 @@ impl ws::Handler for Customer {
             media,
             template: None,
         };
-        ws::store_and_ack(&self.state, session, new).await
+        ws::store_and_ack(&self.state, session, new, None).await
     }
 
     async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow {

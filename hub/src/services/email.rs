@@ -42,7 +42,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::bus::Event;
-use crate::config::{EmailConfig, ImapAfter, ImapConfig, TlsMode};
+use crate::config::{EmailConfig, ImapAfter, ImapConfig, Secret, TlsMode};
 use crate::error::{Error, ErrorCode};
 use crate::services::ingest::Ingest;
 use crate::services::{Core, outbox};
@@ -134,7 +134,14 @@ impl Email {
                     TlsMode::Starttls => RelayTls::StartTls,
                     TlsMode::Implicit => RelayTls::Implicit,
                 },
-                credentials: config.relay.username.clone().zip(config.relay.password.clone()),
+                credentials: config.relay.username.clone().zip(
+                    Secret::from_value_or_file(
+                        config.relay.password.as_ref(),
+                        config.relay.password_file.as_deref(),
+                        "email.relay.password",
+                    )?
+                    .map(|p| p.expose().to_owned()),
+                ),
                 hello_name: config.hostname.clone(),
                 timeout: Duration::from_secs(config.relay.timeout_secs.max(1)),
                 max_connections: config.relay.max_connections,
@@ -232,13 +239,10 @@ fn imap_mailbox(m: &ImapConfig, max_message_bytes: usize) -> Result<(ImapMailbox
     if m.host.trim().is_empty() || m.username.is_empty() {
         return Err("host and username are required".into());
     }
-    let password = match (&m.password, &m.password_file) {
-        (Some(p), None) => p.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .map(|p| p.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|e| format!("password_file {file:?}: {e}"))?,
-        _ => return Err("set one of password and password_file".into()),
-    };
+    let password = Secret::from_value_or_file(m.password.as_ref(), m.password_file.as_deref(), "password")?
+        .ok_or("set one of password and password_file")?
+        .expose()
+        .to_owned();
     let address = m.address.parse().map_err(|e| format!("address {:?}: {e}", m.address))?;
     let after = match m.after {
         ImapAfter::Seen => AfterTaken::Seen,

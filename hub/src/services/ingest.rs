@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use schema::{Appended, AuthorKind, ConversationStatus, NewMessage, TicketStatus};
+use schema::{Agent, Appended, AuthorKind, ConversationStatus, NewMessage, TicketStatus};
 use tokio::sync::Notify;
 
 use crate::bus::Event;
@@ -13,6 +13,7 @@ use crate::services::Core;
 use crate::services::bot::BotQueue;
 use crate::services::email::Replies;
 use crate::services::routing::Routing;
+use crate::services::staff::{Unheld, may_act_on};
 
 /// Stores messages from every channel and author.
 #[derive(Debug)]
@@ -47,7 +48,20 @@ impl Ingest {
         if self.bot.is_some() { ConversationStatus::Bot } else { ConversationStatus::Queued }
     }
 
-    /// Stores `new` (idempotently, by its channel message id) and, if it is new, publishes it.
+    /// A staff member's message (`new` is authored by `agent`): stored as [`Ingest::append`]
+    /// does, if the assignee-or-supervisor rule lets them write on the conversation (a reply
+    /// claims an unassigned one).
+    ///
+    /// # Errors
+    /// Another agent holds the conversation (403), or as [`Ingest::append`].
+    pub async fn append_as(&self, agent: &Agent, new: NewMessage) -> Result<Appended, Error> {
+        let conversation = self.core.store.conversation(new.conversation_id).await?;
+        may_act_on(agent, conversation.assignee_id, Unheld::Claim)?;
+        self.append(new).await
+    }
+
+    /// Stores `new` (idempotently, by its author and channel message id) and, if it is new,
+    /// publishes it.
     /// Returns only once the message is durable, so the caller may acknowledge it.
     ///
     /// # Errors

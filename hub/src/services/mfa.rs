@@ -168,20 +168,14 @@ impl Mfa {
         Self { store, secrets, settings }
     }
 
+    /// The TOTP secret sealed with the member's id as associated data: a sealed value copied to
+    /// another account does not open.
     fn seal(&self, agent: AgentId, secret: &[u8]) -> Result<String, Error> {
-        let mut plain = agent.to_string().into_bytes();
-        plain.push(0);
-        plain.extend_from_slice(secret);
-        self.secrets.seal(&plain).map_err(Error::internal)
+        self.secrets.seal(secret, &format!("totp:{agent}")).map_err(Error::internal)
     }
 
     fn open(&self, agent: AgentId, sealed: &str) -> Result<Vec<u8>, Error> {
-        let plain = self.secrets.open(sealed).map_err(Error::internal)?;
-        let prefix = agent.to_string();
-        match plain.strip_prefix(prefix.as_bytes()).and_then(|rest| rest.strip_prefix(&[0])) {
-            Some(secret) => Ok(secret.to_vec()),
-            None => Err(Error::Internal(format!("the TOTP secret stored for {agent} belongs to someone else"))),
-        }
+        self.secrets.open(sealed, &format!("totp:{agent}")).map_err(Error::internal)
     }
 
     /// Whether one of `agent`'s roles requires two-step sign-in.

@@ -15,8 +15,8 @@ use std::time::Duration;
 use channels::social::{self, Platform, SendOutcome, SendRequest, SocialError, WebhookEvent};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use schema::{
-    AgentId, Appended, AuthorKind, Channel, ChannelMessageId, ConversationId, DisplayName, MediaRef, MessageText,
-    NewMessage, Outbound, SocialAccount, StoreError, Template, ValidationError,
+    Agent, AgentId, Appended, AuthorKind, Channel, ChannelMessageId, ConversationId, DisplayName, MediaRef,
+    MessageText, NewMessage, Outbound, SocialAccount, StoreError, Template, ValidationError,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -26,6 +26,7 @@ use crate::config::SocialConfig;
 use crate::error::{Error, ErrorCode};
 use crate::secrets::SecretBox;
 use crate::services::ingest::Ingest;
+use crate::services::staff::{Unheld, may_act_on};
 use crate::services::{Core, outbox};
 
 /// An account's secrets, as sealed in the store.
@@ -122,16 +123,35 @@ impl Social {
             per_sender,
             http,
         };
-        for stored in social.core.store.social_accounts().await? {
+        for mut stored in social.core.store.social_accounts().await? {
+            social.bind_to_owner(&mut stored).await?;
             social.remember(&stored)?;
         }
         Ok(social)
     }
 
+    /// Secrets sealed by an earlier version, without the account as associated data, are
+    /// sealed again bound to it (once; the old value is replaced only if unchanged, so nodes
+    /// starting together agree).
+    async fn bind_to_owner(&self, stored: &mut SocialAccount) -> Result<(), Error> {
+        let Some(plain) = self.secrets.open_unbound(&stored.secrets) else { return Ok(()) };
+        let context = |e| Error::Internal(format!("account {} {}: {e}", stored.channel, stored.account_id));
+        let plain = plain.map_err(context)?;
+        let sealed =
+            self.secrets.seal(&plain, &owner(stored.id, stored.channel, &stored.account_id)).map_err(context)?;
+        if self.core.store.reseal_social_account(stored.id, &stored.secrets, &sealed).await? {
+            tracing::info!(channel = %stored.channel, account_id = %stored.account_id, "account secrets bound to their account");
+            stored.secrets = sealed;
+        } else if let Some(now) = self.core.store.social_accounts().await?.into_iter().find(|a| a.id == stored.id) {
+            stored.secrets = now.secrets;
+        }
+        Ok(())
+    }
+
     fn remember(&self, stored: &SocialAccount) -> Result<(), Error> {
         let plain = self
             .secrets
-            .open(&stored.secrets)
+            .open(&stored.secrets, &owner(stored.id, stored.channel, &stored.account_id))
             .map_err(|e| Error::Internal(format!("account {} {}: {e}", stored.channel, stored.account_id)))?;
         let secrets: Secrets = serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))?;
         let account = Account { channel: stored.channel, account_id: stored.account_id.clone(), secrets };
@@ -205,6 +225,13 @@ impl Secrets {
     }
 }
 
+/// What an account's sealed secrets are bound to (AEAD associated data): its row and the
+/// platform account it is, so secrets copied to another row, or a row edited to name another
+/// platform account, no longer open.
+fn owner(id: schema::SocialAccountId, channel: Channel, account_id: &str) -> String {
+    format!("social_account:{id}:{channel}:{account_id}")
+}
+
 fn invalid(field: &'static str, reason: &str) -> Error {
     Error::Validation(ValidationError::Invalid { field, reason: reason.to_owned() })
 }
@@ -252,9 +279,10 @@ impl Social {
             return Err(Error::Validation(ValidationError::Empty { field }));
         }
         let plain = serde_json::to_vec(&secrets).map_err(Error::internal)?;
-        let sealed = self.secrets.seal(&plain).map_err(Error::internal)?;
+        let id = schema::SocialAccountId::new();
+        let sealed = self.secrets.seal(&plain, &owner(id, channel, &account_id)).map_err(Error::internal)?;
         let account = SocialAccount {
-            id: schema::SocialAccountId::new(),
+            id,
             channel,
             account_id,
             name: name.as_str().to_owned(),
@@ -443,12 +471,13 @@ impl Social {
     /// Not a WhatsApp conversation, or a malformed name or language (422); the store fails.
     pub async fn send_template(
         &self,
-        agent: AgentId,
+        agent: &Agent,
         conversation: ConversationId,
         template: Template,
         client_id: Option<ChannelMessageId>,
     ) -> Result<Appended, Error> {
         let conversation = self.core.store.conversation(conversation).await?;
+        may_act_on(agent, conversation.assignee_id, Unheld::Claim)?;
         if conversation.channel != Channel::WhatsApp {
             return Err(invalid("conversation_id", "templates are for WhatsApp conversations"));
         }
@@ -464,7 +493,7 @@ impl Social {
         let new = NewMessage {
             conversation_id: conversation.id,
             author: AuthorKind::Agent,
-            author_id: Some(agent),
+            author_id: Some(agent.id),
             text: MessageText::parse(&format!("[template {} ({})]", template.name, template.language), 600)?,
             channel_message_id: client_id,
             media: Vec::new(),

@@ -570,10 +570,64 @@ pub fn require(agent: &Agent, role: Role) -> Result<&Agent, Error> {
     if agent.has_role(role) { Ok(agent) } else { Err(Error::Forbidden(format!("this needs the {role} role"))) }
 }
 
+/// Whether an agent may write on a conversation that nobody holds yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unheld {
+    /// Yes: the write claims it (a reply takes an unassigned conversation; a hand-over of a
+    /// conversation with the bot).
+    Claim,
+    /// No: only a supervisor acts on a ticket nobody holds (resolve, transfer, notes, tags).
+    Refuse,
+}
+
+/// The assignee-or-supervisor rule, the one check of every staff write on a conversation or its
+/// ticket (replies over REST and the inbox socket, WhatsApp templates, hand-over, notes, tags,
+/// resolve, pending, transfer): a supervisor, and so an admin, may act on any; an agent on what
+/// is assigned to them, and on what nobody holds only when `unheld` is [`Unheld::Claim`].
+///
+/// # Errors
+/// [`Error::Forbidden`].
+pub fn may_act_on(agent: &Agent, assignee: Option<AgentId>, unheld: Unheld) -> Result<(), Error> {
+    let allowed = agent.has_role(Role::Supervisor)
+        || match assignee {
+            Some(holder) => holder == agent.id,
+            None => unheld == Unheld::Claim,
+        };
+    if allowed { Ok(()) } else { Err(Error::Forbidden("only the assignee or a supervisor can do this".into())) }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn staff(roles: &[Role]) -> Agent {
+        Agent {
+            id: AgentId::new(),
+            email: "x@example.com".parse().unwrap(),
+            name: "X".parse().unwrap(),
+            roles: roles.to_vec(),
+            active: true,
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn only_the_assignee_or_a_supervisor_acts_on_held_work() {
+        let ana = staff(&[Role::Agent]);
+        let dora = staff(&[Role::Agent]);
+        let bruno = staff(&[Role::Agent, Role::Supervisor]);
+        let admin = staff(&[Role::Admin]);
+        for unheld in [Unheld::Claim, Unheld::Refuse] {
+            assert!(may_act_on(&ana, Some(ana.id), unheld).is_ok());
+            assert!(matches!(may_act_on(&dora, Some(ana.id), unheld), Err(Error::Forbidden(_))));
+            assert!(may_act_on(&bruno, Some(ana.id), unheld).is_ok());
+            assert!(may_act_on(&admin, Some(ana.id), unheld).is_ok());
+            assert!(may_act_on(&bruno, None, unheld).is_ok());
+        }
+        assert!(may_act_on(&dora, None, Unheld::Claim).is_ok());
+        assert!(may_act_on(&dora, None, Unheld::Refuse).is_err());
+    }
 
     #[test]
     fn generated_passwords_are_long_enough_and_from_the_alphabet() {

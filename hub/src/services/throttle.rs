@@ -155,10 +155,7 @@ impl LoginThrottle {
 
 fn too_many(wait: Duration) -> Error {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    Error::RetryLater {
-        message: format!("too many sign-in attempts; retry in {secs} s"),
-        retry_after_secs: secs.max(1),
-    }
+    Error::RetryLater { message: format!("too many sign-in attempts; retry in {secs} s"), after: wait }
 }
 
 #[cfg(test)]
@@ -178,7 +175,7 @@ mod tests {
     fn lock_secs(t: &LoginThrottle, email: &str) -> Option<u64> {
         match t.check(email, None) {
             Ok(()) => None,
-            Err(Error::RetryLater { retry_after_secs, .. }) => Some(retry_after_secs),
+            Err(e @ Error::RetryLater { .. }) => e.retry_after_secs(),
             Err(e) => panic!("{e:?}"),
         }
     }

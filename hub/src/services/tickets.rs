@@ -1,5 +1,6 @@
 //! Staff work on tickets and routing: hand-over on request, accept and reject offers, resolve,
-//! wait for the customer, transfer, notes and tags (the assignee or a supervisor), agents'
+//! wait for the customer, transfer, notes and tags (the assignee or a supervisor:
+//! `staff::may_act_on`), agents'
 //! routing profiles and presence, and the supervisors' rules (validated, versioned, dry-run).
 //! The routing engine's bookkeeping is `routing`; this is who may do what, and with which input.
 
@@ -23,6 +24,7 @@ use crate::error::Error;
 use crate::services::Core;
 use crate::services::escalate::{Escalate, Escalation};
 use crate::services::routing::{Routing, Transfer};
+use crate::services::staff::{Unheld, may_act_on};
 
 const MAX_TAGS: usize = 20;
 const MAX_TAG_CHARS: usize = 50;
@@ -48,13 +50,9 @@ pub fn tags(raw: Vec<String>) -> Result<BTreeSet<String>, Error> {
         .collect()
 }
 
-/// The assignee, or a supervisor, may work on an assigned ticket.
+/// The assignee, or a supervisor, may work on a ticket; nobody else, not even on a queued one.
 fn may_work_on(agent: &Agent, ticket: &Ticket) -> Result<(), Error> {
-    if ticket.assignee_id == Some(agent.id) || agent.has_role(Role::Supervisor) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("only the assignee or a supervisor can do this".into()))
-    }
+    may_act_on(agent, ticket.assignee_id, Unheld::Refuse)
 }
 
 fn open(ticket: &Ticket) -> Result<(), Error> {
@@ -166,10 +164,12 @@ impl Tickets {
     /// priority; the router offers it.
     ///
     /// # Errors
-    /// Unknown conversation (404), an open ticket already (409), invalid tags (422).
+    /// Another agent holds the conversation (403), unknown conversation (404), an open ticket
+    /// already (409), invalid tags (422).
     pub async fn hand_over(&self, agent: &Agent, id: ConversationId, raw_tags: Vec<String>) -> Result<Ticket, Error> {
         let tags = tags(raw_tags)?;
         let conversation = self.core.store.conversation(id).await?;
+        may_act_on(agent, conversation.assignee_id, Unheld::Claim)?;
         let mut escalation = Escalation::new(&conversation, Actor::Agent(agent.id));
         escalation.tags = tags;
         self.escalate.escalate(escalation).await
@@ -258,8 +258,10 @@ impl Tickets {
     /// reaches the assignee's workspace live.
     ///
     /// # Errors
-    /// Empty or too long (422), unknown ticket (404).
+    /// Not the assignee nor a supervisor (403), empty or too long (422), unknown ticket (404).
     pub async fn add_note(&self, agent: &Agent, id: TicketId, text: &str) -> Result<TicketNote, Error> {
+        let ticket = self.core.store.ticket(id).await?;
+        may_work_on(agent, &ticket)?;
         let text = schema::MessageText::parse(text, MAX_NOTE_CHARS)?;
         let note = TicketNote {
             ticket_id: id,
@@ -270,7 +272,6 @@ impl Tickets {
         };
         self.core.store.add_ticket_note(&note).await?;
         // Live to every staff inbox (the assignee's workspace shows it on the ticket at once).
-        let ticket = self.core.store.ticket(id).await?;
         self.core.bus.publish(Event::NoteAdded {
             ticket_id: id,
             conversation_id: ticket.conversation_id,
@@ -285,8 +286,9 @@ impl Tickets {
     /// Replaces the ticket's tags.
     ///
     /// # Errors
-    /// Invalid tags (422), unknown ticket (404).
+    /// Not the assignee nor a supervisor (403), invalid tags (422), unknown ticket (404).
     pub async fn set_tags(&self, agent: &Agent, id: TicketId, raw: Vec<String>) -> Result<Ticket, Error> {
+        may_work_on(agent, &self.core.store.ticket(id).await?)?;
         let new_tags = tags(raw)?;
         let line = TicketEvent {
             ticket_id: id,

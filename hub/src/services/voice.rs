@@ -99,9 +99,10 @@ pub struct Voice {
     number_skills: HashMap<String, Vec<SkillName>>,
     udp_addr: Option<SocketAddr>,
     tcp_addr: Option<SocketAddr>,
-    work: mpsc::UnboundedSender<Work>,
+    /// Offers to ring, bounded ([`WORK_QUEUE`]).
+    work: mpsc::Sender<Work>,
     /// Taken by [`spawn`].
-    receivers: std::sync::Mutex<Option<(mpsc::UnboundedReceiver<SipEvent>, mpsc::UnboundedReceiver<Work>)>>,
+    receivers: std::sync::Mutex<Option<(mpsc::UnboundedReceiver<SipEvent>, mpsc::Receiver<Work>)>>,
     /// Dropping the server stops it.
     _server: SipServer,
 }
@@ -157,7 +158,7 @@ impl Voice {
         let credentials: Arc<dyn SipCredentials> = accounts.clone();
         let (server, events) =
             SipServer::start(config, credentials).await.map_err(|e| Error::Internal(format!("SIP: {e}")))?;
-        let (work, work_rx) = mpsc::unbounded_channel();
+        let (work, work_rx) = mpsc::channel(WORK_QUEUE);
         let voice = Self {
             core,
             routing,
@@ -250,8 +251,16 @@ impl OfferHook for Voice {
         if channel != Channel::Voice {
             return;
         }
-        if self.work.send(Work::Offered { ticket, agent, expires_at }).is_err() {
-            tracing::warn!(ticket_id = %ticket, "the voice task has stopped; the offer rings no phone");
+        match self.work.try_send(Work::Offered { ticket, agent, expires_at }) {
+            Ok(()) => {}
+            // Overflow: the offer is stored; it rings no phone, times out, and routing offers the
+            // ticket again. Nothing durable is lost.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(ticket_id = %ticket, "the voice task is behind; this offer rings no phone and will time out");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!(ticket_id = %ticket, "the voice task has stopped; the offer rings no phone");
+            }
         }
     }
 }
@@ -279,7 +288,12 @@ struct Calls {
     by_ticket: HashMap<TicketId, CallId>,
 }
 
-async fn run(v: Arc<Voice>, mut events: mpsc::UnboundedReceiver<SipEvent>, mut work: mpsc::UnboundedReceiver<Work>) {
+/// Voice offers waiting for the voice task. The sender is the router (under its lock, so it
+/// cannot wait): when full, an offer is dropped with a warning; it is in the store, times out
+/// unanswered, and the router offers the ticket again.
+const WORK_QUEUE: usize = 1024;
+
+async fn run(v: Arc<Voice>, mut events: mpsc::UnboundedReceiver<SipEvent>, mut work: mpsc::Receiver<Work>) {
     let state = &*v;
     recover_open_calls(state).await;
     let mut calls = Calls::default();

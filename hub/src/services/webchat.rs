@@ -106,10 +106,25 @@ const MAX_TRACKED_KEYS: usize = 100_000;
 /// Counts `n` against `key`: whether it is within the limiter's rate. Idle keys are forgotten
 /// once the limiter tracks too many, so its memory stays bounded.
 fn allowed<K: Clone + std::hash::Hash + Eq>(limiter: &DefaultKeyedRateLimiter<K>, key: &K, n: NonZeroU32) -> bool {
+    wait_for(limiter, key, n).is_none()
+}
+
+/// Counts `n` against `key`; over the rate, how long until it would be within it (`n` more than
+/// the burst: an hour, never).
+fn wait_for<K: Clone + std::hash::Hash + Eq>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    key: &K,
+    n: NonZeroU32,
+) -> Option<std::time::Duration> {
+    use governor::clock::{Clock as _, DefaultClock};
     if limiter.len() > MAX_TRACKED_KEYS {
         limiter.retain_recent();
     }
-    matches!(limiter.check_key_n(key, n), Ok(Ok(())))
+    match limiter.check_key_n(key, n) {
+        Ok(Ok(())) => None,
+        Ok(Err(not_until)) => Some(not_until.wait_time_from(DefaultClock::default().now())),
+        Err(_) => Some(std::time::Duration::from_secs(3600)),
+    }
 }
 
 impl Webchat {
@@ -161,11 +176,12 @@ impl Webchat {
     /// # Errors
     /// The address is over its rate (429).
     pub fn admit(&self, address: Option<IpAddr>) -> Result<(), Error> {
-        match address {
-            Some(address) if !allowed(&self.per_address, &address, NonZeroU32::MIN) => Err(Error::TooManyRequests(
-                "too many new chats or files from this address; try again in a minute".to_owned(),
-            )),
-            _ => Ok(()),
+        match address.and_then(|a| wait_for(&self.per_address, &a, NonZeroU32::MIN)) {
+            Some(after) => Err(Error::RetryLater {
+                message: "too many new chats or files from this address; try again later".to_owned(),
+                after,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -194,11 +210,12 @@ impl Webchat {
     /// The address has uploaded its hourly share (429).
     pub fn admit_bytes(&self, address: Option<IpAddr>, bytes: usize) -> Result<(), Error> {
         let kb = NonZeroU32::new(u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
-        match address {
-            Some(address) if !allowed(&self.bytes_per_address, &address, kb) => {
-                Err(Error::TooManyRequests("too many file bytes from this address; try again later".to_owned()))
-            }
-            _ => Ok(()),
+        match address.and_then(|a| wait_for(&self.bytes_per_address, &a, kb)) {
+            Some(after) => Err(Error::RetryLater {
+                message: "too many file bytes from this address; try again later".to_owned(),
+                after,
+            }),
+            None => Ok(()),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Appending messages: the hot path of the store.
 //!
-//! Every message is one step inside a transaction: skip it if its channel message id is already
-//! stored, bump the conversation's `last_seq`, insert the message under that number. On
+//! Every message is one step inside a transaction: skip it if its author already stored a message
+//! with the same channel message id (the key is scoped to the author: kind and staff id, so one
+//! author's ids never collide with another's), bump the conversation's `last_seq`, insert the message under that number. On
 //! PostgreSQL each append is its own transaction (many connections, row locks order the writers).
 //! On SQLite, which has one writer, a single task takes every append waiting in its queue and
 //! writes them in one transaction (group commit): the commit, which costs more than the inserts,
@@ -23,6 +24,16 @@ use crate::values::{AuthorKind, DeliveryStatus};
 const MAX_BATCH: usize = 512;
 /// Appends waiting for the writer before callers wait to enqueue (back-pressure).
 const QUEUE: usize = 8192;
+/// The condition "a stored message of the same author with the same key", over the parameters
+/// numbered `conversation`, `author` (kind), `author_id` (staff id; none for customers, the bot
+/// and the system) and `key` (channel message id). It matches the `messages_idempotency` index
+/// (migration 0017).
+fn same_key(conversation: u8, author: u8, author_id: u8, key: u8) -> String {
+    format!(
+        "conversation_id = ${conversation} AND author = ${author} \
+         AND COALESCE(author_id, '') = COALESCE(${author_id}, '') AND channel_message_id = ${key}"
+    )
+}
 /// Tries of a PostgreSQL append that lost a race for the same channel message id.
 const RACE_RETRIES: usize = 3;
 
@@ -50,32 +61,35 @@ pub(super) enum Began {
 pub(super) async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
     let conv_id = new.conversation_id.to_string();
     let channel_id = new.channel_message_id.as_ref().map(|c| c.as_str().to_owned());
+    let author_id = new.author_id.map(|a| a.to_string());
     // One statement for the common case: bump the sequence unless the message is already there.
     let row = sqlx::query(&format!(
         "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, \
            status = CASE WHEN $3 = 'agent' AND status IN ('bot', 'queued') THEN 'assigned' ELSE status END, \
            assignee_id = CASE WHEN $3 = 'agent' AND assignee_id IS NULL THEN $4 ELSE assignee_id END \
          WHERE id = $1 AND status <> 'closed' AND ($5 IS NULL OR NOT EXISTS \
-           (SELECT 1 FROM messages WHERE conversation_id = $1 AND channel_message_id = $5)) \
-         RETURNING {CONVERSATION_COLUMNS}"
+           (SELECT 1 FROM messages WHERE {})) \
+         RETURNING {CONVERSATION_COLUMNS}",
+        same_key(1, 3, 4, 5)
     ))
     .bind(&conv_id)
     .bind(now)
     .bind(new.author.as_str())
-    .bind(new.author_id.map(|a| a.to_string()))
+    .bind(author_id.clone())
     .bind(channel_id.clone())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         // Rare: a redelivery, or no open conversation. Tell which.
         if let Some(channel_id) = &channel_id {
-            let existing = sqlx::query(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND channel_message_id = $2"
-            ))
-            .bind(&conv_id)
-            .bind(channel_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let existing =
+                sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {}", same_key(1, 2, 3, 4)))
+                    .bind(&conv_id)
+                    .bind(new.author.as_str())
+                    .bind(author_id.clone())
+                    .bind(channel_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             if let Some(row) = existing {
                 return Ok(Step::Duplicate(message_from_row(&row)?));
             }
@@ -95,7 +109,7 @@ pub(super) async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i
         "INSERT INTO messages (id, conversation_id, seq, author, author_id, body, channel_message_id, media, \
          template, delivery_status, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (conversation_id, channel_message_id) DO NOTHING RETURNING id",
+         ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(id.to_string())
     .bind(&conv_id)
@@ -134,8 +148,8 @@ impl Store {
     /// Appends a message, numbering it after the conversation's last one (1, 2, 3, ... with no
     /// gaps). Returns once the message is durable.
     ///
-    /// Idempotent: if the conversation already holds a message with the same
-    /// `channel_message_id`, nothing is written and that message is returned with
+    /// Idempotent: if the conversation already holds a message of the same author (kind and
+    /// staff id) with the same `channel_message_id`, nothing is written and that message is returned with
     /// `created == false`. An agent's message claims an unassigned conversation.
     ///
     /// # Errors

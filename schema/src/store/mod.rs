@@ -98,11 +98,43 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a free connection before the request fails.
     pub acquire_timeout: Duration,
+    /// SQLite only: when a commit reaches the disk.
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+/// SQLite's `PRAGMA synchronous` (in WAL mode): what an acknowledged (committed) message
+/// survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Every commit is flushed to the disk (`fsync` of the WAL) before it returns: a committed
+    /// message survives a crash of the process, of the operating system and a power cut.
+    #[default]
+    Full,
+    /// Commits are written to the WAL in the OS cache and flushed at checkpoints: a committed
+    /// message survives a crash of the process, but a crash of the operating system or a power
+    /// cut can lose the last commits (never corrupting the database).
+    Normal,
+}
+
+impl SqliteSynchronous {
+    /// The pragma's value.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
     }
 }
 
@@ -249,23 +281,27 @@ impl Store {
         }
         let url = if path.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
         let opts = AnyConnectOptions::from_str(&url).map_err(|_| StoreError::UnsupportedUrl(url.clone()))?;
+        // WAL: readers never block the writer. synchronous: see [`SqliteSynchronous`].
+        // foreign_keys: enforce references. busy_timeout: wait, don't fail.
+        let pragmas: &'static str = match options.sqlite_synchronous {
+            SqliteSynchronous::Full => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+            }
+            SqliteSynchronous::Normal => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+            }
+        };
         let pool = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 // A local file cannot go stale like a network connection: skip the ping.
                 .test_before_acquire(false)
                 .acquire_timeout(options.acquire_timeout)
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
-                        // WAL: readers never block the writer. NORMAL: a commit survives a process
-                        // crash (the WAL is in the OS cache); only a power cut can lose the last
-                        // commits. foreign_keys: enforce references. busy_timeout: wait, don't fail.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
-                        )
-                        .await?;
+                        conn.execute(pragmas).await?;
                         Ok(())
                     })
                 })
@@ -280,10 +316,45 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+            Backend::Sqlite => self.migrate_sqlite().await,
+            Backend::Postgres => Ok(POSTGRES_MIGRATIONS.run(&self.write).await?),
+        }
+    }
+
+    /// SQLite's migrations run with foreign keys off, as SQLite's procedure for rebuilding a
+    /// table asks (a rebuilt table's rows are referenced from other tables; dropping the old
+    /// one would otherwise fail): the references are checked once the migrations are done, then
+    /// enforced again. `PRAGMA foreign_keys` is a no-op inside a transaction, so this is done on
+    /// the writer connection around the migrator (which runs each migration in a transaction).
+    async fn migrate_sqlite(&self) -> Result<()> {
+        let mut conn = self.write.acquire().await.map_err(StoreError::Unavailable)?;
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+        let migrated = SQLITE_MIGRATIONS.run(&mut *conn).await;
+        let dangling = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut *conn).await;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        migrated?;
+        let dangling = dangling?;
+        if let Some(row) = dangling.first() {
+            let table: String = row.try_get(0)?;
+            return Err(StoreError::Corrupt(format!(
+                "{} row(s) reference missing rows after migrating (first in table {table})",
+                dangling.len()
+            )));
         }
         Ok(())
+    }
+
+    /// SQLite's `PRAGMA synchronous` on the writer connection (`FULL` = 2, `NORMAL` = 1); `None`
+    /// on PostgreSQL.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn sqlite_synchronous(&self) -> Result<Option<i64>> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let row = sqlx::query("PRAGMA synchronous").fetch_one(&self.write).await?;
+        Ok(Some(row.try_get(0)?))
     }
 
     /// Which database this is.
@@ -320,6 +391,21 @@ impl Store {
             .await?;
         let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&self.write).await?;
         Ok(row.try_get("value")?)
+    }
+
+    /// Replaces the setting `key` if it still holds `old` (so that nodes starting together agree).
+    /// Returns whether this call changed it.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn replace_setting(&self, key: &str, old: &str, new: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE settings SET value = $3 WHERE key = $1 AND value = $2")
+            .bind(key)
+            .bind(old)
+            .bind(new)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     // ---- customers and conversations ------------------------------------------------------

@@ -84,6 +84,21 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces an account's sealed secrets, if they are still `old` (another node may have
+    /// re-sealed them first: then nothing changes). Returns whether this call changed them.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn reseal_social_account(&self, id: SocialAccountId, old: &str, new: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE social_accounts SET secrets = $3 WHERE id = $1 AND secrets = $2")
+            .bind(id.to_string())
+            .bind(old)
+            .bind(new)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Every platform account.
     ///
     /// # Errors

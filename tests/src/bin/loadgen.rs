@@ -9,11 +9,13 @@
 //! - with `--hub-pid`, the hub's resident memory before and after the sockets open, and per
 //!   idle socket.
 //!
-//! All its chats come from one address, so the hub must allow that many new chats a minute from
-//! one address (`webchat.opens_per_minute_per_address`):
+//! All its chats come from one address, so the hub must allow that many new chats a minute and
+//! open websockets from one address (`webchat.opens_per_minute_per_address`,
+//! `server.websockets_per_address`):
 //!
 //! ```sh
-//! SWITCHBOARD_WEBCHAT__OPENS_PER_MINUTE_PER_ADDRESS=1000000 cargo run --release --bin switchboard -- serve --demo &
+//! SWITCHBOARD_WEBCHAT__OPENS_PER_MINUTE_PER_ADDRESS=1000000 SWITCHBOARD_SERVER__WEBSOCKETS_PER_ADDRESS=0 \
+//!   cargo run --release --bin switchboard -- serve --demo &
 //! cargo run --release -p tests --bin loadgen -- --customers 1000 --rate 500 --hub-pid $(pgrep -n switchboard)
 //! ```
 #![allow(clippy::print_stdout)]

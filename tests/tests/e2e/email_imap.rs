@@ -191,7 +191,7 @@ async fn imap_mailboxes_are_polled_threaded_and_marked(backend: Backend) {
     assert_eq!(authors, ["customer", "agent", "customer", "customer", "customer"], "{page}");
 
     // The mailbox with a wrong password fails its polls, counted; the others went on meanwhile.
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.http.get(app.url("/metrics")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
     let failed = metrics
         .lines()
         .find(|l| l.starts_with("switchboard_imap_mails_total{mailbox=\"wrong\",outcome=\"poll_failed\"}"))

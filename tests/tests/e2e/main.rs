@@ -17,6 +17,7 @@ mod canned;
 mod customers;
 mod email;
 mod email_imap;
+mod hardening;
 mod identity;
 mod ops;
 mod routing;

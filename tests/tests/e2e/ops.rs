@@ -1,7 +1,7 @@
 //! Health, readiness, metrics, the OpenAPI document, and configuration errors.
 
 use serde_json::json;
-use tests::{ANA, Backend, TestDb, both_backends, spawn_app};
+use tests::{ADMIN, ANA, Backend, TestDb, both_backends, spawn_app};
 
 both_backends!(health_readiness_metrics_and_openapi);
 
@@ -66,7 +66,9 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
     customer.next_of("ack").await;
     app.post(&format!("/api/v1/conversations/{conversation}/messages"), &ana, &json!({"text": "hello"})).await;
 
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    // The metrics are for a supervisor or admin (or the configured `metrics.token`).
+    let admin = app.login(ADMIN).await;
+    let metrics = app.http.get(app.url("/metrics")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
     for line in [
         r#"switchboard_messages_stored_total{author="customer",channel="webchat"} 1"#,
         r#"switchboard_messages_stored_total{author="agent",channel="webchat"} 1"#,

@@ -25,6 +25,7 @@ pub async fn socket(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let address = ws::admit_socket(&state, &req)?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let (staff, token) = match ws::staff_session(&state, &req, Role::Agent).await {
         Ok(found) => found,
@@ -40,7 +41,7 @@ pub async fn socket(
         // Connecting makes an offline agent available for routing; the last socket closing
         // makes them offline.
         state.routing.socket_opened(agent).await;
-        ws::drive(state.clone(), session, stream, subscription, handler, "agent").await;
+        ws::drive(state.clone(), session, stream, subscription, handler, "agent", address).await;
         state.routing.socket_closed(agent).await;
     });
     Ok(response)
@@ -148,7 +149,7 @@ impl Inbox {
             media: Vec::new(),
             template: None,
         };
-        ws::store_and_ack(&self.state, session, new).await
+        ws::store_and_ack(&self.state, session, new, Some(&self.staff.agent)).await
     }
 }
 

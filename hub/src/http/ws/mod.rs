@@ -9,6 +9,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(inbox::socket).service(supervisor::socket);
 }
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, ProtocolError, Session};
@@ -25,6 +29,61 @@ const SILENT_HEARTBEATS: u32 = 3;
 
 /// Close code for a missing, invalid or expired credential (4000-4999: application codes).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
+
+/// The sockets open per client address (`server.websockets_per_address`), staff and customer
+/// alike.
+#[derive(Debug, Default)]
+pub struct SocketsPerAddress {
+    open: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// One open socket counted against its address; dropping it (the socket ended) frees it.
+#[derive(Debug)]
+pub struct AddressSlot {
+    table: Arc<SocketsPerAddress>,
+    address: Option<IpAddr>,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Some(address) = self.address {
+            let mut open = self.table.open.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(n) = open.get_mut(&address) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.remove(&address);
+                }
+            }
+        }
+    }
+}
+
+/// Counts a socket about to be upgraded against the client's address; over
+/// `server.websockets_per_address` (0: no cap), 429 with `Retry-After` before any upgrade.
+///
+/// # Errors
+/// The address has its share of sockets open.
+pub fn admit_socket(state: &AppState, req: &actix_web::HttpRequest) -> Result<AddressSlot, crate::error::Error> {
+    let table = Arc::clone(&state.sockets);
+    let max = state.config.server.websockets_per_address;
+    let Some(address) = crate::http::webchat::client_address(state, req).filter(|_| max > 0) else {
+        return Ok(AddressSlot { table, address: None });
+    };
+    let mut open = table.open.lock().unwrap_or_else(PoisonError::into_inner);
+    let n = open.entry(address).or_insert(0);
+    if *n >= max {
+        return Err(crate::error::Error::RetryLater {
+            message: format!("this address has {max} websockets open already"),
+            after: Duration::from_secs(5),
+        });
+    }
+    *n += 1;
+    drop(open);
+    Ok(AddressSlot { table, address: Some(address) })
+}
+
+/// Close code for a peer over the frame rate (RFC 6455: policy violation).
+pub const CLOSE_TOO_MANY_FRAMES: CloseCode = CloseCode::Policy;
 
 /// What a handler wants after a frame or an event.
 #[derive(Debug)]
@@ -69,13 +128,23 @@ pub async fn send_text(session: &mut Session, text: impl Into<bytestring::ByteSt
     }
 }
 
-/// Stores a message that came in on a socket, then answers `ack`, or an `error` frame naming
+/// Stores a message that came in on a socket (from the customer, or from the staff member
+/// `staff`, under the assignee-or-supervisor rule), then answers `ack`, or an `error` frame naming
 /// the message's client id.
-pub async fn store_and_ack(state: &AppState, session: &mut Session, new: schema::NewMessage) -> Flow {
+pub async fn store_and_ack(
+    state: &AppState,
+    session: &mut Session,
+    new: schema::NewMessage,
+    staff: Option<&schema::Agent>,
+) -> Flow {
     let conversation_id = new.conversation_id;
     let client_id = new.channel_message_id.clone();
     let client_id = client_id.as_ref().map_or("", schema::ChannelMessageId::as_str);
-    match state.ingest.append(new).await {
+    let stored = match staff {
+        Some(agent) => state.ingest.append_as(agent, new).await,
+        None => state.ingest.append(new).await,
+    };
+    match stored {
         Ok(appended) => {
             send(session, &ServerFrame::Ack { conversation_id, client_id, seq: appended.message.seq }).await
         }
@@ -96,7 +165,7 @@ pub async fn staff_session(
     req: &actix_web::HttpRequest,
     role: schema::Role,
 ) -> Result<(schema::StaffSession, String), String> {
-    let token = crate::http::auth::bearer_token(req).ok_or_else(|| "a staff session token is required".to_owned())?;
+    let token = crate::http::auth::socket_token(req).ok_or_else(|| "a staff session token is required".to_owned())?;
     match state.sessions.authenticate(&token, Activity::Active).await {
         Ok(s) if s.agent.has_role(role) => Ok((s, token)),
         Ok(_) => Err(format!("this socket needs the {role} role")),
@@ -110,7 +179,9 @@ pub async fn refuse(session: Session, description: String) {
     let _ = session.close(Some(reason)).await;
 }
 
-/// Runs a socket until the peer leaves, the handler closes it, or the hub shuts down.
+/// Runs a socket until the peer leaves, the handler closes it, or the hub shuts down; `slot`
+/// (its address's count) is freed at the end. A peer sending more than
+/// `server.websocket_frames_per_sec` frames a second (bursts of twice that) is closed with 1008.
 pub async fn drive<H: Handler>(
     state: actix_web::web::Data<AppState>,
     mut session: Session,
@@ -118,9 +189,14 @@ pub async fn drive<H: Handler>(
     mut subscription: Subscription,
     mut handler: H,
     kind: &'static str,
+    slot: AddressSlot,
 ) {
     let gauge = state.core.metrics.websockets.with_label_values(&[kind]);
     gauge.inc();
+    let rate = NonZeroU32::new(state.config.server.websocket_frames_per_sec).map(|per_sec| {
+        let burst = per_sec.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+        governor::RateLimiter::direct(governor::Quota::per_second(per_sec).allow_burst(burst))
+    });
     let limit = state.config.webchat.max_frame_bytes;
     let mut stream = stream.max_frame_size(limit).aggregate_continuations().max_continuation_size(limit);
     let every = Duration::from_secs(state.config.server.heartbeat_secs.max(1));
@@ -137,6 +213,12 @@ pub async fn drive<H: Handler>(
             frame = stream.next() => {
                 last_heard = Instant::now();
                 match frame {
+                    // Over the frame rate: the socket is closed, whatever the frame held.
+                    Some(Ok(AggregatedMessage::Text(_) | AggregatedMessage::Binary(_)))
+                        if rate.as_ref().is_some_and(|r| r.check().is_err()) =>
+                    {
+                        close(CLOSE_TOO_MANY_FRAMES, "too many frames; slow down")
+                    }
                     None => break None,
                     Some(Ok(AggregatedMessage::Text(text))) => handler.on_text(&mut session, &text).await,
                     Some(Ok(AggregatedMessage::Binary(_))) => {
@@ -179,4 +261,5 @@ pub async fn drive<H: Handler>(
     }
     let _ = session.close(reason).await;
     gauge.dec();
+    drop(slot);
 }

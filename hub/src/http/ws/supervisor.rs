@@ -28,6 +28,7 @@ pub async fn socket(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let address = ws::admit_socket(&state, &req)?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let token = match ws::staff_session(&state, &req, schema::Role::Supervisor).await {
         Ok((_, token)) => token,
@@ -39,7 +40,7 @@ pub async fn socket(
     // Subscribed only to be woken by shutdown with the rest; the figures come from the engine.
     let subscription = state.core.bus.subscribe(Topic::Inbox);
     let handler = Supervisor { state: state.clone(), token };
-    actix_web::rt::spawn(ws::drive(state, session, stream, subscription, handler, "supervisor"));
+    actix_web::rt::spawn(ws::drive(state, session, stream, subscription, handler, "supervisor", address));
     Ok(response)
 }
 
