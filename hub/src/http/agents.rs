@@ -82,7 +82,7 @@ impl StaffView {
 /// active agents (the people a ticket can be transferred to).
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     responses((status = 200, body = Vec<StaffView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/agents")]
@@ -126,7 +126,7 @@ impl std::fmt::Debug for CreateAgent {
 /// A new staff member (admin).
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     request_body = CreateAgent,
     responses(
         (status = 201, body = AgentView),
@@ -167,7 +167,7 @@ async fn account_view(state: &AppState, agent: schema::Agent) -> Result<StaffVie
 /// Replaces a staff member's roles (admin). Refused with 409 when no active admin would be left.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     request_body = RolesBody,
     responses(
@@ -196,7 +196,7 @@ pub async fn set_roles(
 /// would be left.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     responses(
         (status = 200, body = StaffView),
@@ -216,7 +216,7 @@ pub async fn disable(state: web::Data<AppState>, staff: Staff, id: web::Path<Age
 /// Enables a disabled staff member again (admin).
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     responses(
         (status = 200, body = StaffView),
@@ -266,7 +266,7 @@ impl std::fmt::Debug for PasswordResetView {
 /// Every session of the member ends.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     request_body = PasswordBody,
     responses(
@@ -301,7 +301,7 @@ pub struct SessionsEndedView {
 /// heartbeat.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     responses(
         (status = 200, body = SessionsEndedView),
@@ -353,7 +353,7 @@ impl From<Profile> for ProfileView {
 /// An agent's skills, capacity and presence (supervisor, or the agent themselves).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = AgentId, Path, description = "the agent")),
     responses(
         (status = 200, body = ProfileView),
@@ -378,7 +378,7 @@ pub async fn get_profile(
 /// Sets an agent's skills with levels and capacity per channel (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = AgentId, Path, description = "the agent")),
     request_body = ProfileBody,
     responses(
@@ -420,7 +420,7 @@ pub struct PresenceView {
 /// Sets the caller's presence (agent).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     request_body = PresenceBody,
     responses(
         (status = 200, body = PresenceView),
@@ -445,7 +445,7 @@ pub async fn set_presence(
 /// offers). Logged with who did it.
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = AgentId, Path, description = "the agent")),
     request_body = PresenceBody,
     responses(
@@ -528,7 +528,7 @@ async fn identity_view(state: &AppState, identity: SipIdentity) -> IdentityView 
 /// is stored.
 #[utoipa::path(
     tag = "voice",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the agent")),
     request_body = IdentityBody,
     responses(
@@ -559,7 +559,7 @@ pub async fn set_identity(
 /// agent themselves).
 #[utoipa::path(
     tag = "voice",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = AgentId, Path, description = "the agent")),
     responses(
         (status = 200, body = IdentityView),

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, get, post, web};
 use schema::{Agent, Role, StaffSession};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -63,18 +63,35 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+impl Staff {
+    /// The staff member whose token `req` carries (the one way a request is authenticated: the
+    /// extractor and the [`authz`](crate::http::authz) middleware both come here).
+    ///
+    /// # Errors
+    /// 401 without a valid session; 503 if the store is down.
+    pub fn authenticate(
+        state: Option<web::Data<AppState>>,
+        req: &HttpRequest,
+    ) -> impl Future<Output = Result<Self, Error>> + 'static {
+        let token = bearer_token(req);
+        async move {
+            let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
+            let token = token.ok_or_else(|| Error::Unauthorized("sign in first: no bearer token".into()))?;
+            Ok(Self(state.sessions.authenticate(&token, Activity::Active).await?))
+        }
+    }
+}
+
 impl FromRequest for Staff {
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
-            let token = token.ok_or_else(|| Error::Unauthorized("sign in first: no bearer token".into()))?;
-            Ok(Self(state.sessions.authenticate(&token, Activity::Active).await?))
-        })
+        // Already authenticated (and authorised) by the `authz` middleware for this operation.
+        if let Some(staff) = req.extensions().get::<Self>().cloned() {
+            return Box::pin(std::future::ready(Ok(staff)));
+        }
+        Box::pin(Self::authenticate(req.app_data::<web::Data<AppState>>().cloned(), req))
     }
 }
 

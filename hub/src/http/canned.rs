@@ -105,7 +105,7 @@ pub struct CannedListQuery {
 #[utoipa::path(
     params(CannedListQuery),
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     responses(
         (status = 200, body = Page<CannedView>),
         (status = 401, body = ErrorBody),
@@ -134,7 +134,7 @@ pub async fn list(
 /// One canned response the caller may use (agent).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = CannedResponseId, Path, description = "the canned response")),
     responses(
         (status = 200, body = CannedView),
@@ -156,7 +156,7 @@ pub async fn get(
 /// A new canned response (supervisor).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     request_body = CannedBody,
     responses(
         (status = 201, body = CannedView),
@@ -180,7 +180,7 @@ pub async fn create(
 /// Replaces a canned response (supervisor).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = CannedResponseId, Path, description = "the canned response")),
     request_body = CannedBody,
     responses(
@@ -207,7 +207,7 @@ pub async fn update(
 /// Deletes a canned response (supervisor).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = CannedResponseId, Path, description = "the canned response")),
     responses(
         (status = 204, description = "deleted"),

@@ -42,7 +42,7 @@ pub struct HandOver {
 /// router offers it.
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = ConversationId, Path, description = "the conversation")),
     request_body(content = Option<HandOver>, description = "optional tags the rules see"),
     responses(
@@ -82,7 +82,7 @@ pub struct TicketQuery {
 #[utoipa::path(
     params(TicketQuery),
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     responses(
         (status = 200, body = Vec<Ticket>),
         (status = 401, body = ErrorBody),
@@ -112,7 +112,7 @@ pub struct TicketDetail {
 /// The ticket, its full history and its internal notes (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = TicketDetail),
@@ -135,7 +135,7 @@ pub async fn get(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketI
 /// Takes the ticket offered to the caller (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -154,7 +154,7 @@ pub async fn accept(state: web::Data<AppState>, staff: Staff, id: web::Path<Tick
 /// Declines the ticket offered to the caller (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -173,7 +173,7 @@ pub async fn reject(state: web::Data<AppState>, staff: Staff, id: web::Path<Tick
 /// Resolves the ticket (the assignee or a supervisor).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -193,7 +193,7 @@ pub async fn resolve(state: web::Data<AppState>, staff: Staff, id: web::Path<Tic
 /// to the assignee.
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -221,7 +221,7 @@ pub struct TransferBody {
 /// supervisor.
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     request_body = TransferBody,
     responses(
@@ -259,7 +259,7 @@ pub struct NoteBody {
 /// An internal note, never shown to the customer (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     request_body = NoteBody,
     responses(
@@ -291,7 +291,7 @@ pub struct TagsBody {
 /// Replaces the ticket's tags (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     request_body = TagsBody,
     responses(
