@@ -78,16 +78,16 @@ impl StaffView {
     }
 }
 
-/// Staff with their presence, by name: every staff member for an admin; for an agent, the
-/// active agents (the people a ticket can be transferred to).
+/// Staff with their presence, by name: every staff member for an admin; for an agent or a
+/// supervisor, the active agents (the people a ticket can be transferred to).
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = ["agent"])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     responses((status = 200, body = Vec<StaffView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/agents")]
 pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
-    let caller = staff.require(Role::Agent)?;
+    let caller = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     let sessions = if caller.has_role(Role::Admin) { Some(state.accounts.session_counts().await?) } else { None };
     let agents: Vec<StaffView> = state
         .tickets
@@ -353,7 +353,7 @@ impl From<Profile> for ProfileView {
 /// An agent's skills, capacity and presence (supervisor, or the agent themselves).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = ["agent"])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     params(("id" = AgentId, Path, description = "the agent")),
     responses(
         (status = 200, body = ProfileView),
@@ -368,8 +368,10 @@ pub async fn get_profile(
     staff: Staff,
     id: web::Path<AgentId>,
 ) -> Result<HttpResponse, Error> {
-    let caller = staff.require(Role::Agent)?;
-    if caller.id != *id {
+    // Their own profile for an agent; anyone's for a supervisor (who need not be an agent).
+    if staff.agent().id == *id {
+        staff.require(Role::Agent)?;
+    } else {
         staff.require(Role::Supervisor)?;
     }
     Ok(HttpResponse::Ok().json(ProfileView::from(state.tickets.profile(*id).await?)))

@@ -40,6 +40,19 @@ impl Staff {
     pub fn require(&self, role: Role) -> Result<&Agent, Error> {
         staff::require(&self.0.agent, role)
     }
+
+    /// Fails with 403 unless the staff member holds one of `roles`.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`].
+    pub fn require_any(&self, roles: &[Role]) -> Result<&Agent, Error> {
+        let agent = &self.0.agent;
+        if roles.iter().any(|r| agent.has_role(*r)) {
+            return Ok(agent);
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(Error::Forbidden(format!("this needs the {} role", names.join(" or "))))
+    }
 }
 
 /// The bearer token of a request: the `Authorization` header, or for websockets (which browsers

@@ -166,8 +166,8 @@ mod tests {
         assert!(table.len() >= 70, "the staff operations are declared: {}", table.len());
         let me = access("GET", "/api/v1/me").unwrap();
         assert_eq!(me.alternatives(), &[Vec::<Role>::new()]);
-        let rules = access("PUT", "/api/v1/routing/rules").unwrap();
-        assert_eq!(rules.alternatives(), &[vec![Role::Supervisor]]);
+        let profile = access("GET", "/api/v1/agents/{id}/routing").unwrap();
+        assert_eq!(profile.alternatives(), &[vec![Role::Agent], vec![Role::Supervisor]]);
         assert!(access("GET", "/ws/inbox").is_none(), "sockets check their token after the upgrade");
         assert!(access("POST", "/api/v1/webchat/sessions").is_none());
     }
