@@ -297,6 +297,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
             .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(http::error::json_error))
             .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
             .app_data(web::PathConfig::default().error_handler(http::error::path_error))
+            .wrap(from_fn(http::authz::authorize))
             .wrap(from_fn(http::origin::guard))
             .wrap(from_fn(http::track))
             .into_utoipa_app()

@@ -83,16 +83,16 @@ impl StaffView {
     }
 }
 
-/// Staff with their presence, by name: every staff member for an admin; for an agent, the
-/// active agents (the people a ticket can be transferred to).
+/// Staff with their presence, by name: every staff member for an admin; for an agent or a
+/// supervisor, the active agents (the people a ticket can be transferred to).
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     responses((status = 200, body = Vec<StaffView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/agents")]
 pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
-    let caller = staff.require(Role::Agent)?;
+    let caller = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     let sessions = if caller.has_role(Role::Admin) {
         Some((state.accounts.session_counts().await?, state.sessions.mfa().enrolled_members().await?))
     } else {
@@ -136,7 +136,7 @@ impl std::fmt::Debug for CreateAgent {
 /// A new staff member (admin).
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     request_body = CreateAgent,
     responses(
         (status = 201, body = AgentView),
@@ -179,7 +179,7 @@ async fn account_view(state: &AppState, agent: schema::Agent) -> Result<StaffVie
 /// Replaces a staff member's roles (admin). Refused with 409 when no active admin would be left.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     request_body = RolesBody,
     responses(
@@ -209,7 +209,7 @@ pub async fn set_roles(
 /// would be left.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     responses(
         (status = 200, body = StaffView),
@@ -230,7 +230,7 @@ pub async fn disable(state: web::Data<AppState>, staff: Staff, id: web::Path<Age
 /// Enables a disabled staff member again (admin).
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     responses(
         (status = 200, body = StaffView),
@@ -281,7 +281,7 @@ impl std::fmt::Debug for PasswordResetView {
 /// Every session of the member ends.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     request_body = PasswordBody,
     responses(
@@ -317,7 +317,7 @@ pub struct SessionsEndedView {
 /// heartbeat.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     responses(
         (status = 200, body = SessionsEndedView),
@@ -396,7 +396,7 @@ impl From<Profile> for ProfileView {
 /// An agent's skills, capacity and presence (supervisor, or the agent themselves).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     params(("id" = AgentId, Path, description = "the agent")),
     responses(
         (status = 200, body = ProfileView),
@@ -411,8 +411,10 @@ pub async fn get_profile(
     staff: Staff,
     id: web::Path<AgentId>,
 ) -> Result<HttpResponse, Error> {
-    let caller = staff.require(Role::Agent)?;
-    if caller.id != *id {
+    // Their own profile for an agent; anyone's for a supervisor (who need not be an agent).
+    if staff.agent().id == *id {
+        staff.require(Role::Agent)?;
+    } else {
         staff.require(Role::Supervisor)?;
     }
     Ok(HttpResponse::Ok().json(ProfileView::from(state.tickets.profile(*id).await?)))
@@ -421,7 +423,7 @@ pub async fn get_profile(
 /// Sets an agent's skills with levels and capacity per channel (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = AgentId, Path, description = "the agent")),
     request_body = ProfileBody,
     responses(
@@ -463,7 +465,7 @@ pub struct PresenceView {
 /// Sets the caller's presence (agent).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     request_body = PresenceBody,
     responses(
         (status = 200, body = PresenceView),
@@ -488,7 +490,7 @@ pub async fn set_presence(
 /// offers). Logged with who did it.
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = AgentId, Path, description = "the agent")),
     request_body = PresenceBody,
     responses(
@@ -571,7 +573,7 @@ async fn identity_view(state: &AppState, identity: SipIdentity) -> IdentityView 
 /// is stored.
 #[utoipa::path(
     tag = "voice",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the agent")),
     request_body = IdentityBody,
     responses(
@@ -603,7 +605,7 @@ pub async fn set_identity(
 /// agent themselves).
 #[utoipa::path(
     tag = "voice",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = AgentId, Path, description = "the agent")),
     responses(
         (status = 200, body = IdentityView),

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, delete, get, post, web};
 use schema::{Agent, Role, StaffSession};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -64,6 +64,19 @@ impl Staff {
     pub fn require_fresh_auth(&self, state: &AppState) -> Result<(), Error> {
         state.sessions.require_fresh_auth(&self.0)
     }
+
+    /// Fails with 403 unless the staff member holds one of `roles`.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`].
+    pub fn require_any(&self, roles: &[Role]) -> Result<&Agent, Error> {
+        let agent = &self.0.agent;
+        if roles.iter().any(|r| agent.has_role(*r)) {
+            return Ok(agent);
+        }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(Error::Forbidden(format!("this needs the {} role", names.join(" or "))))
+    }
 }
 
 /// The signed-in staff member of a request, who may be a member whose role requires two-step
@@ -96,21 +109,50 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// The session of a request's bearer token; `enrolling` lets a member who must still set up
-/// two-step sign-in through.
-fn session_of(req: &HttpRequest, enrolling: bool) -> Pin<Box<dyn Future<Output = Result<StaffSession, Error>>>> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let token = header_bearer(req).map(str::to_owned);
-    Box::pin(async move {
-        let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
-        let token =
-            token.ok_or_else(|| Error::Unauthorized("sign in first: no `Authorization: Bearer` header".into()))?;
-        if enrolling {
-            state.sessions.authenticate_enrolling(&token, Activity::Active).await
-        } else {
-            state.sessions.authenticate(&token, Activity::Active).await
+/// A session as the [`authz`](crate::http::authz) middleware found it, kept for the handler's
+/// extractors: whether its member must still set up two-step sign-in decides which of
+/// [`Staff`] (refuses) and [`EnrollingStaff`] (lets through) accepts it.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub session: StaffSession,
+    pub enrolment_pending: bool,
+}
+
+impl Authenticated {
+    /// The session whose token `req` carries (the one way a request is authenticated: the
+    /// extractors and the middleware both come here), with whether two-step set-up is pending.
+    ///
+    /// # Errors
+    /// 401 without a valid session; 503 if the store is down.
+    pub fn of(req: &HttpRequest) -> impl Future<Output = Result<Self, Error>> + 'static {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let kept = req.extensions().get::<Self>().cloned();
+        let token = header_bearer(req).map(str::to_owned);
+        async move {
+            if let Some(kept) = kept {
+                return Ok(kept);
+            }
+            let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
+            let token =
+                token.ok_or_else(|| Error::Unauthorized("sign in first: no `Authorization: Bearer` header".into()))?;
+            let session = state.sessions.authenticate_enrolling(&token, Activity::Active).await?;
+            let enrolment_pending = state.sessions.mfa().enrolment_pending(&session.agent).await?;
+            Ok(Self { session, enrolment_pending })
         }
-    })
+    }
+
+    /// The session for a handler taking [`Staff`]: refused while two-step set-up is pending.
+    ///
+    /// # Errors
+    /// 403 `mfa_enrolment_required`.
+    pub fn staff(self) -> Result<Staff, Error> {
+        if self.enrolment_pending {
+            return Err(Error::MfaEnrolmentRequired(
+                "your role requires two-step sign-in: set it up first (POST /api/v1/auth/mfa/totp)".into(),
+            ));
+        }
+        Ok(Staff(self.session))
+    }
 }
 
 impl FromRequest for Staff {
@@ -118,8 +160,8 @@ impl FromRequest for Staff {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let session = session_of(req, false);
-        Box::pin(async move { Ok(Self(session.await?)) })
+        let authenticated = Authenticated::of(req);
+        Box::pin(async move { authenticated.await?.staff() })
     }
 }
 
@@ -128,8 +170,8 @@ impl FromRequest for EnrollingStaff {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let session = session_of(req, true);
-        Box::pin(async move { Ok(Self(session.await?)) })
+        let authenticated = Authenticated::of(req);
+        Box::pin(async move { Ok(Self(authenticated.await?.session)) })
     }
 }
 

@@ -62,7 +62,7 @@ pub struct UnansweredGroups {
 /// Open questions the bot could not answer, grouped by similarity, most asked first.
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     responses(
         (status = 200, body = UnansweredGroups),
         (status = 401, body = ErrorBody),
@@ -128,7 +128,7 @@ pub struct Answered {
 /// and marks them answered. The next customer who asks gets it.
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     request_body = AnswerUnanswered,
     responses(
         (status = 201, body = Answered),
@@ -173,7 +173,7 @@ pub struct AnswersQuery {
 #[utoipa::path(
     params(AnswersQuery),
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     responses(
         (status = 200, body = Items<BotAnswerView>),
         (status = 401, body = ErrorBody),
@@ -207,7 +207,7 @@ pub struct VerdictBody {
 /// Judges an answer; a wrong answer's question joins the unanswered queue.
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     params(("id" = MessageId, Path, description = "the bot's message")),
     request_body = VerdictBody,
     responses(
@@ -247,7 +247,7 @@ pub struct Dismissed {
 /// answer: greetings, spam, one-offs).
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     request_body = UnansweredIds,
     responses(
         (status = 200, body = Dismissed),
@@ -282,7 +282,7 @@ pub struct MergeUnanswered {
 /// that document.
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     request_body = MergeUnanswered,
     responses(
         (status = 200, body = Answered),
@@ -311,7 +311,7 @@ pub async fn merge_unanswered(
 /// up to the bot's last message and the customer's next one); never an agent's message.
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     params(("id" = ConversationId, Path, description = "the conversation")),
     responses(
         (status = 200, body = Items<Message>),
@@ -430,7 +430,7 @@ impl From<Trial> for Tried {
 /// and vector ranks. Nothing is stored: no conversation, no unanswered question.
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     request_body = TryBody,
     responses(
         (status = 200, body = Tried),
@@ -492,7 +492,7 @@ impl From<StoredIntent> for IntentView {
 /// The bot's intents, in the order they are matched.
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     responses(
         (status = 200, body = Items<IntentView>),
         (status = 401, body = ErrorBody),
@@ -523,7 +523,7 @@ pub struct IntentBody {
 /// next customer turn (hand-over for an always-human intent, the skills a hand-over asks for).
 #[utoipa::path(
     tag = "bot",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     params(("name" = String, Path, description = "the intent: lower-case letters, digits, '-' and '_'")),
     request_body = IntentBody,
     responses(

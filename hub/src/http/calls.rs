@@ -20,7 +20,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// The conversation's calls, oldest first (agent).
 #[utoipa::path(
     tag = "voice",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = ConversationId, Path, description = "the conversation")),
     responses(
         (status = 200, body = Vec<VoiceCallView>),
@@ -53,7 +53,7 @@ pub struct DispositionBody {
 /// supervisor).
 #[utoipa::path(
     tag = "voice",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = String, Path, description = "the call's SIP Call-ID")),
     request_body = DispositionBody,
     responses(

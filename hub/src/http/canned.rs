@@ -101,11 +101,11 @@ pub struct CannedListQuery {
 }
 
 /// The canned responses the caller may use, by shortcut: the global ones and those of the
-/// queues whose skills the agent has (every queue's for a supervisor) (agent).
+/// queues whose skills the agent has (every queue's for a supervisor) (agent or supervisor).
 #[utoipa::path(
     params(CannedListQuery),
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     responses(
         (status = 200, body = Page<CannedView>),
         (status = 401, body = ErrorBody),
@@ -119,7 +119,7 @@ pub async fn list(
     staff: Staff,
     query: Query<CannedListQuery>,
 ) -> Result<HttpResponse, Error> {
-    let agent = staff.require(Role::Agent)?;
+    let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     let query = CannedQuery {
         q: query.q.as_deref(),
         language: query.language.as_deref(),
@@ -131,10 +131,10 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::<CannedView>::of(page)))
 }
 
-/// One canned response the caller may use (agent).
+/// One canned response the caller may use (agent or supervisor).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     params(("id" = CannedResponseId, Path, description = "the canned response")),
     responses(
         (status = 200, body = CannedView),
@@ -149,14 +149,14 @@ pub async fn get(
     staff: Staff,
     id: web::Path<CannedResponseId>,
 ) -> Result<HttpResponse, Error> {
-    let agent = staff.require(Role::Agent)?;
+    let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     Ok(HttpResponse::Ok().json(CannedView::from(state.canned.get(agent, *id).await?)))
 }
 
 /// A new canned response (supervisor).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     request_body = CannedBody,
     responses(
         (status = 201, body = CannedView),
@@ -180,7 +180,7 @@ pub async fn create(
 /// Replaces a canned response (supervisor).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = CannedResponseId, Path, description = "the canned response")),
     request_body = CannedBody,
     responses(
@@ -207,7 +207,7 @@ pub async fn update(
 /// Deletes a canned response (supervisor).
 #[utoipa::path(
     tag = "canned responses",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("id" = CannedResponseId, Path, description = "the canned response")),
     responses(
         (status = 204, description = "deleted"),

@@ -104,7 +104,7 @@ impl From<NewAccountBody> for NewAccount {
 /// (admin).
 #[utoipa::path(
     tag = "channels",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     request_body = NewAccountBody,
     responses(
         (status = 201, body = AccountView),
@@ -129,7 +129,7 @@ pub async fn create_account(
 /// The platform accounts, without their secrets (admin).
 #[utoipa::path(
     tag = "channels",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = Vec<AccountView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/channels/social")]
@@ -276,7 +276,7 @@ fn configured_channels(config: &Config) -> ConfiguredChannels {
 /// secrets (admin).
 #[utoipa::path(
     tag = "channels",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = ConfiguredChannels), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/channels/configured")]
@@ -301,7 +301,7 @@ pub struct TemplateBody {
 /// passed since the customer last wrote (agent).
 #[utoipa::path(
     tag = "channels",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = ConversationId, Path, description = "a WhatsApp conversation")),
     request_body = TemplateBody,
     responses(

@@ -40,7 +40,7 @@ pub struct ListQuery {
 #[utoipa::path(
     params(ListQuery),
     tag = "conversations",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     responses(
         (status = 200, body = Page<Conversation>),
         (status = 401, body = ErrorBody),
@@ -70,7 +70,7 @@ pub struct ConversationDetail {
 /// One conversation (for e-mail, with its subject).
 #[utoipa::path(
     tag = "conversations",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = ConversationId, Path, description = "the conversation")),
     responses(
         (status = 200, body = ConversationDetail),
@@ -110,7 +110,7 @@ pub struct MessagesQuery {
 /// A conversation's messages, oldest first.
 #[utoipa::path(
     tag = "conversations",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = ConversationId, Path, description = "the conversation"), MessagesQuery),
     responses(
         (status = 200, body = Page<Message>),
@@ -156,7 +156,7 @@ pub struct PostMessage {
 /// A reply, sent to the customer on the conversation's channel.
 #[utoipa::path(
     tag = "conversations",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = ConversationId, Path, description = "the conversation")),
     request_body = PostMessage,
     responses(

@@ -121,7 +121,7 @@ pub struct ConversationsQuery {
 /// first page of their conversations (`?limit=`, default 50).
 #[utoipa::path(
     tag = "customers",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = CustomerId, Path, description = "the customer"), ConversationsQuery),
     responses(
         (status = 200, body = CustomerProfile),
@@ -148,7 +148,7 @@ pub async fn profile(
 /// A customer's conversations on every channel, newest first, with their last message.
 #[utoipa::path(
     tag = "customers",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = CustomerId, Path, description = "the customer"), ConversationsQuery),
     responses(
         (status = 200, body = Page<CustomerConversationView>),

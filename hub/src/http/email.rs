@@ -48,7 +48,7 @@ fn download(content_type: HeaderValue, file_name: &str, body: Vec<u8>) -> HttpRe
 /// (agent).
 #[utoipa::path(
     tag = "email",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = AttachmentId, Path, description = "the attachment")),
     responses(
         (status = 200, description = "the file, as received (text files with card numbers masked)", content_type = "application/octet-stream"),
@@ -101,7 +101,7 @@ pub struct PageQuery {
 #[utoipa::path(
     params(PageQuery),
     tag = "email",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 200, body = Page<UnprocessedEmailView>),
         (status = 401, body = ErrorBody),
@@ -124,7 +124,7 @@ pub async fn unprocessed(
 /// A received mail as kept (card numbers masked), as a `.eml` download (admin).
 #[utoipa::path(
     tag = "email",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("message_id" = String, Path, description = "the mail's Message-ID")),
     responses(
         (status = 200, description = "the mail", content_type = "message/rfc822"),

@@ -72,7 +72,7 @@ pub struct DocumentQuery {
 #[utoipa::path(
     params(DocumentQuery),
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     responses(
         (status = 200, body = Items<DocumentView>),
         (status = 401, body = ErrorBody),
@@ -90,7 +90,7 @@ pub async fn list(state: web::Data<AppState>, staff: Staff, q: Query<DocumentQue
 /// A new article or Q&A pair, searchable at once if published.
 #[utoipa::path(
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     request_body = DocumentBody,
     responses(
         (status = 201, body = DocumentView),
@@ -114,7 +114,7 @@ pub async fn create(
 /// One document.
 #[utoipa::path(
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     params(("id" = DocumentId, Path, description = "the document")),
     responses(
         (status = 200, body = DocumentView),
@@ -133,7 +133,7 @@ pub async fn get(state: web::Data<AppState>, staff: Staff, id: web::Path<Documen
 /// answers at once.
 #[utoipa::path(
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     params(("id" = DocumentId, Path, description = "the document")),
     request_body = DocumentBody,
     responses(
@@ -161,7 +161,7 @@ pub async fn update(
 /// Every version of a document, newest first.
 #[utoipa::path(
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     params(("id" = DocumentId, Path, description = "the document")),
     responses(
         (status = 200, body = Items<DocumentVersionView>),
@@ -224,7 +224,7 @@ impl From<knowledge::SearchHit> for SearchHit {
 #[utoipa::path(
     params(SearchQuery),
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     responses(
         (status = 200, body = Items<SearchHit>),
         (status = 401, body = ErrorBody),
@@ -245,7 +245,7 @@ pub async fn search(state: web::Data<AppState>, staff: Staff, q: Query<SearchQue
 /// document keeps its current status (an archived one stays archived).
 #[utoipa::path(
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     params(
         ("id" = DocumentId, Path, description = "the document"),
         ("version" = i64, Path, description = "the version to restore")
@@ -299,7 +299,7 @@ pub struct Imported {
 /// A file with a bad document stores none of its documents.
 #[utoipa::path(
     tag = "knowledge base",
-    security(("bearer" = [])),
+    security(("bearer" = ["bot_trainer"])),
     request_body = ImportBody,
     responses(
         (status = 201, body = Imported),

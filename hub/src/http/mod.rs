@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod authz;
 pub mod bot;
 pub mod calls;
 pub mod canned;

@@ -41,7 +41,7 @@ pub struct RulesView {
 /// The rules in force and their version (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     responses((status = 200, body = RulesView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/routing/rules")]
@@ -64,7 +64,7 @@ pub struct SaveRules {
 /// Validates the rules, saves them as a new version and puts them in force (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     request_body = SaveRules,
     responses(
         (status = 200, body = RulesView),
@@ -91,7 +91,7 @@ pub async fn save_rules(
 /// how many rules it holds; not the rules themselves (`GET …/versions/{version}`) (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     responses(
         (status = 200, body = Vec<RulesVersionSummaryView>),
         (status = 401, body = ErrorBody),
@@ -108,7 +108,7 @@ pub async fn rules_versions(state: web::Data<AppState>, staff: Staff) -> Result<
 /// One saved version of the rules, with who saved it and when (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("version" = i64, Path, description = "The version number")),
     responses(
         (status = 200, body = RulesVersionView),
@@ -142,7 +142,7 @@ pub struct RestoreRules {
 /// restored (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     params(("version" = i64, Path, description = "The version to restore")),
     request_body = RestoreRules,
     responses(
@@ -228,7 +228,7 @@ impl From<HistoryDryRun> for DryRunHistoryResult {
 /// (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     request_body = DryRunHistory,
     responses(
         (status = 200, body = DryRunHistoryResult),
@@ -287,7 +287,7 @@ pub struct DryRunResult {
 /// rules (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     request_body = DryRun,
     responses(
         (status = 200, body = DryRunResult),
@@ -314,7 +314,7 @@ pub async fn dry_run(state: web::Data<AppState>, staff: Staff, body: web::Json<D
 /// Per queue: waiting, offered, longest wait, available agents, SLA at risk (supervisor).
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     responses((status = 200, body = Vec<QueueStatsView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/queues")]
@@ -330,7 +330,7 @@ pub async fn queues(state: web::Data<AppState>, staff: Staff) -> Result<HttpResp
 /// The same snapshot `/ws/supervisor` pushes every second, shared by all who ask within it.
 #[utoipa::path(
     tag = "routing",
-    security(("bearer" = [])),
+    security(("bearer" = ["supervisor"])),
     responses((status = 200, body = WallSnapshot), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/wall")]

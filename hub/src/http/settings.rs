@@ -82,7 +82,7 @@ fn widget_view(w: WidgetSettings, s: Option<Saved>) -> WidgetView {
 /// The chat widget's look and allowed origins (admin).
 #[utoipa::path(
     tag = "settings",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = WidgetView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/settings/widget")]
@@ -96,7 +96,7 @@ pub async fn get_widget(state: web::Data<AppState>, staff: Staff) -> Result<Http
 /// file's `[widget]`.
 #[utoipa::path(
     tag = "settings",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     request_body = WidgetBody,
     responses(
         (status = 200, body = WidgetView),
@@ -154,7 +154,7 @@ fn retention_view(r: Retention, s: Option<Saved>) -> RetentionView {
 /// How long conversations, messages and the audit trail are kept (admin).
 #[utoipa::path(
     tag = "settings",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = RetentionView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/settings/retention")]
@@ -167,7 +167,7 @@ pub async fn get_retention(state: web::Data<AppState>, staff: Staff) -> Result<H
 /// Saves the retention settings (admin).
 #[utoipa::path(
     tag = "settings",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     request_body = RetentionBody,
     responses(
         (status = 200, body = RetentionView),

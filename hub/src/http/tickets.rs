@@ -42,7 +42,7 @@ pub struct HandOver {
 /// router offers it.
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = ConversationId, Path, description = "the conversation")),
     request_body(content = Option<HandOver>, description = "optional tags the rules see"),
     responses(
@@ -82,7 +82,7 @@ pub struct TicketQuery {
 #[utoipa::path(
     params(TicketQuery),
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     responses(
         (status = 200, body = Vec<Ticket>),
         (status = 401, body = ErrorBody),
@@ -112,7 +112,7 @@ pub struct TicketDetail {
 /// The ticket, its full history and its internal notes (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = TicketDetail),
@@ -135,7 +135,7 @@ pub async fn get(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketI
 /// Takes the ticket offered to the caller (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -154,7 +154,7 @@ pub async fn accept(state: web::Data<AppState>, staff: Staff, id: web::Path<Tick
 /// Declines the ticket offered to the caller (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -173,7 +173,7 @@ pub async fn reject(state: web::Data<AppState>, staff: Staff, id: web::Path<Tick
 /// Resolves the ticket (the assignee or a supervisor).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -185,7 +185,7 @@ pub async fn reject(state: web::Data<AppState>, staff: Staff, id: web::Path<Tick
 )]
 #[post("/tickets/{id}/resolve")]
 pub async fn resolve(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketId>) -> Result<HttpResponse, Error> {
-    let agent = staff.require(Role::Agent)?;
+    let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     Ok(HttpResponse::Ok().json(state.tickets.resolve(agent, *id).await?))
 }
 
@@ -193,7 +193,7 @@ pub async fn resolve(state: web::Data<AppState>, staff: Staff, id: web::Path<Tic
 /// to the assignee.
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     responses(
         (status = 200, body = Ticket),
@@ -205,7 +205,7 @@ pub async fn resolve(state: web::Data<AppState>, staff: Staff, id: web::Path<Tic
 )]
 #[post("/tickets/{id}/pending")]
 pub async fn pending(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketId>) -> Result<HttpResponse, Error> {
-    let agent = staff.require(Role::Agent)?;
+    let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     Ok(HttpResponse::Ok().json(state.tickets.pending(agent, *id).await?))
 }
 
@@ -221,7 +221,7 @@ pub struct TransferBody {
 /// supervisor.
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     request_body = TransferBody,
     responses(
@@ -240,7 +240,7 @@ pub async fn transfer(
     id: web::Path<TicketId>,
     body: web::Json<TransferBody>,
 ) -> Result<HttpResponse, Error> {
-    let agent = staff.require(Role::Agent)?;
+    let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     let to = match (body.agent_id, body.queue.as_deref()) {
         (Some(target), None) => TransferTo::Agent(target),
         (None, Some(queue)) => TransferTo::Queue(queue),
@@ -256,10 +256,10 @@ pub struct NoteBody {
     text: String,
 }
 
-/// An internal note, never shown to the customer (agent).
+/// An internal note, never shown to the customer (the assignee, or a supervisor: a whisper).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     request_body = NoteBody,
     responses(
@@ -277,7 +277,7 @@ pub async fn add_note(
     id: web::Path<TicketId>,
     body: web::Json<NoteBody>,
 ) -> Result<HttpResponse, Error> {
-    let agent = staff.require(Role::Agent)?;
+    let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
     Ok(HttpResponse::Created().json(TicketNoteView::from(state.tickets.add_note(agent, *id, &body.text).await?)))
 }
 
@@ -291,7 +291,7 @@ pub struct TagsBody {
 /// Replaces the ticket's tags (agent).
 #[utoipa::path(
     tag = "tickets",
-    security(("bearer" = [])),
+    security(("bearer" = ["agent"])),
     params(("id" = TicketId, Path, description = "the ticket")),
     request_body = TagsBody,
     responses(
