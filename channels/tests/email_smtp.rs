@@ -383,3 +383,63 @@ async fn starttls_with_lettre() {
     assert!(mails[0].0.tls);
     assert_eq!(mails[0].1.as_ref(), b"Subject: tls\r\n\r\nsecret\r\n\r\n");
 }
+
+#[tokio::test]
+async fn a_trickled_data_phase_hits_the_whole_data_deadline() {
+    // Each line arrives well within the per-line timeout, but the mail as a whole takes longer
+    // than the DATA deadline: 421 and the connection closed, nothing delivered.
+    let mut cfg = config();
+    cfg.data_deadline = Duration::from_millis(600);
+    let server = start(cfg).await;
+    let (mut c, _) = Raw::connect(server.addr).await;
+    c.send(b"EHLO client.example\r\nMAIL FROM:<carla@example.com>\r\nRCPT TO:<support@telco.example>\r\nDATA\r\n")
+        .await;
+    for _ in 0..4 {
+        c.reply().await;
+    }
+    let started = std::time::Instant::now();
+    let mut reply = String::new();
+    for i in 0..40 {
+        if c.w.write_all(format!("line {i}\r\n").as_bytes()).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut peek = String::new();
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), c.r.read_line(&mut peek)).await
+            && n > 0
+        {
+            reply = peek;
+            break;
+        }
+    }
+    assert!(reply.starts_with("421 4.4.2"), "{reply:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(server.sink.count(), 0);
+}
+
+#[tokio::test]
+async fn sessions_per_client_address_are_capped() {
+    let mut cfg = config();
+    cfg.max_sessions_per_ip = 2;
+    let server = start(cfg).await;
+    let (_a, greeting) = Raw::connect(server.addr).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    let (_b, greeting) = Raw::connect(server.addr).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    // A third from the same address: 421, closed.
+    let (mut c, greeting) = Raw::connect(server.addr).await;
+    assert!(greeting.starts_with("421 4.7.0"), "{greeting}");
+    assert_eq!(c.reply().await, "");
+    // Once one ends, there is room again.
+    drop(_a);
+    let mut greeting = String::new();
+    for _ in 0..50 {
+        let (_d, g) = Raw::connect(server.addr).await;
+        greeting = g;
+        if greeting.starts_with("220") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(greeting.starts_with("220"), "{greeting}");
+}

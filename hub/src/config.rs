@@ -397,8 +397,24 @@ pub struct EmailConfig {
     pub max_total_attachment_bytes: usize,
     /// Concurrent SMTP sessions.
     pub max_connections: usize,
-    /// Mails per minute accepted per sender (burst: a third of it, at least 5); more: `451 4.7.1`.
+    /// Concurrent SMTP sessions from one client IP address (more: `421 4.7.0`).
+    pub max_sessions_per_ip: usize,
+    /// The whole DATA phase of one mail (from `354` to the final dot), in seconds: a client
+    /// that trickles its mail slower gets `451 4.4.2` and is disconnected.
+    pub data_deadline_secs: u64,
+    /// Mails per minute accepted per sender address *from one client IP* (burst: a third of it,
+    /// at least 5); more: `451 4.7.1`. Keyed on the peer too, so a forger writing someone's
+    /// `From:` cannot use up that person's budget from elsewhere.
     pub sender_rate_per_min: u32,
+    /// Mails per minute accepted from one client IP address, whatever the sender (burst: a
+    /// third of it, at least 5); more: `451 4.7.1`.
+    pub peer_rate_per_min: u32,
+    /// The authserv-id of the receiving MTA whose `Authentication-Results` headers (SPF, DKIM,
+    /// DMARC) are trusted; empty: none. A mail those results fail is not threaded into an
+    /// existing conversation (see docs/email.md).
+    pub trusted_authserv_id: String,
+    /// Mail without trusted `Authentication-Results` is treated like mail that fails them.
+    pub require_authentication: bool,
     /// The address replies come from (required when enabled).
     pub from_address: String,
     /// The display name of replies.
@@ -430,7 +446,12 @@ impl Default for EmailConfig {
             max_attachment_bytes: 10 << 20,
             max_total_attachment_bytes: 25 << 20,
             max_connections: 1000,
+            max_sessions_per_ip: 20,
+            data_deadline_secs: 600,
             sender_rate_per_min: 30,
+            peer_rate_per_min: 300,
+            trusted_authserv_id: String::new(),
+            require_authentication: false,
             from_address: String::new(),
             from_name: "Support".into(),
             message_id_domain: String::new(),
@@ -665,6 +686,16 @@ pub struct SipSettings {
     pub rate_limit_burst: u32,
     /// Source addresses exempt from the rate limit (a session border controller).
     pub trusted_sources: Vec<IpAddr>,
+    /// Addresses or networks (`192.0.2.10`, `10.1.0.0/16`) whose caller identity is trusted
+    /// (the operator's SBC or carrier trunk): from them `P-Asserted-Identity`, else `From`,
+    /// names the caller, and the call joins that number's customer. Calls from anywhere else
+    /// are unverified: a customer of their own, named "unverified caller <number>".
+    pub identity_sources: Vec<String>,
+    /// Calls at once (in setup or connected); more: `503` with `Retry-After`.
+    pub max_calls: usize,
+    /// SIP-over-TCP connections at once; more: `503` with `Retry-After` to the first request,
+    /// then closed.
+    pub max_tcp_connections: usize,
 }
 
 impl Default for SipSettings {
@@ -682,6 +713,9 @@ impl Default for SipSettings {
             rate_limit_per_sec: 200,
             rate_limit_burst: 400,
             trusted_sources: Vec::new(),
+            identity_sources: Vec::new(),
+            max_calls: 500,
+            max_tcp_connections: 1000,
         }
     }
 }

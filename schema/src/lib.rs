@@ -5,6 +5,7 @@ pub mod canned;
 mod domain;
 mod ids;
 pub mod knowledge;
+pub mod linear;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod pci;

@@ -241,6 +241,24 @@ mod tests {
     }
 
     #[test]
+    fn masking_scales_linearly_on_adversarial_runs() {
+        // Digit-and-separator runs that keep every span a candidate (one-digit groups, groups
+        // just short of a card, Luhn-valid cards back to back, long digit runs): 16 times the
+        // input must cost about 16 times the work; 64x is a generous bound (cubic was 4096x).
+        for unit in ["1 ", "9-", "4111 1111 1111 111 ", "4111111111111111 ", "12 34-56 ", "0000000000"] {
+            let small = unit.repeat(4_096 / unit.len() + 1);
+            let large = unit.repeat(65_536 / unit.len() + 1);
+            let ratio = crate::linear::work_ratio(|| mask_card_numbers(&small), || mask_card_numbers(&large));
+            assert!(ratio < 64.0, "{unit:?}: {ratio}");
+            let bytes = crate::linear::work_ratio(
+                || super::mask_card_numbers_in_bytes(small.as_bytes()),
+                || super::mask_card_numbers_in_bytes(large.as_bytes()),
+            );
+            assert!(bytes < 64.0, "{unit:?} as bytes: {bytes}");
+        }
+    }
+
+    #[test]
     fn masks_plain_spaced_and_dashed_card_numbers() {
         assert_eq!(mask_card_numbers("card 4111111111111111 ok"), "card ************1111 ok");
         assert_eq!(mask_card_numbers("4111 1111 1111 1111"), "**** **** **** 1111");

@@ -152,6 +152,9 @@ pub struct InboundMail {
     /// Person, auto-reply or bounce. Never answer anything but [`MailKind::Personal`]
     /// automatically: that is how mail loops start.
     pub kind: MailKind,
+    /// The raw values of the `Authentication-Results` headers, top first (at most 20), for
+    /// [`super::sender_verdict`].
+    pub authentication_results: Vec<String>,
 }
 
 impl InboundMail {
@@ -249,6 +252,12 @@ pub fn parse_inbound(raw: &[u8], limits: &InboundLimits) -> Result<InboundMail, 
     let new_text = strip_quoted(&text);
     let attachments = attachments(&message, limits);
     let kind = classify(&message, from.as_ref(), in_reply_to.as_deref(), &references, &text);
+    let authentication_results = message
+        .headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+        .map(|(_, value)| value.trim().to_owned())
+        .take(20)
+        .collect();
 
     Ok(InboundMail {
         message_id,
@@ -267,6 +276,7 @@ pub fn parse_inbound(raw: &[u8], limits: &InboundLimits) -> Result<InboundMail, 
         text_truncated,
         attachments,
         kind,
+        authentication_results,
     })
 }
 

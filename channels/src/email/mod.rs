@@ -6,6 +6,8 @@
 //!   auto-reply or a bounce (never answer those automatically).
 //! * [`thread_keys`], [`conversation_token`] and [`find_token`] give the keys the hub looks a
 //!   conversation up by; the lookup order is documented in the [`thread`] module.
+//! * [`sender_verdict`] reads the receiving MTA's `Authentication-Results` (SPF, DKIM, DMARC)
+//!   for the hub to decide whether a mail may join an existing conversation.
 //! * [`build_reply`] writes a threaded reply; [`SmtpRelay`] and [`send_raw`] send it, with
 //!   errors split into permanent and transient ([`SendError`]) for the hub's retry queue.
 //! * [`smtp::serve`] is the receiving MTA: it hands each mail to a [`smtp::MailSink`] and only
@@ -13,6 +15,7 @@
 //!
 //! Message-IDs are handled without angle brackets throughout.
 
+mod auth;
 mod html;
 pub mod imap;
 mod inbound;
@@ -24,6 +27,7 @@ pub mod thread;
 
 use schema::{ChannelMessageId, DisplayName, EmailAddress};
 
+pub use auth::{AuthResult, AuthVerdict, AuthenticationResults, parse_authentication_results, sender_verdict};
 pub use html::{html_to_text, text_to_html};
 pub use inbound::{
     Attachment, AutoReason, BodySource, Bounce, InboundLimits, InboundMail, MailKind, SYNTHETIC_ID_DOMAIN,

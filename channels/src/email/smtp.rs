@@ -10,8 +10,9 @@
 //!   dot-unstuffing and a hard size limit (`552`, the mail discarded, the session usable),
 //!   `RSET`, `NOOP`, `QUIT`, `VRFY` (`252`), `HELP`; unknown commands `500`, known but not
 //!   offered ones `502`; command lines over 1000 octets `500`;
-//! * per-command and per-DATA-line timeouts (`421`), a maximum number of errors per session
-//!   (`421`), a maximum number of connections (`421` to the extra ones);
+//! * per-command and per-DATA-line timeouts and a deadline for the whole DATA phase (`421`), a
+//!   maximum number of errors per session (`421`), a maximum number of connections, in all and
+//!   per client IP address (`421` to the extra ones);
 //! * replies to pipelined commands are written in one go when the client's input runs dry;
 //! * the end of DATA is only `<CRLF>.<CRLF>`: a bare-LF `.` line is data (no SMTP smuggling);
 //! * after DATA the server calls [`MailSink::deliver`] and answers `250` **only once the sink
@@ -26,10 +27,11 @@
 
 mod command;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,7 +39,7 @@ use schema::EmailAddress;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::sync::CancellationToken;
@@ -64,12 +66,18 @@ pub struct SmtpConfig {
     pub max_recipients: usize,
     /// Concurrent sessions; further connections get `421` and are closed.
     pub max_connections: usize,
+    /// Concurrent sessions from one client IP address; further ones get `421 4.7.0` and are
+    /// closed.
+    pub max_sessions_per_ip: usize,
     /// Failed commands per session before `421` and disconnect.
     pub max_errors: usize,
     /// How long to wait for a command.
     pub command_timeout: Duration,
     /// How long to wait for each line of DATA.
     pub data_timeout: Duration,
+    /// How long the whole DATA phase may take (a client trickling one line just inside
+    /// `data_timeout` at a time would otherwise hold the session for ever): `421 4.4.2`.
+    pub data_deadline: Duration,
     /// How long the sink may take to store a mail before the sender gets `451`.
     pub sink_timeout: Duration,
     /// TLS for STARTTLS; `None` not to offer it.
@@ -85,9 +93,11 @@ impl std::fmt::Debug for SmtpConfig {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_recipients", &self.max_recipients)
             .field("max_connections", &self.max_connections)
+            .field("max_sessions_per_ip", &self.max_sessions_per_ip)
             .field("max_errors", &self.max_errors)
             .field("command_timeout", &self.command_timeout)
             .field("data_timeout", &self.data_timeout)
+            .field("data_deadline", &self.data_deadline)
             .field("sink_timeout", &self.sink_timeout)
             .field("starttls", &self.tls.is_some())
             .finish()
@@ -96,8 +106,8 @@ impl std::fmt::Debug for SmtpConfig {
 
 impl SmtpConfig {
     /// A configuration with RFC-minded defaults: 25 MiB messages, 100 recipients, 1000
-    /// connections, 10 errors, 5 minute command and 3 minute DATA-line timeouts, 60 s for the
-    /// sink, no TLS.
+    /// connections (20 per client address), 10 errors, 5 minute command and 3 minute DATA-line
+    /// timeouts, 10 minutes for the whole DATA phase, 60 s for the sink, no TLS.
     #[must_use]
     pub fn new(hostname: impl Into<String>, local_domains: Vec<String>, local_addresses: Vec<EmailAddress>) -> Self {
         Self {
@@ -107,9 +117,11 @@ impl SmtpConfig {
             max_message_bytes: 25 << 20,
             max_recipients: 100,
             max_connections: 1000,
+            max_sessions_per_ip: 20,
             max_errors: 10,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
+            data_deadline: Duration::from_secs(600),
             sink_timeout: Duration::from_secs(60),
             tls: None,
         }
@@ -187,6 +199,7 @@ pub async fn serve<S: MailSink>(listener: TcpListener, config: SmtpConfig, sink:
     let shared = Arc::new(Shared {
         acceptor: config.tls.clone().map(TlsAcceptor::from),
         slots: Arc::new(Semaphore::new(config.max_connections)),
+        per_ip: Arc::new(Mutex::new(HashMap::new())),
         config,
         sink,
         shutdown: shutdown.clone(),
@@ -208,16 +221,28 @@ pub async fn serve<S: MailSink>(listener: TcpListener, config: SmtpConfig, sink:
         };
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
-        match Arc::clone(&shared.slots).try_acquire_owned() {
-            Ok(permit) => {
+        let per_ip = PeerSlot::take(&shared.per_ip, peer.ip(), shared.config.max_sessions_per_ip);
+        match (Arc::clone(&shared.slots).try_acquire_owned(), per_ip) {
+            (_, None) => {
+                tracker.spawn(async move {
+                    let mut stream = stream;
+                    let reply = format!(
+                        "421 4.7.0 {} too many connections from your address, try again later\r\n",
+                        shared.config.hostname
+                    );
+                    let _ = timeout(Duration::from_secs(5), stream.write_all(reply.as_bytes())).await;
+                });
+            }
+            (Ok(permit), Some(per_ip)) => {
                 tracker.spawn(async move {
                     let _permit = permit;
+                    let _per_ip = per_ip;
                     if let Err(e) = session(stream, peer, &shared).await {
                         tracing::debug!(%peer, error = %e, "smtp session ended with an I/O error");
                     }
                 });
             }
-            Err(_) => {
+            (Err(_), Some(_)) => {
                 tracker.spawn(async move {
                     let mut stream = stream;
                     let reply =
@@ -231,10 +256,45 @@ pub async fn serve<S: MailSink>(listener: TcpListener, config: SmtpConfig, sink:
     tracker.wait().await;
 }
 
+/// Sessions open per client address.
+type PeerCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One session counted against its client address; uncounted when dropped.
+struct PeerSlot {
+    counts: PeerCounts,
+    ip: IpAddr,
+}
+
+impl PeerSlot {
+    /// Counts a session from `ip`, unless it already has `max`.
+    fn take(counts: &PeerCounts, ip: IpAddr, max: usize) -> Option<Self> {
+        let mut map = counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(Self { counts: Arc::clone(counts), ip })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
 struct Shared<S> {
     config: SmtpConfig,
     acceptor: Option<TlsAcceptor>,
     slots: Arc<Semaphore>,
+    per_ip: PeerCounts,
     sink: Arc<S>,
     shutdown: CancellationToken,
 }
@@ -435,10 +495,18 @@ where
                 } else {
                     out.extend_from_slice(b"354 2.0.0 End data with <CR><LF>.<CR><LF>\r\n");
                     flush(&mut io, &mut out).await?;
-                    let Some(reply) = receive_data(&mut io, st, shared).await? else {
-                        out.extend_from_slice(b"421 4.4.2 Timeout or connection lost during DATA, closing\r\n");
-                        let _ = flush(&mut io, &mut out).await;
-                        return Ok(None);
+                    let reply = match receive_data(&mut io, st, shared).await? {
+                        Data::Reply(reply) => reply,
+                        Data::Deadline => {
+                            out.extend_from_slice(b"421 4.4.2 DATA took too long, closing\r\n");
+                            let _ = flush(&mut io, &mut out).await;
+                            return Ok(None);
+                        }
+                        Data::Lost => {
+                            out.extend_from_slice(b"421 4.4.2 Timeout or connection lost during DATA, closing\r\n");
+                            let _ = flush(&mut io, &mut out).await;
+                            return Ok(None);
+                        }
                     };
                     st.reset();
                     reply
@@ -508,14 +576,24 @@ async fn flush<T: AsyncRead + AsyncWrite + Unpin>(io: &mut BufReader<T>, out: &m
     Ok(())
 }
 
-/// Reads DATA through `<CRLF>.<CRLF>`, then hands it to the sink. Returns the reply, or `None`
-/// when the client timed out or went away.
-async fn receive_data<T, S>(io: &mut BufReader<T>, st: &State, shared: &Shared<S>) -> io::Result<Option<String>>
+/// How a DATA phase ended.
+enum Data {
+    /// The mail was read (and handed to the sink, or refused): the reply.
+    Reply(String),
+    /// The whole phase took longer than `data_deadline`.
+    Deadline,
+    /// A line took longer than `data_timeout`, or the client went away.
+    Lost,
+}
+
+/// Reads DATA through `<CRLF>.<CRLF>` within `data_deadline`, then hands it to the sink.
+async fn receive_data<T, S>(io: &mut BufReader<T>, st: &State, shared: &Shared<S>) -> io::Result<Data>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     S: MailSink,
 {
     let cfg = &shared.config;
+    let deadline = Instant::now() + cfg.data_deadline;
     let max = cfg.max_message_bytes;
     let mut msg: Vec<u8> = Vec::with_capacity(max.min(64 * 1024));
     let mut scratch: Vec<u8> = Vec::new();
@@ -532,12 +610,14 @@ where
             (&mut msg, room)
         };
         let start = buf.len();
-        let read = match timeout(cfg.data_timeout, read_line(io, buf, limit)).await {
+        let line_deadline = (Instant::now() + cfg.data_timeout).min(deadline);
+        let read = match timeout_at(line_deadline, read_line(io, buf, limit)).await {
             Ok(r) => r?,
-            Err(_) => return Ok(None),
+            Err(_) if line_deadline == deadline => return Ok(Data::Deadline),
+            Err(_) => return Ok(Data::Lost),
         };
         match read {
-            LineRead::Eof => return Ok(None),
+            LineRead::Eof => return Ok(Data::Lost),
             LineRead::TooLong => {
                 overflow = true;
                 after_crlf = true;
@@ -559,7 +639,7 @@ where
         }
     }
     if overflow {
-        return Ok(Some("552 5.3.4 Message size exceeds fixed maximum message size\r\n".to_owned()));
+        return Ok(Data::Reply("552 5.3.4 Message size exceeds fixed maximum message size\r\n".to_owned()));
     }
     let envelope = Envelope {
         mail_from: st.mail_from.clone().flatten(),
@@ -578,7 +658,7 @@ where
         Ok(Err(SinkError::Rejected(why))) => format!("554 5.7.1 {}\r\n", one_line(&why)),
         Err(_) => "451 4.3.0 Timed out storing the message, try again later\r\n".to_owned(),
     };
-    Ok(Some(reply))
+    Ok(Data::Reply(reply))
 }
 
 fn one_line(s: &str) -> String {

@@ -21,9 +21,11 @@ use tokio_util::time::DelayQueue;
 use tokio_util::time::delay_queue::Key;
 
 use super::digest::{DigestAuth, DigestOutcome};
-use super::message::{BRANCH_COOKIE, Method, Request, Response, SipMessage, SipUri, Via};
+use super::message::{BRANCH_COOKIE, Method, NameAddr, Request, Response, SipMessage, SipUri, Via};
 use super::transport::{Inbound, Limiter};
-use super::{Binding, CallId, Caller, Command, EndedBy, Flow, NoAnswerReason, SipConfig, SipCredentials, SipEvent};
+use super::{
+    Binding, CallId, Caller, Command, EndedBy, Flow, NoAnswerReason, SipConfig, SipCredentials, SipEvent, SourceNet,
+};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, REGISTER, OPTIONS";
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -509,16 +511,18 @@ impl Core {
             self.respond(&key, Response::to_request(&req, 482, Some(&local_tag)));
             return;
         }
+        if self.calls.len() >= self.cfg.max_calls {
+            let mut resp = Response::to_request(&req, 503, Some(&local_tag));
+            resp.headers.push("Retry-After", "30");
+            self.respond(&key, resp);
+            return;
+        }
         let id = CallId::new();
         self.respond(&key, Response::to_request(&req, 100, None));
         if let Some(tx) = self.server_txs.get_mut(&key) {
             tx.call = Some(id);
         }
-        let caller = Caller {
-            user: from.sip_uri().ok().and_then(|u| u.user),
-            display_name: from.display_name.clone(),
-            uri: from.uri.clone(),
-        };
+        let caller = caller_of(&req, &from, source, &self.cfg.identity_sources);
         let deadline = self.timers.insert(Timer::CallDeadline(id), self.cfg.max_setup_time);
         self.by_dialog.insert(dkey.clone(), id);
         self.calls.insert(
@@ -1338,5 +1342,94 @@ impl std::fmt::Debug for Core {
             .field("server_txs", &self.server_txs.len())
             .field("legs", &self.legs.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Who calls (see [`Caller`]): a trusted source's `P-Asserted-Identity` (its first value), or
+/// `From`.
+fn caller_of(req: &Request, from: &NameAddr, source: SocketAddr, trusted: &[SourceNet]) -> Caller {
+    let verified = trusted.iter().any(|net| net.contains(source.ip()));
+    let asserted = verified
+        .then(|| req.headers.get("P-Asserted-Identity"))
+        .flatten()
+        .and_then(|v| NameAddr::parse(first_value(v)).ok());
+    let identity = asserted.as_ref().unwrap_or(from);
+    let user = identity.sip_uri().ok().and_then(|u| u.user).or_else(|| {
+        // `tel:+34600111222;phone-context=…`
+        let tel = identity.uri.get(..4).filter(|s| s.eq_ignore_ascii_case("tel:")).map(|_| &identity.uri[4..])?;
+        Some(tel.split(';').next().unwrap_or(tel).to_owned()).filter(|t| !t.is_empty())
+    });
+    Caller { user, display_name: identity.display_name.clone(), uri: identity.uri.clone(), verified }
+}
+
+/// The first of a comma-separated header's values (commas inside `<…>` or quotes kept).
+fn first_value(v: &str) -> &str {
+    let (mut angle, mut quoted) = (false, false);
+    for (i, c) in v.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => return &v[..i],
+            _ => {}
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(extra: &str) -> Request {
+        let raw = format!(
+            "INVITE sip:support@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: \"Eve\" <sip:+34600999888@h>;tag=1\r\n\
+             To: <sip:support@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        match SipMessage::parse(raw.as_bytes()).unwrap() {
+            SipMessage::Request(r) => r,
+            SipMessage::Response(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_asserted_identity_counts_only_from_trusted_sources() {
+        let trusted: Vec<SourceNet> = ["10.1.0.0/16", "192.0.2.7"].iter().map(|n| n.parse().unwrap()).collect();
+        let pai = "P-Asserted-Identity: \"Ana, Cliente\" <sip:+34600111222@sbc>, <tel:+34600111222>\r\n";
+        let req = invite(pai);
+        let from = req.from().unwrap();
+        let sbc: SocketAddr = "10.1.200.3:5060".parse().unwrap();
+        let caller = caller_of(&req, &from, sbc, &trusted);
+        assert_eq!(caller.user.as_deref(), Some("+34600111222"));
+        assert_eq!(caller.display_name.as_deref(), Some("Ana, Cliente"));
+        assert!(caller.verified);
+        // A tel: URI first.
+        let req = invite("P-Asserted-Identity: <tel:+34600111333;phone-context=+34>\r\n");
+        let caller = caller_of(&req, &req.from().unwrap(), "192.0.2.7:5060".parse().unwrap(), &trusted);
+        assert_eq!((caller.user.as_deref(), caller.verified), (Some("+34600111333"), true));
+        // A trusted source without the header: its From.
+        let req = invite("");
+        let caller = caller_of(&req, &req.from().unwrap(), sbc, &trusted);
+        assert_eq!((caller.user.as_deref(), caller.verified), (Some("+34600999888"), true));
+        // Anyone else: From as written, unverified, the header ignored.
+        let req = invite(pai);
+        for source in ["10.2.0.1:5060", "192.0.2.8:5060", "[::ffff:10.9.0.1]:5060", "[2001:db8::1]:5060"] {
+            let caller = caller_of(&req, &req.from().unwrap(), source.parse().unwrap(), &trusted);
+            assert_eq!((caller.user.as_deref(), caller.verified), (Some("+34600999888"), false), "{source}");
+        }
+        let mapped = caller_of(&req, &req.from().unwrap(), "[::ffff:10.1.0.1]:5060".parse().unwrap(), &trusted);
+        assert!(mapped.verified);
+    }
+
+    #[test]
+    fn source_networks_parse_and_match() {
+        let net: SourceNet = "2001:db8::/32".parse().unwrap();
+        assert!(net.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!net.contains("2001:db9::5".parse().unwrap()));
+        let all: SourceNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "nope", "10.0.0.0/x", "::/129"] {
+            assert!(bad.parse::<SourceNet>().is_err(), "{bad}");
+        }
     }
 }

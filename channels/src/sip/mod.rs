@@ -151,6 +151,16 @@ pub struct SipConfig {
     pub rate_limit: Option<RateLimit>,
     /// Sources exempt from the rate limit (e.g. the operator's session border controller).
     pub trusted_sources: Vec<IpAddr>,
+    /// Sources whose caller identity is trusted (the operator's SBC or carrier trunk): from
+    /// them, `P-Asserted-Identity` (RFC 3325), else `From`, names the caller and
+    /// [`Caller::verified`] is set. From anywhere else the caller is unverified: `From` is
+    /// whatever the caller wrote, and `P-Asserted-Identity` is ignored.
+    pub identity_sources: Vec<SourceNet>,
+    /// Calls (in setup or connected) at once; a further INVITE gets `503` with `Retry-After`.
+    pub max_calls: usize,
+    /// SIP-over-TCP connections at once; a further connection's first request gets `503` with
+    /// `Retry-After`, and the connection is closed.
+    pub max_tcp_connections: usize,
     /// How often `182 Queued` is repeated to a waiting caller.
     pub provisional_interval: Duration,
     /// A call not answered by an agent in this time is ended with `480`.
@@ -179,6 +189,9 @@ impl Default for SipConfig {
             max_auth_failures: 5,
             rate_limit: Some(RateLimit { per_second: 200, burst: 400 }),
             trusted_sources: Vec::new(),
+            identity_sources: Vec::new(),
+            max_calls: 500,
+            max_tcp_connections: 1000,
             provisional_interval: Duration::from_secs(30),
             max_setup_time: Duration::from_secs(600),
             max_call_duration: Duration::from_secs(4 * 3600),
@@ -210,14 +223,68 @@ impl std::fmt::Display for CallId {
     }
 }
 
-/// Who is calling, from the INVITE's From header.
+/// Who is calling: from `P-Asserted-Identity` or `From` when the INVITE came from one of the
+/// [`SipConfig::identity_sources`], else from `From`, unverified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
-    /// The user part of the From URI (usually the caller's number), if any.
+    /// The user part of the URI (usually the caller's number), if any.
     pub user: Option<String>,
     pub display_name: Option<String>,
-    /// The From URI as written.
+    /// The URI as written.
     pub uri: String,
+    /// The identity was asserted by a trusted source. Unverified callers are only who they
+    /// say they are: never attach them to someone's history by number.
+    pub verified: bool,
+}
+
+/// An IP network, `192.0.2.0/24`, `2001:db8::/32`, or one address (`192.0.2.7`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl SourceNet {
+    /// Whether `ip` is in the network (an IPv4-mapped IPv6 address counts as IPv4).
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for SourceNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP address or network"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for SourceNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// How a message reached us.
@@ -430,7 +497,8 @@ impl SipServer {
         }
         let mut tcp_addr = None;
         if let Some(addr) = config.tcp {
-            let (local, task) = transport::bind_tcp(addr, inbound_tx.clone(), limiter.clone()).await?;
+            let (local, task) =
+                transport::bind_tcp(addr, inbound_tx.clone(), limiter.clone(), config.max_tcp_connections).await?;
             tcp_addr = Some(local);
             tasks.push(task);
         }

@@ -1,6 +1,7 @@
 //! UDP and TCP listeners (RFC 3261 §18). Each reader parses what arrives, applies the
 //! per-source rate limit, and hands messages to the core task; a source over its limit gets at
 //! most one `503` a second and is otherwise dropped, so a flood never stalls other sources.
+//! TCP connections beyond `max_tcp_connections` get `503` to their first request and are closed.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use super::message::{self, MAX_MESSAGE_SIZE, Method, Response, SipMessage};
@@ -21,6 +22,10 @@ use super::{Flow, RateLimit, SipError};
 pub(crate) const INBOUND_QUEUE: usize = 8192;
 /// A TCP connection silent this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(300);
+/// How long a connection over the limit has to send the request that gets its `503`.
+const TCP_REFUSE_WAIT: Duration = Duration::from_secs(5);
+/// Connections over the limit being answered at once; beyond, they are closed unanswered.
+const TCP_REFUSING: usize = 64;
 /// Frames queued towards one TCP connection before it is considered stuck and dropped.
 const TCP_OUT_QUEUE: usize = 256;
 
@@ -151,9 +156,12 @@ pub(crate) async fn bind_tcp(
     addr: SocketAddr,
     inbound: mpsc::Sender<Inbound>,
     limiter: Limiter,
+    max_connections: usize,
 ) -> Result<(SocketAddr, JoinHandle<()>), SipError> {
     let listener = TcpListener::bind(addr).await.map_err(|e| SipError::Io(format!("bind TCP {addr}: {e}")))?;
     let local = listener.local_addr().map_err(|e| SipError::Io(e.to_string()))?;
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let refusing = Arc::new(Semaphore::new(TCP_REFUSING));
     let task = tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -164,11 +172,51 @@ pub(crate) async fn bind_tcp(
                     continue;
                 }
             };
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                if let Ok(refusal) = Arc::clone(&refusing).try_acquire_owned() {
+                    tokio::spawn(async move {
+                        refuse_tcp(stream).await;
+                        drop(refusal);
+                    });
+                }
+                continue;
+            };
             let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(serve_tcp(id, stream, peer, inbound.clone(), limiter.clone()));
+            let (inbound, limiter) = (inbound.clone(), limiter.clone());
+            tokio::spawn(async move {
+                serve_tcp(id, stream, peer, inbound, limiter).await;
+                drop(permit);
+            });
         }
     });
     Ok((local, task))
+}
+
+/// A connection over the limit: `503` with `Retry-After` to its first request, then closed.
+async fn refuse_tcp(mut stream: TcpStream) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    let refused = tokio::time::timeout(TCP_REFUSE_WAIT, async {
+        loop {
+            let n = stream.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+            buf.extend_from_slice(&chunk[..n]);
+            match message::frame_length(&buf) {
+                Ok(Some(len)) => return SipMessage::parse(&buf[..len]).ok().and_then(|m| overload_response(&m)),
+                Ok(None) if buf.len() <= MAX_MESSAGE_SIZE => {}
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    if let Ok(Some(bytes)) = refused {
+        let _ = stream.write_all(&bytes).await;
+        // Let the client ACK the 503 before the connection goes.
+        let _ = tokio::time::timeout(TCP_REFUSE_WAIT, async {
+            while stream.read(&mut chunk).await.is_ok_and(|n| n > 0) {}
+        })
+        .await;
+    }
+    let _ = stream.shutdown().await;
 }
 
 async fn serve_tcp(id: u64, stream: TcpStream, peer: SocketAddr, inbound: mpsc::Sender<Inbound>, limiter: Limiter) {

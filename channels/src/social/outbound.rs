@@ -20,7 +20,8 @@ pub const fn within_window(last_customer_unix: i64, now_unix: i64) -> bool {
     now_unix.saturating_sub(last_customer_unix) < WINDOW_SECS
 }
 
-/// A request to a platform's send API.
+/// A request to a platform's send API. Its URL may hold a secret (Telegram's bot token is a
+/// path segment): never put it in a log or an error text; `Debug` shows it redacted.
 #[derive(Clone, PartialEq)]
 pub struct SendRequest {
     pub url: String,
@@ -29,16 +30,31 @@ pub struct SendRequest {
     pub bearer: Option<String>,
 }
 
-/// Neither the bearer token nor the URL's path (Telegram puts the bot token in it) is printed.
 impl std::fmt::Debug for SendRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let origin = self.url.find("://").and_then(|s| self.url[s + 3..].find('/').map(|p| &self.url[..s + 3 + p]));
         f.debug_struct("SendRequest")
-            .field("origin", &origin.unwrap_or("[redacted]"))
+            .field("url", &redact_url(&self.url))
             .field("body", &self.body)
             .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
             .finish()
     }
+}
+
+/// `url` with any Telegram bot token (a `bot<id>:<secret>` path segment) and the query
+/// replaced by `[redacted]`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let (path, query) = url.split_once('?').map_or((url, false), |(p, _)| (p, true));
+    let mut out: Vec<String> = path
+        .split('/')
+        .map(
+            |seg| if seg.starts_with("bot") && seg.contains(':') { "bot[redacted]".to_owned() } else { seg.to_owned() },
+        )
+        .collect();
+    if query && let Some(last) = out.last_mut() {
+        last.push_str("?[redacted]");
+    }
+    out.join("/")
 }
 
 /// The Graph API endpoint and credentials of a Meta account.
@@ -268,6 +284,18 @@ fn classify_telegram(status: u16, body: &[u8]) -> SendOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_never_show_their_secrets_in_debug() {
+        let tg = telegram_text("https://api.telegram.org", "123456:ABC-DEF_secret", "42", "hola");
+        let shown = format!("{tg:?}");
+        assert!(!shown.contains("ABC-DEF_secret") && !shown.contains("123456:"), "{shown}");
+        assert!(shown.contains("https://api.telegram.org/bot[redacted]/sendMessage"), "{shown}");
+        let meta = whatsapp_text(&api(), "1065", "34600", "hola");
+        let shown = format!("{meta:?}");
+        assert!(!shown.contains("tok\"") && shown.contains("[redacted]"), "{shown}");
+        assert_eq!(redact_url("http://h/a?access_token=x"), "http://h/a?[redacted]");
+    }
 
     fn api() -> MetaApi<'static> {
         MetaApi { base_url: "http://graph/", version: "v21.0", access_token: "tok" }

@@ -11,12 +11,25 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::AppState;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::http::views::ErrorBody;
 
 /// Webhook routes.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(meta_handshake).service(meta).service(telegram);
+}
+
+/// The body, up to `social.max_webhook_bytes` (the `Bytes` extractor would apply actix's
+/// default limit, 256 KiB, instead of the configured one).
+async fn body(state: &AppState, payload: web::Payload) -> Result<web::Bytes, Error> {
+    let max = state.social.max_webhook_bytes();
+    match payload.to_bytes_limited(max).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => {
+            Err(Error::BadRequest { code: ErrorCode::MalformedWebhook, message: format!("cannot read the body: {e}") })
+        }
+        Err(_) => Err(Error::PayloadTooLarge(format!("webhook bodies are limited to {max} bytes"))),
+    }
 }
 
 /// Meta's subscription handshake.
@@ -62,7 +75,8 @@ pub async fn meta_handshake(state: web::Data<AppState>, q: Query<Handshake>) -> 
     )
 )]
 #[post("/webhooks/meta")]
-pub async fn meta(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, Error> {
+pub async fn meta(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, Error> {
+    let body = body(&state, payload).await?;
     let signature = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     state.social.meta_webhook(&body, signature).await?;
     Ok(HttpResponse::Ok().finish())
@@ -87,8 +101,9 @@ pub async fn telegram(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
+    let body = body(&state, payload).await?;
     let secret = req.headers().get("x-telegram-bot-api-secret-token").and_then(|v| v.to_str().ok());
     state.social.telegram_webhook(&path, &body, secret).await?;
     Ok(HttpResponse::Ok().finish())

@@ -8,9 +8,16 @@
 //! 2. the conversation token (`support+sb-…@` recipient, or `[#SB-…]` in the subject);
 //!
 //! 1 and 2 only if the sender is the address the conversation was opened with: neither a
-//! Message-ID nor a token is a secret, and a reply goes to the conversation's last sender;
+//! Message-ID nor a token is a secret;
 //! 3. else the sender's open e-mail conversation, or a new one (and a new customer, found next time
 //!    by the address).
+//!
+//! `From:` is only a claim. When `email.trusted_authserv_id` is set, the receiving MTA's
+//! `Authentication-Results` (SPF, DKIM, DMARC) are read first ([`sender_verdict`]): a mail they
+//! fail (or, with `email.require_authentication`, a mail without them) joins no existing
+//! conversation, not even by rule 3: it opens a new one, marked for the agents by a system
+//! message `[unverified sender] …`. Replies always go to the address the conversation was
+//! opened with, never to a mail's `Reply-To:` (a forged mail cannot redirect the next answer).
 //!
 //! Automatic mail (auto-replies, bounces) never becomes a customer turn: it is stored as a
 //! `system` message on the conversation it threads to (or kept raw only), and a permanent
@@ -24,9 +31,9 @@ use bytes::Bytes;
 use channels::email::imap::{self, AfterTaken, ImapMailbox, ImapSink, ImapTls, trust_roots};
 use channels::email::smtp::{self, Envelope, MailSink, SinkError, SmtpConfig};
 use channels::email::{
-    InboundLimits, InboundMail, MailError, MailKind, Mailbox, RelayTls, ReplyParams, SendError, SmtpRelay, build_reply,
-    conversation_token, find_token, mask_card_numbers_in_mail, parse_inbound, send_raw, synthetic_message_id,
-    thread_keys,
+    AuthVerdict, InboundLimits, InboundMail, MailError, MailKind, Mailbox, RelayTls, ReplyParams, SendError, SmtpRelay,
+    build_reply, conversation_token, find_token, mask_card_numbers_in_mail, parse_inbound, send_raw, sender_verdict,
+    synthetic_message_id, thread_keys,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
@@ -61,6 +68,7 @@ pub enum StartError {
 pub struct Email {
     replies: Arc<Replies>,
     per_sender: DefaultKeyedRateLimiter<String>,
+    per_peer: DefaultKeyedRateLimiter<std::net::IpAddr>,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     limits: InboundLimits,
     /// STARTTLS for the listener, when a certificate is configured.
@@ -91,6 +99,8 @@ impl Email {
     fn parse(config: &EmailConfig) -> Result<Self, String> {
         let rate = config.sender_rate_per_min;
         let per_sender = RateLimiter::keyed(Quota::per_minute(nonzero(rate)).allow_burst(nonzero((rate / 3).max(5))));
+        let rate = config.peer_rate_per_min;
+        let per_peer = RateLimiter::keyed(Quota::per_minute(nonzero(rate)).allow_burst(nonzero((rate / 3).max(5))));
         let limits = InboundLimits {
             max_attachment_bytes: config.max_attachment_bytes,
             max_total_attachment_bytes: config.max_total_attachment_bytes,
@@ -99,6 +109,7 @@ impl Email {
         let mut email = Self {
             replies: Arc::new(Replies { from: None, domain: String::new() }),
             per_sender,
+            per_peer,
             transport: None,
             limits,
             tls: None,
@@ -182,6 +193,9 @@ impl Email {
             core,
             ingest,
             per_sender: self.per_sender,
+            per_peer: self.per_peer,
+            trusted_authserv_id: config.trusted_authserv_id.trim().to_owned(),
+            require_authentication: config.require_authentication,
             limits: self.limits,
             max_message_bytes: config.max_message_bytes,
             max_chars,
@@ -200,7 +214,14 @@ impl Email {
 struct Inbound {
     core: Core,
     ingest: Arc<Ingest>,
+    /// Keyed on the client's IP address and the sender address.
     per_sender: DefaultKeyedRateLimiter<String>,
+    /// Keyed on the client's IP address.
+    per_peer: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// `email.trusted_authserv_id`: whose `Authentication-Results` count.
+    trusted_authserv_id: String,
+    /// `email.require_authentication`.
+    require_authentication: bool,
     limits: InboundLimits,
     max_message_bytes: usize,
     /// The longest message text (longer mail is cut).
@@ -208,8 +229,31 @@ struct Inbound {
 }
 
 impl Inbound {
-    fn admit(&self, key: &str) -> Result<(), SinkError> {
-        self.per_sender.check_key(&key.to_ascii_lowercase()).map_err(|_| SinkError::RateLimited)
+    /// Spends one mail of the client's budget and one of the sender's from that client. Both
+    /// are keyed on the peer address (what the sender cannot forge); the sender part only
+    /// splits a shared MTA's budget between its senders.
+    fn admit(&self, envelope: &Envelope, sender: Option<&EmailAddress>) -> Result<(), SinkError> {
+        let ip = envelope.peer.ip();
+        self.per_peer.check_key(&ip).map_err(|_| SinkError::RateLimited)?;
+        let sender = sender.map_or_else(String::new, |s| s.as_str().to_ascii_lowercase());
+        self.per_sender.check_key(&format!("{ip} {sender}")).map_err(|_| SinkError::RateLimited)
+    }
+
+    /// Why the mail's sender is not verified, if it is not: the trusted results fail, or (when
+    /// required) there are none.
+    fn unverified(&self, mail: &InboundMail, sender: Option<&EmailAddress>) -> Option<String> {
+        let Some(sender) = sender else { return Some("no sender address".into()) };
+        let results = mail.authentication_results.iter().map(String::as_str);
+        match sender_verdict(results, &self.trusted_authserv_id, sender.as_str()) {
+            AuthVerdict::Pass => None,
+            AuthVerdict::Fail(why) => Some(format!("Authentication-Results: {why}")),
+            AuthVerdict::Missing if self.require_authentication => Some(if self.trusted_authserv_id.is_empty() {
+                "no trusted Authentication-Results (email.trusted_authserv_id is not set)".to_owned()
+            } else {
+                format!("no Authentication-Results from {}", self.trusted_authserv_id)
+            }),
+            AuthVerdict::Missing => None,
+        }
     }
 }
 
@@ -298,6 +342,8 @@ async fn listen(
     let mut smtp = SmtpConfig::new(config.hostname.clone(), config.local_domains.clone(), addresses);
     smtp.max_message_bytes = config.max_message_bytes;
     smtp.max_connections = config.max_connections.max(1);
+    smtp.max_sessions_per_ip = config.max_sessions_per_ip.max(1);
+    smtp.data_deadline = Duration::from_secs(config.data_deadline_secs.max(1));
     smtp.tls = tls;
     let shutdown = inbound.core.shutdown.clone();
     let task = tokio::spawn(smtp::serve(listener, smtp, inbound, shutdown));
@@ -404,7 +450,7 @@ async fn receive(inbound: &Inbound, envelope: &Envelope, raw: &[u8]) -> Result<(
             receive_mail(inbound, envelope, raw, mail).await
         }
         Err(MailError::Unparseable { reason, synthetic_id }) => {
-            inbound.admit(&sender_key(None, envelope))?;
+            inbound.admit(envelope, None)?;
             let mut record = record(envelope, raw, synthetic_id.as_str(), InboundEmailKind::Unparseable);
             record.parse_error = Some(reason);
             inbound.core.store.record_inbound_email(&record).await.map_err(|e| temporary(e.into()))?;
@@ -413,10 +459,6 @@ async fn receive(inbound: &Inbound, envelope: &Envelope, raw: &[u8]) -> Result<(
         }
         Err(other) => Err(SinkError::Rejected(other.to_string())),
     }
-}
-
-fn sender_key(sender: Option<&EmailAddress>, envelope: &Envelope) -> String {
-    sender.map_or_else(|| format!("peer:{}", envelope.peer.ip()), |s| s.as_str().to_owned())
 }
 
 /// The raw mail as kept: card numbers masked wherever they are readable (PCI; see
@@ -462,7 +504,7 @@ async fn receive_mail(inbound: &Inbound, envelope: &Envelope, raw: &[u8], mail: 
         .as_ref()
         .map(|m| m.address.clone())
         .or_else(|| envelope.mail_from.as_deref().and_then(|p| p.parse().ok()));
-    inbound.admit(&sender_key(sender.as_ref(), envelope))?;
+    inbound.admit(envelope, sender.as_ref())?;
     let id = mail.message_id.as_str();
     if inbound.core.store.email_inbound_seen(id).await.map_err(|e| temporary(e.into()))? {
         tracing::debug!(message_id = %id, "mail redelivered; already stored");
@@ -482,7 +524,8 @@ async fn receive_mail(inbound: &Inbound, envelope: &Envelope, raw: &[u8], mail: 
     // so our answer to it carries the parent too.
     rec.references =
         if mail.references.is_empty() { mail.in_reply_to.iter().cloned().collect() } else { mail.references.clone() };
-    store_mail(inbound, envelope, &mail, sender.as_ref(), &mut rec).await.map_err(temporary)?;
+    let unverified = inbound.unverified(&mail, sender.as_ref());
+    store_mail(inbound, envelope, &mail, sender.as_ref(), unverified.as_deref(), &mut rec).await.map_err(temporary)?;
     inbound.core.store.record_inbound_email(&rec).await.map_err(|e| temporary(e.into()))?;
     Ok(())
 }
@@ -493,9 +536,14 @@ async fn store_mail(
     envelope: &Envelope,
     mail: &InboundMail,
     sender: Option<&EmailAddress>,
+    unverified: Option<&str>,
     rec: &mut InboundEmail,
 ) -> Result<(), Error> {
-    let threaded = find_thread(inbound, mail, envelope, sender).await?;
+    // An unverified sender joins no existing conversation (see the module docs).
+    let threaded = match unverified {
+        Some(_) => None,
+        None => find_thread(inbound, mail, envelope, sender).await?,
+    };
     let max = inbound.max_chars;
     match &mail.kind {
         MailKind::Personal => {
@@ -510,7 +558,12 @@ async fn store_mail(
                     let handle = sender.as_str().to_ascii_lowercase();
                     // The bot answers first, as on every channel; robots' mail never reaches it.
                     let status = inbound.ingest.first_status();
-                    let c = inbound.core.store.conversation_for_handle(Channel::Email, &handle, name, status).await?;
+                    let store = &inbound.core.store;
+                    let c = if unverified.is_some() {
+                        store.new_conversation_for_handle(Channel::Email, &handle, name, status).await?
+                    } else {
+                        store.conversation_for_handle(Channel::Email, &handle, name, status).await?
+                    };
                     (c, false)
                 }
             };
@@ -538,6 +591,23 @@ async fn store_mail(
             let appended = inbound.ingest.append(new).await?;
             if appended.created && appended.message.seq == 1 {
                 inbound.core.bus.publish(Event::ConversationCreated { conversation: appended.conversation.clone() });
+            }
+            if let Some(why) = unverified.filter(|_| appended.created) {
+                let text = format!(
+                    "[unverified sender] The sender of this mail could not be verified ({why}). It was not \
+                     added to an existing conversation; do not share account details before checking who wrote it."
+                );
+                let flag = NewMessage {
+                    conversation_id: conversation.id,
+                    author: AuthorKind::System,
+                    author_id: None,
+                    text: MessageText::parse(&cut(&text, max), max)?,
+                    channel_message_id: None,
+                    media: Vec::new(),
+                    template: None,
+                };
+                inbound.ingest.append(flag).await?;
+                tracing::warn!(conversation = %conversation.id, reason = %why, "mail from an unverified sender");
             }
             if !appended.created {
                 // Stored before, but its mail record was not (a crash in between): keep the
@@ -733,11 +803,9 @@ impl Replies {
             .await?
             .ok_or_else(|| Error::Conflict("no e-mail address is known for this conversation".into()))?;
         let last = context.last_inbound;
-        let to = last
-            .as_ref()
-            .and_then(|l| l.reply_to.clone().or_else(|| l.from_address.clone()))
-            .unwrap_or(context.customer_address);
-        let to: EmailAddress = to.parse()?;
+        // Only ever the address the conversation was opened with: a later mail's `Reply-To:`
+        // (or `From:`) is the sender's claim, and must not redirect the agent's answer.
+        let to: EmailAddress = context.customer_address.parse()?;
         let params = ReplyParams {
             from: from.clone(),
             to: vec![Mailbox::new(to)],

@@ -333,6 +333,12 @@ impl Social {
         Err(Error::Forbidden("the verify token matches no account".into()))
     }
 
+    /// `social.max_webhook_bytes`: the largest webhook body taken.
+    #[must_use]
+    pub fn max_webhook_bytes(&self) -> usize {
+        self.config.max_webhook_bytes
+    }
+
     fn check_size(&self, body: &[u8]) -> Result<(), Error> {
         let max = self.config.max_webhook_bytes;
         if body.len() > max {
@@ -561,6 +567,29 @@ fn plan(config: &SocialConfig, account: Option<&Account>, item: &Outbound, now: 
     }
 }
 
+/// The outcome with the account's secrets cut out of its reason, whatever put them there: the
+/// reason is stored as the message's delivery error and pushed to agents' inboxes.
+fn scrub_secrets(outcome: SendOutcome, account: Option<&Account>) -> SendOutcome {
+    let Some(account) = account else { return outcome };
+    let secrets: Vec<&str> = [&account.secrets.bot_token, &account.secrets.access_token, &account.secrets.app_secret]
+        .into_iter()
+        .filter_map(|s| s.as_deref())
+        .filter(|s| s.len() >= 8)
+        .collect();
+    let scrub = |mut reason: String| {
+        for secret in &secrets {
+            reason = reason.replace(secret, "[redacted]");
+        }
+        reason
+    };
+    match outcome {
+        SendOutcome::Retry { after_secs, reason } => SendOutcome::Retry { after_secs, reason: scrub(reason) },
+        SendOutcome::WindowClosed { reason } => SendOutcome::WindowClosed { reason: scrub(reason) },
+        SendOutcome::Failed { reason } => SendOutcome::Failed { reason: scrub(reason) },
+        sent @ SendOutcome::Sent { .. } => sent,
+    }
+}
+
 impl outbox::Outbox for Social {
     type Item = Outbound;
 
@@ -608,10 +637,12 @@ impl outbox::Outbox for Social {
                         let body = res.bytes().await.unwrap_or_default();
                         social::outbound::classify(platform, status, &body)
                     }
-                    Err(e) => SendOutcome::Retry { after_secs: None, reason: format!("network: {e}") },
+                    // reqwest's errors name the URL, and Telegram's holds the bot token.
+                    Err(e) => SendOutcome::Retry { after_secs: None, reason: format!("network: {}", e.without_url()) },
                 }
             }
         };
+        let outcome = scrub_secrets(outcome, account.as_deref());
         match outcome {
             SendOutcome::Sent { external_id } => outbox::Attempt::Sent { external_id },
             SendOutcome::Retry { after_secs, reason } => outbox::Attempt::Retry {

@@ -33,8 +33,8 @@ use channels::sip::{
 use router::Input;
 use schema::{
     Actor, AgentId, AuthorKind, Channel, ChannelMessageId, ConversationId, ConversationStatus, DisplayName,
-    MessageText, NewMessage, Role, SipIdentity, SkillLevel, SkillName, SkillRequirement, TicketId, TicketStatus,
-    VoiceCall,
+    MessageText, NewCustomer, NewMessage, Role, SipIdentity, SkillLevel, SkillName, SkillRequirement, TicketId,
+    TicketStatus, VoiceCall,
 };
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -150,6 +150,13 @@ impl Voice {
                 burst: settings.rate_limit_burst.max(settings.rate_limit_per_sec),
             }),
             trusted_sources: settings.trusted_sources.clone(),
+            identity_sources: settings
+                .identity_sources
+                .iter()
+                .map(|n| n.parse().map_err(|e| Error::Internal(format!("sip.identity_sources: {e}"))))
+                .collect::<Result<_, _>>()?,
+            max_calls: settings.max_calls.max(1),
+            max_tcp_connections: settings.max_tcp_connections.max(1),
             // The hub gives up first (queue limit); the library's own limit is a backstop.
             max_setup_time: Duration::from_secs(settings.queue_limit_secs.saturating_add(ring).saturating_add(30)),
             ..SipConfig::default()
@@ -319,6 +326,11 @@ fn caller_handle(caller: &Caller) -> String {
     if clean.is_empty() { "anonymous".to_owned() } else { clean }
 }
 
+/// The name shown for a caller whose number is not asserted by a trusted source.
+fn unverified_name(number: &str) -> Option<DisplayName> {
+    format!("unverified caller {number}").chars().take(100).collect::<String>().parse().ok()
+}
+
 fn talk_time(d: Duration) -> String {
     let secs = d.as_secs();
     if secs >= 60 { format!("{} min {:02} s", secs / 60, secs % 60) } else { format!("{:.1} s", d.as_secs_f64()) }
@@ -442,11 +454,18 @@ impl Calls {
             n.chars().filter(|c| !c.is_control()).take(100).collect::<String>().parse::<DisplayName>().ok()
         });
         let at = OffsetDateTime::now_utc();
-        let mut conversation = state
-            .core
-            .store
-            .conversation_for_handle(Channel::Voice, &number, name.clone(), ConversationStatus::Queued)
-            .await?;
+        let mut conversation = if caller.verified {
+            state
+                .core
+                .store
+                .conversation_for_handle(Channel::Voice, &number, name.clone(), ConversationStatus::Queued)
+                .await?
+        } else {
+            // Anyone can write any number in From: an unverified caller gets a customer of their
+            // own, not the history of whoever owns that number.
+            let new = NewCustomer { name: unverified_name(&number), ..NewCustomer::default() };
+            state.core.store.create_customer_with_conversation(new, Channel::Voice, ConversationStatus::Queued).await?.1
+        };
         if let Some(open) = state.core.store.latest_ticket(conversation.id).await?
             && !matches!(open.status, TicketStatus::Resolved | TicketStatus::Closed)
         {
@@ -476,6 +495,7 @@ impl Calls {
         };
         state.core.store.save_call(&record).await?;
         let who = match &name {
+            _ if !caller.verified => format!("{number} (unverified caller)"),
             Some(n) => format!("{number} ({})", n.as_str()),
             None => number.clone(),
         };

@@ -125,9 +125,36 @@ impl Store {
         name: Option<DisplayName>,
         status: ConversationStatus,
     ) -> Result<Conversation> {
+        self.open_conversation_for_handle(channel, handle, name, status, true).await
+    }
+
+    /// A new conversation for a sender (and a new customer, the first time), even when the
+    /// sender has an open one on `channel`: for a message that must not join it (an e-mail
+    /// whose sender could not be verified).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn new_conversation_for_handle(
+        &self,
+        channel: Channel,
+        handle: &str,
+        name: Option<DisplayName>,
+        status: ConversationStatus,
+    ) -> Result<Conversation> {
+        self.open_conversation_for_handle(channel, handle, name, status, false).await
+    }
+
+    async fn open_conversation_for_handle(
+        &self,
+        channel: Channel,
+        handle: &str,
+        name: Option<DisplayName>,
+        status: ConversationStatus,
+        reuse_open: bool,
+    ) -> Result<Conversation> {
         // Two first messages of a new sender can race; the loser finds the winner's rows.
         for _ in 0..3 {
-            match self.try_conversation_for_handle(channel, handle, name.clone(), status).await {
+            match self.try_conversation_for_handle(channel, handle, name.clone(), status, reuse_open).await {
                 Err(StoreError::Conflict(_)) => continue,
                 other => return other,
             }
@@ -141,18 +168,21 @@ impl Store {
         handle: &str,
         name: Option<DisplayName>,
         status: ConversationStatus,
+        reuse_open: bool,
     ) -> Result<Conversation> {
-        let existing = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND status <> 'closed' AND \
-             customer_id = (SELECT customer_id FROM customer_handles WHERE channel = $1 AND handle = $2) \
-             ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(channel.as_str())
-        .bind(handle)
-        .fetch_optional(&self.read)
-        .await?;
-        if let Some(row) = existing {
-            return conversation_from_row(&row);
+        if reuse_open {
+            let existing = sqlx::query(&format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND status <> 'closed' AND \
+                 customer_id = (SELECT customer_id FROM customer_handles WHERE channel = $1 AND handle = $2) \
+                 ORDER BY created_at DESC LIMIT 1"
+            ))
+            .bind(channel.as_str())
+            .bind(handle)
+            .fetch_optional(&self.read)
+            .await?;
+            if let Some(row) = existing {
+                return conversation_from_row(&row);
+            }
         }
         let now = now_ms();
         let mut tx = self.write.begin().await?;
@@ -165,6 +195,7 @@ impl Store {
                 .map(|r| r.try_get("customer_id"))
                 .transpose()?;
         let customer_id = match customer {
+            Some(id) if !reuse_open => id.parse::<CustomerId>()?,
             Some(id) => {
                 // A concurrent first message of this sender may have opened the conversation
                 // since the look-up above: take the customer's row lock (PostgreSQL; SQLite has

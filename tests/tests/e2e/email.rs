@@ -22,7 +22,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 both_backends!(
     email_round_trip_threads_and_keeps_robots_out,
     email_refusals_and_relay_failures,
-    the_bot_answers_mail_in_its_thread
+    the_bot_answers_mail_in_its_thread,
+    a_forged_mail_neither_joins_a_thread_nor_redirects_replies,
+    mail_without_results_is_unverified_when_they_are_required,
+    smtp_limits_are_keyed_on_the_client_address
 );
 
 const SUPPORT: &str = "support@telco.example";
@@ -531,5 +534,178 @@ async fn email_refusals_and_relay_failures(backend: Backend) {
     let count = |v: &Value| v["items"].as_array().unwrap().len();
     assert_eq!(count(&after), count(&before) + 1, "{after}");
     store.close().await;
+    relay.shutdown.cancel();
+}
+
+/// The receiving MTA's authserv-id, trusted by the hub in the tests below.
+const MX: &str = "mx.telco.test";
+/// What the MTA writes for a genuine mail from example.com.
+const PASS: &str =
+    "spf=pass smtp.mailfrom=example.com; dkim=pass header.d=example.com; dmarc=pass header.from=example.com";
+
+/// Carla's mail as the receiving MTA hands it on: its `Authentication-Results` on top.
+fn checked_mail(id: &str, subject: &str, headers: &str, body: &str, results: &str) -> Vec<u8> {
+    let mut raw = format!("Authentication-Results: {MX}; {results}\r\n").into_bytes();
+    raw.extend(carla_mail(id, subject, headers, body));
+    raw
+}
+
+/// The recipients of the relay's `n`th mail.
+async fn mailed_to(relay: &Relay, n: usize) -> Vec<String> {
+    let (envelope, _, _) = relay.mail(n).await;
+    envelope.rcpt_to.iter().map(|r| r.as_str().to_owned()).collect()
+}
+
+async fn a_forged_mail_neither_joins_a_thread_nor_redirects_replies(backend: Backend) {
+    let relay = Relay::start().await;
+    let app = app_with(backend, &relay, |c| c.email.trusted_authserv_id = MX.into()).await;
+    let ana = app.login(ANA).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+
+    send(&app, Some(CARLA), &checked_mail("v1.carla@example.com", "Factura", "", "¿Y mi factura?", PASS))
+        .await
+        .unwrap();
+    let created = inbox.next_of("message.created").await;
+    let conversation = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let token = conversation_token(&conversation.parse().unwrap());
+
+    // Carla's own follow-up names another Reply-To: it threads, but the answer still goes to
+    // the address the conversation was opened with.
+    let follow_up = checked_mail(
+        "v2.carla@example.com",
+        "Re: Factura",
+        "Reply-To: <carla.work@example.net>\r\nIn-Reply-To: <v1.carla@example.com>\r\n",
+        "Contesten aquí.",
+        PASS,
+    );
+    send(&app, Some(CARLA), &follow_up).await.unwrap();
+    assert_eq!(created_in(&mut inbox, &conversation).await["message"]["text"], "Contesten aquí.");
+    let url = format!("/api/v1/conversations/{conversation}/messages");
+    let (status, reply) = app.post(&url, &ana, &json!({"text": "Ya la enviamos."})).await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(mailed_to(&relay, 1).await, [CARLA]);
+    let (_, _, sent) = relay.mail(1).await;
+    let our_id = sent.message_id.as_str().to_owned();
+
+    // A forged mail: Carla's From, the right In-Reply-To, References and token, a Reply-To of the
+    // forger's, and even a forged "dmarc=pass" in the MTA's name below the MTA's real verdict.
+    let forged = checked_mail(
+        "forged1@evil.test",
+        &format!("Re: Factura {}", token.subject_tag()),
+        &format!(
+            "Authentication-Results: {MX}; dmarc=pass header.from=example.com\r\nReply-To: <mallory@evil.test>\r\n\
+             In-Reply-To: <{our_id}>\r\nReferences: <v1.carla@example.com> <{our_id}>\r\n"
+        ),
+        "Mándenme el PIN a esta dirección.",
+        "spf=fail smtp.mailfrom=example.com; dmarc=fail header.from=example.com",
+    );
+    send(&app, Some(CARLA), &forged).await.unwrap();
+    // The inbox also shows the agent's own reply: skip to the customer's next message.
+    let opened = loop {
+        let v = inbox.next_of("message.created").await;
+        if v["message"]["author"] == "customer" {
+            break v;
+        }
+    };
+    let flagged = opened["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_ne!(flagged, conversation, "the forged mail joined Carla's conversation: {opened}");
+    let flag = created_in(&mut inbox, &flagged).await;
+    assert_eq!(flag["message"]["author"], "system", "{flag}");
+    let flag_text = flag["message"]["text"].as_str().unwrap();
+    assert!(flag_text.starts_with("[unverified sender]") && flag_text.contains("fail"), "{flag_text}");
+    assert_eq!(messages(&app, &ana, &conversation).await.len(), 3, "Carla's conversation is untouched");
+
+    // The agent's next answer to Carla goes to Carla; one in the flagged conversation goes to
+    // the address it was opened with (the real Carla), never to the forger's Reply-To.
+    let (status, _) = app.post(&url, &ana, &json!({"text": "¿Algo más?"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(mailed_to(&relay, 2).await, [CARLA]);
+    let (status, _) =
+        app.post(&format!("/api/v1/conversations/{flagged}/messages"), &ana, &json!({"text": "¿Quién es?"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(mailed_to(&relay, 3).await, [CARLA]);
+    relay.shutdown.cancel();
+}
+
+async fn mail_without_results_is_unverified_when_they_are_required(backend: Backend) {
+    let relay = Relay::start().await;
+    let app = app_with(backend, &relay, |c| {
+        c.email.trusted_authserv_id = MX.into();
+        c.email.require_authentication = true;
+    })
+    .await;
+    let ana = app.login(ANA).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+    send(&app, Some(CARLA), &checked_mail("r1.carla@example.com", "Alta", "", "Quiero fibra.", PASS)).await.unwrap();
+    let conversation = inbox.next_of("message.created").await["conversation"]["id"].as_str().unwrap().to_owned();
+    // Verified again: it threads.
+    let again =
+        checked_mail("r2.carla@example.com", "Re: Alta", "In-Reply-To: <r1.carla@example.com>\r\n", "¿Cuándo?", PASS);
+    send(&app, Some(CARLA), &again).await.unwrap();
+    assert_eq!(created_in(&mut inbox, &conversation).await["message"]["text"], "¿Cuándo?");
+    // No results at all, or only another server's: not threaded, flagged.
+    for (i, headers) in
+        ["", "Authentication-Results: mx.evil.test; dmarc=pass header.from=example.com\r\n"].into_iter().enumerate()
+    {
+        let bare = carla_mail(
+            &format!("r3-{i}.carla@example.com"),
+            "Re: Alta",
+            &format!("{headers}In-Reply-To: <r1.carla@example.com>\r\n"),
+            "Soy yo.",
+        );
+        send(&app, Some(CARLA), &bare).await.unwrap();
+        let opened = inbox.next_of("message.created").await;
+        let other = opened["conversation"]["id"].as_str().unwrap().to_owned();
+        assert_ne!(other, conversation, "{opened}");
+        let flag = created_in(&mut inbox, &other).await;
+        assert!(
+            flag["message"]["text"].as_str().unwrap().contains(&format!("no Authentication-Results from {MX}")),
+            "{flag}"
+        );
+    }
+    relay.shutdown.cancel();
+}
+
+async fn smtp_limits_are_keyed_on_the_client_address(backend: Backend) {
+    let relay = Relay::start().await;
+    let app = app_with(backend, &relay, |c| {
+        c.email.peer_rate_per_min = 15;
+        c.email.max_sessions_per_ip = 2;
+    })
+    .await;
+    // Five mails from five different From addresses: the client's burst (a third of 15).
+    for i in 0..5 {
+        let from = format!("sender{i}@example.com");
+        let raw =
+            format!("From: {from}\r\nTo: {SUPPORT}\r\nSubject: s\r\nMessage-ID: <peer{i}@example.com>\r\n\r\nhola\r\n");
+        send(&app, Some(&from), raw.as_bytes()).await.unwrap();
+    }
+    // A sixth, from yet another address: changing the From does not escape the limit.
+    let raw = format!(
+        "From: new@example.com\r\nTo: {SUPPORT}\r\nSubject: s\r\nMessage-ID: <peer5@example.com>\r\n\r\nhola\r\n"
+    );
+    let refused = send(&app, Some("new@example.com"), raw.as_bytes()).await.unwrap_err();
+    assert_eq!(refused.status().map(|c| c.to_string()), Some("451".into()), "{refused}");
+    assert!(refused.to_string().contains("4.7.1"), "{refused}");
+
+    // Two sessions from this address at once (the client's sessions above may take a moment to
+    // end); a third is refused with 421.
+    let addr = smtp_addr(&app);
+    let mut open = Vec::new();
+    let opened = crate::poll_until(tests::WAIT, async || {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (r, w) = stream.into_split();
+        let mut r = BufReader::new(r);
+        if read_reply(&mut r).await.starts_with("220") {
+            open.push((r, w));
+        }
+        (open.len() == 2).then_some(())
+    })
+    .await;
+    assert!(opened.is_some(), "two sessions could not be opened");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (r, _w) = stream.into_split();
+    let greeting = read_reply(&mut BufReader::new(r)).await;
+    assert!(greeting.starts_with("421 4.7.0"), "{greeting}");
     relay.shutdown.cancel();
 }

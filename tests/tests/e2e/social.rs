@@ -9,7 +9,11 @@ use sha2::Sha256;
 use tests::platform::FakePlatform;
 use tests::{ADMIN, ANA, Backend, TestApp, Ws, both_backends, spawn_app_with, test_config};
 
-both_backends!(social_messages_reach_the_inbox_and_replies_reach_the_platforms, social_refusals_lose_nothing);
+both_backends!(
+    social_messages_reach_the_inbox_and_replies_reach_the_platforms,
+    social_refusals_lose_nothing,
+    platform_errors_keep_secrets_and_the_configured_webhook_limit_holds
+);
 
 const WA_PHONE: &str = "106540352242922";
 const WA_SECRET: &str = "wa-app-secret";
@@ -114,11 +118,16 @@ async fn telegram_webhook(app: &TestApp, payload: &Value, secret: &str) -> u16 {
 }
 
 async fn app_with_platform(backend: Backend, platform: &FakePlatform, sender_rate_per_min: u32) -> TestApp {
+    app_with_platform_at(backend, &platform.url, |c| c.social.sender_rate_per_min = sender_rate_per_min).await
+}
+
+/// A hub whose platforms' APIs are at `url`, with the three accounts registered.
+async fn app_with_platform_at(backend: Backend, url: &str, tune: impl FnOnce(&mut hub::config::Config)) -> TestApp {
     let db = tests::TestDb::new(backend).await;
     let mut config = test_config(&db);
-    config.social.graph_api_url = platform.url.clone();
-    config.social.telegram_api_url = platform.url.clone();
-    config.social.sender_rate_per_min = sender_rate_per_min;
+    config.social.graph_api_url = url.to_owned();
+    config.social.telegram_api_url = url.to_owned();
+    tune(&mut config);
     let app = spawn_app_with(config, db).await;
     let admin = app.login(ADMIN).await;
     for account in [
@@ -355,4 +364,52 @@ async fn social_refusals_lose_nothing(backend: Backend) {
     assert_eq!(meta_webhook(&app, &whatsapp_text("wamid.OTHER", "16505558888", "hola"), WA_SECRET).await, 200);
     assert_eq!(stored_messages(&app, &ana).await, 6);
     platform.stop().await;
+}
+
+async fn platform_errors_keep_secrets_and_the_configured_webhook_limit_holds(backend: Backend) {
+    // The platforms' address: a port nothing listens on, so every send fails in the network
+    // layer, whose errors name the URL (Telegram's holds the bot token).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    const LIMIT: usize = 512 * 1024;
+    let app = app_with_platform_at(backend, &format!("http://{closed}"), |c| c.social.max_webhook_bytes = LIMIT).await;
+    let ana = app.login(ANA).await;
+    let mut inbox = app.inbox_socket(&ana).await;
+    assert_eq!(telegram_webhook(&app, &telegram_text(1, 1, 4242, "¿Hola?"), BOT_SECRET).await, 200);
+    let tg = message_event(&mut inbox, "message.created", "¿Hola?").await;
+    let conversation = tg["conversation"]["id"].as_str().unwrap().to_owned();
+    let (status, reply) =
+        app.post(&format!("/api/v1/conversations/{conversation}/messages"), &ana, &json!({"text": "Hola"})).await;
+    assert_eq!(status, 201, "{reply}");
+    let update = message_event(&mut inbox, "message.updated", "Hola").await;
+    let pushed = update["message"]["delivery_error"].as_str().unwrap().to_owned();
+    assert!(pushed.contains("network"), "{update}");
+    let (_, stored) = app.get(&format!("/api/v1/conversations/{conversation}/messages"), &ana).await;
+    let stored = stored["items"][1]["delivery_error"].as_str().unwrap().to_owned();
+    for text in [&pushed, &stored] {
+        assert!(!text.contains("ABC-DEF") && !text.contains("123456:"), "the bot token leaked: {text}");
+    }
+
+    // The configured webhook body limit is the one in force (above actix's default 256 KiB):
+    // a body of exactly the limit is read (and verified), one byte more is 413.
+    let body_of = |len: usize| {
+        let mut body = b"{\"update_id\": 2, \"pad\": \"".to_vec();
+        body.resize(len - 2, b'x');
+        body.extend_from_slice(b"\"}");
+        body
+    };
+    let path = format!("/webhooks/telegram/{BOT}");
+    let secret = [("x-telegram-bot-api-secret-token", BOT_SECRET)];
+    assert_eq!(post_raw(&app, &path, &body_of(LIMIT), &secret).await, 200);
+    let res = app
+        .http
+        .post(app.url(&path))
+        .header("content-type", "application/json")
+        .header(secret[0].0, secret[0].1)
+        .body(body_of(LIMIT + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let error: Value = res.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "payload_too_large", "{error}");
 }

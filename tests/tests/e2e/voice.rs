@@ -21,7 +21,9 @@ both_backends!(
     a_call_waiting_when_the_hub_stops_becomes_a_callback,
     a_call_connected_when_the_hub_stops_is_closed_and_stays_with_the_agent,
     bad_sip_and_bad_api_input_are_refused_without_harm,
-    a_softphone_follows_its_agent_being_disabled_or_losing_the_agent_role
+    a_softphone_follows_its_agent_being_disabled_or_losing_the_agent_role,
+    caller_identity_is_trusted_only_from_identity_sources,
+    calls_and_tcp_connections_beyond_the_limits_get_503
 );
 
 const REALM: &str = "switchboard.test";
@@ -46,6 +48,8 @@ fn voice_config(db: &tests::TestDb, ring_secs: u64, queue_limit_secs: u64) -> hu
     config.sip.ring_timeout_secs = Some(ring_secs);
     config.sip.queue_limit_secs = queue_limit_secs;
     config.sip.retry_after_secs = 30;
+    // sipp plays the operator's SBC: its numbers are trusted (see the identity tests below).
+    config.sip.identity_sources = vec!["127.0.0.1".into()];
     config
 }
 
@@ -354,13 +358,19 @@ struct Queued {
 }
 
 async fn call_waiting(app: &TestApp, caller_scenario: &str) -> Queued {
+    call_waiting_with(app, caller_scenario, &[]).await
+}
+
+/// As [`call_waiting`], with more sipp arguments.
+async fn call_waiting_with(app: &TestApp, caller_scenario: &str, extra: &[&str]) -> Queued {
     let bruno = app.login(BRUNO).await;
     let ana = app.login(ANA).await;
     let ana_id = app.me(&ana).await;
     set_skills(app, &bruno, &ana_id, json!({"voice": 5})).await;
     let mut ana_ws = app.inbox_socket(&ana).await;
     ana_ws.next_of("agent.presence").await;
-    let caller = sipp(Some(sip_addr(app)), caller_scenario, free_udp_port(), &["-s", "support"]);
+    let args: Vec<&str> = ["-s", "support"].into_iter().chain(extra.iter().copied()).collect();
+    let caller = sipp(Some(sip_addr(app)), caller_scenario, free_udp_port(), &args);
     let queued = voice_ticket(&mut ana_ws, None, "queued").await;
     let ticket = queued["id"].as_str().unwrap().to_owned();
     let conversation = queued["conversation_id"].as_str().unwrap().to_owned();
@@ -637,4 +647,67 @@ async fn a_softphone_follows_its_agent_being_disabled_or_losing_the_agent_role(b
     register_refused(&app, "ana-phone", "correct horse").await;
     assert_eq!(app.put(&staff("roles"), &admin, &json!({"roles": ["agent"]})).await.0, 200);
     register(&app, "ana-phone", "correct horse", free_udp_port()).await;
+}
+
+/// The customer behind a voice conversation: its name and handles.
+async fn customer_of(app: &TestApp, token: &str, conversation: &str) -> (String, Value, Value) {
+    let (_, conv) = app.get(&format!("/api/v1/conversations/{conversation}"), token).await;
+    let customer = conv["customer_id"].as_str().unwrap().to_owned();
+    let (status, profile) = app.get(&format!("/api/v1/customers/{customer}"), token).await;
+    assert_eq!(status, 200, "{profile}");
+    (customer, profile["name"].clone(), profile["handles"].clone())
+}
+
+async fn caller_identity_is_trusted_only_from_identity_sources(backend: Backend) {
+    // From a trusted source, P-Asserted-Identity names the caller (From says another number).
+    let app = app(backend, 10, 30).await;
+    let Queued { ana, caller, conversation, .. } =
+        call_waiting_with(&app, "caller_asserted.xml", &["-key", "pai", "+34600111222", "-d", "200"]).await;
+    finish(caller, "asserted caller").await;
+    let call = call_until(&app, &ana, &conversation, |c| !c["ended_at"].is_null()).await;
+    assert_eq!(call["caller"], "+34600111222", "{call}");
+    let (_, _, handles) = customer_of(&app, &ana, &conversation).await;
+    assert_eq!(handles, json!([{"channel": "voice", "handle": "+34600111222"}]));
+    drop(app);
+
+    // From anywhere else, neither From nor P-Asserted-Identity is trusted: two calls claiming
+    // the same number get a customer each, no handle, named as unverified.
+    let db = tests::TestDb::new(backend).await;
+    let mut config = voice_config(&db, 10, 30);
+    config.sip.identity_sources = vec!["192.0.2.0/24".into()];
+    let app = spawn_app_with(config, db).await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let Queued { ana, caller, conversation, .. } =
+            call_waiting_with(&app, "caller_asserted.xml", &["-key", "pai", "+34600111222", "-d", "200"]).await;
+        finish(caller, "unverified caller").await;
+        let (customer, name, handles) = customer_of(&app, &ana, &conversation).await;
+        assert_eq!(handles, json!([]), "an unverified caller is attached to nobody's number");
+        assert_eq!(name, "unverified caller +34600999888");
+        let joined = texts(&app, &ana, &conversation).await.join("\n");
+        assert!(joined.contains("Call from +34600999888 (unverified caller)"), "{joined}");
+        seen.push(customer);
+    }
+    assert_ne!(seen[0], seen[1]);
+}
+
+async fn calls_and_tcp_connections_beyond_the_limits_get_503(backend: Backend) {
+    let db = tests::TestDb::new(backend).await;
+    let mut config = voice_config(&db, 10, 30);
+    config.sip.max_calls = 1;
+    config.sip.max_tcp_connections = 1;
+    let app = spawn_app_with(config, db).await;
+    // One call waits in the queue (3 s); a second one meanwhile is refused with 503.
+    let Queued { caller, .. } =
+        call_waiting_with(&app, "caller_asserted.xml", &["-key", "pai", "+34600111222", "-d", "3000"]).await;
+    let busy = sipp(Some(sip_addr(&app)), "caller_busy.xml", free_udp_port(), &["-s", "support"]);
+    finish(busy, "second call (503)").await;
+    finish(caller, "first call").await;
+
+    // One TCP connection is held open; a second one's INVITE gets 503 too.
+    let tcp = app.hub.as_ref().unwrap().state.voice.as_ref().unwrap().tcp_addr().unwrap();
+    let _held = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let busy = sipp(Some(tcp), "caller_busy.xml", free_udp_port(), &["-s", "support", "-t", "t1"]);
+    finish(busy, "a call over a TCP connection beyond the limit (503)").await;
 }
