@@ -2,6 +2,7 @@
 //! login/logout/me endpoints.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
@@ -13,7 +14,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::AppState;
 use crate::error::Error;
+use crate::http::client_address;
 use crate::http::views::{AgentView, ErrorBody};
+use crate::services::audit::Actor;
 use crate::services::staff::{self, Activity};
 
 /// Sign-in routes.
@@ -21,10 +24,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(login).service(logout).service(me);
 }
 
-/// The signed-in staff member of a request. Extracting it fails with 401 when the bearer token is
-/// missing, unknown, revoked or expired.
+/// The signed-in staff member of a request (and the address it came from, for the audit trail).
+/// Extracting it fails with 401 when the bearer token is missing, unknown, revoked or expired.
 #[derive(Clone, Debug)]
-pub struct Staff(pub StaffSession);
+pub struct Staff(pub StaffSession, Option<IpAddr>);
 
 impl Staff {
     /// The staff member.
@@ -39,6 +42,12 @@ impl Staff {
     /// [`Error::Forbidden`].
     pub fn require(&self, role: Role) -> Result<&Agent, Error> {
         staff::require(&self.0.agent, role)
+    }
+
+    /// Who acts, for the audit trail: this staff member, from the request's client address.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor::staff(self.0.agent.id, self.1)
     }
 }
 
@@ -70,10 +79,11 @@ impl FromRequest for Staff {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
+        let ip = state.as_ref().and_then(|s| client_address(&s.config, req));
         Box::pin(async move {
             let state = state.ok_or_else(|| Error::Internal("application state missing".into()))?;
             let token = token.ok_or_else(|| Error::Unauthorized("sign in first: no bearer token".into()))?;
-            Ok(Self(state.sessions.authenticate(&token, Activity::Active).await?))
+            Ok(Self(state.sessions.authenticate(&token, Activity::Active).await?, ip))
         })
     }
 }
@@ -119,9 +129,13 @@ impl std::fmt::Debug for LoginResponse {
     )
 )]
 #[post("/auth/login")]
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> Result<HttpResponse, Error> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, Error> {
     let LoginRequest { email, password } = body.into_inner();
-    let signed_in = state.sessions.login(&email, password).await?;
+    let signed_in = state.sessions.login(&email, password, client_address(&state.config, &req)).await?;
     let session = &signed_in.session;
     Ok(HttpResponse::Ok().json(LoginResponse {
         token: signed_in.token,
@@ -138,7 +152,7 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) ->
 )]
 #[post("/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
-    state.sessions.logout(&staff.0).await?;
+    state.sessions.logout(&staff.0, &staff.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -2,7 +2,7 @@
 //! how long data is kept. Saved values apply at once, without a restart.
 
 use actix_web::{HttpResponse, get, put, web};
-use schema::{AgentId, Role};
+use schema::{AgentId, AuditAction, Role, TargetKind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use crate::config::WidgetSettings;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::ErrorBody;
+use crate::services::audit::Event;
 use crate::services::settings::{Retention, Saved};
 
 /// Settings routes.
@@ -108,7 +109,10 @@ pub async fn save_widget(
     let admin = staff.require(Role::Admin)?;
     let WidgetBody { title, greeting, primary_color, on_primary_color, allowed_origins } = body.into_inner();
     let input = WidgetSettings { allowed_origins, title, greeting, primary_color, on_primary_color };
+    let (before, _) = state.settings.widget();
     let (w, s) = state.settings.save_widget(admin, input).await?;
+    let event = Event::new(AuditAction::SettingsChanged).target(TargetKind::Setting, "widget").change(&before, &w);
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::Ok().json(widget_view(w, Some(s))))
 }
 
@@ -177,7 +181,10 @@ pub async fn save_retention(
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
     let RetentionBody { conversations_days, messages_days, audit_days } = body.into_inner();
+    let (before, _) = state.settings.retention();
     let (r, s) =
         state.settings.save_retention(admin, Retention { conversations_days, messages_days, audit_days }).await?;
+    let event = Event::new(AuditAction::SettingsChanged).target(TargetKind::Setting, "retention").change(&before, &r);
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::Ok().json(retention_view(r, Some(s))))
 }

@@ -3,6 +3,7 @@
 //! to accounts (roles, disabling, password resets, ending sessions).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use argon2::Argon2;
@@ -12,13 +13,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rand::RngCore;
 use schema::{
-    AccountChange, Agent, AgentId, AuthMethod, DisplayName, EmailAddress, NewAgent, Presence, Role, StaffSession, Store,
+    AccountChange, Agent, AgentId, AuditAction, AuthMethod, DisplayName, EmailAddress, NewAgent, Presence, Role,
+    StaffSession, Store, TargetKind,
 };
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::StaffConfig;
 use crate::error::Error;
+use crate::services::audit::{Actor, Audit, Event, typed};
 use crate::services::routing::Routing;
 use crate::services::voice::Voice;
 
@@ -102,12 +105,14 @@ pub struct SignedIn {
 pub struct Sessions {
     store: Store,
     config: StaffConfig,
+    /// Sign-ins, refusals and sign-outs are audited.
+    audit: Arc<Audit>,
 }
 
 impl Sessions {
     #[must_use]
-    pub fn new(store: Store, config: StaffConfig) -> Self {
-        Self { store, config }
+    pub fn new(store: Store, config: StaffConfig, audit: Arc<Audit>) -> Self {
+        Self { store, config, audit }
     }
 
     /// Checks a staff bearer token and, for [`Activity::Active`], records the activity.
@@ -132,11 +137,11 @@ impl Sessions {
     }
 
     /// E-mail and password for a session. Unknown e-mail and wrong password take the same time
-    /// and give the same answer.
+    /// and give the same answer. Both outcomes are audited; no session is handed out unaudited.
     ///
     /// # Errors
-    /// 401 when refused; 503 if the store is down.
-    pub async fn login(&self, email: &str, password: String) -> Result<SignedIn, Error> {
+    /// 401 when refused; 503 if the store or the audit trail is down.
+    pub async fn login(&self, email: &str, password: String, ip: Option<IpAddr>) -> Result<SignedIn, Error> {
         let refused = || Error::Unauthorized("wrong e-mail or password".into());
         let creds = match email.parse::<EmailAddress>() {
             Ok(email) => self.store.agent_credentials(&email).await?,
@@ -153,6 +158,8 @@ impl Sessions {
             Some(agent) if verified && known => agent,
             _ => {
                 tracing::info!(email_known = known, "sign-in refused");
+                let event = Event::new(AuditAction::SignInFailed).details(serde_json::json!({"email": typed(email)}));
+                self.audit.record(&Actor::anonymous(ip), event).await?;
                 return Err(refused());
             }
         };
@@ -162,6 +169,11 @@ impl Sessions {
             .store
             .create_session(&digest(&token), &agent, AuthMethod::Password, expiry(&self.config, now, now))
             .await?;
+        let event = Event::new(AuditAction::SignIn).target(TargetKind::Agent, agent.id);
+        if let Err(e) = self.audit.record(&Actor::staff(agent.id, ip), event).await {
+            self.store.revoke_session(&session.token_digest).await?;
+            return Err(e);
+        }
         tracing::info!(agent_id = %agent.id, "staff signed in");
         Ok(SignedIn { token, session })
     }
@@ -170,8 +182,9 @@ impl Sessions {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn logout(&self, session: &StaffSession) -> Result<(), Error> {
-        Ok(self.store.revoke_session(&session.token_digest).await?)
+    pub async fn logout(&self, session: &StaffSession, actor: &Actor) -> Result<(), Error> {
+        self.store.revoke_session(&session.token_digest).await?;
+        self.audit.record(actor, Event::new(AuditAction::SignOut).target(TargetKind::Agent, session.agent.id)).await
     }
 }
 
@@ -304,19 +317,20 @@ impl Accounts {
         Ok(self.store.live_session_counts().await?)
     }
 
-    /// Replaces a member's roles.
+    /// Replaces a member's roles; answers the roles before and the member after.
     ///
     /// # Errors
     /// 422 for bad roles, 404, 409 when no active admin would be left.
-    pub async fn set_roles(&self, by: &Agent, id: AgentId, roles: &[String]) -> Result<Agent, Error> {
+    pub async fn set_roles(&self, by: &Agent, id: AgentId, roles: &[String]) -> Result<(Vec<Role>, Agent), Error> {
         let roles = parse_roles(roles)?;
+        let before = self.store.agent(id).await?.roles;
         let agent = self.store.change_account(id, &AccountChange::Roles(roles)).await?;
         if !agent.has_role(Role::Agent) {
             self.set_offline(id, "no longer an agent").await;
         }
         self.reload_voice(id).await;
         tracing::info!(agent_id = %id, roles = ?agent.roles, by = %by.id, "staff roles changed");
-        Ok(agent)
+        Ok((before, agent))
     }
 
     /// Disables (every session ends, sign-in is refused, the member goes offline for routing) or
