@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::secrets::{SecretBox, SecretsError};
+use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
 use crate::services::email::{self, Email};
@@ -63,6 +64,8 @@ pub struct AppState {
     pub wall: Wall,
     /// Websockets open per client address.
     pub sockets: Arc<http::SocketsPerAddress>,
+    /// The audit trail.
+    pub audit: Arc<Audit>,
 }
 
 /// The hub could not start.
@@ -268,10 +271,12 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         std::path::Path::new(&config.secrets.key_file),
     )?;
     let mfa = Arc::new(Mfa::new(store.clone(), mfa_secrets, Arc::clone(&settings)));
+    let audit = Arc::new(Audit::new(store.clone(), config.audit.clone(), Arc::clone(&settings)));
     let state = web::Data::new(AppState {
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
         settings: Arc::clone(&settings),
-        sessions: Sessions::new(store.clone(), config.staff.clone(), mfa),
+        sessions: Sessions::new(store.clone(), config.staff.clone(), mfa, Arc::clone(&audit)),
+        audit: Arc::clone(&audit),
         tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),
         webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, &config.webchat),
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
@@ -320,6 +325,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
 
     tokio::spawn(Arc::clone(&routing).run_clock());
     tokio::spawn(settings.refresh(core.shutdown.clone()));
+    tokio::spawn(audit.run_pruning(core.shutdown.clone()));
     tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
     if let Some(voice) = &voice {

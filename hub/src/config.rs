@@ -27,6 +27,8 @@ pub struct Config {
     pub sip: SipSettings,
     pub email: EmailConfig,
     pub log: LogConfig,
+    /// The audit trail (`[audit]`).
+    pub audit: AuditConfig,
     pub demo: DemoConfig,
     /// Who may read `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
@@ -619,6 +621,21 @@ impl Default for SecretsConfig {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Entries older than this many days are pruned (daily, behind an anchor), unless an admin
+    /// saved another `audit_days` in the retention settings. 1 to 3650.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        // Five years, leap day included.
+        Self { retention_days: 1826 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` or `json`.
     pub format: LogFormat,
@@ -790,6 +807,12 @@ impl Config {
         if !(1..=MAX_HEARTBEAT_SECS).contains(&heartbeat) {
             return Err(ConfigError(Box::new(figment::Error::from(format!(
                 "server.heartbeat_secs is {heartbeat}: it must be from 1 to {MAX_HEARTBEAT_SECS} seconds"
+            )))));
+        }
+        let days = self.audit.retention_days;
+        if !(1..=3650).contains(&days) {
+            return Err(ConfigError(Box::new(figment::Error::from(format!(
+                "audit.retention_days is {days}: it must be from 1 to 3650 days"
             )))));
         }
         Ok(())

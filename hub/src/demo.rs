@@ -13,6 +13,7 @@ pub const DEMO_STAFF: &[(&str, &str, &[Role])] = &[
     ("ana@demo.switchboard.local", "Ana Agent", &[Role::Agent]),
     ("bruno@demo.switchboard.local", "Bruno Agent", &[Role::Agent, Role::Supervisor]),
     ("tina@demo.switchboard.local", "Tina Trainer", &[Role::BotTrainer]),
+    ("otto@demo.switchboard.local", "Otto Auditor", &[Role::Auditor]),
 ];
 /// The demo staff's password.
 pub const DEMO_PASSWORD: &str = "switchboard-demo";

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the OpenAPI document of the API (as the hub serves it at /api/v1/openapi.json).
     Openapi {
         /// `yaml` or `json`.
@@ -65,6 +70,18 @@ enum KbCommand {
         /// Import as drafts, for trainers to review and publish.
         #[arg(long)]
         draft: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the hash chain of the configured store, from the anchor of the last prune, reading it
+    /// page by page. Prints how many entries were checked and "chain intact" (exit 0), or the
+    /// first broken entry's seq and why (exit 1).
+    Verify {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -123,6 +140,13 @@ async fn main() -> anyhow::Result<()> {
             };
             println!("{text}");
             Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify { database_url } } => {
+            init_tracing(&config);
+            if let Some(url) = database_url {
+                config.database.url = url;
+            }
+            verify_audit(&config).await
         }
         Command::Kb { command: KbCommand::Import { dir, draft } } => {
             init_tracing(&config);
@@ -201,6 +225,22 @@ async fn import_kb(config: &Config, dir: &std::path::Path, draft: bool) -> anyho
     store.close().await;
     println!("imported {created} documents from {} ({kept} were there already)", dir.display());
     Ok(())
+}
+
+async fn verify_audit(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database.url, &StoreOptions::default()).await?;
+    let found = hub::services::audit::verify_store(&store, None).await;
+    store.close().await;
+    let found = found?;
+    let from = found.anchor.map_or_else(String::new, |a| format!(" after the anchor at seq {}", a.seq));
+    println!("{} audit entries checked{from}", found.checked);
+    match found.broken {
+        None => {
+            println!("chain intact");
+            Ok(())
+        }
+        Some(broken) => bail!("chain broken at seq {}: {}", broken.seq, broken.why),
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

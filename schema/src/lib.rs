@@ -1,6 +1,10 @@
 //! Switchboard's domain: ids, validated values, records, and the [`Store`] that keeps them in
 //! SQLite or PostgreSQL. All SQL lives in this crate.
 
+#[macro_use]
+mod values;
+
+pub mod audit;
 pub mod canned;
 mod domain;
 mod ids;
@@ -11,8 +15,11 @@ mod openapi;
 pub mod pci;
 mod routing;
 mod store;
-mod values;
 
+pub use audit::{
+    ActorKind, AuditAction, AuditAnchor, AuditEntry, BrokenLink, ChainBreak, ChainHash, ChainVerifier, NewAuditEntry,
+    TargetKind,
+};
 pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
@@ -25,7 +32,10 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
     TicketEvent, TicketHistorySample, TicketNote,
 };
-pub use store::{AccountChange, ConsoleSetting, MAX_CHALLENGE_FAILURES, MfaEnrolment, SipIdentity, VoiceCall};
+pub use store::{
+    AccountChange, AuditFilter, AuditPosition, ConsoleSetting, MAX_CHALLENGE_FAILURES, MfaEnrolment, SipIdentity,
+    VoiceCall,
+};
 pub use store::{
     Backend, BotAnswerFilter, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext,
     InboundEmail, InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound,

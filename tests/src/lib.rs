@@ -29,6 +29,7 @@ pub const ADMIN: &str = "admin@demo.switchboard.local";
 pub const ANA: &str = "ana@demo.switchboard.local";
 pub const BRUNO: &str = "bruno@demo.switchboard.local";
 pub const TINA: &str = "tina@demo.switchboard.local";
+pub const OTTO: &str = "otto@demo.switchboard.local";
 
 /// Which store a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

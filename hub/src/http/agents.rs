@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use schema::{AgentId, Capacity, Presence, Role, SipIdentity, SkillLevel, SkillName};
+use schema::{AgentId, AuditAction, Capacity, Presence, Role, SipIdentity, SkillLevel, SkillName, TargetKind};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,6 +18,7 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{AgentView, ErrorBody};
+use crate::services::audit::Event;
 use crate::services::staff::new_agent;
 use crate::services::tickets::{Profile, ProfileInput};
 use crate::services::voice;
@@ -158,6 +160,14 @@ pub async fn create(
     let new = new_agent(&body.email, &body.name, &body.roles, body.password).await?;
     let agent = state.core.store.create_agent(new).await?;
     tracing::info!(agent_id = %agent.id, by = %staff.agent().id, "staff member created");
+    let after = json!({"email": agent.email.as_str(), "name": agent.name.as_str(), "roles": agent.roles});
+    state
+        .audit
+        .record(
+            &staff.actor(),
+            Event::new(AuditAction::AccountCreated).target(TargetKind::Agent, agent.id).after(&after),
+        )
+        .await?;
     Ok(HttpResponse::Created().json(AgentView::from(&agent)))
 }
 
@@ -200,7 +210,10 @@ pub async fn set_roles(
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
-    let agent = state.accounts.set_roles(admin, *id, &body.roles).await?;
+    let (before, agent) = state.accounts.set_roles(admin, *id, &body.roles).await?;
+    let change =
+        Event::new(AuditAction::RolesChanged).change(&json!({"roles": before}), &json!({"roles": agent.roles}));
+    state.audit.record(&staff.actor(), change.target(TargetKind::Agent, agent.id)).await?;
     Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
 
@@ -224,6 +237,10 @@ pub async fn disable(state: web::Data<AppState>, staff: Staff, id: web::Path<Age
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
     let agent = state.accounts.set_active(admin, *id, false).await?;
+    state
+        .audit
+        .record(&staff.actor(), Event::new(AuditAction::AccountDisabled).target(TargetKind::Agent, agent.id))
+        .await?;
     Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
 
@@ -244,6 +261,10 @@ pub async fn enable(state: web::Data<AppState>, staff: Staff, id: web::Path<Agen
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
     let agent = state.accounts.set_active(admin, *id, true).await?;
+    state
+        .audit
+        .record(&staff.actor(), Event::new(AuditAction::AccountEnabled).target(TargetKind::Agent, agent.id))
+        .await?;
     Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
 
@@ -302,6 +323,11 @@ pub async fn reset_password(
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
     let reset = state.accounts.reset_password(admin, *id, body.into_inner().password).await?;
+    let details = json!({"generated": reset.generated.is_some(), "sessions_ended": reset.sessions_ended});
+    state
+        .audit
+        .record(&staff.actor(), Event::new(AuditAction::PasswordReset).target(TargetKind::Agent, *id).details(details))
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(PasswordResetView { password: reset.generated, sessions_ended: reset.sessions_ended }))
@@ -334,6 +360,11 @@ pub async fn revoke_sessions(
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
     let sessions_ended = state.accounts.revoke_sessions(admin, *id).await?;
+    let details = json!({"sessions_ended": sessions_ended});
+    state
+        .audit
+        .record(&staff.actor(), Event::new(AuditAction::SessionsEnded).target(TargetKind::Agent, *id).details(details))
+        .await?;
     Ok(HttpResponse::Ok().json(SessionsEndedView { sessions_ended }))
 }
 
@@ -360,6 +391,7 @@ pub async fn reset_mfa(
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
     state.sessions.mfa().reset(admin, *id).await?;
+    state.audit.record(&staff.actor(), Event::new(AuditAction::MfaReset).target(TargetKind::Agent, *id)).await?;
     let agent = state.core.store.agent(*id).await?;
     Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
 }
@@ -443,7 +475,15 @@ pub async fn set_profile(
 ) -> Result<HttpResponse, Error> {
     staff.require(Role::Supervisor)?;
     let ProfileBody { skills, capacity, exclusive } = body.into_inner();
+    let after = json!({"skills": skills, "capacity": capacity, "exclusive": exclusive});
     let profile = state.tickets.set_profile(*id, ProfileInput { skills, capacity, exclusive }).await?;
+    state
+        .audit
+        .record(
+            &staff.actor(),
+            Event::new(AuditAction::RoutingProfileChanged).target(TargetKind::Agent, *id).after(&after),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(ProfileView::from(profile)))
 }
 
@@ -511,6 +551,11 @@ pub async fn set_agent_presence(
 ) -> Result<HttpResponse, Error> {
     let supervisor = staff.require(Role::Supervisor)?;
     let presence = state.tickets.set_agent_presence(supervisor, *id, &body.presence).await?;
+    let after = json!({"presence": presence});
+    state
+        .audit
+        .record(&staff.actor(), Event::new(AuditAction::PresenceChanged).target(TargetKind::Agent, *id).after(&after))
+        .await?;
     Ok(HttpResponse::Ok().json(PresenceView { agent_id: *id, presence }))
 }
 
@@ -598,6 +643,14 @@ pub async fn set_identity(
     let identity =
         voice::set_identity(store, &state.config.sip.realm, state.voice.as_deref(), *id, username, &password).await?;
     tracing::info!(agent_id = %identity.agent_id, username = %identity.username, by = %admin.id, "SIP identity set");
+    let after = json!({"username": identity.username.to_string()});
+    state
+        .audit
+        .record(
+            &staff.actor(),
+            Event::new(AuditAction::SipIdentityChanged).target(TargetKind::Agent, *id).after(&after),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(identity_view(&state, identity).await))
 }
 

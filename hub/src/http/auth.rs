@@ -4,10 +4,11 @@
 //! endpoints.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, delete, get, post, web};
-use schema::{Agent, Role, StaffSession};
+use schema::{Agent, AuditAction, Role, StaffSession, TargetKind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -16,8 +17,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::AppState;
 use crate::error::Error;
 use crate::http::agents::SessionsEndedView;
+use crate::http::client_address;
 use crate::http::views::{AgentView, ErrorBody};
-use crate::http::webchat::client_address;
+use crate::services::audit::{Actor, Event};
 use crate::services::mfa::SecondFactor;
 use crate::services::staff::{self, Activity, LoginOutcome, SignedIn};
 
@@ -36,10 +38,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(mfa_disable);
 }
 
-/// The signed-in staff member of a request. Extracting it fails with 401 when the bearer token is
-/// missing, unknown, revoked or expired.
+/// The signed-in staff member of a request (and the address it came from, for the audit trail).
+/// Extracting it fails with 401 when the bearer token is missing, unknown, revoked or expired.
 #[derive(Clone, Debug)]
-pub struct Staff(pub StaffSession);
+pub struct Staff(pub StaffSession, Option<IpAddr>);
 
 impl Staff {
     /// The staff member.
@@ -77,12 +79,26 @@ impl Staff {
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         Err(Error::Forbidden(format!("this needs the {} role", names.join(" or "))))
     }
+
+    /// Who acts, for the audit trail: this staff member, from the request's client address.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor::staff(self.0.agent.id, self.1)
+    }
 }
 
 /// The signed-in staff member of a request, who may be a member whose role requires two-step
 /// sign-in and who has not set it up yet (only the set-up, `me` and sign-out take this).
 #[derive(Clone, Debug)]
 pub struct EnrollingStaff(pub StaffSession);
+
+impl EnrollingStaff {
+    /// Who acts, for the audit trail: this member, from the request's client address.
+    #[must_use]
+    pub fn actor(&self, state: &AppState, req: &HttpRequest) -> Actor {
+        Actor::staff(self.0.agent.id, client_address(&state.config, req))
+    }
+}
 
 /// The staff token of a websocket upgrade request (`/ws/...`): the `Authorization` header, or,
 /// since browsers cannot give a websocket headers, the `token` query parameter. Only the upgrade
@@ -145,13 +161,13 @@ impl Authenticated {
     ///
     /// # Errors
     /// 403 `mfa_enrolment_required`.
-    pub fn staff(self) -> Result<Staff, Error> {
+    pub fn staff(self, from: Option<IpAddr>) -> Result<Staff, Error> {
         if self.enrolment_pending {
             return Err(Error::MfaEnrolmentRequired(
                 "your role requires two-step sign-in: set it up first (POST /api/v1/auth/mfa/totp)".into(),
             ));
         }
-        Ok(Staff(self.session))
+        Ok(Staff(self.session, from))
     }
 }
 
@@ -161,7 +177,8 @@ impl FromRequest for Staff {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let authenticated = Authenticated::of(req);
-        Box::pin(async move { authenticated.await?.staff() })
+        let ip = req.app_data::<web::Data<AppState>>().and_then(|s| client_address(&s.config, req));
+        Box::pin(async move { authenticated.await?.staff(ip) })
     }
 }
 
@@ -298,7 +315,7 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, Error> {
     let LoginRequest { email, password } = body.into_inner();
-    let answer = match state.sessions.login(&email, password, client_address(&state, &req)).await? {
+    let answer = match state.sessions.login(&email, password, client_address(&state.config, &req)).await? {
         LoginOutcome::SignedIn(signed_in) => LoginAnswer::Session(signed_in.into()),
         LoginOutcome::SecondFactor { challenge, expires_at } => {
             LoginAnswer::SecondFactor(MfaChallenge { mfa_required: true, challenge, expires_at })
@@ -351,7 +368,8 @@ pub async fn login_second_factor(
     body: web::Json<SecondFactorRequest>,
 ) -> Result<HttpResponse, Error> {
     let factor = body.factor.factor().ok_or_else(|| Error::invalid("code", "enter a code or a recovery code"))?;
-    let signed_in = state.sessions.login_second_factor(&body.challenge, factor, client_address(&state, &req)).await?;
+    let signed_in =
+        state.sessions.login_second_factor(&body.challenge, factor, client_address(&state.config, &req)).await?;
     Ok(HttpResponse::Ok().json(LoginResponse::from(signed_in)))
 }
 
@@ -392,7 +410,7 @@ pub async fn step_up(
 ) -> Result<HttpResponse, Error> {
     let StepUpRequest { password, factor } = body.into_inner();
     let authenticated_at =
-        state.sessions.step_up(&staff.0, password, factor.factor(), client_address(&state, &req)).await?;
+        state.sessions.step_up(&staff.0, password, factor.factor(), client_address(&state.config, &req)).await?;
     Ok(HttpResponse::Ok().json(StepUpResponse { authenticated_at }))
 }
 
@@ -403,8 +421,12 @@ pub async fn step_up(
     responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody))
 )]
 #[post("/auth/logout")]
-pub async fn logout(state: web::Data<AppState>, staff: EnrollingStaff) -> Result<HttpResponse, Error> {
-    state.sessions.logout(&staff.0).await?;
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    staff: EnrollingStaff,
+) -> Result<HttpResponse, Error> {
+    state.sessions.logout(&staff.0, &staff.actor(&state, &req)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -415,8 +437,12 @@ pub async fn logout(state: web::Data<AppState>, staff: EnrollingStaff) -> Result
     responses((status = 200, body = SessionsEndedView), (status = 401, body = ErrorBody))
 )]
 #[post("/auth/logout-all")]
-pub async fn logout_all(state: web::Data<AppState>, staff: EnrollingStaff) -> Result<HttpResponse, Error> {
-    let sessions_ended = state.sessions.logout_all(&staff.0).await?;
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    staff: EnrollingStaff,
+) -> Result<HttpResponse, Error> {
+    let sessions_ended = state.sessions.logout_all(&staff.0, &staff.actor(&state, &req)).await?;
     Ok(HttpResponse::Ok().json(SessionsEndedView { sessions_ended }))
 }
 
@@ -509,10 +535,13 @@ pub struct RecoveryCodesView {
 #[post("/auth/mfa/totp/confirm")]
 pub async fn mfa_confirm(
     state: web::Data<AppState>,
+    req: HttpRequest,
     staff: EnrollingStaff,
     body: web::Json<CodeRequest>,
 ) -> Result<HttpResponse, Error> {
     let codes = state.sessions.mfa().confirm(&staff.0.agent, &body.code).await?;
+    let event = Event::new(AuditAction::MfaEnrolled).target(TargetKind::Agent, staff.0.agent.id);
+    state.audit.record(&staff.actor(&state, &req), event).await?;
     Ok(HttpResponse::Ok().json(RecoveryCodesView { recovery_codes: codes.0 }))
 }
 
@@ -530,6 +559,8 @@ pub async fn mfa_confirm(
 pub async fn mfa_recovery_codes(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     staff.require_fresh_auth(&state)?;
     let codes = state.sessions.mfa().regenerate_recovery_codes(staff.agent()).await?;
+    let event = Event::new(AuditAction::MfaRecoveryCodesRenewed).target(TargetKind::Agent, staff.agent().id);
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::Ok().json(RecoveryCodesView { recovery_codes: codes.0 }))
 }
 
@@ -548,5 +579,7 @@ pub async fn mfa_recovery_codes(state: web::Data<AppState>, staff: Staff) -> Res
 pub async fn mfa_disable(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     staff.require_fresh_auth(&state)?;
     state.sessions.mfa().disable_own(staff.agent()).await?;
+    let event = Event::new(AuditAction::MfaDisabled).target(TargetKind::Agent, staff.agent().id);
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,7 +6,9 @@
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, post, put, web};
 use schema::knowledge::StoredIntent;
-use schema::{AgentId, ConversationId, IntentName, Language, Message, MessageId, Role, UnansweredId};
+use schema::{
+    AgentId, AuditAction, ConversationId, IntentName, Language, Message, MessageId, Role, TargetKind, UnansweredId,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +18,7 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{BotAnswerView, DocumentView, ErrorBody, Items};
+use crate::services::audit::Event;
 use crate::services::knowledge::{AnswerInput, AnswersFilter, IntentInput, Trial};
 
 /// The bot trainers' routes.
@@ -548,5 +551,13 @@ pub async fn put_intent(
         always_human,
         skills: skills.into_iter().map(|s| (s.skill, s.level)).collect(),
     };
-    Ok(HttpResponse::Ok().json(IntentView::from(state.knowledge.put_intent(trainer.id, &name, input).await?)))
+    let intent = IntentView::from(state.knowledge.put_intent(trainer.id, &name, input).await?);
+    state
+        .audit
+        .record(
+            &staff.actor(),
+            Event::new(AuditAction::IntentChanged).target(TargetKind::Intent, &*name).after(&intent),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(intent))
 }

@@ -6,7 +6,7 @@
 use actix_web::web::Query;
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use schema::canned::{CannedResponse, Shortcut};
-use schema::{AgentId, CannedResponseId, Language, QueueName, Role};
+use schema::{AgentId, AuditAction, CannedResponseId, Language, QueueName, Role, TargetKind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::ErrorBody;
 use crate::http::{Page, page_size};
+use crate::services::audit::Event;
 use crate::services::canned::{CannedInput, CannedQuery};
 
 /// Canned-response routes.
@@ -173,8 +174,15 @@ pub async fn create(
     body: web::Json<CannedBody>,
 ) -> Result<HttpResponse, Error> {
     let supervisor = staff.require(Role::Supervisor)?;
-    let canned = state.canned.create(supervisor, body.into_inner().into()).await?;
-    Ok(HttpResponse::Created().json(CannedView::from(canned)))
+    let canned = CannedView::from(state.canned.create(supervisor, body.into_inner().into()).await?);
+    state
+        .audit
+        .record(
+            &staff.actor(),
+            Event::new(AuditAction::CannedCreated).target(TargetKind::Canned, canned.id).after(&canned),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(canned))
 }
 
 /// Replaces a canned response (supervisor).
@@ -200,8 +208,16 @@ pub async fn update(
     body: web::Json<CannedBody>,
 ) -> Result<HttpResponse, Error> {
     let supervisor = staff.require(Role::Supervisor)?;
-    let canned = state.canned.update(supervisor, *id, body.into_inner().into()).await?;
-    Ok(HttpResponse::Ok().json(CannedView::from(canned)))
+    let before = CannedView::from(state.canned.get(supervisor, *id).await?);
+    let canned = CannedView::from(state.canned.update(supervisor, *id, body.into_inner().into()).await?);
+    state
+        .audit
+        .record(
+            &staff.actor(),
+            Event::new(AuditAction::CannedUpdated).target(TargetKind::Canned, *id).change(&before, &canned),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(canned))
 }
 
 /// Deletes a canned response (supervisor).
@@ -223,6 +239,14 @@ pub async fn remove(
     id: web::Path<CannedResponseId>,
 ) -> Result<HttpResponse, Error> {
     let supervisor = staff.require(Role::Supervisor)?;
+    let before = CannedView::from(state.canned.get(supervisor, *id).await?);
     state.canned.delete(supervisor, *id).await?;
+    state
+        .audit
+        .record(
+            &staff.actor(),
+            Event::new(AuditAction::CannedDeleted).target(TargetKind::Canned, *id).change(&before, &()),
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,7 +3,9 @@
 //! and WhatsApp templates.
 
 use actix_web::{HttpResponse, get, post, web};
-use schema::{AgentId, Channel, ChannelMessageId, ConversationId, Message, Role, SocialAccount, Template};
+use schema::{
+    AgentId, AuditAction, Channel, ChannelMessageId, ConversationId, Message, Role, SocialAccount, TargetKind, Template,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -14,6 +16,7 @@ use crate::config::{Config, ImapAfter, TlsMode};
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::ErrorBody;
+use crate::services::audit::Event;
 use crate::services::social::{NewAccount, Secrets};
 
 /// Channel routes.
@@ -123,7 +126,11 @@ pub async fn create_account(
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
     let (account, secrets) = state.social.add_account(admin.id, body.into_inner().into()).await?;
-    Ok(HttpResponse::Created().json(view(&account, &secrets)))
+    let added = view(&account, &secrets);
+    // The view names the secrets that are set, never their values.
+    let event = Event::new(AuditAction::SocialAccountAdded).target(TargetKind::SocialAccount, account.id).after(&added);
+    state.audit.record(&staff.actor(), event).await?;
+    Ok(HttpResponse::Created().json(added))
 }
 
 /// The platform accounts, without their secrets (admin).

@@ -7,8 +7,8 @@
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, web};
 use schema::{
-    AuthorKind, Channel, ContactHandle, Conversation, Customer, CustomerConversation, CustomerId, CustomerTier,
-    DisplayName, EmailAddress, Language, MessagePreview, Role,
+    AuditAction, AuthorKind, Channel, ContactHandle, Conversation, Customer, CustomerConversation, CustomerId,
+    CustomerTier, DisplayName, EmailAddress, Language, MessagePreview, Role, TargetKind,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::ErrorBody;
 use crate::http::{Page, page_size};
+use crate::services::audit::Event;
 
 /// Customer routes.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -142,6 +143,10 @@ pub async fn profile(
     let limit = page_size(query.limit, "limit")?;
     let customer = state.core.store.customer(*id).await?;
     let conversations = state.core.store.customer_conversations(customer.id, limit, query.cursor.as_deref()).await?;
+    state
+        .audit
+        .record(&staff.actor(), Event::new(AuditAction::CustomerRead).target(TargetKind::Customer, customer.id))
+        .await?;
     Ok(HttpResponse::Ok().json(CustomerProfile::of(customer, conversations)))
 }
 
@@ -170,5 +175,7 @@ pub async fn history(
     // 404 for an unknown customer rather than an empty page.
     let customer = state.core.store.customer(*id).await?;
     let page = state.core.store.customer_conversations(customer.id, limit, query.cursor.as_deref()).await?;
+    let event = Event::new(AuditAction::CustomerHistoryRead).target(TargetKind::Customer, customer.id);
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::Ok().json(Page::<CustomerConversationView>::of(page)))
 }

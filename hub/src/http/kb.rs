@@ -5,8 +5,9 @@
 
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, post, put, web};
-use schema::{DocumentId, Language, Role};
+use schema::{AuditAction, DocumentId, DocumentStatus, Language, Role, TargetKind};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -14,6 +15,7 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{DocumentVersionView, DocumentView, ErrorBody, Items};
+use crate::services::audit::Event;
 use crate::services::knowledge::{self, DocumentInput, ImportInput};
 
 /// Knowledge-base routes (trainers).
@@ -108,7 +110,9 @@ pub async fn create(
 ) -> Result<HttpResponse, Error> {
     let trainer = staff.require(Role::BotTrainer)?;
     let (input, _) = body.into_inner().split();
-    Ok(HttpResponse::Created().json(DocumentView::from(state.knowledge.create(trainer.id, input).await?)))
+    let document = DocumentView::from(state.knowledge.create(trainer.id, input).await?);
+    state.audit.record(&staff.actor(), document_event(None, &document)).await?;
+    Ok(HttpResponse::Created().json(document))
 }
 
 /// One document.
@@ -155,7 +159,10 @@ pub async fn update(
 ) -> Result<HttpResponse, Error> {
     let trainer = staff.require(Role::BotTrainer)?;
     let (input, version) = body.into_inner().split();
-    Ok(HttpResponse::Ok().json(DocumentView::from(state.knowledge.update(trainer.id, *id, input, version).await?)))
+    let before = DocumentView::from(state.knowledge.document(*id).await?);
+    let document = DocumentView::from(state.knowledge.update(trainer.id, *id, input, version).await?);
+    state.audit.record(&staff.actor(), document_event(Some(&before), &document)).await?;
+    Ok(HttpResponse::Ok().json(document))
 }
 
 /// Every version of a document, newest first.
@@ -267,7 +274,34 @@ pub async fn restore(
 ) -> Result<HttpResponse, Error> {
     let trainer = staff.require(Role::BotTrainer)?;
     let (id, version) = path.into_inner();
-    Ok(HttpResponse::Ok().json(DocumentView::from(state.knowledge.restore(trainer.id, id, version).await?)))
+    let before = DocumentView::from(state.knowledge.document(id).await?);
+    let document = DocumentView::from(state.knowledge.restore(trainer.id, id, version).await?);
+    let (b, a) = (document_state(&before), document_state(&document));
+    let event = Event::new(AuditAction::KbRestored).target(TargetKind::Document, id).change(&b, &a);
+    state.audit.record(&staff.actor(), event.details(json!({"restored_version": version}))).await?;
+    Ok(HttpResponse::Ok().json(document))
+}
+
+/// What the audit trail keeps of a document: its version, status, language and title.
+fn document_state(d: &DocumentView) -> serde_json::Value {
+    json!({"version": d.version, "status": d.content.status, "language": d.content.language, "title": d.content.title})
+}
+
+/// The audit entry of a document written: published or archived when its status became so,
+/// else created or updated.
+fn document_event(before: Option<&DocumentView>, after: &DocumentView) -> Event {
+    let status_changed = before.is_none_or(|b| b.content.status != after.content.status);
+    let action = match (after.content.status, status_changed) {
+        (DocumentStatus::Published, true) => AuditAction::KbPublished,
+        (DocumentStatus::Archived, true) => AuditAction::KbArchived,
+        _ if before.is_none() => AuditAction::KbCreated,
+        _ => AuditAction::KbUpdated,
+    };
+    let event = Event::new(action).target(TargetKind::Document, after.id);
+    match before {
+        Some(b) => event.change(&document_state(b), &document_state(after)),
+        None => event.after(&document_state(after)),
+    }
 }
 
 /// One file of a folder to import.
@@ -317,8 +351,11 @@ pub async fn import(
 ) -> Result<HttpResponse, Error> {
     let trainer = staff.require(Role::BotTrainer)?;
     let ImportBody { folder, file_name, content, draft } = body.into_inner();
+    let details = json!({"folder": folder, "file_name": file_name, "draft": draft});
     let outcome =
         state.knowledge.import_file(ImportInput { folder, file_name, content, draft, by: trainer.id }).await?;
-    Ok(HttpResponse::Created()
-        .json(Imported { created: outcome.created.into_iter().map(DocumentView::from).collect(), kept: outcome.kept }))
+    let created: Vec<DocumentView> = outcome.created.into_iter().map(DocumentView::from).collect();
+    let after = json!({"created": created.iter().map(|d| d.id).collect::<Vec<_>>(), "kept": outcome.kept});
+    state.audit.record(&staff.actor(), Event::new(AuditAction::KbImported).details(details).after(&after)).await?;
+    Ok(HttpResponse::Created().json(Imported { created, kept: outcome.kept }))
 }

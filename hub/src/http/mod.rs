@@ -5,6 +5,7 @@
 //! [`routes`] is the one route table; the OpenAPI document ([`openapi`]) is generated from it.
 
 pub mod agents;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod bot;
@@ -45,6 +46,20 @@ use crate::error::Error;
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
+
+/// The client's address: from the proxy header configured in `webchat.client_address_header` (its
+/// last entry), else the connection's peer. The web chat's limits and the audit trail use it.
+pub fn client_address(config: &crate::config::Config, req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+    match &config.webchat.client_address_header {
+        Some(name) => req
+            .headers()
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok()),
+        None => req.peer_addr().map(|a| a.ip()),
+    }
+}
 
 /// One page of a list, in the list's order.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -101,7 +116,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(bot::routes)
                 .configure(email::routes)
                 .configure(canned::routes)
-                .configure(settings::routes),
+                .configure(settings::routes)
+                .configure(audit::routes),
         );
 }
 

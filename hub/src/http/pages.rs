@@ -1,5 +1,5 @@
 //! The hub's own web pages, built from `hub/web` and embedded in the binary: the agent
-//! workspace at `/`, the consoles at `/supervisor`, `/trainer` and `/admin`, the customer chat
+//! workspace at `/`, the consoles at `/supervisor`, `/trainer`, `/admin` and `/auditor`, the customer chat
 //! at `/chat` and `/widget.js`, and the small public
 //! configuration documents they read. Every page carries its security headers here.
 
@@ -125,14 +125,14 @@ pub async fn workspace(req: HttpRequest) -> HttpResponse {
     serve(&req, "index.html", "no-cache", Some("'none'"))
 }
 
-/// The consoles (supervisors, bot trainers, administrators): the same page as the workspace,
+/// The consoles (supervisors, bot trainers, administrators, auditors): the same page as the workspace,
 /// which signs in and then draws the console the path names, or "not allowed" without its role.
 #[utoipa::path(
     tag = "pages",
-    params(("console" = String, Path, description = "`supervisor`, `trainer` or `admin`", example = "supervisor")),
+    params(("console" = String, Path, description = "`supervisor`, `trainer`, `admin` or `auditor`", example = "supervisor")),
     responses((status = 200, description = "the console page", content_type = "text/html"))
 )]
-#[get("/{console:supervisor|trainer|admin}")]
+#[get("/{console:supervisor|trainer|admin|auditor}")]
 pub async fn console(req: HttpRequest) -> HttpResponse {
     serve(&req, "index.html", "no-cache", Some("'none'"))
 }

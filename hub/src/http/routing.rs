@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, get, post, put, web};
 use router::rules::RoutingRules;
-use schema::{EscalationStep, Priority, QueueName, Role, SkillRequirement, TicketId};
+use schema::{AuditAction, EscalationStep, Priority, QueueName, Role, SkillRequirement, TargetKind, TicketId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{self, ErrorBody, QueueStatsView, RulesVersionSummaryView, RulesVersionView};
+use crate::services::audit::Event;
 use crate::services::tickets::{DryRunInput, HISTORY_MAX_TICKETS, HISTORY_SAMPLE, HistoryDryRun};
 use crate::services::wall::WallSnapshot;
 use router::history::{QueueForecast, QueueMove};
@@ -83,8 +84,12 @@ pub async fn save_rules(
     let supervisor = staff.require(Role::Supervisor)?;
     staff.require_fresh_auth(&state)?;
     let SaveRules { rules, expected_version } = body.into_inner();
+    let before = state.tickets.rules().await?;
     let (version, rules) = state.tickets.save_rules(supervisor.id, rules, expected_version).await?;
-    Ok(HttpResponse::Ok().json(RulesView { version, rules }))
+    let after = RulesView { version, rules };
+    let before = RulesView { version: before.0, rules: before.1 };
+    state.audit.record(&staff.actor(), rules_event(AuditAction::RulesPublished, &before, &after)).await?;
+    Ok(HttpResponse::Ok().json(after))
 }
 
 /// The saved versions of the rules, newest first (at most 200), with who saved each, when, and
@@ -164,8 +169,17 @@ pub async fn restore_rules(
     let supervisor = staff.require(Role::Supervisor)?;
     staff.require_fresh_auth(&state)?;
     let RestoreRules { expected_version } = body.into_inner();
+    let before = state.tickets.rules().await?;
     let (version, rules) = state.tickets.restore_rules(supervisor.id, path.into_inner(), expected_version).await?;
-    Ok(HttpResponse::Ok().json(RulesView { version, rules }))
+    let after = RulesView { version, rules };
+    let before = RulesView { version: before.0, rules: before.1 };
+    state.audit.record(&staff.actor(), rules_event(AuditAction::RulesRestored, &before, &after)).await?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+/// The audit entry of a rules change: the versions and rules before and after.
+fn rules_event(action: AuditAction, before: &RulesView, after: &RulesView) -> Event {
+    Event::new(action).target(TargetKind::Rules, after.version).change(before, after)
 }
 
 /// Draft rules and the window of history to try them on.

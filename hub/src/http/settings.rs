@@ -3,7 +3,7 @@
 //! without a restart; saving needs a recent sign-in (step-up).
 
 use actix_web::{HttpResponse, get, put, web};
-use schema::{AgentId, Role};
+use schema::{AgentId, AuditAction, Role, TargetKind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -14,6 +14,7 @@ use crate::config::WidgetSettings;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::ErrorBody;
+use crate::services::audit::Event;
 use crate::services::settings::{Retention, Saved};
 
 /// Settings routes.
@@ -115,7 +116,10 @@ pub async fn save_widget(
     staff.require_fresh_auth(&state)?;
     let WidgetBody { title, greeting, primary_color, on_primary_color, allowed_origins } = body.into_inner();
     let input = WidgetSettings { allowed_origins, title, greeting, primary_color, on_primary_color };
+    let (before, _) = state.settings.widget();
     let (w, s) = state.settings.save_widget(admin, input).await?;
+    let event = Event::new(AuditAction::SettingsChanged).target(TargetKind::Setting, "widget").change(&before, &w);
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::Ok().json(widget_view(w, Some(s))))
 }
 
@@ -185,8 +189,11 @@ pub async fn save_retention(
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
     let RetentionBody { conversations_days, messages_days, audit_days } = body.into_inner();
+    let (before, _) = state.settings.retention();
     let (r, s) =
         state.settings.save_retention(admin, Retention { conversations_days, messages_days, audit_days }).await?;
+    let event = Event::new(AuditAction::SettingsChanged).target(TargetKind::Setting, "retention").change(&before, &r);
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::Ok().json(retention_view(r, Some(s))))
 }
 
@@ -245,6 +252,11 @@ pub async fn save_mfa_policy(
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
+    let (before, _) = state.settings.mfa_policy();
     let (roles, s) = state.settings.save_mfa_policy(admin, body.into_inner().required_roles).await?;
+    let event = Event::new(AuditAction::SettingsChanged)
+        .target(TargetKind::Setting, "mfa")
+        .change(&serde_json::json!({ "required_roles": before }), &serde_json::json!({ "required_roles": roles }));
+    state.audit.record(&staff.actor(), event).await?;
     Ok(HttpResponse::Ok().json(mfa_policy_view(roles, Some(s))))
 }

@@ -5,8 +5,9 @@
 
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, post, put, web};
-use schema::{AgentId, ConversationId, Role, Ticket, TicketId, TicketStatus};
+use schema::{AgentId, AuditAction, ConversationId, Role, TargetKind, Ticket, TicketId, TicketStatus};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -14,6 +15,7 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::{self, ErrorBody, TicketEventView, TicketNoteView};
+use crate::services::audit::Event;
 use crate::services::tickets::TransferTo;
 
 /// Ticket routes.
@@ -64,6 +66,7 @@ pub async fn hand_over(
     let agent = staff.require(Role::Agent)?;
     let body = body.map(web::Json::into_inner).unwrap_or_default();
     let ticket = state.tickets.hand_over(agent, *id, body.tags).await?;
+    state.audit.record(&staff.actor(), ticket_event(AuditAction::TicketHandedOver, None, &ticket)).await?;
     Ok(HttpResponse::Created().json(ticket))
 }
 
@@ -148,7 +151,9 @@ pub async fn get(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketI
 #[post("/tickets/{id}/accept")]
 pub async fn accept(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketId>) -> Result<HttpResponse, Error> {
     let agent = staff.require(Role::Agent)?;
-    Ok(HttpResponse::Ok().json(state.tickets.accept(agent.id, *id).await?))
+    let ticket = state.tickets.accept(agent.id, *id).await?;
+    state.audit.record(&staff.actor(), ticket_event(AuditAction::TicketAccepted, None, &ticket)).await?;
+    Ok(HttpResponse::Ok().json(ticket))
 }
 
 /// Declines the ticket offered to the caller (agent).
@@ -167,7 +172,9 @@ pub async fn accept(state: web::Data<AppState>, staff: Staff, id: web::Path<Tick
 #[post("/tickets/{id}/reject")]
 pub async fn reject(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketId>) -> Result<HttpResponse, Error> {
     let agent = staff.require(Role::Agent)?;
-    Ok(HttpResponse::Ok().json(state.tickets.reject(agent.id, *id).await?))
+    let ticket = state.tickets.reject(agent.id, *id).await?;
+    state.audit.record(&staff.actor(), ticket_event(AuditAction::TicketRejected, None, &ticket)).await?;
+    Ok(HttpResponse::Ok().json(ticket))
 }
 
 /// Resolves the ticket (the assignee or a supervisor).
@@ -186,7 +193,10 @@ pub async fn reject(state: web::Data<AppState>, staff: Staff, id: web::Path<Tick
 #[post("/tickets/{id}/resolve")]
 pub async fn resolve(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketId>) -> Result<HttpResponse, Error> {
     let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
-    Ok(HttpResponse::Ok().json(state.tickets.resolve(agent, *id).await?))
+    let before = state.core.store.ticket(*id).await?;
+    let ticket = state.tickets.resolve(agent, *id).await?;
+    state.audit.record(&staff.actor(), ticket_event(AuditAction::TicketResolved, Some(&before), &ticket)).await?;
+    Ok(HttpResponse::Ok().json(ticket))
 }
 
 /// Waits for the customer (the assignee or a supervisor): their next message puts the ticket back
@@ -206,7 +216,10 @@ pub async fn resolve(state: web::Data<AppState>, staff: Staff, id: web::Path<Tic
 #[post("/tickets/{id}/pending")]
 pub async fn pending(state: web::Data<AppState>, staff: Staff, id: web::Path<TicketId>) -> Result<HttpResponse, Error> {
     let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
-    Ok(HttpResponse::Ok().json(state.tickets.pending(agent, *id).await?))
+    let before = state.core.store.ticket(*id).await?;
+    let ticket = state.tickets.pending(agent, *id).await?;
+    state.audit.record(&staff.actor(), ticket_event(AuditAction::TicketPending, Some(&before), &ticket)).await?;
+    Ok(HttpResponse::Ok().json(ticket))
 }
 
 /// Where to transfer: exactly one of `agent_id` and `queue`.
@@ -246,7 +259,10 @@ pub async fn transfer(
         (None, Some(queue)) => TransferTo::Queue(queue),
         _ => return Err(Error::invalid("agent_id", "give exactly one of agent_id and queue")),
     };
-    Ok(HttpResponse::Ok().json(state.tickets.transfer(agent, *id, to).await?))
+    let before = state.core.store.ticket(*id).await?;
+    let ticket = state.tickets.transfer(agent, *id, to).await?;
+    state.audit.record(&staff.actor(), ticket_event(AuditAction::TicketTransferred, Some(&before), &ticket)).await?;
+    Ok(HttpResponse::Ok().json(ticket))
 }
 
 /// An internal note.
@@ -278,7 +294,13 @@ pub async fn add_note(
     body: web::Json<NoteBody>,
 ) -> Result<HttpResponse, Error> {
     let agent = staff.require_any(&[Role::Agent, Role::Supervisor])?;
-    Ok(HttpResponse::Created().json(TicketNoteView::from(state.tickets.add_note(agent, *id, &body.text).await?)))
+    let note = state.tickets.add_note(agent, *id, &body.text).await?;
+    let details = json!({"chars": note.text.chars().count()});
+    state
+        .audit
+        .record(&staff.actor(), Event::new(AuditAction::TicketNoted).target(TargetKind::Ticket, *id).details(details))
+        .await?;
+    Ok(HttpResponse::Created().json(TicketNoteView::from(note)))
 }
 
 /// A ticket's tags.
@@ -310,5 +332,19 @@ pub async fn set_tags(
     body: web::Json<TagsBody>,
 ) -> Result<HttpResponse, Error> {
     let agent = staff.require(Role::Agent)?;
-    Ok(HttpResponse::Ok().json(state.tickets.set_tags(agent, *id, body.into_inner().tags).await?))
+    let before = state.core.store.ticket(*id).await?;
+    let ticket = state.tickets.set_tags(agent, *id, body.into_inner().tags).await?;
+    state.audit.record(&staff.actor(), ticket_event(AuditAction::TicketTagged, Some(&before), &ticket)).await?;
+    Ok(HttpResponse::Ok().json(ticket))
+}
+
+/// The audit entry of a ticket change: its status, queue, assignee and tags before and after.
+fn ticket_event(action: AuditAction, before: Option<&Ticket>, after: &Ticket) -> Event {
+    let state =
+        |t: &Ticket| json!({"status": t.status, "queue": t.queue, "assignee_id": t.assignee_id, "tags": t.tags});
+    let event = Event::new(action).target(TargetKind::Ticket, after.id);
+    match before {
+        Some(b) => event.change(&state(b), &state(after)),
+        None => event.after(&state(after)),
+    }
 }

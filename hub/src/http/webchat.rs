@@ -6,7 +6,6 @@ use actix_web::http::header;
 use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use actix_ws::{CloseCode, Session};
-use std::net::IpAddr;
 use std::time::Duration;
 
 use channels::webchat::{AgentName, ClientFrame, ServerFrame, TokenError, VisitorClaims};
@@ -20,6 +19,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::AppState;
 use crate::bus::{Event, Received, Topic};
 use crate::error::Error;
+use crate::http::client_address;
 use crate::http::views::ErrorBody;
 use crate::http::ws::{self, Flow};
 use crate::services::webchat::NewSession;
@@ -80,7 +80,7 @@ pub async fn create_session(
     http: HttpRequest,
     body: Option<web::Json<NewSessionRequest>>,
 ) -> Result<HttpResponse, Error> {
-    state.webchat.admit(client_address(&state, &http))?;
+    state.webchat.admit(client_address(&state.config, &http))?;
     let req = body.map(web::Json::into_inner).unwrap_or_default();
     let session = state
         .webchat
@@ -93,19 +93,6 @@ pub async fn create_session(
         expires_at: session.expires_at,
         websocket_path: "/ws/webchat",
     }))
-}
-
-/// The client's address: from the configured proxy header (its last entry), else the peer.
-pub fn client_address(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
-    match &state.config.webchat.client_address_header {
-        Some(name) => req
-            .headers()
-            .get(name.as_str())
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse().ok()),
-        None => req.peer_addr().map(|a| a.ip()),
-    }
 }
 
 /// The visitor token of a request: `Authorization: Bearer <token>`.
@@ -183,9 +170,9 @@ pub async fn upload_attachment(
     payload: web::Payload,
 ) -> Result<HttpResponse, Error> {
     let claims = visitor(&state, &req)?;
-    state.webchat.admit(client_address(&state, &req))?;
+    state.webchat.admit(client_address(&state.config, &req))?;
     let content = body_within(payload, &req, state.webchat.max_attachment_bytes()).await?;
-    state.webchat.admit_bytes(client_address(&state, &req), content.len())?;
+    state.webchat.admit_bytes(client_address(&state.config, &req), content.len())?;
     let claimed = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let kept = state.webchat.upload(&claims, query.name.as_deref(), claimed, content).await?;
     Ok(HttpResponse::Created().json(UploadView {

@@ -11,6 +11,7 @@
 //! outbox worker ◀─ email, social (the senders)
 //! ```
 
+pub mod audit;
 pub mod bot;
 pub mod canned;
 pub mod email;

@@ -14,13 +14,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use rand::RngCore;
 use schema::{
-    AccountChange, Agent, AgentId, AuthMethod, DisplayName, EmailAddress, NewAgent, Presence, Role, StaffSession, Store,
+    AccountChange, Agent, AgentId, AuditAction, AuthMethod, DisplayName, EmailAddress, NewAgent, Presence, Role,
+    StaffSession, Store, TargetKind,
 };
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::config::StaffConfig;
 use crate::error::Error;
+use crate::services::audit::{Actor, Audit, Event, typed};
 use crate::services::mfa::{Mfa, SecondFactor};
 use crate::services::routing::Routing;
 use crate::services::throttle::LoginThrottle;
@@ -139,13 +141,15 @@ pub struct Sessions {
     config: StaffConfig,
     mfa: Arc<Mfa>,
     throttle: LoginThrottle,
+    /// Sign-ins, refusals and sign-outs are audited.
+    audit: Arc<Audit>,
 }
 
 impl Sessions {
     #[must_use]
-    pub fn new(store: Store, config: StaffConfig, mfa: Arc<Mfa>) -> Self {
+    pub fn new(store: Store, config: StaffConfig, mfa: Arc<Mfa>, audit: Arc<Audit>) -> Self {
         let throttle = LoginThrottle::new(&config);
-        Self { store, config, mfa, throttle }
+        Self { store, config, mfa, throttle, audit }
     }
 
     /// Two-step sign-in.
@@ -208,6 +212,11 @@ impl Sessions {
             .store
             .create_session(&digest(&token), &agent, AuthMethod::Password, expiry(&self.config, now, now))
             .await?;
+        let event = Event::new(AuditAction::SignIn).target(TargetKind::Agent, agent.id);
+        if let Err(e) = self.audit.record(&Actor::staff(agent.id, from), event).await {
+            self.store.revoke_session(&session.token_digest).await?;
+            return Err(e);
+        }
         self.throttle.succeeded(agent.email.as_str());
         let enrolment_required = self.mfa.enrolment_pending(&agent).await?;
         tracing::info!(agent_id = %agent.id, address = ?from, enrolment_required, "staff signed in");
@@ -223,7 +232,11 @@ impl Sessions {
     /// is down.
     pub async fn login(&self, email: &str, password: String, from: Option<IpAddr>) -> Result<LoginOutcome, Error> {
         let refused = || Error::Unauthorized("wrong e-mail or password".into());
-        self.throttle.check(email, from)?;
+        if let Err(e) = self.throttle.check(email, from) {
+            let event = Event::new(AuditAction::SignInThrottled).details(serde_json::json!({"email": typed(email)}));
+            self.audit.record(&Actor::anonymous(from), event).await?;
+            return Err(e);
+        }
         let creds = match email.parse::<EmailAddress>() {
             Ok(email) => self.store.agent_credentials(&email).await?,
             Err(_) => None,
@@ -240,6 +253,8 @@ impl Sessions {
             _ => {
                 self.throttle.failed(email, from);
                 tracing::warn!(email_known = known, address = ?from, "sign-in refused: wrong e-mail or password");
+                let event = Event::new(AuditAction::SignInFailed).details(serde_json::json!({"email": typed(email)}));
+                self.audit.record(&Actor::anonymous(from), event).await?;
                 return Err(refused());
             }
         };
@@ -271,6 +286,8 @@ impl Sessions {
         if let Err(e) = self.mfa.answer_challenge(&digest, agent_id, factor).await {
             self.throttle.failed(agent.email.as_str(), from);
             tracing::warn!(agent_id = %agent_id, address = ?from, "sign-in refused: wrong second factor");
+            let event = Event::new(AuditAction::SecondFactorFailed).target(TargetKind::Agent, agent_id);
+            self.audit.record(&Actor::anonymous(from), event).await?;
             return Err(e);
         }
         self.open_session(agent, from).await
@@ -296,20 +313,26 @@ impl Sessions {
             self.throttle.failed(email, from);
             tracing::warn!(agent_id = %agent.id, address = ?from, "step-up refused: {why}");
         };
+        let actor = Actor::staff(agent.id, from);
+        let failed = Event::new(AuditAction::StepUpFailed).target(TargetKind::Agent, agent.id);
         if !self.password_matches(hash, password).await? {
             refused("wrong password");
+            self.audit.record(&actor, failed).await?;
             return Err(Error::Unauthorized("wrong password".into()));
         }
         if self.mfa.enrolled(agent.id).await? {
             let Some(factor) = factor else {
                 refused("no second factor");
+                self.audit.record(&actor, failed).await?;
                 return Err(Error::Unauthorized("enter a code from your authenticator app".into()));
             };
             if let Err(e) = self.mfa.verify(agent.id, factor).await {
                 refused("wrong second factor");
+                self.audit.record(&actor, failed).await?;
                 return Err(e);
             }
         }
+        self.audit.record(&actor, Event::new(AuditAction::StepUp).target(TargetKind::Agent, agent.id)).await?;
         let now = OffsetDateTime::now_utc();
         self.store.reauthenticate_session(&session.token_digest, now).await?;
         self.throttle.succeeded(email);
@@ -336,9 +359,13 @@ impl Sessions {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn logout_all(&self, session: &StaffSession) -> Result<u64, Error> {
+    pub async fn logout_all(&self, session: &StaffSession, actor: &Actor) -> Result<u64, Error> {
         let ended = self.store.revoke_agent_sessions(session.agent.id).await?;
         tracing::info!(agent_id = %session.agent.id, ended, "staff signed out everywhere");
+        let event = Event::new(AuditAction::SignOutEverywhere)
+            .target(TargetKind::Agent, session.agent.id)
+            .details(serde_json::json!({ "sessions_ended": ended }));
+        self.audit.record(actor, event).await?;
         Ok(ended)
     }
 
@@ -346,8 +373,9 @@ impl Sessions {
     ///
     /// # Errors
     /// The store fails.
-    pub async fn logout(&self, session: &StaffSession) -> Result<(), Error> {
-        Ok(self.store.revoke_session(&session.token_digest).await?)
+    pub async fn logout(&self, session: &StaffSession, actor: &Actor) -> Result<(), Error> {
+        self.store.revoke_session(&session.token_digest).await?;
+        self.audit.record(actor, Event::new(AuditAction::SignOut).target(TargetKind::Agent, session.agent.id)).await
     }
 }
 
@@ -480,19 +508,20 @@ impl Accounts {
         Ok(self.store.live_session_counts().await?)
     }
 
-    /// Replaces a member's roles.
+    /// Replaces a member's roles; answers the roles before and the member after.
     ///
     /// # Errors
     /// 422 for bad roles, 404, 409 when no active admin would be left.
-    pub async fn set_roles(&self, by: &Agent, id: AgentId, roles: &[String]) -> Result<Agent, Error> {
+    pub async fn set_roles(&self, by: &Agent, id: AgentId, roles: &[String]) -> Result<(Vec<Role>, Agent), Error> {
         let roles = parse_roles(roles)?;
+        let before = self.store.agent(id).await?.roles;
         let agent = self.store.change_account(id, &AccountChange::Roles(roles)).await?;
         if !agent.has_role(Role::Agent) {
             self.set_offline(id, "no longer an agent").await;
         }
         self.reload_voice(id).await;
         tracing::info!(agent_id = %id, roles = ?agent.roles, by = %by.id, "staff roles changed");
-        Ok(agent)
+        Ok((before, agent))
     }
 
     /// Disables (every session ends, sign-in is refused, the member goes offline for routing) or

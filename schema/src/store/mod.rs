@@ -22,6 +22,8 @@ use crate::values::{Channel, ChannelMessageId, ConversationStatus, MessageText, 
 mod accounts;
 pub use accounts::{AccountChange, ConsoleSetting};
 mod append;
+mod audit;
+pub use audit::{AuditFilter, AuditPosition};
 mod canned;
 mod customers;
 pub use customers::{CustomerConversation, MessagePreview};

@@ -66,7 +66,7 @@ impl Drop for AddressSlot {
 pub fn admit_socket(state: &AppState, req: &actix_web::HttpRequest) -> Result<AddressSlot, crate::error::Error> {
     let table = Arc::clone(&state.sockets);
     let max = state.config.server.websockets_per_address;
-    let Some(address) = crate::http::webchat::client_address(state, req).filter(|_| max > 0) else {
+    let Some(address) = crate::http::client_address(&state.config, req).filter(|_| max > 0) else {
         return Ok(AddressSlot { table, address: None });
     };
     let mut open = table.open.lock().unwrap_or_else(PoisonError::into_inner);

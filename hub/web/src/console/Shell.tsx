@@ -17,6 +17,7 @@ const LOADERS: Record<ConsoleKind, () => Promise<{ default: ComponentType<Consol
   supervisor: () => import('../supervisor/index'),
   trainer: () => import('../trainer/index'),
   admin: () => import('../admin/index'),
+  auditor: () => import('../auditor/index'),
 };
 
 function hashSection(): string {
