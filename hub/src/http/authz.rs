@@ -190,7 +190,7 @@ mod tests {
             .filter(|(m, path, _)| {
                 !matches!(
                     (*m, path.as_str()),
-                    ("POST", "/api/v1/auth/login")
+                    ("POST", "/api/v1/auth/login" | "/api/v1/auth/login/mfa")
                         | ("GET", "/api/v1/openapi.yaml" | "/api/v1/openapi.json" | "/api/v1/webchat/config")
                 )
             })
