@@ -29,6 +29,7 @@ use crate::services::knowledge::Knowledge;
 use crate::services::routing::Routing;
 use crate::services::settings::Settings;
 use crate::services::social::Social;
+use crate::services::sso::{self, PasswordPolicy, Sso, SsoConfigError};
 use crate::services::staff::{Accounts, Sessions, ensure_staff};
 use crate::services::tickets::Tickets;
 use crate::services::voice::Voice;
@@ -60,6 +61,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The supervisors' live wall.
     pub wall: Wall,
+    /// Single sign-on, when `[sso]` is enabled.
+    pub sso: Option<Sso>,
+    /// Whether staff may sign in with a password (`sso.local_passwords`).
+    pub password_policy: PasswordPolicy,
 }
 
 /// The hub could not start.
@@ -87,6 +92,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot load the console settings: {0}")]
     Settings(Error),
+    #[error(transparent)]
+    Sso(#[from] SsoConfigError),
 }
 
 /// A running hub.
@@ -222,7 +229,16 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         None
     };
     let settings = Arc::new(Settings::load(store.clone(), config.widget.clone()).await.map_err(StartError::Settings)?);
+    let password_policy = sso::password_policy(&config.sso)?;
+    let sso = if config.sso.enabled {
+        let accounts = Accounts::new(store.clone(), Arc::clone(&routing), voice.clone());
+        Some(Sso::new(store.clone(), accounts, &config.sso)?)
+    } else {
+        None
+    };
     let state = web::Data::new(AppState {
+        sso,
+        password_policy,
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
         settings: Arc::clone(&settings),
         sessions: Sessions::new(store.clone(), config.staff.clone()),

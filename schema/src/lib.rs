@@ -24,7 +24,7 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
     TicketEvent, TicketHistorySample, TicketNote,
 };
-pub use store::{AccountChange, ConsoleSetting, SipIdentity, VoiceCall};
+pub use store::{AccountChange, ConsoleSetting, SipIdentity, SsoHandoff, SsoLogin, SsoProfile, SsoPurpose, VoiceCall};
 pub use store::{
     Backend, BotAnswerFilter, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext,
     InboundEmail, InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound,

@@ -14,7 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::AppState;
 use crate::error::Error;
 use crate::http::views::{AgentView, ErrorBody};
-use crate::services::staff::{self, Activity};
+use crate::services::staff::{self, Activity, SignedIn};
 
 /// Sign-in routes.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -115,19 +115,22 @@ impl std::fmt::Debug for LoginResponse {
     responses(
         (status = 200, body = LoginResponse),
         (status = 400, description = "not JSON", body = ErrorBody),
-        (status = 401, description = "wrong e-mail or password", body = ErrorBody)
+        (status = 401, description = "wrong e-mail or password", body = ErrorBody),
+        (status = 403, description = "`local_passwords_disabled`: sign in with single sign-on", body = ErrorBody)
     )
 )]
 #[post("/auth/login")]
 pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> Result<HttpResponse, Error> {
     let LoginRequest { email, password } = body.into_inner();
-    let signed_in = state.sessions.login(&email, password).await?;
-    let session = &signed_in.session;
-    Ok(HttpResponse::Ok().json(LoginResponse {
-        token: signed_in.token,
-        expires_at: session.expires_at,
-        agent: AgentView::from(&session.agent),
-    }))
+    let signed_in = state.password_policy.login(&state.sessions, &email, password).await?;
+    Ok(HttpResponse::Ok().json(LoginResponse::from(signed_in)))
+}
+
+impl From<SignedIn> for LoginResponse {
+    fn from(signed_in: SignedIn) -> Self {
+        let session = &signed_in.session;
+        Self { expires_at: session.expires_at, agent: AgentView::from(&session.agent), token: signed_in.token }
+    }
 }
 
 /// Ends the caller's session.

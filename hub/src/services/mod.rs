@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod routing;
 pub mod settings;
 pub mod social;
+pub mod sso;
 pub mod staff;
 pub mod tickets;
 pub mod voice;

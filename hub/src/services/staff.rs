@@ -64,7 +64,8 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-fn digest(token: &str) -> String {
+/// Hex SHA-256 of a secret (session tokens, and single sign-on's cookies and codes are kept by it).
+pub(crate) fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -156,13 +157,18 @@ impl Sessions {
                 return Err(refused());
             }
         };
+        self.start_session(&agent, AuthMethod::Password).await
+    }
+
+    /// A new session for a staff member who proved who they are by `method`.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn start_session(&self, agent: &Agent, method: AuthMethod) -> Result<SignedIn, Error> {
         let token = new_token();
         let now = OffsetDateTime::now_utc();
-        let session = self
-            .store
-            .create_session(&digest(&token), &agent, AuthMethod::Password, expiry(&self.config, now, now))
-            .await?;
-        tracing::info!(agent_id = %agent.id, "staff signed in");
+        let session = self.store.create_session(&digest(&token), agent, method, expiry(&self.config, now, now)).await?;
+        tracing::info!(agent_id = %agent.id, method = method.as_str(), "staff signed in");
         Ok(SignedIn { token, session })
     }
 
