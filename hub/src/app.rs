@@ -31,6 +31,7 @@ use crate::services::mfa::Mfa;
 use crate::services::routing::Routing;
 use crate::services::settings::Settings;
 use crate::services::social::Social;
+use crate::services::sso::{self, PasswordPolicy, Sso, SsoConfigError};
 use crate::services::staff::{Accounts, Sessions, ensure_staff};
 use crate::services::tickets::Tickets;
 use crate::services::voice::Voice;
@@ -66,6 +67,10 @@ pub struct AppState {
     pub sockets: Arc<http::SocketsPerAddress>,
     /// The audit trail.
     pub audit: Arc<Audit>,
+    /// Single sign-on, when `[sso]` is enabled.
+    pub sso: Option<Sso>,
+    /// Whether staff may sign in with a password (`sso.local_passwords`).
+    pub password_policy: PasswordPolicy,
 }
 
 /// The hub could not start.
@@ -97,6 +102,8 @@ pub enum StartError {
     Settings(Error),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Sso(#[from] SsoConfigError),
 }
 
 /// A running hub.
@@ -272,7 +279,16 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     )?;
     let mfa = Arc::new(Mfa::new(store.clone(), mfa_secrets, Arc::clone(&settings)));
     let audit = Arc::new(Audit::new(store.clone(), config.audit.clone(), Arc::clone(&settings)));
+    let password_policy = sso::password_policy(&config.sso)?;
+    let sso = if config.sso.enabled {
+        let accounts = Accounts::new(store.clone(), Arc::clone(&routing), voice.clone());
+        Some(Sso::new(store.clone(), accounts, &config.sso)?)
+    } else {
+        None
+    };
     let state = web::Data::new(AppState {
+        sso,
+        password_policy,
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
         settings: Arc::clone(&settings),
         sessions: Sessions::new(store.clone(), config.staff.clone(), mfa, Arc::clone(&audit)),

@@ -19,6 +19,8 @@ pub struct Config {
     /// The customer chat widget (`[widget]`): look and allowed origins.
     pub widget: WidgetSettings,
     pub staff: StaffConfig,
+    /// Single sign-on with an OpenID Connect provider (`[sso]`).
+    pub sso: SsoConfig,
     pub routing: RoutingConfig,
     pub social: SocialConfig,
     pub secrets: SecretsConfig,
@@ -290,6 +292,92 @@ impl Default for StaffConfig {
             login_attempts_per_minute_per_address: 30,
             password_checks_at_once: 0,
         }
+    }
+}
+
+/// The `[sso]` section: staff sign in through an OpenID Connect provider (authorization code
+/// with PKCE), their roles taken from one of the provider's claims.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsoConfig {
+    /// Offer single sign-on.
+    pub enabled: bool,
+    /// The provider's issuer URL, exactly as its discovery document names it
+    /// (`https://login.example/realms/staff`); `/.well-known/openid-configuration` is read from it.
+    pub issuer: String,
+    /// The name the sign-in page shows ("Sign in with …").
+    pub provider_name: String,
+    /// This hub's client id at the provider.
+    pub client_id: String,
+    /// The client secret, or `client_secret_file` to read it from (kept out of the config file;
+    /// or set `SWITCHBOARD_SSO__CLIENT_SECRET`). Neither: a public client (PKCE only).
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<String>,
+    /// The hub's address as browsers reach it (`https://switchboard.example`): the provider sends
+    /// people back to `{public_url}/api/v1/auth/sso/callback`, which must be registered there.
+    pub public_url: String,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+    /// The claim that lists a person's groups or roles (`groups`, `roles`, or a dotted path into
+    /// nested objects such as `realm_access.roles`): a string or a list of strings. Read from the
+    /// ID token, else from the user-info endpoint.
+    pub role_claim: String,
+    /// Claim values → Switchboard roles (`agent`, `supervisor`, `bot_trainer`, `admin`,
+    /// `auditor`), e.g. `"support-agents" = ["agent"]`. Someone with no mapped value is refused.
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Create a staff member at the first sign-in of someone unknown (with a mapped role).
+    /// Off: only people already linked, or whose verified e-mail address is a staff member's,
+    /// get in.
+    pub provision: bool,
+    /// Whether staff may still sign in with a password. Off: `POST /api/v1/auth/login` answers
+    /// 403 `local_passwords_disabled`, except for the `break_glass` accounts.
+    pub local_passwords: bool,
+    /// E-mail addresses of admins who may still sign in with their password when
+    /// `local_passwords` is off (for when the provider is down). Only members holding the admin
+    /// role are let in this way.
+    pub break_glass: Vec<String>,
+    /// Seconds a sign-in may take at the provider (the state's lifetime).
+    pub login_timeout_secs: u64,
+    /// Sign-ins under way at most (more: 429).
+    pub max_pending_logins: u32,
+}
+
+impl Default for SsoConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            issuer: String::new(),
+            provider_name: "SSO".into(),
+            client_id: String::new(),
+            client_secret: None,
+            client_secret_file: None,
+            public_url: String::new(),
+            scopes: vec!["email".into(), "profile".into()],
+            role_claim: "groups".into(),
+            roles: BTreeMap::new(),
+            provision: true,
+            local_passwords: true,
+            break_glass: Vec::new(),
+            login_timeout_secs: 600,
+            max_pending_logins: 10_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for SsoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoConfig")
+            .field("enabled", &self.enabled)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("client_secret_file", &self.client_secret_file)
+            .field("public_url", &self.public_url)
+            .field("role_claim", &self.role_claim)
+            .field("roles", &self.roles)
+            .field("provision", &self.provision)
+            .field("local_passwords", &self.local_passwords)
+            .finish_non_exhaustive()
     }
 }
 
@@ -880,6 +968,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_sso_client_secret_is_not_in_debug() {
+        let config = SsoConfig { client_secret: Some("hunter2-client-secret".into()), ..SsoConfig::default() };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
     }
 
     #[test]

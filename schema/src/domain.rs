@@ -159,12 +159,14 @@ pub struct NewAgent {
     pub password_hash: String,
 }
 
-/// How a staff session was authenticated. Later methods (TOTP, OIDC) add variants; step-up
+/// How a staff session was authenticated. Later methods (TOTP) add variants; step-up
 /// re-authentication refreshes `StaffSession::authenticated_at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Password,
+    /// Single sign-on: an OpenID Connect provider's ID token.
+    Sso,
 }
 
 impl AuthMethod {
@@ -173,6 +175,7 @@ impl AuthMethod {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::Sso => "sso",
         }
     }
 }

@@ -305,7 +305,8 @@ pub enum LoginAnswer {
         (status = 400, description = "not JSON", body = ErrorBody),
         (status = 401, description = "wrong e-mail or password", body = ErrorBody),
         (status = 429, description = "too many attempts (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "too many sign-ins at once", body = ErrorBody)
+        (status = 503, description = "too many sign-ins at once", body = ErrorBody),
+        (status = 403, description = "`local_passwords_disabled`: sign in with single sign-on", body = ErrorBody)
     )
 )]
 #[post("/auth/login")]
@@ -315,7 +316,8 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, Error> {
     let LoginRequest { email, password } = body.into_inner();
-    let answer = match state.sessions.login(&email, password, client_address(&state.config, &req)).await? {
+    let from = client_address(&state.config, &req);
+    let answer = match state.password_policy.login(&state.sessions, &email, password, from).await? {
         LoginOutcome::SignedIn(signed_in) => LoginAnswer::Session(signed_in.into()),
         LoginOutcome::SecondFactor { challenge, expires_at } => {
             LoginAnswer::SecondFactor(MfaChallenge { mfa_required: true, challenge, expires_at })
@@ -368,8 +370,9 @@ pub async fn login_second_factor(
     body: web::Json<SecondFactorRequest>,
 ) -> Result<HttpResponse, Error> {
     let factor = body.factor.factor().ok_or_else(|| Error::invalid("code", "enter a code or a recovery code"))?;
-    let signed_in =
-        state.sessions.login_second_factor(&body.challenge, factor, client_address(&state.config, &req)).await?;
+    let from = client_address(&state.config, &req);
+    let signed_in = state.sessions.login_second_factor(&body.challenge, factor, from).await?;
+    let signed_in = state.password_policy.admit(&state.sessions, signed_in, from).await?;
     Ok(HttpResponse::Ok().json(LoginResponse::from(signed_in)))
 }
 

@@ -22,6 +22,7 @@ pub mod origin;
 pub mod pages;
 pub mod routing;
 pub mod settings;
+pub mod sso;
 pub mod tickets;
 pub mod views;
 pub mod webchat;
@@ -104,6 +105,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(ops::api_routes)
                 .configure(pages::api_routes)
                 .configure(auth::routes)
+                .configure(sso::routes)
                 .configure(webchat::routes)
                 .configure(conversations::routes)
                 .configure(customers::routes)

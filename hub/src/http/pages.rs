@@ -246,8 +246,15 @@ pub async fn web_config(state: web::Data<AppState>) -> HttpResponse {
         "demo": demo,
         "demo_accounts": accounts,
         "demo_password": if demo { Some(DEMO_PASSWORD) } else { None },
-        "sign_in_methods": ["password"],
+        "sign_in_methods": sign_in_methods(&state),
     }))
+}
+
+/// The sign-in methods offered: `password` (unless local passwords are off) and `sso`.
+fn sign_in_methods(state: &AppState) -> Vec<&'static str> {
+    let password = state.password_policy.local_passwords().then_some("password");
+    let sso = state.sso.is_some().then_some("sso");
+    password.into_iter().chain(sso).collect()
 }
 
 /// The widget's look and limits (public; origin-checked).

@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod routing;
 pub mod settings;
 pub mod social;
+pub mod sso;
 pub mod staff;
 pub mod throttle;
 pub mod tickets;

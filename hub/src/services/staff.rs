@@ -73,7 +73,8 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-fn digest(token: &str) -> String {
+/// Hex SHA-256 of a secret (session tokens, and single sign-on's cookies and codes are kept by it).
+pub(crate) fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -204,22 +205,31 @@ impl Sessions {
         Ok(self.throttle.password_check(move || verify_password(&hash, &password)).await? && known)
     }
 
-    /// A new session for a member who proved who they are.
-    async fn open_session(&self, agent: Agent, from: Option<IpAddr>) -> Result<SignedIn, Error> {
+    /// A new session for a member who proved who they are by `method` (audited; no session is
+    /// handed out unaudited).
+    ///
+    /// # Errors
+    /// The store or the audit trail fails.
+    pub async fn start_session(
+        &self,
+        agent: Agent,
+        method: AuthMethod,
+        from: Option<IpAddr>,
+    ) -> Result<SignedIn, Error> {
         let token = new_token();
         let now = OffsetDateTime::now_utc();
-        let session = self
-            .store
-            .create_session(&digest(&token), &agent, AuthMethod::Password, expiry(&self.config, now, now))
-            .await?;
-        let event = Event::new(AuditAction::SignIn).target(TargetKind::Agent, agent.id);
+        let session =
+            self.store.create_session(&digest(&token), &agent, method, expiry(&self.config, now, now)).await?;
+        let event = Event::new(AuditAction::SignIn)
+            .target(TargetKind::Agent, agent.id)
+            .details(serde_json::json!({ "method": method.as_str() }));
         if let Err(e) = self.audit.record(&Actor::staff(agent.id, from), event).await {
             self.store.revoke_session(&session.token_digest).await?;
             return Err(e);
         }
         self.throttle.succeeded(agent.email.as_str());
         let enrolment_required = self.mfa.enrolment_pending(&agent).await?;
-        tracing::info!(agent_id = %agent.id, address = ?from, enrolment_required, "staff signed in");
+        tracing::info!(agent_id = %agent.id, method = method.as_str(), address = ?from, enrolment_required, "staff signed in");
         Ok(SignedIn { token, session, enrolment_required })
     }
 
@@ -263,7 +273,7 @@ impl Sessions {
             tracing::info!(agent_id = %agent.id, address = ?from, "password accepted: second factor asked");
             return Ok(LoginOutcome::SecondFactor { challenge, expires_at });
         }
-        Ok(LoginOutcome::SignedIn(self.open_session(agent, from).await?))
+        Ok(LoginOutcome::SignedIn(self.start_session(agent, AuthMethod::Password, from).await?))
     }
 
     /// The second step of a sign-in: the challenge and a TOTP or recovery code, for a session.
@@ -290,7 +300,7 @@ impl Sessions {
             self.audit.record(&Actor::anonymous(from), event).await?;
             return Err(e);
         }
-        self.open_session(agent, from).await
+        self.start_session(agent, AuthMethod::Password, from).await
     }
 
     /// Step-up: the member proves who they are again (password, and a code when they set up

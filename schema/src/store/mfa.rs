@@ -277,24 +277,6 @@ impl Store {
                 .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    /// Step-up: the session's member proved who they are again at `at`.
-    ///
-    /// # Errors
-    /// [`StoreError::NotFound`] for no live session with this digest; a database failure.
-    pub async fn reauthenticate_session(&self, token_digest: &str, at: OffsetDateTime) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE staff_sessions SET authenticated_at = $2 WHERE token_digest = $1 AND revoked_at IS NULL",
-        )
-        .bind(token_digest)
-        .bind(ms(at))
-        .execute(&self.write)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "session" });
-        }
-        Ok(())
-    }
 }
 
 async fn replace_codes(tx: &mut sqlx::Transaction<'_, sqlx::Any>, agent: AgentId, digests: &[String]) -> Result<()> {

@@ -33,6 +33,8 @@ pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod social;
+mod sso;
+pub use sso::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
 mod tickets;
 mod uploads;
 mod voice;
@@ -718,6 +720,7 @@ impl Store {
             agent: agent_from_row(&row)?,
             auth_method: match method.as_str() {
                 "password" => AuthMethod::Password,
+                "sso" => AuthMethod::Sso,
                 other => return Err(StoreError::Corrupt(format!("auth method {other:?}"))),
             },
             created_at: from_ms(row.try_get("session_created_at")?)?,
@@ -738,6 +741,27 @@ impl Store {
             .bind(ms(expires_at))
             .execute(&self.write)
             .await?;
+        Ok(())
+    }
+
+    /// Records that the staff member of a live session proved who they are again (step-up): its
+    /// `authenticated_at` becomes `at`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when no live session has this digest, or a database failure.
+    pub async fn reauthenticate_session(&self, token_digest: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE staff_sessions SET authenticated_at = $2 \
+             WHERE token_digest = $1 AND revoked_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_digest)
+        .bind(ms(at))
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "session" });
+        }
         Ok(())
     }
 

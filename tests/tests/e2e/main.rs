@@ -25,6 +25,7 @@ mod ops;
 mod routing;
 mod routing_console;
 mod social;
+mod sso;
 mod store;
 mod supervisor;
 mod trainer;

@@ -1,17 +1,29 @@
-// The sign-in page, a flow of steps: the password; then, for a member who set up two-step
-// sign-in, a code from the authenticator app (or a recovery code); or, for a member whose role
-// requires two-step sign-in and who has none, its set-up before anything else.
+// The sign-in page, a flow of steps: single sign-on ("Sign in with …") when the hub offers it,
+// and the password form, unless local passwords are off (then it opens only on request, for
+// break-glass admins); then, for a member who set up two-step sign-in, a code from the
+// authenticator app (or a recovery code); or, for a member whose role requires two-step sign-in
+// and who has none, its set-up before anything else.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import { Api, ApiError, publicConfig, signIn, signInSecondFactor, type PublicConfig, type Session } from './api';
+import { Api, ApiError, authMethods, publicConfig, signIn, signInSecondFactor, type AuthMethods, type PublicConfig, type Session } from './api';
 import { Enrol } from './Mfa';
+import { ssoStartUrl, type SsoError } from './sso';
 import { t } from './i18n';
 
 type Step = { kind: 'password' } | { kind: 'code'; challenge: string } | { kind: 'enrol'; session: Session };
 
-export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session) => void; ended?: boolean }): JSX.Element {
+export function SignIn({ onSignedIn, ended = false, ssoError, ssoBusy = false }: {
+  onSignedIn: (s: Session) => void;
+  ended?: boolean;
+  /** Why the last single sign-on was refused. */
+  ssoError?: SsoError;
+  /** A single sign-on is being completed (the one-time code is being exchanged). */
+  ssoBusy?: boolean;
+}): JSX.Element {
   const [config, setConfig] = useState<PublicConfig | null>(null);
+  const [methods, setMethods] = useState<AuthMethods | null>(null);
+  const [breakGlass, setBreakGlass] = useState(false);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');
@@ -22,6 +34,7 @@ export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session)
     document.title = t('signin.title');
     emailRef.current?.focus();
     publicConfig().then(setConfig, () => undefined);
+    authMethods().then(setMethods, () => undefined);
   }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -54,19 +67,39 @@ export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session)
       </main>
     );
   }
+  const sso = methods?.sso;
+  const passwordForm = methods?.password !== false || breakGlass;
   return (
     <main class="signin">
-      <form class="signin-card" onSubmit={submit} aria-labelledby="signin-title">
+      <div class="signin-card">
         <h1 id="signin-title">{t('signin.title')}</h1>
         {ended && <p class="notice" role="alert">{t('signin.ended')}</p>}
-        <label for="email">{t('signin.email')}</label>
-        <input id="email" ref={emailRef} type="email" autocomplete="username" required value={email}
-          onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
-        <label for="password">{t('signin.password')}</label>
-        <input id="password" type="password" autocomplete="current-password" required value={password}
-          onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
-        {error && <p class="error" role="alert">{error}</p>}
-        <button type="submit" class="primary" disabled={busy}>{busy ? t('signin.busy') : t('signin.submit')}</button>
+        {ssoBusy && <p class="notice" role="status">{t('signin.sso.busy')}</p>}
+        {ssoError && <p class="error" role="alert">{t(`signin.sso.error.${ssoError}`)}</p>}
+        {sso && (
+          <a class="button primary sso" href={ssoStartUrl(sso.start_url)}>
+            {t('signin.sso', { provider: sso.provider_name })}
+          </a>
+        )}
+        {methods?.password === false && (
+          <button type="button" class="link" aria-expanded={breakGlass} aria-controls="signin-form"
+            onClick={() => setBreakGlass(!breakGlass)}>
+            {t('signin.breakGlass')}
+          </button>
+        )}
+        {passwordForm && (
+          <form id="signin-form" class="signin-form" onSubmit={submit} aria-labelledby="signin-title">
+            {sso && methods?.password !== false && <p class="or">{t('signin.or')}</p>}
+            <label for="email">{t('signin.email')}</label>
+            <input id="email" ref={emailRef} type="email" autocomplete="username" required value={email}
+              onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)} />
+            <label for="password">{t('signin.password')}</label>
+            <input id="password" type="password" autocomplete="current-password" required value={password}
+              onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+            {error && <p class="error" role="alert">{error}</p>}
+            <button type="submit" class="primary" disabled={busy}>{busy ? t('signin.busy') : t('signin.submit')}</button>
+          </form>
+        )}
         {config?.demo && (
           <aside class="demo-hint" aria-labelledby="demo-title">
             <h2 id="demo-title">{t('signin.demo.title')}</h2>
@@ -83,7 +116,7 @@ export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session)
             </ul>
           </aside>
         )}
-      </form>
+      </div>
     </main>
   );
 }
@@ -92,6 +125,7 @@ export function SignIn({ onSignedIn, ended = false }: { onSignedIn: (s: Session)
 function failure(err: unknown, wrong: string): string {
   if (err instanceof ApiError && err.status === 401) return wrong;
   if (err instanceof ApiError && err.status === 429) return t('signin.throttled');
+  if (err instanceof ApiError && err.code === 'local_passwords_disabled') return t('signin.passwordsOff');
   return t('error.network');
 }
 

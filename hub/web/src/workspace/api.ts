@@ -264,6 +264,26 @@ export async function signInSecondFactor(challenge: string, code: string, recove
   return parse<Session>(response);
 }
 
+/** `GET /api/v1/auth/methods`: whether the password form works, and single sign-on if offered. */
+export interface AuthMethods {
+  password: boolean;
+  sso: { provider_name: string; start_url: string } | null;
+}
+
+export async function authMethods(): Promise<AuthMethods> {
+  return parse<AuthMethods>(await fetch('/api/v1/auth/methods'));
+}
+
+/** Single sign-on's last step: the one-time code the hub left in the URL fragment, for a session. */
+export async function exchangeSsoCode(code: string): Promise<Session> {
+  const response = await fetch('/api/v1/auth/sso/exchange', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
+  return parse<Session>(response);
+}
+
 export async function publicConfig(): Promise<PublicConfig> {
   return parse<PublicConfig>(await fetch('/web/config.json'));
 }

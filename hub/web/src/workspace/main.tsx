@@ -5,8 +5,9 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
-import { Api, type Agent, type Session } from './api';
+import { Api, exchangeSsoCode, type Agent, type Session } from './api';
 import { SignIn } from './SignIn';
+import { takeSsoOutcome, type SsoError } from './sso';
 import { Workspace } from './Workspace';
 import { NotAllowed, Shell } from '../console/Shell';
 import { CONSOLES, CONSOLE_ROLE, consoleOf, hasRole } from '../console/types';
@@ -14,6 +15,8 @@ import { t as shellT } from '../console/i18n';
 import './workspace.css';
 
 const KEY = 'switchboard.staff';
+/** What single sign-on's callback left in the URL fragment when the page loaded. */
+const SSO = takeSsoOutcome();
 
 function loadSession(): Session | null {
   try {
@@ -37,6 +40,9 @@ function App(): JSX.Element {
   // The hub ended the session (signed out elsewhere, expired, disabled, revoked): a 401 or the
   // inbox socket's 4401. The sign-in page then says so.
   const [ended, setEnded] = useState(false);
+  // Single sign-on: the one-time code is exchanged for a session, or the refusal is shown.
+  const [ssoError, setSsoError] = useState<SsoError | undefined>(SSO.error);
+  const [ssoBusy, setSsoBusy] = useState(Boolean(SSO.code));
   const kind = consoleOf(location.pathname);
   useEffect(() => {
     if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
@@ -72,12 +78,16 @@ function App(): JSX.Element {
       // Unreachable hub or 401 (sessionEnded has run): keep what is known.
     }
   };
+  useEffect(() => {
+    if (!SSO.code) return;
+    exchangeSsoCode(SSO.code).then(signedIn, () => setSsoError('failed')).finally(() => setSsoBusy(false));
+  }, []);
   const token = session?.token;
   useEffect(() => {
     if (!token || verified) return;
     void recheck(token).finally(() => setVerified(true));
   }, [token, verified]);
-  if (!session) return <SignIn onSignedIn={signedIn} ended={ended} />;
+  if (!session) return <SignIn onSignedIn={signedIn} ended={ended} ssoError={ssoError} ssoBusy={ssoBusy} />;
   if (!verified) return <main id="main"><p role="status">{shellT('loading')}</p></main>;
   if (kind) return <Shell kind={kind} session={session} signOut={signOut} sessionEnded={sessionEnded} recheck={() => void recheck(session.token)} />;
   if (!hasRole(roles, 'agent')) return landing ? <></> : <main id="main"><NotAllowed kind={null} roles={roles} /></main>;

@@ -1,0 +1,40 @@
+// Single sign-on's return to the page: the hub's callback sends the browser back with the outcome
+// in the URL fragment (`#sso_code=…`, `#sso_error=…`, `#sso_step_up=done`), which no server sees.
+// It is read once and removed from the address bar (and history) at once.
+
+/** Why the hub refused a single sign-on (each has a `signin.sso.error.*` string). */
+export const SSO_ERRORS = [
+  'invalid_state', 'provider_error', 'failed', 'no_role', 'no_email', 'disabled',
+  'not_provisioned', 'email_taken', 'last_admin', 'wrong_account', 'not_fresh',
+] as const;
+
+export type SsoError = (typeof SSO_ERRORS)[number];
+
+export interface SsoOutcome {
+  /** The one-time code to exchange for a session. */
+  code?: string;
+  error?: SsoError;
+  steppedUp?: boolean;
+}
+
+/** Takes the outcome out of the URL fragment, if the hub left one. */
+export function takeSsoOutcome(): SsoOutcome {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const code = params.get('sso_code');
+  const error = params.get('sso_error');
+  const steppedUp = params.get('sso_step_up') === 'done';
+  if (!code && !error && !steppedUp) return {};
+  history.replaceState(history.state, '', location.pathname + location.search);
+  const known = SSO_ERRORS.find((e) => e === error);
+  return {
+    code: code ?? undefined,
+    error: error ? (known ?? 'failed') : undefined,
+    steppedUp,
+  };
+}
+
+/** Where the sign-in button sends the browser: the hub's start, coming back to this page. */
+export function ssoStartUrl(startUrl: string): string {
+  const page = /^\/[a-z-]*$/.test(location.pathname) ? location.pathname : '/';
+  return `${startUrl}?return_to=${encodeURIComponent(page)}`;
+}
