@@ -31,6 +31,7 @@ pub use store::{
     OutboundEmail, Page, QueuedEmail, SocialAccount, Store, StoreError, StoreOptions, StoredAttachment,
     StoredInboundEmail, UnprocessedEmail, redact,
 };
+pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,
     DocumentStatus, EmailAddress, IntentName, Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel,

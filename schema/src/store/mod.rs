@@ -28,6 +28,8 @@ pub use customers::{CustomerConversation, MessagePreview};
 mod email;
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
+mod privacy;
+pub use privacy::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 mod social;
 mod tickets;
 mod uploads;
@@ -258,9 +260,11 @@ impl Store {
                         // WAL: readers never block the writer. NORMAL: a commit survives a process
                         // crash (the WAL is in the OS cache); only a power cut can lose the last
                         // commits. foreign_keys: enforce references. busy_timeout: wait, don't fail.
+                        // secure_delete: deleted and overwritten content is zeroed in the file, so
+                        // an erased customer cannot be read back from free pages.
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON; \
                              PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
                         )
                         .await?;
