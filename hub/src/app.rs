@@ -26,6 +26,7 @@ use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
 use crate::services::knowledge::Knowledge;
+use crate::services::privacy::Privacy;
 use crate::services::routing::Routing;
 use crate::services::settings::Settings;
 use crate::services::social::Social;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Settings admins change at run time (widget, retention).
     pub settings: Arc<Settings>,
+    /// Data-subject rights (export, erasure, legal hold) and the retention job.
+    pub privacy: Arc<Privacy>,
     /// The supervisors' live wall.
     pub wall: Wall,
 }
@@ -222,7 +225,10 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
         None
     };
     let settings = Arc::new(Settings::load(store.clone(), config.widget.clone()).await.map_err(StartError::Settings)?);
+    let privacy =
+        Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
     let state = web::Data::new(AppState {
+        privacy: Arc::clone(&privacy),
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
         settings: Arc::clone(&settings),
         sessions: Sessions::new(store.clone(), config.staff.clone()),
@@ -272,6 +278,9 @@ pub async fn start(config: Config) -> Result<RunningHub, StartError> {
 
     tokio::spawn(Arc::clone(&routing).run_clock());
     tokio::spawn(settings.refresh(core.shutdown.clone()));
+    if config.retention.enabled {
+        tokio::spawn(privacy.run());
+    }
     tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
     if let Some(voice) = &voice {

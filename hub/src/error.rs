@@ -52,6 +52,7 @@ error_codes! {
     Forbidden = ("forbidden", 403, "the caller's role does not allow this"),
     NotFound = ("not_found", 404, "no such resource (or route)"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
+    LegalHold = ("legal_hold", 409, "the customer is under legal hold: erasure waits until an administrator lifts it"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
     PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),
     UnsupportedMediaType = ("unsupported_media_type", 415, "a file of a kind this endpoint does not take, or not the kind it claims"),
@@ -93,6 +94,9 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The customer is under legal hold.
+    #[error("{0}")]
+    LegalHold(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -121,6 +125,7 @@ impl Error {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::LegalHold(_) => ErrorCode::LegalHold,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Validation(ValidationError::TooLong { field: "text", .. }) => ErrorCode::MessageTooLong,

@@ -18,6 +18,7 @@ pub mod kb;
 pub mod ops;
 pub mod origin;
 pub mod pages;
+pub mod privacy;
 pub mod routing;
 pub mod settings;
 pub mod tickets;
@@ -99,7 +100,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(bot::routes)
                 .configure(email::routes)
                 .configure(canned::routes)
-                .configure(settings::routes),
+                .configure(settings::routes)
+                .configure(privacy::routes),
         );
 }
 

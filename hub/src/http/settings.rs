@@ -120,6 +120,15 @@ pub struct RetentionBody {
     /// At most `conversations_days`.
     messages_days: u32,
     audit_days: u32,
+    /// Raw copies of mail; 730 when left out.
+    #[serde(default)]
+    raw_mail_days: Option<u32>,
+    /// E-mail attachments and web chat files; 730 when left out.
+    #[serde(default)]
+    attachments_days: Option<u32>,
+    /// The caller's number on call records; 730 when left out.
+    #[serde(default)]
+    calls_days: Option<u32>,
 }
 
 /// The retention settings in force.
@@ -128,18 +137,23 @@ pub struct RetentionView {
     conversations_days: u32,
     messages_days: u32,
     audit_days: u32,
-    /// Whether the hub deletes data by these settings yet: `false` until the scheduled purge
-    /// (issue 15) exists; the settings are kept for it.
+    raw_mail_days: u32,
+    attachments_days: u32,
+    calls_days: u32,
+    /// Whether the hub's retention job enforces these settings (`[retention] enabled`).
     enforced: bool,
     saved: Option<SavedView>,
 }
 
-fn retention_view(r: Retention, s: Option<Saved>) -> RetentionView {
+fn retention_view(r: Retention, s: Option<Saved>, enforced: bool) -> RetentionView {
     RetentionView {
         conversations_days: r.conversations_days,
         messages_days: r.messages_days,
         audit_days: r.audit_days,
-        enforced: false,
+        raw_mail_days: r.raw_mail_days,
+        attachments_days: r.attachments_days,
+        calls_days: r.calls_days,
+        enforced,
         saved: saved(s),
     }
 }
@@ -154,7 +168,7 @@ fn retention_view(r: Retention, s: Option<Saved>) -> RetentionView {
 pub async fn get_retention(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     staff.require(Role::Admin)?;
     let (r, s) = state.settings.retention();
-    Ok(HttpResponse::Ok().json(retention_view(r, s)))
+    Ok(HttpResponse::Ok().json(retention_view(r, s, state.config.retention.enabled)))
 }
 
 /// Saves the retention settings (admin).
@@ -176,8 +190,17 @@ pub async fn save_retention(
     body: web::Json<RetentionBody>,
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
-    let RetentionBody { conversations_days, messages_days, audit_days } = body.into_inner();
-    let (r, s) =
-        state.settings.save_retention(admin, Retention { conversations_days, messages_days, audit_days }).await?;
-    Ok(HttpResponse::Ok().json(retention_view(r, Some(s))))
+    let RetentionBody { conversations_days, messages_days, audit_days, raw_mail_days, attachments_days, calls_days } =
+        body.into_inner();
+    let default = Retention::default();
+    let input = Retention {
+        conversations_days,
+        messages_days,
+        audit_days,
+        raw_mail_days: raw_mail_days.unwrap_or(default.raw_mail_days),
+        attachments_days: attachments_days.unwrap_or(default.attachments_days),
+        calls_days: calls_days.unwrap_or(default.calls_days),
+    };
+    let (r, s) = state.settings.save_retention(admin, input).await?;
+    Ok(HttpResponse::Ok().json(retention_view(r, Some(s), state.config.retention.enabled)))
 }

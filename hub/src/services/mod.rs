@@ -11,6 +11,7 @@
 //! outbox worker ◀─ email, social (the senders)
 //! ```
 
+pub mod archive;
 pub mod bot;
 pub mod canned;
 pub mod email;
@@ -18,6 +19,7 @@ pub mod escalate;
 pub mod ingest;
 pub mod knowledge;
 pub mod outbox;
+pub mod privacy;
 pub mod routing;
 pub mod settings;
 pub mod social;
