@@ -1,18 +1,19 @@
-// The administration console: staff accounts, channels, the chat widget, retention. Each is a
-// section of the page, chosen in a tab list of links (`#staff`, `#channels`, `#widget`,
-// `#retention`), so the back button and bookmarks work.
+// The administration console: staff accounts, channels, the chat widget, retention, customers'
+// privacy. Each is a section of the page, chosen in a tab list of links (`#staff`, `#channels`,
+// `#widget`, `#retention`, `#privacy`), so the back button and bookmarks work.
 
 import { useEffect } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { ConsoleProps } from '../console/types';
 import { Channels } from './Channels';
+import { Privacy } from './Privacy';
 import { Retention } from './Retention';
 import { Staff } from './Staff';
 import { Widget } from './Widget';
 import { t } from './i18n';
 import './admin.css';
 
-const SECTIONS = ['staff', 'channels', 'widget', 'retention'] as const;
+const SECTIONS = ['staff', 'channels', 'widget', 'retention', 'privacy'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export default function AdminConsole({ session, api, section }: ConsoleProps): JSX.Element {
@@ -36,6 +37,7 @@ export default function AdminConsole({ session, api, section }: ConsoleProps): J
       {current === 'channels' && <Channels api={api} />}
       {current === 'widget' && <Widget api={api} />}
       {current === 'retention' && <Retention api={api} />}
+      {current === 'privacy' && <Privacy api={api} />}
     </div>
   );
 }

@@ -145,6 +145,18 @@ export class Api {
     saveBlob(await response.blob(), name);
   }
 
+  /** A file the hub builds on a POST (a customer's export), handed to the browser as a download. */
+  async downloadPost(path: string, name: string): Promise<void> {
+    if (!path.startsWith('/api/v1/')) throw new ApiError(400, 'invalid_path', path);
+    const response = await fetch(path, { method: 'POST', headers: { authorization: `Bearer ${this.token}` } });
+    if (response.status === 401) this.onUnauthorized();
+    if (!response.ok) {
+      await parse(response);
+      throw new ApiError(response.status, 'download_failed', response.statusText);
+    }
+    saveBlob(await response.blob(), name);
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
