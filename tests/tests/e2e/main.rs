@@ -18,6 +18,7 @@ mod customers;
 mod email;
 mod email_imap;
 mod ops;
+mod privacy;
 mod routing;
 mod routing_console;
 mod social;
