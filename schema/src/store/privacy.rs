@@ -172,7 +172,9 @@ impl ExportKind {
                 "t.id",
             ),
             Self::Uploads => (
-                "id, conversation_id, file_name, content_type, size, created_at, claimed, content AS blob",
+                // SQLite's booleans are beyond the `Any` driver: as 0 or 1.
+                "id, conversation_id, file_name, content_type, size, created_at, \
+                 CAST(CASE WHEN claimed THEN 1 ELSE 0 END AS BIGINT) AS claimed, content AS blob",
                 format!("chat_uploads t WHERE t.conversation_id {conv}"),
                 "t.id",
             ),

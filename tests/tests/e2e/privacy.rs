@@ -140,7 +140,22 @@ async fn find_needles(app: &TestApp, backend: Backend) -> Vec<String> {
     let mut found = Vec::new();
     // `_sqlx_migrations` holds the schema's history, in types the `Any` driver does not read.
     for table in tables.iter().filter(|t| !t.starts_with("_sqlx")) {
-        for row in sqlx::query(&format!("SELECT * FROM {table}")).fetch_all(&pool).await.unwrap() {
+        // Booleans hold no text, and the `Any` driver cannot read SQLite's: every other column.
+        let select = match backend {
+            Backend::Sqlite => {
+                let columns: Vec<String> =
+                    sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}') WHERE type <> 'BOOLEAN'"))
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.get::<String, _>("name"))
+                        .collect();
+                format!("SELECT {} FROM {table}", columns.join(", "))
+            }
+            Backend::Postgres => format!("SELECT * FROM {table}"),
+        };
+        for row in sqlx::query(&select).fetch_all(&pool).await.unwrap() {
             for (i, col) in row.columns().iter().enumerate() {
                 let value = match row.try_get::<Option<String>, _>(i) {
                     Ok(v) => v,
