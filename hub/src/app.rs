@@ -28,6 +28,7 @@ use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
 use crate::services::knowledge::Knowledge;
 use crate::services::mfa::Mfa;
+use crate::services::privacy::Privacy;
 use crate::services::routing::Routing;
 use crate::services::settings::Settings;
 use crate::services::social::Social;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Settings admins change at run time (widget, retention).
     pub settings: Arc<Settings>,
+    /// Data-subject rights (export, erasure, legal hold) and the retention job.
+    pub privacy: Arc<Privacy>,
     /// The supervisors' live wall.
     pub wall: Wall,
     /// Websockets open per client address.
@@ -286,7 +289,10 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     } else {
         None
     };
+    let privacy =
+        Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
     let state = web::Data::new(AppState {
+        privacy: Arc::clone(&privacy),
         sso,
         password_policy,
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),
@@ -342,6 +348,9 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     tokio::spawn(Arc::clone(&routing).run_clock());
     tokio::spawn(settings.refresh(core.shutdown.clone()));
     tokio::spawn(audit.run_pruning(core.shutdown.clone()));
+    if config.retention.enabled {
+        tokio::spawn(privacy.run());
+    }
     tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
     if let Some(voice) = &voice {

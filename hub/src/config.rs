@@ -28,6 +28,8 @@ pub struct Config {
     /// The SIP voice channel (`[sip]`).
     pub sip: SipSettings,
     pub email: EmailConfig,
+    /// The retention job (`[retention]`); how long each kind is kept is a console setting.
+    pub retention: RetentionConfig,
     pub log: LogConfig,
     /// The audit trail (`[audit]`).
     pub audit: AuditConfig,
@@ -378,6 +380,24 @@ impl std::fmt::Debug for SsoConfig {
             .field("provision", &self.provision)
             .field("local_passwords", &self.local_passwords)
             .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Whether this node runs the retention job (every node may: batches do not overlap badly,
+    /// each purge is idempotent).
+    pub enabled: bool,
+    /// Minutes between runs; the first run is one interval after start-up. At least 1.
+    pub interval_minutes: u64,
+    /// Records of each data kind changed at most per run, so a run never holds the store long.
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval_minutes: 60, batch: 500 }
     }
 }
 

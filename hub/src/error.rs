@@ -56,6 +56,7 @@ error_codes! {
     NotFound = ("not_found", 404, "no such resource (or route)"),
     SsoDisabled = ("sso_disabled", 404, "single sign-on is not configured on this hub"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
+    LegalHold = ("legal_hold", 409, "the customer is under legal hold: erasure waits until an administrator lifts it"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
     PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),
     UnsupportedMediaType = ("unsupported_media_type", 415, "a file of a kind this endpoint does not take, or not the kind it claims"),
@@ -101,6 +102,9 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The customer is under legal hold.
+    #[error("{0}")]
+    LegalHold(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -134,6 +138,7 @@ impl Error {
             Self::MfaEnrolmentRequired(_) => ErrorCode::MfaEnrolmentRequired,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::LegalHold(_) => ErrorCode::LegalHold,
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::Validation(ValidationError::TooLong { field: "text", .. }) => ErrorCode::MessageTooLong,

@@ -19,6 +19,10 @@ pub struct Metrics {
     pub outbound: IntCounterVec,
     /// Mails taken from IMAP mailboxes, and failed polls, by mailbox and outcome.
     pub imap_mails: IntCounterVec,
+    /// Records the retention job deleted or anonymised, by data kind.
+    pub retention_purged: IntCounterVec,
+    /// Runs of the retention job, by outcome (`ok`, `failed`).
+    pub retention_runs: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -93,6 +97,20 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("imap_mails_total", "Mails taken from IMAP mailboxes, and failed polls, by outcome"),
                     &["mailbox", "outcome"],
+                )?,
+            ),
+            retention_purged: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("retention_purged_total", "Records the retention job deleted or anonymised, by kind"),
+                    &["kind"],
+                )?,
+            ),
+            retention_runs: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("retention_runs_total", "Runs of the retention job, by outcome"),
+                    &["outcome"],
                 )?,
             ),
             registry,

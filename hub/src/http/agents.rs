@@ -373,7 +373,7 @@ pub async fn revoke_sessions(
 /// set it up again. Needs a recent sign-in.
 #[utoipa::path(
     tag = "staff",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     params(("id" = AgentId, Path, description = "the staff member")),
     responses(
         (status = 200, body = StaffView),

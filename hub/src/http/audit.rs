@@ -138,7 +138,7 @@ impl AuditQuery {
 /// Entries of the audit trail, newest first, by filter (auditor). Reading is audited.
 #[utoipa::path(
     tag = "audit",
-    security(("bearer" = [])),
+    security(("bearer" = ["auditor"])),
     params(AuditQuery),
     responses(
         (status = 200, body = Page<AuditEntryView>),
@@ -163,7 +163,7 @@ pub async fn list(state: web::Data<AppState>, staff: Staff, q: Query<AuditQuery>
 /// pages. The export is audited before its first line.
 #[utoipa::path(
     tag = "audit",
-    security(("bearer" = [])),
+    security(("bearer" = ["auditor"])),
     params(AuditQuery),
     responses(
         (status = 200, description = "NDJSON: one `AuditEntryView` a line", content_type = "application/x-ndjson", body = String),
@@ -262,7 +262,7 @@ impl From<Verification> for VerificationView {
 /// entries (auditor). The check is audited.
 #[utoipa::path(
     tag = "audit",
-    security(("bearer" = [])),
+    security(("bearer" = ["auditor"])),
     params(VerifyQuery),
     responses(
         (status = 200, body = VerificationView),

@@ -190,7 +190,8 @@ mod tests {
             .filter(|(m, path, _)| {
                 !matches!(
                     (*m, path.as_str()),
-                    ("POST", "/api/v1/auth/login" | "/api/v1/auth/login/mfa")
+                    ("POST", "/api/v1/auth/login" | "/api/v1/auth/login/mfa" | "/api/v1/auth/sso/exchange")
+                        | ("GET", "/api/v1/auth/methods" | "/api/v1/auth/sso/start" | "/api/v1/auth/sso/callback")
                         | ("GET", "/api/v1/openapi.yaml" | "/api/v1/openapi.json" | "/api/v1/webchat/config")
                 )
             })

@@ -20,6 +20,7 @@ pub mod kb;
 pub mod ops;
 pub mod origin;
 pub mod pages;
+pub mod privacy;
 pub mod routing;
 pub mod settings;
 pub mod sso;
@@ -119,7 +120,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(email::routes)
                 .configure(canned::routes)
                 .configure(settings::routes)
-                .configure(audit::routes),
+                .configure(audit::routes)
+                .configure(privacy::routes),
         );
 }
 

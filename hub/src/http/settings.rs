@@ -131,6 +131,15 @@ pub struct RetentionBody {
     /// At most `conversations_days`.
     messages_days: u32,
     audit_days: u32,
+    /// Raw copies of mail; 730 when left out.
+    #[serde(default)]
+    raw_mail_days: Option<u32>,
+    /// E-mail attachments and web chat files; 730 when left out.
+    #[serde(default)]
+    attachments_days: Option<u32>,
+    /// The caller's number on call records; 730 when left out.
+    #[serde(default)]
+    calls_days: Option<u32>,
 }
 
 /// The retention settings in force.
@@ -139,18 +148,23 @@ pub struct RetentionView {
     conversations_days: u32,
     messages_days: u32,
     audit_days: u32,
-    /// Whether the hub deletes data by these settings yet: `false` until the scheduled purge
-    /// (issue 15) exists; the settings are kept for it.
+    raw_mail_days: u32,
+    attachments_days: u32,
+    calls_days: u32,
+    /// Whether the hub's retention job enforces these settings (`[retention] enabled`).
     enforced: bool,
     saved: Option<SavedView>,
 }
 
-fn retention_view(r: Retention, s: Option<Saved>) -> RetentionView {
+fn retention_view(r: Retention, s: Option<Saved>, enforced: bool) -> RetentionView {
     RetentionView {
         conversations_days: r.conversations_days,
         messages_days: r.messages_days,
         audit_days: r.audit_days,
-        enforced: false,
+        raw_mail_days: r.raw_mail_days,
+        attachments_days: r.attachments_days,
+        calls_days: r.calls_days,
+        enforced,
         saved: saved(s),
     }
 }
@@ -165,7 +179,7 @@ fn retention_view(r: Retention, s: Option<Saved>) -> RetentionView {
 pub async fn get_retention(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     staff.require(Role::Admin)?;
     let (r, s) = state.settings.retention();
-    Ok(HttpResponse::Ok().json(retention_view(r, s)))
+    Ok(HttpResponse::Ok().json(retention_view(r, s, state.config.retention.enabled)))
 }
 
 /// Saves the retention settings (admin).
@@ -188,13 +202,22 @@ pub async fn save_retention(
 ) -> Result<HttpResponse, Error> {
     let admin = staff.require(Role::Admin)?;
     staff.require_fresh_auth(&state)?;
-    let RetentionBody { conversations_days, messages_days, audit_days } = body.into_inner();
+    let RetentionBody { conversations_days, messages_days, audit_days, raw_mail_days, attachments_days, calls_days } =
+        body.into_inner();
+    let default = Retention::default();
+    let input = Retention {
+        conversations_days,
+        messages_days,
+        audit_days,
+        raw_mail_days: raw_mail_days.unwrap_or(default.raw_mail_days),
+        attachments_days: attachments_days.unwrap_or(default.attachments_days),
+        calls_days: calls_days.unwrap_or(default.calls_days),
+    };
     let (before, _) = state.settings.retention();
-    let (r, s) =
-        state.settings.save_retention(admin, Retention { conversations_days, messages_days, audit_days }).await?;
+    let (r, s) = state.settings.save_retention(admin, input).await?;
     let event = Event::new(AuditAction::SettingsChanged).target(TargetKind::Setting, "retention").change(&before, &r);
     state.audit.record(&staff.actor(), event).await?;
-    Ok(HttpResponse::Ok().json(retention_view(r, Some(s))))
+    Ok(HttpResponse::Ok().json(retention_view(r, Some(s), state.config.retention.enabled)))
 }
 
 /// Which roles must use two-step sign-in (TOTP). Members of those roles who have not set it up
@@ -222,7 +245,7 @@ fn mfa_policy_view(required_roles: Vec<Role>, s: Option<Saved>) -> MfaPolicyView
 /// Which roles must use two-step sign-in (admin).
 #[utoipa::path(
     tag = "settings",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = MfaPolicyView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
 )]
 #[get("/settings/mfa")]
@@ -235,7 +258,7 @@ pub async fn get_mfa_policy(state: web::Data<AppState>, staff: Staff) -> Result<
 /// Saves which roles must use two-step sign-in (admin; needs a recent sign-in).
 #[utoipa::path(
     tag = "settings",
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     request_body = MfaPolicyBody,
     responses(
         (status = 200, body = MfaPolicyView),

@@ -11,6 +11,7 @@
 //! outbox worker ◀─ email, social (the senders)
 //! ```
 
+pub mod archive;
 pub mod audit;
 pub mod bot;
 pub mod canned;
@@ -20,6 +21,7 @@ pub mod ingest;
 pub mod knowledge;
 pub mod mfa;
 pub mod outbox;
+pub mod privacy;
 pub mod routing;
 pub mod settings;
 pub mod social;

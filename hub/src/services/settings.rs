@@ -4,7 +4,7 @@
 //! and the widget's configuration (read on every web chat request), and re-read from the store
 //! every [`REFRESH`] so that every hub node sharing the database follows a change.
 //!
-//! Retention is stored and shown; purging by it is issue 15's scheduled job (not yet built).
+//! Retention is enforced by the scheduled job in `services::privacy`.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -71,11 +71,32 @@ pub struct Retention {
     pub messages_days: u32,
     /// The audit trail.
     pub audit_days: u32,
+    /// Raw copies of mail received and sent (the parsed text stays, as a message).
+    #[serde(default = "default_days")]
+    pub raw_mail_days: u32,
+    /// E-mail attachments and files sent in the web chat.
+    #[serde(default = "default_days")]
+    pub attachments_days: u32,
+    /// The caller's number on call records (the record itself stays, for counts).
+    #[serde(default = "default_days")]
+    pub calls_days: u32,
+}
+
+/// Data kinds added after the first retention settings were saved take this default.
+const fn default_days() -> u32 {
+    730
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { conversations_days: 730, messages_days: 730, audit_days: 1825 }
+        Self {
+            conversations_days: 730,
+            messages_days: 730,
+            audit_days: 1825,
+            raw_mail_days: default_days(),
+            attachments_days: default_days(),
+            calls_days: default_days(),
+        }
     }
 }
 
@@ -215,9 +236,14 @@ pub fn validate_widget(input: WidgetSettings) -> Result<WidgetSettings, Error> {
 /// 422 naming the field out of bounds.
 pub fn validate_retention(r: Retention) -> Result<Retention, Error> {
     let range = MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS;
-    for (field, days) in
-        [("conversations_days", r.conversations_days), ("messages_days", r.messages_days), ("audit_days", r.audit_days)]
-    {
+    for (field, days) in [
+        ("conversations_days", r.conversations_days),
+        ("messages_days", r.messages_days),
+        ("audit_days", r.audit_days),
+        ("raw_mail_days", r.raw_mail_days),
+        ("attachments_days", r.attachments_days),
+        ("calls_days", r.calls_days),
+    ] {
         if !range.contains(&days) {
             return Err(invalid(field, format!("between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS} days")));
         }
@@ -427,7 +453,8 @@ mod tests {
         for r in [
             Retention { conversations_days: 0, ..Retention::default() },
             Retention { audit_days: MAX_RETENTION_DAYS + 1, ..Retention::default() },
-            Retention { conversations_days: 30, messages_days: 60, audit_days: 365 },
+            Retention { conversations_days: 30, messages_days: 60, ..Retention::default() },
+            Retention { calls_days: 0, ..Retention::default() },
         ] {
             assert!(validate_retention(r).is_err(), "{r:?}");
         }

@@ -32,6 +32,8 @@ mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
+mod privacy;
+pub use privacy::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 mod social;
 mod sso;
 pub use sso::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
@@ -286,15 +288,17 @@ impl Store {
         let url = if path.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
         let opts = AnyConnectOptions::from_str(&url).map_err(|_| StoreError::UnsupportedUrl(url.clone()))?;
         // WAL: readers never block the writer. synchronous: see [`SqliteSynchronous`].
-        // foreign_keys: enforce references. busy_timeout: wait, don't fail.
+        // foreign_keys: enforce references. busy_timeout: wait, don't fail. secure_delete: deleted
+        // and overwritten content is zeroed in the file, so an erased customer cannot be read back
+        // from free pages.
         let pragmas: &'static str = match options.sqlite_synchronous {
             SqliteSynchronous::Full => {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                 PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+                 PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
             }
             SqliteSynchronous::Normal => {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                 PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+                 PRAGMA busy_timeout = 5000; PRAGMA secure_delete = ON; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
             }
         };
         let pool = |max: u32| {

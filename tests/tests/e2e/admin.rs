@@ -268,17 +268,21 @@ async fn widget_and_retention_settings(backend: Backend) {
     assert_eq!(open_chat(SHOP).await, 201);
     assert_eq!(open_chat(EVIL).await, 403);
 
-    // Retention: defaults (not enforced yet), bounds, a round trip.
+    // Retention: defaults (enforced by the retention job), bounds, a round trip.
     let (status, retention) = app.get("/api/v1/settings/retention", &admin).await;
     assert_eq!(status, 200);
     assert_eq!(
         retention,
-        json!({"conversations_days": 730, "messages_days": 730, "audit_days": 1825, "enforced": false, "saved": null})
+        json!({
+            "conversations_days": 730, "messages_days": 730, "audit_days": 1825, "raw_mail_days": 730,
+            "attachments_days": 730, "calls_days": 730, "enforced": true, "saved": null
+        })
     );
     for (body, field) in [
         (json!({"conversations_days": 0, "messages_days": 0, "audit_days": 30}), "conversations_days"),
         (json!({"conversations_days": 30, "messages_days": 60, "audit_days": 30}), "messages_days"),
         (json!({"conversations_days": 30, "messages_days": 30, "audit_days": 3651}), "audit_days"),
+        (json!({"conversations_days": 30, "messages_days": 30, "audit_days": 30, "calls_days": 0}), "calls_days"),
     ] {
         let (status, answer) = app.put("/api/v1/settings/retention", &admin, &body).await;
         assert_eq!((status, error(&answer)), (422, (Some("invalid_field"), Some(field))), "{answer}");

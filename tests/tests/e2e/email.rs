@@ -38,7 +38,7 @@ async fn app(backend: Backend, relay: &Relay) -> TestApp {
     app_with(backend, relay, |_| {}).await
 }
 
-async fn app_with(backend: Backend, relay: &Relay, tune: impl FnOnce(&mut hub::config::Config)) -> TestApp {
+pub(crate) async fn app_with(backend: Backend, relay: &Relay, tune: impl FnOnce(&mut hub::config::Config)) -> TestApp {
     let db = tests::TestDb::new(backend).await;
     let mut config = test_config(&db);
     config.email.enabled = true;

@@ -22,6 +22,7 @@ mod email_imap;
 mod hardening;
 mod identity;
 mod ops;
+mod privacy;
 mod routing;
 mod routing_console;
 mod social;

@@ -1,5 +1,5 @@
-// How long conversations, messages and the audit trail are kept, in days. Stored and shown; the
-// hub does not delete by them yet (the scheduled purge is issue 15's), and the page says so.
+// How long each kind of data is kept, in days. The hub's retention job enforces them (messages,
+// raw mail, attachments, call records); the page says so when a hub runs without the job.
 
 import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
@@ -9,16 +9,18 @@ import { explain } from './Staff';
 import { t } from './i18n';
 import { day } from '../workspace/i18n';
 
-const FIELDS = ['conversations_days', 'messages_days', 'audit_days'] as const;
+const FIELDS = ['conversations_days', 'messages_days', 'raw_mail_days', 'attachments_days', 'calls_days', 'audit_days'] as const;
 
 export function Retention({ api }: { api: Api }): JSX.Element {
   const [view, setView] = useState<RetentionView | null>(null);
-  const [form, setForm] = useState<Record<keyof Values, string>>({ conversations_days: '', messages_days: '', audit_days: '' });
+  const [form, setForm] = useState<Record<keyof Values, string>>(
+    Object.fromEntries(FIELDS.map((f) => [f, ''])) as Record<keyof Values, string>,
+  );
   const [error, setError] = useState<{ field?: string; text: string } | null>(null);
   const [status, setStatus] = useState('');
   const show = (v: RetentionView) => {
     setView(v);
-    setForm({ conversations_days: String(v.conversations_days), messages_days: String(v.messages_days), audit_days: String(v.audit_days) });
+    setForm(Object.fromEntries(FIELDS.map((f) => [f, String(v[f])])) as Record<keyof Values, string>);
   };
   useEffect(() => {
     api.request<RetentionView>('GET', '/api/v1/settings/retention').then(show, (e) => setError({ text: explain(e) }));

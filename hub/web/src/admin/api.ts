@@ -42,12 +42,45 @@ export interface MfaPolicyView {
 export interface Retention {
   conversations_days: number;
   messages_days: number;
+  raw_mail_days: number;
+  attachments_days: number;
+  calls_days: number;
   audit_days: number;
 }
 
 export interface RetentionView extends Retention {
   enforced: boolean;
   saved: Saved | null;
+}
+
+export interface CustomerMatch {
+  id: string;
+  name: string | null;
+  email: string | null;
+  legal_hold: boolean;
+  erased: boolean;
+}
+
+export interface Holdings {
+  handles: number;
+  conversations: number;
+  messages: number;
+  emails: number;
+  email_attachments: number;
+  calls: number;
+  bot_answers: number;
+  unanswered_questions: number;
+  tickets: number;
+  ticket_events: number;
+  ticket_notes: number;
+  uploads: number;
+}
+
+export interface CustomerPrivacy {
+  id: string;
+  legal_hold: boolean;
+  erased_at: string | null;
+  holdings: Holdings;
 }
 
 export interface SocialAccount {

@@ -1,20 +1,21 @@
 // The administration console: staff accounts, channels, the chat widget, retention, the
-// two-step sign-in policy. Each is a section of the page, chosen in a tab list of links
-// (`#staff`, `#channels`, `#widget`, `#retention`, `#security`), so the back button and
-// bookmarks work.
+// two-step sign-in policy, customers' privacy. Each is a section of the page, chosen in a tab
+// list of links (`#staff`, `#channels`, `#widget`, `#retention`, `#security`, `#privacy`), so the
+// back button and bookmarks work.
 
 import { useEffect } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { ConsoleProps } from '../console/types';
 import { Channels } from './Channels';
 import { MfaPolicy } from './MfaPolicy';
+import { Privacy } from './Privacy';
 import { Retention } from './Retention';
 import { Staff } from './Staff';
 import { Widget } from './Widget';
 import { t } from './i18n';
 import './admin.css';
 
-const SECTIONS = ['staff', 'channels', 'widget', 'retention', 'security'] as const;
+const SECTIONS = ['staff', 'channels', 'widget', 'retention', 'security', 'privacy'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export default function AdminConsole({ session, api, section }: ConsoleProps): JSX.Element {
@@ -39,6 +40,7 @@ export default function AdminConsole({ session, api, section }: ConsoleProps): J
       {current === 'widget' && <Widget api={api} />}
       {current === 'retention' && <Retention api={api} />}
       {current === 'security' && <MfaPolicy api={api} />}
+      {current === 'privacy' && <Privacy api={api} />}
     </div>
   );
 }

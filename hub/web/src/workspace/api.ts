@@ -156,6 +156,18 @@ export class Api {
     saveBlob(await response.blob(), name);
   }
 
+  /** A file the hub builds on a POST (a customer's export), handed to the browser as a download. */
+  async downloadPost(path: string, name: string): Promise<void> {
+    if (!path.startsWith('/api/v1/')) throw new ApiError(400, 'invalid_path', path);
+    const response = await fetch(path, { method: 'POST', headers: { authorization: `Bearer ${this.token}` } });
+    if (response.status === 401) this.onUnauthorized();
+    if (!response.ok) {
+      await parse(response);
+      throw new ApiError(response.status, 'download_failed', response.statusText);
+    }
+    saveBlob(await response.blob(), name);
+  }
+
   /** A call to the hub. A sensitive action answered 401 `step_up_required` opens the step-up
    * dialog and, once the member confirmed who they are, is sent again (once); cancelled, it
    * fails with that answer. */

@@ -239,10 +239,11 @@ for (const backend of BACKENDS) {
       await axe(page, `admin channels (${backend})`);
       await shoot(page, `${backend}-admin-channels-1280`);
 
-      // Retention: bounded, saved, and plainly not enforced yet.
+      // Retention: bounded and saved, per data kind; enforced by the hub's job (no warning).
       await page.getByRole('link', { name: 'Retention' }).click();
-      await page.getByText(/Not enforced yet/).waitFor();
-      await page.getByLabel('Messages and files kept (days)').fill('90');
+      await page.getByLabel('Raw copies of mail kept (days)').waitFor();
+      assert.equal(await page.getByText(/Not enforced on this hub/).count(), 0);
+      await page.getByLabel('Message texts kept (days)').fill('90');
       await page.getByLabel('Conversations kept (days)').fill('365');
       await page.getByRole('button', { name: 'Save' }).click();
       await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
@@ -250,7 +251,7 @@ for (const backend of BACKENDS) {
       await shoot(page, `${backend}-admin-retention-1280`);
       await page.reload();
       await page.getByText('Saved on').waitFor();
-      assert.equal(await page.getByLabel('Messages and files kept (days)').inputValue(), '90', 'read back after a reload');
+      assert.equal(await page.getByLabel('Message texts kept (days)').inputValue(), '90', 'read back after a reload');
       await context.close();
     });
   });
