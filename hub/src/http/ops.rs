@@ -70,10 +70,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus metrics, text format (the metrics are listed in docs/configuration.md), for the
-/// bearer token `metrics.token` or a supervisor's or admin's session.
+/// bearer token `metrics.token` or a supervisor's or admin's session (checked by the handler, not
+/// by the staff-session middleware, since the scrape token is not a session).
 #[utoipa::path(
     tag = "operations",
-    security(("bearer" = [])),
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain"),
         (status = 401, description = "no or a wrong bearer token", body = ErrorBody),

@@ -71,7 +71,7 @@ GET    /web/config.json                                   everyone
 GET    /api/v1/webchat/config                             everyone
 GET    /healthz                                           everyone
 GET    /readyz                                            everyone
-GET    /metrics                                           everyone
+GET    /metrics                                           supervisor admin
 GET    /api/v1/openapi.yaml                               everyone
 GET    /api/v1/openapi.json                               everyone
 # Signing in and out.
@@ -167,10 +167,38 @@ GET    /api/v1/settings/widget                            admin
 PUT    /api/v1/settings/widget                            admin
 GET    /api/v1/settings/retention                         admin
 PUT    /api/v1/settings/retention                         admin
+# Issue 15: two-step sign-in, step-up, single sign-on, the audit trail, data-subject rights.
+DELETE /api/v1/auth/mfa                                   agent supervisor bot_trainer admin auditor
+GET    /api/v1/auth/mfa                                   agent supervisor bot_trainer admin auditor
+POST   /api/v1/auth/mfa/totp                              agent supervisor bot_trainer admin auditor
+POST   /api/v1/auth/mfa/totp/confirm                      agent supervisor bot_trainer admin auditor
+POST   /api/v1/auth/mfa/recovery-codes                    agent supervisor bot_trainer admin auditor
+POST   /api/v1/auth/step-up                               agent supervisor bot_trainer admin auditor
+POST   /api/v1/auth/logout-all                            agent supervisor bot_trainer admin auditor
+POST   /api/v1/auth/login/mfa                             everyone
+GET    /api/v1/auth/methods                               everyone
+GET    /api/v1/auth/sso/start                             everyone
+GET    /api/v1/auth/sso/callback                          everyone
+POST   /api/v1/auth/sso/exchange                          everyone
+GET    /api/v1/audit                                      auditor
+GET    /api/v1/audit/export                               auditor
+GET    /api/v1/audit/verify                               auditor
+GET    /api/v1/customers                                  admin
+GET    /api/v1/customers/{id}/privacy                     admin
+PUT    /api/v1/customers/{id}/legal-hold                  admin
+POST   /api/v1/customers/{id}/export                      admin
+POST   /api/v1/customers/{id}/erase                       admin
+GET    /api/v1/settings/mfa                               admin
+PUT    /api/v1/settings/mfa                               admin
+POST   /api/v1/agents/{id}/mfa/reset                      admin
 ";
 
 /// Operations that end the caller's session: asked with a session of its own, signed in for it.
-const SESSION_ENDING: &[&str] = &["POST /api/v1/auth/logout"];
+const SESSION_ENDING: &[&str] = &["POST /api/v1/auth/logout", "POST /api/v1/auth/logout-all"];
+
+/// Operations that end every session of the caller's account (so the throwaway session does not
+/// shield the others): asked last, after the check that the callers' sessions survived.
+const ENDS_ALL_SESSIONS: &[&str] = &["POST /api/v1/auth/logout-all"];
 
 /// Bodies other than `{}`, for operations whose credentials depend on what the body names: a Meta
 /// webhook is verified with the secrets of the accounts it names, so it must parse first.
@@ -416,18 +444,41 @@ async fn every_operation_as_every_principal(backend: Backend) {
         }
     }
     let app_ref = &app;
-    let results: Vec<(String, Principal, Outcome)> = futures_util::stream::iter(cells)
-        .map(|(op, p, token)| async move {
-            let outcome = if op.path.starts_with("/ws/") {
-                ask_socket(app_ref, &op, token.as_deref()).await
-            } else {
-                ask(app_ref, &op, token.as_deref()).await
-            };
-            (op.key(), p, outcome)
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    let ask_cell = |(op, p, token): (Operation, Principal, Option<String>)| async move {
+        let outcome = if op.path.starts_with("/ws/") {
+            ask_socket(app_ref, &op, token.as_deref()).await
+        } else {
+            ask(app_ref, &op, token.as_deref()).await
+        };
+        (op.key(), p, outcome)
+    };
+    let (last, cells): (Vec<_>, Vec<_>) =
+        cells.into_iter().partition(|(op, _, _)| ENDS_ALL_SESSIONS.contains(&op.key().as_str()));
+    let mut results: Vec<(String, Principal, Outcome)> =
+        futures_util::stream::iter(cells).map(ask_cell).buffer_unordered(16).collect().await;
+
+    // The callers' sessions survived (an operation that ends them belongs in SESSION_ENDING).
+    let mut problems = Vec::new();
+    for (p, token) in &tokens {
+        if let (Some(token), Some(_)) = (token, p.role()) {
+            let (status, _) = app.get("/api/v1/me", token).await;
+            if status != 200 {
+                problems.push(format!(
+                    "the {} session ended during the run ({status}): an operation ends the caller's session; add it \
+                     to SESSION_ENDING in tests/tests/e2e/authz.rs",
+                    p.name()
+                ));
+            }
+        }
+    }
+    // Each with a session of its own, opened now (the throwaway ones ended with `logout`).
+    for (op, p, token) in last {
+        let token = match emails.get(&p) {
+            Some(email) => Some(app.login(email).await),
+            None => token,
+        };
+        results.push(ask_cell((op, p, token)).await);
+    }
 
     // Compare with the table.
     let expected = parse_expected();
@@ -437,7 +488,6 @@ async fn every_operation_as_every_principal(backend: Backend) {
     for (key, p, outcome) in results {
         observed.entry(key).or_default().insert(p, outcome);
     }
-    let mut problems = Vec::new();
     let mut missing_rows = Vec::new();
     for (key, cells) in &observed {
         for (p, outcome) in cells {
@@ -464,20 +514,6 @@ async fn every_operation_as_every_principal(backend: Backend) {
         }
     }
     let stale: Vec<&str> = expected_ops.keys().filter(|k| !observed.contains_key(**k)).copied().collect();
-
-    // The callers' sessions survived (an operation that ends them belongs in SESSION_ENDING).
-    for (p, token) in &tokens {
-        if let (Some(token), Some(_)) = (token, p.role()) {
-            let (status, _) = app.get("/api/v1/me", token).await;
-            if status != 200 {
-                problems.push(format!(
-                    "the {} session ended during the run ({status}): an operation ends the caller's session; add it \
-                     to SESSION_ENDING in tests/tests/e2e/authz.rs",
-                    p.name()
-                ));
-            }
-        }
-    }
 
     let mut report = String::new();
     if !missing_rows.is_empty() {

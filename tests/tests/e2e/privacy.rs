@@ -305,7 +305,11 @@ async fn export_then_erasure_leaves_nothing_behind(backend: Backend) {
     assert_eq!(status, 201, "{ticket}");
     let ticket = ticket["id"].as_str().unwrap().to_owned();
     let (status, body) = app
-        .post(&format!("/api/v1/tickets/{ticket}/notes"), &ana, &json!({ "text": format!("{NAME} is upset, {WORD}") }))
+        .post(
+            &format!("/api/v1/tickets/{ticket}/notes"),
+            &admin,
+            &json!({ "text": format!("{NAME} is upset, {WORD}") }),
+        )
         .await;
     assert!(status == 200 || status == 201, "{status} {body}");
 
@@ -605,7 +609,7 @@ async fn retention_purges_old_data_but_not_held_customers(backend: Backend) {
     // A second run finds nothing more; the metrics count what was purged.
     let again = privacy.run_retention().await.unwrap();
     assert!(schema::RetentionKind::ALL.iter().all(|k| again.count(*k) == 0), "{again:?}");
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.http.get(app.url("/metrics")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
     let purged = format!(
         "switchboard_retention_purged_total{{kind=\"messages\"}} {}",
         report.count(schema::RetentionKind::Messages)
