@@ -69,11 +69,13 @@ pub enum ExportKind {
     Tickets,
     TicketEvents,
     TicketNotes,
+    /// The audit trail's entries about the customer (reads of their profile, exports, holds).
+    AuditEntries,
 }
 
 impl ExportKind {
     /// Every kind, in the archive's order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::Customer,
         Self::Handles,
         Self::Conversations,
@@ -90,6 +92,7 @@ impl ExportKind {
         Self::Tickets,
         Self::TicketEvents,
         Self::TicketNotes,
+        Self::AuditEntries,
     ];
 
     /// The kind's name: its JSON file is `<name>.json`, its files are under `<name>/`.
@@ -112,6 +115,7 @@ impl ExportKind {
             Self::Tickets => "tickets",
             Self::TicketEvents => "ticket_events",
             Self::TicketNotes => "ticket_notes",
+            Self::AuditEntries => "audit_entries",
         }
     }
 
@@ -192,6 +196,10 @@ impl ExportKind {
                 format!("ticket_notes t WHERE t.ticket_id IN (SELECT id FROM tickets WHERE conversation_id {conv})"),
                 "t.id",
             ),
+            // Paged by the entry's hash (unique, and text like every other key); each carries its seq.
+            Self::AuditEntries => {
+                ("t.*", "audit_entries t WHERE t.target_kind = 'customer' AND t.target_id = $1".to_owned(), "t.hash")
+            }
         };
         format!("SELECT {cols}, {key} AS k FROM {from} AND {key} > $2 ORDER BY {key} LIMIT $3")
     }

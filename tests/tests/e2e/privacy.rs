@@ -384,6 +384,9 @@ async fn export_then_erasure_leaves_nothing_behind(backend: Backend) {
     assert!(json_file(&files, "messages.json").to_string().contains(WORD));
     assert!(json_file(&files, "unanswered_questions.json").to_string().contains(WORD));
     assert!(json_file(&files, "ticket_notes.json").to_string().contains(WORD));
+    // The audit trail's entries about them: the admin's read of the privacy view, above.
+    let audit = json_file(&files, "audit_entries.json").to_string();
+    assert!(audit.contains("customer.read") && audit.contains(customer.as_str()), "{audit}");
     assert_eq!(json_file(&files, "calls.json")[0]["caller"], PHONE);
     let mail = &json_file(&files, "emails_inbound.json")[0];
     let raw = &files[mail["file"].as_str().expect("the raw mail's file")];
