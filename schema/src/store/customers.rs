@@ -137,3 +137,55 @@ mod tests {
         assert_eq!(preview("a".repeat(PREVIEW_CHARS)), "a".repeat(PREVIEW_CHARS));
     }
 }
+
+impl Store {
+    /// The id in the operator's billing system of the customer `id` (TMF629 `Customer.id`), if
+    /// they are linked to one.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown customer, or a database failure.
+    pub async fn customer_bss_id(&self, id: CustomerId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT bss_customer_id FROM customers WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound { what: "customer" })?;
+        Ok(row.try_get("bss_customer_id")?)
+    }
+
+    /// Links the customer `id` to the billing system's customer `bss_id` (or unlinks them with
+    /// `None`). A BSS customer is linked to one of ours at most.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown customer, [`StoreError::Conflict`] when `bss_id`
+    /// is linked to another customer, or a database failure.
+    pub async fn set_customer_bss_id(&self, id: CustomerId, bss_id: Option<&str>) -> Result<()> {
+        let done = sqlx::query("UPDATE customers SET bss_customer_id = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(bss_id)
+            .execute(&self.write)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict("the billing customer is linked to another customer".to_owned())
+                }
+                other => other,
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "customer" });
+        }
+        Ok(())
+    }
+
+    /// The hub's customer linked to the billing system's customer `bss_id`, if any.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn customer_by_bss_id(&self, bss_id: &str) -> Result<Option<CustomerId>> {
+        let row = sqlx::query("SELECT id FROM customers WHERE bss_customer_id = $1")
+            .bind(bss_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| parse(&r, "id")).transpose()
+    }
+}
