@@ -115,7 +115,8 @@ impl Money {
         }
         let mut minor: i64 = 0;
         for b in whole.bytes().chain(frac.bytes()).chain(std::iter::repeat_n(b'0', usize::from(exp) - frac.len())) {
-            minor = minor.checked_mul(10).and_then(|m| m.checked_add(i64::from(b - b'0'))).ok_or(MoneyError::TooLarge)?;
+            minor =
+                minor.checked_mul(10).and_then(|m| m.checked_add(i64::from(b - b'0'))).ok_or(MoneyError::TooLarge)?;
             if minor > 1_000_000_000_000_000 {
                 return Err(MoneyError::TooLarge);
             }
@@ -171,7 +172,8 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_amount() {
-        for text in ["", "abc", "1.234", "1e3", "1,5", "--1", "1.", ".5", "+1", "NaN", "1 000", "99999999999999999999"] {
+        for text in ["", "abc", "1.234", "1e3", "1,5", "--1", "1.", ".5", "+1", "NaN", "1 000", "99999999999999999999"]
+        {
             assert!(Money::parse_decimal(text, eur()).is_err(), "{text}");
         }
         assert_eq!(Currency::parse("eur"), Err(MoneyError::Currency));
