@@ -9,6 +9,7 @@
 
 mod model;
 mod money;
+pub mod tmf;
 
 pub use model::*;
 pub use money::{Currency, Money, MoneyError};
