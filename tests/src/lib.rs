@@ -4,6 +4,7 @@
 
 pub mod mail;
 pub mod platform;
+pub mod tmf;
 
 use std::path::PathBuf;
 use std::time::Duration;
