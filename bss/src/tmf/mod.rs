@@ -48,8 +48,8 @@ impl fmt::Debug for Token {
 /// How to reach the operator's TMF endpoints.
 #[derive(Clone, Debug)]
 pub struct TmfConfig {
-    /// Where the `/tmf-api/...` paths start (`https://bss.operator.example`), no trailing slash
-    /// needed.
+    /// Where the `/tmf-api/...` paths start (`https://bss.operator.example`), or the API root
+    /// itself (`https://bss.operator.example/tmf-api`).
     pub base_url: String,
     /// Sent as `Authorization: Bearer …` when set.
     pub token: Option<Token>,
@@ -121,7 +121,9 @@ impl TmfClient {
     /// [`BssError::Invalid`] for a base URL that is not http(s), or if the HTTP client cannot be
     /// built.
     pub fn new(config: TmfConfig) -> Result<Self> {
-        let base = config.base_url.trim_end_matches('/').to_owned();
+        // Both the host root and the API root (`…/tmf-api`) are accepted.
+        let trimmed = config.base_url.trim().trim_end_matches('/');
+        let base = trimmed.strip_suffix("/tmf-api").unwrap_or(trimmed).to_owned();
         let parsed = reqwest::Url::parse(&base).map_err(|e| BssError::Invalid(format!("bss.tmf base_url: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
             return Err(BssError::Invalid("bss.tmf base_url must be an http(s) URL without a query".into()));
@@ -788,11 +790,11 @@ impl Bss for TmfClient {
         let mut test: wire::WireServiceTest =
             self.post(&format!("{}/serviceTest", api::SERVICE_TEST), &body, subject).await?;
         // An asynchronous test: poll for its result a few times, then report it inconclusive.
-        for _ in 0..5 {
+        for _ in 0..3 {
             if test.is_finished() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             let id = crate::ServiceTestRef::parse(&test.id).map_err(|e| BssError::Malformed(e.to_string()))?;
             test = self
                 .get_one(
@@ -825,6 +827,10 @@ mod client_tests {
     fn base_url_is_checked() {
         for bad in ["ftp://x", "not a url", "http://x/?a=b"] {
             assert!(TmfClient::new(TmfConfig::new(bad)).is_err(), "{bad}");
+        }
+        for root in ["https://bss.example/", "https://bss.example/tmf-api", "https://bss.example/tmf-api/"] {
+            let c = TmfClient::new(TmfConfig::new(root)).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(c.base, "https://bss.example", "{root}");
         }
     }
 
