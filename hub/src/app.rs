@@ -74,6 +74,9 @@ pub struct AppState {
     pub sso: Option<Sso>,
     /// Whether staff may sign in with a password (`sso.local_passwords`).
     pub password_policy: PasswordPolicy,
+    /// The operator's billing system (`[bss]`), behind timeouts, retries, a circuit breaker and
+    /// a read cache ([`bss::Resilient`]). Services get a clone at construction.
+    pub bss: Arc<dyn bss::Bss>,
 }
 
 /// The hub could not start.
@@ -107,6 +110,8 @@ pub enum StartError {
     Config(String),
     #[error(transparent)]
     Sso(#[from] SsoConfigError),
+    #[error("billing system: {0}")]
+    Bss(String),
 }
 
 /// A running hub.
@@ -168,6 +173,44 @@ async fn visitor_key(store: &Store, config: &Config, secrets: &SecretBox) -> Res
     Ok(VisitorTokenKey::new(secrets.open(&stored, VISITOR_SECRET)?))
 }
 
+/// The configured billing system (`[bss]`) in its resilience wrapper; with `serve --demo` and
+/// the embedded BSS, the demo accounts are seeded and linked to the demo customers.
+async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>, StartError> {
+    let resilience = config.bss.resilience().map_err(StartError::Config)?;
+    // A token file is read once, here.
+    config.bss.token = crate::config::Secret::from_value_or_file(
+        config.bss.token.as_ref(),
+        config.bss.token_file.as_deref(),
+        "bss.token",
+    )
+    .map_err(StartError::Config)?;
+    config.bss.token_file = None;
+    let inner: Arc<dyn bss::Bss> = match config.bss.kind {
+        crate::config::BssKind::Embedded => {
+            let embedded = bss::embedded::Embedded::new(core.store.clone());
+            if config.demo.enabled {
+                demo::seed_bss(&embedded).await.map_err(StartError::Seed)?;
+            }
+            Arc::new(embedded)
+        }
+        crate::config::BssKind::Tmf => {
+            if config.bss.base_url.trim().is_empty() {
+                return Err(StartError::Config("bss.kind = \"tmf\" needs bss.base_url".to_owned()));
+            }
+            let mut tmf = bss::tmf::TmfConfig::new(config.bss.base_url.clone());
+            tmf.token = config.bss.token.as_ref().map(|t| bss::tmf::Token::new(t.expose().to_owned()));
+            // One HTTP exchange never outlives the attempt the resilience layer allows.
+            tmf.timeout = resilience.call_timeout;
+            tmf.connect_timeout = resilience.call_timeout.min(std::time::Duration::from_millis(500));
+            Arc::new(bss::tmf::TmfClient::new(tmf).map_err(|e| StartError::Bss(e.to_string()))?)
+        }
+    };
+    tracing::info!(bss = inner.name(), "billing system ready");
+    Ok(Arc::new(
+        bss::Resilient::new(inner, resilience).with_observer(Arc::clone(&core.metrics) as Arc<dyn bss::Observer>),
+    ))
+}
+
 /// Opens the store, prepares secrets and seed data, builds the services, and starts serving.
 /// The port is open before the bot's vectors are ready: it answers by keywords until then.
 ///
@@ -212,6 +255,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         metrics: Arc::new(Metrics::new()?),
         shutdown: CancellationToken::new(),
     };
+    let bss = build_bss(&mut config, &core).await?;
 
     // Bottom up: routing and escalation first, then what stores messages, then the channels.
     let routing = Arc::new(
@@ -312,6 +356,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         voice: voice.clone(),
         core: core.clone(),
         config: config.clone(),
+        bss,
     });
 
     let addr = config.server.bind;

@@ -50,7 +50,14 @@ fn micros(d: Duration) -> u64 {
 
 fn report(name: &str, h: &Histogram<u64>) {
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    println!("{name:<42} n={:>6}  p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms", h.len(), ms(0.5), ms(0.9), ms(0.99), h.max() as f64 / 1000.0);
+    println!(
+        "{name:<42} n={:>6}  p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms",
+        h.len(),
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        h.max() as f64 / 1000.0
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -1,18 +1,23 @@
 //! The TM Forum client (`bss::tmf::TmfClient`) against the stand-in TMF server
 //! (`tests::tmf::TmfStandIn`): every method of the `Bss` trait, paging over several pages,
 //! `fields`, idempotent orders and adjustments, and the error mapping (404, 422 TMF error, 500,
-//! malformed and oversized replies, a slow answer beyond the timeout, a dropped connection).
+//! malformed and oversized replies, a slow answer beyond the timeout, a dropped connection), the
+//! circuit breaker of `bss::Resilient` around it, and the hub configured with `kind = "tmf"`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bss::tmf::{TmfClient, TmfConfig, Token};
-use bss::{
-    AccountRef, BillRef, BillState, Bss, BssError, ChangeKind, Currency, CustomerRef, Lookup, Money, NewAdjustment,
-    NewOrder, NewPaymentArrangement, OfferingRef, OrderAction, OrderItem, PaymentKind, ProductFamily, ProductRef,
-    ProductStatus, TestVerdict, UsageKind,
+use ::bss::tmf::{TmfClient, TmfConfig, Token};
+use ::bss::{
+    AccountRef, BillRef, BillState, BreakerState, Bss, BssError, ChangeKind, Currency, CustomerRef, Lookup, Money,
+    NewAdjustment, NewOrder, NewPaymentArrangement, OfferingRef, OrderAction, OrderItem, PaymentKind, ProductFamily,
+    ProductRef, ProductStatus, ResilienceConfig, Resilient, TestVerdict, UsageKind,
 };
+use hub::config::{BssKind, Secret};
+use schema::{Store, StoreOptions};
 use serde_json::json;
 use tests::tmf::{Faults, TmfStandIn};
+use tests::{Backend, TestDb, both_backends, spawn_app_with, test_config};
 
 const TOKEN: &str = "tmf-test-token";
 
@@ -291,5 +296,102 @@ async fn errors_map_to_bss_errors() {
     odd["id"] = json!("CUST 1002 / bad");
     s.put("customer", odd);
     assert!(matches!(c.find_customers(&Lookup::Name("Javier".into()), 5).await, Err(BssError::Malformed(_))));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_after_repeated_failures() {
+    let s = standin().await;
+    let config = ResilienceConfig {
+        retries: 0,
+        breaker_failures: 3,
+        breaker_open_for: Duration::from_millis(500),
+        cache_ttl: Duration::ZERO,
+        ..ResilienceConfig::default()
+    };
+    let bss = Resilient::new(Arc::new(client(&s, 50)), config);
+    let lucia = customer("CUST-1001");
+    s.set_faults(Faults { fail: true, ..Faults::default() });
+    for _ in 0..3 {
+        assert!(matches!(bss.customer(&lucia).await, Err(BssError::Unavailable(_))));
+    }
+    assert_eq!(bss.breaker_state(), BreakerState::Open);
+    // Open: refused at once, without asking the billing system.
+    s.clear_seen();
+    let started = Instant::now();
+    assert!(matches!(bss.customer(&lucia).await, Err(BssError::Unavailable(_))));
+    assert!(started.elapsed() < Duration::from_millis(50));
+    assert!(s.seen().is_empty());
+    // Healed: after the open time one probe goes through, and closes it.
+    s.set_faults(Faults::default());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(bss.customer(&lucia).await.unwrap().name, "Lucía Fernández Ruiz");
+    assert_eq!(bss.breaker_state(), BreakerState::Closed);
+}
+
+both_backends!(the_hub_reads_billing_from_the_tmf_standin);
+
+/// The hub configured with `[bss] kind = "tmf"` against the stand-in: a hub customer linked to a
+/// stand-in customer gets the stand-in's data through `AppState.bss` (the resilient wrapper);
+/// with the stand-in slow, then failing, the answer still comes within 2 s, marked
+/// unavailable, and conversations go on.
+async fn the_hub_reads_billing_from_the_tmf_standin(backend: Backend) {
+    let s = standin().await;
+    let db = TestDb::new(backend).await;
+    let mut config = test_config(&db);
+    config.bss.kind = BssKind::Tmf;
+    config.bss.base_url = format!("{}/tmf-api", s.url);
+    config.bss.token = Some(Secret::from(TOKEN));
+    config.bss.timeout_ms = 400;
+    config.bss.budget_ms = 1500;
+    let app = spawn_app_with(config, db).await;
+    let state = app.hub.as_ref().unwrap().state.clone();
+    assert_eq!(state.bss.name(), "tmf");
+
+    // A web chat customer, linked to Lucía in the stand-in.
+    let (visitor, conversation) = app.new_chat().await;
+    let store =
+        Store::connect(&app.db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
+    let hub_customer = store.conversation(conversation.parse().unwrap()).await.unwrap().customer_id;
+    store.set_customer_bss_id(hub_customer, Some("CUST-1001")).await.unwrap();
+    let linked = store.customer_bss_id(hub_customer).await.unwrap().unwrap();
+    let lucia = customer(&linked);
+
+    let profile = state.bss.customer(&lucia).await.unwrap();
+    assert_eq!((profile.name.as_str(), profile.segment.as_str()), ("Lucía Fernández Ruiz", "gold"));
+    let products = state.bss.products(&lucia).await.unwrap();
+    assert_eq!(products.len(), 4);
+    let accounts = state.bss.accounts(&lucia).await.unwrap();
+    let last = state.bss.bills(&accounts[0].id, 1).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert!(s.seen().iter().all(|r| r.authorization.as_deref() == Some("Bearer tmf-test-token")));
+
+    // Slow beyond the timeout: unavailable, within 2 s, while the conversation goes on.
+    s.set_faults(Faults { delay_ms: 5000, ..Faults::default() });
+    let carmen = customer("CUST-1003");
+    let started = Instant::now();
+    let (answer, ack) = tokio::join!(state.bss.accounts(&carmen), async {
+        let mut socket = app.customer_socket(&visitor, None).await;
+        socket
+            .send_json(&json!({"type": "message", "client_id": "c-1", "text": "¿Por qué me han cortado la fibra?"}))
+            .await;
+        socket.next_of("ack").await
+    });
+    assert!(matches!(answer, Err(BssError::Unavailable(_))), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(ack["client_id"], "c-1", "{ack}");
+    // What was read a moment ago is still served from the cache.
+    assert_eq!(state.bss.products(&lucia).await.unwrap().len(), 4);
+
+    // Failing: the breaker opens and calls fail at once.
+    s.set_faults(Faults { fail: true, ..Faults::default() });
+    for _ in 0..6 {
+        let started = Instant::now();
+        assert!(matches!(state.bss.orders(&carmen, 5).await, Err(BssError::Unavailable(_))));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    s.clear_seen();
+    assert!(matches!(state.bss.orders(&carmen, 5).await, Err(BssError::Unavailable(_))));
+    assert!(s.seen().is_empty(), "the open breaker does not call the billing system");
     s.stop().await;
 }
