@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bss::tmf::{TmfClient, TmfConfig};
-use bss::{Bss, CustomerRef};
+use bss::{Bss, CustomerRef, ResilienceConfig, Resilient};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tests::tmf::TmfStandIn;
@@ -100,7 +100,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The client as the hub holds it.
-fn wrap(client: Arc<dyn Bss>, _cache_ttl_secs: u64) -> Arc<dyn Bss> {
-    client
+/// The client as the hub holds it: in `bss::Resilient` with the default settings but the TTL.
+fn wrap(client: Arc<dyn Bss>, cache_ttl_secs: u64) -> Arc<dyn Bss> {
+    let config = ResilienceConfig { cache_ttl: Duration::from_secs(cache_ttl_secs), ..ResilienceConfig::default() };
+    Arc::new(Resilient::new(client, config))
 }
