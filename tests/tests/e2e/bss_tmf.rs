@@ -17,7 +17,7 @@ use hub::config::{BssKind, Secret};
 use schema::{Store, StoreOptions};
 use serde_json::json;
 use tests::tmf::{Faults, TmfStandIn};
-use tests::{Backend, TestDb, both_backends, spawn_app_with, test_config};
+use tests::{ANA, Backend, TestDb, both_backends, spawn_app_with, test_config};
 
 const TOKEN: &str = "tmf-test-token";
 
@@ -359,27 +359,59 @@ async fn the_hub_reads_billing_from_the_tmf_standin(backend: Backend) {
 
     let profile = state.bss.customer(&lucia).await.unwrap();
     assert_eq!((profile.name.as_str(), profile.segment.as_str()), ("Lucía Fernández Ruiz", "gold"));
-    let products = state.bss.products(&lucia).await.unwrap();
-    assert_eq!(products.len(), 4);
     let accounts = state.bss.accounts(&lucia).await.unwrap();
-    let last = state.bss.bills(&accounts[0].id, 1).await.unwrap();
-    assert_eq!(last.len(), 1);
+    assert_eq!(state.bss.bills(&accounts[0].id, 1).await.unwrap().len(), 1);
+
+    // The customer 360 an agent sees comes from the stand-in.
+    let ana = app.login(ANA).await;
+    let (status, body) = app.get(&format!("/api/v1/customers/{hub_customer}/account"), &ana).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["linked"].as_bool(), body["bss_customer_id"].as_str()), (Some(true), Some("CUST-1001")));
+    assert_eq!(body["unavailable"], json!([]), "{body}");
+    assert_eq!(body["customer"]["name"], "Lucía Fernández Ruiz");
+    assert_eq!(body["customer"]["address"]["postcode"], "28012");
+    assert_eq!(body["profile"]["tier"], "premium", "tier synced from the gold segment");
+    assert_eq!(body["accounts"][0]["id"], "ACC-2001");
+    assert_eq!(body["accounts"][0]["balance"]["currency"], "EUR");
+    assert!(body["accounts"][0]["last_bill"]["id"].as_str().unwrap().starts_with("BILL-2001-"), "{body}");
+    let products = body["products"].as_array().unwrap();
+    assert_eq!(products.len(), 4);
+    assert!(products.iter().any(|p| p["name"] == "Fibra 1 Gb" && p["recurring_price"]["minor"] == 4500), "{body}");
     assert!(s.seen().iter().all(|r| r.authorization.as_deref() == Some("Bearer tmf-test-token")));
 
-    // Slow beyond the timeout: unavailable, within 2 s, while the conversation goes on.
+    // A second chat's customer, linked to Carmen (in arrears), not read yet.
+    let (_, second) = app.new_chat().await;
+    let carmen_hub = store.conversation(second.parse().unwrap()).await.unwrap().customer_id;
+    store.set_customer_bss_id(carmen_hub, Some("CUST-1003")).await.unwrap();
+    let (_, body) = app.get(&format!("/api/v1/customers/{carmen_hub}/account"), &ana).await;
+    assert_eq!(body["accounts"][0]["in_arrears"], true, "{body}");
+    // Slow beyond the timeout: within 2 s the panel says unavailable, while the conversation
+    // goes on.
     s.set_faults(Faults { delay_ms: 5000, ..Faults::default() });
-    let carmen = customer("CUST-1003");
+    let other = customer("CUST-1004");
     let started = Instant::now();
-    let (answer, ack) = tokio::join!(state.bss.accounts(&carmen), async {
-        let mut socket = app.customer_socket(&visitor, None).await;
-        socket
-            .send_json(&json!({"type": "message", "client_id": "c-1", "text": "¿Por qué me han cortado la fibra?"}))
-            .await;
-        socket.next_of("ack").await
-    });
+    let (answer, (status, body), ack) = tokio::join!(
+        state.bss.accounts(&other),
+        async {
+            // Not cached: the account read of another customer.
+            store.set_customer_bss_id(carmen_hub, Some("CUST-1005")).await.unwrap();
+            app.get(&format!("/api/v1/customers/{carmen_hub}/account"), &ana).await
+        },
+        async {
+            let mut socket = app.customer_socket(&visitor, None).await;
+            socket
+                .send_json(&json!({"type": "message", "client_id": "c-1", "text": "¿Por qué me han cortado la fibra?"}))
+                .await;
+            socket.next_of("ack").await
+        }
+    );
     assert!(matches!(answer, Err(BssError::Unavailable(_))), "{answer:?}");
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["unavailable"].as_array().unwrap().is_empty(), "{body}");
+    assert!(body["unavailable"].as_array().unwrap().iter().all(|u| u["code"] == "bss_unavailable"), "{body}");
     assert_eq!(ack["client_id"], "c-1", "{ack}");
+    let carmen = customer("CUST-1003");
     // What was read a moment ago is still served from the cache.
     assert_eq!(state.bss.products(&lucia).await.unwrap().len(), 4);
 
