@@ -196,13 +196,16 @@ async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>
             }
             Arc::new(embedded)
         }
-        // The TMF client (`bss::tmf::TmfClient::new(base_url, token, ...)`) lands with the
-        // `bss-tmf` work; until then a hub configured for it refuses to start rather than run
-        // without its billing system.
         crate::config::BssKind::Tmf => {
-            return Err(StartError::Bss(
-                "bss.kind = \"tmf\" is not available in this build yet; use \"embedded\"".to_owned(),
-            ));
+            if config.bss.base_url.trim().is_empty() {
+                return Err(StartError::Config("bss.kind = \"tmf\" needs bss.base_url".to_owned()));
+            }
+            let mut tmf = bss::tmf::TmfConfig::new(config.bss.base_url.clone());
+            tmf.token = config.bss.token.as_ref().map(|t| bss::tmf::Token::new(t.expose().to_owned()));
+            // One HTTP exchange never outlives the attempt the resilience layer allows.
+            tmf.timeout = resilience.call_timeout;
+            tmf.connect_timeout = resilience.call_timeout.min(std::time::Duration::from_millis(500));
+            Arc::new(bss::tmf::TmfClient::new(tmf).map_err(|e| StartError::Bss(e.to_string()))?)
         }
     };
     tracing::info!(bss = inner.name(), "billing system ready");

@@ -5,6 +5,7 @@
 pub mod bss;
 pub mod mail;
 pub mod platform;
+pub mod tmf;
 
 use std::path::PathBuf;
 use std::time::Duration;

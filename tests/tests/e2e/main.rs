@@ -16,6 +16,7 @@ mod authz;
 mod bad_input;
 mod bot;
 mod bss;
+mod bss_tmf;
 mod canned;
 mod customers;
 mod email;
