@@ -48,22 +48,28 @@ error_codes! {
     MalformedWebhook = ("malformed_webhook", 400, "a platform's webhook body does not parse"),
     UnsupportedObject = ("unsupported_object", 400, "a Meta webhook for an object other than a page or WhatsApp account"),
     MailBuildFailed = ("mail_build_failed", 400, "the reply mail cannot be built from this message"),
+    InvalidAmount = ("invalid_amount", 400, "an amount that is not a positive decimal of the currency, or more than it may be; `field` names it"),
     Unauthorized = ("unauthorized", 401, "no valid session, token or signature"),
     StepUpRequired = ("step_up_required", 401, "a sensitive action: sign in again (`POST /api/v1/auth/step-up`), then retry"),
     Forbidden = ("forbidden", 403, "the caller's role does not allow this"),
     MfaEnrolmentRequired = ("mfa_enrolment_required", 403, "the caller's role requires two-step sign-in: set it up first (`/api/v1/auth/mfa`)"),
     LocalPasswordsDisabled = ("local_passwords_disabled", 403, "password sign-in is off on this hub: sign in with single sign-on"),
     NotFound = ("not_found", 404, "no such resource (or route)"),
+    BssNotFound = ("bss_not_found", 404, "the billing system has no such record"),
     SsoDisabled = ("sso_disabled", 404, "single sign-on is not configured on this hub"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
     LegalHold = ("legal_hold", 409, "the customer is under legal hold: erasure waits until an administrator lifts it"),
+    CustomerNotLinked = ("customer_not_linked", 409, "the conversation's customer is not linked to a customer of the billing system"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
     PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),
     UnsupportedMediaType = ("unsupported_media_type", 415, "a file of a kind this endpoint does not take, or not the kind it claims"),
     InvalidField = ("invalid_field", 422, "a field does not validate; `field` names it"),
+    BssRejected = ("bss_rejected", 422, "the billing system refused the request on its rules (not eligible, bill closed, …)"),
     RateLimited = ("rate_limited", 429, "too many requests from this source; retry later"),
     Internal = ("internal", 500, "a fault of the hub (details only in its log)"),
+    BssMalformed = ("bss_malformed", 502, "the billing system answered something its API does not document"),
     Unavailable = ("unavailable", 503, "the store or a channel does not answer, or is off; retry"),
+    BssUnavailable = ("bss_unavailable", 503, "the billing system does not answer in time (or its circuit breaker is open); retry"),
 }
 
 impl ErrorCode {
@@ -90,6 +96,9 @@ pub enum Error {
     /// The request is malformed in a way that `code` names.
     #[error("{message}")]
     BadRequest { code: ErrorCode, message: String },
+    /// A field's value refused with its own code (`invalid_amount`), naming the field.
+    #[error("{message}")]
+    BadField { code: ErrorCode, field: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -131,7 +140,7 @@ impl Error {
     #[must_use]
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest { code, .. } => *code,
+            Self::BadRequest { code, .. } | Self::BadField { code, .. } => *code,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::StepUpRequired(_) => ErrorCode::StepUpRequired,
             Self::Forbidden(_) => ErrorCode::Forbidden,
@@ -166,6 +175,7 @@ impl Error {
         match self {
             Self::Validation(v) => Some(v.field()),
             Self::InvalidRules { field, .. } => Some(field),
+            Self::BadField { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -25,6 +25,8 @@ mod append;
 mod audit;
 pub use audit::{AuditFilter, AuditPosition};
 mod canned;
+mod care;
+pub use care::MAX_CARE_LIST;
 mod customers;
 pub use customers::{CustomerConversation, MessagePreview};
 mod email;
