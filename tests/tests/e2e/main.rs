@@ -16,6 +16,7 @@ mod authz;
 mod bad_input;
 mod bot;
 mod canned;
+mod care;
 mod customers;
 mod email;
 mod email_imap;
