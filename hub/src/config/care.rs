@@ -198,8 +198,8 @@ mod tests {
         for (role, cur, amount) in
             [("root", "EUR", "1"), ("agent", "eur", "1"), ("agent", "EUR", "-1"), ("agent", "EUR", "x")]
         {
-            let mut c = CareConfig::default();
-            c.adjustment_limits = BTreeMap::from([(role.into(), BTreeMap::from([(cur.into(), amount.into())]))]);
+            let limits = BTreeMap::from([(role.into(), BTreeMap::from([(cur.into(), amount.into())]))]);
+            let c = CareConfig { adjustment_limits: limits, ..CareConfig::default() };
             assert!(c.check().is_err(), "{role} {cur} {amount}");
         }
     }

@@ -552,6 +552,11 @@ impl Store {
             format!("DELETE FROM email_inbound WHERE conversation_id {conv}"),
             format!("DELETE FROM chat_uploads WHERE conversation_id {conv}"),
             format!("UPDATE voice_calls SET caller = '' WHERE conversation_id {conv}"),
+            // The care workflows' notes (agents' and supervisors' words about the customer); the
+            // amounts, codes and billing references stay for the adjustments report.
+            "UPDATE care_requests SET note = $2, \
+             decision_note = CASE WHEN decision_note IS NULL THEN NULL ELSE $2 END WHERE customer_id = $1"
+                .to_owned(),
         ];
         sqlx::query(
             "UPDATE customers SET name = NULL, email = NULL, erased_at = COALESCE(erased_at, $2) WHERE id = $1",
