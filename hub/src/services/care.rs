@@ -37,20 +37,14 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 100;
 /// How many bills of each account the adjustment form lists.
 const BILLS_PER_ACCOUNT: u32 = 6;
 
-/// A BSS failure as the hub answers it.
+/// A BSS failure as the hub answers it (the `bss_*` codes of the one error table), logged when
+/// the billing system itself is at fault.
 #[must_use]
 pub fn bss_error(e: BssError) -> Error {
-    let code = match &e {
-        BssError::Unavailable(_) => ErrorCode::BssUnavailable,
-        BssError::NotFound { .. } => ErrorCode::BssNotFound,
-        BssError::Rejected { .. } => ErrorCode::BssRejected,
-        BssError::Malformed(_) => ErrorCode::BssMalformed,
-        BssError::Invalid(_) => ErrorCode::InvalidField,
-    };
-    if code == ErrorCode::BssUnavailable || code == ErrorCode::BssMalformed {
+    if matches!(e, BssError::Unavailable(_) | BssError::Malformed(_)) {
         tracing::warn!(error = %e, "billing system call failed");
     }
-    Error::BadRequest { code, message: e.to_string() }
+    Error::from(e)
 }
 
 /// A reference typed by an agent, checked; a bad one is 422 naming `field`.
@@ -1087,64 +1081,5 @@ mod tests {
         assert_eq!(note("note", None, false).unwrap(), "");
         assert!(note("note", Some(&"x".repeat(1001)), false).is_err());
         assert!(note("note", Some("a\u{7}"), false).is_err());
-    }
-}
-
-/// Until the billing system is wired (`[bss]`): every call is unavailable.
-#[derive(Debug)]
-pub struct NoBss;
-
-#[async_trait::async_trait]
-impl Bss for NoBss {
-    fn name(&self) -> &'static str {
-        "none"
-    }
-    async fn find_customers(&self, _: &bss::Lookup, _: u32) -> bss::Result<Vec<bss::BssCustomer>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn customer(&self, _: &CustomerRef) -> bss::Result<bss::BssCustomer> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn accounts(&self, _: &CustomerRef) -> bss::Result<Vec<bss::BillingAccount>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn products(&self, _: &CustomerRef) -> bss::Result<Vec<Product>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn bills(&self, _: &AccountRef, _: u32) -> bss::Result<Vec<Bill>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn bill(&self, _: &BillRef) -> bss::Result<Bill> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn usage(&self, _: &ProductRef) -> bss::Result<bss::Usage> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn catalogue(&self) -> bss::Result<Vec<Offering>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn eligibility(&self, _: &CustomerRef, _: &OfferingRef) -> bss::Result<Eligibility> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn changes(&self, _: &ProductRef) -> bss::Result<Vec<ProductChange>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn retention_offers(&self, _: &ProductRef) -> bss::Result<Vec<RetentionOffer>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn orders(&self, _: &CustomerRef, _: u32) -> bss::Result<Vec<bss::Order>> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn place_order(&self, _: &NewOrder) -> bss::Result<bss::Order> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn adjust(&self, _: &NewAdjustment) -> bss::Result<bss::Adjustment> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn arrange_payment(&self, _: &bss::NewPaymentArrangement) -> bss::Result<bss::PaymentArrangement> {
-        Err(BssError::Unavailable("no billing system configured".into()))
-    }
-    async fn run_service_test(&self, _: &ProductRef) -> bss::Result<bss::ServiceTest> {
-        Err(BssError::Unavailable("no billing system configured".into()))
     }
 }
