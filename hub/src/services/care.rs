@@ -601,6 +601,7 @@ impl Care {
         let what = format!("{} {} on bill {}", decimal(amount), currency, bill.number);
         let (request, inserted) =
             self.core.store.insert_care_request(&new, &summary_of(new.kind, &what, state)).await?;
+        self.count(&request, inserted);
         if !inserted {
             return self.resume(agent, request).await;
         }
@@ -639,7 +640,7 @@ impl Care {
                     decision_note: None,
                 };
                 let summary = summary_of(request.kind, &what, CareState::Applied);
-                let request = self.core.store.transition_care_request(request.id, &change, actor, &summary).await?;
+                let request = self.transition(request.id, &change, actor, &summary).await?;
                 Ok(Outcome { request, changed: true })
             }
             Err(e) => Err(self.failed(actor, &request, &what, e).await),
@@ -666,7 +667,7 @@ impl Care {
                 decision_note: Some(decision_note),
             };
             let summary = summary_of(request.kind, "approved by a supervisor", CareState::Approved);
-            self.core.store.transition_care_request(id, &change, Actor::Agent(supervisor.id), &summary).await?
+            self.transition(id, &change, Actor::Agent(supervisor.id), &summary).await?
         } else if request.state == CareState::Approved && request.decided_by.is_some() {
             request
         } else {
@@ -692,8 +693,7 @@ impl Care {
             decision_note: Some(decision_note),
         };
         let summary = summary_of(request.kind, "rejected by a supervisor", CareState::Rejected);
-        let request =
-            self.core.store.transition_care_request(id, &change, Actor::Agent(supervisor.id), &summary).await?;
+        let request = self.transition(id, &change, Actor::Agent(supervisor.id), &summary).await?;
         Ok(Outcome { request, changed: true })
     }
 
@@ -961,6 +961,7 @@ impl Care {
         }
         let (request, inserted) =
             self.core.store.insert_care_request(&new, &summary_of(new.kind, what, new.state)).await?;
+        self.count(&request, inserted);
         if !inserted {
             return self.resume(agent, request).await;
         }
@@ -988,7 +989,7 @@ impl Care {
                     decision_note: None,
                 };
                 let summary = summary_of(request.kind, &format!("{what}, order {}", placed.id), CareState::Applied);
-                let request = self.core.store.transition_care_request(request.id, &change, actor, &summary).await?;
+                let request = self.transition(request.id, &change, actor, &summary).await?;
                 Ok(Outcome { request, changed: true })
             }
             Err(e) => Err(self.failed(actor, &request, what, e).await),
@@ -1010,10 +1011,29 @@ impl Care {
             decision_note: None,
         };
         let summary = summary_of(request.kind, what, CareState::Failed);
-        if let Err(store) = self.core.store.transition_care_request(request.id, &change, actor, &summary).await {
+        if let Err(store) = self.transition(request.id, &change, actor, &summary).await {
             tracing::error!(request_id = %request.id, error = %store, "cannot record a refused care request");
         }
         bss_error(e)
+    }
+
+    /// Moves a submission on (the store records it on the timeline) and counts the state reached.
+    async fn transition(
+        &self,
+        id: CareRequestId,
+        change: &CareTransition,
+        actor: Actor,
+        summary: &str,
+    ) -> Result<CareRequest, schema::StoreError> {
+        let request = self.core.store.transition_care_request(id, change, actor, summary).await?;
+        self.count(&request, true);
+        Ok(request)
+    }
+
+    fn count(&self, request: &CareRequest, changed: bool) {
+        if changed {
+            self.core.metrics.care_requests.with_label_values(&[request.kind.as_str(), request.state.as_str()]).inc();
+        }
     }
 
     /// The label of a reason code in `language` (English when it has none).
