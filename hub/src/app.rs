@@ -24,6 +24,7 @@ use crate::services::account360::Account360;
 use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
+use crate::services::care::Care;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub audit: Arc<Audit>,
     /// Single sign-on, when `[sso]` is enabled.
     pub sso: Option<Sso>,
+    /// The customer-care workflows (orders and bill adjustments through the billing system).
+    pub care: Care,
     /// Whether staff may sign in with a password (`sso.local_passwords`).
     pub password_policy: PasswordPolicy,
     /// The operator's billing system (`[bss]`), behind timeouts, retries, a circuit breaker and
@@ -340,7 +343,9 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     };
     let privacy =
         Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
+    let care = Care::new(core.clone(), Arc::clone(&bss), config.care.clone()).map_err(StartError::Config)?;
     let state = web::Data::new(AppState {
+        care,
         privacy: Arc::clone(&privacy),
         sso,
         password_policy,

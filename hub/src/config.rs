@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
+mod care;
+pub use care::{AdjustmentLimits, CareConfig, MAX_REASON_CODE, ReasonCode};
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,8 @@ pub struct Config {
     pub demo: DemoConfig,
     /// Who may read `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// The customer-care workflows (`[care]`): reason codes and adjustment limits.
+    pub care: CareConfig,
     /// The operator's billing system (`[bss]`): embedded or a TM Forum Open API endpoint, and
     /// the timeouts, retries, circuit breaker and cache around it.
     pub bss: BssConfig,
@@ -1016,6 +1021,7 @@ impl Config {
                 "server.heartbeat_secs is {heartbeat}: it must be from 1 to {MAX_HEARTBEAT_SECS} seconds"
             )))));
         }
+        self.care.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
         let days = self.audit.retention_days;
         if !(1..=3650).contains(&days) {
             return Err(ConfigError(Box::new(figment::Error::from(format!(

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub bss_calls: HistogramVec,
     /// The billing system's circuit breaker: 0 closed, 1 half-open, 2 open.
     pub bss_breaker: IntGaugeVec,
+    /// The care workflows' submissions reaching each state, by workflow and state.
+    pub care_requests: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -116,6 +118,13 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("retention_runs_total", "Runs of the retention job, by outcome"),
                     &["outcome"],
+                )?,
+            ),
+            care_requests: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("care_requests_total", "Care workflow submissions reaching a state, by workflow"),
+                    &["kind", "state"],
                 )?,
             ),
             bss_calls: register(

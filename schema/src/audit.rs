@@ -80,6 +80,13 @@ name_enum!(
         AuditExported => "audit.exported",
         AuditVerified => "audit.verified",
         AuditPruned => "audit.pruned",
+        CareServiceOrdered => "care.service_ordered",
+        CareServiceModified => "care.service_modified",
+        CareServiceDiscontinued => "care.service_discontinued",
+        CareServiceRetained => "care.service_retained",
+        CareAdjustmentRequested => "care.adjustment_requested",
+        CareAdjustmentApproved => "care.adjustment_approved",
+        CareAdjustmentRejected => "care.adjustment_rejected",
     }
 );
 
@@ -97,6 +104,7 @@ name_enum!(
         Setting => "setting",
         SocialAccount => "social_account",
         Audit => "audit",
+        CareRequest => "care_request",
     }
 );
 

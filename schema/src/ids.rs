@@ -103,3 +103,7 @@ id_type!(
     /// A canned response: a reply snippet agents insert with its shortcut.
     CannedResponseId
 );
+id_type!(
+    /// A care workflow's submission (also the billing system's `external_id` for it).
+    CareRequestId
+);

@@ -6,6 +6,7 @@ mod values;
 
 pub mod audit;
 pub mod canned;
+pub mod care;
 mod domain;
 mod ids;
 pub mod knowledge;
@@ -20,18 +21,20 @@ pub use audit::{
     ActorKind, AuditAction, AuditAnchor, AuditEntry, BrokenLink, ChainBreak, ChainHash, ChainVerifier, NewAuditEntry,
     TargetKind,
 };
+pub use care::{CareFilter, CareKind, CareRequest, CareState, CareTransition, NewCareRequest};
 pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
 };
 pub use ids::{
-    AgentId, AttachmentId, CannedResponseId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId,
-    TicketId, UnansweredId,
+    AgentId, AttachmentId, CannedResponseId, CareRequestId, ConversationId, CustomerId, DocumentId, MessageId,
+    SocialAccountId, TicketId, UnansweredId,
 };
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
     TicketEvent, TicketHistorySample, TicketNote,
 };
+pub use store::MAX_CARE_LIST;
 pub use store::{
     AccountChange, AuditFilter, AuditPosition, ConsoleSetting, MAX_CHALLENGE_FAILURES, MfaEnrolment, SipIdentity,
     VoiceCall,

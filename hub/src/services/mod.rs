@@ -16,6 +16,7 @@ pub mod archive;
 pub mod audit;
 pub mod bot;
 pub mod canned;
+pub mod care;
 pub mod email;
 pub mod escalate;
 pub mod ingest;

@@ -27,6 +27,8 @@ mod bss;
 pub use audit::{AuditFilter, AuditPosition};
 pub use bss::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
 mod canned;
+mod care;
+pub use care::MAX_CARE_LIST;
 mod customers;
 pub use customers::{CustomerConversation, MessagePreview};
 mod email;

@@ -71,11 +71,13 @@ pub enum ExportKind {
     TicketNotes,
     /// The audit trail's entries about the customer (reads of their profile, exports, holds).
     AuditEntries,
+    /// The care workflows' submissions for them (orders, bill adjustments, consent answers).
+    CareRequests,
 }
 
 impl ExportKind {
     /// Every kind, in the archive's order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::Customer,
         Self::Handles,
         Self::Conversations,
@@ -93,6 +95,7 @@ impl ExportKind {
         Self::TicketEvents,
         Self::TicketNotes,
         Self::AuditEntries,
+        Self::CareRequests,
     ];
 
     /// The kind's name: its JSON file is `<name>.json`, its files are under `<name>/`.
@@ -116,6 +119,7 @@ impl ExportKind {
             Self::TicketEvents => "ticket_events",
             Self::TicketNotes => "ticket_notes",
             Self::AuditEntries => "audit_entries",
+            Self::CareRequests => "care_requests",
         }
     }
 
@@ -200,6 +204,7 @@ impl ExportKind {
             Self::AuditEntries => {
                 ("t.*", "audit_entries t WHERE t.target_kind = 'customer' AND t.target_id = $1".to_owned(), "t.hash")
             }
+            Self::CareRequests => ("t.*", "care_requests t WHERE t.customer_id = $1".to_owned(), "t.id"),
         };
         format!("SELECT {cols}, {key} AS k FROM {from} AND {key} > $2 ORDER BY {key} LIMIT $3")
     }
@@ -552,6 +557,11 @@ impl Store {
             format!("DELETE FROM email_inbound WHERE conversation_id {conv}"),
             format!("DELETE FROM chat_uploads WHERE conversation_id {conv}"),
             format!("UPDATE voice_calls SET caller = '' WHERE conversation_id {conv}"),
+            // The care workflows' notes (agents' and supervisors' words about the customer); the
+            // amounts, codes and billing references stay for the adjustments report.
+            "UPDATE care_requests SET note = $2, \
+             decision_note = CASE WHEN decision_note IS NULL THEN NULL ELSE $2 END WHERE customer_id = $1"
+                .to_owned(),
         ];
         sqlx::query(
             "UPDATE customers SET name = NULL, email = NULL, erased_at = COALESCE(erased_at, $2) WHERE id = $1",

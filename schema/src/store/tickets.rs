@@ -58,7 +58,7 @@ fn actor_columns(actor: Actor) -> (&'static str, Option<String>) {
     }
 }
 
-async fn insert_event(tx: &mut Transaction<'static, Any>, event: &TicketEvent) -> Result<()> {
+pub(super) async fn insert_event(tx: &mut Transaction<'static, Any>, event: &TicketEvent) -> Result<()> {
     let (actor, actor_id) = actor_columns(event.actor);
     sqlx::query(
         "INSERT INTO ticket_events (id, ticket_id, actor, actor_id, kind, detail, at) \

@@ -195,6 +195,23 @@ POST   /api/v1/customers/{id}/erase                       admin
 GET    /api/v1/settings/mfa                               admin
 PUT    /api/v1/settings/mfa                               admin
 POST   /api/v1/agents/{id}/mfa/reset                      admin
+# Issue 16: the customer-care workflows and their approvals.
+GET    /api/v1/care/options                               agent supervisor admin
+GET    /api/v1/conversations/{id}/care/requests           agent supervisor admin
+GET    /api/v1/conversations/{id}/care/catalogue          agent supervisor admin
+GET    /api/v1/conversations/{id}/care/eligibility        agent supervisor admin
+POST   /api/v1/conversations/{id}/care/new-service        agent supervisor admin
+GET    /api/v1/conversations/{id}/care/changes            agent supervisor admin
+POST   /api/v1/conversations/{id}/care/modify-service     agent supervisor admin
+GET    /api/v1/conversations/{id}/care/bills              agent supervisor admin
+GET    /api/v1/conversations/{id}/care/bills/{bill}       agent supervisor admin
+POST   /api/v1/conversations/{id}/care/adjustments        agent supervisor admin
+GET    /api/v1/conversations/{id}/care/cancellable        agent supervisor admin
+POST   /api/v1/conversations/{id}/care/discontinue        agent supervisor admin
+GET    /api/v1/care/approvals                             supervisor admin
+POST   /api/v1/care/approvals/{id}/approve                supervisor admin
+POST   /api/v1/care/approvals/{id}/reject                 supervisor admin
+GET    /api/v1/care/adjustments                           supervisor admin
 ";
 
 /// Operations that end the caller's session: asked with a session of its own, signed in for it.

@@ -18,6 +18,7 @@ mod bot;
 mod bss;
 mod bss_tmf;
 mod canned;
+mod care;
 mod customers;
 mod email;
 mod email_imap;

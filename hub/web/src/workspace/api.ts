@@ -171,8 +171,8 @@ export class Api {
   /** A call to the hub. A sensitive action answered 401 `step_up_required` opens the step-up
    * dialog and, once the member confirmed who they are, is sent again (once); cancelled, it
    * fails with that answer. */
-  async request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+  async request<T>(method: string, path: string, body?: unknown, retried = false, extra: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { ...extra, authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     if (response.status === 401) {
@@ -184,7 +184,7 @@ export class Api {
         } catch {
           return parse<T>(response);
         }
-        return this.request<T>(method, path, body, true);
+        return this.request<T>(method, path, body, true, extra);
       }
       this.onUnauthorized();
     }
