@@ -552,6 +552,8 @@ impl Store {
             format!("DELETE FROM email_inbound WHERE conversation_id {conv}"),
             format!("DELETE FROM chat_uploads WHERE conversation_id {conv}"),
             format!("UPDATE voice_calls SET caller = '' WHERE conversation_id {conv}"),
+            format!("DELETE FROM selfservice_sessions WHERE conversation_id {conv}"),
+            format!("DELETE FROM selfservice_sends WHERE conversation_id {conv}"),
         ];
         sqlx::query(
             "UPDATE customers SET name = NULL, email = NULL, erased_at = COALESCE(erased_at, $2) WHERE id = $1",
