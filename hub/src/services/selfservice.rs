@@ -994,13 +994,26 @@ impl SelfService {
             return Ok(Reply::Say(texts::nothing_to_arrange(language).to_owned()));
         };
         let today = OffsetDateTime::now_utc().date();
-        let overdue_days = if account.overdue.minor > 0 {
-            account.due_date.map_or(i64::MAX, |due| (today - due).whole_days().max(0))
+        // How long the oldest unpaid bill is past its due date (none known while something is
+        // overdue: treated as beyond the rules).
+        let oldest_overdue = if account.overdue.minor > 0 {
+            self.bss
+                .bills(&account.id, 24)
+                .await?
+                .into_iter()
+                .filter(|b| b.unpaid.minor > 0 && b.due < today)
+                .map(|b| b.due)
+                .min()
         } else {
-            0
+            None
+        };
+        let overdue_days = match (account.overdue.minor > 0, oldest_overdue) {
+            (false, _) => 0,
+            (true, Some(due)) => (today - due).whole_days().max(0),
+            (true, None) => i64::MAX,
         };
         if overdue_days > i64::from(self.config.arrangement_max_overdue_days) {
-            let since = account.due_date.map_or_else(|| "an unknown date".to_owned(), texts::date);
+            let since = oldest_overdue.map_or_else(|| "an unknown date".to_owned(), texts::date);
             return Ok(Reply::HandOver(format!(
                 "Self-service payment arrangement outside the rules: account {} has a balance of {} of which {} is overdue since {since} ({} days; the bot may arrange payment only up to {} days overdue, and at most {} days ahead). The customer was verified by a one-time code in this conversation ({}).",
                 account.id,
