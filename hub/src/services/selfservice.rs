@@ -37,7 +37,7 @@ use bss::{
 };
 use rand::Rng;
 use rand::rngs::OsRng;
-use schema::{AuthorKind, Conversation, ConversationId, Language, Message, MessageText, NewMessage, Store};
+use schema::{AuthorKind, Conversation, ConversationId, Language, MediaRef, Message, MessageText, NewMessage, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::{Date, Duration as TimeDuration, OffsetDateTime};
@@ -53,6 +53,8 @@ use crate::services::ingest::Ingest;
 pub const INTENTS: [&str; 5] =
     ["account_balance", "account_usage", "bill_explain", "plan_change", "payment_arrangement"];
 
+/// The media kind of the marker on the bot's "code sent" message (see docs/api.md).
+pub const CODE_MEDIA_KIND: &str = "one_time_code";
 /// Longest bot message, in characters.
 const MAX_CHARS: usize = 20_000;
 /// Most contacts offered, plans listed, products asked about.
@@ -457,13 +459,17 @@ impl SelfService {
     }
 
     async fn say(&self, conversation: ConversationId, text: &str) -> Result<(), Error> {
+        self.say_with(conversation, text, Vec::new()).await
+    }
+
+    async fn say_with(&self, conversation: ConversationId, text: &str, media: Vec<MediaRef>) -> Result<(), Error> {
         let new = NewMessage {
             conversation_id: conversation,
             author: AuthorKind::Bot,
             author_id: None,
             text: MessageText::parse(text, MAX_CHARS)?,
             channel_message_id: None,
-            media: Vec::new(),
+            media,
             template: None,
         };
         self.ingest.append(new).await?;
@@ -799,7 +805,16 @@ impl SelfService {
             return Ok(Outcome::Handled);
         }
         tracing::info!(conversation_id = %conversation.id, kind = ?offered.kind, "self-service code sent");
-        self.say(conversation.id, &texts::code_sent(language, &offered.masked, self.config.code_ttl_minutes)).await?;
+        // The marker lets the web chat show a code field (`autocomplete="one-time-code"`); every
+        // channel reads the text alone.
+        let marker = MediaRef {
+            kind: CODE_MEDIA_KIND.to_owned(),
+            reference: CODE_MEDIA_KIND.to_owned(),
+            mime_type: None,
+            file_name: None,
+        };
+        let text = texts::code_sent(language, &offered.masked, self.config.code_ttl_minutes);
+        self.say_with(conversation.id, &text, vec![marker]).await?;
         session.step = Step::AwaitingCode {
             customer,
             contacts,
