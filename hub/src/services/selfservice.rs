@@ -362,11 +362,11 @@ fn picked_contact(text: &str, contacts: &[Offered]) -> Option<usize> {
         return Some(i);
     }
     let folded = bot_fold(text);
-    let kind = if ["mail", "correo"].iter().any(|w| folded.contains(w)) {
+    let words: Vec<&str> = folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    let kind = if has(&["mail", "email", "e", "correo", "electronico"]) && !has(&["sms"]) {
         ContactKind::Email
-    } else if ["sms", "phone", "mobile", "telefono", "movil", "telemovel", "texto", "text"]
-        .iter()
-        .any(|w| folded.contains(w))
+    } else if has(&["sms", "phone", "mobile", "telefono", "movil", "telemovel", "texto", "text", "mensaje", "mensagem"])
     {
         ContactKind::Phone
     } else {
@@ -1191,6 +1191,8 @@ mod tests {
         assert_eq!(picked_contact("by sms please", &contacts), Some(1));
         assert_eq!(picked_contact("correo", &contacts), Some(0));
         assert_eq!(picked_contact("1", &contacts), Some(0));
+        assert_eq!(picked_contact("e-mail", &contacts), Some(0));
+        assert_eq!(picked_contact("in this context", &contacts), None);
     }
 
     #[test]
