@@ -414,6 +414,8 @@ pub struct SelfService {
     config: SelfServiceConfig,
     /// The key every code digest is made with (kept sealed in the store, see `app.rs`).
     code_key: [u8; 32],
+    /// Bot messages of the turns in progress, by conversation (see [`SelfService::flush`]).
+    said: std::sync::Mutex<std::collections::HashMap<ConversationId, Vec<(MessageText, Vec<MediaRef>)>>>,
 }
 
 impl std::fmt::Debug for SelfService {
@@ -436,7 +438,7 @@ impl SelfService {
         config: SelfServiceConfig,
         code_key: [u8; 32],
     ) -> Self {
-        Self { store, bss, assistant, ingest, senders, config, code_key }
+        Self { store, bss, assistant, ingest, senders, config, code_key, said: std::sync::Mutex::default() }
     }
 
     fn sender(&self, kind: ContactKind) -> Option<&Arc<dyn CodeSender>> {
@@ -462,17 +464,36 @@ impl SelfService {
         self.say_with(conversation, text, Vec::new()).await
     }
 
+    /// Queues a bot message of this turn: they are appended once the turn's state is stored, so
+    /// a customer who answers at once (a code typed the moment it is announced) always meets
+    /// the state that expects the answer.
+    #[allow(clippy::unused_async)]
     async fn say_with(&self, conversation: ConversationId, text: &str, media: Vec<MediaRef>) -> Result<(), Error> {
-        let new = NewMessage {
-            conversation_id: conversation,
-            author: AuthorKind::Bot,
-            author_id: None,
-            text: MessageText::parse(text, MAX_CHARS)?,
-            channel_message_id: None,
-            media,
-            template: None,
-        };
-        self.ingest.append(new).await?;
+        let text = MessageText::parse(text, MAX_CHARS)?;
+        self.said
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(conversation)
+            .or_default()
+            .push((text, media));
+        Ok(())
+    }
+
+    /// Appends the messages this turn queued for the conversation.
+    async fn flush(&self, conversation: ConversationId) -> Result<(), Error> {
+        let queued = self.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&conversation);
+        for (text, media) in queued.unwrap_or_default() {
+            let new = NewMessage {
+                conversation_id: conversation,
+                author: AuthorKind::Bot,
+                author_id: None,
+                text,
+                channel_message_id: None,
+                media,
+                template: None,
+            };
+            self.ingest.append(new).await?;
+        }
         Ok(())
     }
 
@@ -493,6 +514,23 @@ impl SelfService {
     /// # Errors
     /// The store fails.
     pub async fn turn(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+        code: Option<&SecretCode>,
+    ) -> Result<Outcome, Error> {
+        let outcome = self.decide(conversation, message, code).await;
+        if outcome.is_err() {
+            // Nothing half-said: the state was not stored, so neither are its messages.
+            self.said.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&conversation.id);
+            return outcome;
+        }
+        self.flush(conversation.id).await?;
+        outcome
+    }
+
+    /// The turn's decision, its state stored and its messages queued.
+    async fn decide(
         &self,
         conversation: &Conversation,
         message: &Message,
