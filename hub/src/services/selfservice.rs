@@ -404,6 +404,9 @@ fn lookup_of(text: &str) -> Option<Lookup> {
         .map(Lookup::Account)
 }
 
+/// A bot message queued by a turn: its text and media.
+type Said = (MessageText, Vec<MediaRef>);
+
 /// Self-service in the bot worker.
 pub struct SelfService {
     store: Store,
@@ -415,7 +418,7 @@ pub struct SelfService {
     /// The key every code digest is made with (kept sealed in the store, see `app.rs`).
     code_key: [u8; 32],
     /// Bot messages of the turns in progress, by conversation (see [`SelfService::flush`]).
-    said: std::sync::Mutex<std::collections::HashMap<ConversationId, Vec<(MessageText, Vec<MediaRef>)>>>,
+    said: std::sync::Mutex<std::collections::HashMap<ConversationId, Vec<Said>>>,
 }
 
 impl std::fmt::Debug for SelfService {

@@ -131,7 +131,7 @@ async fn a_verified_customer_gets_live_answers_and_changes_their_plan(backend: B
 
     // The code arrives at the relay, to the BSS's address for the customer.
     let (envelope, _, mail) = relay.mail(1).await;
-    assert_eq!(envelope.rcpt_to.iter().map(ToString::to_string).collect::<Vec<_>>(), [email.clone()]);
+    assert_eq!(envelope.rcpt_to.iter().map(ToString::to_string).collect::<Vec<_>>(), [email.as_str()]);
     let code = code_in(&mail.text);
     let answers = say(&mut ws, "c3", &format!("my code is {code}"), 2).await;
     assert!(answers[0].starts_with("Thank you"), "{answers:?}");
