@@ -32,6 +32,7 @@ use crate::services::knowledge::Knowledge;
 use crate::services::mfa::Mfa;
 use crate::services::privacy::Privacy;
 use crate::services::routing::Routing;
+use crate::services::selfservice::{self, CodeInbox, SelfService};
 use crate::services::settings::Settings;
 use crate::services::social::Social;
 use crate::services::sso::{self, PasswordPolicy, Sso, SsoConfigError};
@@ -179,6 +180,33 @@ async fn visitor_key(store: &Store, config: &Config, secrets: &SecretBox) -> Res
     Ok(VisitorTokenKey::new(secrets.open(&stored, VISITOR_SECRET)?))
 }
 
+/// The setting that keeps the key of self-service's code digests, sealed and bound to its name.
+const CODE_KEY: &str = "selfservice.code_key";
+
+/// The key self-service's one-time codes are digested with: made once and kept in the store,
+/// sealed with the secrets key, so every node (and a restarted one) checks the same digests.
+async fn code_key(store: &Store, secrets: &SecretBox) -> Result<[u8; 32], StartError> {
+    use sha2::Digest as _;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let fresh = secrets.seal(base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes(), CODE_KEY)?;
+    let stored = store.setting_or_init(CODE_KEY, move || fresh).await?;
+    Ok(sha2::Sha256::digest(secrets.open(&stored, CODE_KEY)?).into())
+}
+
+/// Self-service's code senders: e-mail through the e-mail channel's relay, SMS through
+/// `[selfservice.sms]`.
+fn code_senders(config: &Config, email: &Email) -> Result<Vec<Arc<dyn selfservice::CodeSender>>, StartError> {
+    let mut senders: Vec<Arc<dyn selfservice::CodeSender>> = Vec::new();
+    if let Some(sender) = email.code_sender() {
+        senders.push(sender);
+    }
+    if let Some(sms) = &config.selfservice.sms {
+        senders.push(Arc::new(selfservice::HttpSms::new(sms).map_err(StartError::Config)?));
+    }
+    Ok(senders)
+}
+
 /// The configured billing system (`[bss]`) in its resilience wrapper; with `serve --demo` and
 /// the embedded BSS, the demo accounts are seeded and linked to the demo customers.
 async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>, StartError> {
@@ -276,15 +304,33 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         (None, None)
     };
     let (social_wake, email_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let ingest = Arc::new(Ingest::new(
-        core.clone(),
-        Arc::clone(&routing),
-        email.replies(),
-        assistant.as_ref().map(|(_, queue)| queue.clone()),
-        vec![Arc::clone(&social_wake), Arc::clone(&email_wake)],
-    ));
+    // Self-service answers in the bot's conversations.
+    let selfservice_on = config.selfservice.enabled && assistant.is_some();
+    let ingest = Arc::new(
+        Ingest::new(
+            core.clone(),
+            Arc::clone(&routing),
+            email.replies(),
+            assistant.as_ref().map(|(_, queue)| queue.clone()),
+            vec![Arc::clone(&social_wake), Arc::clone(&email_wake)],
+        )
+        .with_codes(selfservice_on.then(|| CodeInbox::new(store.clone()))),
+    );
     let assistant = assistant.map(|(a, _)| a);
     if let (Some(assistant), Some(jobs)) = (&assistant, bot_jobs) {
+        let selfservice = if selfservice_on {
+            Some(Arc::new(SelfService::new(
+                store.clone(),
+                Arc::clone(&bss),
+                Arc::clone(assistant),
+                Arc::clone(&ingest),
+                code_senders(&config, &email)?,
+                config.selfservice.clone(),
+                code_key(&store, &secrets).await?,
+            )))
+        } else {
+            None
+        };
         bot::spawn_workers(
             jobs,
             bot::Worker {
@@ -293,6 +339,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
                 ingest: Arc::clone(&ingest),
                 escalate: Arc::clone(&escalate),
                 routing: Arc::clone(&routing),
+                selfservice,
             },
         );
     }

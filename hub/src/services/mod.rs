@@ -25,6 +25,7 @@ pub mod mfa;
 pub mod outbox;
 pub mod privacy;
 pub mod routing;
+pub mod selfservice;
 pub mod settings;
 pub mod social;
 pub mod sso;

@@ -38,6 +38,7 @@ mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod privacy;
 pub use privacy::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
+mod selfservice;
 mod social;
 mod sso;
 pub use sso::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};

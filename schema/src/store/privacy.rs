@@ -562,6 +562,8 @@ impl Store {
             "UPDATE care_requests SET note = $2, \
              decision_note = CASE WHEN decision_note IS NULL THEN NULL ELSE $2 END WHERE customer_id = $1"
                 .to_owned(),
+            format!("DELETE FROM selfservice_sessions WHERE conversation_id {conv}"),
+            format!("DELETE FROM selfservice_sends WHERE conversation_id {conv}"),
         ];
         sqlx::query(
             "UPDATE customers SET name = NULL, email = NULL, erased_at = COALESCE(erased_at, $2) WHERE id = $1",

@@ -28,6 +28,7 @@ mod ops;
 mod privacy;
 mod routing;
 mod routing_console;
+mod selfservice;
 mod social;
 mod sso;
 mod store;
