@@ -23,6 +23,7 @@ use crate::secrets::{SecretBox, SecretsError};
 use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
+use crate::services::customers::Customers;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Data-subject rights (export, erasure, legal hold) and the retention job.
     pub privacy: Arc<Privacy>,
+    /// Customers as staff work on them: profile, search, handles, merge.
+    pub customers: Customers,
     /// The supervisors' live wall.
     pub wall: Wall,
     /// Websockets open per client address.
@@ -304,6 +307,8 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
         canned: Canned::new(core.clone(), Arc::clone(&routing)),
         wall: Wall::new(core.clone(), Arc::clone(&routing)),
+        // The billing system joins when `[bss]` is wired (the embedded or TMF adapter).
+        customers: Customers::new(core.clone(), None),
         sockets: Arc::default(),
         routing: Arc::clone(&routing),
         ingest: Arc::clone(&ingest),

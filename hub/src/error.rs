@@ -56,6 +56,8 @@ error_codes! {
     NotFound = ("not_found", 404, "no such resource (or route)"),
     SsoDisabled = ("sso_disabled", 404, "single sign-on is not configured on this hub"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
+    HandleTaken = ("handle_taken", 409, "another customer holds this handle (e-mail address, phone number, platform id): merge the two customers instead"),
+    MergeRefused = ("merge_refused", 409, "the customers cannot be merged: one is erased or already merged, or they are linked to different billing customers"),
     LegalHold = ("legal_hold", 409, "the customer is under legal hold: erasure waits until an administrator lifts it"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
     PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),

@@ -7,6 +7,7 @@ mod values;
 pub mod audit;
 pub mod canned;
 mod domain;
+pub mod identity;
 mod ids;
 pub mod knowledge;
 pub mod linear;
@@ -24,6 +25,7 @@ pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
 };
+pub use identity::{ConsentKind, HandleKind, Identity, PhoneNumber};
 pub use ids::{
     AgentId, AttachmentId, CannedResponseId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId,
     TicketId, UnansweredId,
@@ -41,6 +43,9 @@ pub use store::{
     InboundEmail, InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound,
     OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError, StoreOptions,
     StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
+};
+pub use store::{
+    Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, Outcome, ProfileChange,
 };
 pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};

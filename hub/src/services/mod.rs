@@ -15,6 +15,7 @@ pub mod archive;
 pub mod audit;
 pub mod bot;
 pub mod canned;
+pub mod customers;
 pub mod email;
 pub mod escalate;
 pub mod ingest;

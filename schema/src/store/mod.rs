@@ -26,8 +26,10 @@ mod audit;
 pub use audit::{AuditFilter, AuditPosition};
 mod canned;
 mod customers;
-pub use customers::{CustomerConversation, MessagePreview};
+pub use customers::{CustomerConversation, MessagePreview, Outcome};
 mod email;
+mod identity;
+pub use identity::{Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, ProfileChange};
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;
@@ -462,13 +464,15 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // Handles given here are verified (the caller vouches for them); one per identity.
+        let mut seen = Vec::new();
         for h in &customer.handles {
-            sqlx::query("INSERT INTO customer_handles (channel, handle, customer_id) VALUES ($1, $2, $3)")
-                .bind(h.channel.as_str())
-                .bind(&h.handle)
-                .bind(customer.id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            let identity = crate::identity::Identity::of_arrival(h.channel, &h.handle);
+            if seen.contains(&identity) {
+                continue;
+            }
+            identity::insert_handle(&mut tx, customer.id, &identity, true, h.channel, &h.handle, None, now).await?;
+            seen.push(identity);
         }
         sqlx::query(
             "INSERT INTO conversations (id, customer_id, channel, status, assignee_id, language, last_seq, \
@@ -497,7 +501,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound { what: "customer" })?;
         let handles =
-            sqlx::query("SELECT channel, handle FROM customer_handles WHERE customer_id = $1 ORDER BY channel")
+            sqlx::query("SELECT channel, handle FROM customer_handles WHERE customer_id = $1 ORDER BY channel, handle")
                 .bind(id.to_string())
                 .fetch_all(&self.read)
                 .await?

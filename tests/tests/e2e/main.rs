@@ -16,6 +16,7 @@ mod authz;
 mod bad_input;
 mod bot;
 mod canned;
+mod customer_identity;
 mod customers;
 mod email;
 mod email_imap;
