@@ -78,7 +78,7 @@ export function ContactEdit({ store, profile }: { store: Store; profile: Custome
     );
   };
   return (
-    <form class="customer-edit" aria-label={t('customer.edit_title')} onSubmit={(e) => void save(e)}>
+    <form class="customer-edit" noValidate aria-label={t('customer.edit_title')} onSubmit={(e) => void save(e)}>
       {field('name', t('customer.name'), name, setName, 'text', first)}
       {field('email', t('customer.email'), email, setEmail, 'email')}
       {field('phone', t('customer.phone'), phone, setPhone, 'tel')}
