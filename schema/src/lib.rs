@@ -44,6 +44,7 @@ pub use store::{
     OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError, StoreOptions,
     StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
+pub use store::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
 pub use store::{
     Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, Outcome, ProfileChange,
 };

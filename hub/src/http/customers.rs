@@ -681,8 +681,8 @@ pub struct BssLinkBody {
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "that billing customer is linked to another customer", body = ErrorBody),
-        (status = 422, description = "malformed, or unknown to the billing system", body = ErrorBody),
-        (status = 503, description = "no billing system answers", body = ErrorBody)
+        (status = 422, description = "a malformed reference", body = ErrorBody),
+        (status = 503, description = "`bss_unavailable`: the billing system does not answer", body = ErrorBody)
     )
 )]
 #[put("/customers/{id}/bss-link")]

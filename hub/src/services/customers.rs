@@ -73,15 +73,16 @@ pub struct Customers {
     bss: Option<Arc<dyn Bss>>,
 }
 
+/// A BSS failure, by the one error table (`bss_*`); a malformed reference names the field.
 fn bss_error(e: BssError) -> Error {
     match e {
-        BssError::Unavailable(m) => Error::Unavailable(format!("the billing system is unavailable: {m}")),
-        BssError::NotFound { kind, id } => {
-            Error::invalid("bss_customer_id", format!("no {kind} {id} in the billing system"))
-        }
         BssError::Invalid(m) => Error::invalid("bss_customer_id", m),
-        other => Error::Unavailable(other.to_string()),
+        other => other.into(),
     }
+}
+
+fn bss_timeout() -> Error {
+    Error::Bss(BssError::Unavailable("the billing system did not answer in time".into()))
 }
 
 impl Customers {
@@ -253,17 +254,20 @@ impl Customers {
     /// unlinks them (`None`).
     ///
     /// # Errors
-    /// 422 on `bss_customer_id` (malformed, or unknown to the BSS); 403; 404; 409 when that BSS
-    /// customer is linked to another of ours; 503 when no BSS answers.
+    /// 422 on `bss_customer_id` (malformed); 404 `bss_not_found` (unknown to the BSS); 403; 404;
+    /// 409 when that BSS customer is linked to another of ours; 503 `bss_unavailable`.
     pub async fn link_bss(&self, staff: &Agent, id: CustomerId, bss_id: Option<&str>) -> Result<(), Error> {
         self.may_change(staff, id).await?;
         if let Some(bss_id) = bss_id {
             let reference = CustomerRef::parse(bss_id).map_err(bss_error)?;
-            let bss = self.bss.as_ref().ok_or_else(|| Error::Unavailable("no billing system is configured".into()))?;
+            let bss = self
+                .bss
+                .as_ref()
+                .ok_or_else(|| Error::Bss(BssError::Unavailable("no billing system is configured".into())))?;
             match tokio::time::timeout(BSS_WAIT, bss.customer(&reference)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(bss_error(e)),
-                Err(_) => return Err(Error::Unavailable("the billing system did not answer in time".into())),
+                Err(_) => return Err(bss_timeout()),
             }
         }
         Ok(self.core.store.set_customer_bss_id(id, bss_id).await?)

@@ -9,9 +9,13 @@ use schema::{Channel, ConversationStatus, NewCustomer, Store, StoreOptions};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tests::platform::FakePlatform;
-use tests::{ADMIN, ANA, BRUNO, Backend, OTTO, TestApp, both_backends, spawn_app_with, test_config};
+use tests::{ADMIN, ANA, BRUNO, Backend, OTTO, TestApp, both_backends, spawn_app, spawn_app_with, test_config};
 
-both_backends!(a_number_that_calls_and_writes_is_one_customer, agents_link_search_edit_and_merge_customers);
+both_backends!(
+    a_number_that_calls_and_writes_is_one_customer,
+    agents_link_search_edit_and_merge_customers,
+    billing_accounts_find_link_and_guard_merges
+);
 
 const WA_PHONE: &str = "106540352242922";
 const WA_SECRET: &str = "wa-app-secret";
@@ -298,6 +302,64 @@ async fn agents_link_search_edit_and_merge_customers(backend: Backend) {
     assert_eq!(erased["erased"], true);
     // Her number now makes a new customer.
     assert_eq!(whatsapp(&app, "wamid.AFTER", VERA_WA, "hola").await, 200);
+    store.close().await;
+}
+
+async fn billing_accounts_find_link_and_guard_merges(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = app.login(ANA).await;
+    let bruno = app.login(BRUNO).await;
+    let marta = tests::bss::seed_linked_customer(&app, "Marta Cuenta", bss::embedded::Profile::Family).await;
+    let nuno = tests::bss::seed_linked_customer(&app, "Nuno Conta", bss::embedded::Profile::Arrears).await;
+    let (marta_id, nuno_id) = (marta.customer_id.to_string(), nuno.customer_id.to_string());
+
+    // Search by billing account number: the BSS finds the account's customer, the hub its own.
+    let account = marta.seeded.account.as_str();
+    let (status, page) = app.get(&format!("/api/v1/customers/search?q={account}"), &ana).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["by_account"][0]["id"], marta_id.as_str(), "{page}");
+    assert_eq!(page["bss_unavailable"], false);
+
+    // The profile shows the link and the orders section from the BSS.
+    let (status, profile) = app.get(&format!("/api/v1/customers/{marta_id}"), &ana).await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["bss_customer_id"], marta.seeded.customer.as_str());
+    assert_eq!(profile["orders"]["status"], "ok", "{profile}");
+
+    // Linking: checked with the BSS; a BSS customer belongs to one of ours at most.
+    let store = store(&app).await;
+    let (web, _) = store
+        .create_customer_with_conversation(NewCustomer::default(), Channel::WebChat, ConversationStatus::Bot)
+        .await
+        .unwrap();
+    let link = format!("/api/v1/customers/{}/bss-link", web.id);
+    let (status, body) = app.put(&link, &bruno, &json!({"bss_customer_id": "CUST-NOBODY"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("bss_not_found")), "{body}");
+    let (status, body) = app.put(&link, &bruno, &json!({"bss_customer_id": "bad ref!"})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("bss_customer_id")), "{body}");
+    let (status, body) = app.put(&link, &bruno, &json!({"bss_customer_id": marta.seeded.customer.as_str()})).await;
+    assert_eq!(status, 409, "linked to Marta already: {body}");
+    let (status, body) = app.put(&link, &ana, &json!({"bss_customer_id": null})).await;
+    assert_eq!(status, 403, "Ana holds none of their conversations: {body}");
+
+    // Two customers of different BSS customers are not merged; the web one merges into Marta,
+    // whose link stays.
+    let (status, body) =
+        app.post(&format!("/api/v1/customers/{marta_id}/merge"), &bruno, &json!({"from": nuno_id})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("merge_refused")), "{body}");
+    let (status, merged) =
+        app.post(&format!("/api/v1/customers/{marta_id}/merge"), &bruno, &json!({"from": web.id})).await;
+    assert_eq!(status, 200, "{merged}");
+    assert_eq!(merged["bss_link_moved"], false);
+    // Unlinked, Nuno can be merged into Marta: his BSS link cannot come along (hers stays).
+    let (status, _) =
+        app.put(&format!("/api/v1/customers/{nuno_id}/bss-link"), &bruno, &json!({"bss_customer_id": null})).await;
+    assert_eq!(status, 204);
+    let (status, merged) =
+        app.post(&format!("/api/v1/customers/{marta_id}/merge"), &bruno, &json!({"from": nuno_id})).await;
+    assert_eq!(status, 200, "{merged}");
+    let (_, profile) = app.get(&format!("/api/v1/customers/{marta_id}"), &ana).await;
+    assert_eq!(profile["bss_customer_id"], marta.seeded.customer.as_str());
     store.close().await;
 }
 
