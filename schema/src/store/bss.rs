@@ -303,17 +303,7 @@ impl Store {
         .bind(bss_id)
         .execute(&mut *tx)
         .await?;
-        // Verified handles (the seed vouches for them), one per identity (migration 0020).
-        let mut seen = Vec::new();
-        for h in &customer.handles {
-            let identity = crate::identity::Identity::of_arrival(h.channel, &h.handle);
-            if seen.contains(&identity) {
-                continue;
-            }
-            super::identity::insert_handle(&mut tx, customer.id, &identity, true, h.channel, &h.handle, None, now)
-                .await?;
-            seen.push(identity);
-        }
+        super::identity::insert_new_handles(&mut tx, customer.id, &customer.handles, now).await?;
         tx.commit().await?;
         Ok(customer)
     }

@@ -146,6 +146,26 @@ pub(super) async fn insert_handle(
     Ok(())
 }
 
+/// Stores the handles a new customer is created with, verified (the caller vouches for them),
+/// one per identity (a voice number and a WhatsApp sender of the same phone are one).
+pub(super) async fn insert_new_handles(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    customer: CustomerId,
+    handles: &[crate::domain::ContactHandle],
+    now: i64,
+) -> Result<()> {
+    let mut seen = Vec::with_capacity(handles.len());
+    for h in handles {
+        let identity = Identity::of_arrival(h.channel, &h.handle);
+        if seen.contains(&identity) {
+            continue;
+        }
+        insert_handle(tx, customer, &identity, true, h.channel, &h.handle, None, now).await?;
+        seen.push(identity);
+    }
+    Ok(())
+}
+
 /// The channel an agent's link is recorded as.
 fn link_channel(kind: HandleKind, asked: &str) -> Channel {
     match (kind, asked) {

@@ -466,16 +466,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        // Handles given here are verified (the caller vouches for them); one per identity.
-        let mut seen = Vec::new();
-        for h in &customer.handles {
-            let identity = crate::identity::Identity::of_arrival(h.channel, &h.handle);
-            if seen.contains(&identity) {
-                continue;
-            }
-            identity::insert_handle(&mut tx, customer.id, &identity, true, h.channel, &h.handle, None, now).await?;
-            seen.push(identity);
-        }
+        identity::insert_new_handles(&mut tx, customer.id, &customer.handles, now).await?;
         sqlx::query(
             "INSERT INTO conversations (id, customer_id, channel, status, assignee_id, language, last_seq, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, 0, $6, $6)",
