@@ -25,6 +25,7 @@ use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
 use crate::services::care::Care;
+use crate::services::customers::Customers;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Data-subject rights (export, erasure, legal hold) and the retention job.
     pub privacy: Arc<Privacy>,
+    /// Customers as staff work on them: profile, search, handles, merge.
+    pub customers: Customers,
     /// The supervisors' live wall.
     pub wall: Wall,
     /// Websockets open per client address.
@@ -405,6 +408,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
         canned: Canned::new(core.clone(), Arc::clone(&routing)),
         wall: Wall::new(core.clone(), Arc::clone(&routing)),
+        customers: Customers::new(core.clone(), Some(Arc::clone(&bss))),
         sockets: Arc::default(),
         routing: Arc::clone(&routing),
         ingest: Arc::clone(&ingest),

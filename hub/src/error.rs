@@ -58,6 +58,8 @@ error_codes! {
     BssNotFound = ("bss_not_found", 404, "the billing system has no such record (customer, account, bill, product, offering)"),
     SsoDisabled = ("sso_disabled", 404, "single sign-on is not configured on this hub"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
+    HandleTaken = ("handle_taken", 409, "another customer holds this handle (e-mail address, phone number, platform id): merge the two customers instead"),
+    MergeRefused = ("merge_refused", 409, "the customers cannot be merged: one is erased or already merged, or they are linked to different billing customers"),
     LegalHold = ("legal_hold", 409, "the customer is under legal hold: erasure waits until an administrator lifts it"),
     CustomerNotLinked = ("customer_not_linked", 409, "the conversation's customer is not linked to a customer of the billing system"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod canned;
 pub mod care;
 mod domain;
+pub mod identity;
 mod ids;
 pub mod knowledge;
 pub mod linear;
@@ -26,6 +27,7 @@ pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
 };
+pub use identity::{ConsentKind, HandleKind, Identity, PhoneNumber};
 pub use ids::{
     AgentId, AttachmentId, CannedResponseId, CareRequestId, ConversationId, CustomerId, DocumentId, MessageId,
     SocialAccountId, TicketId, UnansweredId,
@@ -46,6 +48,9 @@ pub use store::{
     StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
 pub use store::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
+pub use store::{
+    Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, Outcome, ProfileChange,
+};
 pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
 pub use values::{

@@ -30,8 +30,10 @@ mod canned;
 mod care;
 pub use care::MAX_CARE_LIST;
 mod customers;
-pub use customers::{CustomerConversation, MessagePreview};
+pub use customers::{CustomerConversation, MessagePreview, Outcome};
 mod email;
+mod identity;
+pub use identity::{Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, ProfileChange};
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;
@@ -467,14 +469,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for h in &customer.handles {
-            sqlx::query("INSERT INTO customer_handles (channel, handle, customer_id) VALUES ($1, $2, $3)")
-                .bind(h.channel.as_str())
-                .bind(&h.handle)
-                .bind(customer.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        identity::insert_new_handles(&mut tx, customer.id, &customer.handles, now).await?;
         sqlx::query(
             "INSERT INTO conversations (id, customer_id, channel, status, assignee_id, language, last_seq, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, 0, $6, $6)",
@@ -502,7 +497,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound { what: "customer" })?;
         let handles =
-            sqlx::query("SELECT channel, handle FROM customer_handles WHERE customer_id = $1 ORDER BY channel")
+            sqlx::query("SELECT channel, handle FROM customer_handles WHERE customer_id = $1 ORDER BY channel, handle")
                 .bind(id.to_string())
                 .fetch_all(&self.read)
                 .await?

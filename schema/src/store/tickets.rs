@@ -634,3 +634,22 @@ fn routing_from_row(row: &AnyRow) -> Result<AgentRouting> {
         presence: parse(row, "presence")?,
     })
 }
+
+impl Store {
+    /// The customer's tickets that are still open, oldest first (at most 50).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn customer_open_tickets(&self, customer: crate::ids::CustomerId) -> Result<Vec<Ticket>> {
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE {OPEN} AND conversation_id IN \
+             (SELECT id FROM conversations WHERE customer_id = $1) ORDER BY created_at, id LIMIT 50"
+        ))
+        .bind(customer.to_string())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(ticket_from_row)
+        .collect()
+    }
+}

@@ -103,6 +103,12 @@ GET    /api/v1/customers/{id}/account                     agent supervisor admin
 GET    /api/v1/customers/{id}/bills                       agent supervisor admin
 GET    /api/v1/customers/{id}/bills/{bill}                agent supervisor admin
 GET    /api/v1/customers/{id}/products/{product}/usage    agent supervisor admin
+GET    /api/v1/customers/search                           agent supervisor admin
+PATCH  /api/v1/customers/{id}                             agent supervisor admin
+POST   /api/v1/customers/{id}/handles                     agent supervisor admin
+DELETE /api/v1/customers/{id}/handles/{channel}/{handle}  agent supervisor admin
+POST   /api/v1/customers/{id}/merge                       agent supervisor admin
+PUT    /api/v1/customers/{id}/bss-link                    agent supervisor admin
 GET    /api/v1/attachments/{id}                           agent admin
 GET    /api/v1/tickets                                    agent admin
 GET    /api/v1/tickets/{id}                               agent admin
