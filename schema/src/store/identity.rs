@@ -416,6 +416,13 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // The care workflows' requests follow the customer (the adjustments report and the export
+        // read them by customer).
+        sqlx::query("UPDATE care_requests SET customer_id = $1 WHERE customer_id = $2")
+            .bind(&into_s)
+            .bind(&from_s)
+            .execute(&mut *tx)
+            .await?;
         // Consents: the newer of each kind wins.
         sqlx::query(
             "DELETE FROM customer_consents WHERE customer_id = $1 AND kind IN (SELECT f.kind FROM customer_consents f \
