@@ -79,7 +79,7 @@ pub enum ExportKind {
 
 impl ExportKind {
     /// Every kind, in the archive's order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Customer,
         Self::Handles,
         Self::Consents,
