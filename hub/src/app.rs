@@ -28,6 +28,7 @@ use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
 use crate::services::knowledge::Knowledge;
 use crate::services::mfa::Mfa;
+use crate::services::outages::Outages;
 use crate::services::privacy::Privacy;
 use crate::services::routing::Routing;
 use crate::services::settings::Settings;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub sso: Option<Sso>,
     /// Whether staff may sign in with a password (`sso.local_passwords`).
     pub password_policy: PasswordPolicy,
+    /// The incident feed, its Alertmanager webhook, and line tests.
+    pub outages: Arc<Outages>,
 }
 
 /// The hub could not start.
@@ -234,6 +237,8 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         vec![Arc::clone(&social_wake), Arc::clone(&email_wake)],
     ));
     let assistant = assistant.map(|(a, _)| a);
+    let outages =
+        Arc::new(Outages::new(core.clone(), Arc::clone(&ingest), Arc::clone(&routing), None, config.outages.clone()));
     if let (Some(assistant), Some(jobs)) = (&assistant, bot_jobs) {
         bot::spawn_workers(
             jobs,
@@ -243,6 +248,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
                 ingest: Arc::clone(&ingest),
                 escalate: Arc::clone(&escalate),
                 routing: Arc::clone(&routing),
+                outages: Some(Arc::clone(&outages)),
             },
         );
     }
@@ -293,6 +299,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
     let state = web::Data::new(AppState {
         privacy: Arc::clone(&privacy),
+        outages,
         sso,
         password_policy,
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),

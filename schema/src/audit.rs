@@ -79,6 +79,10 @@ name_enum!(
         AuditExported => "audit.exported",
         AuditVerified => "audit.verified",
         AuditPruned => "audit.pruned",
+        IncidentCreated => "incident.created",
+        IncidentUpdated => "incident.updated",
+        IncidentTicketsResolved => "incident.tickets_resolved",
+        DiagnosticRun => "conversation.diagnostic_run",
     }
 );
 
@@ -96,6 +100,7 @@ name_enum!(
         Setting => "setting",
         SocialAccount => "social_account",
         Audit => "audit",
+        Incident => "incident",
     }
 );
 

@@ -103,3 +103,11 @@ id_type!(
     /// A canned response: a reply snippet agents insert with its shortcut.
     CannedResponseId
 );
+id_type!(
+    /// A network incident (an outage or degradation) in the incident feed.
+    IncidentId
+);
+id_type!(
+    /// A line test run from a conversation, kept on its timeline.
+    DiagnosticId
+);

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod canned;
 mod domain;
 mod ids;
+pub mod incidents;
 pub mod knowledge;
 pub mod linear;
 #[cfg(feature = "openapi")]
@@ -25,8 +26,8 @@ pub use domain::{
     NewMessage, StaffSession, Template,
 };
 pub use ids::{
-    AgentId, AttachmentId, CannedResponseId, ConversationId, CustomerId, DocumentId, MessageId, SocialAccountId,
-    TicketId, UnansweredId,
+    AgentId, AttachmentId, CannedResponseId, ConversationId, CustomerId, DiagnosticId, DocumentId, IncidentId,
+    MessageId, SocialAccountId, TicketId, UnansweredId,
 };
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
@@ -38,9 +39,9 @@ pub use store::{
 };
 pub use store::{
     Backend, BotAnswerFilter, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext,
-    InboundEmail, InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound,
-    OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError, StoreOptions,
-    StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
+    InboundEmail, InboundEmailKind, LastInbound, LinkedConversation, ListError, MessagePreview, NewAttachment,
+    NewUpload, Outbound, OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError,
+    StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
 pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};

@@ -16,6 +16,7 @@ pub mod conversations;
 pub mod customers;
 pub mod email;
 pub mod error;
+pub mod incidents;
 pub mod kb;
 pub mod ops;
 pub mod origin;
@@ -121,7 +122,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(canned::routes)
                 .configure(settings::routes)
                 .configure(audit::routes)
-                .configure(privacy::routes),
+                .configure(privacy::routes)
+                .configure(incidents::routes),
         );
 }
 

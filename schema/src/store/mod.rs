@@ -28,6 +28,8 @@ mod canned;
 mod customers;
 pub use customers::{CustomerConversation, MessagePreview};
 mod email;
+mod incidents;
+pub use incidents::LinkedConversation;
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;

@@ -191,6 +191,17 @@ POST   /api/v1/customers/{id}/erase                       admin
 GET    /api/v1/settings/mfa                               admin
 PUT    /api/v1/settings/mfa                               admin
 POST   /api/v1/agents/{id}/mfa/reset                      admin
+# Issue 16: outages (the incident feed, its Alertmanager webhook, banners) and line tests.
+GET    /api/v1/incidents                                  agent supervisor admin
+POST   /api/v1/incidents                                  supervisor admin
+GET    /api/v1/incidents/{id}                             agent supervisor admin
+PATCH  /api/v1/incidents/{id}                             supervisor admin
+POST   /api/v1/incidents/{id}/resolve-tickets             supervisor admin
+POST   /api/v1/webhooks/alertmanager                      nobody
+GET    /api/v1/webchat/incidents                          visitor
+GET    /api/v1/conversations/{id}/incidents               agent supervisor admin
+GET    /api/v1/conversations/{id}/diagnostics             agent supervisor admin
+POST   /api/v1/conversations/{id}/diagnostics             agent supervisor admin
 ";
 
 /// Operations that end the caller's session: asked with a session of its own, signed in for it.
