@@ -50,7 +50,7 @@ async fn link(app: &TestApp, customer: &str, bss_id: &str) {
     let store =
         Store::connect(&app.db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
     if let Some(holder) = store.customer_by_bss_id(bss_id).await.unwrap() {
-        store.set_customer_bss_id(holder.id, None).await.unwrap();
+        store.set_customer_bss_id(holder, None).await.unwrap();
     }
     let customer: CustomerId = customer.parse().unwrap();
     store.set_customer_bss_id(customer, Some(bss_id)).await.unwrap();
