@@ -1,5 +1,5 @@
 // The supervisor console: the live wall, agents and skills, routing rules, canned responses, as
-// tabs (the URL's hash names the tab: #wall, #agents, #rules, #canned).
+// incidents, as tabs (the URL's hash names the tab: #wall, #agents, #rules, #canned, #incidents).
 
 import { useRef } from 'preact/hooks';
 import type { JSX } from 'preact';
@@ -9,12 +9,13 @@ import { Wall } from './Wall';
 import { Agents } from './Agents';
 import { Rules } from './Rules';
 import { Canned } from './Canned';
+import { Incidents } from './Incidents';
 import './supervisor.css';
 
-const TABS = ['wall', 'agents', 'rules', 'canned'] as const;
+const TABS = ['wall', 'agents', 'rules', 'canned', 'incidents'] as const;
 type Tab = (typeof TABS)[number];
 
-const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = { wall: Wall, agents: Agents, rules: Rules, canned: Canned };
+const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = { wall: Wall, agents: Agents, rules: Rules, canned: Canned, incidents: Incidents };
 
 export default function SupervisorConsole(props: ConsoleProps): JSX.Element {
   const current: Tab = (TABS as readonly string[]).includes(props.section) ? (props.section as Tab) : 'wall';

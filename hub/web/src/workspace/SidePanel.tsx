@@ -8,6 +8,7 @@ import type { Store } from './store';
 import { clock, countdown, day, t } from './i18n';
 import { Transfer } from './Transfer';
 import { CustomerCard } from './CustomerCard';
+import { OutagePanel } from './Outage';
 
 export function SidePanel(props: { store: Store; conversation: Conversation; ticket: Ticket | undefined; act: (p: Promise<unknown>) => void }): JSX.Element {
   const { store, conversation, ticket, act } = props;
@@ -24,6 +25,7 @@ export function SidePanel(props: { store: Store; conversation: Conversation; tic
   return (
     <aside class="ws-side" aria-label={t('side.label')}>
       <CustomerCard store={store} conversation={conversation} act={act} />
+      <OutagePanel store={store} conversation={conversation} ticket={ticket} />
       <section aria-labelledby="side-conversation">
         <h2 id="side-conversation">{t('thread.label')}</h2>
         <dl>
