@@ -1,10 +1,13 @@
 //! A check for tests that a function of untrusted input takes time linear in its length: run it
 //! on an input and on one `k` times longer, and compare the times. Each is the fastest of
-//! several runs (the least disturbed by other work on the machine); callers bound the ratio
-//! generously (a linear function gives about `k`, a quadratic one `k²`).
+//! several runs of the calling thread's CPU time (not wall time: a test preempted by other work
+//! on a busy machine is not charged for it); callers bound the ratio generously (a linear
+//! function gives about `k`, a quadratic one `k²`).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use cpu_time::ThreadTime;
 
 /// How many times each side runs; the fastest run counts.
 const RUNS: usize = 7;
@@ -12,7 +15,7 @@ const RUNS: usize = 7;
 fn fastest<T>(f: &mut impl FnMut() -> T) -> Duration {
     (0..RUNS)
         .map(|_| {
-            let started = Instant::now();
+            let started = ThreadTime::now();
             black_box(f());
             started.elapsed()
         })
