@@ -578,7 +578,16 @@ impl Outages {
     /// # Errors
     /// The store fails.
     pub async fn bot_answer(&self, conversation: &Conversation, text: &str) -> Result<Option<String>, Error> {
-        let Some(ask) = ask::outage_question(text) else { return Ok(None) };
+        let ask = match ask::outage_question(text) {
+            Some(ask) => ask,
+            // "28013", right after the bot asked where: the question goes on.
+            None => match ask::postcode_reply(text) {
+                Some(postcode) if self.asked_where(conversation).await? => {
+                    ask::Ask { language: None, postcode: Some(postcode) }
+                }
+                _ => return Ok(None),
+            },
+        };
         let language = ask.language.unwrap_or(conversation.language);
         let postcode = match ask.postcode {
             Some(p) => Some(p),
@@ -594,6 +603,17 @@ impl Outages {
             return Ok(None);
         }
         Ok(Some(answer(&live, &postcode, language)))
+    }
+
+    /// Whether the bot's last message in the conversation asked for the customer's postcode.
+    async fn asked_where(&self, conversation: &Conversation) -> Result<bool, Error> {
+        let recent = self.core.store.messages_after(conversation.id, (conversation.last_seq - 3).max(0), 3).await?;
+        let asked = recent
+            .iter()
+            .rev()
+            .find(|m| m.author == AuthorKind::Bot)
+            .is_some_and(|m| Language::ALL.iter().any(|l| m.text.as_str() == ask_postcode(*l)));
+        Ok(asked)
     }
 
     // ---- line diagnostics ----------------------------------------------------------------------

@@ -276,6 +276,10 @@ async fn the_bot_answers_outage_questions_from_live_incidents(backend: Backend) 
     ws.send_json(&json!({"type": "message", "client_id": "q4", "text": "no signal since this morning"})).await;
     let reply = next_bot_message(&mut ws).await;
     assert!(reply["text"].as_str().unwrap().contains("postcode"), "{reply}");
+    // ... and the postcode alone answers it.
+    ws.send_json(&json!({"type": "message", "client_id": "q4b", "text": "28013"})).await;
+    let reply = next_bot_message(&mut ws).await;
+    assert!(reply["text"].as_str().unwrap().contains("Mobile network outage in Sol"), "{reply}");
     // Elsewhere nothing is known: the bot goes on as usual (no incident named).
     ws.send_json(&json!({"type": "message", "client_id": "q5", "text": "is there an outage near 08001?"})).await;
     let reply = next_bot_message(&mut ws).await;

@@ -219,6 +219,20 @@ pub fn outage_question(text: &str) -> Option<Ask> {
     Some(Ask { language, postcode: postcode_seen })
 }
 
+/// A short reply that gives a postcode ("28013", "it's 1000-001"): the answer to the bot asking
+/// where the customer is.
+#[must_use]
+pub fn postcode_reply(text: &str) -> Option<Postcode> {
+    if text.chars().count() > 40 {
+        return None;
+    }
+    let words = words(text);
+    if words.len() > 4 {
+        return None;
+    }
+    words.iter().find_map(|w| postcode(w))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
@@ -275,6 +289,14 @@ mod tests {
             }
         }
         assert!(hits * 10 >= questions * 9, "{hits} of {questions} outage questions found");
+    }
+
+    #[test]
+    fn a_postcode_alone_answers_the_question_where() {
+        assert_eq!(postcode_reply("28013").map(|p| p.to_string()), Some("28013".to_owned()));
+        assert_eq!(postcode_reply("es el 28013").map(|p| p.to_string()), Some("28013".to_owned()));
+        assert_eq!(postcode_reply("my number is 612345678"), None);
+        assert_eq!(postcode_reply("I live in 28013 but the problem is with my bill from last month"), None);
     }
 
     #[test]
