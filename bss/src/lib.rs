@@ -7,11 +7,15 @@
 //! TMF653). This crate knows nothing of conversations or of serving HTTP: the hub asks, the BSS
 //! answers, and a slow or dead BSS is an [`BssError::Unavailable`], never a hang.
 
+#[cfg(feature = "embedded")]
+pub mod embedded;
 mod model;
 mod money;
+pub mod resilient;
 
 pub use model::*;
 pub use money::{Currency, Money, MoneyError};
+pub use resilient::{BreakerState, Observer, Outcome, ResilienceConfig, Resilient};
 
 use async_trait::async_trait;
 

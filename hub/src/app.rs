@@ -75,6 +75,9 @@ pub struct AppState {
     pub sso: Option<Sso>,
     /// Whether staff may sign in with a password (`sso.local_passwords`).
     pub password_policy: PasswordPolicy,
+    /// The operator's billing system (`[bss]`), behind timeouts, retries, a circuit breaker and
+    /// a read cache ([`bss::Resilient`]). Services get a clone at construction.
+    pub bss: Arc<dyn bss::Bss>,
     /// The incident feed, its Alertmanager webhook, and line tests.
     pub outages: Arc<Outages>,
 }
@@ -110,6 +113,8 @@ pub enum StartError {
     Config(String),
     #[error(transparent)]
     Sso(#[from] SsoConfigError),
+    #[error("billing system: {0}")]
+    Bss(String),
 }
 
 /// A running hub.
@@ -171,6 +176,41 @@ async fn visitor_key(store: &Store, config: &Config, secrets: &SecretBox) -> Res
     Ok(VisitorTokenKey::new(secrets.open(&stored, VISITOR_SECRET)?))
 }
 
+/// The configured billing system (`[bss]`) in its resilience wrapper; with `serve --demo` and
+/// the embedded BSS, the demo accounts are seeded and linked to the demo customers.
+async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>, StartError> {
+    let resilience = config.bss.resilience().map_err(StartError::Config)?;
+    // A token file is read once, here.
+    config.bss.token = crate::config::Secret::from_value_or_file(
+        config.bss.token.as_ref(),
+        config.bss.token_file.as_deref(),
+        "bss.token",
+    )
+    .map_err(StartError::Config)?;
+    config.bss.token_file = None;
+    let inner: Arc<dyn bss::Bss> = match config.bss.kind {
+        crate::config::BssKind::Embedded => {
+            let embedded = bss::embedded::Embedded::new(core.store.clone());
+            if config.demo.enabled {
+                demo::seed_bss(&embedded).await.map_err(StartError::Seed)?;
+            }
+            Arc::new(embedded)
+        }
+        // The TMF client (`bss::tmf::TmfClient::new(base_url, token, ...)`) lands with the
+        // `bss-tmf` work; until then a hub configured for it refuses to start rather than run
+        // without its billing system.
+        crate::config::BssKind::Tmf => {
+            return Err(StartError::Bss(
+                "bss.kind = \"tmf\" is not available in this build yet; use \"embedded\"".to_owned(),
+            ));
+        }
+    };
+    tracing::info!(bss = inner.name(), "billing system ready");
+    Ok(Arc::new(
+        bss::Resilient::new(inner, resilience).with_observer(Arc::clone(&core.metrics) as Arc<dyn bss::Observer>),
+    ))
+}
+
 /// Opens the store, prepares secrets and seed data, builds the services, and starts serving.
 /// The port is open before the bot's vectors are ready: it answers by keywords until then.
 ///
@@ -215,6 +255,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         metrics: Arc::new(Metrics::new()?),
         shutdown: CancellationToken::new(),
     };
+    let bss = build_bss(&mut config, &core).await?;
 
     // Bottom up: routing and escalation first, then what stores messages, then the channels.
     let routing = Arc::new(
@@ -237,8 +278,13 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         vec![Arc::clone(&social_wake), Arc::clone(&email_wake)],
     ));
     let assistant = assistant.map(|(a, _)| a);
-    let outages =
-        Arc::new(Outages::new(core.clone(), Arc::clone(&ingest), Arc::clone(&routing), None, config.outages.clone()));
+    let outages = Arc::new(Outages::new(
+        core.clone(),
+        Arc::clone(&ingest),
+        Arc::clone(&routing),
+        Arc::clone(&bss),
+        config.outages.clone(),
+    ));
     if let (Some(assistant), Some(jobs)) = (&assistant, bot_jobs) {
         bot::spawn_workers(
             jobs,
@@ -319,6 +365,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         voice: voice.clone(),
         core: core.clone(),
         config: config.clone(),
+        bss,
     });
 
     let addr = config.server.bind;

@@ -38,6 +38,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The incident feed and its Alertmanager webhook (`[outages]`).
     pub outages: OutagesConfig,
+    /// The operator's billing system (`[bss]`): embedded or a TM Forum Open API endpoint, and
+    /// the timeouts, retries, circuit breaker and cache around it.
+    pub bss: BssConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
 }
 
@@ -840,6 +843,102 @@ impl Default for LogConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Which billing system the hub talks to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BssKind {
+    /// Records kept in the hub's own store (demo data with `serve --demo`).
+    #[default]
+    Embedded,
+    /// The operator's TM Forum Open APIs (TMF629, TMF637, TMF678, TMF622, TMF653) at `base_url`.
+    Tmf,
+}
+
+/// `[bss]`: the operator's billing system and the resilience around it. Every call, retries
+/// included, ends within `budget_ms`, so the panel says "billing system unavailable" in time.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BssConfig {
+    pub kind: BssKind,
+    /// `kind = "tmf"`: the API root, e.g. `https://bss.example.com/tmf-api`.
+    pub base_url: String,
+    /// `kind = "tmf"`: the bearer token sent to it.
+    pub token: Option<Secret>,
+    /// A file holding that token instead.
+    pub token_file: Option<String>,
+    /// The longest one attempt may take, in milliseconds (10 to 10,000).
+    pub timeout_ms: u64,
+    /// Attempts after the first for transient failures (0 to 5).
+    pub retries: u32,
+    /// The first backoff between attempts, in milliseconds (doubled each time, jittered).
+    pub backoff_ms: u64,
+    /// The longest backoff, in milliseconds.
+    pub backoff_max_ms: u64,
+    /// The longest a whole call may take, retries included, in milliseconds (100 to 2,000).
+    pub budget_ms: u64,
+    /// Transient failures in a row that open the circuit breaker (1 to 1,000).
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before a probe, in seconds (1 to 3,600).
+    pub breaker_open_secs: u64,
+    /// How long reads are cached, in seconds (0: no cache; at most 300).
+    pub cache_ttl_secs: u64,
+    /// The most reads cached (at most 1,000,000).
+    pub cache_entries: usize,
+}
+
+impl Default for BssConfig {
+    fn default() -> Self {
+        let r = bss::ResilienceConfig::default();
+        Self {
+            kind: BssKind::Embedded,
+            base_url: String::new(),
+            token: None,
+            token_file: None,
+            timeout_ms: u64::try_from(r.call_timeout.as_millis()).unwrap_or(600),
+            retries: r.retries,
+            backoff_ms: u64::try_from(r.backoff_base.as_millis()).unwrap_or(50),
+            backoff_max_ms: u64::try_from(r.backoff_max.as_millis()).unwrap_or(200),
+            budget_ms: u64::try_from(r.budget.as_millis()).unwrap_or(1500),
+            breaker_failures: r.breaker_failures,
+            breaker_open_secs: r.breaker_open_for.as_secs(),
+            cache_ttl_secs: r.cache_ttl.as_secs(),
+            cache_entries: r.cache_entries,
+        }
+    }
+}
+
+impl BssConfig {
+    /// The resilience settings, checked.
+    ///
+    /// # Errors
+    /// A value out of its range (named in the message).
+    pub fn resilience(&self) -> Result<bss::ResilienceConfig, String> {
+        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("bss.{what} is out of range")) };
+        check((10..=10_000).contains(&self.timeout_ms), "timeout_ms (10 to 10000)")?;
+        check(self.retries <= 5, "retries (0 to 5)")?;
+        check(
+            self.backoff_ms <= 2_000 && self.backoff_max_ms <= 2_000,
+            "backoff_ms and backoff_max_ms (at most 2000)",
+        )?;
+        check((100..=2_000).contains(&self.budget_ms), "budget_ms (100 to 2000)")?;
+        check((1..=1_000).contains(&self.breaker_failures), "breaker_failures (1 to 1000)")?;
+        check((1..=3_600).contains(&self.breaker_open_secs), "breaker_open_secs (1 to 3600)")?;
+        check(self.cache_ttl_secs <= 300, "cache_ttl_secs (0 to 300)")?;
+        check(self.cache_entries <= 1_000_000, "cache_entries (at most 1000000)")?;
+        Ok(bss::ResilienceConfig {
+            call_timeout: std::time::Duration::from_millis(self.timeout_ms),
+            retries: self.retries,
+            backoff_base: std::time::Duration::from_millis(self.backoff_ms),
+            backoff_max: std::time::Duration::from_millis(self.backoff_max_ms.max(self.backoff_ms)),
+            budget: std::time::Duration::from_millis(self.budget_ms),
+            breaker_failures: self.breaker_failures,
+            breaker_open_for: std::time::Duration::from_secs(self.breaker_open_secs),
+            cache_ttl: std::time::Duration::from_secs(self.cache_ttl_secs),
+            cache_entries: self.cache_entries,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

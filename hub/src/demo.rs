@@ -1,7 +1,7 @@
 //! Demo mode (`serve --demo`): staff with a known password, their skills and softphones, and a
 //! few canned responses. For trying Switchboard out, never for production.
 
-use schema::{Role, SipIdentity, SkillLevel, Store};
+use schema::{Channel, ContactHandle, NewCustomer, Role, SipIdentity, SkillLevel, Store, StoreError};
 use time::OffsetDateTime;
 
 use crate::error::Error;
@@ -186,6 +186,51 @@ async fn seed_softphones(store: &Store, realm: &str) -> Result<(), Error> {
             routing.skills.entry("voice".parse()?).or_insert(SkillLevel::try_from(5i64)?);
             store.set_agent_routing(&routing).await?;
         }
+    }
+    Ok(())
+}
+
+/// Seeds the embedded BSS's demo catalogue and accounts (`bss::embedded::demo_customers`: BSS ids
+/// `CUST-1001` to `CUST-1005`) and links each to a hub customer of the same name and e-mail
+/// address, created the first time (without a conversation) and given the tier of
+/// its segment. Idempotent: a restart finds the links and duplicates nothing.
+///
+/// # Errors
+/// The store fails.
+pub async fn seed_bss(bss: &bss::embedded::Embedded) -> Result<(), Error> {
+    let store = bss.store();
+    bss::embedded::seed_demo(bss).await?;
+    for demo in bss::embedded::demo_customers()? {
+        let seed = &demo.seed;
+        let tier =
+            crate::services::account360::tier_for_segment(seed.segment.as_deref().unwrap_or(seed.profile.segment()));
+        let id = match store.customer_by_bss_id(seed.id.as_str()).await? {
+            Some(id) => id,
+            None => {
+                let email = seed.email.as_deref().map(str::parse).transpose()?;
+                let new = NewCustomer {
+                    name: Some(seed.name.parse()?),
+                    handles: seed
+                        .email
+                        .iter()
+                        .map(|e| ContactHandle { channel: Channel::Email, handle: e.to_lowercase() })
+                        .collect(),
+                    email,
+                    language: demo.language.parse()?,
+                    tier,
+                };
+                match store.create_linked_customer(new, seed.id.as_str()).await {
+                    Ok(customer) => customer.id,
+                    // The address belongs to a customer already (made by hand in the demo): leave it.
+                    Err(StoreError::Conflict(_)) => {
+                        tracing::info!(bss_id = %seed.id, "a demo customer's e-mail address is taken; not linking it");
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        store.set_customer_tier(id, tier).await?;
     }
     Ok(())
 }

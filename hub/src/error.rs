@@ -54,6 +54,7 @@ error_codes! {
     MfaEnrolmentRequired = ("mfa_enrolment_required", 403, "the caller's role requires two-step sign-in: set it up first (`/api/v1/auth/mfa`)"),
     LocalPasswordsDisabled = ("local_passwords_disabled", 403, "password sign-in is off on this hub: sign in with single sign-on"),
     NotFound = ("not_found", 404, "no such resource (or route)"),
+    BssNotFound = ("bss_not_found", 404, "the billing system has no such record (customer, account, bill, product, offering)"),
     SsoDisabled = ("sso_disabled", 404, "single sign-on is not configured on this hub"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
     LegalHold = ("legal_hold", 409, "the customer is under legal hold: erasure waits until an administrator lifts it"),
@@ -61,9 +62,12 @@ error_codes! {
     PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),
     UnsupportedMediaType = ("unsupported_media_type", 415, "a file of a kind this endpoint does not take, or not the kind it claims"),
     InvalidField = ("invalid_field", 422, "a field does not validate; `field` names it"),
+    BssRejected = ("bss_rejected", 422, "the billing system refused on its business rules (not eligible, over the balance, not adjustable); the message says why"),
     RateLimited = ("rate_limited", 429, "too many requests from this source; retry later"),
     Internal = ("internal", 500, "a fault of the hub (details only in its log)"),
+    BssMalformed = ("bss_malformed", 502, "the billing system answered something its API does not document"),
     Unavailable = ("unavailable", 503, "the store or a channel does not answer, or is off; retry"),
+    BssUnavailable = ("bss_unavailable", 503, "the billing system does not answer in time, fails, or its circuit breaker is open; retry shortly"),
 }
 
 impl ErrorCode {
@@ -121,6 +125,9 @@ pub enum Error {
     RetryLater { message: String, after: std::time::Duration },
     #[error("{0}")]
     Unavailable(String),
+    /// The billing system failed or refused (mapped to the `bss_*` codes).
+    #[error(transparent)]
+    Bss(#[from] bss::BssError),
     /// A fault of the hub; the detail goes to the log, never to the client.
     #[error("internal error")]
     Internal(String),
@@ -145,6 +152,13 @@ impl Error {
             Self::Validation(_) | Self::InvalidRules { .. } => ErrorCode::InvalidField,
             Self::TooManyRequests(_) | Self::RetryLater { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Bss(e) => match e {
+                bss::BssError::Unavailable(_) => ErrorCode::BssUnavailable,
+                bss::BssError::NotFound { .. } => ErrorCode::BssNotFound,
+                bss::BssError::Rejected { .. } => ErrorCode::BssRejected,
+                bss::BssError::Malformed(_) => ErrorCode::BssMalformed,
+                bss::BssError::Invalid(_) => ErrorCode::InvalidField,
+            },
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub retention_purged: IntCounterVec,
     /// Runs of the retention job, by outcome (`ok`, `failed`).
     pub retention_runs: IntCounterVec,
+    /// Calls to the billing system (retries included), by BSS, method and outcome.
+    pub bss_calls: HistogramVec,
+    /// The billing system's circuit breaker: 0 closed, 1 half-open, 2 open.
+    pub bss_breaker: IntGaugeVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -77,7 +81,8 @@ impl Metrics {
             store_write: register(
                 &registry,
                 HistogramVec::new(
-                    HistogramOpts::new("store_write_seconds", "Time to durably store a write").buckets(latency_buckets),
+                    HistogramOpts::new("store_write_seconds", "Time to durably store a write")
+                        .buckets(latency_buckets.clone()),
                     &["op"],
                 )?,
             ),
@@ -113,6 +118,27 @@ impl Metrics {
                     &["outcome"],
                 )?,
             ),
+            bss_calls: register(
+                &registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "bss_call_duration_seconds",
+                        "Time of a call to the billing system, retries included, by outcome (`cached`: from the cache)",
+                    )
+                    .buckets(latency_buckets.clone()),
+                    &["bss", "method", "outcome"],
+                )?,
+            ),
+            bss_breaker: register(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "bss_breaker_state",
+                        "The billing system's circuit breaker: 0 closed, 1 half-open, 2 open",
+                    ),
+                    &["bss"],
+                )?,
+            ),
             registry,
         })
     }
@@ -125,5 +151,16 @@ impl Metrics {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Feeds the BSS metrics from the resilience layer.
+impl bss::Observer for Metrics {
+    fn call(&self, bss: &'static str, method: &'static str, outcome: bss::Outcome, elapsed: std::time::Duration) {
+        self.bss_calls.with_label_values(&[bss, method, outcome.as_str()]).observe(elapsed.as_secs_f64());
+    }
+
+    fn breaker(&self, bss: &'static str, state: bss::BreakerState) {
+        self.bss_breaker.with_label_values(&[bss]).set(state.as_number());
     }
 }

@@ -43,6 +43,7 @@ pub use store::{
     NewUpload, Outbound, OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError,
     StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
+pub use store::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
 pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
 pub use values::{

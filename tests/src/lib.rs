@@ -2,6 +2,7 @@
 //! schema, and talk to it over HTTP and websockets as a client would.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod bss;
 pub mod mail;
 pub mod platform;
 

@@ -11,6 +11,7 @@
 //! outbox worker ◀─ email, social (the senders)
 //! ```
 
+pub mod account360;
 pub mod archive;
 pub mod audit;
 pub mod bot;

@@ -93,7 +93,7 @@ pub struct Outages {
     core: Core,
     ingest: Arc<Ingest>,
     routing: Arc<Routing>,
-    bss: Option<Arc<dyn bss::Bss>>,
+    bss: Arc<dyn bss::Bss>,
     config: OutagesConfig,
     /// The token's digest: compared in constant time, never kept in clear beyond the config.
     token: Option<[u8; 32]>,
@@ -114,17 +114,6 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// A BSS failure as the hub answers it.
-fn bss_error(e: bss::BssError) -> Error {
-    match e {
-        bss::BssError::Unavailable(m) => Error::Unavailable(format!("the billing system is unavailable: {m}")),
-        bss::BssError::NotFound { kind, .. } => Error::NotFound(kind),
-        bss::BssError::Rejected { message, .. } => Error::Conflict(format!("the billing system refused: {message}")),
-        bss::BssError::Malformed(m) => Error::Internal(format!("the billing system answered malformed data: {m}")),
-        bss::BssError::Invalid(m) => Error::invalid("product", m),
-    }
-}
-
 fn parse_set<T: std::str::FromStr<Err = schema::ValidationError> + Ord>(
     raw: Vec<String>,
     max: usize,
@@ -137,14 +126,14 @@ fn parse_set<T: std::str::FromStr<Err = schema::ValidationError> + Ord>(
 }
 
 impl Outages {
-    /// The service over its collaborators; `bss` is the operator's billing system, when one is
-    /// configured (without it no customer has an area and line tests are unavailable).
+    /// The service over its collaborators; `bss` is the operator's billing system (in its
+    /// resilience wrapper).
     #[must_use]
     pub fn new(
         core: Core,
         ingest: Arc<Ingest>,
         routing: Arc<Routing>,
-        bss: Option<Arc<dyn bss::Bss>>,
+        bss: Arc<dyn bss::Bss>,
         config: OutagesConfig,
     ) -> Self {
         let token = config
@@ -389,12 +378,11 @@ impl Outages {
 
     /// The postcode of a BSS customer's address, if the BSS knows one.
     async fn postcode_of_bss(&self, bss_id: &str) -> Result<Option<Postcode>, Error> {
-        let Some(bss) = &self.bss else { return Ok(None) };
         let Ok(reference) = bss::CustomerRef::parse(bss_id) else { return Ok(None) };
-        match bss.customer(&reference).await {
+        match self.bss.customer(&reference).await {
             Ok(customer) => Ok(customer.address.and_then(|a| a.postcode.parse().ok())),
             Err(bss::BssError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(bss_error(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -414,8 +402,8 @@ impl Outages {
     pub async fn for_customer(&self, customer: CustomerId) -> Result<Vec<Incident>, Error> {
         let postcode = match self.postcode_of(customer).await {
             Ok(p) => p,
-            Err(Error::Unavailable(m)) => {
-                tracing::warn!(%customer, error = %m, "no area for the banner: the billing system is unavailable");
+            Err(Error::Bss(e)) if e.is_transient() => {
+                tracing::warn!(%customer, error = %e, "no area for the banner: the billing system is unavailable");
                 None
             }
             Err(e) => return Err(e),
@@ -459,7 +447,7 @@ impl Outages {
     /// The store fails (a conversation that cannot be told is logged and skipped).
     pub async fn notify(&self, id: IncidentId, phase: Phase) -> Result<usize, Error> {
         let incident = self.core.store.incident(id).await?;
-        if incident.content.postcodes.is_empty() || self.bss.is_none() {
+        if incident.content.postcodes.is_empty() {
             return Ok(0);
         }
         let open = self.core.store.open_linked_conversations(self.config.notify_scan_limit).await?;
@@ -624,7 +612,8 @@ impl Outages {
     ///
     /// # Errors
     /// Not the assignee nor a supervisor (403), a bad product reference (422), no BSS or the BSS
-    /// is unavailable (503), the BSS knows no such product (404), or the store fails.
+    /// is unavailable (503 `bss_unavailable`), the BSS knows no such product (404
+    /// `bss_not_found`), or the store fails.
     pub async fn diagnose(
         &self,
         agent: &Agent,
@@ -634,10 +623,7 @@ impl Outages {
         let conversation = self.core.store.conversation(conversation_id).await?;
         may_act_on(agent, conversation.assignee_id, Unheld::Refuse)?;
         let product = bss::ProductRef::parse(product.trim()).map_err(|e| Error::invalid("product", e.to_string()))?;
-        let Some(bss) = &self.bss else {
-            return Err(Error::Unavailable("no billing system is configured: line tests are unavailable".into()));
-        };
-        let test = bss.run_service_test(&product).await.map_err(bss_error)?;
+        let test = self.bss.run_service_test(&product).await?;
         let verdict = match test.verdict {
             bss::TestVerdict::Pass => DiagnosticVerdict::Pass,
             bss::TestVerdict::Fail => DiagnosticVerdict::Fail,

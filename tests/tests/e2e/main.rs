@@ -15,6 +15,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod bot;
+mod bss;
 mod canned;
 mod customers;
 mod email;
