@@ -301,6 +301,15 @@ impl Outages {
         for m in mapped {
             self.apply_alert(m, &mut outcome).await?;
         }
+        let counts = [
+            ("opened", outcome.opened.len()),
+            ("updated", outcome.updated.len()),
+            ("resolved", outcome.resolved.len()),
+            ("ignored", outcome.ignored),
+        ];
+        for (label, n) in counts {
+            self.core.metrics.alerts.with_label_values(&[label]).inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
         tracing::info!(
             group_key = %payload.group_key,
             opened = outcome.opened.len(),
@@ -472,7 +481,10 @@ impl Outages {
                 continue;
             }
             match self.tell(&incident, c.conversation_id, c.language, phase).await {
-                Ok(true) => told += 1,
+                Ok(true) => {
+                    told += 1;
+                    self.core.metrics.outage_notices.with_label_values(&[phase.as_str()]).inc();
+                }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, conversation_id = %c.conversation_id, "cannot tell a conversation")
