@@ -299,14 +299,20 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         );
     }
     let social = Arc::new(
-        Social::load(core.clone(), Arc::clone(&ingest), &config.social, config.webchat.max_message_chars, secrets)
-            .await
-            .map_err(|e| {
-                StartError::Social(match e {
-                    Error::Internal(detail) => detail,
-                    other => other.to_string(),
-                })
-            })?,
+        Social::load(
+            core.clone(),
+            Arc::clone(&ingest),
+            &config.social,
+            config.webchat.max_message_chars,
+            secrets.clone(),
+        )
+        .await
+        .map_err(|e| {
+            StartError::Social(match e {
+                Error::Internal(detail) => detail,
+                other => other.to_string(),
+            })
+        })?,
     );
     let voice = if config.sip.enabled {
         let voice = Voice::start(
@@ -328,11 +334,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
             .await
             .map_err(StartError::Settings)?,
     );
-    let mfa_secrets = SecretBox::load(
-        config.secrets.key.as_ref().map(crate::config::Secret::expose),
-        std::path::Path::new(&config.secrets.key_file),
-    )?;
-    let mfa = Arc::new(Mfa::new(store.clone(), mfa_secrets, Arc::clone(&settings)));
+    let mfa = Arc::new(Mfa::new(store.clone(), secrets, Arc::clone(&settings)));
     let audit = Arc::new(Audit::new(store.clone(), config.audit.clone(), Arc::clone(&settings)));
     let password_policy = sso::password_policy(&config.sso)?;
     let sso = if config.sso.enabled {

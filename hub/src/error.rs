@@ -167,11 +167,15 @@ impl Error {
     #[must_use]
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Self::RetryLater { after, .. } => {
-                Some(after.as_secs().saturating_add(u64::from(after.subsec_nanos() > 0)).max(1))
-            }
+            Self::RetryLater { after, .. } => Some(whole_seconds(*after)),
             _ => None,
         }
+    }
+
+    /// A rate limit: retry after `wait`, which `message` (what was refused, e.g. "too many
+    /// sign-in attempts") is followed by in whole seconds, as `Retry-After` says it.
+    pub fn retry_later(message: &str, wait: std::time::Duration) -> Self {
+        Self::RetryLater { message: format!("{message}; retry in {} s", whole_seconds(wait)), after: wait }
     }
 
     /// The field a validation error names, if any.
@@ -217,6 +221,11 @@ impl From<ListError> for Error {
 
 /// A result of the hub's services.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `d` rounded up to whole seconds, at least 1: what `Retry-After` and the messages say.
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)).max(1)
+}
 
 #[cfg(test)]
 mod tests {

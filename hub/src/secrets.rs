@@ -23,7 +23,9 @@ pub enum SecretsError {
     Encrypt,
 }
 
-/// Seals and opens secrets.
+/// Seals and opens secrets. Cheap to clone: every service that keeps secrets holds a copy of the
+/// one key loaded at start.
+#[derive(Clone)]
 pub struct SecretBox(XChaCha20Poly1305);
 
 impl std::fmt::Debug for SecretBox {

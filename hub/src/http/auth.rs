@@ -163,9 +163,7 @@ impl Authenticated {
     /// 403 `mfa_enrolment_required`.
     pub fn staff(self, from: Option<IpAddr>) -> Result<Staff, Error> {
         if self.enrolment_pending {
-            return Err(Error::MfaEnrolmentRequired(
-                "your role requires two-step sign-in: set it up first (POST /api/v1/auth/mfa/totp)".into(),
-            ));
+            return Err(staff::enrolment_required());
         }
         Ok(Staff(self.session, from))
     }

@@ -3,7 +3,7 @@
 // utoipa's path macro writes `params(T)` as a qualified path.
 #![allow(unused_qualifications)]
 
-use std::io::Read as _;
+use tokio::io::AsyncReadExt as _;
 
 use actix_web::body::SizedStream;
 use actix_web::http::header;
@@ -186,11 +186,12 @@ pub async fn export(
         .target(TargetKind::Customer, *id)
         .details(serde_json::json!({ "bytes": export.size }));
     state.audit.record(&staff.actor(), event).await?;
-    // Read from the spooled file in chunks, never the whole archive at once.
-    let chunks = futures_util::stream::unfold(Some(export.file), |file| async move {
+    // Read from the spooled file in chunks, never the whole archive at once, on tokio's blocking
+    // pool (not the worker threads that serve requests).
+    let chunks = futures_util::stream::unfold(Some(tokio::fs::File::from_std(export.file)), |file| async move {
         let mut file = file?;
         let mut buf = vec![0u8; 64 * 1024];
-        match file.read(&mut buf) {
+        match file.read(&mut buf).await {
             Ok(0) => None,
             Ok(n) => {
                 buf.truncate(n);

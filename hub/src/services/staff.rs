@@ -168,9 +168,7 @@ impl Sessions {
     pub async fn authenticate(&self, token: &str, activity: Activity) -> Result<StaffSession, Error> {
         let session = self.authenticate_enrolling(token, activity).await?;
         if self.mfa.enrolment_pending(&session.agent).await? {
-            return Err(Error::MfaEnrolmentRequired(
-                "your role requires two-step sign-in: set it up first (POST /api/v1/auth/mfa/totp)".into(),
-            ));
+            return Err(enrolment_required());
         }
         Ok(session)
     }
@@ -633,6 +631,15 @@ pub fn may_act_on(agent: &Agent, assignee: Option<AgentId>, unheld: Unheld) -> R
             None => unheld == Unheld::Claim,
         };
     if allowed { Ok(()) } else { Err(Error::Forbidden("only the assignee or a supervisor can do this".into())) }
+}
+
+/// The refusal of a session whose member must still set up two-step sign-in (403
+/// `mfa_enrolment_required`), wherever a session is checked.
+#[must_use]
+pub fn enrolment_required() -> Error {
+    Error::MfaEnrolmentRequired(
+        "your role requires two-step sign-in: set it up first (POST /api/v1/auth/mfa/totp)".into(),
+    )
 }
 
 #[cfg(test)]

@@ -154,8 +154,7 @@ impl LoginThrottle {
 }
 
 fn too_many(wait: Duration) -> Error {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    Error::RetryLater { message: format!("too many sign-in attempts; retry in {secs} s"), after: wait }
+    Error::retry_later("too many sign-in attempts", wait)
 }
 
 #[cfg(test)]

@@ -123,21 +123,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn previews_are_cut_at_a_character_boundary() {
-        assert_eq!(preview("short".into()), "short");
-        let long = "é".repeat(PREVIEW_CHARS + 1);
-        let cut = preview(long);
-        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
-        assert!(cut.ends_with('…'));
-        assert_eq!(preview("a".repeat(PREVIEW_CHARS)), "a".repeat(PREVIEW_CHARS));
-    }
-}
-
 impl Store {
     /// The id in the operator's billing system of the customer `id` (TMF629 `Customer.id`), if
     /// they are linked to one.
@@ -187,5 +172,20 @@ impl Store {
             .fetch_optional(&self.read)
             .await?;
         row.map(|r| parse(&r, "id")).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_cut_at_a_character_boundary() {
+        assert_eq!(preview("short".into()), "short");
+        let long = "é".repeat(PREVIEW_CHARS + 1);
+        let cut = preview(long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(preview("a".repeat(PREVIEW_CHARS)), "a".repeat(PREVIEW_CHARS));
     }
 }

@@ -605,32 +605,11 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] if the e-mail address is taken, or a database failure.
     pub async fn create_agent(&self, new: NewAgent) -> Result<Agent> {
-        let now = now_ms();
-        let agent = Agent {
-            id: AgentId::new(),
-            email: new.email,
-            name: new.name,
-            roles: new.roles,
-            active: true,
-            created_at: from_ms(now)?,
-        };
-        sqlx::query(
-            "INSERT INTO agents (id, email, name, roles, password_hash, disabled_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6)",
-        )
-        .bind(agent.id.to_string())
-        .bind(agent.email.as_str())
-        .bind(agent.name.as_str())
-        .bind(roles_to_text(&agent.roles))
-        .bind(new.password_hash)
-        .bind(now)
-        .execute(&self.write)
-        .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("{} is already a staff member", agent.email)),
+        let email = new.email.clone();
+        insert_agent(&self.write, new).await.map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("{email} is already a staff member")),
             other => other,
-        })?;
-        Ok(agent)
+        })
     }
 
     /// The staff member with `email` and their password hash, if any.
@@ -859,4 +838,33 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Writes a new staff member through `exec` (the pool, or a transaction that links more to them).
+pub(super) async fn insert_agent<'e, E>(exec: E, new: NewAgent) -> Result<Agent>
+where
+    E: Executor<'e, Database = sqlx::Any>,
+{
+    let now = now_ms();
+    let agent = Agent {
+        id: AgentId::new(),
+        email: new.email,
+        name: new.name,
+        roles: new.roles,
+        active: true,
+        created_at: from_ms(now)?,
+    };
+    sqlx::query(
+        "INSERT INTO agents (id, email, name, roles, password_hash, disabled_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+    )
+    .bind(agent.id.to_string())
+    .bind(agent.email.as_str())
+    .bind(agent.name.as_str())
+    .bind(roles_to_text(&agent.roles))
+    .bind(new.password_hash)
+    .bind(now)
+    .execute(exec)
+    .await?;
+    Ok(agent)
 }

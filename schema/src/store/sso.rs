@@ -6,8 +6,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use super::{AGENT_COLUMNS, Result, Store, StoreError, agent_from_row, from_ms, ms, now_ms, roles_to_text};
-use crate::domain::Agent;
+use super::{AGENT_COLUMNS, Result, Store, StoreError, agent_from_row, from_ms, ms, now_ms};
+use crate::domain::{Agent, NewAgent};
 use crate::ids::AgentId;
 use crate::values::{DisplayName, EmailAddress, Role};
 
@@ -241,28 +241,15 @@ impl Store {
     /// [`StoreError::Conflict`] if the e-mail address or the subject is taken, or a database
     /// failure.
     pub async fn create_sso_agent(&self, profile: &SsoProfile) -> Result<Agent> {
-        let now = now_ms();
-        let agent = Agent {
-            id: AgentId::new(),
+        let mut tx = self.write.begin().await?;
+        let new = NewAgent {
             email: profile.email.clone(),
             name: profile.name.clone(),
             roles: profile.roles.clone(),
-            active: true,
-            created_at: from_ms(now)?,
+            password_hash: NO_PASSWORD.to_owned(),
         };
-        let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO agents (id, email, name, roles, password_hash, disabled_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6)",
-        )
-        .bind(agent.id.to_string())
-        .bind(agent.email.as_str())
-        .bind(agent.name.as_str())
-        .bind(roles_to_text(&agent.roles))
-        .bind(NO_PASSWORD)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let agent = super::insert_agent(&mut *tx, new).await?;
+        let now = ms(agent.created_at);
         sqlx::query(
             "INSERT INTO sso_identities (issuer, subject, agent_id, created_at, last_login_at) \
              VALUES ($1, $2, $3, $4, $4)",
