@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::secrets::{SecretBox, SecretsError};
+use crate::services::account360::Account360;
 use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
@@ -78,6 +79,8 @@ pub struct AppState {
     /// The operator's billing system (`[bss]`), behind timeouts, retries, a circuit breaker and
     /// a read cache ([`bss::Resilient`]). Services get a clone at construction.
     pub bss: Arc<dyn bss::Bss>,
+    /// The customer 360 read from the billing system.
+    pub account360: Account360,
     /// The incident feed, its Alertmanager webhook, and line tests.
     pub outages: Arc<Outages>,
 }
@@ -367,6 +370,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         voice: voice.clone(),
         core: core.clone(),
         config: config.clone(),
+        account360: Account360::new(store.clone(), Arc::clone(&bss)),
         bss,
     });
 

@@ -49,6 +49,7 @@ name_enum!(
         PresenceChanged => "agent.presence_changed",
         CustomerRead => "customer.read",
         CustomerHistoryRead => "customer.history_read",
+        CustomerBillingRead => "customer.billing_read",
         CustomerSearched => "customer.searched",
         CustomerLegalHold => "customer.legal_hold",
         CustomerExported => "customer.exported",

@@ -4,6 +4,7 @@
 //!
 //! [`routes`] is the one route table; the OpenAPI document ([`openapi`]) is generated from it.
 
+pub mod account360;
 pub mod agents;
 pub mod audit;
 pub mod auth;
@@ -111,6 +112,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(webchat::routes)
                 .configure(conversations::routes)
                 .configure(customers::routes)
+                .configure(account360::routes)
                 .configure(agents::routes)
                 .configure(calls::routes)
                 .configure(tickets::routes)

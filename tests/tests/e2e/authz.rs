@@ -99,6 +99,10 @@ GET    /api/v1/conversations/{id}/calls                   agent admin
 PUT    /api/v1/calls/{id}/disposition                     agent admin
 GET    /api/v1/customers/{id}                             agent admin
 GET    /api/v1/customers/{id}/conversations               agent admin
+GET    /api/v1/customers/{id}/account                     agent supervisor admin
+GET    /api/v1/customers/{id}/bills                       agent supervisor admin
+GET    /api/v1/customers/{id}/bills/{bill}                agent supervisor admin
+GET    /api/v1/customers/{id}/products/{product}/usage    agent supervisor admin
 GET    /api/v1/attachments/{id}                           agent admin
 GET    /api/v1/tickets                                    agent admin
 GET    /api/v1/tickets/{id}                               agent admin
