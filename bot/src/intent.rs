@@ -25,6 +25,8 @@ pub struct Intent {
 pub const TALK_TO_HUMAN: &str = "talk_to_human";
 
 /// The telecom starter set: billing_question, bill_dispute, plan_change, new_service,
+/// payment_arrangement, account_balance, account_usage, bill_explain (the last four and
+/// plan_change are answered by self-service in the hub once the customer is verified),
 /// cancel_service, outage, slow_internet, roaming, payment, talk_to_human, with phrasings in
 /// English, Spanish and Portuguese.
 pub fn starter_intents() -> Result<Vec<Intent>, BotError> {

@@ -804,7 +804,7 @@ mod tests {
     #[test]
     fn starter_intents_are_valid() {
         let intents = starter_intents().unwrap();
-        assert_eq!(intents.len(), 14);
+        assert_eq!(intents.len(), 18);
         for name in
             ["bill_dispute", "cancel_service", "fraud_report", "complaint", "legal_threat", "vulnerable_customer"]
         {

@@ -12,6 +12,7 @@ pub mod embedded;
 mod model;
 mod money;
 pub mod resilient;
+pub mod tmf;
 
 pub use model::*;
 pub use money::{Currency, Money, MoneyError};

@@ -24,6 +24,8 @@ use crate::services::account360::Account360;
 use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
+use crate::services::care::Care;
+use crate::services::customers::Customers;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
@@ -32,6 +34,7 @@ use crate::services::mfa::Mfa;
 use crate::services::outages::Outages;
 use crate::services::privacy::Privacy;
 use crate::services::routing::Routing;
+use crate::services::selfservice::{self, CodeInbox, SelfService};
 use crate::services::settings::Settings;
 use crate::services::social::Social;
 use crate::services::sso::{self, PasswordPolicy, Sso, SsoConfigError};
@@ -66,6 +69,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Data-subject rights (export, erasure, legal hold) and the retention job.
     pub privacy: Arc<Privacy>,
+    /// Customers as staff work on them: profile, search, handles, merge.
+    pub customers: Customers,
     /// The supervisors' live wall.
     pub wall: Wall,
     /// Websockets open per client address.
@@ -74,6 +79,8 @@ pub struct AppState {
     pub audit: Arc<Audit>,
     /// Single sign-on, when `[sso]` is enabled.
     pub sso: Option<Sso>,
+    /// The customer-care workflows (orders and bill adjustments through the billing system).
+    pub care: Care,
     /// Whether staff may sign in with a password (`sso.local_passwords`).
     pub password_policy: PasswordPolicy,
     /// The operator's billing system (`[bss]`), behind timeouts, retries, a circuit breaker and
@@ -179,6 +186,33 @@ async fn visitor_key(store: &Store, config: &Config, secrets: &SecretBox) -> Res
     Ok(VisitorTokenKey::new(secrets.open(&stored, VISITOR_SECRET)?))
 }
 
+/// The setting that keeps the key of self-service's code digests, sealed and bound to its name.
+const CODE_KEY: &str = "selfservice.code_key";
+
+/// The key self-service's one-time codes are digested with: made once and kept in the store,
+/// sealed with the secrets key, so every node (and a restarted one) checks the same digests.
+async fn code_key(store: &Store, secrets: &SecretBox) -> Result<[u8; 32], StartError> {
+    use sha2::Digest as _;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let fresh = secrets.seal(base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes(), CODE_KEY)?;
+    let stored = store.setting_or_init(CODE_KEY, move || fresh).await?;
+    Ok(sha2::Sha256::digest(secrets.open(&stored, CODE_KEY)?).into())
+}
+
+/// Self-service's code senders: e-mail through the e-mail channel's relay, SMS through
+/// `[selfservice.sms]`.
+fn code_senders(config: &Config, email: &Email) -> Result<Vec<Arc<dyn selfservice::CodeSender>>, StartError> {
+    let mut senders: Vec<Arc<dyn selfservice::CodeSender>> = Vec::new();
+    if let Some(sender) = email.code_sender() {
+        senders.push(sender);
+    }
+    if let Some(sms) = &config.selfservice.sms {
+        senders.push(Arc::new(selfservice::HttpSms::new(sms).map_err(StartError::Config)?));
+    }
+    Ok(senders)
+}
+
 /// The configured billing system (`[bss]`) in its resilience wrapper; with `serve --demo` and
 /// the embedded BSS, the demo accounts are seeded and linked to the demo customers.
 async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>, StartError> {
@@ -199,13 +233,16 @@ async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>
             }
             Arc::new(embedded)
         }
-        // The TMF client (`bss::tmf::TmfClient::new(base_url, token, ...)`) lands with the
-        // `bss-tmf` work; until then a hub configured for it refuses to start rather than run
-        // without its billing system.
         crate::config::BssKind::Tmf => {
-            return Err(StartError::Bss(
-                "bss.kind = \"tmf\" is not available in this build yet; use \"embedded\"".to_owned(),
-            ));
+            if config.bss.base_url.trim().is_empty() {
+                return Err(StartError::Config("bss.kind = \"tmf\" needs bss.base_url".to_owned()));
+            }
+            let mut tmf = bss::tmf::TmfConfig::new(config.bss.base_url.clone());
+            tmf.token = config.bss.token.as_ref().map(|t| bss::tmf::Token::new(t.expose().to_owned()));
+            // One HTTP exchange never outlives the attempt the resilience layer allows.
+            tmf.timeout = resilience.call_timeout;
+            tmf.connect_timeout = resilience.call_timeout.min(std::time::Duration::from_millis(500));
+            Arc::new(bss::tmf::TmfClient::new(tmf).map_err(|e| StartError::Bss(e.to_string()))?)
         }
     };
     tracing::info!(bss = inner.name(), "billing system ready");
@@ -273,13 +310,18 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         (None, None)
     };
     let (social_wake, email_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let ingest = Arc::new(Ingest::new(
-        core.clone(),
-        Arc::clone(&routing),
-        email.replies(),
-        assistant.as_ref().map(|(_, queue)| queue.clone()),
-        vec![Arc::clone(&social_wake), Arc::clone(&email_wake)],
-    ));
+    // Self-service answers in the bot's conversations.
+    let selfservice_on = config.selfservice.enabled && assistant.is_some();
+    let ingest = Arc::new(
+        Ingest::new(
+            core.clone(),
+            Arc::clone(&routing),
+            email.replies(),
+            assistant.as_ref().map(|(_, queue)| queue.clone()),
+            vec![Arc::clone(&social_wake), Arc::clone(&email_wake)],
+        )
+        .with_codes(selfservice_on.then(|| CodeInbox::new(store.clone()))),
+    );
     let assistant = assistant.map(|(a, _)| a);
     let outages = Arc::new(Outages::new(
         core.clone(),
@@ -289,6 +331,19 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         config.outages.clone(),
     ));
     if let (Some(assistant), Some(jobs)) = (&assistant, bot_jobs) {
+        let selfservice = if selfservice_on {
+            Some(Arc::new(SelfService::new(
+                store.clone(),
+                Arc::clone(&bss),
+                Arc::clone(assistant),
+                Arc::clone(&ingest),
+                code_senders(&config, &email)?,
+                config.selfservice.clone(),
+                code_key(&store, &secrets).await?,
+            )))
+        } else {
+            None
+        };
         bot::spawn_workers(
             jobs,
             bot::Worker {
@@ -297,6 +352,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
                 ingest: Arc::clone(&ingest),
                 escalate: Arc::clone(&escalate),
                 routing: Arc::clone(&routing),
+                selfservice,
                 outages: Some(Arc::clone(&outages)),
             },
         );
@@ -348,7 +404,9 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     };
     let privacy =
         Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
+    let care = Care::new(core.clone(), Arc::clone(&bss), config.care.clone()).map_err(StartError::Config)?;
     let state = web::Data::new(AppState {
+        care,
         privacy: Arc::clone(&privacy),
         outages,
         sso,
@@ -362,6 +420,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
         canned: Canned::new(core.clone(), Arc::clone(&routing)),
         wall: Wall::new(core.clone(), Arc::clone(&routing)),
+        customers: Customers::new(core.clone(), Some(Arc::clone(&bss))),
         sockets: Arc::default(),
         routing: Arc::clone(&routing),
         ingest: Arc::clone(&ingest),

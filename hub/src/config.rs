@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
+mod care;
+pub use care::{AdjustmentLimits, CareConfig, MAX_REASON_CODE, ReasonCode};
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,10 @@ pub struct Config {
     pub demo: DemoConfig,
     /// Who may read `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// The customer-care workflows (`[care]`): reason codes and adjustment limits.
+    pub care: CareConfig,
+    /// Self-service through the bot (`[selfservice]`): one-time codes, live account answers.
+    pub selfservice: SelfServiceConfig,
     /// The incident feed and its Alertmanager webhook (`[outages]`).
     pub outages: OutagesConfig,
     /// The operator's billing system (`[bss]`): embedded or a TM Forum Open API endpoint, and
@@ -1053,6 +1060,79 @@ impl Default for WidgetSettings {
     }
 }
 
+/// `[selfservice]`: what the bot may do for a customer who proved who they are with a one-time
+/// code (see docs/api.md "Self-service").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelfServiceConfig {
+    /// Whether the bot answers account questions (balance, usage, bills, plan changes, payment
+    /// arrangements) after a one-time code. Off: those questions go to the knowledge base like
+    /// any other.
+    pub enabled: bool,
+    /// Minutes a code is valid (1 to 60).
+    pub code_ttl_minutes: u32,
+    /// Wrong codes before verification is locked for the conversation (1 to 10).
+    pub max_attempts: u32,
+    /// Minutes verification stays locked after too many wrong codes (1 to 1440).
+    pub lockout_minutes: u32,
+    /// Minutes a conversation stays verified after the right code (1 to 240).
+    pub verified_minutes: u32,
+    /// Codes sent at most per conversation, and per destination (an address or number), in
+    /// `send_window_minutes`.
+    pub max_sends_per_conversation: u32,
+    pub max_sends_per_destination: u32,
+    pub send_window_minutes: u32,
+    /// Payment arrangements the bot may agree on its own: paying the balance at most this many
+    /// days from today…
+    pub arrangement_max_days: u32,
+    /// …and only when nothing on the account is overdue by more than this many days; anything
+    /// else goes to a person.
+    pub arrangement_max_overdue_days: u32,
+    /// The SMS sender for codes to phone numbers. Unset: codes go by e-mail only, and phone
+    /// numbers are not offered.
+    pub sms: Option<SmsConfig>,
+}
+
+impl Default for SelfServiceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            code_ttl_minutes: 10,
+            max_attempts: 5,
+            lockout_minutes: 30,
+            verified_minutes: 30,
+            max_sends_per_conversation: 3,
+            max_sends_per_destination: 5,
+            send_window_minutes: 60,
+            arrangement_max_days: 14,
+            arrangement_max_overdue_days: 30,
+            sms: None,
+        }
+    }
+}
+
+/// `[selfservice.sms]`: an HTTP SMS gateway taking a JSON `POST` (see docs/configuration.md for
+/// the request and answers).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// The gateway's endpoint, e.g. `https://sms.example.net/v1/messages`.
+    pub url: String,
+    /// Sent as `Authorization: Bearer …`. Or from `token_file`.
+    pub token: Option<Secret>,
+    pub token_file: Option<String>,
+    /// The sender id the gateway shows (`Telco`, or a number).
+    pub sender: String,
+    /// Seconds before a request is given up (1 to 30).
+    pub timeout_secs: u64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self { url: String::new(), token: None, token_file: None, sender: "Switchboard".into(), timeout_secs: 5 }
+    }
+}
+
 /// `SWITCHBOARD_*` variables that are not configuration keys: the config file's path, the
 /// password for `admin create`, and the test suite's PostgreSQL URL. Any other unknown
 /// `SWITCHBOARD_*` variable is an error, so a typo does not go unnoticed.
@@ -1094,11 +1174,32 @@ impl Config {
                 "server.heartbeat_secs is {heartbeat}: it must be from 1 to {MAX_HEARTBEAT_SECS} seconds"
             )))));
         }
+        self.care.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
         let days = self.audit.retention_days;
         if !(1..=3650).contains(&days) {
             return Err(ConfigError(Box::new(figment::Error::from(format!(
                 "audit.retention_days is {days}: it must be from 1 to 3650 days"
             )))));
+        }
+        let s = &self.selfservice;
+        for (key, value, range) in [
+            ("code_ttl_minutes", s.code_ttl_minutes, 1..=60),
+            ("max_attempts", s.max_attempts, 1..=10),
+            ("lockout_minutes", s.lockout_minutes, 1..=1440),
+            ("verified_minutes", s.verified_minutes, 1..=240),
+            ("max_sends_per_conversation", s.max_sends_per_conversation, 1..=20),
+            ("max_sends_per_destination", s.max_sends_per_destination, 1..=50),
+            ("send_window_minutes", s.send_window_minutes, 1..=1440),
+            ("arrangement_max_days", s.arrangement_max_days, 0..=90),
+            ("arrangement_max_overdue_days", s.arrangement_max_overdue_days, 0..=365),
+        ] {
+            if !range.contains(&value) {
+                return Err(ConfigError(Box::new(figment::Error::from(format!(
+                    "selfservice.{key} is {value}: it must be from {} to {}",
+                    range.start(),
+                    range.end()
+                )))));
+            }
         }
         Ok(())
     }
@@ -1122,6 +1223,7 @@ mod tests {
         config.email.imap = vec![ImapConfig { password: Some(MARKER.into()), ..ImapConfig::default() }];
         config.secrets.key = Some(MARKER.into());
         config.metrics.token = Some(MARKER.into());
+        config.selfservice.sms = Some(SmsConfig { token: Some(MARKER.into()), ..SmsConfig::default() });
         config.bootstrap_admin =
             Some(BootstrapAdmin { email: "a@b.c".into(), name: "A".into(), password: MARKER.into() });
         for printed in [

@@ -48,6 +48,7 @@ error_codes! {
     MalformedWebhook = ("malformed_webhook", 400, "a platform's webhook body does not parse"),
     UnsupportedObject = ("unsupported_object", 400, "a Meta webhook for an object other than a page or WhatsApp account"),
     MailBuildFailed = ("mail_build_failed", 400, "the reply mail cannot be built from this message"),
+    InvalidAmount = ("invalid_amount", 400, "an amount that is not a positive decimal of the currency, or more than it may be; `field` names it"),
     Unauthorized = ("unauthorized", 401, "no valid session, token or signature"),
     StepUpRequired = ("step_up_required", 401, "a sensitive action: sign in again (`POST /api/v1/auth/step-up`), then retry"),
     Forbidden = ("forbidden", 403, "the caller's role does not allow this"),
@@ -57,7 +58,10 @@ error_codes! {
     BssNotFound = ("bss_not_found", 404, "the billing system has no such record (customer, account, bill, product, offering)"),
     SsoDisabled = ("sso_disabled", 404, "single sign-on is not configured on this hub"),
     Conflict = ("conflict", 409, "the resource changed or is in a state that does not allow this"),
+    HandleTaken = ("handle_taken", 409, "another customer holds this handle (e-mail address, phone number, platform id): merge the two customers instead"),
+    MergeRefused = ("merge_refused", 409, "the customers cannot be merged: one is erased or already merged, or they are linked to different billing customers"),
     LegalHold = ("legal_hold", 409, "the customer is under legal hold: erasure waits until an administrator lifts it"),
+    CustomerNotLinked = ("customer_not_linked", 409, "the conversation's customer is not linked to a customer of the billing system"),
     MessageTooLong = ("message_too_long", 413, "a message text over the configured length"),
     PayloadTooLarge = ("payload_too_large", 413, "a request body over its limit"),
     UnsupportedMediaType = ("unsupported_media_type", 415, "a file of a kind this endpoint does not take, or not the kind it claims"),
@@ -94,6 +98,9 @@ pub enum Error {
     /// The request is malformed in a way that `code` names.
     #[error("{message}")]
     BadRequest { code: ErrorCode, message: String },
+    /// A field's value refused with its own code (`invalid_amount`), naming the field.
+    #[error("{message}")]
+    BadField { code: ErrorCode, field: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -138,7 +145,7 @@ impl Error {
     #[must_use]
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest { code, .. } => *code,
+            Self::BadRequest { code, .. } | Self::BadField { code, .. } => *code,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::StepUpRequired(_) => ErrorCode::StepUpRequired,
             Self::Forbidden(_) => ErrorCode::Forbidden,
@@ -184,6 +191,7 @@ impl Error {
         match self {
             Self::Validation(v) => Some(v.field()),
             Self::InvalidRules { field, .. } => Some(field),
+            Self::BadField { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub bss_calls: HistogramVec,
     /// The billing system's circuit breaker: 0 closed, 1 half-open, 2 open.
     pub bss_breaker: IntGaugeVec,
+    /// The care workflows' submissions reaching each state, by workflow and state.
+    pub care_requests: IntCounterVec,
     /// Alertmanager alerts received, by what they did (`opened`, `updated`, `resolved`,
     /// `ignored`).
     pub alerts: IntCounterVec,
@@ -121,6 +123,13 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("retention_runs_total", "Runs of the retention job, by outcome"),
                     &["outcome"],
+                )?,
+            ),
+            care_requests: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("care_requests_total", "Care workflow submissions reaching a state, by workflow"),
+                    &["kind", "state"],
                 )?,
             ),
             bss_calls: register(

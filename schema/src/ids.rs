@@ -111,3 +111,7 @@ id_type!(
     /// A line test run from a conversation, kept on its timeline.
     DiagnosticId
 );
+id_type!(
+    /// A care workflow's submission (also the billing system's `external_id` for it).
+    CareRequestId
+);

@@ -6,7 +6,9 @@ mod values;
 
 pub mod audit;
 pub mod canned;
+pub mod care;
 mod domain;
+pub mod identity;
 mod ids;
 pub mod incidents;
 pub mod knowledge;
@@ -21,18 +23,21 @@ pub use audit::{
     ActorKind, AuditAction, AuditAnchor, AuditEntry, BrokenLink, ChainBreak, ChainHash, ChainVerifier, NewAuditEntry,
     TargetKind,
 };
+pub use care::{CareFilter, CareKind, CareRequest, CareState, CareTransition, NewCareRequest};
 pub use domain::{
     Agent, Appended, AuthMethod, ContactHandle, Conversation, Customer, MediaRef, Message, NewAgent, NewCustomer,
     NewMessage, StaffSession, Template,
 };
+pub use identity::{ConsentKind, HandleKind, Identity, PhoneNumber};
 pub use ids::{
-    AgentId, AttachmentId, CannedResponseId, ConversationId, CustomerId, DiagnosticId, DocumentId, IncidentId,
-    MessageId, SocialAccountId, TicketId, UnansweredId,
+    AgentId, AttachmentId, CannedResponseId, CareRequestId, ConversationId, CustomerId, DiagnosticId, DocumentId,
+    IncidentId, MessageId, SocialAccountId, TicketId, UnansweredId,
 };
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
     TicketEvent, TicketHistorySample, TicketNote,
 };
+pub use store::MAX_CARE_LIST;
 pub use store::{
     AccountChange, AuditFilter, AuditPosition, ConsoleSetting, MAX_CHALLENGE_FAILURES, MfaEnrolment, SipIdentity,
     VoiceCall,
@@ -44,6 +49,9 @@ pub use store::{
     StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
 pub use store::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
+pub use store::{
+    Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, Outcome, ProfileChange,
+};
 pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
 pub use values::{

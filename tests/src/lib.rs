@@ -5,6 +5,7 @@
 pub mod bss;
 pub mod mail;
 pub mod platform;
+pub mod tmf;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -138,6 +139,9 @@ pub fn test_config(db: &TestDb) -> Config {
     config.secrets.key = Some(TEST_SECRETS_KEY.into());
     // The bot has tests of its own (`tests/e2e/bot.rs`); elsewhere conversations go straight to people.
     config.bot.enabled = false;
+    // Self-service (account answers after a one-time code) has tests of its own
+    // (`tests/e2e/selfservice.rs`); elsewhere the bot's account intents go to the knowledge base.
+    config.selfservice.enabled = false;
     config
 }
 

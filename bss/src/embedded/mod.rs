@@ -69,6 +69,12 @@ pub(crate) struct OfferingDoc {
     pub coverage: Option<Vec<String>>,
 }
 
+/// Whether `id` names one of the retention offers [`Embedded`] makes for an active product
+/// (`retention-25pct-6m`, `retention-50pct-3m`): a `modify` order to one keeps the product.
+fn is_retention_offer(id: &OfferingRef) -> bool {
+    matches!(id.as_str(), "retention-25pct-6m" | "retention-50pct-3m")
+}
+
 /// The BSS over the hub's store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Embedded {
@@ -442,6 +448,14 @@ impl Embedded {
                             .offering
                             .as_ref()
                             .ok_or_else(|| BssError::Invalid("a modify names the plan moved to".into()))?;
+                        // A retention offer the customer accepted (the care workflow's discontinue
+                        // form): the product stays on its plan with the discount the order records.
+                        if is_retention_offer(to) {
+                            if doc.product.status != ProductStatus::Active || doc.product.recurring_price.is_none() {
+                                return Err(rejected("not_active", format!("{} is not active", doc.product.name)));
+                            }
+                            continue;
+                        }
                         let o = &offering(to)?.offering;
                         if doc.product.status != ProductStatus::Active {
                             return Err(rejected("not_active", format!("{} is not active", doc.product.name)));

@@ -12,6 +12,7 @@ pub mod authz;
 pub mod bot;
 pub mod calls;
 pub mod canned;
+pub mod care;
 pub mod channels;
 pub mod conversations;
 pub mod customers;
@@ -125,6 +126,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(settings::routes)
                 .configure(audit::routes)
                 .configure(privacy::routes)
+                .configure(care::routes)
                 .configure(incidents::routes),
         );
 }

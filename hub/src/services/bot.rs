@@ -32,6 +32,7 @@ use crate::services::Core;
 use crate::services::escalate::{Escalate, Escalation};
 use crate::services::ingest::Ingest;
 use crate::services::routing::Routing;
+use crate::services::selfservice::{Outcome, SecretCode, SelfService};
 
 /// Bot workers: turns run in parallel across conversations, in order within one.
 const WORKERS: usize = 2;
@@ -82,6 +83,8 @@ impl SearchMode {
 struct Job {
     conversation_id: ConversationId,
     message: Message,
+    /// A self-service one-time code taken out of the message before it was stored.
+    code: Option<SecretCode>,
 }
 
 /// Where customer turns wait for the bot workers. Cloning it is cheap.
@@ -92,10 +95,10 @@ pub struct BotQueue {
 
 impl BotQueue {
     /// Queues a customer's turn for the bot. Waits only when the bot is far behind.
-    pub async fn enqueue(&self, conversation_id: ConversationId, message: Message) {
+    pub async fn enqueue(&self, conversation_id: ConversationId, message: Message, code: Option<SecretCode>) {
         let worker = usize::from(conversation_id.as_uuid().as_bytes()[15]) % self.queues.len().max(1);
         if let Some(queue) = self.queues.get(worker)
-            && queue.send(Job { conversation_id, message }).await.is_err()
+            && queue.send(Job { conversation_id, message, code }).await.is_err()
         {
             tracing::warn!(%conversation_id, "the bot workers have stopped; the turn is not answered");
         }
@@ -419,8 +422,19 @@ pub fn builtin_intents() -> Result<Vec<(IntentName, IntentContent)>, AssistantEr
 
 /// The intents from the store, which gets the built-in ones the first time.
 async fn load_intents(store: &Store) -> Result<Vec<bot::Intent>, AssistantError> {
-    if store.seed_intents(&builtin_intents()?).await? {
+    let builtin = builtin_intents()?;
+    if store.seed_intents(&builtin).await? {
         tracing::info!("the built-in bot intents are stored for trainers to edit");
+    } else {
+        // Self-service's intents came after the first stores were seeded.
+        let selfservice: Vec<_> = builtin
+            .into_iter()
+            .filter(|(name, _)| crate::services::selfservice::INTENTS.contains(&name.as_str()))
+            .collect();
+        let added = store.add_missing_intents(&selfservice).await?;
+        if added > 0 {
+            tracing::info!(added, "the self-service bot intents are stored for trainers to edit");
+        }
     }
     Ok(store.intents().await?.iter().map(bot_intent).collect())
 }
@@ -497,6 +511,8 @@ pub struct Worker {
     pub ingest: Arc<Ingest>,
     pub escalate: Arc<Escalate>,
     pub routing: Arc<Routing>,
+    /// Self-service (account questions after a one-time code), when on.
+    pub selfservice: Option<Arc<SelfService>>,
     /// The outage pre-check (`services::outages`): live incidents answer outage questions
     /// before the knowledge base does.
     pub outages: Option<Arc<crate::services::outages::Outages>>,
@@ -592,10 +608,22 @@ impl Worker {
         };
         let bot = self.assistant.bot();
         let started = std::time::Instant::now();
-        let decision = tokio::task::spawn_blocking(move || bot.turn(&input))
-            .await
-            .map_err(Error::internal)?
-            .map_err(Error::internal)?;
+        // Account questions and replies to self-service's own questions first.
+        let handed = match &self.selfservice {
+            Some(s) => match s.turn(&conversation, &job.message, job.code.as_ref()).await? {
+                Outcome::Handled => return Ok(()),
+                Outcome::HandOver(decision) => Some(decision),
+                Outcome::NotMine => None,
+            },
+            None => None,
+        };
+        let decision = match handed {
+            Some(decision) => decision,
+            None => tokio::task::spawn_blocking(move || bot.turn(&input))
+                .await
+                .map_err(Error::internal)?
+                .map_err(Error::internal)?,
+        };
         let outcome = match &decision {
             Decision::Answer { .. } => "answer",
             Decision::HandOver { .. } => "hand_over",

@@ -169,6 +169,17 @@ impl Email {
         Arc::clone(&self.replies)
     }
 
+    /// Self-service's one-time codes by e-mail, through the same relay as replies and from the
+    /// same address; `None` when the channel or its relay is not configured.
+    #[must_use]
+    pub fn code_sender(&self) -> Option<Arc<dyn crate::services::selfservice::CodeSender>> {
+        let from = self.replies.from.as_ref()?;
+        let transport = self.transport.clone()?;
+        let address: lettre::Address = from.address.as_str().parse().ok()?;
+        let mailbox = lettre::message::Mailbox::new(from.name.as_ref().map(|n| n.as_str().to_owned()), address);
+        Some(Arc::new(crate::services::selfservice::EmailCodes::new(mailbox, transport)))
+    }
+
     /// Starts the channel: the outbox sender (woken by `wake`), the IMAP pollers, and the SMTP
     /// listener when `smtp_enabled`. Returns the listener's address and task.
     ///

@@ -13,6 +13,7 @@ use crate::services::Core;
 use crate::services::bot::BotQueue;
 use crate::services::email::Replies;
 use crate::services::routing::Routing;
+use crate::services::selfservice::CodeInbox;
 use crate::services::staff::{Unheld, may_act_on};
 
 /// Stores messages from every channel and author.
@@ -26,6 +27,8 @@ pub struct Ingest {
     bot: Option<BotQueue>,
     /// The outbox workers, woken when a reply is queued for them.
     outboxes: Vec<Arc<Notify>>,
+    /// Masks a self-service one-time code before its message is stored (when self-service is on).
+    codes: Option<CodeInbox>,
 }
 
 impl Ingest {
@@ -38,7 +41,15 @@ impl Ingest {
         bot: Option<BotQueue>,
         outboxes: Vec<Arc<Notify>>,
     ) -> Self {
-        Self { core, routing, replies, bot, outboxes }
+        Self { core, routing, replies, bot, outboxes, codes: None }
+    }
+
+    /// With self-service's code inbox: a one-time code a customer types is masked before it is
+    /// stored, and passed to the bot worker in memory.
+    #[must_use]
+    pub fn with_codes(mut self, codes: Option<CodeInbox>) -> Self {
+        self.codes = codes;
+        self
     }
 
     /// The status a new conversation starts in: with the bot when there is one, else queued for
@@ -66,8 +77,12 @@ impl Ingest {
     ///
     /// # Errors
     /// Unknown or closed conversation, or the store is down.
-    pub async fn append(&self, new: NewMessage) -> Result<Appended, Error> {
+    pub async fn append(&self, mut new: NewMessage) -> Result<Appended, Error> {
         let store = &self.core.store;
+        let code = match &self.codes {
+            Some(codes) => codes.take(&mut new).await?,
+            None => None,
+        };
         let started = Instant::now();
         let author = new.author;
         // A reply on an e-mail conversation is queued with its built mail, in the same transaction.
@@ -98,7 +113,7 @@ impl Ingest {
                 if appended.conversation.status == ConversationStatus::Bot
                     && let Some(bot) = &self.bot
                 {
-                    bot.enqueue(conversation, appended.message.clone()).await;
+                    bot.enqueue(conversation, appended.message.clone(), code).await;
                 } else if appended.conversation.status == ConversationStatus::Resolved {
                     self.reopen(&appended).await;
                 } else if self.routing.is_pending(conversation)

@@ -303,14 +303,7 @@ impl Store {
         .bind(bss_id)
         .execute(&mut *tx)
         .await?;
-        for h in &customer.handles {
-            sqlx::query("INSERT INTO customer_handles (channel, handle, customer_id) VALUES ($1, $2, $3)")
-                .bind(h.channel.as_str())
-                .bind(&h.handle)
-                .bind(customer.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        super::identity::insert_new_handles(&mut tx, customer.id, &customer.handles, now).await?;
         tx.commit().await?;
         Ok(customer)
     }

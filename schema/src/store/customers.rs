@@ -22,6 +22,17 @@ pub struct CustomerConversation {
     pub subject: Option<String>,
     /// Its newest message, if it has any.
     pub last_message: Option<MessagePreview>,
+    /// Its latest ticket and how that ended (its outcome), if it was ever handed to staff.
+    pub outcome: Option<Outcome>,
+}
+
+/// The latest ticket of a conversation: where it stands and, once it ended, how (the kind of
+/// its last event: `resolved`, `closed`, `superseded_by_call`, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub ticket_id: crate::ids::TicketId,
+    pub status: crate::values::TicketStatus,
+    pub resolution: Option<String>,
 }
 
 /// The start of a message's text (card numbers masked, as every stored text).
@@ -32,6 +43,10 @@ pub struct MessagePreview {
     pub text: String,
     pub created_at: OffsetDateTime,
 }
+
+/// The latest ticket of conversation `c`, its status, and the kind of that ticket's last event.
+const LATEST_TICKET: &str =
+    "SELECT t.id FROM tickets t WHERE t.conversation_id = c.id ORDER BY t.created_at DESC, t.id DESC LIMIT 1";
 
 /// The subject of the first personal mail of an e-mail conversation `c`.
 const FIRST_SUBJECT: &str = "SELECT e.subject FROM email_inbound e WHERE e.conversation_id = c.id AND e.kind = 'personal' \
@@ -59,7 +74,20 @@ fn customer_conversation_from_row(row: &AnyRow) -> Result<CustomerConversation> 
         }),
         None => None,
     };
+    let outcome = match row.try_get::<Option<String>, _>("ticket_id")? {
+        Some(t) => {
+            let status: crate::values::TicketStatus = parse(row, "ticket_status")?;
+            let ended = matches!(status, crate::values::TicketStatus::Resolved | crate::values::TicketStatus::Closed);
+            Some(Outcome {
+                ticket_id: t.parse()?,
+                status,
+                resolution: if ended { row.try_get("ticket_resolution")? } else { None },
+            })
+        }
+        None => None,
+    };
     Ok(CustomerConversation {
+        outcome,
         conversation: conversation_from_row(row)?,
         subject: row.try_get::<Option<String>, _>("subject")?.filter(|s| !s.trim().is_empty()),
         last_message,
@@ -85,7 +113,10 @@ impl Store {
         let mut sql = format!(
             "SELECT c.id, c.customer_id, c.channel, c.status, c.assignee_id, c.language, c.last_seq, c.created_at, \
              c.updated_at, m.author AS last_author, substr(m.body, 1, {fetch_chars}) AS last_text, \
-             m.created_at AS last_created_at, ({FIRST_SUBJECT}) AS subject \
+             m.created_at AS last_created_at, ({FIRST_SUBJECT}) AS subject, ({LATEST_TICKET}) AS ticket_id, \
+             (SELECT t.status FROM tickets t WHERE t.id = ({LATEST_TICKET})) AS ticket_status, \
+             (SELECT e.kind FROM ticket_events e WHERE e.ticket_id = ({LATEST_TICKET}) \
+               ORDER BY e.at DESC, e.id DESC LIMIT 1) AS ticket_resolution \
              FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq \
              WHERE c.customer_id = $1"
         );

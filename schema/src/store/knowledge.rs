@@ -557,6 +557,39 @@ impl Store {
         Ok(true)
     }
 
+    /// Adds those of `intents` the store does not have yet (after the others), leaving every
+    /// stored one as trainers left it: how intents built in by a later version reach a store
+    /// seeded before. Returns how many were added.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn add_missing_intents(&self, intents: &[(IntentName, IntentContent)]) -> Result<usize> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let next: i64 = sqlx::query("SELECT COALESCE(MAX(position), -1) + 1 AS n FROM bot_intents")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        let mut added = 0;
+        for (name, content) in intents {
+            let done = sqlx::query(&format!(
+                "INSERT INTO bot_intents ({INTENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, $6) \
+                 ON CONFLICT (name) DO NOTHING"
+            ))
+            .bind(name.as_str())
+            .bind(next + i64::try_from(added).unwrap_or(i64::MAX))
+            .bind(to_json(&content.examples)?)
+            .bind(i64::from(content.always_human))
+            .bind(skills_json(content)?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            added += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
     /// Creates or replaces an intent (a new one goes last).
     ///
     /// # Errors

@@ -27,9 +27,13 @@ mod bss;
 pub use audit::{AuditFilter, AuditPosition};
 pub use bss::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
 mod canned;
+mod care;
+pub use care::MAX_CARE_LIST;
 mod customers;
-pub use customers::{CustomerConversation, MessagePreview};
+pub use customers::{CustomerConversation, MessagePreview, Outcome};
 mod email;
+mod identity;
+pub use identity::{Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, ProfileChange};
 mod incidents;
 pub use incidents::LinkedConversation;
 mod knowledge;
@@ -38,6 +42,7 @@ mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod privacy;
 pub use privacy::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
+mod selfservice;
 mod social;
 mod sso;
 pub use sso::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
@@ -466,14 +471,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for h in &customer.handles {
-            sqlx::query("INSERT INTO customer_handles (channel, handle, customer_id) VALUES ($1, $2, $3)")
-                .bind(h.channel.as_str())
-                .bind(&h.handle)
-                .bind(customer.id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        identity::insert_new_handles(&mut tx, customer.id, &customer.handles, now).await?;
         sqlx::query(
             "INSERT INTO conversations (id, customer_id, channel, status, assignee_id, language, last_seq, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, 0, $6, $6)",
@@ -501,7 +499,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound { what: "customer" })?;
         let handles =
-            sqlx::query("SELECT channel, handle FROM customer_handles WHERE customer_id = $1 ORDER BY channel")
+            sqlx::query("SELECT channel, handle FROM customer_handles WHERE customer_id = $1 ORDER BY channel, handle")
                 .bind(id.to_string())
                 .fetch_all(&self.read)
                 .await?

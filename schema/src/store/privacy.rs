@@ -55,6 +55,8 @@ pub struct Holdings {
 pub enum ExportKind {
     Customer,
     Handles,
+    /// Marketing consents, with when and by whom they last changed.
+    Consents,
     Conversations,
     Messages,
     EmailThreads,
@@ -71,13 +73,16 @@ pub enum ExportKind {
     TicketNotes,
     /// The audit trail's entries about the customer (reads of their profile, exports, holds).
     AuditEntries,
+    /// The care workflows' submissions for them (orders, bill adjustments, consent answers).
+    CareRequests,
 }
 
 impl ExportKind {
     /// Every kind, in the archive's order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::Customer,
         Self::Handles,
+        Self::Consents,
         Self::Conversations,
         Self::Messages,
         Self::EmailThreads,
@@ -93,6 +98,7 @@ impl ExportKind {
         Self::TicketEvents,
         Self::TicketNotes,
         Self::AuditEntries,
+        Self::CareRequests,
     ];
 
     /// The kind's name: its JSON file is `<name>.json`, its files are under `<name>/`.
@@ -101,6 +107,7 @@ impl ExportKind {
         match self {
             Self::Customer => "customer",
             Self::Handles => "handles",
+            Self::Consents => "consents",
             Self::Conversations => "conversations",
             Self::Messages => "messages",
             Self::EmailThreads => "email_threads",
@@ -116,6 +123,7 @@ impl ExportKind {
             Self::TicketEvents => "ticket_events",
             Self::TicketNotes => "ticket_notes",
             Self::AuditEntries => "audit_entries",
+            Self::CareRequests => "care_requests",
         }
     }
 
@@ -135,14 +143,20 @@ impl ExportKind {
         let conv = format!("IN ({CONVERSATIONS_OF})");
         let (cols, from, key) = match self {
             Self::Customer => (
-                "id, name, email, language, tier, legal_hold, erased_at, created_at",
+                "id, name, email, phone, language, tier, legal_hold, erased_at, merged_into, bss_customer_id, \
+                 created_at",
                 "customers t WHERE t.id = $1".to_owned(),
                 "t.id",
             ),
             Self::Handles => (
-                "channel, handle",
+                "kind, value, verified, channel, handle, added_by, created_at",
                 "customer_handles t WHERE t.customer_id = $1".to_owned(),
-                "t.channel || ':' || t.handle",
+                "t.kind || ':' || t.value || ':' || t.channel || ':' || t.handle",
+            ),
+            Self::Consents => (
+                "kind, granted, changed_at, changed_by",
+                "customer_consents t WHERE t.customer_id = $1".to_owned(),
+                "t.kind",
             ),
             Self::Conversations => ("t.*", "conversations t WHERE t.customer_id = $1".to_owned(), "t.id"),
             Self::Messages => (
@@ -200,6 +214,7 @@ impl ExportKind {
             Self::AuditEntries => {
                 ("t.*", "audit_entries t WHERE t.target_kind = 'customer' AND t.target_id = $1".to_owned(), "t.hash")
             }
+            Self::CareRequests => ("t.*", "care_requests t WHERE t.customer_id = $1".to_owned(), "t.id"),
         };
         format!("SELECT {cols}, {key} AS k FROM {from} AND {key} > $2 ORDER BY {key} LIMIT $3")
     }
@@ -497,12 +512,12 @@ impl Store {
         let already = row.try_get::<Option<i64>, _>("erased_at")?.is_some();
         // Their addresses, to find mail from them that never joined a conversation.
         let mut addresses: Vec<String> = row.try_get::<Option<String>, _>("email")?.into_iter().collect();
-        for r in sqlx::query("SELECT handle FROM customer_handles WHERE customer_id = $1 AND channel = 'email'")
+        for r in sqlx::query("SELECT value FROM customer_handles WHERE customer_id = $1 AND kind = 'email'")
             .bind(&cid)
             .fetch_all(&mut *tx)
             .await?
         {
-            addresses.push(r.try_get("handle")?);
+            addresses.push(r.try_get("value")?);
         }
         // Their questions that trainers turned into knowledge-base phrasings.
         let copied = sqlx::query(&format!(
@@ -523,6 +538,8 @@ impl Store {
         let conv = format!("IN ({CONVERSATIONS_OF})");
         let statements = [
             "DELETE FROM customer_handles WHERE customer_id = $1".to_owned(),
+            "DELETE FROM customer_consents WHERE customer_id = $1".to_owned(),
+            format!("UPDATE conversations SET handle = NULL WHERE id {conv}"),
             format!(
                 "UPDATE messages SET body = $2, media = NULL, template = NULL, channel_message_id = NULL, \
                  external_id = NULL, delivery_error = NULL, next_attempt_at = NULL, \
@@ -552,9 +569,17 @@ impl Store {
             format!("DELETE FROM email_inbound WHERE conversation_id {conv}"),
             format!("DELETE FROM chat_uploads WHERE conversation_id {conv}"),
             format!("UPDATE voice_calls SET caller = '' WHERE conversation_id {conv}"),
+            // The care workflows' notes (agents' and supervisors' words about the customer); the
+            // amounts, codes and billing references stay for the adjustments report.
+            "UPDATE care_requests SET note = $2, \
+             decision_note = CASE WHEN decision_note IS NULL THEN NULL ELSE $2 END WHERE customer_id = $1"
+                .to_owned(),
+            format!("DELETE FROM selfservice_sessions WHERE conversation_id {conv}"),
+            format!("DELETE FROM selfservice_sends WHERE conversation_id {conv}"),
         ];
         sqlx::query(
-            "UPDATE customers SET name = NULL, email = NULL, erased_at = COALESCE(erased_at, $2) WHERE id = $1",
+            "UPDATE customers SET name = NULL, email = NULL, phone = NULL, bss_customer_id = NULL, \
+             erased_at = COALESCE(erased_at, $2) WHERE id = $1",
         )
         .bind(&cid)
         .bind(now)

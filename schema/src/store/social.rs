@@ -12,6 +12,7 @@ use super::{
     ms, now_ms, parse,
 };
 use crate::domain::{Conversation, Message, Template};
+use crate::identity::{HandleKind, Identity};
 use crate::ids::{AgentId, ConversationId, CustomerId, MessageId, SocialAccountId};
 use crate::values::{Channel, ConversationStatus, DeliveryStatus, DisplayName, Language};
 
@@ -112,9 +113,13 @@ impl Store {
             .collect()
     }
 
-    /// The conversation a platform sender writes into: their open conversation on `channel`,
-    /// or a new one in `status` (and a new customer, the first time). `handle` is
-    /// `account_id:sender_id`.
+    /// The conversation a sender whose handle is verified writes into (a platform sender signed
+    /// by the platform's webhook, an authenticated mail, a caller from a trusted identity
+    /// source): their open conversation on `channel` with this exact handle, or a new one in
+    /// `status` for the customer holding the handle's verified identity (the same phone number
+    /// on voice and WhatsApp, the same address in any case), or a new customer the first time.
+    /// `handle` is `account_id:sender_id` on the platforms, the lower-cased address on e-mail,
+    /// the caller on voice.
     ///
     /// # Errors
     /// A database failure.
@@ -128,9 +133,10 @@ impl Store {
         self.open_conversation_for_handle(channel, handle, name, status, true).await
     }
 
-    /// A new conversation for a sender (and a new customer, the first time), even when the
-    /// sender has an open one on `channel`: for a message that must not join it (an e-mail
-    /// whose sender could not be verified).
+    /// A new conversation for a sender whose handle could not be verified (an e-mail that
+    /// failed the MTA's checks): never an existing customer's verified identity, but the
+    /// customer keyed on this exact unverified channel handle (a new one the first time), and
+    /// never an open conversation.
     ///
     /// # Errors
     /// A database failure.
@@ -150,11 +156,11 @@ impl Store {
         handle: &str,
         name: Option<DisplayName>,
         status: ConversationStatus,
-        reuse_open: bool,
+        verified: bool,
     ) -> Result<Conversation> {
         // Two first messages of a new sender can race; the loser finds the winner's rows.
         for _ in 0..3 {
-            match self.try_conversation_for_handle(channel, handle, name.clone(), status, reuse_open).await {
+            match self.try_conversation_for_handle(channel, handle, name.clone(), status, verified).await {
                 Err(StoreError::Conflict(_)) => continue,
                 other => return other,
             }
@@ -168,16 +174,22 @@ impl Store {
         handle: &str,
         name: Option<DisplayName>,
         status: ConversationStatus,
-        reuse_open: bool,
+        verified: bool,
     ) -> Result<Conversation> {
-        if reuse_open {
+        let identity = Identity::of_arrival(channel, handle);
+        if verified {
+            // The hot path: one indexed look-up (the conversation by its handle, the owner by the
+            // unique verified identity).
             let existing = sqlx::query(&format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND status <> 'closed' AND \
-                 customer_id = (SELECT customer_id FROM customer_handles WHERE channel = $1 AND handle = $2) \
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND handle = $2 \
+                 AND status <> 'closed' AND customer_id = (SELECT customer_id FROM customer_handles \
+                   WHERE kind = $3 AND value = $4 AND verified = 1) \
                  ORDER BY created_at DESC LIMIT 1"
             ))
             .bind(channel.as_str())
             .bind(handle)
+            .bind(identity.kind.as_str())
+            .bind(&identity.value)
             .fetch_optional(&self.read)
             .await?;
             if let Some(row) = existing {
@@ -186,16 +198,22 @@ impl Store {
         }
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let customer: Option<String> =
-            sqlx::query("SELECT customer_id FROM customer_handles WHERE channel = $1 AND handle = $2")
+        let owner = if verified {
+            sqlx::query("SELECT customer_id FROM customer_handles WHERE kind = $1 AND value = $2 AND verified = 1")
+                .bind(identity.kind.as_str())
+                .bind(&identity.value)
+                .fetch_optional(&mut *tx)
+                .await?
+        } else {
+            sqlx::query("SELECT customer_id FROM customer_handles WHERE channel = $1 AND handle = $2 AND verified = 0")
                 .bind(channel.as_str())
                 .bind(handle)
                 .fetch_optional(&mut *tx)
                 .await?
-                .map(|r| r.try_get("customer_id"))
-                .transpose()?;
+        };
+        let customer: Option<String> = owner.map(|r| r.try_get("customer_id")).transpose()?;
         let customer_id = match customer {
-            Some(id) if !reuse_open => id.parse::<CustomerId>()?,
+            Some(id) if !verified => id.parse::<CustomerId>()?,
             Some(id) => {
                 // A concurrent first message of this sender may have opened the conversation
                 // since the look-up above: take the customer's row lock (PostgreSQL; SQLite has
@@ -207,10 +225,11 @@ impl Store {
                         .await?;
                 }
                 let open = sqlx::query(&format!(
-                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND status <> 'closed' \
-                     AND customer_id = $2 ORDER BY created_at DESC LIMIT 1"
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE channel = $1 AND handle = $2 \
+                     AND status <> 'closed' AND customer_id = $3 ORDER BY created_at DESC LIMIT 1"
                 ))
                 .bind(channel.as_str())
+                .bind(handle)
                 .bind(&id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -222,34 +241,37 @@ impl Store {
             }
             None => {
                 let id = CustomerId::new();
+                // What the handle says about them (only a verified one: an unverified address
+                // is not theirs to show as their contact detail).
+                let email = (verified && identity.kind == HandleKind::Email).then_some(identity.value.as_str());
+                let phone = (verified && identity.kind == HandleKind::Phone && identity.value.starts_with('+'))
+                    .then_some(identity.value.as_str());
                 sqlx::query(
-                    "INSERT INTO customers (id, name, email, language, tier, created_at) \
-                     VALUES ($1, $2, NULL, $3, 'standard', $4)",
+                    "INSERT INTO customers (id, name, email, phone, language, tier, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'standard', $6)",
                 )
                 .bind(id.to_string())
                 .bind(name.as_ref().map(|n| n.as_str().to_owned()))
+                .bind(email)
+                .bind(phone)
                 .bind(Language::default().as_str())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("INSERT INTO customer_handles (channel, handle, customer_id) VALUES ($1, $2, $3)")
-                    .bind(channel.as_str())
-                    .bind(handle)
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                super::identity::insert_handle(&mut tx, id, &identity, verified, channel, handle, None, now).await?;
                 id
             }
         };
         let id = ConversationId::new();
         let row = sqlx::query(&format!(
-            "INSERT INTO conversations (id, customer_id, channel, status, assignee_id, language, last_seq, \
-             created_at, updated_at) SELECT $1, $2, $3, $4, NULL, language, 0, $5, $5 FROM customers WHERE id = $2 \
+            "INSERT INTO conversations (id, customer_id, channel, handle, status, assignee_id, language, last_seq, \
+             created_at, updated_at) SELECT $1, $2, $3, $4, $5, NULL, language, 0, $6, $6 FROM customers WHERE id = $2 \
              RETURNING {CONVERSATION_COLUMNS}"
         ))
         .bind(id.to_string())
         .bind(customer_id.to_string())
         .bind(channel.as_str())
+        .bind(handle)
         .bind(status.as_str())
         .bind(now)
         .fetch_one(&mut *tx)
@@ -294,12 +316,11 @@ impl Store {
     async fn due_outbound(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Outbound>> {
         let columns = MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ");
         sqlx::query(&format!(
-            "SELECT {columns}, m.template, m.attempts, m.next_attempt_at, c.channel AS conv_channel, h.handle, \
+            "SELECT {columns}, m.template, m.attempts, m.next_attempt_at, c.channel AS conv_channel, c.handle, \
              (SELECT MAX(created_at) FROM messages x WHERE x.conversation_id = m.conversation_id \
                 AND x.author = 'customer') AS last_customer \
              FROM messages m JOIN conversations c ON c.id = m.conversation_id \
-             JOIN customer_handles h ON h.customer_id = c.customer_id AND h.channel = c.channel \
-             WHERE m.delivery_status = 'queued' AND m.next_attempt_at <= $1 AND c.channel <> 'email' \
+             WHERE m.delivery_status = 'queued' AND m.next_attempt_at <= $1 AND c.channel <> 'email' AND c.handle IS NOT NULL \
              ORDER BY m.next_attempt_at, m.id LIMIT $2"
         ))
         .bind(ms(now))
@@ -391,8 +412,7 @@ impl Store {
         sqlx::query(&format!(
             "UPDATE messages SET delivery_status = 'read' \
              WHERE delivery_status IN ('sent', 'delivered') AND created_at <= $3 AND conversation_id IN \
-               (SELECT c.id FROM conversations c JOIN customer_handles h ON h.customer_id = c.customer_id \
-                AND h.channel = c.channel WHERE c.channel = $1 AND h.handle = $2) \
+               (SELECT c.id FROM conversations c WHERE c.channel = $1 AND c.handle = $2) \
              RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(channel.as_str())

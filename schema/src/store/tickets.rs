@@ -58,7 +58,7 @@ fn actor_columns(actor: Actor) -> (&'static str, Option<String>) {
     }
 }
 
-async fn insert_event(tx: &mut Transaction<'static, Any>, event: &TicketEvent) -> Result<()> {
+pub(super) async fn insert_event(tx: &mut Transaction<'static, Any>, event: &TicketEvent) -> Result<()> {
     let (actor, actor_id) = actor_columns(event.actor);
     sqlx::query(
         "INSERT INTO ticket_events (id, ticket_id, actor, actor_id, kind, detail, at) \
@@ -633,4 +633,23 @@ fn routing_from_row(row: &AnyRow) -> Result<AgentRouting> {
         capacity: json_col(row, "capacity")?,
         presence: parse(row, "presence")?,
     })
+}
+
+impl Store {
+    /// The customer's tickets that are still open, oldest first (at most 50).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn customer_open_tickets(&self, customer: crate::ids::CustomerId) -> Result<Vec<Ticket>> {
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE {OPEN} AND conversation_id IN \
+             (SELECT id FROM conversations WHERE customer_id = $1) ORDER BY created_at, id LIMIT 50"
+        ))
+        .bind(customer.to_string())
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(ticket_from_row)
+        .collect()
+    }
 }

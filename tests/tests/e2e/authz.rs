@@ -103,6 +103,12 @@ GET    /api/v1/customers/{id}/account                     agent supervisor admin
 GET    /api/v1/customers/{id}/bills                       agent supervisor admin
 GET    /api/v1/customers/{id}/bills/{bill}                agent supervisor admin
 GET    /api/v1/customers/{id}/products/{product}/usage    agent supervisor admin
+GET    /api/v1/customers/search                           agent supervisor admin
+PATCH  /api/v1/customers/{id}                             agent supervisor admin
+POST   /api/v1/customers/{id}/handles                     agent supervisor admin
+DELETE /api/v1/customers/{id}/handles/{channel}/{handle}  agent supervisor admin
+POST   /api/v1/customers/{id}/merge                       agent supervisor admin
+PUT    /api/v1/customers/{id}/bss-link                    agent supervisor admin
 GET    /api/v1/attachments/{id}                           agent admin
 GET    /api/v1/tickets                                    agent admin
 GET    /api/v1/tickets/{id}                               agent admin
@@ -195,6 +201,23 @@ POST   /api/v1/customers/{id}/erase                       admin
 GET    /api/v1/settings/mfa                               admin
 PUT    /api/v1/settings/mfa                               admin
 POST   /api/v1/agents/{id}/mfa/reset                      admin
+# Issue 16: the customer-care workflows and their approvals.
+GET    /api/v1/care/options                               agent supervisor admin
+GET    /api/v1/conversations/{id}/care/requests           agent supervisor admin
+GET    /api/v1/conversations/{id}/care/catalogue          agent supervisor admin
+GET    /api/v1/conversations/{id}/care/eligibility        agent supervisor admin
+POST   /api/v1/conversations/{id}/care/new-service        agent supervisor admin
+GET    /api/v1/conversations/{id}/care/changes            agent supervisor admin
+POST   /api/v1/conversations/{id}/care/modify-service     agent supervisor admin
+GET    /api/v1/conversations/{id}/care/bills              agent supervisor admin
+GET    /api/v1/conversations/{id}/care/bills/{bill}       agent supervisor admin
+POST   /api/v1/conversations/{id}/care/adjustments        agent supervisor admin
+GET    /api/v1/conversations/{id}/care/cancellable        agent supervisor admin
+POST   /api/v1/conversations/{id}/care/discontinue        agent supervisor admin
+GET    /api/v1/care/approvals                             supervisor admin
+POST   /api/v1/care/approvals/{id}/approve                supervisor admin
+POST   /api/v1/care/approvals/{id}/reject                 supervisor admin
+GET    /api/v1/care/adjustments                           supervisor admin
 # Issue 16: outages (the incident feed, its Alertmanager webhook, banners) and line tests.
 GET    /api/v1/incidents                                  agent supervisor admin
 POST   /api/v1/incidents                                  supervisor admin

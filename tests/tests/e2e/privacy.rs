@@ -215,14 +215,18 @@ async fn export_then_erasure_leaves_nothing_behind(backend: Backend) {
     let chat = session["conversation_id"].as_str().unwrap().to_owned();
     let customer = session["customer_id"].as_str().unwrap().to_owned();
     let pool = pool(&app).await;
-    for (channel, handle) in [("email", EMAIL), ("voice", PHONE)] {
-        sqlx::query("INSERT INTO customer_handles (channel, handle, customer_id) VALUES ($1, $2, $3)")
-            .bind(channel)
-            .bind(handle)
-            .bind(&customer)
-            .execute(&pool)
-            .await
-            .unwrap();
+    for (kind, channel, handle) in [("email", "email", EMAIL), ("phone", "voice", PHONE)] {
+        sqlx::query(
+            "INSERT INTO customer_handles (kind, value, verified, channel, handle, customer_id, created_at) \
+             VALUES ($1, $3, 1, $2, $3, $4, 0)",
+        )
+        .bind(kind)
+        .bind(channel)
+        .bind(handle)
+        .bind(&customer)
+        .execute(&pool)
+        .await
+        .unwrap();
     }
     pool.close().await;
 

@@ -309,7 +309,8 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     let (status, intents) = app.get("/api/v1/bot/intents", &tina).await;
     assert_eq!(status, 200, "{intents}");
     let items = intents["items"].as_array().unwrap();
-    assert_eq!(items.len(), 14, "{intents}");
+    // 14 of the starter set and the 4 self-service intents.
+    assert_eq!(items.len(), 18, "{intents}");
     let plan = items.iter().find(|i| i["name"] == "plan_change").unwrap().clone();
     assert_eq!(plan["always_human"], false, "{plan}");
     assert!(plan["examples"]["es"].as_array().unwrap().contains(&json!("quiero cambiar de tarifa")), "{plan}");
@@ -346,7 +347,7 @@ async fn a_trainer_tries_merges_dismisses_restores_imports_and_edits_intents(bac
     assert_ne!(tried["reason"], "always_human", "{tried}");
     let (_, intents) = app.get("/api/v1/bot/intents", &tina).await;
     let items = intents["items"].as_array().unwrap();
-    assert_eq!(items.len(), 15);
+    assert_eq!(items.len(), 19);
     assert_eq!(items.last().unwrap()["name"], "lost_phone", "a new intent goes last");
     assert!(items.iter().find(|i| i["name"] == "plan_change").unwrap()["updated_by"].is_string());
 

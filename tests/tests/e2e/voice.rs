@@ -667,7 +667,15 @@ async fn caller_identity_is_trusted_only_from_identity_sources(backend: Backend)
     let call = call_until(&app, &ana, &conversation, |c| !c["ended_at"].is_null()).await;
     assert_eq!(call["caller"], "+34600111222", "{call}");
     let (_, _, handles) = customer_of(&app, &ana, &conversation).await;
-    assert_eq!(handles, json!([{"channel": "voice", "handle": "+34600111222"}]));
+    // One handle: the asserted number, verified, a phone identity (a WhatsApp sender with it is
+    // the same customer).
+    let handle = &handles[0];
+    assert_eq!(handles.as_array().unwrap().len(), 1, "{handles}");
+    assert_eq!((&handle["channel"], &handle["handle"]), (&json!("voice"), &json!("+34600111222")));
+    assert_eq!(
+        (&handle["kind"], &handle["value"], &handle["verified"]),
+        (&json!("phone"), &json!("+34600111222"), &json!(true))
+    );
     drop(app);
 
     // From anywhere else, neither From nor P-Asserted-Identity is trusted: two calls claiming

@@ -119,6 +119,8 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
   const last = snap.messages[snap.messages.length - 1];
   const ended = snap.conversation?.status === 'resolved' || snap.conversation?.status === 'closed';
   const offerChoices = !ended && last?.author === 'bot' && splitSource(last.text).article !== undefined;
+  // The bot sent a one-time code: a field the browser can fill from the SMS or mail.
+  const askCode = !ended && last?.author === 'bot' && !!last.media?.some((x) => x.kind === 'one_time_code');
   const agent = ended ? undefined : snap.conversation?.agent?.name;
 
   return (
@@ -198,6 +200,7 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
               </button>
             </div>
           )}
+          {askCode && status !== 'forbidden' && <CodeForm t={t} send={send} />}
           {fileError && (
             <p class="sb-file-error" role="alert">
               {fileError}
@@ -251,6 +254,33 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
         </section>
       )}
     </div>
+  );
+}
+
+/** The one-time code field: six digits, sent as a plain message (what any channel would type). */
+function CodeForm({ t, send }: { t: Translate; send: (text: string) => void }): JSX.Element {
+  const [code, setCode] = useState('');
+  const onSubmit = (e: Event) => {
+    e.preventDefault();
+    if (/^[0-9]{6}$/.test(code)) {
+      send(code);
+      setCode('');
+    }
+  };
+  return (
+    <form class="sb-code" onSubmit={onSubmit}>
+      <label for="sb-code">{t('verify.label')}</label>
+      <input
+        id="sb-code"
+        inputMode="numeric"
+        autoComplete="one-time-code"
+        pattern="[0-9]{6}"
+        maxLength={6}
+        value={code}
+        onInput={(e) => setCode((e.currentTarget as HTMLInputElement).value.replace(/[^0-9]/g, ''))}
+      />
+      <button type="submit">{t('verify.submit')}</button>
+    </form>
   );
 }
 

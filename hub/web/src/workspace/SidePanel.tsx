@@ -1,4 +1,5 @@
-// The side panel: the customer (CustomerCard.tsx), their account from billing (AccountPanel.tsx), the conversation, the ticket (queue, skills, priority, SLA clock, tags, notes),
+// The side panel: the customer (CustomerCard.tsx), their account from billing (AccountPanel.tsx),
+// the care workflows (Care.tsx), the conversation, the ticket (queue, skills, priority, SLA clock, tags, notes),
 // the bot's hand-over summary, and the ticket's actions.
 
 import { useEffect, useReducer } from 'preact/hooks';
@@ -9,6 +10,7 @@ import { clock, countdown, day, t } from './i18n';
 import { Transfer } from './Transfer';
 import { CustomerCard } from './CustomerCard';
 import { AccountPanel } from './AccountPanel';
+import { Care, mayUseCare } from './Care';
 import { OutagePanel } from './Outage';
 
 export function SidePanel(props: { store: Store; conversation: Conversation; ticket: Ticket | undefined; act: (p: Promise<unknown>) => void }): JSX.Element {
@@ -27,6 +29,7 @@ export function SidePanel(props: { store: Store; conversation: Conversation; tic
     <aside class="ws-side" aria-label={t('side.label')}>
       <CustomerCard store={store} conversation={conversation} act={act} />
       <AccountPanel store={store} customerId={conversation.customer_id} />
+      {mayUseCare(store, conversation) && <Care store={store} conversation={conversation} />}
       <OutagePanel store={store} conversation={conversation} ticket={ticket} />
       <section aria-labelledby="side-conversation">
         <h2 id="side-conversation">{t('thread.label')}</h2>

@@ -37,6 +37,47 @@ export interface Page<T> {
 export interface CustomerConversation extends Conversation {
   subject: string | null;
   last_message: { author: Message['author']; text: string; created_at: string } | null;
+  /** The latest ticket and how it ended (`null`: never handed to staff). */
+  outcome?: { ticket_id: string; status: string; resolution: string | null } | null;
+}
+
+/** A customer's handle: what identifies them on arrival, and where it was first seen. */
+export interface CustomerHandle {
+  kind: string;
+  value: string;
+  verified: boolean;
+  channel: string;
+  handle: string;
+  added_by?: string | null;
+  created_at?: string;
+}
+
+/** A marketing consent, with when and by whom it last changed. */
+export interface Consent {
+  kind: string;
+  granted: boolean;
+  changed_at: string;
+  changed_by: string | null;
+}
+
+/** A customer found by `GET /api/v1/customers/search`. */
+export interface CustomerSummary {
+  id: string;
+  name: string | null;
+  email: string | null;
+  phone: string | null;
+  tier: string;
+  bss_customer_id: string | null;
+  created_at: string;
+}
+
+/** Contact details to change: absent is unchanged, `null` clears. */
+export interface CustomerPatch {
+  name?: string | null;
+  email?: string | null;
+  phone?: string | null;
+  language?: string;
+  consents?: Record<string, boolean>;
 }
 
 /** `GET /api/v1/customers/{id}`: who the customer is, their handles, their conversations. */
@@ -46,9 +87,16 @@ export interface CustomerProfile {
   email: string | null;
   language: string;
   tier: string;
-  handles: { channel: string; handle: string }[];
+  handles: CustomerHandle[];
+  phone?: string | null;
+  consents?: Consent[];
+  merged_into?: string | null;
+  erased?: boolean;
+  bss_customer_id?: string | null;
   created_at: string;
   conversations: Page<CustomerConversation>;
+  open_tickets?: { id: string; conversation_id: string; channel: string; status: string; queue: string }[];
+  orders?: { status: 'ok' | 'not_linked' | 'unavailable'; items: { id: string; state: string; created_at: string }[]; message: string | null };
 }
 
 export interface Media {
@@ -171,8 +219,8 @@ export class Api {
   /** A call to the hub. A sensitive action answered 401 `step_up_required` opens the step-up
    * dialog and, once the member confirmed who they are, is sent again (once); cancelled, it
    * fails with that answer. */
-  async request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+  async request<T>(method: string, path: string, body?: unknown, retried = false, extra: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { ...extra, authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     if (response.status === 401) {
@@ -184,7 +232,7 @@ export class Api {
         } catch {
           return parse<T>(response);
         }
-        return this.request<T>(method, path, body, true);
+        return this.request<T>(method, path, body, true, extra);
       }
       this.onUnauthorized();
     }
@@ -222,6 +270,26 @@ export class Api {
 
   customer(id: string, limit = 20): Promise<CustomerProfile> {
     return this.request('GET', `/api/v1/customers/${id}?limit=${limit}`);
+  }
+
+  updateCustomer(id: string, patch: CustomerPatch): Promise<void> {
+    return this.request('PATCH', `/api/v1/customers/${id}`, patch);
+  }
+
+  linkHandle(id: string, channel: string, handle: string): Promise<CustomerHandle> {
+    return this.request('POST', `/api/v1/customers/${id}/handles`, { channel, handle });
+  }
+
+  unlinkHandle(id: string, channel: string, value: string): Promise<void> {
+    return this.request('DELETE', `/api/v1/customers/${id}/handles/${encodeURIComponent(channel)}/${encodeURIComponent(value)}`);
+  }
+
+  mergeCustomer(id: string, from: string): Promise<{ conversations: number; handles: number }> {
+    return this.request('POST', `/api/v1/customers/${id}/merge`, { from });
+  }
+
+  searchCustomers(q: string): Promise<{ items: CustomerSummary[]; by_account: CustomerSummary[]; next_cursor: string | null }> {
+    return this.request('GET', `/api/v1/customers/search?${new URLSearchParams({ q, limit: '10' })}`);
   }
 
   customerConversations(id: string, cursor: string, limit = 20): Promise<Page<CustomerConversation>> {
