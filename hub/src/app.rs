@@ -31,6 +31,7 @@ use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
 use crate::services::knowledge::Knowledge;
 use crate::services::mfa::Mfa;
+use crate::services::outages::Outages;
 use crate::services::privacy::Privacy;
 use crate::services::routing::Routing;
 use crate::services::selfservice::{self, CodeInbox, SelfService};
@@ -87,6 +88,8 @@ pub struct AppState {
     pub bss: Arc<dyn bss::Bss>,
     /// The customer 360 read from the billing system.
     pub account360: Account360,
+    /// The incident feed, its Alertmanager webhook, and line tests.
+    pub outages: Arc<Outages>,
 }
 
 /// The hub could not start.
@@ -320,6 +323,13 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         .with_codes(selfservice_on.then(|| CodeInbox::new(store.clone()))),
     );
     let assistant = assistant.map(|(a, _)| a);
+    let outages = Arc::new(Outages::new(
+        core.clone(),
+        Arc::clone(&ingest),
+        Arc::clone(&routing),
+        Arc::clone(&bss),
+        config.outages.clone(),
+    ));
     if let (Some(assistant), Some(jobs)) = (&assistant, bot_jobs) {
         let selfservice = if selfservice_on {
             Some(Arc::new(SelfService::new(
@@ -343,6 +353,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
                 escalate: Arc::clone(&escalate),
                 routing: Arc::clone(&routing),
                 selfservice,
+                outages: Some(Arc::clone(&outages)),
             },
         );
     }
@@ -397,6 +408,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let state = web::Data::new(AppState {
         care,
         privacy: Arc::clone(&privacy),
+        outages,
         sso,
         password_policy,
         accounts: Accounts::new(store.clone(), Arc::clone(&routing), voice.clone()),

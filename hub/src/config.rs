@@ -43,6 +43,8 @@ pub struct Config {
     pub care: CareConfig,
     /// Self-service through the bot (`[selfservice]`): one-time codes, live account answers.
     pub selfservice: SelfServiceConfig,
+    /// The incident feed and its Alertmanager webhook (`[outages]`).
+    pub outages: OutagesConfig,
     /// The operator's billing system (`[bss]`): embedded or a TM Forum Open API endpoint, and
     /// the timeouts, retries, circuit breaker and cache around it.
     pub bss: BssConfig,
@@ -111,6 +113,82 @@ impl std::fmt::Display for Secret {
 impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(REDACTED)
+    }
+}
+
+/// `[outages]`: the incident feed, its Alertmanager webhook, and the customers it reaches.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutagesConfig {
+    /// The bearer token Alertmanager sends (`http_config.authorization.credentials`). Unset: the
+    /// webhook answers 503 (`unavailable`) and nothing is read.
+    pub alertmanager_token: Option<Secret>,
+    /// Largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most alerts in one webhook call (Alertmanager's `max_alerts`).
+    pub max_alerts: usize,
+    /// Webhook calls accepted per minute per client address (burst: a third of it, at least 5).
+    pub webhook_rate_per_min: u32,
+    /// Open conversations looked at, at most, when an incident opens or resolves (newest
+    /// activity first), to tell those in the area.
+    pub notify_scan_limit: u32,
+    /// How alert labels and annotations map to an incident (`[outages.alertmanager]`).
+    pub alertmanager: AlertmanagerMapping,
+}
+
+impl Default for OutagesConfig {
+    fn default() -> Self {
+        Self {
+            alertmanager_token: None,
+            max_body_bytes: 256 * 1024,
+            max_alerts: 200,
+            webhook_rate_per_min: 120,
+            notify_scan_limit: 5_000,
+            alertmanager: AlertmanagerMapping::default(),
+        }
+    }
+}
+
+/// `[outages.alertmanager]`: which labels and annotations of an alert say what.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertmanagerMapping {
+    /// The label with the affected postcodes (several: separated by commas or spaces).
+    pub area_label: String,
+    /// The label with the affected radio cell ids (several: separated by commas or spaces).
+    pub cells_label: String,
+    /// The label with the affected services (`mobile`, `fibre`, `tv`, `landline`; several:
+    /// separated by commas or spaces).
+    pub service_label: String,
+    /// The label with the alert's severity.
+    pub severity_label: String,
+    /// Severities from least to most severe; an alert's severity must be one of them.
+    pub severities: Vec<String>,
+    /// Alerts less severe than this (or without the severity label) are acknowledged and
+    /// ignored; empty: every alert counts.
+    pub severity_min: String,
+    /// The annotation with the public title (else the `alertname` label); `<name>_es`,
+    /// `<name>_pt`, `<name>_en` give it per language.
+    pub title_annotation: String,
+    /// The annotation with the public description (per language as above).
+    pub description_annotation: String,
+    /// The annotation with the expected end (RFC 3339), if any.
+    pub eta_annotation: String,
+}
+
+impl Default for AlertmanagerMapping {
+    fn default() -> Self {
+        Self {
+            area_label: "postcode".into(),
+            cells_label: "cell".into(),
+            service_label: "service".into(),
+            severity_label: "severity".into(),
+            severities: vec!["info".into(), "warning".into(), "critical".into()],
+            severity_min: "warning".into(),
+            title_annotation: "summary".into(),
+            description_annotation: "description".into(),
+            eta_annotation: "eta".into(),
+        }
     }
 }
 

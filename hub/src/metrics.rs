@@ -29,6 +29,11 @@ pub struct Metrics {
     pub bss_breaker: IntGaugeVec,
     /// The care workflows' submissions reaching each state, by workflow and state.
     pub care_requests: IntCounterVec,
+    /// Alertmanager alerts received, by what they did (`opened`, `updated`, `resolved`,
+    /// `ignored`).
+    pub alerts: IntCounterVec,
+    /// Incident notices posted in customers' conversations, by phase (`opened`, `resolved`).
+    pub outage_notices: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -146,6 +151,20 @@ impl Metrics {
                         "The billing system's circuit breaker: 0 closed, 1 half-open, 2 open",
                     ),
                     &["bss"],
+                )?,
+            ),
+            alerts: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("alertmanager_alerts_total", "Alertmanager alerts received, by what they did"),
+                    &["outcome"],
+                )?,
+            ),
+            outage_notices: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("outage_notices_total", "Incident notices posted in customers' conversations, by phase"),
+                    &["phase"],
                 )?,
             ),
             registry,

@@ -92,6 +92,10 @@ name_enum!(
         CareAdjustmentRequested => "care.adjustment_requested",
         CareAdjustmentApproved => "care.adjustment_approved",
         CareAdjustmentRejected => "care.adjustment_rejected",
+        IncidentCreated => "incident.created",
+        IncidentUpdated => "incident.updated",
+        IncidentTicketsResolved => "incident.tickets_resolved",
+        DiagnosticRun => "conversation.diagnostic_run",
     }
 );
 
@@ -110,6 +114,7 @@ name_enum!(
         SocialAccount => "social_account",
         Audit => "audit",
         CareRequest => "care_request",
+        Incident => "incident",
     }
 );
 

@@ -104,6 +104,14 @@ id_type!(
     CannedResponseId
 );
 id_type!(
+    /// A network incident (an outage or degradation) in the incident feed.
+    IncidentId
+);
+id_type!(
+    /// A line test run from a conversation, kept on its timeline.
+    DiagnosticId
+);
+id_type!(
     /// A care workflow's submission (also the billing system's `external_id` for it).
     CareRequestId
 );

@@ -10,6 +10,7 @@ pub mod care;
 mod domain;
 pub mod identity;
 mod ids;
+pub mod incidents;
 pub mod knowledge;
 pub mod linear;
 #[cfg(feature = "openapi")]
@@ -29,8 +30,8 @@ pub use domain::{
 };
 pub use identity::{ConsentKind, HandleKind, Identity, PhoneNumber};
 pub use ids::{
-    AgentId, AttachmentId, CannedResponseId, CareRequestId, ConversationId, CustomerId, DocumentId, MessageId,
-    SocialAccountId, TicketId, UnansweredId,
+    AgentId, AttachmentId, CannedResponseId, CareRequestId, ConversationId, CustomerId, DiagnosticId, DocumentId,
+    IncidentId, MessageId, SocialAccountId, TicketId, UnansweredId,
 };
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
@@ -43,9 +44,9 @@ pub use store::{
 };
 pub use store::{
     Backend, BotAnswerFilter, CachedEmbedding, ConversationChange, CustomerConversation, EmailReplyContext,
-    InboundEmail, InboundEmailKind, LastInbound, ListError, MessagePreview, NewAttachment, NewUpload, Outbound,
-    OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError, StoreOptions,
-    StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
+    InboundEmail, InboundEmailKind, LastInbound, LinkedConversation, ListError, MessagePreview, NewAttachment,
+    NewUpload, Outbound, OutboundEmail, Page, QueuedEmail, SocialAccount, SqliteSynchronous, Store, StoreError,
+    StoreOptions, StoredAttachment, StoredInboundEmail, UnprocessedEmail, redact,
 };
 pub use store::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
 pub use store::{

@@ -18,6 +18,7 @@ pub mod conversations;
 pub mod customers;
 pub mod email;
 pub mod error;
+pub mod incidents;
 pub mod kb;
 pub mod ops;
 pub mod origin;
@@ -125,7 +126,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(settings::routes)
                 .configure(audit::routes)
                 .configure(privacy::routes)
-                .configure(care::routes),
+                .configure(care::routes)
+                .configure(incidents::routes),
         );
 }
 

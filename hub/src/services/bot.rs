@@ -513,6 +513,9 @@ pub struct Worker {
     pub routing: Arc<Routing>,
     /// Self-service (account questions after a one-time code), when on.
     pub selfservice: Option<Arc<SelfService>>,
+    /// The outage pre-check (`services::outages`): live incidents answer outage questions
+    /// before the knowledge base does.
+    pub outages: Option<Arc<crate::services::outages::Outages>>,
 }
 
 /// Runs the bot workers until the hub shuts down.
@@ -580,6 +583,13 @@ impl Worker {
             return Ok(());
         }
         let text = job.message.text.as_str().to_owned();
+        // Pre-check: an outage question is answered from the live incidents first.
+        if let Some(outages) = &self.outages
+            && let Some(reply) = outages.bot_answer(&conversation, &text).await?
+        {
+            self.say(conversation.id, &reply, Vec::new()).await?;
+            return Ok(());
+        }
         // The turn and the 20 messages before it, read once for both uses below.
         let seq = job.message.seq;
         let recent = store.messages_after(conversation.id, (seq - 21).max(0), 21).await?;

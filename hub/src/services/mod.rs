@@ -23,6 +23,7 @@ pub mod escalate;
 pub mod ingest;
 pub mod knowledge;
 pub mod mfa;
+pub mod outages;
 pub mod outbox;
 pub mod privacy;
 pub mod routing;

@@ -34,6 +34,8 @@ pub use customers::{CustomerConversation, MessagePreview, Outcome};
 mod email;
 mod identity;
 pub use identity::{Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, ProfileChange};
+mod incidents;
+pub use incidents::LinkedConversation;
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;

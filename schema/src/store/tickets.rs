@@ -11,11 +11,11 @@ use crate::routing::{
 };
 use crate::values::{ConversationStatus, Presence, TicketStatus};
 
-const TICKET_COLUMNS: &str = "id, conversation_id, channel, status, priority, queue, skills, escalation, tags, rule, \
+pub(super) const TICKET_COLUMNS: &str = "id, conversation_id, channel, status, priority, queue, skills, escalation, tags, rule, \
      assignee_id, offered_to, offer_expires_at, queued_at, first_response_due, created_at, updated_at, summary";
 
 /// Statuses of a ticket that still needs work.
-const OPEN: &str = "status NOT IN ('resolved', 'closed')";
+pub(super) const OPEN: &str = "status NOT IN ('resolved', 'closed')";
 
 fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
     let s: String = row.try_get(col)?;
@@ -26,7 +26,7 @@ fn opt_from_ms(v: Option<i64>) -> Result<Option<OffsetDateTime>> {
     v.map(from_ms).transpose()
 }
 
-fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
+pub(super) fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let priority: i64 = row.try_get("priority")?;
     Ok(Ticket {
         id: parse(row, "id")?,

@@ -218,6 +218,17 @@ GET    /api/v1/care/approvals                             supervisor admin
 POST   /api/v1/care/approvals/{id}/approve                supervisor admin
 POST   /api/v1/care/approvals/{id}/reject                 supervisor admin
 GET    /api/v1/care/adjustments                           supervisor admin
+# Issue 16: outages (the incident feed, its Alertmanager webhook, banners) and line tests.
+GET    /api/v1/incidents                                  agent supervisor admin
+POST   /api/v1/incidents                                  supervisor admin
+GET    /api/v1/incidents/{id}                             agent supervisor admin
+PATCH  /api/v1/incidents/{id}                             supervisor admin
+POST   /api/v1/incidents/{id}/resolve-tickets             supervisor admin
+POST   /api/v1/webhooks/alertmanager                      nobody
+GET    /api/v1/webchat/incidents                          visitor
+GET    /api/v1/conversations/{id}/incidents               agent supervisor admin
+GET    /api/v1/conversations/{id}/diagnostics             agent supervisor admin
+POST   /api/v1/conversations/{id}/diagnostics             agent supervisor admin
 ";
 
 /// Operations that end the caller's session: asked with a session of its own, signed in for it.

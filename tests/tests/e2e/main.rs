@@ -26,6 +26,7 @@ mod email_imap;
 mod hardening;
 mod identity;
 mod ops;
+mod outages;
 mod privacy;
 mod routing;
 mod routing_console;

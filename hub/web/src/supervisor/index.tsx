@@ -1,6 +1,6 @@
 // The supervisor console: the live wall, agents and skills, routing rules, canned responses, as
 // tabs (the URL's hash names the tab: #wall, #agents, #rules, #canned, #approvals: bill adjustments
-// waiting for a decision and the adjustments report).
+// waiting for a decision and the adjustments report, #incidents: the incident feed).
 
 import { useRef } from 'preact/hooks';
 import type { JSX } from 'preact';
@@ -11,12 +11,20 @@ import { Agents } from './Agents';
 import { Rules } from './Rules';
 import { Canned } from './Canned';
 import { Approvals } from './Approvals';
+import { Incidents } from './Incidents';
 import './supervisor.css';
 
-const TABS = ['wall', 'agents', 'rules', 'canned', 'approvals'] as const;
+const TABS = ['wall', 'agents', 'rules', 'canned', 'approvals', 'incidents'] as const;
 type Tab = (typeof TABS)[number];
 
-const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = { wall: Wall, agents: Agents, rules: Rules, canned: Canned, approvals: Approvals };
+const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = {
+  wall: Wall,
+  agents: Agents,
+  rules: Rules,
+  canned: Canned,
+  approvals: Approvals,
+  incidents: Incidents,
+};
 
 export default function SupervisorConsole(props: ConsoleProps): JSX.Element {
   const current: Tab = (TABS as readonly string[]).includes(props.section) ? (props.section as Tab) : 'wall';

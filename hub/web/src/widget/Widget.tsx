@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { LANGS, LANG_NAMES, translator, type Lang } from '../shared/i18n';
-import { ChatConnection, FileRefused, splitSource, type ChatMessage, type Media, type Snapshot } from './connection';
+import { ChatConnection, FileRefused, splitSource, type ChatMessage, type Media, type Outage, type Snapshot } from './connection';
 import type { Translate } from '../shared/i18n';
 import { saveBlob } from '../shared/save';
 import en from '../i18n/widget/en.json';
@@ -44,6 +44,7 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
   const [draft, setDraft] = useState('');
   const [fileError, setFileError] = useState<string | null>(null);
   const [uploading, setUploading] = useState(false);
+  const [outages, setOutages] = useState<Outage[]>([]);
   const fileRef = useRef<HTMLInputElement>(null);
   const connection = useMemo(() => new ChatConnection(hub, setSnap), [hub]);
   const t = useMemo(() => translator(CATALOGUES[lang]), [lang]);
@@ -54,6 +55,12 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
   useEffect(() => {
     if (!forbidden) connection.resume();
   }, [connection, forbidden]);
+  // The outage banner: asked when the chat starts and whenever the bot speaks (an incident's
+  // notice arrives as a bot message).
+  const botMessages = snap.messages.filter((m) => m.author === 'bot').length;
+  useEffect(() => {
+    if (snap.conversation) void connection.incidents().then(setOutages);
+  }, [connection, snap.conversation !== null, botMessages]);
   useEffect(() => {
     const log = logRef.current;
     if (log) log.scrollTop = log.scrollHeight;
@@ -161,6 +168,17 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
             <p class="sb-banner" role="status">
               {status === 'offline' ? t('offline') : t('forbidden')}
             </p>
+          )}
+          {outages.length > 0 && (
+            <section class="sb-banner sb-outage" aria-label={t('outage.label')}>
+              {outages.map((o) => (
+                <p key={o.id}>
+                  <strong>{o.title}</strong>
+                  {o.description && ` ${o.description}`}
+                  {o.eta && ` ${t('outage.eta', { time: new Date(o.eta).toLocaleString(lang) })}`}
+                </p>
+              ))}
+            </section>
           )}
           <div class="sb-log" role="log" aria-label={t('log.label')} tabIndex={0} ref={logRef}>
             <p class="sb-msg sb-bot sb-greeting">{greeting}</p>

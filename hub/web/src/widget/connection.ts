@@ -56,6 +56,14 @@ interface Pending {
   attachments?: string[];
 }
 
+/** A live incident where the customer is (the widget's outage banner). */
+export interface Outage {
+  id: string;
+  title: string;
+  description: string;
+  eta: string | null;
+}
+
 /** Why a file could not be sent: the hub's error code, or `network`. */
 export class FileRefused extends Error {
   constructor(readonly code: string) {
@@ -187,6 +195,22 @@ export class ChatConnection {
     }
     const kept = (await response.json()) as { id: string; file_name?: string };
     await this.send(kept.file_name ?? file.name, language, { id: kept.id, file });
+  }
+
+  /** The live incidents where this chat's customer is, for the outage banner: their public text
+   * and ETA only. None without a chat, or when the hub cannot say. */
+  async incidents(): Promise<Outage[]> {
+    const saved = this.saved;
+    if (!saved) return [];
+    try {
+      const response = await fetch(`${this.hub}/api/v1/webchat/incidents`, {
+        headers: { authorization: `Bearer ${saved.token}` },
+        credentials: 'omit',
+      });
+      return response.ok ? ((await response.json()) as Outage[]) : [];
+    } catch {
+      return [];
+    }
   }
 
   /** A file of this chat, for showing or saving (the token goes in a header, not the URL). */

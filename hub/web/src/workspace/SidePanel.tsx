@@ -11,6 +11,7 @@ import { Transfer } from './Transfer';
 import { CustomerCard } from './CustomerCard';
 import { AccountPanel } from './AccountPanel';
 import { Care, mayUseCare } from './Care';
+import { OutagePanel } from './Outage';
 
 export function SidePanel(props: { store: Store; conversation: Conversation; ticket: Ticket | undefined; act: (p: Promise<unknown>) => void }): JSX.Element {
   const { store, conversation, ticket, act } = props;
@@ -29,6 +30,7 @@ export function SidePanel(props: { store: Store; conversation: Conversation; tic
       <CustomerCard store={store} conversation={conversation} act={act} />
       <AccountPanel store={store} customerId={conversation.customer_id} />
       {mayUseCare(store, conversation) && <Care store={store} conversation={conversation} />}
+      <OutagePanel store={store} conversation={conversation} ticket={ticket} />
       <section aria-labelledby="side-conversation">
         <h2 id="side-conversation">{t('thread.label')}</h2>
         <dl>
