@@ -615,9 +615,7 @@ impl Care {
     /// Sends an approved adjustment to the billing system and records the answer.
     async fn apply_adjustment(&self, actor: Actor, request: CareRequest) -> Result<Outcome, Error> {
         let stored = |what: &str| Error::internal(format!("care request {} has no {what}", request.id));
-        let currency =
-            Currency::parse(request.currency.as_deref().ok_or_else(|| stored("currency"))?).map_err(Error::internal)?;
-        let amount = Money::new(request.amount_minor.ok_or_else(|| stored("amount"))?, currency);
+        let amount = amount_of(&request)?;
         let adjustment = NewAdjustment {
             account: AccountRef::parse(request.account_id.as_deref().ok_or_else(|| stored("account"))?)
                 .map_err(Error::internal)?,
@@ -628,7 +626,7 @@ impl Care {
             external_id: request.id.to_string(),
             note: request.note.clone(),
         };
-        let what = format!("{} {currency} on bill {}", decimal(amount), adjustment.bill);
+        let what = format!("{} {} on bill {}", decimal(amount), amount.currency, adjustment.bill);
         match self.bss.adjust(&adjustment).await {
             Ok(done) => {
                 let change = CareTransition {
@@ -656,6 +654,14 @@ impl Care {
     pub async fn approve(&self, supervisor: &Agent, id: CareRequestId, text: Option<&str>) -> Result<Outcome, Error> {
         let request = self.core.store.care_request(id).await?;
         Self::decidable(supervisor, &request)?;
+        // The approver's own limit must cover the amount: a larger adjustment waits for someone
+        // whose role allows it.
+        let amount = amount_of(&request)?;
+        if self.limits.limit(&supervisor.roles, amount.currency).is_none_or(|limit| amount.minor > limit.minor) {
+            return Err(Error::Forbidden(format!(
+                "{amount} is above your approval limit: someone whose role allows it must decide"
+            )));
+        }
         let decision_note = note("note", text, false)?;
         let request = if request.state == CareState::Pending {
             let change = CareTransition {
@@ -1070,6 +1076,14 @@ pub fn decimal(m: Money) -> String {
 pub fn day_start(field: &'static str, text: &str) -> Result<OffsetDateTime, Error> {
     let date: Date = bss::iso_date::parse(text).map_err(|e| Error::invalid(field, e))?;
     Ok(date.midnight().assume_utc())
+}
+
+/// The amount of an adjustment request, as stored.
+fn amount_of(request: &CareRequest) -> Result<Money, Error> {
+    let stored = |what: &str| Error::internal(format!("care request {} has no {what}", request.id));
+    let currency =
+        Currency::parse(request.currency.as_deref().ok_or_else(|| stored("currency"))?).map_err(Error::internal)?;
+    Ok(Money::new(request.amount_minor.ok_or_else(|| stored("amount"))?, currency))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 both_backends!(
     new_and_modified_services_are_ordered,
     adjustments_apply_within_the_limit_and_wait_for_a_supervisor_above_it,
+    an_approval_above_the_approvers_own_limit_is_refused,
     bad_adjustments_are_refused_and_write_nothing,
     a_discontinued_service_records_retention_and_consent,
     adjustments_need_a_fresh_sign_in
@@ -404,6 +405,41 @@ async fn adjustments_apply_within_the_limit_and_wait_for_a_supervisor_above_it(b
     let (status, body) = f.app.post(&format!("/api/v1/care/approvals/{own_id}/approve"), &f.admin, &json!({})).await;
     assert_eq!(status, 403, "{body}");
     let (status, body) = f.app.post(&format!("/api/v1/care/approvals/{own_id}/approve"), &f.bruno, &json!({})).await;
+    assert_eq!((status, &body["state"]), (201, &json!("applied")), "{body}");
+}
+
+async fn an_approval_above_the_approvers_own_limit_is_refused(backend: Backend) {
+    let f = fixture(backend, |c| {
+        let eur = |amount: &str| std::collections::BTreeMap::from([("EUR".to_owned(), amount.to_owned())]);
+        c.care.adjustment_limits = std::collections::BTreeMap::from([
+            ("agent".to_owned(), eur("5.00")),
+            ("supervisor".to_owned(), eur("20.00")),
+        ]);
+    })
+    .await;
+    let lucia = f.customer("CARE-L1", Profile::Family, "28013", &f.ana).await;
+    let path = format!("/api/v1/conversations/{}/care/adjustments", lucia.conversation);
+    let bill = lucia.seeded.bills[0].as_str();
+    let big = json!({"bill": bill, "amount": "30.00", "reason": "goodwill"});
+    let (status, pending) = f.post_keyed(&path, &f.ana, "adj-big", &big).await;
+    assert_eq!((status, &pending["state"]), (201, &json!("pending")), "{pending}");
+    let big_id = pending["id"].as_str().unwrap().to_owned();
+    // Bruno's limit (20.00) does not cover 30.00: refused, the request still waits.
+    let (status, body) = f.app.post(&format!("/api/v1/care/approvals/{big_id}/approve"), &f.bruno, &json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("approval limit"), "{body}");
+    let (_, queue) = f.app.get("/api/v1/care/approvals?state=pending", &f.bruno).await;
+    assert_eq!(
+        queue.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(),
+        [big_id.as_str()]
+    );
+    assert!(f.audit("care.adjustment_approved").await.is_empty());
+    // 15.00 is within it: approved and applied.
+    let small = json!({"bill": bill, "amount": "15.00", "reason": "goodwill"});
+    let (status, pending) = f.post_keyed(&path, &f.ana, "adj-small", &small).await;
+    assert_eq!((status, &pending["state"]), (201, &json!("pending")), "{pending}");
+    let small_id = pending["id"].as_str().unwrap();
+    let (status, body) = f.app.post(&format!("/api/v1/care/approvals/{small_id}/approve"), &f.bruno, &json!({})).await;
     assert_eq!((status, &body["state"]), (201, &json!("applied")), "{body}");
 }
 
