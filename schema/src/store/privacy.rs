@@ -576,6 +576,8 @@ impl Store {
                 .to_owned(),
             format!("DELETE FROM selfservice_sessions WHERE conversation_id {conv}"),
             format!("DELETE FROM selfservice_sends WHERE conversation_id {conv}"),
+            // Line tests run on the customer's services from their conversations.
+            format!("DELETE FROM diagnostics WHERE conversation_id {conv}"),
         ];
         sqlx::query(
             "UPDATE customers SET name = NULL, email = NULL, phone = NULL, bss_customer_id = NULL, \
