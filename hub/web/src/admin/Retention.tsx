@@ -42,6 +42,10 @@ export function Retention({ api }: { api: Api }): JSX.Element {
       <h2 id="retention-title">{t('tab.retention')}</h2>
       {view && !view.enforced && <p class="admin-note">{t('retention.not_enforced')}</p>}
       {view?.saved && <p class="hint">{t('retention.saved_on', { when: day(view.saved.at) })}</p>}
+      {/* The form waits for the stored values: typed values must not be overwritten by a late answer. */}
+      {!view ? (
+        error ? <p class="error" role="alert">{error.text}</p> : <p class="hint" role="status">{t('loading')}</p>
+      ) : (
       <form class="admin-form admin-narrow" onSubmit={save} aria-labelledby="retention-title">
         {FIELDS.map((f) => (
           <div key={f} class="admin-field">
@@ -58,6 +62,7 @@ export function Retention({ api }: { api: Api }): JSX.Element {
           <button type="submit" class="primary">{t('save')}</button>
         </div>
       </form>
+      )}
     </section>
   );
 }
