@@ -12,7 +12,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Result, Store, StoreError, from_ms, now_ms};
+use super::{Backend, Result, Store, StoreError, from_ms, like_escape, now_ms};
 use crate::domain::{Customer, NewCustomer};
 use crate::ids::CustomerId;
 use crate::values::CustomerTier;
@@ -99,18 +99,6 @@ fn record_from(row: &AnyRow) -> Result<BssRecord> {
         lookup: row.try_get("lookup")?,
         body: row.try_get("body")?,
     })
-}
-
-/// `text` for a `LIKE` pattern, with `\` as the escape character.
-fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 const UPSERT: &str = "INSERT INTO bss_records (kind, id, customer_ref, account_ref, external_id, sort_key, lookup, body, \

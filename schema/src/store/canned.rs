@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{ListError, Page, Result, Store, StoreError, from_ms, now_ms, parse, parse_opt};
+use super::{ListError, Page, Result, Store, StoreError, from_ms, like_escape, now_ms, parse, parse_opt};
 use crate::canned::{CannedContent, CannedFilter, CannedResponse, Shortcut, fold};
 use crate::ids::{AgentId, CannedResponseId};
 use crate::values::ValidationError;
@@ -37,16 +37,6 @@ fn taken(e: sqlx::Error, content: &CannedContent) -> StoreError {
         )),
         other => other,
     }
-}
-
-/// `%`, `_` and `\` stand for themselves in a `LIKE … ESCAPE '\'` pattern.
-fn like_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            other => vec![other],
-        })
-        .collect()
 }
 
 /// Where a page of canned responses ends: the last shortcut and id (a shortcut has no `.`).

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use super::{Result, Store, StoreError, from_ms, now_ms, parse, parse_opt};
+use super::{Result, Store, StoreError, from_ms, like_escape, now_ms, parse, parse_opt};
 use crate::identity::{ConsentKind, HandleKind, Identity, PhoneNumber};
 use crate::ids::{AgentId, CustomerId};
 use crate::values::{Channel, CustomerTier, DisplayName, EmailAddress, Language};
@@ -179,8 +179,7 @@ fn link_channel(kind: HandleKind, asked: &str) -> Channel {
 
 /// `%…%` for `LIKE … ESCAPE '\'`, lower-cased.
 fn contains_pattern(query: &str) -> String {
-    let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", like_escape(&query.to_lowercase()))
 }
 
 impl Store {

@@ -838,6 +838,18 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// `text` for a `LIKE … ESCAPE '\'` pattern: `%`, `_` and `\` stand for themselves.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Writes a new staff member through `exec` (the pool, or a transaction that links more to them).
 pub(super) async fn insert_agent<'e, E>(exec: E, new: NewAgent) -> Result<Agent>
 where

@@ -10,7 +10,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Column as _, Row};
 
-use super::{Result, Store, StoreError, now_ms, parse, parse_opt};
+use super::{Result, Store, StoreError, like_escape, now_ms, parse, parse_opt};
 use crate::ids::{CustomerId, DocumentId};
 
 /// What replaces an erased or expired text.
@@ -372,8 +372,7 @@ impl Store {
     /// # Errors
     /// A database failure.
     pub async fn find_customers(&self, query: &str, limit: u32) -> Result<Vec<CustomerMatch>> {
-        let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
+        let pattern = format!("%{}%", like_escape(&query.to_lowercase()));
         sqlx::query(
             "SELECT id, name, email, legal_hold, erased_at FROM customers u \
              WHERE lower(u.name) LIKE $1 ESCAPE '\\' OR lower(u.email) LIKE $1 ESCAPE '\\' \
