@@ -216,7 +216,7 @@ fn code_senders(config: &Config, email: &Email) -> Result<Vec<Arc<dyn selfservic
 /// The configured billing system (`[bss]`) in its resilience wrapper; with `serve --demo` and
 /// the embedded BSS, the demo accounts are seeded and linked to the demo customers.
 async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>, StartError> {
-    let resilience = config.bss.resilience().map_err(StartError::Config)?;
+    let mut resilience = config.bss.resilience().map_err(StartError::Config)?;
     // A token file is read once, here.
     config.bss.token = crate::config::Secret::from_value_or_file(
         config.bss.token.as_ref(),
@@ -227,6 +227,10 @@ async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>
     config.bss.token_file = None;
     let inner: Arc<dyn bss::Bss> = match config.bss.kind {
         crate::config::BssKind::Embedded => {
+            // The embedded BSS is queries on the hub's own store: an attempt cut short by
+            // `timeout_ms` under load would only be retried into the same queue and open the
+            // breaker on a store every other request still uses. One attempt may take the budget.
+            resilience.call_timeout = resilience.budget;
             let embedded = bss::embedded::Embedded::new(core.store.clone());
             if config.demo.enabled {
                 demo::seed_bss(&embedded).await.map_err(StartError::Seed)?;
