@@ -30,7 +30,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("usage", "usageManagement"),
     ("productOffering", "productCatalogManagement"),
     ("productOfferingPrice", "productCatalogManagement"),
-    ("checkProductOfferingQualification", "productOfferingQualification"),
+    ("productOfferingQualification", "productOfferingQualification"),
     ("productOrder", "productOrderingManagement"),
     ("serviceTest", "serviceTestManagement"),
 ];
@@ -282,7 +282,7 @@ fn route(s: &mut State, req: &HttpRequest, query: &[(String, String)], body: &[u
             let created = match kind {
                 "productOrder" => create_order(s, input),
                 "appliedCustomerBillingRate" => create_rate(s, input),
-                "checkProductOfferingQualification" => qualify(s, &input),
+                "productOfferingQualification" => qualify(s, &input),
                 "serviceTest" => service_test(s, &input),
                 _ => {
                     return tmf_error(
@@ -544,8 +544,17 @@ fn euros(c: i64) -> Value {
 }
 
 fn create_rate(s: &mut State, mut input: Map<String, Value>) -> Result<Value, HttpResponse> {
-    if input.get("type").and_then(Value::as_str) != Some("adjustment") {
-        return Err(unprocessable("NOT_AN_ADJUSTMENT", "only adjustments can be created"));
+    // Only credits with a reason (adjustments) can be created; TMF678 v4 itself serves the
+    // rates read-only.
+    let has_reason = input
+        .get("characteristic")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["name"] == "reasonCode" && c["value"].is_string()));
+    if input.get("type").and_then(Value::as_str) != Some("appliedBillingCredit") || !has_reason {
+        return Err(unprocessable(
+            "NOT_AN_ADJUSTMENT",
+            "only appliedBillingCredit rates with a reasonCode can be created",
+        ));
     }
     let bill_id = input.get("bill").and_then(|b| b["id"].as_str()).unwrap_or_default().to_owned();
     let Some(bill) = find(s, "customerBill", &bill_id) else {
@@ -564,6 +573,9 @@ fn create_rate(s: &mut State, mut input: Map<String, Value>) -> Result<Value, Ht
         ));
     }
     let credit = cents(&amount["value"]);
+    if credit >= 0 {
+        return Err(tmf_error(400, "BAD_AMOUNT", "Bad request", "a credit is a negative taxIncludedAmount"));
+    }
     if -credit > cents(&bill["remainingAmount"]["value"]) {
         return Err(unprocessable("OVER_BALANCE", "the credit is larger than what is left to pay"));
     }
@@ -608,10 +620,14 @@ fn qualify(s: &State, input: &Map<String, Value>) -> Result<Value, HttpResponse>
         .and_then(|m| m["characteristic"]["postCode"].as_str())
         .unwrap_or_default()
         .to_owned();
-    let items =
-        input.get("checkProductOfferingQualificationItem").and_then(Value::as_array).cloned().unwrap_or_default();
-    if items.is_empty() {
-        return Err(tmf_error(400, "NO_ITEMS", "Bad request", "checkProductOfferingQualificationItem is required"));
+    let items = input.get("productOfferingQualificationItem").and_then(Value::as_array).cloned().unwrap_or_default();
+    if items.is_empty() || items.iter().any(|i| !i["id"].is_string()) {
+        return Err(tmf_error(
+            400,
+            "NO_ITEMS",
+            "Bad request",
+            "productOfferingQualificationItem is required, each with its id",
+        ));
     }
     let mut out_items = Vec::new();
     let mut all = true;
@@ -626,7 +642,7 @@ fn qualify(s: &State, input: &Map<String, Value>) -> Result<Value, HttpResponse>
         let ok = !fixed || COVERAGE.contains(&postcode.as_str());
         all &= ok;
         let mut out = json!({
-            "@type": "CheckProductOfferingQualificationItem", "id": item["id"], "productOffering": {"id": oid},
+            "@type": "ProductOfferingQualificationItem", "id": item["id"], "productOffering": {"id": oid},
             "state": "done", "qualificationItemResult": if ok { "qualified" } else { "unqualified" },
         });
         if !ok {
@@ -650,15 +666,26 @@ fn qualify(s: &State, input: &Map<String, Value>) -> Result<Value, HttpResponse>
     }
     let mut v = Value::Object(input.clone());
     v["id"] = json!(new_id("POQ"));
-    v["@type"] = json!("CheckProductOfferingQualification");
+    v["@type"] = json!("ProductOfferingQualification");
     v["state"] = json!("done");
-    v["qualificationResult"] = json!(if all { "qualified" } else { "unqualified" });
+    v["qualificationResult"] = json!(if all { "green" } else { "red" });
     v["effectiveQualificationDate"] = json!(now_text());
-    v["checkProductOfferingQualificationItem"] = Value::Array(out_items);
+    v["productOfferingQualificationItem"] = Value::Array(out_items);
     Ok(v)
 }
 
 fn service_test(s: &State, input: &Map<String, Value>) -> Result<Value, HttpResponse> {
+    if !matches!(input.get("mode").and_then(Value::as_str), None | Some("PROACTIVE" | "ONDEMAND")) {
+        return Err(tmf_error(400, "BAD_MODE", "Bad request", "mode is PROACTIVE or ONDEMAND"));
+    }
+    if ["name", "relatedService", "testSpecification"].iter().any(|k| !input.contains_key(*k)) {
+        return Err(tmf_error(
+            400,
+            "MISSING_ATTRIBUTE",
+            "Bad request",
+            "name, relatedService and testSpecification are required",
+        ));
+    }
     let service = input.get("relatedService").and_then(|r| r["id"].as_str()).unwrap_or_default();
     let product = s.resources.get("product").and_then(|l| {
         l.iter().find(|p| {
@@ -676,8 +703,9 @@ fn service_test(s: &State, input: &Map<String, Value>) -> Result<Value, HttpResp
         .and_then(|c| c.iter().find(|c| c["name"] == "serviceType"))
         .and_then(|c| c["value"].as_str())
         .unwrap_or("other");
-    let violation =
-        |bad: bool| if bad { json!([{"@type": "RuleViolation", "description": "out of range"}]) } else { json!([]) };
+    let violation = |bad: bool| {
+        if bad { json!([{"@type": "MeasureThresholdRuleViolation", "description": "out of range"}]) } else { json!([]) }
+    };
     let measures = match family {
         "mobile" => json!([
             {"metricName": "registered", "value": {"name": "registered", "value": !fault}, "ruleViolation": violation(fault)},
@@ -920,7 +948,7 @@ fn offerings() -> (Vec<Value>, Vec<Value>) {
             "10.00",
             None,
             0,
-            &[("mobile-basic", "upgrade")],
+            &[("mobile-basic", "exchangableTo")],
         ),
         (
             "mobile-basic",
@@ -930,7 +958,7 @@ fn offerings() -> (Vec<Value>, Vec<Value>) {
             "15.00",
             None,
             0,
-            &[("mobile-unlimited", "upgrade"), ("mobile-roaming", "addOn")],
+            &[("mobile-unlimited", "exchangableTo")],
         ),
         (
             "mobile-unlimited",
@@ -940,9 +968,18 @@ fn offerings() -> (Vec<Value>, Vec<Value>) {
             "30.00",
             None,
             0,
-            &[("mobile-basic", "downgrade"), ("mobile-roaming", "addOn")],
+            &[("mobile-basic", "exchangableTo")],
         ),
-        ("mobile-roaming", "Roaming Mundo", "5 GB a month outside the EU", &["mobile", "addOn"], "5.00", None, 0, &[]),
+        (
+            "mobile-roaming",
+            "Roaming Mundo",
+            "5 GB a month outside the EU",
+            &["mobile", "addOn"],
+            "5.00",
+            None,
+            0,
+            &[("mobile-basic", "optionalFor"), ("mobile-unlimited", "optionalFor")],
+        ),
         (
             "fibre-600",
             "Fibra 600 Mb",
@@ -951,7 +988,7 @@ fn offerings() -> (Vec<Value>, Vec<Value>) {
             "35.00",
             Some("0.00"),
             12,
-            &[("fibre-1g", "upgrade")],
+            &[("fibre-1g", "exchangableTo")],
         ),
         (
             "fibre-1g",
@@ -961,7 +998,7 @@ fn offerings() -> (Vec<Value>, Vec<Value>) {
             "45.00",
             Some("0.00"),
             12,
-            &[("fibre-600", "downgrade")],
+            &[("fibre-600", "exchangableTo")],
         ),
         (
             "tv-basic",
@@ -971,10 +1008,28 @@ fn offerings() -> (Vec<Value>, Vec<Value>) {
             "12.00",
             Some("30.00"),
             0,
-            &[("tv-futbol", "addOn"), ("tv-cine", "addOn")],
+            &[],
         ),
-        ("tv-futbol", "Fútbol Total", "La Liga and Champions League", &["tv", "addOn"], "25.00", None, 0, &[]),
-        ("tv-cine", "Cine", "Film channels and premieres", &["tv", "addOn"], "10.00", None, 0, &[]),
+        (
+            "tv-futbol",
+            "Fútbol Total",
+            "La Liga and Champions League",
+            &["tv", "addOn"],
+            "25.00",
+            None,
+            0,
+            &[("tv-basic", "optionalFor")],
+        ),
+        (
+            "tv-cine",
+            "Cine",
+            "Film channels and premieres",
+            &["tv", "addOn"],
+            "10.00",
+            None,
+            0,
+            &[("tv-basic", "optionalFor")],
+        ),
     ];
     let mut offerings = Vec::new();
     let mut prices = Vec::new();
@@ -992,7 +1047,7 @@ fn offerings() -> (Vec<Value>, Vec<Value>) {
             "name": name, "description": description, "lifecycleStatus": "Launched", "isBundle": false, "isSellable": true,
             "category": categories.iter().map(|c| json!({"id": format!("CAT-{c}"), "name": c})).collect::<Vec<_>>(),
             "productOfferingPrice": refs,
-            "productOfferingRelationship": rels.iter().map(|(t, kind)| json!({"id": t, "relationshipType": kind})).collect::<Vec<_>>(),
+            "productOfferingRelationship": rels.iter().map(|(t, kind)| json!({"id": t, "@referredType": "ProductOffering", "relationshipType": kind})).collect::<Vec<_>>(),
         });
         if *months > 0 {
             o["productOfferingTerm"] =
@@ -1066,23 +1121,24 @@ fn fixtures(today: Date) -> HashMap<&'static str, Vec<Value>> {
                     "state": if unpaid { "sent" } else { "settled" }, "category": "normal", "runType": "onCycle",
                     "amountDue": euros_text(total), "taxIncludedAmount": euros_text(total), "taxExcludedAmount": euros_text(monthly),
                     "remainingAmount": euros_text(if unpaid { total } else { 0 }),
+                    "taxItem": [{"@type": "TaxItem", "taxCategory": "IVA", "taxRate": 0.21, "taxAmount": euros_text(tax)}],
                     "billingAccount": {"id": p.account, "@referredType": "BillingAccount"},
                 }));
                 for (i, l) in p.lines.iter().enumerate() {
+                    // Whole-euro prices: each line's 21 % is exact, and they add up to the bill's tax.
+                    let net = parse_cents(l.price);
+                    let line_tax = net * 21 / 100;
                     r.entry("appliedCustomerBillingRate").or_default().push(json!({
                         "id": format!("{bill_id}-{}", i + 1), "@type": "AppliedCustomerBillingRate", "name": "Cuota mensual",
-                        "description": format!("{} ({})", l.name, l.identifier), "type": "recurring", "isBilled": true,
+                        "description": format!("{} ({})", l.name, l.identifier), "type": "recurringCharge", "isBilled": true,
                         "date": format!("{}T00:00:00Z", day_text(issued)),
-                        "bill": {"id": bill_id}, "billingAccount": {"id": p.account}, "product": {"id": l.id},
-                        "taxExcludedAmount": euros_text(parse_cents(l.price)), "taxIncludedAmount": euros_text(parse_cents(l.price)),
-                        "periodCoverage": {"startDateTime": format!("{}T00:00:00Z", day_text(period_start))},
+                        "bill": {"id": bill_id, "@referredType": "CustomerBill"}, "billingAccount": {"id": p.account, "@referredType": "BillingAccount"},
+                        "product": {"id": l.id, "@referredType": "Product"},
+                        "taxExcludedAmount": euros_text(net), "taxIncludedAmount": euros_text(net + line_tax),
+                        "appliedTax": [{"@type": "AppliedBillingTaxRate", "taxCategory": "IVA", "taxRate": 0.21, "taxAmount": euros_text(line_tax)}],
+                        "periodCoverage": {"startDateTime": format!("{}T00:00:00Z", day_text(period_start)), "endDateTime": format!("{}T23:59:59Z", day_text(month_end(period_start)))},
                     }));
                 }
-                r.entry("appliedCustomerBillingRate").or_default().push(json!({
-                    "id": format!("{bill_id}-tax"), "@type": "AppliedCustomerBillingRate", "name": "IVA 21%", "description": "IVA (21%)",
-                    "type": "tax", "isBilled": true, "bill": {"id": bill_id}, "billingAccount": {"id": p.account},
-                    "taxIncludedAmount": euros_text(tax),
-                }));
             }
         }
         let balance = if p.prepaid { -850 } else { total_due };
@@ -1092,9 +1148,9 @@ fn fixtures(today: Date) -> HashMap<&'static str, Vec<Value>> {
             "ratingType": if p.prepaid { "prepaid" } else { "postpaid" }, "paymentStatus": if overdue > 0 { "overdue" } else { "due" },
             "accountBalance": [
                 {"balanceType": "totalBalance", "amount": euros_text(balance), "validFor": {"startDateTime": format!("{}T00:00:00Z", day_text(month_start(today, 0))), "endDateTime": format!("{}T00:00:00Z", day_text(month_end(month_start(today, 0))))}},
-                {"balanceType": "overdueBalance", "amount": euros_text(overdue)}
+                {"balanceType": "overdueBalance", "amount": euros_text(overdue), "validFor": {"startDateTime": format!("{}T00:00:00Z", day_text(month_start(today, 0)))}}
             ],
-            "relatedParty": [{"id": p.id, "role": "Customer", "@referredType": "Customer"}],
+            "relatedParty": [{"id": p.id, "name": p.name, "role": "Customer", "@referredType": "Customer"}],
             "paymentPlan": [],
         }));
         for l in &p.lines {
@@ -1124,7 +1180,7 @@ fn fixtures(today: Date) -> HashMap<&'static str, Vec<Value>> {
         "externalId": "legacy-crm-77", "state": "completed", "orderDate": "2025-03-10T11:30:00Z", "completionDate": "2025-03-14T09:00:00Z",
         "relatedParty": [{"id": "CUST-1001", "role": "Customer", "@referredType": "Customer"}],
         "billingAccount": {"id": "ACC-2001"},
-        "productOrderItem": [{"id": "1", "action": "add", "quantity": 1, "productOffering": {"id": "fibre-1g"}, "product": {"startDate": "2025-03-14"}}],
+        "productOrderItem": [{"id": "1", "action": "add", "quantity": 1, "productOffering": {"id": "fibre-1g"}, "product": {"startDate": "2025-03-14T09:00:00Z"}}],
     })]);
     r
 }

@@ -325,7 +325,7 @@ impl TmfClient {
         let rates: Vec<wire::AppliedCustomerBillingRate> = self
             .get_list(
                 &format!("{}/appliedCustomerBillingRate", api::BILL),
-                &[("bill.id", bill.to_string()), ("type", wire::RATE_ADJUSTMENT.to_owned())],
+                &[("bill.id", bill.to_string()), ("type", wire::RATE_CREDIT.to_owned())],
                 wire::RATE_FIELDS,
                 1000,
                 Subject { kind: BillRef::KIND, id: bill.as_str() },
@@ -449,7 +449,16 @@ impl Bss for TmfClient {
             )
             .await?;
         let today = Self::today();
-        let mut bills = list.into_iter().map(|b| b.into_record(today)).collect::<Result<Vec<_>>>()?;
+        let mut bills = list
+            .into_iter()
+            .map(|b| {
+                // A list shows bills without their lines (`bill` reads them).
+                b.into_record(today).map(|mut b| {
+                    b.items.clear();
+                    b
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         // Newest first whatever the server's sort support.
         bills.sort_by_key(|b| std::cmp::Reverse(b.issued));
         Ok(bills)
@@ -473,7 +482,10 @@ impl Bss for TmfClient {
             )
             .await?;
         let open = bill.state != BillState::Settled;
-        bill.items = rates.into_iter().map(|r| r.into_item(open)).collect::<Result<_>>()?;
+        // The applied rates, then the bill's taxes.
+        let mut items = rates.into_iter().map(|r| r.into_item(open)).collect::<Result<Vec<_>>>()?;
+        items.append(&mut bill.items);
+        bill.items = items;
         Ok(bill)
     }
 
@@ -520,20 +532,21 @@ impl Bss for TmfClient {
 
     async fn eligibility(&self, customer: &CustomerRef, offering: &OfferingRef) -> Result<Eligibility> {
         let body = json!({
-            "@type": "CheckProductOfferingQualification",
+            "@type": "ProductOfferingQualification",
             "instantSyncQualification": true,
             "provideAlternative": false,
             "provideUnavailabilityReason": true,
             "relatedParty": [{ "id": customer.as_str(), "role": "Customer", "@referredType": "Customer" }],
-            "checkProductOfferingQualificationItem": [{
-                "@type": "CheckProductOfferingQualificationItem",
+            "productOfferingQualificationItem": [{
+                "@type": "ProductOfferingQualificationItem",
+                "action": "add",
                 "id": "1",
                 "productOffering": { "id": offering.as_str(), "@referredType": "ProductOffering" }
             }]
         });
-        let answer: wire::CheckQualification = self
+        let answer: wire::ProductOfferingQualification = self
             .post(
-                &format!("{}/checkProductOfferingQualification", api::QUALIFICATION),
+                &format!("{}/productOfferingQualification", api::QUALIFICATION),
                 &body,
                 Subject { kind: OfferingRef::KIND, id: offering.as_str() },
             )
@@ -555,23 +568,29 @@ impl Bss for TmfClient {
             p.recurring_price.map_or_else(|| current.to_record(&prices).map(|o| o.recurring_price), Ok)?;
         let today = Self::today();
         let mut out = Vec::new();
-        for (kind, target) in current.changes() {
-            let Some(o) = offerings.iter().find(|o| o.id == target) else { continue };
+        for (add_on, o) in current.changes(&offerings) {
+            if o.is_retention() {
+                continue;
+            }
             let offering = o.to_record(&prices)?;
-            let price_difference = match kind {
-                ChangeKind::AddOn | ChangeKind::RemoveAddOn => offering.recurring_price,
-                ChangeKind::Upgrade | ChangeKind::Downgrade => offering
+            let (kind, price_difference) = if let Some(kind) = add_on {
+                (kind, offering.recurring_price)
+            } else {
+                if offering.kind == OfferingKind::AddOn {
+                    continue;
+                }
+                let difference = offering
                     .recurring_price
                     .checked_add(Money::new(-current_price.minor, current_price.currency))
                     .ok_or_else(|| {
                         BssError::Malformed(format!("offering {} priced in another currency", offering.id))
-                    })?,
+                    })?;
+                // An exchange for a dearer plan is an upgrade; for one that costs the same or
+                // less, a downgrade.
+                (if difference.minor > 0 { ChangeKind::Upgrade } else { ChangeKind::Downgrade }, difference)
             };
             // Upgrades and add-ons from today; downgrades from the next billing period.
             let effective_date = if kind == ChangeKind::Downgrade { next_month(today) } else { today };
-            if kind == ChangeKind::AddOn && offering.kind != OfferingKind::AddOn {
-                continue;
-            }
             out.push(ProductChange { kind, product: product.clone(), offering, price_difference, effective_date });
         }
         Ok(out)
@@ -631,8 +650,9 @@ impl Bss for TmfClient {
                     }
                 }
                 if let Some(d) = item.requested_date {
+                    // TMF622 v4 writes these as date-times.
                     let key = if item.action == OrderAction::Delete { "terminationDate" } else { "startDate" };
-                    product.insert(key.into(), json!(date_text(d)));
+                    product.insert(key.into(), json!(format!("{}T00:00:00Z", date_text(d))));
                 }
                 if let Some(reason) = &item.reason {
                     product.insert(
@@ -703,7 +723,7 @@ impl Bss for TmfClient {
         }
         let body = json!({
             "@type": "AppliedCustomerBillingRate",
-            "type": wire::RATE_ADJUSTMENT,
+            "type": wire::RATE_CREDIT,
             "name": adjustment.reason,
             "description": adjustment.note,
             "isBilled": false,
@@ -754,8 +774,8 @@ impl Bss for TmfClient {
             let same_date =
                 plan.valid_for.as_ref().and_then(|v| v.end_date_time.as_deref()).map(wire::date_of).transpose()?
                     == Some(arrangement.pay_by);
-            let live = plan.status.as_deref().is_none_or(|s| s != "cancelled");
-            if plan.plan_type.as_deref() == Some("promiseToPay") && live && same_amount && same_date {
+            let live = plan.status.as_deref().is_none_or(|s| s != wire::PLAN_INEFFECTIVE);
+            if plan.plan_type.as_deref() == Some(wire::PLAN_PROMISE_TO_PAY) && live && same_amount && same_date {
                 return Ok(done);
             }
         }
@@ -765,8 +785,8 @@ impl Bss for TmfClient {
         let mut plans = current.get("paymentPlan").and_then(Value::as_array).cloned().unwrap_or_default();
         plans.push(json!({
             "@type": "PaymentPlan",
-            "planType": "promiseToPay",
-            "status": "active",
+            "planType": wire::PLAN_PROMISE_TO_PAY,
+            "status": wire::PLAN_EFFECTIVE,
             "numberOfPayments": 1,
             "priority": 1,
             "totalAmount": money_json(arrangement.amount),
@@ -782,7 +802,7 @@ impl Bss for TmfClient {
         let body = json!({
             "@type": "ServiceTest",
             "name": format!("line test of {product}"),
-            "mode": "ON_DEMAND",
+            "mode": "ONDEMAND",
             "relatedService": { "id": service, "@referredType": "Service" },
             "testSpecification": { "id": "line-diagnostics", "@referredType": "ServiceTestSpecification" },
         });

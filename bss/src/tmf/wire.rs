@@ -3,7 +3,9 @@
 //!
 //! Parsing is strict where the hub relies on a field (an `id`, a price, a date) and lenient
 //! elsewhere: unknown fields are ignored, an absent or `null` list is empty. A reply that is not
-//! what the specification documents becomes [`BssError::Malformed`], never a panic.
+//! what the specification documents becomes [`BssError::Malformed`], never a panic. Every
+//! attribute and enumerated value here was checked against the v4 swagger files docs/bss.md
+//! names.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -34,6 +36,14 @@ pub struct Ref {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// A `…RefOrValue` (TMF637 `ProductRefOrValue`): an entity given by reference or by value, so
+/// its `id` may be absent.
+#[derive(Debug, Deserialize)]
+pub struct RefOrValue {
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 /// `Money {unit, value}`. The value is kept as the JSON text of the number so that it converts
@@ -105,6 +115,20 @@ pub struct Characteristic {
     pub name: String,
     #[serde(default)]
     pub value: Value,
+}
+
+/// A JSON number that is a whole, non-negative count (`12` or `12.0`: TMF `Quantity.amount` is a
+/// float).
+fn whole(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let f = value.as_f64()?;
+        // 2^53: beyond it a float no longer holds every whole number.
+        (f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0).then(|| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let n = f as u64;
+            n
+        })
+    })
 }
 
 fn characteristic<'a>(list: &'a [Characteristic], name: &str) -> Option<&'a Value> {
@@ -234,6 +258,7 @@ pub struct WireBillingAccount {
     pub name: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
+    /// Not in TMF666 v4.0.0; the attribute v5 added for prepaid/postpaid (see docs/bss.md).
     #[serde(default)]
     pub rating_type: Option<String>,
     #[serde(default, deserialize_with = "null_vec")]
@@ -251,7 +276,8 @@ pub struct AccountBalance {
     pub valid_for: Option<TimePeriod>,
 }
 
-/// TMF666 `PaymentPlan`: how the client records a promise to pay.
+/// TMF666 `PaymentPlan`: how the client records a promise to pay (`status` is `effective` or
+/// `ineffective` in v4).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentPlan {
@@ -266,6 +292,11 @@ pub struct PaymentPlan {
 }
 
 pub const ACCOUNT_FIELDS: &str = "id,name,state,ratingType,accountBalance";
+/// `PaymentPlan.status` values (TMF666 v4: "effective, ineffective").
+pub const PLAN_EFFECTIVE: &str = "effective";
+pub const PLAN_INEFFECTIVE: &str = "ineffective";
+/// The `planType` of a promise to pay (operator convention, see docs/bss.md).
+pub const PLAN_PROMISE_TO_PAY: &str = "promiseToPay";
 
 /// The `balanceType` of the current balance and of its overdue part (operator conventions,
 /// see docs/bss.md).
@@ -376,7 +407,31 @@ pub struct ProductTerm {
 #[serde(rename_all = "camelCase")]
 pub struct ProductRelationship {
     pub relationship_type: String,
-    pub product: Ref,
+    pub product: RefOrValue,
+}
+
+impl ProductRelationship {
+    /// The related product's id when this is an add-on's link to its base product.
+    fn add_on_of(&self) -> Result<Option<ProductRef>> {
+        if !self.relationship_type.eq_ignore_ascii_case(REL_ADD_ON_OF) {
+            return Ok(None);
+        }
+        let id = self
+            .product
+            .id
+            .as_deref()
+            .ok_or_else(|| bad(format!("an {REL_ADD_ON_OF} relationship without a product id")))?;
+        reference(ProductRef::parse, id).map(Some)
+    }
+}
+
+fn add_on_parent(list: &[ProductRelationship]) -> Result<Option<ProductRef>> {
+    for r in list {
+        if let Some(p) = r.add_on_of()? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
 }
 
 pub const PRODUCT_FIELDS: &str = "id,name,status,startDate,productSerialNumber,productOffering,billingAccount,\
@@ -411,7 +466,8 @@ impl WireProduct {
         let offering_ref =
             self.product_offering.as_ref().ok_or_else(|| bad(format!("product {id} has no productOffering")))?;
         let offering = reference(OfferingRef::parse, &offering_ref.id)?;
-        let status = match self.status.as_deref().unwrap_or("active") {
+        // v4.0.0's `ProductStatusType` spells one value `"aborted "`: compare trimmed.
+        let status = match self.status.as_deref().map_or("active", str::trim) {
             "created" | "pendingActive" => ProductStatus::Pending,
             "active" | "pendingTerminate" => ProductStatus::Active,
             "suspended" => ProductStatus::Suspended,
@@ -433,12 +489,7 @@ impl WireProduct {
         let commitment_end = opt_date(
             self.product_term.first().and_then(|t| t.valid_for.as_ref()).and_then(|v| v.end_date_time.as_ref()),
         )?;
-        let parent = self
-            .product_relationship
-            .iter()
-            .find(|r| r.relationship_type.eq_ignore_ascii_case(REL_ADD_ON_OF))
-            .map(|r| reference(ProductRef::parse, &r.product.id))
-            .transpose()?;
+        let parent = add_on_parent(&self.product_relationship)?;
         Ok(Product {
             name: self.name.or_else(|| offering_ref.name.clone()).unwrap_or_else(|| offering.to_string()),
             id,
@@ -477,11 +528,24 @@ pub struct CustomerBill {
     pub tax_included_amount: Option<WireMoney>,
     #[serde(default)]
     pub remaining_amount: Option<WireMoney>,
+    #[serde(default, deserialize_with = "null_vec")]
+    pub tax_item: Vec<TaxItem>,
     pub billing_account: Ref,
 }
 
-pub const BILL_FIELDS: &str =
-    "id,billNo,billDate,paymentDueDate,billingPeriod,state,amountDue,taxIncludedAmount,remainingAmount,billingAccount";
+/// TMF678 `TaxItem {taxCategory, taxRate, taxAmount}`: one tax of a bill.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaxItem {
+    #[serde(default)]
+    pub tax_category: Option<String>,
+    #[serde(default)]
+    pub tax_rate: Option<Value>,
+    pub tax_amount: WireMoney,
+}
+
+pub const BILL_FIELDS: &str = "id,billNo,billDate,paymentDueDate,billingPeriod,state,amountDue,taxIncludedAmount,\
+remainingAmount,taxItem,billingAccount";
 
 impl CustomerBill {
     pub fn into_record(self, today: Date) -> Result<Bill> {
@@ -499,13 +563,35 @@ impl CustomerBill {
         let period = self.billing_period.unwrap_or_default();
         let period_start = opt_date(period.start_date_time.as_ref())?.unwrap_or(issued);
         let period_end = opt_date(period.end_date_time.as_ref())?.unwrap_or(issued);
+        // TMF678 v4 `stateValue`: new, onHold, validated, sent, partiallyPaid, settled.
         let state = match self.state.as_deref().unwrap_or("new") {
             "settled" => BillState::Settled,
-            _ if unpaid.minor > 0 && due < today => BillState::Overdue,
+            "new" | "onHold" | "validated" | "sent" | "partiallyPaid" if unpaid.minor > 0 && due < today => {
+                BillState::Overdue
+            }
             "partiallyPaid" => BillState::PartiallyPaid,
-            "new" | "onHold" | "inProgress" | "sent" => BillState::New,
+            "new" | "onHold" | "validated" | "sent" => BillState::New,
             other => return Err(bad(format!("bill {id}: state {other:?}"))),
         };
+        // The bill's taxes are its `taxItem` list: each becomes a tax line of the bill.
+        let mut items = Vec::with_capacity(self.tax_item.len());
+        for (n, t) in self.tax_item.iter().enumerate() {
+            let rate = t.tax_rate.as_ref().and_then(text_of);
+            let description = match (t.tax_category.as_deref(), rate) {
+                (Some(c), Some(r)) => format!("{c} ({r})"),
+                (Some(c), None) => c.to_owned(),
+                (None, Some(r)) => format!("tax ({r})"),
+                (None, None) => "tax".to_owned(),
+            };
+            items.push(BillItem {
+                id: reference(BillItemRef::parse, &format!("{id}:tax:{}", n + 1))?,
+                kind: BillItemKind::Tax,
+                description,
+                amount: t.tax_amount.money()?,
+                product: None,
+                adjustable: false,
+            });
+        }
         Ok(Bill {
             number: self.bill_no.unwrap_or_else(|| id.to_string()),
             id,
@@ -517,7 +603,7 @@ impl CustomerBill {
             due,
             total,
             unpaid,
-            items: Vec::new(),
+            items,
         })
     }
 }
@@ -539,6 +625,8 @@ pub struct AppliedCustomerBillingRate {
     #[serde(default)]
     pub product: Option<Ref>,
     #[serde(default)]
+    pub period_coverage: Option<TimePeriod>,
+    #[serde(default)]
     pub tax_included_amount: Option<WireMoney>,
     #[serde(default)]
     pub tax_excluded_amount: Option<WireMoney>,
@@ -547,34 +635,46 @@ pub struct AppliedCustomerBillingRate {
 }
 
 pub const RATE_FIELDS: &str =
-    "id,name,description,type,date,bill,product,taxIncludedAmount,taxExcludedAmount,characteristic";
-/// The `type` of a rate that records an adjustment, and its characteristics.
-pub const RATE_ADJUSTMENT: &str = "adjustment";
+    "id,name,description,type,date,bill,product,periodCoverage,taxIncludedAmount,taxExcludedAmount,characteristic";
+/// The `type` of a credit on a bill (TMF678 v4: "appliedBillingCredit (any kind of credit)"):
+/// an adjustment is one carrying the [`CHAR_REASON`] characteristic.
+pub const RATE_CREDIT: &str = "appliedBillingCredit";
 pub const CHAR_EXTERNAL_ID: &str = "externalId";
 pub const CHAR_ADJUSTED_ITEM: &str = "adjustedItem";
 pub const CHAR_REASON: &str = "reasonCode";
 
 impl AppliedCustomerBillingRate {
-    fn amount(&self) -> Result<Money> {
-        self.tax_included_amount
-            .as_ref()
-            .or(self.tax_excluded_amount.as_ref())
-            .ok_or_else(|| bad(format!("bill item {} has no amount", self.id)))?
-            .money()
+    fn money_of(&self, first: Option<&WireMoney>, second: Option<&WireMoney>) -> Result<Money> {
+        first.or(second).ok_or_else(|| bad(format!("bill item {} has no amount", self.id)))?.money()
     }
 
+    /// The kind of line, from the `type` values TMF678 v4 documents: `appliedBillingCharge`
+    /// (`recurringCharge`, `oneTimeCharge`, `usageCharge`), `appliedBillingCredit` (`rebate`,
+    /// `productAlteration`) and `appliedPenaltyCharge`.
+    fn line_kind(&self) -> Result<BillItemKind> {
+        Ok(match self.kind.as_deref() {
+            Some("recurringCharge") => BillItemKind::Recurring,
+            Some("usageCharge") => BillItemKind::Usage,
+            Some("oneTimeCharge" | "appliedPenaltyCharge") => BillItemKind::OneTime,
+            // A charge of no finer type: recurring when it covers a period.
+            Some("appliedBillingCharge") if self.period_coverage.is_some() => BillItemKind::Recurring,
+            Some("appliedBillingCharge") => BillItemKind::OneTime,
+            Some(RATE_CREDIT) if self.is_adjustment() => BillItemKind::Adjustment,
+            Some(RATE_CREDIT | "rebate" | "productAlteration") => BillItemKind::Discount,
+            other => return Err(bad(format!("bill item {}: type {other:?}", self.id))),
+        })
+    }
+
+    fn is_adjustment(&self) -> bool {
+        characteristic(&self.characteristic, CHAR_REASON).is_some()
+    }
+
+    /// A line of the bill: its amount before tax (the bill's `taxItem` list carries the taxes),
+    /// or with tax when the rate gives only that.
     pub fn into_item(self, bill_open: bool) -> Result<BillItem> {
         let id = reference(BillItemRef::parse, &self.id)?;
-        let kind = match self.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("recurring" | "recurringcharge") => BillItemKind::Recurring,
-            Some("usage" | "usagecharge") => BillItemKind::Usage,
-            Some("onetime" | "onetimecharge" | "one-time") => BillItemKind::OneTime,
-            Some("discount" | "allowance") => BillItemKind::Discount,
-            Some(RATE_ADJUSTMENT | "credit" | "debit") => BillItemKind::Adjustment,
-            Some("tax") => BillItemKind::Tax,
-            other => return Err(bad(format!("bill item {id}: type {other:?}"))),
-        };
-        let amount = self.amount()?;
+        let kind = self.line_kind()?;
+        let amount = self.money_of(self.tax_excluded_amount.as_ref(), self.tax_included_amount.as_ref())?;
         let product = self.product.as_ref().map(|p| reference(ProductRef::parse, &p.id)).transpose()?;
         let adjustable =
             bill_open && matches!(kind, BillItemKind::Recurring | BillItemKind::Usage | BillItemKind::OneTime);
@@ -588,15 +688,15 @@ impl AppliedCustomerBillingRate {
         })
     }
 
-    /// This rate as an adjustment (its amount negated: a credit on the bill is negative, a
-    /// credit to the customer positive).
+    /// This credit as an adjustment (its amount, with tax, negated: a credit on the bill is
+    /// negative, a credit to the customer positive).
     pub fn into_adjustment(self) -> Result<Adjustment> {
         let id = reference(AdjustmentRef::parse, &self.id)?;
         let bill = reference(
             BillRef::parse,
             &self.bill.as_ref().ok_or_else(|| bad(format!("adjustment {id} has no bill")))?.id,
         )?;
-        let amount = self.amount()?;
+        let amount = self.money_of(self.tax_included_amount.as_ref(), self.tax_excluded_amount.as_ref())?;
         let item = characteristic(&self.characteristic, CHAR_ADJUSTED_ITEM)
             .and_then(Value::as_str)
             .map(|i| reference(BillItemRef::parse, i))
@@ -629,17 +729,26 @@ impl AppliedCustomerBillingRate {
 pub struct WireUsage {
     #[serde(default)]
     pub usage_type: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
     #[serde(default, deserialize_with = "null_vec")]
     pub usage_characteristic: Vec<Characteristic>,
 }
 
-pub const USAGE_FIELDS: &str = "id,usageDate,usageType,usageCharacteristic";
+pub const USAGE_FIELDS: &str = "id,usageDate,usageType,status,usageCharacteristic";
 /// The `usageCharacteristic` with the quantity (megabytes, minutes or messages).
 pub const CHAR_QUANTITY: &str = "quantity";
 
 impl WireUsage {
-    /// The meter and quantity of one usage record; `None` for a type the hub does not meter.
+    /// The meter and quantity of one usage record; `None` for a type the hub does not meter
+    /// and for a record the billing system `rejected`.
     pub fn quantity(&self) -> Result<Option<(UsageKind, u64)>> {
+        // TMF635 v4 `UsageStatusType`.
+        match self.status.as_deref() {
+            None | Some("received" | "recycled" | "guided" | "rated" | "rerated" | "billed") => {}
+            Some("rejected") => return Ok(None),
+            Some(other) => return Err(bad(format!("usage status {other:?}"))),
+        }
         let kind = match self.usage_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("data") => UsageKind::Data,
             Some("voice" | "call") => UsageKind::Voice,
@@ -648,7 +757,7 @@ impl WireUsage {
         };
         let q = characteristic(&self.usage_characteristic, CHAR_QUANTITY)
             .ok_or_else(|| bad("a usage record without its quantity"))?;
-        let q = q.as_u64().ok_or_else(|| bad(format!("usage quantity {q} is not a whole number")))?;
+        let q = whole(q).ok_or_else(|| bad(format!("usage quantity {q} is not a whole number")))?;
         Ok(Some((kind, q)))
     }
 }
@@ -673,7 +782,8 @@ pub fn allowance_of(product: &WireProduct, kind: UsageKind) -> Result<Option<Opt
 #[serde(rename_all = "camelCase")]
 pub struct ProductOffering {
     pub id: String,
-    pub name: String,
+    #[serde(default)]
+    pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "null_vec")]
@@ -702,8 +812,10 @@ pub struct Quantity {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OfferingRelationship {
-    pub id: String,
-    pub relationship_type: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub relationship_type: Option<String>,
 }
 
 pub const OFFERING_FIELDS: &str =
@@ -719,6 +831,12 @@ pub struct ProductOfferingPrice {
 }
 
 pub const PRICE_FIELDS: &str = "id,priceType,price";
+
+/// `productOfferingRelationship.relationshipType` (TMF620 v4.1.0: "such as requires,
+/// exchangableTo, optionalFor"): a plan the offering can be exchanged for, and, on an add-on,
+/// the plan it is optional for.
+pub const REL_EXCHANGEABLE_TO: &str = "exchangableTo";
+pub const REL_OPTIONAL_FOR: &str = "optionalFor";
 
 /// The category marking an add-on, one needing a technician, and a retention offer.
 pub const CAT_ADD_ON: &str = "addOn";
@@ -744,9 +862,7 @@ impl ProductOffering {
 
     fn months(&self) -> Result<u32> {
         let Some(d) = self.product_offering_term.first().and_then(|t| t.duration.as_ref()) else { return Ok(0) };
-        let n = d
-            .amount
-            .as_u64()
+        let n = whole(&d.amount)
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| bad("a term that is not a whole number"))?;
         match d.units.as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -772,7 +888,7 @@ impl ProductOffering {
             }
         }
         Ok(Offering {
-            name: self.name.clone(),
+            name: self.name.clone().unwrap_or_else(|| self.id.clone()),
             family: self.family(),
             kind: if self.has_category(CAT_ADD_ON) { OfferingKind::AddOn } else { OfferingKind::Plan },
             description: self.description.clone().unwrap_or_default(),
@@ -800,23 +916,36 @@ impl ProductOffering {
             .money()?;
         Ok(RetentionOffer {
             id,
-            description: self.description.clone().unwrap_or_else(|| self.name.clone()),
+            description: self.description.clone().or_else(|| self.name.clone()).unwrap_or_else(|| self.id.clone()),
             monthly_discount: Money::new(discount.minor.abs(), discount.currency),
             months: self.months()?,
         })
     }
 
-    /// Its relationships to other offerings the hub offers as changes.
-    pub fn changes(&self) -> impl Iterator<Item = (ChangeKind, &str)> {
-        self.product_offering_relationship.iter().filter_map(|r| {
-            let kind = match r.relationship_type.to_ascii_lowercase().as_str() {
-                "upgrade" => ChangeKind::Upgrade,
-                "downgrade" => ChangeKind::Downgrade,
-                "addon" | "add-on" => ChangeKind::AddOn,
-                _ => return None,
-            };
-            Some((kind, r.id.as_str()))
+    /// The ids of the offerings related to this one by `relationship_type`.
+    pub fn related(&self, relationship_type: &str) -> impl Iterator<Item = &str> {
+        self.product_offering_relationship.iter().filter_map(move |r| {
+            (r.relationship_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(relationship_type)))
+                .then_some(r.id.as_deref())
+                .flatten()
         })
+    }
+
+    /// The plans it can be exchanged for (up or down by their price) and the add-ons
+    /// (`addOn` offerings that are `optionalFor` it), in catalogue order.
+    pub fn changes<'a>(&'a self, catalogue: &'a [ProductOffering]) -> Vec<(Option<ChangeKind>, &'a ProductOffering)> {
+        let mut out: Vec<(Option<ChangeKind>, &ProductOffering)> = self
+            .related(REL_EXCHANGEABLE_TO)
+            .filter_map(|id| catalogue.iter().find(|o| o.id == id))
+            .map(|o| (None, o))
+            .collect();
+        out.extend(
+            catalogue
+                .iter()
+                .filter(|o| o.has_category(CAT_ADD_ON) && o.related(REL_OPTIONAL_FOR).any(|id| id == self.id))
+                .map(|o| (Some(ChangeKind::AddOn), o)),
+        );
+        out
     }
 }
 
@@ -824,11 +953,13 @@ impl ProductOffering {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CheckQualification {
+pub struct ProductOfferingQualification {
     #[serde(default)]
     pub state: Option<String>,
+    #[serde(default)]
+    pub qualification_result: Option<String>,
     #[serde(default, deserialize_with = "null_vec")]
-    pub check_product_offering_qualification_item: Vec<QualificationItem>,
+    pub product_offering_qualification_item: Vec<QualificationItem>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -836,6 +967,8 @@ pub struct CheckQualification {
 pub struct QualificationItem {
     #[serde(default)]
     pub qualification_item_result: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
     #[serde(default, deserialize_with = "null_vec")]
     pub eligibility_unavailability_reason: Vec<UnavailabilityReason>,
     #[serde(default)]
@@ -860,22 +993,37 @@ pub struct QualifiedProduct {
 /// The `productCharacteristic` of a qualified item listing bookable installation dates.
 pub const CHAR_INSTALLATION_DATE: &str = "installationDate";
 
-impl CheckQualification {
-    pub fn into_record(self, offering: OfferingRef) -> Result<crate::Eligibility> {
-        if let Some(state) = self.state.as_deref()
-            && state != "done"
-        {
-            return Err(BssError::Unavailable(format!("the qualification is {state}, not done")));
+/// TMF679 v4 `TaskStateType`: only `done` carries a result.
+fn qualification_done(state: Option<&str>) -> Result<()> {
+    match state {
+        None | Some("done") => Ok(()),
+        Some(s @ ("acknowledged" | "inProgress")) => {
+            Err(BssError::Unavailable(format!("the qualification is {s}, not done")))
         }
+        Some("terminatedWithError") => Err(BssError::Rejected {
+            code: "terminatedWithError".into(),
+            message: "the billing system could not qualify the offering".into(),
+        }),
+        Some(other) => Err(bad(format!("qualification state {other:?}"))),
+    }
+}
+
+impl ProductOfferingQualification {
+    pub fn into_record(self, offering: OfferingRef) -> Result<crate::Eligibility> {
+        qualification_done(self.state.as_deref())?;
         let item = self
-            .check_product_offering_qualification_item
+            .product_offering_qualification_item
             .into_iter()
             .next()
             .ok_or_else(|| bad("a qualification without its item"))?;
-        let eligible = match item.qualification_item_result.as_deref() {
-            Some("qualified" | "green") => true,
-            Some("unqualified" | "red" | "yellow") => false,
-            other => return Err(bad(format!("qualificationItemResult {other:?}"))),
+        qualification_done(item.state.as_deref())?;
+        // The item's result (qualified, unqualified, alternate), else the whole answer's
+        // (green, yellow, red).
+        let eligible = match (item.qualification_item_result.as_deref(), self.qualification_result.as_deref()) {
+            (Some("qualified"), _) | (None, Some("green")) => true,
+            (Some("unqualified" | "alternate"), _) | (None, Some("red" | "yellow")) => false,
+            (Some(other), _) => return Err(bad(format!("qualificationItemResult {other:?}"))),
+            (None, other) => return Err(bad(format!("qualificationResult {other:?}"))),
         };
         let reason = (!eligible).then(|| {
             item.eligibility_unavailability_reason
@@ -970,7 +1118,13 @@ impl ProductOrder {
             "cancelled" => OrderState::Cancelled,
             other => return Err(bad(format!("order {id}: state {other:?}"))),
         };
-        let items = self.product_order_item.into_iter().map(OrderItemWire::into_item).collect::<Result<Vec<_>>>()?;
+        // A `noChange` item (a part of a bundle the order leaves as it is) is not a change.
+        let items = self
+            .product_order_item
+            .into_iter()
+            .filter(|i| i.action != "noChange")
+            .map(OrderItemWire::into_item)
+            .collect::<Result<Vec<_>>>()?;
         let created_at = match &self.order_date {
             Some(d) => instant_of(d)?,
             None => return Err(bad(format!("order {id} has no orderDate"))),
@@ -992,12 +1146,7 @@ impl OrderItemWire {
         let offering = item.product_offering.map(|o| reference(OfferingRef::parse, &o.id)).transpose()?;
         let p = item.product;
         let product = match (&action, &p) {
-            (OrderAction::Add, Some(p)) => p
-                .product_relationship
-                .iter()
-                .find(|r| r.relationship_type.eq_ignore_ascii_case(REL_ADD_ON_OF))
-                .map(|r| reference(ProductRef::parse, &r.product.id))
-                .transpose()?,
+            (OrderAction::Add, Some(p)) => add_on_parent(&p.product_relationship)?,
             (_, Some(p)) => p.id.as_deref().map(|i| reference(ProductRef::parse, i)).transpose()?,
             (_, None) => None,
         };
@@ -1033,7 +1182,10 @@ pub struct WireServiceTest {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireTestMeasure {
-    pub metric_name: String,
+    #[serde(default)]
+    pub metric_name: Option<String>,
+    #[serde(default)]
+    pub metric_description: Option<String>,
     #[serde(default)]
     pub value: Option<Characteristic>,
     #[serde(default, deserialize_with = "null_vec")]
@@ -1053,7 +1205,7 @@ impl WireServiceTest {
             .map(|m| TestMeasure {
                 value: m.value.as_ref().and_then(|c| text_of(&c.value)).unwrap_or_default(),
                 ok: m.rule_violation.is_empty(),
-                name: m.metric_name,
+                name: m.metric_name.or(m.metric_description).unwrap_or_else(|| "measure".to_owned()),
             })
             .collect();
         let verdict = match self.state.as_deref() {

@@ -1,5 +1,6 @@
-//! The mapping, from JSON shaped as the TMF v4 specifications' examples (written for these
-//! tests).
+//! The mapping, from JSON shaped as the TMF v4 specifications (the swagger files docs/bss.md
+//! names) write their resources: attribute names, types and enumerated values as there; the
+//! values are written for these tests.
 
 use super::*;
 
@@ -165,25 +166,25 @@ fn bills_and_their_items() {
     assert_eq!(settled.into_record(day("2026-11-29")).map(|b| b.state), Ok(BillState::Settled));
 
     let rate: AppliedCustomerBillingRate = parse(
-        r#"{"id": "ACBR-1", "name": "Cuota mensual", "description": "Fibra 1 Gb, octubre", "type": "recurring", "isBilled": true,
+        r#"{"id": "ACBR-1", "name": "Cuota mensual", "description": "Fibra 1 Gb, octubre", "type": "recurringCharge", "isBilled": true,
             "bill": {"id": "BILL-2026-10"}, "product": {"id": "PRD-3001"}, "taxIncludedAmount": {"unit": "EUR", "value": 45}}"#,
     );
     let item = rate.into_item(true).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!((item.kind, item.amount, item.adjustable), (BillItemKind::Recurring, eur(4500), true));
     assert_eq!(item.description, "Fibra 1 Gb, octubre");
-    let tax: AppliedCustomerBillingRate =
-        parse(r#"{"id": "ACBR-2", "type": "tax", "taxExcludedAmount": {"unit": "EUR", "value": 9.45}}"#);
-    let tax = tax.into_item(true).unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!((tax.kind, tax.adjustable, tax.amount), (BillItemKind::Tax, false, eur(945)));
-    let odd: AppliedCustomerBillingRate =
-        parse(r#"{"id": "ACBR-3", "type": "mystery", "taxIncludedAmount": {"unit": "EUR", "value": 1}}"#);
-    assert!(matches!(odd.into_item(true), Err(BssError::Malformed(_))));
+    // Only the values TMF678 v4 documents for `type`; a tax is not a rate (it is a `taxItem`).
+    for bad in ["mystery", "recurring", "tax", "adjustment"] {
+        let odd: AppliedCustomerBillingRate = parse(&format!(
+            r#"{{"id": "ACBR-3", "type": "{bad}", "taxIncludedAmount": {{"unit": "EUR", "value": 1}}}}"#
+        ));
+        assert!(matches!(odd.into_item(true), Err(BssError::Malformed(_))), "{bad}");
+    }
 }
 
 #[test]
 fn an_adjustment_rate_is_a_credit() {
     let rate: AppliedCustomerBillingRate = parse(
-        r#"{"id": "ADJ-9", "type": "adjustment", "name": "service_outage", "date": "2026-11-29T10:00:00Z", "bill": {"id": "BILL-1"},
+        r#"{"id": "ADJ-9", "type": "appliedBillingCredit", "name": "service_outage", "date": "2026-11-29T10:00:00Z", "bill": {"id": "BILL-1"},
             "taxIncludedAmount": {"unit": "EUR", "value": -15.5},
             "characteristic": [{"name": "externalId", "value": "hub-adj-1"}, {"name": "reasonCode", "value": "service_outage"}, {"name": "adjustedItem", "value": "ACBR-1"}]}"#,
     );
@@ -191,6 +192,87 @@ fn an_adjustment_rate_is_a_credit() {
     let a = rate.into_adjustment().unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!((a.amount, a.reason.as_str()), (eur(1550), "service_outage"));
     assert_eq!(a.item.as_ref().map(BillItemRef::as_str), Some("ACBR-1"));
+    let as_item: AppliedCustomerBillingRate = parse(
+        r#"{"id": "ADJ-9", "type": "appliedBillingCredit", "taxIncludedAmount": {"unit": "EUR", "value": -15.5},
+            "characteristic": [{"name": "reasonCode", "valueType": "string", "value": "service_outage"}]}"#,
+    );
+    let item = as_item.into_item(true).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((item.kind, item.amount, item.adjustable), (BillItemKind::Adjustment, eur(-1550), false));
+}
+
+#[test]
+fn rate_types_as_tmf678_v4_documents_them() {
+    let kind = |t: &str, extra: &str| {
+        let r: AppliedCustomerBillingRate = parse(&format!(
+            r#"{{"id": "R1", "type": "{t}", "taxIncludedAmount": {{"unit": "EUR", "value": 1}}{extra}}}"#
+        ));
+        r.into_item(true).map(|i| (i.kind, i.adjustable))
+    };
+    let period =
+        r#", "periodCoverage": {"startDateTime": "2026-11-01T00:00:00Z", "endDateTime": "2026-11-30T23:59:59Z"}"#;
+    assert_eq!(kind("recurringCharge", ""), Ok((BillItemKind::Recurring, true)));
+    assert_eq!(kind("usageCharge", ""), Ok((BillItemKind::Usage, true)));
+    assert_eq!(kind("oneTimeCharge", ""), Ok((BillItemKind::OneTime, true)));
+    assert_eq!(kind("appliedPenaltyCharge", ""), Ok((BillItemKind::OneTime, true)));
+    assert_eq!(kind("appliedBillingCharge", period), Ok((BillItemKind::Recurring, true)));
+    assert_eq!(kind("appliedBillingCharge", ""), Ok((BillItemKind::OneTime, true)));
+    for credit in ["appliedBillingCredit", "rebate", "productAlteration"] {
+        assert_eq!(kind(credit, ""), Ok((BillItemKind::Discount, false)), "{credit}");
+    }
+}
+
+#[test]
+fn shapes_of_the_tmf678_examples() {
+    // A bill read with `fields` limited to a few attributes, and rates with their applied tax,
+    // as the specification's examples show them (integer and fractional money values, a
+    // fractional-second date-time).
+    let bill: CustomerBill = parse(
+        r#"{"id": "CB-123", "href": "https://server/tmf-api/customerBillManagement/v4/customerBill/CB-123",
+            "billDate": "2019-12-07T13:02:34.123Z",
+            "billingAccount": {"id": "A0815", "name": "BA Peter Retep", "@referredType": "BillingAccount"},
+            "taxIncludedAmount": {"unit": "EUR", "value": 50}, "@type": "CustomerBill"}"#,
+    );
+    let bill = bill.into_record(day("2019-12-07")).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((bill.total, bill.unpaid, bill.state), (eur(5000), eur(5000), BillState::New));
+    assert_eq!((bill.issued, bill.due, bill.number.as_str()), (day("2019-12-07"), day("2019-12-07"), "CB-123"));
+    let rate: AppliedCustomerBillingRate = parse(
+        r#"{"id": "ACBR-123", "@type": "AppliedCustomerBillingRate", "name": "voice usage", "type": "usageCharge",
+            "isBilled": true, "date": "2019-11-29T17:02:34.123Z", "description": "voice usage.",
+            "bill": {"id": "CB-123", "@referredType": "CustomerBill"},
+            "billingAccount": {"id": "A0815", "@referredType": "BillingAccount"},
+            "product": {"id": "PROD-123", "name": "Voice service", "@referredType": "Product"},
+            "taxExcludedAmount": {"unit": "EUR", "value": 0.4}, "taxIncludedAmount": {"unit": "EUR", "value": 0.5},
+            "appliedTax": [{"taxCategory": "VAT", "taxRate": 0.2, "taxAmount": {"unit": "EUR", "value": 0.1}}],
+            "characteristic": [{"name": "message", "valueType": "string", "value": "Special discount this month only"}],
+            "periodCoverage": {"startDateTime": "2019-11-01T00:00:00.000Z", "endDateTime": "2019-11-30T23:59:59.999Z"}}"#,
+    );
+    let item = rate.into_item(false).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((item.kind, item.amount, item.adjustable), (BillItemKind::Usage, eur(40), false));
+    assert_eq!(
+        (item.description.as_str(), item.product.as_ref().map(ProductRef::as_str)),
+        ("voice usage.", Some("PROD-123"))
+    );
+}
+
+#[test]
+fn a_bill_s_taxes_are_its_tax_items() {
+    let b: CustomerBill = parse(
+        r#"{"id": "BILL-1", "billDate": "2026-11-01T00:00:00Z", "state": "validated",
+            "amountDue": {"unit": "EUR", "value": 54.45}, "taxExcludedAmount": {"unit": "EUR", "value": 45},
+            "taxItem": [{"taxCategory": "IVA", "taxRate": 0.21, "taxAmount": {"unit": "EUR", "value": 9.45}}],
+            "billingAccount": {"id": "ACC-1"}}"#,
+    );
+    let b = b.into_record(day("2026-11-01")).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(b.state, BillState::New);
+    assert_eq!(b.items.len(), 1);
+    let tax = &b.items[0];
+    assert_eq!((tax.kind, tax.amount, tax.adjustable), (BillItemKind::Tax, eur(945), false));
+    assert_eq!((tax.id.as_str(), tax.description.as_str()), ("BILL-1:tax:1", "IVA (0.21)"));
+    // `stateValue` has no `inProgress` (v4: new, onHold, validated, sent, partiallyPaid, settled).
+    let b: CustomerBill = parse(
+        r#"{"id": "B", "billDate": "2026-11-01", "state": "inProgress", "amountDue": {"unit": "EUR", "value": 1}, "billingAccount": {"id": "A"}}"#,
+    );
+    assert!(matches!(b.into_record(day("2026-11-02")), Err(BssError::Malformed(_))));
 }
 
 #[test]
@@ -200,7 +282,7 @@ fn catalogue_offerings_join_their_prices() {
             "category": [{"id": "c1", "name": "fibre"}, {"id": "c9", "name": "installation"}],
             "productOfferingPrice": [{"id": "pop-1", "name": "Cuota"}, {"id": "pop-2", "name": "Alta"}],
             "productOfferingTerm": [{"name": "12 meses", "duration": {"amount": 12, "units": "month"}}],
-            "productOfferingRelationship": [{"id": "fibre-600", "relationshipType": "downgrade"}, {"id": "x", "relationshipType": "bundles"}]}"#,
+            "productOfferingRelationship": [{"id": "fibre-600", "relationshipType": "exchangableTo"}, {"id": "x", "relationshipType": "requires"}, {"relationshipType": "exchangableTo"}]}"#,
     );
     let prices: std::collections::HashMap<String, ProductOfferingPrice> = [
         parse::<ProductOfferingPrice>(
@@ -219,27 +301,86 @@ fn catalogue_offerings_join_their_prices() {
         (ProductFamily::Fibre, OfferingKind::Plan, true, 12)
     );
     assert_eq!((r.recurring_price, r.one_time_price), (eur(4500), Some(eur(0))));
-    assert_eq!(o.changes().collect::<Vec<_>>(), vec![(ChangeKind::Downgrade, "fibre-600")]);
+    assert_eq!(o.related(REL_EXCHANGEABLE_TO).collect::<Vec<_>>(), vec!["fibre-600"]);
     assert!(o.to_record(&std::collections::HashMap::new()).is_err());
+    // A `Quantity.amount` is a float in the specification: `12.0` months is 12.
+    let t: ProductOffering = parse(
+        r#"{"id": "t", "productOfferingTerm": [{"duration": {"amount": 12.0, "units": "month"}}], "productOfferingPrice": [{"id": "pop-1"}]}"#,
+    );
+    let t = t.to_record(&prices).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((t.commitment_months, t.name.as_str()), (12, "t"));
+    let half: ProductOffering = parse(
+        r#"{"id": "h", "productOfferingTerm": [{"duration": {"amount": 1.5, "units": "year"}}], "productOfferingPrice": [{"id": "pop-1"}]}"#,
+    );
+    assert!(matches!(half.to_record(&prices), Err(BssError::Malformed(_))));
+}
+
+#[test]
+fn changes_are_exchanges_and_optional_add_ons() {
+    let catalogue: Vec<ProductOffering> = parse(
+        r#"[{"id": "mobile-basic", "name": "10 GB", "category": [{"id": "c1", "name": "mobile"}],
+             "productOfferingRelationship": [{"id": "mobile-unlimited", "relationshipType": "exchangableTo"}, {"id": "gone", "relationshipType": "exchangableTo"}]},
+            {"id": "mobile-unlimited", "name": "Unlimited", "category": [{"id": "c1", "name": "mobile"}]},
+            {"id": "roaming", "name": "Roaming", "category": [{"id": "c1", "name": "mobile"}, {"id": "c2", "name": "addOn"}],
+             "productOfferingRelationship": [{"id": "mobile-basic", "relationshipType": "optionalFor"}]},
+            {"id": "tv-cine", "name": "Cine", "category": [{"id": "c3", "name": "tv"}, {"id": "c2", "name": "addOn"}],
+             "productOfferingRelationship": [{"id": "tv-basic", "relationshipType": "optionalFor"}]}]"#,
+    );
+    let found: Vec<(Option<ChangeKind>, &str)> =
+        catalogue[0].changes(&catalogue).into_iter().map(|(k, o)| (k, o.id.as_str())).collect();
+    assert_eq!(found, vec![(None, "mobile-unlimited"), (Some(ChangeKind::AddOn), "roaming")]);
 }
 
 #[test]
 fn qualification_result() {
-    let q: CheckQualification = parse(
-        r#"{"id": "Q1", "state": "done", "qualificationResult": "qualified",
-            "checkProductOfferingQualificationItem": [{"id": "1", "qualificationItemResult": "qualified", "productOffering": {"id": "fibre-1g"},
+    let q: ProductOfferingQualification = parse(
+        r#"{"id": "Q1", "state": "done", "qualificationResult": "green",
+            "productOfferingQualificationItem": [{"id": "1", "state": "done", "qualificationItemResult": "qualified", "productOffering": {"id": "fibre-1g"},
               "product": {"productCharacteristic": [{"name": "installationDate", "value": ["2026-12-04", "2026-12-02"]}]}}]}"#,
     );
     let offering = OfferingRef::parse("fibre-1g").unwrap_or_else(|e| unreachable!("{e}"));
     let e = q.into_record(offering.clone()).unwrap_or_else(|e| unreachable!("{e}"));
     assert!(e.eligible);
     assert_eq!(e.installation_dates, vec![day("2026-12-02"), day("2026-12-04")]);
-    let q: CheckQualification = parse(
-        r#"{"state": "done", "checkProductOfferingQualificationItem": [{"qualificationItemResult": "unqualified",
+    let q: ProductOfferingQualification = parse(
+        r#"{"state": "done", "productOfferingQualificationItem": [{"id": "1", "qualificationItemResult": "unqualified",
             "eligibilityUnavailabilityReason": [{"code": "NO_COVERAGE", "label": "No fibre coverage at 28013"}]}]}"#,
     );
-    let e = q.into_record(offering).unwrap_or_else(|e| unreachable!("{e}"));
+    let e = q.into_record(offering.clone()).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!((e.eligible, e.reason.as_deref()), (false, Some("No fibre coverage at 28013")));
+    let result = |json: &str| parse::<ProductOfferingQualification>(json).into_record(offering.clone());
+    // `alternate`: not the offering asked for.
+    assert_eq!(
+        result(r#"{"state": "done", "productOfferingQualificationItem": [{"id": "1", "qualificationItemResult": "alternate"}]}"#)
+            .map(|e| e.eligible),
+        Ok(false)
+    );
+    // Without an item result, the whole answer's colour.
+    assert_eq!(
+        result(
+            r#"{"state": "done", "qualificationResult": "green", "productOfferingQualificationItem": [{"id": "1"}]}"#
+        )
+        .map(|e| e.eligible),
+        Ok(true)
+    );
+    assert_eq!(
+        result(
+            r#"{"state": "done", "qualificationResult": "yellow", "productOfferingQualificationItem": [{"id": "1"}]}"#
+        )
+        .map(|e| e.eligible),
+        Ok(false)
+    );
+    // The colours belong to the whole answer, not to an item.
+    assert!(matches!(
+        result(
+            r#"{"state": "done", "productOfferingQualificationItem": [{"id": "1", "qualificationItemResult": "green"}]}"#
+        ),
+        Err(BssError::Malformed(_))
+    ));
+    // `TaskStateType`: acknowledged, inProgress (not yet), terminatedWithError, done.
+    assert!(matches!(result(r#"{"state": "inProgress"}"#), Err(BssError::Unavailable(_))));
+    assert!(matches!(result(r#"{"state": "terminatedWithError"}"#), Err(BssError::Rejected { .. })));
+    assert!(matches!(result(r#"{"state": "finished"}"#), Err(BssError::Malformed(_))));
 }
 
 #[test]
@@ -248,7 +389,8 @@ fn orders_and_their_items() {
         r#"{"id": "PO-77", "state": "inProgress", "externalId": "hub-ord-1", "orderDate": "2026-11-29T10:15:00Z", "@type": "ProductOrder",
             "productOrderItem": [
               {"id": "1", "action": "delete", "product": {"id": "PRD-3002", "terminationDate": "2026-12-31", "productCharacteristic": [{"name": "terminationReason", "value": "moving_abroad"}]}},
-              {"id": "2", "action": "add", "productOffering": {"id": "tv-cine"}, "product": {"startDate": "2026-12-01", "productRelationship": [{"relationshipType": "addOnOf", "product": {"id": "PRD-3001"}}]}}
+              {"id": "2", "action": "add", "productOffering": {"id": "tv-cine"}, "product": {"startDate": "2026-12-01T00:00:00Z", "productRelationship": [{"relationshipType": "addOnOf", "product": {"id": "PRD-3001"}}]}},
+              {"id": "3", "action": "noChange", "product": {"id": "PRD-3003"}}
             ]}"#,
     );
     let o = o.into_record().unwrap_or_else(|e| unreachable!("{e}"));
@@ -258,6 +400,7 @@ fn orders_and_their_items() {
     assert_eq!(o.items[0].requested_date, Some(day("2026-12-31")));
     assert_eq!(o.items[1].product.as_ref().map(ProductRef::as_str), Some("PRD-3001"));
     assert_eq!(o.items[1].offering.as_ref().map(OfferingRef::as_str), Some("tv-cine"));
+    assert_eq!((o.items.len(), o.items[1].requested_date), (2, Some(day("2026-12-01"))), "noChange is not a change");
     let bad: ProductOrder = parse(r#"{"id": "PO-1", "state": "exploded", "orderDate": "2026-11-29T10:15:00Z"}"#);
     assert!(matches!(bad.into_record(), Err(BssError::Malformed(_))));
 }
@@ -305,4 +448,61 @@ fn dates_and_times() {
     for bad in ["2026-11-29X", "29/11/2026", "", "2026-11-2"] {
         assert!(date_of(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn product_status_and_relationships_by_value() {
+    // v4.0.0's `ProductStatusType` writes `"aborted "` (with a space); a relationship may carry
+    // its product by value, without an id, unless it is the add-on link the hub reads.
+    let p: WireProduct = parse(
+        r#"{"id": "P1", "status": "aborted ", "productOffering": {"id": "o"}, "billingAccount": {"id": "a"},
+            "productRelationship": [{"relationshipType": "bundled", "product": {"name": "router", "isBundle": false}}]}"#,
+    );
+    let p = p.into_record().unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((p.status, p.parent), (ProductStatus::Terminated, None));
+    let p: WireProduct = parse(
+        r#"{"id": "P1", "productOffering": {"id": "o"}, "billingAccount": {"id": "a"},
+            "productRelationship": [{"relationshipType": "addOnOf", "product": {"name": "no id"}}]}"#,
+    );
+    assert!(matches!(p.into_record(), Err(BssError::Malformed(_))));
+}
+
+#[test]
+fn usage_status_values() {
+    let with = |status: &str| {
+        parse::<WireUsage>(&format!(
+            r#"{{"usageType": "data", "status": "{status}", "usageCharacteristic": [{{"name": "quantity", "valueType": "number", "value": 100.0}}]}}"#
+        ))
+        .quantity()
+    };
+    for counted in ["received", "recycled", "guided", "rated", "rerated", "billed"] {
+        assert_eq!(with(counted), Ok(Some((UsageKind::Data, 100))), "{counted}");
+    }
+    assert_eq!(with("rejected"), Ok(None), "a rejected record is not usage");
+    assert!(matches!(with("deleted"), Err(BssError::Malformed(_))));
+}
+
+#[test]
+fn service_test_measures_without_a_metric_name() {
+    let t: WireServiceTest = parse(
+        r#"{"id": "ST-2", "state": "completed", "mode": "ONDEMAND", "endDateTime": "1985-04-12T23:20:50.52Z",
+            "testMeasure": [{"metricDescription": "optical power", "value": {"name": "rxPowerDbm", "value": -21.5},
+              "ruleViolation": [{"@type": "MeasureThresholdRuleViolation", "conformanceComparatorLower": "<", "conformanceTargetLower": "-27"}]}]}"#,
+    );
+    let product = ProductRef::parse("PRD-1").unwrap_or_else(|e| unreachable!("{e}"));
+    let t = t.into_record(product).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((t.measures[0].name.as_str(), t.measures[0].value.as_str()), ("optical power", "-21.5"));
+    assert_eq!(t.verdict, TestVerdict::Fail);
+    assert_eq!(t.finished_at.date(), day("1985-04-12"), "a fractional-second date-time");
+}
+
+#[test]
+fn payment_plans_as_tmf666_v4_writes_them() {
+    let a: WireBillingAccount = parse(
+        r#"{"id": "ACC-1", "name": "A", "relatedParty": [{"id": "C1", "name": "A", "@referredType": "Customer"}],
+            "paymentPlan": [{"planType": "promiseToPay", "status": "ineffective", "numberOfPayments": 1, "priority": 1,
+              "totalAmount": {"unit": "EUR", "value": 60}, "validFor": {"startDateTime": "2026-11-01T00:00:00Z", "endDateTime": "2026-12-01T23:59:59Z"}}]}"#,
+    );
+    assert_eq!(a.payment_plan[0].status.as_deref(), Some(PLAN_INEFFECTIVE));
+    assert_eq!(a.payment_plan[0].total_amount.as_ref().map(WireMoney::money), Some(Ok(eur(6000))));
 }
