@@ -785,7 +785,7 @@ fn product(l: &Line<'_>, customer: &str, account: &str, start: &str) -> Value {
         v["productSerialNumber"] = json!(l.identifier);
     }
     if let Some(end) = l.commitment_end {
-        v["productTerm"] = json!([{"name": "Permanencia", "duration": {"amount": 12, "units": "month"}, "validFor": {"startDateTime": start, "endDateTime": end}}]);
+        v["productTerm"] = json!([{"name": "Permanencia", "duration": {"amount": 12, "units": "month"}, "validFor": {"startDateTime": start, "endDateTime": format!("{end}T00:00:00Z")}}]);
     }
     v
 }
@@ -1162,7 +1162,7 @@ fn fixtures(today: Date) -> HashMap<&'static str, Vec<Value>> {
                         "usageDate": format!("{}T{:02}:00:00Z", day_text(month_start(today, 0)), 8 + k),
                         "usageCharacteristic": [{"name": "quantity", "valueType": "number", "value": q}],
                         "ratedProductUsage": [{"productRef": {"id": l.id}}],
-                        "relatedParty": [{"id": p.id, "role": "Customer"}],
+                        "relatedParty": [{"id": p.id, "role": "Customer", "@referredType": "Customer"}],
                     }));
                 }
                 // Last month's usage is not this period's.
