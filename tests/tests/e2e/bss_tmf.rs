@@ -2,7 +2,9 @@
 //! (`tests::tmf::TmfStandIn`): every method of the `Bss` trait, paging over several pages,
 //! `fields`, idempotent orders and adjustments, and the error mapping (404, 422 TMF error, 500,
 //! malformed and oversized replies, a slow answer beyond the timeout, a dropped connection), the
-//! circuit breaker of `bss::Resilient` around it, and the hub configured with `kind = "tmf"`.
+//! circuit breaker of `bss::Resilient` around it, and the hub configured with `kind = "tmf"`:
+//! its customer panel, and a bill adjustment (within the limit, then above it and approved)
+//! reaching the stand-in as a TMF678 credit.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ use hub::config::{BssKind, Secret};
 use schema::{Store, StoreOptions};
 use serde_json::json;
 use tests::tmf::{Faults, TmfStandIn};
-use tests::{ANA, Backend, TestDb, both_backends, spawn_app_with, test_config};
+use tests::{ANA, BRUNO, Backend, TestDb, both_backends, spawn_app_with, test_config};
 
 const TOKEN: &str = "tmf-test-token";
 
@@ -329,14 +331,10 @@ async fn the_breaker_opens_after_repeated_failures() {
     assert_eq!(bss.breaker_state(), BreakerState::Closed);
 }
 
-both_backends!(the_hub_reads_billing_from_the_tmf_standin);
+both_backends!(the_hub_reads_billing_from_the_tmf_standin, the_hub_adjusts_a_bill_through_the_tmf_standin);
 
-/// The hub configured with `[bss] kind = "tmf"` against the stand-in: a hub customer linked to a
-/// stand-in customer gets the stand-in's data through `AppState.bss` (the resilient wrapper);
-/// with the stand-in slow, then failing, the answer still comes within 2 s, marked
-/// unavailable, and conversations go on.
-async fn the_hub_reads_billing_from_the_tmf_standin(backend: Backend) {
-    let s = standin().await;
+/// A hub configured with `[bss] kind = "tmf"` against `s`.
+async fn tmf_hub(s: &TmfStandIn, backend: Backend) -> tests::TestApp {
     let db = TestDb::new(backend).await;
     let mut config = test_config(&db);
     config.bss.kind = BssKind::Tmf;
@@ -344,7 +342,96 @@ async fn the_hub_reads_billing_from_the_tmf_standin(backend: Backend) {
     config.bss.token = Some(Secret::from(TOKEN));
     config.bss.timeout_ms = 400;
     config.bss.budget_ms = 1500;
-    let app = spawn_app_with(config, db).await;
+    spawn_app_with(config, db).await
+}
+
+/// The stand-in's bill `id`, as it keeps it.
+fn standin_bill(s: &TmfStandIn, id: &str) -> serde_json::Value {
+    s.resources("customerBill").into_iter().find(|b| b["id"] == id).unwrap()
+}
+
+/// The bill-adjustment workflow of the workspace with the billing system behind TMF: Ana credits
+/// a line of Lucía's open bill within her limit (applied at once: a TMF678
+/// `appliedBillingCredit` with the reason, the line and the hub's key lands in the stand-in and
+/// lowers the bill), a retry with the same key credits nothing more, and an amount above her
+/// limit waits for Bruno, whose approval applies it.
+async fn the_hub_adjusts_a_bill_through_the_tmf_standin(backend: Backend) {
+    let s = standin().await;
+    let app = tmf_hub(&s, backend).await;
+    let store =
+        Store::connect(&app.db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
+    let ana = app.login(ANA).await;
+    let (conv, _ticket) = crate::care::assigned_conversation(&app, &store, "CUST-1001", &ana).await;
+
+    let (status, bills) = app.get(&format!("/api/v1/conversations/{conv}/care/bills"), &ana).await;
+    assert_eq!(status, 200, "{bills}");
+    let bill_id = bills[0]["id"].as_str().unwrap().to_owned();
+    assert!(bill_id.starts_with("BILL-2001-"), "{bills}");
+    let (status, bill) = app.get(&format!("/api/v1/conversations/{conv}/care/bills/{bill_id}"), &ana).await;
+    assert_eq!(status, 200, "{bill}");
+    let items = bill["items"].as_array().unwrap();
+    // Four lines before tax (the stand-in's `recurringCharge` rates) and the bill's `taxItem`.
+    assert_eq!(items.len(), 5, "{bill}");
+    assert!(items.iter().any(|i| i["kind"] == "tax" && i["adjustable"] == false), "{bill}");
+    let fibre = items.iter().find(|i| i["product"] == "PRD-3001").unwrap();
+    assert_eq!((fibre["amount"]["minor"].as_i64(), &fibre["adjustable"]), (Some(4500), &json!(true)), "{bill}");
+    let item = fibre["id"].as_str().unwrap().to_owned();
+    let unpaid = |s: &TmfStandIn| {
+        let v = standin_bill(s, &bill_id)["remainingAmount"]["value"].clone();
+        (v.as_f64().unwrap() * 100.0).round() as i64
+    };
+    let before = unpaid(&s);
+    assert_eq!(before, bill["unpaid"]["minor"].as_i64().unwrap());
+
+    // Within Ana's limit: applied at once, as a credit in the stand-in.
+    let path = format!("/api/v1/conversations/{conv}/care/adjustments");
+    let body =
+        json!({"bill": bill_id, "item": item, "amount": "5.00", "reason": "billing_error", "note": "double charge"});
+    let (status, applied) = crate::care::post_keyed(&app, &path, &ana, "tmf-adj-1", &body).await;
+    assert_eq!(status, 201, "{applied}");
+    assert_eq!(applied["state"], "applied", "{applied}");
+    let rate_id = applied["result_ref"].as_str().unwrap().to_owned();
+    let credit = s.resources("appliedCustomerBillingRate").into_iter().find(|r| r["id"] == rate_id.as_str()).unwrap();
+    assert_eq!(credit["type"], "appliedBillingCredit", "{credit}");
+    assert_eq!(credit["bill"]["id"], bill_id.as_str());
+    assert_eq!(credit["taxIncludedAmount"], json!({"unit": "EUR", "value": -5.0}));
+    let characteristic = |name: &str| {
+        credit["characteristic"].as_array().unwrap().iter().find(|c| c["name"] == name).map(|c| c["value"].clone())
+    };
+    assert_eq!(characteristic("reasonCode"), Some(json!("billing_error")));
+    assert_eq!(characteristic("adjustedItem"), Some(json!(item)));
+    assert!(characteristic("externalId").is_some_and(|v| v.is_string()), "{credit}");
+    assert_eq!(unpaid(&s), before - 500);
+
+    // The same key again: the same request, no second credit.
+    let (status, again) = crate::care::post_keyed(&app, &path, &ana, "tmf-adj-1", &body).await;
+    assert_eq!((status, &again["id"]), (200, &applied["id"]), "{again}");
+    let credits = |s: &TmfStandIn| {
+        s.resources("appliedCustomerBillingRate").iter().filter(|r| r["type"] == "appliedBillingCredit").count()
+    };
+    assert_eq!((credits(&s), unpaid(&s)), (1, before - 500));
+
+    // Above Ana's limit: pending, nothing sent; Bruno approves and it is applied.
+    let over = json!({"bill": bill_id, "amount": "60.00", "reason": "service_outage", "note": "a week without fibre"});
+    let (status, pending) = crate::care::post_keyed(&app, &path, &ana, "tmf-adj-2", &over).await;
+    assert_eq!((status, &pending["state"]), (201, &json!("pending")), "{pending}");
+    assert_eq!((credits(&s), unpaid(&s)), (1, before - 500));
+    let bruno = app.login(BRUNO).await;
+    let id = pending["id"].as_str().unwrap();
+    let (status, approved) =
+        app.post(&format!("/api/v1/care/approvals/{id}/approve"), &bruno, &json!({"note": "ok"})).await;
+    assert_eq!((status, &approved["state"]), (201, &json!("applied")), "{approved}");
+    assert_eq!((credits(&s), unpaid(&s)), (2, before - 6500));
+    s.stop().await;
+}
+
+/// The hub configured with `[bss] kind = "tmf"` against the stand-in: a hub customer linked to a
+/// stand-in customer gets the stand-in's data through `AppState.bss` (the resilient wrapper);
+/// with the stand-in slow, then failing, the answer still comes within 2 s, marked
+/// unavailable, and conversations go on.
+async fn the_hub_reads_billing_from_the_tmf_standin(backend: Backend) {
+    let s = standin().await;
+    let app = tmf_hub(&s, backend).await;
     let state = app.hub.as_ref().unwrap().state.clone();
     assert_eq!(state.bss.name(), "tmf");
 

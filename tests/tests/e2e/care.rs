@@ -57,75 +57,83 @@ async fn fixture(backend: Backend, tweak: impl FnOnce(&mut hub::Config)) -> Fixt
     Fixture { app, store, bss, ana, bruno, admin }
 }
 
+/// A hub customer linked to the billing customer `bss_ref`, with an open web chat conversation
+/// held by the agent signed in with the token `assignee`, and its ticket (whose events are the
+/// timeline): (conversation, ticket).
+pub(crate) async fn assigned_conversation(
+    app: &TestApp,
+    store: &Store,
+    bss_ref: &str,
+    assignee: &str,
+) -> (String, String) {
+    let (customer, conversation) = store
+        .create_customer_with_conversation(
+            NewCustomer {
+                name: Some(format!("Care {bss_ref}").parse().unwrap()),
+                email: None,
+                language: Language::Es,
+                tier: CustomerTier::Standard,
+                handles: Vec::new(),
+            },
+            Channel::WebChat,
+            ConversationStatus::Queued,
+        )
+        .await
+        .unwrap();
+    store.set_customer_bss_id(customer.id, Some(bss_ref)).await.unwrap();
+    let agent: schema::AgentId = app.me(assignee).await.parse().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let ticket = Ticket {
+        id: TicketId::new(),
+        conversation_id: conversation.id,
+        channel: Channel::WebChat,
+        status: TicketStatus::Assigned,
+        priority: Priority::default(),
+        queue: "general".parse::<QueueName>().unwrap(),
+        skills: Vec::new(),
+        escalation: Vec::new(),
+        tags: std::collections::BTreeSet::new(),
+        rule: None,
+        summary: None,
+        assignee_id: Some(agent),
+        offered_to: None,
+        offer_expires_at: None,
+        queued_at: now,
+        first_response_due: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let event = TicketEvent {
+        ticket_id: ticket.id,
+        actor: Actor::System,
+        kind: "created".into(),
+        detail: Value::Null,
+        at: now,
+    };
+    let change = ConversationChange { status: ConversationStatus::Assigned, assignee_id: Some(agent) };
+    store.create_ticket(&ticket, &event, change).await.unwrap();
+    (conversation.id.to_string(), ticket.id.to_string())
+}
+
+/// A POST with an `Idempotency-Key`: (status, body).
+pub(crate) async fn post_keyed(app: &TestApp, path: &str, token: &str, key: &str, body: &Value) -> (u16, Value) {
+    let res =
+        app.http.post(app.url(path)).bearer_auth(token).header("Idempotency-Key", key).json(body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 impl Fixture {
     async fn customer(&self, bss_ref: &str, profile: Profile, postcode: &str, assignee: &str) -> Customer {
-        let (customer, conversation) = self
-            .store
-            .create_customer_with_conversation(
-                NewCustomer {
-                    name: Some(format!("Care {bss_ref}").parse().unwrap()),
-                    email: None,
-                    language: Language::Es,
-                    tier: CustomerTier::Standard,
-                    handles: Vec::new(),
-                },
-                Channel::WebChat,
-                ConversationStatus::Queued,
-            )
-            .await
-            .unwrap();
         let mut seed = CustomerSeed::new(CustomerRef::parse(bss_ref).unwrap(), &format!("Care {bss_ref}"), profile);
         seed.postcode = postcode.to_owned();
         let seeded = self.bss.seed_customer(&seed, OffsetDateTime::now_utc().date()).await.unwrap();
-        self.store.set_customer_bss_id(customer.id, Some(bss_ref)).await.unwrap();
-        // The conversation is the assignee's, with its ticket (whose events are the timeline).
-        let agent: schema::AgentId = self.app.me(assignee).await.parse().unwrap();
-        let now = OffsetDateTime::now_utc();
-        let ticket = Ticket {
-            id: TicketId::new(),
-            conversation_id: conversation.id,
-            channel: Channel::WebChat,
-            status: TicketStatus::Assigned,
-            priority: Priority::default(),
-            queue: "general".parse::<QueueName>().unwrap(),
-            skills: Vec::new(),
-            escalation: Vec::new(),
-            tags: std::collections::BTreeSet::new(),
-            rule: None,
-            summary: None,
-            assignee_id: Some(agent),
-            offered_to: None,
-            offer_expires_at: None,
-            queued_at: now,
-            first_response_due: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let event = TicketEvent {
-            ticket_id: ticket.id,
-            actor: Actor::System,
-            kind: "created".into(),
-            detail: Value::Null,
-            at: now,
-        };
-        let change = ConversationChange { status: ConversationStatus::Assigned, assignee_id: Some(agent) };
-        self.store.create_ticket(&ticket, &event, change).await.unwrap();
-        Customer { conversation: conversation.id.to_string(), ticket: ticket.id.to_string(), seeded }
+        let (conversation, ticket) = assigned_conversation(&self.app, &self.store, bss_ref, assignee).await;
+        Customer { conversation, ticket, seeded }
     }
 
     async fn post_keyed(&self, path: &str, token: &str, key: &str, body: &Value) -> (u16, Value) {
-        let res = self
-            .app
-            .http
-            .post(self.app.url(path))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        post_keyed(&self.app, path, token, key, body).await
     }
 
     /// The kinds of the ticket's events, in order.
