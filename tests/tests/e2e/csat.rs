@@ -106,7 +106,10 @@ async fn the_widget_asks_after_resolving_and_keeps_the_first_rating(backend: Bac
     })
     .await
     .expect("the ticket reopens");
-    resolve(&app, &ana, &ticket).await;
+    // (Reopened, it is queued again: a supervisor resolves it.)
+    resolve(&app, &admin, &ticket).await;
+    let (_, t) = app.get(&format!("/api/v1/tickets/{ticket}"), &admin).await;
+    assert_eq!(t["ticket"]["status"], "resolved", "{t}");
 
     let report = report_now(&app, &admin).await;
     assert_eq!(report["total"]["sent"], 1, "{report}");
