@@ -25,6 +25,7 @@ use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
 use crate::services::care::Care;
+use crate::services::csat::{self, Csat};
 use crate::services::customers::Customers;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub account360: Account360,
     /// The incident feed, its Alertmanager webhook, and line tests.
     pub outages: Arc<Outages>,
+    /// Satisfaction surveys and their report.
+    pub csat: Arc<Csat>,
 }
 
 /// The hub could not start.
@@ -189,15 +192,19 @@ async fn visitor_key(store: &Store, config: &Config, secrets: &SecretBox) -> Res
 /// The setting that keeps the key of self-service's code digests, sealed and bound to its name.
 const CODE_KEY: &str = "selfservice.code_key";
 
-/// The key self-service's one-time codes are digested with: made once and kept in the store,
-/// sealed with the secrets key, so every node (and a restarted one) checks the same digests.
-async fn code_key(store: &Store, secrets: &SecretBox) -> Result<[u8; 32], StartError> {
+/// The setting that keeps the key the satisfaction surveys' e-mail links are signed with.
+const CSAT_KEY: &str = "csat.link_key";
+
+/// A key of the hub kept in the store under `name` (self-service's code digests, the survey
+/// links' signatures): made once, sealed with the secrets key and bound to its name, so every
+/// node (and a restarted one) uses the same.
+async fn stored_key(store: &Store, secrets: &SecretBox, name: &'static str) -> Result<[u8; 32], StartError> {
     use sha2::Digest as _;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let fresh = secrets.seal(base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes(), CODE_KEY)?;
-    let stored = store.setting_or_init(CODE_KEY, move || fresh).await?;
-    Ok(sha2::Sha256::digest(secrets.open(&stored, CODE_KEY)?).into())
+    let fresh = secrets.seal(base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes(), name)?;
+    let stored = store.setting_or_init(name, move || fresh).await?;
+    Ok(sha2::Sha256::digest(secrets.open(&stored, name)?).into())
 }
 
 /// Self-service's code senders: e-mail through the e-mail channel's relay, SMS through
@@ -327,6 +334,18 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         .with_codes(selfservice_on.then(|| CodeInbox::new(store.clone()))),
     );
     let assistant = assistant.map(|(a, _)| a);
+    config.csat.validate().map_err(StartError::Config)?;
+    let csat = Arc::new(Csat::new(
+        core.clone(),
+        Arc::clone(&ingest),
+        config.csat.clone(),
+        code_senders(&config, &email)?,
+        stored_key(&store, &secrets, CSAT_KEY).await?,
+    ));
+    if config.csat.enabled {
+        routing.set_resolved_hook(Arc::new(csat::OnResolved(Arc::downgrade(&csat))));
+        ingest.set_surveys(&csat);
+    }
     let outages = Arc::new(Outages::new(
         core.clone(),
         Arc::clone(&ingest),
@@ -343,7 +362,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
                 Arc::clone(&ingest),
                 code_senders(&config, &email)?,
                 config.selfservice.clone(),
-                code_key(&store, &secrets).await?,
+                stored_key(&store, &secrets, CODE_KEY).await?,
             )))
         } else {
             None
@@ -435,6 +454,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         config: config.clone(),
         account360: Account360::new(store.clone(), Arc::clone(&bss)),
         bss,
+        csat,
     });
 
     let addr = config.server.bind;

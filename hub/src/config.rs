@@ -45,6 +45,8 @@ pub struct Config {
     pub selfservice: SelfServiceConfig,
     /// The incident feed and its Alertmanager webhook (`[outages]`).
     pub outages: OutagesConfig,
+    /// Customer satisfaction surveys after a resolution (`[csat]`).
+    pub csat: CsatConfig,
     /// The operator's billing system (`[bss]`): embedded or a TM Forum Open API endpoint, and
     /// the timeouts, retries, circuit breaker and cache around it.
     pub bss: BssConfig,
@@ -113,6 +115,58 @@ impl std::fmt::Display for Secret {
 impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(REDACTED)
+    }
+}
+
+/// `[csat]`: the satisfaction survey sent when a ticket is resolved.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CsatConfig {
+    /// Whether resolutions are surveyed at all.
+    pub enabled: bool,
+    /// The channels whose conversations are surveyed (`voice`: a follow-up to the caller's
+    /// verified e-mail address, or SMS with `sms_after_calls`).
+    pub channels: Vec<schema::Channel>,
+    /// The conversation languages surveyed (the question is in that language).
+    pub languages: Vec<schema::Language>,
+    /// How long a survey can be answered (and its e-mail link used), in hours (1 to 2160).
+    pub expiry_hours: u32,
+    /// The hub's public address (`https://care.example.com`), for the one-click links in
+    /// e-mails. Empty: e-mail customers answer by replying with a number, and calls get no
+    /// e-mail follow-up.
+    pub public_url: String,
+    /// After a call, with no verified e-mail address, send the survey by SMS to a verified
+    /// phone number (needs `[selfservice.sms]`).
+    pub sms_after_calls: bool,
+}
+
+impl Default for CsatConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            channels: schema::Channel::ALL.to_vec(),
+            languages: schema::Language::ALL.to_vec(),
+            expiry_hours: 168,
+            public_url: String::new(),
+            sms_after_calls: false,
+        }
+    }
+}
+
+impl CsatConfig {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// An expiry out of range, or a public address that is not `http(s)://`.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=2160).contains(&self.expiry_hours) {
+            return Err("csat.expiry_hours must be 1 to 2160".into());
+        }
+        let url = self.public_url.trim();
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            return Err("csat.public_url must start with https:// (or http://)".into());
+        }
+        Ok(())
     }
 }
 

@@ -34,6 +34,12 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// Incident notices posted in customers' conversations, by phase (`opened`, `resolved`).
     pub outage_notices: IntCounterVec,
+    /// Satisfaction surveys sent, by the channel the question went through.
+    pub csat_sent: IntCounterVec,
+    /// Satisfaction surveys answered, by channel and score.
+    pub csat_answers: IntCounterVec,
+    /// Resolutions not surveyed, by reason (`opted_out`, `no_contact`).
+    pub csat_skipped: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -165,6 +171,27 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("outage_notices_total", "Incident notices posted in customers' conversations, by phase"),
                     &["phase"],
+                )?,
+            ),
+            csat_sent: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("csat_surveys_sent_total", "Satisfaction surveys sent, by channel"),
+                    &["via"],
+                )?,
+            ),
+            csat_answers: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("csat_answers_total", "Satisfaction surveys answered, by channel and score"),
+                    &["via", "score"],
+                )?,
+            ),
+            csat_skipped: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("csat_surveys_skipped_total", "Resolutions not surveyed, by reason"),
+                    &["reason"],
                 )?,
             ),
             registry,

@@ -27,11 +27,13 @@ name_enum!(
 );
 
 name_enum!(
-    /// A marketing consent, by the way of contacting the customer.
+    /// A consent, by the way of contacting the customer (marketing) or what for (surveys).
     ConsentKind, "consent" {
         MarketingEmail => "marketing_email",
         MarketingSms => "marketing_sms",
         MarketingPhone => "marketing_phone",
+        /// Satisfaction surveys after a resolution (refused: the customer is never asked).
+        Surveys => "surveys",
     }
 );
 

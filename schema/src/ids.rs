@@ -115,3 +115,7 @@ id_type!(
     /// A care workflow's submission (also the billing system's `external_id` for it).
     CareRequestId
 );
+id_type!(
+    /// A customer satisfaction survey (one per resolved ticket).
+    SurveyId
+);

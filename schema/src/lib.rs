@@ -7,6 +7,7 @@ mod values;
 pub mod audit;
 pub mod canned;
 pub mod care;
+pub mod csat;
 mod domain;
 pub mod identity;
 mod ids;
@@ -31,13 +32,14 @@ pub use domain::{
 pub use identity::{ConsentKind, HandleKind, Identity, PhoneNumber};
 pub use ids::{
     AgentId, AttachmentId, CannedResponseId, CareRequestId, ConversationId, CustomerId, DiagnosticId, DocumentId,
-    IncidentId, MessageId, SocialAccountId, TicketId, UnansweredId,
+    IncidentId, MessageId, SocialAccountId, SurveyId, TicketId, UnansweredId,
 };
 pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
     TicketEvent, TicketHistorySample, TicketNote,
 };
 pub use store::MAX_CARE_LIST;
+pub use store::MAX_CSAT_COMMENTS;
 pub use store::{
     AccountChange, AuditFilter, AuditPosition, ConsoleSetting, MAX_CHALLENGE_FAILURES, MfaEnrolment, SipIdentity,
     VoiceCall,

@@ -1,8 +1,9 @@
 //! The JSON frames of the web chat and inbox sockets.
 
+use schema::csat::{Comment, Score};
 use schema::{
     AttachmentId, AuthorKind, ChannelMessageId, ConversationId, ConversationStatus, Message, MessageText, Presence,
-    TicketId, ValidationError,
+    SurveyId, TicketId, ValidationError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,9 @@ pub enum ClientFrame {
     Message { client_id: ChannelMessageId, text: MessageText, attachments: Vec<AttachmentId> },
     /// `{"type":"typing"}`: the customer is writing (sent at most every few seconds).
     Typing,
+    /// `{"type":"rating","survey_id":"…","score":4,"comment":"…"}`: the answer to a `survey`
+    /// frame, a score of 1 to 5 and an optional comment.
+    Rating { survey_id: SurveyId, score: Score, comment: Option<Comment> },
 }
 
 /// A frame from an agent's inbox, validated.
@@ -79,6 +83,9 @@ struct RawFrame {
     ticket_id: Option<String>,
     presence: Option<String>,
     attachments: Option<Vec<String>>,
+    survey_id: Option<String>,
+    score: Option<i64>,
+    comment: Option<String>,
 }
 
 /// Most files one customer message carries.
@@ -127,6 +134,13 @@ impl ClientFrame {
                 Ok(Self::Message { client_id, text, attachments })
             }
             "typing" => Ok(Self::Typing),
+            "rating" => {
+                let survey_id = required(&raw.survey_id, "survey_id").and_then(str::parse).map_err(invalid(&raw))?;
+                let score = raw.score.ok_or(ValidationError::Empty { field: "score" }).and_then(Score::try_from);
+                let score = score.map_err(invalid(&raw))?;
+                let comment = raw.comment.as_deref().map(Comment::parse).transpose().map_err(invalid(&raw))?.flatten();
+                Ok(Self::Rating { survey_id, score, comment })
+            }
             other => Err(FrameError::UnknownType(other.chars().take(64).collect())),
         }
     }
@@ -188,6 +202,11 @@ pub enum ServerFrame<'a> {
     /// `agent` is the person who has taken the conversation; `resolved` or `closed` ends it
     /// (a new message reopens it).
     State { status: ConversationStatus, agent: Option<AgentName<'a>> },
+    /// The conversation was resolved and the customer is asked to rate it (1 to 5, and a
+    /// comment): answered with a `rating` frame.
+    Survey { survey_id: SurveyId, question: &'a str },
+    /// The `rating` for the survey was recorded.
+    Rated { survey_id: SurveyId },
     /// A frame was refused; the socket stays open.
     Error {
         code: &'a str,
@@ -235,6 +254,27 @@ mod tests {
         let f = ClientFrame::parse(r#"{"type":"message","client_id":"c4","text":"x","attachments":["nope"]}"#, 9);
         assert_eq!(f.unwrap_err().code(), "invalid_field");
         assert_eq!(ClientFrame::parse(r#"{"type":"typing"}"#, 100), Ok(ClientFrame::Typing));
+    }
+
+    #[test]
+    fn parses_a_rating() {
+        let id = SurveyId::new();
+        let f = ClientFrame::parse(&format!(r#"{{"type":"rating","survey_id":"{id}","score":4,"comment":" ok "}}"#), 9);
+        let Ok(ClientFrame::Rating { survey_id, score, comment }) = f else { panic!("not a rating: {f:?}") };
+        assert_eq!((survey_id, score.get(), comment.as_ref().map(Comment::as_str)), (id, 4, Some("ok")));
+        let f = ClientFrame::parse(&format!(r#"{{"type":"rating","survey_id":"{id}","score":5,"comment":""}}"#), 9);
+        assert!(matches!(f, Ok(ClientFrame::Rating { comment: None, .. })));
+        for bad in [
+            format!(r#"{{"type":"rating","survey_id":"{id}","score":6}}"#),
+            format!(r#"{{"type":"rating","survey_id":"{id}","score":0}}"#),
+            format!(r#"{{"type":"rating","survey_id":"{id}"}}"#),
+            r#"{"type":"rating","survey_id":"nope","score":3}"#.to_owned(),
+            format!(r#"{{"type":"rating","survey_id":"{id}","score":3,"comment":"{}"}}"#, "x".repeat(1001)),
+        ] {
+            assert_eq!(ClientFrame::parse(&bad, 9).unwrap_err().code(), "invalid_field", "{bad}");
+        }
+        let big = format!(r#"{{"type":"rating","survey_id":"{id}","score":99999999999999999999}}"#);
+        assert_eq!(ClientFrame::parse(&big, 9).unwrap_err().code(), "malformed_frame");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod canned;
 pub mod care;
 pub mod channels;
 pub mod conversations;
+pub mod csat;
 pub mod customers;
 pub mod email;
 pub mod error;
@@ -104,6 +105,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .configure(webchat::socket_routes)
         .configure(ws::routes)
         .configure(webhooks::routes)
+        .configure(csat::page_routes)
         .service(
             scope("/api/v1")
                 .configure(ops::api_routes)
@@ -127,7 +129,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(audit::routes)
                 .configure(privacy::routes)
                 .configure(care::routes)
-                .configure(incidents::routes),
+                .configure(incidents::routes)
+                .configure(csat::routes),
         );
 }
 

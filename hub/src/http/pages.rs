@@ -13,6 +13,7 @@ use schema::DocumentId;
 use crate::{AppState, DEMO_PASSWORD, DEMO_STAFF};
 
 mod help;
+pub mod survey;
 
 /// One built front-end file (see `hub/build.rs`).
 struct Asset {

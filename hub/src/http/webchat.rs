@@ -270,6 +270,10 @@ pub async fn socket(
             let _ = session.close(Some(reason)).await;
             return;
         }
+        if let Flow::Close(reason) = handler.offer_survey(&mut session).await {
+            let _ = session.close(Some(reason)).await;
+            return;
+        }
         ws::drive(state, session, stream, subscription, handler, "customer", address).await;
         drop(slot);
     });
@@ -332,6 +336,26 @@ impl Customer {
         }
     }
 
+    /// Sends a `survey` frame when the conversation's satisfaction survey waits for an answer
+    /// (after a resolution, and again on reconnect until it is answered or expires).
+    async fn offer_survey(&mut self, session: &mut Session) -> Flow {
+        // Only while the conversation stays resolved: a new message has reopened it otherwise.
+        if !matches!(self.shown, Some((ConversationStatus::Resolved, _))) {
+            return Flow::Continue;
+        }
+        match self.state.csat.open_chat_survey(self.claims.conversation_id).await {
+            Ok(Some(survey)) => {
+                let question = crate::services::csat::question(survey.language);
+                ws::send(session, &ServerFrame::Survey { survey_id: survey.id, question }).await
+            }
+            Ok(None) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the conversation's survey failed");
+                Flow::Continue
+            }
+        }
+    }
+
     /// Sends a `state` frame when the conversation's status or agent differs from what the
     /// customer was last shown.
     async fn observe(&mut self, session: &mut Session, conversation: &Conversation) -> Flow {
@@ -370,6 +394,20 @@ impl ws::Handler for Customer {
             Ok(ClientFrame::Typing) => {
                 self.state.webchat.typing(self.claims.conversation_id, None);
                 return Flow::Continue;
+            }
+            Ok(ClientFrame::Rating { survey_id, score, comment }) => {
+                let answered =
+                    self.state.csat.answer_chat(self.claims.conversation_id, survey_id, score, comment.as_ref()).await;
+                return match answered {
+                    Ok(_) => ws::send(session, &ServerFrame::Rated { survey_id }).await,
+                    Err(e) => {
+                        ws::send(
+                            session,
+                            &ServerFrame::Error { code: e.code().as_str(), message: e.to_string(), client_id: None },
+                        )
+                        .await
+                    }
+                };
             }
             Err(e) => {
                 return ws::send(
@@ -422,7 +460,19 @@ impl ws::Handler for Customer {
                             return Flow::Close(reason);
                         }
                     }
-                    self.observe(session, conversation).await
+                    if let Flow::Close(reason) = self.observe(session, conversation).await {
+                        return Flow::Close(reason);
+                    }
+                    // The survey's question is in the transcript: the buttons come with it.
+                    if message.author == AuthorKind::Bot
+                        && message
+                            .channel_message_id
+                            .as_ref()
+                            .is_some_and(|k| k.as_str().starts_with("csat:") && k.as_str().ends_with(":ask"))
+                    {
+                        return self.offer_survey(session).await;
+                    }
+                    Flow::Continue
                 }
                 Event::ConversationUpdated { conversation } | Event::MessageUpdated { conversation, .. } => {
                     self.observe(session, conversation).await

@@ -11,6 +11,7 @@ use crate::bus::Event;
 use crate::error::Error;
 use crate::services::Core;
 use crate::services::bot::BotQueue;
+use crate::services::csat::Csat;
 use crate::services::email::Replies;
 use crate::services::routing::Routing;
 use crate::services::selfservice::CodeInbox;
@@ -29,6 +30,9 @@ pub struct Ingest {
     outboxes: Vec<Arc<Notify>>,
     /// Masks a self-service one-time code before its message is stored (when self-service is on).
     codes: Option<CodeInbox>,
+    /// Takes a score typed into a resolved conversation as the answer to its survey (set once
+    /// at start, when surveys are on).
+    surveys: std::sync::OnceLock<std::sync::Weak<Csat>>,
 }
 
 impl Ingest {
@@ -41,7 +45,7 @@ impl Ingest {
         bot: Option<BotQueue>,
         outboxes: Vec<Arc<Notify>>,
     ) -> Self {
-        Self { core, routing, replies, bot, outboxes, codes: None }
+        Self { core, routing, replies, bot, outboxes, codes: None, surveys: std::sync::OnceLock::new() }
     }
 
     /// With self-service's code inbox: a one-time code a customer types is masked before it is
@@ -50,6 +54,15 @@ impl Ingest {
     pub fn with_codes(mut self, codes: Option<CodeInbox>) -> Self {
         self.codes = codes;
         self
+    }
+
+    /// With the satisfaction surveys: a score typed into a resolved conversation whose survey
+    /// waits answers it instead of reopening the ticket.
+    /// Held weakly: the surveys hold ingest (the hub's state holds both).
+    pub fn set_surveys(&self, csat: &Arc<Csat>) {
+        if self.surveys.set(Arc::downgrade(csat)).is_err() {
+            tracing::warn!("the survey inbox was set twice; the first one stays");
+        }
     }
 
     /// The status a new conversation starts in: with the bot when there is one, else queued for
@@ -115,7 +128,13 @@ impl Ingest {
                 {
                     bot.enqueue(conversation, appended.message.clone(), code).await;
                 } else if appended.conversation.status == ConversationStatus::Resolved {
-                    self.reopen(&appended).await;
+                    let rated = match self.surveys.get().and_then(std::sync::Weak::upgrade) {
+                        Some(csat) => csat.take_reply(&appended.conversation, appended.message.text.as_str()).await,
+                        None => false,
+                    };
+                    if !rated {
+                        self.reopen(&appended).await;
+                    }
                 } else if self.routing.is_pending(conversation)
                     && let Err(e) = self.routing.customer_replied(conversation).await
                 {

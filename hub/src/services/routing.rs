@@ -30,6 +30,13 @@ pub trait OfferHook: Send + Sync + std::fmt::Debug {
     fn offered(&self, ticket: TicketId, channel: Channel, agent: AgentId, expires_at: OffsetDateTime);
 }
 
+/// Told when a ticket is resolved (after the store has it, outside the routing lock): it must
+/// only queue work. The satisfaction survey is sent this way, without routing knowing about it.
+pub trait ResolvedHook: Send + Sync + std::fmt::Debug {
+    /// `ticket` was resolved (not closed: an abandoned call is not surveyed).
+    fn resolved(&self, ticket: &Ticket);
+}
+
 /// The routing service of a hub node.
 #[derive(Debug)]
 pub struct Routing {
@@ -37,6 +44,8 @@ pub struct Routing {
     config: RoutingConfig,
     /// Told of every offer (the voice channel), when set.
     offer_hook: std::sync::OnceLock<Arc<dyn OfferHook>>,
+    /// Told of every resolution (the satisfaction survey), when set.
+    resolved_hook: std::sync::OnceLock<Arc<dyn ResolvedHook>>,
     engine: tokio::sync::Mutex<Engine>,
     rules: RwLock<Arc<RoutingRules>>,
     /// Open inbox sockets per agent: the first connect sets them available, the last
@@ -175,6 +184,7 @@ impl Routing {
         Ok(Self {
             config: config.clone(),
             offer_hook: std::sync::OnceLock::new(),
+            resolved_hook: std::sync::OnceLock::new(),
             core,
             engine: tokio::sync::Mutex::new(engine),
             rules: RwLock::new(Arc::new(rules)),
@@ -188,6 +198,13 @@ impl Routing {
     pub fn set_offer_hook(&self, hook: Arc<dyn OfferHook>) {
         if self.offer_hook.set(hook).is_err() {
             tracing::warn!("the routing offer hook was set twice; the first one stays");
+        }
+    }
+
+    /// Sets who is told of every resolution (once, at start).
+    pub fn set_resolved_hook(&self, hook: Arc<dyn ResolvedHook>) {
+        if self.resolved_hook.set(hook).is_err() {
+            tracing::warn!("the routing resolution hook was set twice; the first one stays");
         }
     }
 
@@ -418,6 +435,12 @@ impl Routing {
         self.core.store.update_ticket(&ticket, &[line], Some(change)).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         self.carry_out(decisions).await?;
+        drop(engine);
+        if status == TicketStatus::Resolved
+            && let Some(hook) = self.resolved_hook.get()
+        {
+            hook.resolved(&ticket);
+        }
         Ok(ticket)
     }
 

@@ -29,6 +29,8 @@ pub use bss::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
 mod canned;
 mod care;
 pub use care::MAX_CARE_LIST;
+mod csat;
+pub use csat::MAX_CSAT_COMMENTS;
 mod customers;
 pub use customers::{CustomerConversation, MessagePreview, Outcome};
 mod email;

@@ -75,11 +75,12 @@ pub enum ExportKind {
     AuditEntries,
     /// The care workflows' submissions for them (orders, bill adjustments, consent answers).
     CareRequests,
+    CsatSurveys,
 }
 
 impl ExportKind {
     /// Every kind, in the archive's order.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::Customer,
         Self::Handles,
         Self::Consents,
@@ -99,6 +100,7 @@ impl ExportKind {
         Self::TicketNotes,
         Self::AuditEntries,
         Self::CareRequests,
+        Self::CsatSurveys,
     ];
 
     /// The kind's name: its JSON file is `<name>.json`, its files are under `<name>/`.
@@ -124,6 +126,7 @@ impl ExportKind {
             Self::TicketNotes => "ticket_notes",
             Self::AuditEntries => "audit_entries",
             Self::CareRequests => "care_requests",
+            Self::CsatSurveys => "csat_surveys",
         }
     }
 
@@ -215,6 +218,7 @@ impl ExportKind {
                 ("t.*", "audit_entries t WHERE t.target_kind = 'customer' AND t.target_id = $1".to_owned(), "t.hash")
             }
             Self::CareRequests => ("t.*", "care_requests t WHERE t.customer_id = $1".to_owned(), "t.id"),
+            Self::CsatSurveys => ("t.*", "csat_surveys t WHERE t.customer_id = $1".to_owned(), "t.id"),
         };
         format!("SELECT {cols}, {key} AS k FROM {from} AND {key} > $2 ORDER BY {key} LIMIT $3")
     }
@@ -572,6 +576,9 @@ impl Store {
             // amounts, codes and billing references stay for the adjustments report.
             "UPDATE care_requests SET note = $2, \
              decision_note = CASE WHEN decision_note IS NULL THEN NULL ELSE $2 END WHERE customer_id = $1"
+                .to_owned(),
+            // Satisfaction comments are the customer's words; scores stay for the reports.
+            "UPDATE csat_surveys SET comment = CASE WHEN comment IS NULL THEN NULL ELSE $2 END WHERE customer_id = $1"
                 .to_owned(),
             format!("DELETE FROM selfservice_sessions WHERE conversation_id {conv}"),
             format!("DELETE FROM selfservice_sends WHERE conversation_id {conv}"),

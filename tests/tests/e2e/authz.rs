@@ -67,6 +67,8 @@ GET    /widget.js                                         everyone
 GET    /assets/{file}                                     everyone
 GET    /help.css                                          everyone
 GET    /help/{id}                                         everyone
+GET    /csat/{token}                                      everyone
+POST   /csat/{token}                                      everyone
 GET    /web/config.json                                   everyone
 GET    /api/v1/webchat/config                             everyone
 GET    /healthz                                           everyone
@@ -229,6 +231,8 @@ GET    /api/v1/webchat/incidents                          visitor
 GET    /api/v1/conversations/{id}/incidents               agent supervisor admin
 GET    /api/v1/conversations/{id}/diagnostics             agent supervisor admin
 POST   /api/v1/conversations/{id}/diagnostics             agent supervisor admin
+# Customer satisfaction.
+GET    /api/v1/reports/csat                               supervisor admin
 ";
 
 /// Operations that end the caller's session: asked with a session of its own, signed in for it.

@@ -28,8 +28,8 @@ both_backends!(
     smtp_limits_are_keyed_on_the_client_address
 );
 
-const SUPPORT: &str = "support@telco.example";
-const CARLA: &str = "carla@example.com";
+pub(crate) const SUPPORT: &str = "support@telco.example";
+pub(crate) const CARLA: &str = "carla@example.com";
 /// The wait before the first retry of a reply the relay refused for a while; the hub's sender
 /// also looks at its queue this often.
 const RETRY_BACKOFF_MS: u64 = 50;
@@ -89,13 +89,13 @@ fn tls_client(app: &TestApp) -> AsyncSmtpTransport<Tokio1Executor> {
 }
 
 /// Sends `raw` with lettre, from `from` (`None`: the null reverse path) to support.
-async fn send(app: &TestApp, from: Option<&str>, raw: &[u8]) -> Result<(), lettre::transport::smtp::Error> {
+pub(crate) async fn send(app: &TestApp, from: Option<&str>, raw: &[u8]) -> Result<(), lettre::transport::smtp::Error> {
     let envelope = LettreEnvelope::new(from.map(|f| f.parse().unwrap()), vec![SUPPORT.parse().unwrap()]).unwrap();
     client(app).send_raw(&envelope, raw).await.map(|_| ())
 }
 
 /// A plain-text mail from Carla.
-fn carla_mail(id: &str, subject: &str, headers: &str, body: &str) -> Vec<u8> {
+pub(crate) fn carla_mail(id: &str, subject: &str, headers: &str, body: &str) -> Vec<u8> {
     format!(
         "From: Carla Cliente <{CARLA}>\r\nTo: Telco Support <{SUPPORT}>\r\nSubject: {subject}\r\n\
          Message-ID: <{id}>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n{headers}\

@@ -20,7 +20,7 @@ const WA_SECRET: &str = "wa-app-secret";
 const PAGE: &str = "1067280970047460";
 const PAGE_SECRET: &str = "page-app-secret";
 const BOT: &str = "supportbot";
-const BOT_SECRET: &str = "tg-webhook-secret";
+pub(crate) const BOT_SECRET: &str = "tg-webhook-secret";
 
 fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -85,7 +85,7 @@ fn messenger_text(mid: &str, psid: &str, text: &str) -> Value {
     })
 }
 
-fn telegram_text(update_id: i64, message_id: i64, chat: i64, text: &str) -> Value {
+pub(crate) fn telegram_text(update_id: i64, message_id: i64, chat: i64, text: &str) -> Value {
     json!({
         "update_id": update_id,
         "message": {
@@ -112,12 +112,12 @@ async fn meta_webhook(app: &TestApp, payload: &Value, secret: &str) -> u16 {
     post_raw(app, "/webhooks/meta", &body, &[("x-hub-signature-256", &signature)]).await
 }
 
-async fn telegram_webhook(app: &TestApp, payload: &Value, secret: &str) -> u16 {
+pub(crate) async fn telegram_webhook(app: &TestApp, payload: &Value, secret: &str) -> u16 {
     let body = serde_json::to_vec(payload).unwrap();
     post_raw(app, &format!("/webhooks/telegram/{BOT}"), &body, &[("x-telegram-bot-api-secret-token", secret)]).await
 }
 
-async fn app_with_platform(backend: Backend, platform: &FakePlatform, sender_rate_per_min: u32) -> TestApp {
+pub(crate) async fn app_with_platform(backend: Backend, platform: &FakePlatform, sender_rate_per_min: u32) -> TestApp {
     app_with_platform_at(backend, &platform.url, |c| c.social.sender_rate_per_min = sender_rate_per_min).await
 }
 

@@ -41,7 +41,7 @@ pub fn failure(status: StatusCode) -> String {
     out
 }
 
-fn head(out: &mut String, lang: Language, title: &str) {
+pub(super) fn head(out: &mut String, lang: Language, title: &str) {
     out.push_str("<!doctype html>\n<html lang=\"");
     out.push_str(lang.as_str());
     out.push_str(
@@ -80,7 +80,7 @@ fn safe_url(url: CowStr<'_>) -> CowStr<'_> {
 }
 
 /// Appends `text` HTML-escaped (by the Markdown renderer's own escaping).
-fn escape(out: &mut String, text: &str) {
+pub(super) fn escape(out: &mut String, text: &str) {
     html::push_html(out, std::iter::once(Event::Text(CowStr::Borrowed(text))));
 }
 

@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { LANGS, LANG_NAMES, translator, type Lang } from '../shared/i18n';
-import { ChatConnection, FileRefused, splitSource, type ChatMessage, type Media, type Outage, type Snapshot } from './connection';
+import { ChatConnection, FileRefused, splitSource, type ChatMessage, type Media, type Outage, type Snapshot, type Survey } from './connection';
 import type { Translate } from '../shared/i18n';
 import { saveBlob } from '../shared/save';
 import en from '../i18n/widget/en.json';
@@ -40,6 +40,7 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
     messages: [],
     conversation: null,
     agentTyping: null,
+    survey: null,
   });
   const [draft, setDraft] = useState('');
   const [fileError, setFileError] = useState<string | null>(null);
@@ -201,6 +202,7 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
             </div>
           )}
           {askCode && status !== 'forbidden' && <CodeForm t={t} send={send} />}
+          {snap.survey && status !== 'forbidden' && <SurveyForm t={t} survey={snap.survey} connection={connection} />}
           {fileError && (
             <p class="sb-file-error" role="alert">
               {fileError}
@@ -280,6 +282,78 @@ function CodeForm({ t, send }: { t: Translate; send: (text: string) => void }): 
         onInput={(e) => setCode((e.currentTarget as HTMLInputElement).value.replace(/[^0-9]/g, ''))}
       />
       <button type="submit">{t('verify.submit')}</button>
+    </form>
+  );
+}
+
+/** The satisfaction survey after a resolution: five scores as a radio group, a comment, send. */
+function SurveyForm({ t, survey, connection }: { t: Translate; survey: Survey; connection: ChatConnection }): JSX.Element {
+  const [score, setScore] = useState<number | null>(null);
+  const [comment, setComment] = useState('');
+  const [missing, setMissing] = useState(false);
+  if (survey.state === 'done') {
+    return (
+      <p class="sb-survey-done" role="status">
+        {t('survey.thanks')}
+      </p>
+    );
+  }
+  const onSubmit = (e: Event) => {
+    e.preventDefault();
+    if (score === null) {
+      setMissing(true);
+      return;
+    }
+    connection.rate(score, comment);
+  };
+  return (
+    <form class="sb-survey" onSubmit={onSubmit} aria-labelledby="sb-survey-title">
+      <fieldset aria-describedby={missing ? 'sb-survey-missing' : undefined}>
+        <legend id="sb-survey-title">{t('survey.question')}</legend>
+        <div class="sb-scores">
+          {[1, 2, 3, 4, 5].map((n) => (
+            <label key={n} class="sb-score">
+              <input
+                type="radio"
+                name="sb-score"
+                value={n}
+                checked={score === n}
+                onChange={() => {
+                  setScore(n);
+                  setMissing(false);
+                }}
+              />
+              <span aria-hidden="true">{n}</span>
+              <span class="sb-visually-hidden">{t(`survey.score.${n}`)}</span>
+            </label>
+          ))}
+        </div>
+        <p class="sb-survey-scale" aria-hidden="true">
+          <span>{t('survey.score.1')}</span>
+          <span>{t('survey.score.5')}</span>
+        </p>
+      </fieldset>
+      {missing && (
+        <p id="sb-survey-missing" class="sb-file-error" role="alert">
+          {t('survey.missing')}
+        </p>
+      )}
+      {survey.state === 'failed' && (
+        <p class="sb-file-error" role="alert">
+          {t('survey.failed')}
+        </p>
+      )}
+      <label for="sb-survey-comment">{t('survey.comment')}</label>
+      <textarea
+        id="sb-survey-comment"
+        rows={2}
+        maxLength={1000}
+        value={comment}
+        onInput={(e) => setComment((e.currentTarget as HTMLTextAreaElement).value)}
+      />
+      <button type="submit" disabled={survey.state === 'sending' || survey.state === 'failed'} aria-busy={survey.state === 'sending'}>
+        {t('survey.send')}
+      </button>
     </form>
   );
 }

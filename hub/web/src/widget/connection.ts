@@ -42,10 +42,17 @@ export interface ConversationState {
   agent: { name: string } | null;
 }
 
+/** The satisfaction survey the hub asked for after the conversation was resolved. */
+export interface Survey {
+  id: string;
+  state: 'open' | 'sending' | 'done' | 'failed';
+}
+
 export interface Snapshot {
   status: Status;
   messages: ChatMessage[];
   conversation: ConversationState | null;
+  survey: Survey | null;
   /** An agent is writing: their name (or '' when the hub gave none). */
   agentTyping: string | null;
 }
@@ -110,6 +117,7 @@ export class ChatConnection {
   private agentTyping: string | null = null;
   private typingTimer: number | undefined;
   private lastTypingSent = 0;
+  private survey: Survey | null = null;
 
   constructor(
     private readonly hub: string,
@@ -140,7 +148,13 @@ export class ChatConnection {
   }
 
   snapshot(): Snapshot {
-    return { status: this.status, messages: this.messages, conversation: this.conversation, agentTyping: this.agentTyping };
+    return {
+      status: this.status,
+      messages: this.messages,
+      conversation: this.conversation,
+      agentTyping: this.agentTyping,
+      survey: this.survey,
+    };
   }
 
   /** The customer is writing: tells the agent, at most every few seconds, once a chat exists. */
@@ -149,6 +163,15 @@ export class ChatConnection {
     if (now - this.lastTypingSent < TYPING_EVERY_MS || this.socket?.readyState !== WebSocket.OPEN) return;
     this.lastTypingSent = now;
     this.socket.send(JSON.stringify({ type: 'typing' }));
+  }
+
+  /** Answers the satisfaction survey: a score of 1 to 5 and an optional comment. */
+  rate(score: number, comment: string): void {
+    const survey = this.survey;
+    if (!survey || survey.state === 'sending' || survey.state === 'done' || this.socket?.readyState !== WebSocket.OPEN) return;
+    this.survey = { ...survey, state: 'sending' };
+    this.socket.send(JSON.stringify({ type: 'rating', survey_id: survey.id, score, comment }));
+    this.emit();
   }
 
   /** Sends a customer message: shown at once as "sending", stored when acknowledged. */
@@ -323,6 +346,7 @@ export class ChatConnection {
       agent?: { name: string } | null;
       author?: Author;
       name?: string;
+      survey_id?: string;
     };
     try {
       frame = JSON.parse(data) as typeof frame;
@@ -342,6 +366,16 @@ export class ChatConnection {
         this.agentTyping = null;
         this.emit();
       }, TYPING_SHOWN_MS);
+      this.emit();
+    } else if (frame.type === 'survey' && frame.survey_id) {
+      if (this.survey?.id !== frame.survey_id) this.survey = { id: frame.survey_id, state: 'open' };
+      this.emit();
+    } else if (frame.type === 'rated' && frame.survey_id && this.survey?.id === frame.survey_id) {
+      this.survey = { ...this.survey, state: 'done' };
+      this.emit();
+    } else if (frame.type === 'error' && !frame.client_id && this.survey?.state === 'sending') {
+      // Answered from another tab, or expired: the hub keeps the first answer.
+      this.survey = { ...this.survey, state: frame.code === 'conflict' ? 'done' : 'failed' };
       this.emit();
     } else if (frame.type === 'error' && frame.client_id) {
       this.dropFromOutbox(frame.client_id);

@@ -10,7 +10,7 @@ import type { Store } from './store';
 import { t } from './i18n';
 import { LANGS, LANG_NAMES } from '../shared/i18n';
 
-const CONSENTS = ['marketing_email', 'marketing_sms', 'marketing_phone'] as const;
+const CONSENTS = ['marketing_email', 'marketing_sms', 'marketing_phone', 'surveys'] as const;
 const LINK_CHANNELS = ['phone', 'whatsapp', 'email', 'messenger', 'telegram'] as const;
 
 /** The message for a failed change: the hub's field error, or a general one. */
