@@ -446,11 +446,15 @@ impl Bot {
         Ok(self.human.scores_with(text, vector.as_deref(), embedding_weight))
     }
 
-    /// The always-human request in a message: the phrase rules, then the nearest examples.
-    fn human_cue(&self, text: &str, language: Language) -> Result<Option<HumanCue>, BotError> {
+    /// The always-human request in a message: the phrase rules, then (when `classify`) the
+    /// nearest examples.
+    fn human_cue(&self, text: &str, language: Language, classify: bool) -> Result<Option<HumanCue>, BotError> {
         if let Some(mut cue) = always_human_cue(text) {
             cue.cue = format!("the message says \"{}\"", cue.cue);
             return Ok(Some(cue));
+        }
+        if !classify {
+            return Ok(None);
         }
         let vector = self.embed(&self.query_for(text, language))?;
         Ok(self.human.classify(text, vector.as_deref()))
@@ -630,7 +634,10 @@ impl Bot {
         if asks_for_human(text) {
             return Ok(hand(HandOverReason::AskedForHuman, None, None, "the customer asked for a person".into()));
         }
-        if let Some(cue) = self.human_cue(text, language)? {
+        // Not for a short reply to the bot ("and in Switzerland?", "still useless"): the
+        // classifier was fitted on first messages, and short texts are near everything.
+        let reply = context.bot_spoke_last && (says_unhelpful(text) || word_count(text) <= 6);
+        if let Some(cue) = self.human_cue(text, language, !reply)? {
             let name = cue.category.intent();
             return Ok(hand(
                 HandOverReason::AlwaysHuman(name.to_owned()),
