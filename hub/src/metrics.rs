@@ -34,6 +34,10 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// Incident notices posted in customers' conversations, by phase (`opened`, `resolved`).
     pub outage_notices: IntCounterVec,
+    /// SLA targets missed, recorded as they happen, by target and queue.
+    pub sla_breaches: IntCounterVec,
+    /// SLA warnings given, by target and queue.
+    pub sla_warnings: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -165,6 +169,20 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("outage_notices_total", "Incident notices posted in customers' conversations, by phase"),
                     &["phase"],
+                )?,
+            ),
+            sla_breaches: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("sla_breaches_total", "SLA targets missed, recorded when they happen"),
+                    &["target", "queue"],
+                )?,
+            ),
+            sla_warnings: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("sla_warnings_total", "SLA warnings given before a breach"),
+                    &["target", "queue"],
                 )?,
             ),
             registry,

@@ -26,6 +26,7 @@ pub mod pages;
 pub mod privacy;
 pub mod routing;
 pub mod settings;
+pub mod sla;
 pub mod sso;
 pub mod tickets;
 pub mod views;
@@ -127,7 +128,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(audit::routes)
                 .configure(privacy::routes)
                 .configure(care::routes)
-                .configure(incidents::routes),
+                .configure(incidents::routes)
+                .configure(sla::routes),
         );
 }
 
