@@ -37,6 +37,7 @@ use crate::services::privacy::Privacy;
 use crate::services::routing::Routing;
 use crate::services::selfservice::{self, CodeInbox, SelfService};
 use crate::services::settings::Settings;
+use crate::services::sla::Sla;
 use crate::services::social::Social;
 use crate::services::sso::{self, PasswordPolicy, Sso, SsoConfigError};
 use crate::services::staff::{Accounts, Sessions, ensure_staff};
@@ -93,6 +94,8 @@ pub struct AppState {
     pub outages: Arc<Outages>,
     /// Satisfaction surveys and their report.
     pub csat: Arc<Csat>,
+    /// SLA policies and each ticket's clocks (its timer runs beside the server).
+    pub sla: Arc<Sla>,
 }
 
 /// The hub could not start.
@@ -128,6 +131,8 @@ pub enum StartError {
     Sso(#[from] SsoConfigError),
     #[error("billing system: {0}")]
     Bss(String),
+    #[error("cannot load the SLA policies: {0}")]
+    Sla(Error),
 }
 
 /// A running hub.
@@ -428,7 +433,9 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let privacy =
         Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
     let care = Care::new(core.clone(), Arc::clone(&bss), config.care.clone()).map_err(StartError::Config)?;
+    let sla = Sla::load(core.clone()).await.map_err(StartError::Sla)?;
     let state = web::Data::new(AppState {
+        sla: Arc::clone(&sla),
         care,
         privacy: Arc::clone(&privacy),
         outages,
@@ -489,6 +496,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let task = tokio::spawn(server);
 
     tokio::spawn(Arc::clone(&routing).run_clock());
+    tokio::spawn(sla.run());
     tokio::spawn(settings.refresh(core.shutdown.clone()));
     tokio::spawn(audit.run_pruning(core.shutdown.clone()));
     if config.retention.enabled {

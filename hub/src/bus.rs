@@ -11,7 +11,9 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytestring::ByteString;
-use schema::{AgentId, AuthorKind, Conversation, ConversationId, DisplayName, Message, Presence, Ticket, TicketId};
+use schema::{
+    AgentId, AuthorKind, Conversation, ConversationId, DisplayName, Message, Presence, QueueName, Ticket, TicketId,
+};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -46,6 +48,13 @@ pub enum Event {
         #[serde(with = "time::serde::rfc3339")]
         created_at: time::OffsetDateTime,
     },
+    /// A ticket's SLA clock passed its warning share (staff only: the supervisors' socket and
+    /// the inboxes).
+    #[serde(rename = "sla.warning")]
+    SlaWarning(SlaNotice),
+    /// A ticket missed an SLA target; the `sla.breached` ticket event is already stored.
+    #[serde(rename = "sla.breached")]
+    SlaBreached(SlaNotice),
     /// An agent's presence changed.
     #[serde(rename = "agent.presence")]
     PresenceChanged { agent_id: AgentId, presence: Presence },
@@ -76,9 +85,22 @@ impl Event {
             Self::TicketUpdated { ticket } => Some(ticket.conversation_id),
             Self::Typing { conversation_id, .. } => Some(*conversation_id),
             // Staff only: a customer's socket must never see an internal note.
-            Self::PresenceChanged { .. } | Self::NoteAdded { .. } => None,
+            Self::PresenceChanged { .. } | Self::NoteAdded { .. } | Self::SlaWarning(_) | Self::SlaBreached(_) => None,
         }
     }
+}
+
+/// What an SLA warning or breach says.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlaNotice {
+    pub ticket_id: TicketId,
+    pub conversation_id: ConversationId,
+    pub queue: QueueName,
+    /// `first_response` or `resolution`.
+    pub target: &'static str,
+    /// When the target runs (or ran) out.
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: time::OffsetDateTime,
 }
 
 /// An event as subscribers receive it: shared, with its JSON rendered once for all of them.

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub csat_answers: IntCounterVec,
     /// Resolutions not surveyed, by reason (`opted_out`, `no_contact`).
     pub csat_skipped: IntCounterVec,
+    /// SLA targets missed, recorded as they happen, by target and queue.
+    pub sla_breaches: IntCounterVec,
+    /// SLA warnings given, by target and queue.
+    pub sla_warnings: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -192,6 +196,20 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("csat_surveys_skipped_total", "Resolutions not surveyed, by reason"),
                     &["reason"],
+                )?,
+            ),
+            sla_breaches: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("sla_breaches_total", "SLA targets missed, recorded when they happen"),
+                    &["target", "queue"],
+                )?,
+            ),
+            sla_warnings: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("sla_warnings_total", "SLA warnings given before a breach"),
+                    &["target", "queue"],
                 )?,
             ),
             registry,

@@ -8,6 +8,7 @@
 //! - [`rules`]: supervisor rules as data, validated, and the classifier that picks a queue,
 //!   required skills, priority and escalation chain for a conversation.
 //! - [`history`]: draft rules tried on recent tickets (queue moves, expected waits).
+//! - [`sla`]: business calendars and SLA clocks (deadlines in business time, DST, holidays).
 //! - [`Engine`]: agents (skills, presence, capacity per channel), queues ordered by priority
 //!   with aging, offers with timeouts, escalation.
 
@@ -15,6 +16,7 @@ mod engine;
 pub mod history;
 mod model;
 pub mod rules;
+pub mod sla;
 
 pub use engine::{Engine, EngineError};
 pub use model::*;

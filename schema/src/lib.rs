@@ -55,6 +55,7 @@ pub use store::{
     Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, Outcome, ProfileChange,
 };
 pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
+pub use store::{SlaVersion, TicketSla};
 pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,

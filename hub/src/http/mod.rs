@@ -27,6 +27,7 @@ pub mod pages;
 pub mod privacy;
 pub mod routing;
 pub mod settings;
+pub mod sla;
 pub mod sso;
 pub mod tickets;
 pub mod views;
@@ -131,6 +132,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(care::routes)
                 .configure(incidents::routes)
                 .configure(csat::routes),
+                .configure(sla::routes),
         );
 }
 

@@ -30,6 +30,7 @@ pub mod privacy;
 pub mod routing;
 pub mod selfservice;
 pub mod settings;
+pub mod sla;
 pub mod social;
 pub mod sso;
 pub mod staff;

@@ -45,6 +45,8 @@ pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod privacy;
 pub use privacy::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 mod selfservice;
+mod sla;
+pub use sla::{SlaVersion, TicketSla};
 mod social;
 mod sso;
 pub use sso::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};

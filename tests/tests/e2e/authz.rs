@@ -121,6 +121,7 @@ POST   /api/v1/tickets/{id}/pending                       agent supervisor admin
 POST   /api/v1/tickets/{id}/transfer                      agent supervisor admin
 POST   /api/v1/tickets/{id}/notes                         agent supervisor admin
 PUT    /api/v1/tickets/{id}/tags                          agent admin
+GET    /api/v1/tickets/{id}/sla                           agent admin
 PUT    /api/v1/me/presence                                agent admin
 GET    /api/v1/agents                                     agent supervisor admin
 GET    /api/v1/agents/{id}/sip                            admin
@@ -138,6 +139,9 @@ PUT    /api/v1/routing/rules                              supervisor admin
 GET    /api/v1/routing/rules/versions                     supervisor admin
 GET    /api/v1/routing/rules/versions/{version}           supervisor admin
 POST   /api/v1/routing/rules/versions/{version}/restore   supervisor admin
+GET    /api/v1/sla/policies                               supervisor admin
+PUT    /api/v1/sla/policies                               supervisor admin
+GET    /api/v1/sla/policies/versions                      supervisor admin
 POST   /api/v1/routing/dry-run                            supervisor admin
 POST   /api/v1/routing/dry-run/history                    supervisor admin
 POST   /api/v1/canned-responses                           supervisor admin

@@ -32,6 +32,7 @@ mod privacy;
 mod routing;
 mod routing_console;
 mod selfservice;
+mod sla;
 mod social;
 mod sso;
 mod store;

@@ -7,7 +7,7 @@ use actix_ws::{CloseCode, Session};
 use channels::webchat::ServerFrame;
 
 use crate::AppState;
-use crate::bus::{Received, Topic};
+use crate::bus::{Event, Received, Topic};
 use crate::error::Error;
 use crate::http::ws::{self, Flow};
 use crate::services::staff::Activity;
@@ -16,7 +16,8 @@ use crate::services::staff::Activity;
 const PUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// The supervisors' live view: pushes the wall, `{"type":"queues","queues":[…],"skills":[…],
-/// "agents":[…],…}` (docs/api.md), on connect and every second. Token in `Authorization: Bearer` or `?token=`.
+/// "agents":[…],…}` (docs/api.md), on connect and every second, and SLA warnings and breaches as
+/// they happen (`{"type":"sla.warning"|"sla.breached",…}`). Token in `Authorization: Bearer` or `?token=`.
 #[utoipa::path(
     tag = "staff sockets",
     params(("token" = Option<String>, Query, description = "the staff session token, when no header can be sent")),
@@ -37,7 +38,8 @@ pub async fn socket(
             return Ok(response);
         }
     };
-    // Subscribed only to be woken by shutdown with the rest; the figures come from the engine.
+    // Subscribed for the SLA warnings and breaches, and to be woken by shutdown with the rest;
+    // the figures come from the engine.
     let subscription = state.core.bus.subscribe(Topic::Inbox);
     let handler = Supervisor { state: state.clone(), token };
     actix_web::rt::spawn(ws::drive(state, session, stream, subscription, handler, "supervisor", address));
@@ -62,9 +64,14 @@ impl ws::Handler for Supervisor {
         .await
     }
 
-    async fn on_event(&mut self, _session: &mut Session, received: Received) -> Flow {
+    async fn on_event(&mut self, session: &mut Session, received: Received) -> Flow {
         match received {
             Received::Closed => ws::close(CloseCode::Away, "the server is restarting; reconnect"),
+            // SLA warnings and breaches as they happen: `{"type":"sla.warning"|"sla.breached",…}`.
+            Received::Event(e) if matches!(**e, Event::SlaWarning(_) | Event::SlaBreached(_)) => match e.json() {
+                Some(json) => ws::send_text(session, json).await,
+                None => Flow::Continue,
+            },
             Received::Event(_) | Received::Lagged => Flow::Continue,
         }
     }

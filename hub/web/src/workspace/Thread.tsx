@@ -9,6 +9,7 @@ import { clock, lang, t } from './i18n';
 import { CannedList, useCanned } from './CannedList';
 import { type CannedResponse, fill } from './canned';
 import { splitQuotes } from './quote';
+import { SlaClock } from './SlaClock';
 
 const SOCIAL = ['whatsapp', 'messenger'];
 /** Messages kept in the DOM while the agent follows the thread (at least; see STEP). */
@@ -85,6 +86,7 @@ export function Thread(props: {
       <div class="thread-head">
         <h2>{t('thread.title', { channel: t(`channel.${conversation.channel}`), id: conversation.id.slice(-6) })}</h2>
         <span class="status">{t(`status.${conversation.status}`)}</span>
+        {ticket && <SlaClock api={store.api} ticket={ticket} seq={conversation.last_seq} />}
         {subject && <p class="subject"><span class="subject-label">{t('thread.subject')}</span> <span data-testid="subject">{subject}</span></p>}
       </div>
       <div class="log" role="log" aria-label={t('thread.messages')} tabIndex={0} ref={logRef} onScroll={onScroll}

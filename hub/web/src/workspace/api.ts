@@ -139,6 +139,19 @@ export interface Ticket {
   updated_at: string;
 }
 
+/** One SLA clock of a ticket (`GET /api/v1/tickets/{id}/sla`). */
+export interface SlaClock {
+  target: 'first_response' | 'resolution';
+  target_secs: number;
+  started_at: string;
+  due_at: string | null;
+  stopped_at: string | null;
+  paused: boolean;
+  remaining_secs: number;
+  state: 'running' | 'paused' | 'met' | 'breached';
+  breached_at: string | null;
+}
+
 export interface TicketNote {
   ticket_id: string;
   author_id: string;
@@ -298,6 +311,10 @@ export class Api {
 
   conversation(id: string): Promise<ConversationDetail> {
     return this.request('GET', `/api/v1/conversations/${id}`);
+  }
+
+  ticketSla(id: string): Promise<{ version: number; clocks: SlaClock[] }> {
+    return this.request('GET', `/api/v1/tickets/${id}/sla`);
   }
 
   tickets(status: string): Promise<Ticket[]> {

@@ -51,11 +51,20 @@ for (const backend of BACKENDS) {
         body: JSON.stringify({ name: 'Carla', language: 'en' }),
       })).json();
       const conversation = session.conversation_id;
+      // SLA targets for the queue: the workspace shows the ticket's clocks.
+      await api('PUT', '/api/v1/sla/policies', bruno, {
+        config: { policies: [{ queue: 'general', first_response_secs: 600, resolution_secs: 7200 }] },
+      });
       const ticket = await api('POST', `/api/v1/conversations/${conversation}/handover`, bruno, {});
       const offers = page.getByRole('region', { name: 'Offers' });
       await offers.getByRole('button', { name: 'Accept' }).click({ timeout: 30_000 });
       const reply = page.getByRole('textbox', { name: 'Reply' });
       await reply.waitFor();
+      const sla = page.getByRole('list', { name: 'Service level' });
+      const firstResponse = sla.getByRole('listitem').filter({ hasText: 'First response:' });
+      await firstResponse.filter({ hasText: /due in \d+:\d\d/ }).waitFor();
+      await sla.getByRole('listitem').filter({ hasText: /Resolution: due in 1:5\d:\d\d/ }).waitFor();
+      await axe(page, 'the SLA clock in the thread head');
 
       // "/" opens the list; Escape closes it and leaves the focus in the reply box.
       await reply.focus();
@@ -90,6 +99,8 @@ for (const backend of BACKENDS) {
       assert.match(inserted, /^To use your phone abroad, turn on roaming/);
       await page.getByRole('button', { name: 'Send' }).click();
       await page.locator('.msg-agent').filter({ hasText: 'To use your phone abroad' }).waitFor();
+      // The first reply stopped the first-response clock in time.
+      await firstResponse.filter({ hasText: 'met' }).waitFor();
       assert.equal(await reply.inputValue(), '');
       const stored = await api('GET', `/api/v1/conversations/${conversation}/messages?limit=200`, ana);
       assert.deepEqual(stored.items.filter((m) => m.author === 'agent').map((m) => m.text), [inserted]);
