@@ -33,6 +33,7 @@ use crate::services::knowledge::Knowledge;
 use crate::services::mfa::Mfa;
 use crate::services::outages::Outages;
 use crate::services::privacy::Privacy;
+use crate::services::reports::Reports;
 use crate::services::routing::Routing;
 use crate::services::selfservice::{self, CodeInbox, SelfService};
 use crate::services::settings::Settings;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub account360: Account360,
     /// The incident feed, its Alertmanager webhook, and line tests.
     pub outages: Arc<Outages>,
+    /// Reports from the store's rollups.
+    pub reports: Reports,
 }
 
 /// The hub could not start.
@@ -405,7 +408,9 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let privacy =
         Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
     let care = Care::new(core.clone(), Arc::clone(&bss), config.care.clone()).map_err(StartError::Config)?;
+    let reports = Reports::new(store.clone(), &config.reports).map_err(|e| StartError::Config(e.to_string()))?;
     let state = web::Data::new(AppState {
+        reports,
         care,
         privacy: Arc::clone(&privacy),
         outages,

@@ -24,6 +24,7 @@ pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod privacy;
+pub mod reports;
 pub mod routing;
 pub mod settings;
 pub mod sso;
@@ -127,7 +128,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(audit::routes)
                 .configure(privacy::routes)
                 .configure(care::routes)
-                .configure(incidents::routes),
+                .configure(incidents::routes)
+                .configure(reports::routes),
         );
 }
 
