@@ -127,10 +127,17 @@ fn parse_time(field: &'static str, text: &str, tz: &TimeZone, end: bool) -> Resu
     Ok(date.to_zoned(tz.clone()).map_err(|_| bad())?.timestamp())
 }
 
-fn filter_value(field: &'static str, value: Option<String>) -> Result<Option<String>, Error> {
+/// A filter's value: none when empty, else at most 100 bytes that parse as a `T`.
+fn filter_value<T: std::str::FromStr>(
+    field: &'static str,
+    value: Option<String>,
+    what: &str,
+) -> Result<Option<String>, Error> {
     match value {
         Some(v) if v.is_empty() => Ok(None),
-        Some(v) if v.len() > MAX_FILTER => Err(Error::invalid(field, "at most 100 bytes")),
+        Some(v) if v.len() > MAX_FILTER || v.parse::<T>().is_err() => {
+            Err(Error::invalid(field, format!("{what}, at most {MAX_FILTER} bytes")))
+        }
         other => Ok(other),
     }
 }
@@ -297,26 +304,11 @@ fn check(p: ReportParams, tz: &TimeZone, tz_name: &str, now: Timestamp) -> Resul
     if ms(to) - ms(from) > MAX_RANGE_DAYS * 86_400_000 {
         return Err(Error::invalid("to", format!("at most {MAX_RANGE_DAYS} days after from")));
     }
-    let channel = filter_value("channel", p.channel)?;
-    if let Some(c) = &channel {
-        c.parse::<Channel>().map_err(|_| Error::invalid("channel", "a channel name"))?;
-    }
-    let language = filter_value("language", p.language)?;
-    if let Some(l) = &language {
-        l.parse::<Language>().map_err(|_| Error::invalid("language", "en, es or pt"))?;
-    }
-    let tier = filter_value("tier", p.tier)?;
-    if let Some(t) = &tier {
-        t.parse::<CustomerTier>().map_err(|_| Error::invalid("tier", "a customer tier"))?;
-    }
-    let queue = filter_value("queue", p.queue)?;
-    if let Some(q) = &queue {
-        q.parse::<QueueName>().map_err(|_| Error::invalid("queue", "a queue name"))?;
-    }
-    let agent = filter_value("agent", p.agent)?;
-    if let Some(a) = &agent {
-        a.parse::<schema::AgentId>().map_err(|_| Error::invalid("agent", "an agent id"))?;
-    }
+    let channel = filter_value::<Channel>("channel", p.channel, "a channel name")?;
+    let language = filter_value::<Language>("language", p.language, "en, es or pt")?;
+    let tier = filter_value::<CustomerTier>("tier", p.tier, "a customer tier")?;
+    let queue = filter_value::<QueueName>("queue", p.queue, "a queue name")?;
+    let agent = filter_value::<schema::AgentId>("agent", p.agent, "an agent id")?;
     Ok(Request {
         from,
         to,

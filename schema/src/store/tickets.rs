@@ -210,6 +210,14 @@ impl Store {
         conversation: Option<ConversationChange>,
     ) -> Result<()> {
         let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Conversation, then ticket: the order an agent's message (which records the ticket's
+            // first response) takes them in, so the two never wait on each other.
+            sqlx::query("SELECT id FROM conversations WHERE id = $1 FOR UPDATE")
+                .bind(ticket.conversation_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let before = reports::ticket_state(&mut tx, self.backend, &ticket.id.to_string())
             .await?
             .ok_or(StoreError::NotFound { what: "ticket" })?;
