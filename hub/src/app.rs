@@ -34,6 +34,7 @@ use crate::services::knowledge::Knowledge;
 use crate::services::mfa::Mfa;
 use crate::services::outages::Outages;
 use crate::services::privacy::Privacy;
+use crate::services::reports::Reports;
 use crate::services::routing::Routing;
 use crate::services::selfservice::{self, CodeInbox, SelfService};
 use crate::services::settings::Settings;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub csat: Arc<Csat>,
     /// SLA policies and each ticket's clocks (its timer runs beside the server).
     pub sla: Arc<Sla>,
+    /// Reports from the store's rollups.
+    pub reports: Reports,
 }
 
 /// The hub could not start.
@@ -434,8 +437,10 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
     let care = Care::new(core.clone(), Arc::clone(&bss), config.care.clone()).map_err(StartError::Config)?;
     let sla = Sla::load(core.clone()).await.map_err(StartError::Sla)?;
+    let reports = Reports::new(store.clone(), &config.reports).map_err(|e| StartError::Config(e.to_string()))?;
     let state = web::Data::new(AppState {
         sla: Arc::clone(&sla),
+        reports,
         care,
         privacy: Arc::clone(&privacy),
         outages,

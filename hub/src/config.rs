@@ -7,6 +7,8 @@ use std::path::Path;
 
 mod care;
 pub use care::{AdjustmentLimits, CareConfig, MAX_REASON_CODE, ReasonCode};
+mod reports;
+pub use reports::ReportsConfig;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -50,6 +52,8 @@ pub struct Config {
     /// The operator's billing system (`[bss]`): embedded or a TM Forum Open API endpoint, and
     /// the timeouts, retries, circuit breaker and cache around it.
     pub bss: BssConfig,
+    /// Reports (`[reports]`): the default time zone.
+    pub reports: ReportsConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
 }
 

@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Reports' rollups.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
     /// Print the OpenAPI document of the API (as the hub serves it at /api/v1/openapi.json).
     Openapi {
         /// `yaml` or `json`.
@@ -79,6 +84,18 @@ enum AuditCommand {
     /// page by page. Prints how many entries were checked and "chain intact" (exit 0), or the
     /// first broken entry's seq and why (exit 1).
     Verify {
+        /// Database URL (overrides database.url).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportsCommand {
+    /// Count into the reports' rollups, once, what the store held before they existed
+    /// (migration 0024): conversations, tickets' histories and first responses up to that
+    /// moment. Safe while hubs run (they count what came after); a second run does nothing.
+    Backfill {
         /// Database URL (overrides database.url).
         #[arg(long)]
         database_url: Option<String>,
@@ -147,6 +164,13 @@ async fn main() -> anyhow::Result<()> {
                 config.database.url = url;
             }
             verify_audit(&config).await
+        }
+        Command::Reports { command: ReportsCommand::Backfill { database_url } } => {
+            init_tracing(&config);
+            if let Some(url) = database_url {
+                config.database.url = url;
+            }
+            backfill_reports(&config).await
         }
         Command::Kb { command: KbCommand::Import { dir, draft } } => {
             init_tracing(&config);
@@ -224,6 +248,19 @@ async fn import_kb(config: &Config, dir: &std::path::Path, draft: bool) -> anyho
     bar.finish_and_clear();
     store.close().await;
     println!("imported {created} documents from {} ({kept} were there already)", dir.display());
+    Ok(())
+}
+
+async fn backfill_reports(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database.url, &StoreOptions::default()).await?;
+    let done = store.backfill_reports().await;
+    store.close().await;
+    match done? {
+        Some((conversations, tickets)) => {
+            println!("reports backfilled: {conversations} conversations and {tickets} tickets counted");
+        }
+        None => println!("reports were backfilled before: nothing to do"),
+    }
     Ok(())
 }
 

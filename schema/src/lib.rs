@@ -17,6 +17,7 @@ pub mod linear;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod pci;
+pub mod reports;
 mod routing;
 mod store;
 

@@ -25,6 +25,7 @@ pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod privacy;
+pub mod reports;
 pub mod routing;
 pub mod settings;
 pub mod sla;
@@ -133,6 +134,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(incidents::routes)
                 .configure(csat::routes),
                 .configure(sla::routes),
+                .configure(reports::routes),
         );
 }
 

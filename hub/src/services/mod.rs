@@ -27,6 +27,7 @@ pub mod mfa;
 pub mod outages;
 pub mod outbox;
 pub mod privacy;
+pub mod reports;
 pub mod routing;
 pub mod selfservice;
 pub mod settings;

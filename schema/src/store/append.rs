@@ -128,6 +128,9 @@ pub(super) async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i
     if inserted.is_none() {
         return Ok(Step::Raced);
     }
+    if new.author == AuthorKind::Agent {
+        super::reports::agent_replied(conn, &conv_id, author_id.as_deref(), now).await?;
+    }
     let message = Message {
         id,
         conversation_id: new.conversation_id,

@@ -43,6 +43,7 @@ pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod privacy;
+mod reports;
 pub use privacy::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
 mod selfservice;
 mod sla;
@@ -488,6 +489,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        reports::conversation_created(&mut tx, &conversation.id.to_string(), now).await?;
         tx.commit().await?;
         Ok((customer, conversation))
     }

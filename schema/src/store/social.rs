@@ -276,6 +276,7 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
+        super::reports::conversation_created(&mut tx, &id.to_string(), now).await?;
         tx.commit().await?;
         conversation_from_row(&row)
     }

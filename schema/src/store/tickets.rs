@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{Backend, Result, Store, StoreError, from_ms, ms, now_ms, parse, parse_opt, to_json};
+use super::{Backend, Result, Store, StoreError, from_ms, ms, now_ms, parse, parse_opt, reports, to_json};
 use crate::ids::{AgentId, ConversationId, TicketId};
 use crate::routing::{
     Actor, AgentRouting, RulesVersion, RulesVersionSummary, Ticket, TicketEvent, TicketHistorySample, TicketNote,
@@ -192,6 +192,8 @@ impl Store {
         })?;
         insert_event(&mut tx, event).await?;
         update_conversation(&mut tx, ticket.conversation_id, conversation, ms(ticket.updated_at)).await?;
+        reports::ticket_created(&mut tx, &ticket.id.to_string(), &report_state(ticket, None), ms(ticket.created_at))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -208,6 +210,17 @@ impl Store {
         conversation: Option<ConversationChange>,
     ) -> Result<()> {
         let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Conversation, then ticket: the order an agent's message (which records the ticket's
+            // first response) takes them in, so the two never wait on each other.
+            sqlx::query("SELECT id FROM conversations WHERE id = $1 FOR UPDATE")
+                .bind(ticket.conversation_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        let before = reports::ticket_state(&mut tx, self.backend, &ticket.id.to_string())
+            .await?
+            .ok_or(StoreError::NotFound { what: "ticket" })?;
         let done = sqlx::query(
             "UPDATE tickets SET status = $2, priority = $3, queue = $4, skills = $5, escalation = $6, tags = $7, \
              rule = $8, assignee_id = $9, offered_to = $10, offer_expires_at = $11, queued_at = $12, \
@@ -238,6 +251,11 @@ impl Store {
         if let Some(change) = conversation {
             update_conversation(&mut tx, ticket.conversation_id, change, ms(ticket.updated_at)).await?;
         }
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let after = report_state(ticket, Some(&before));
+        let voice = ticket.channel == crate::values::Channel::Voice;
+        reports::ticket_changed(&mut tx, &ticket.id.to_string(), voice, &before, &after, &kinds, ms(ticket.updated_at))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -624,6 +642,22 @@ async fn update_conversation(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The reporting state of `ticket` as the caller is storing it; what only the store keeps
+/// (opening time, first response, active stretch) comes from `before`.
+fn report_state(ticket: &Ticket, before: Option<&reports::TicketState>) -> reports::TicketState {
+    reports::TicketState {
+        conversation_id: ticket.conversation_id.to_string(),
+        status: ticket.status.as_str().to_owned(),
+        queue: ticket.queue.as_str().to_owned(),
+        assignee_id: ticket.assignee_id.map(|a| a.to_string()),
+        created_at: ms(ticket.created_at),
+        opened_at: before.map_or(ms(ticket.created_at), |b| b.opened_at),
+        first_response_at: before.and_then(|b| b.first_response_at),
+        first_response_due: ticket.first_response_due.map(ms),
+        active_since: before.and_then(|b| b.active_since),
+    }
 }
 
 fn routing_from_row(row: &AnyRow) -> Result<AgentRouting> {

@@ -29,6 +29,7 @@ mod identity;
 mod ops;
 mod outages;
 mod privacy;
+mod reports;
 mod routing;
 mod routing_console;
 mod selfservice;
