@@ -7,6 +7,7 @@ mod values;
 pub mod audit;
 pub mod canned;
 pub mod care;
+pub mod churn;
 mod domain;
 pub mod identity;
 mod ids;

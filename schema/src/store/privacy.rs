@@ -75,11 +75,13 @@ pub enum ExportKind {
     AuditEntries,
     /// The care workflows' submissions for them (orders, bill adjustments, consent answers).
     CareRequests,
+    /// Their last churn-risk score, its factors and signals (profiling: shown to them too).
+    ChurnScores,
 }
 
 impl ExportKind {
     /// Every kind, in the archive's order.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::Customer,
         Self::Handles,
         Self::Consents,
@@ -99,6 +101,7 @@ impl ExportKind {
         Self::TicketNotes,
         Self::AuditEntries,
         Self::CareRequests,
+        Self::ChurnScores,
     ];
 
     /// The kind's name: its JSON file is `<name>.json`, its files are under `<name>/`.
@@ -124,6 +127,7 @@ impl ExportKind {
             Self::TicketNotes => "ticket_notes",
             Self::AuditEntries => "audit_entries",
             Self::CareRequests => "care_requests",
+            Self::ChurnScores => "churn_scores",
         }
     }
 
@@ -215,6 +219,7 @@ impl ExportKind {
                 ("t.*", "audit_entries t WHERE t.target_kind = 'customer' AND t.target_id = $1".to_owned(), "t.hash")
             }
             Self::CareRequests => ("t.*", "care_requests t WHERE t.customer_id = $1".to_owned(), "t.id"),
+            Self::ChurnScores => ("t.*", "churn_scores t WHERE t.customer_id = $1".to_owned(), "t.customer_id"),
         };
         format!("SELECT {cols}, {key} AS k FROM {from} AND {key} > $2 ORDER BY {key} LIMIT $3")
     }
@@ -577,6 +582,8 @@ impl Store {
             format!("DELETE FROM selfservice_sends WHERE conversation_id {conv}"),
             // Line tests run on the customer's services from their conversations.
             format!("DELETE FROM diagnostics WHERE conversation_id {conv}"),
+            // The churn score is profiling: it goes, and is recomputed from what remains.
+            "DELETE FROM churn_scores WHERE customer_id = $1".to_owned(),
         ];
         sqlx::query(
             "UPDATE customers SET name = NULL, email = NULL, phone = NULL, bss_customer_id = NULL, \
