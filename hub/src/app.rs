@@ -25,6 +25,7 @@ use crate::services::audit::Audit;
 use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
 use crate::services::care::Care;
+use crate::services::churn::Churn;
 use crate::services::customers::Customers;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub account360: Account360,
     /// The incident feed, its Alertmanager webhook, and line tests.
     pub outages: Arc<Outages>,
+    /// Customers' churn-risk scores.
+    pub churn: Arc<Churn>,
 }
 
 /// The hub could not start.
@@ -301,7 +304,8 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let routing = Arc::new(
         Routing::restore(core.clone(), &config.routing, config.sip.enabled).await.map_err(StartError::Routing)?,
     );
-    let escalate = Arc::new(Escalate::new(core.clone(), Arc::clone(&routing)));
+    let churn = Arc::new(Churn::new(core.clone()));
+    let escalate = Arc::new(Escalate::new(core.clone(), Arc::clone(&routing), Arc::clone(&churn)));
     let email = Email::new(&config.email)?;
     let (assistant, bot_jobs) = if config.bot.enabled {
         let (assistant, queue, jobs) = Assistant::load(&store, &config.bot, config.demo.enabled).await?;
@@ -406,6 +410,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         Arc::new(Privacy::new(core.clone(), Arc::clone(&settings), assistant.clone(), config.retention.clone()));
     let care = Care::new(core.clone(), Arc::clone(&bss), config.care.clone()).map_err(StartError::Config)?;
     let state = web::Data::new(AppState {
+        churn: Arc::clone(&churn),
         care,
         privacy: Arc::clone(&privacy),
         outages,
@@ -472,6 +477,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     }
     tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
+    tokio::spawn(churn.run());
     if let Some(voice) = &voice {
         voice.spawn();
     }

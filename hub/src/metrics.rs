@@ -34,6 +34,8 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// Incident notices posted in customers' conversations, by phase (`opened`, `resolved`).
     pub outage_notices: IntCounterVec,
+    /// Churn-risk scores computed, by band (`low`, `medium`, `high`).
+    pub churn_scores: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -166,6 +168,10 @@ impl Metrics {
                     Opts::new("outage_notices_total", "Incident notices posted in customers' conversations, by phase"),
                     &["phase"],
                 )?,
+            ),
+            churn_scores: register(
+                &registry,
+                IntCounterVec::new(Opts::new("churn_scores_total", "Churn-risk scores computed, by band"), &["band"])?,
             ),
             registry,
         })

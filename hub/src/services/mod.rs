@@ -17,6 +17,7 @@ pub mod audit;
 pub mod bot;
 pub mod canned;
 pub mod care;
+pub mod churn;
 pub mod customers;
 pub mod email;
 pub mod escalate;

@@ -19,6 +19,7 @@ mod bss;
 mod bss_tmf;
 mod canned;
 mod care;
+mod churn;
 mod customer_identity;
 mod customers;
 mod email;
