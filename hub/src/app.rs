@@ -26,6 +26,7 @@ use crate::services::bot::{self, Assistant, AssistantError};
 use crate::services::canned::Canned;
 use crate::services::care::Care;
 use crate::services::csat::{self, Csat};
+use crate::services::churn::Churn;
 use crate::services::customers::Customers;
 use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
@@ -99,6 +100,8 @@ pub struct AppState {
     pub sla: Arc<Sla>,
     /// Reports from the store's rollups.
     pub reports: Reports,
+    /// Customers' churn-risk scores.
+    pub churn: Arc<Churn>,
 }
 
 /// The hub could not start.
@@ -320,7 +323,8 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let routing = Arc::new(
         Routing::restore(core.clone(), &config.routing, config.sip.enabled).await.map_err(StartError::Routing)?,
     );
-    let escalate = Arc::new(Escalate::new(core.clone(), Arc::clone(&routing)));
+    let churn = Arc::new(Churn::new(core.clone()));
+    let escalate = Arc::new(Escalate::new(core.clone(), Arc::clone(&routing), Arc::clone(&churn)));
     let email = Email::new(&config.email)?;
     let (assistant, bot_jobs) = if config.bot.enabled {
         let (assistant, queue, jobs) = Assistant::load(&store, &config.bot, config.demo.enabled).await?;
@@ -441,6 +445,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let state = web::Data::new(AppState {
         sla: Arc::clone(&sla),
         reports,
+        churn: Arc::clone(&churn),
         care,
         privacy: Arc::clone(&privacy),
         outages,
@@ -509,6 +514,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     }
     tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
+    tokio::spawn(churn.run());
     if let Some(voice) = &voice {
         voice.spawn();
     }

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub sla_breaches: IntCounterVec,
     /// SLA warnings given, by target and queue.
     pub sla_warnings: IntCounterVec,
+    /// Churn-risk scores computed, by band (`low`, `medium`, `high`).
+    pub churn_scores: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -211,6 +213,10 @@ impl Metrics {
                     Opts::new("sla_warnings_total", "SLA warnings given before a breach"),
                     &["target", "queue"],
                 )?,
+            ),
+            churn_scores: register(
+                &registry,
+                IntCounterVec::new(Opts::new("churn_scores_total", "Churn-risk scores computed, by band"), &["band"])?,
             ),
             registry,
         })

@@ -218,6 +218,7 @@ mod tests {
                 tags: vec![],
                 text: text.into(),
                 at: 0,
+                churn_risk: None,
             },
             waited_ms,
         }

@@ -85,6 +85,10 @@ pub struct Conditions {
     /// The time of day (UTC) is within these hours.
     #[serde(default)]
     pub hours: Option<Hours>,
+    /// The customer's churn-risk score (0 to 100, `schema::churn`) is at least this; a sample
+    /// without a score does not match. 60 is where the `high` band starts.
+    #[serde(default)]
+    pub churn_risk_at_least: Option<u8>,
 }
 
 /// A daily time window in UTC, `"HH:MM"`, from inclusive to exclusive. `from` later than `to`
@@ -135,6 +139,10 @@ pub struct Sample {
     pub text: String,
     /// When, for `hours`.
     pub at: Millis,
+    /// The customer's churn-risk score (0 to 100), for `churn_risk_at_least`; `None` when not
+    /// known (a dry run over history, which has no score of the time).
+    #[serde(default)]
+    pub churn_risk: Option<u8>,
 }
 
 /// The classifier's answer.
@@ -218,6 +226,7 @@ impl<'a> PreparedConditions<'a> {
             && (self.tags.is_empty() || self.tags.iter().any(|t| tags_lower.contains(t)))
             && (self.texts.is_empty() || self.texts.iter().any(|n| text_lower.contains(n.as_str())))
             && when.hours.as_ref().is_none_or(|h| h.contains(sample.at))
+            && when.churn_risk_at_least.is_none_or(|min| sample.churn_risk.is_some_and(|score| score >= min))
     }
 }
 
@@ -313,6 +322,11 @@ impl RoutingRules {
                     );
                 }
             }
+        }
+        if let Some(min) = when.churn_risk_at_least
+            && min > 100
+        {
+            err(errors, format!("{path}.churn_risk_at_least"), format!("{min} is not a score (0 to 100)"));
         }
         if let Some(hours) = &when.hours {
             let from = parse_hhmm(&hours.from);
@@ -446,6 +460,7 @@ mod tests {
             tags: vec![],
             text: String::new(),
             at: 12 * 3_600_000,
+            churn_risk: None,
         }
     }
     fn fields(r: &RoutingRules) -> Vec<String> {
@@ -699,6 +714,26 @@ mod tests {
         assert_eq!(name(at(9, 0)).as_deref(), Some("day"));
         assert_eq!(name(at(17, 29)).as_deref(), Some("day"));
         assert_eq!(name(at(17, 30)), None);
+    }
+
+    #[test]
+    fn churn_risk_at_least_needs_a_known_score_at_or_above() {
+        let mut r = base();
+        r.rules.push(rule("retain", Conditions { churn_risk_at_least: Some(60), ..Default::default() }, "support"));
+        assert_eq!(r.validate(), Ok(()));
+        let name = |s: Sample| r.classify(&s).rule;
+        assert_eq!(name(Sample { churn_risk: Some(60), ..sample() }).as_deref(), Some("retain"));
+        assert_eq!(name(Sample { churn_risk: Some(100), ..sample() }).as_deref(), Some("retain"));
+        assert_eq!(name(Sample { churn_risk: Some(59), ..sample() }), None);
+        assert_eq!(name(sample()), None, "no score: no match");
+        // Zero matches every scored customer, not the unscored ones.
+        r.rules[0].when.churn_risk_at_least = Some(0);
+        assert_eq!(r.classify(&Sample { churn_risk: Some(0), ..sample() }).rule.as_deref(), Some("retain"));
+        r.rules[0].when.churn_risk_at_least = Some(101);
+        assert_eq!(fields(&r), ["rules[0].when.churn_risk_at_least"]);
+        // Older rule sets, without the field, still read.
+        let old: Conditions = serde_json::from_str(r#"{"tiers":["vip"]}"#).unwrap();
+        assert_eq!(old.churn_risk_at_least, None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod canned;
 pub mod care;
 pub mod csat;
+pub mod churn;
 mod domain;
 pub mod identity;
 mod ids;

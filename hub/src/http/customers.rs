@@ -9,6 +9,7 @@
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, web};
 use actix_web::{delete, patch, post, put};
+use schema::churn::{ChurnBand, ChurnFactorKind, ChurnRisk, ChurnSignals};
 use schema::{
     AgentId, AuditAction, AuthorKind, Channel, Consent, ConsentKind, Conversation, ConversationId, Customer,
     CustomerConversation, CustomerHandle, CustomerId, CustomerSummary, CustomerTier, DisplayName, EmailAddress,
@@ -36,7 +37,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(link_handle)
         .service(unlink_handle)
         .service(merge)
-        .service(bss_link);
+        .service(bss_link)
+        .service(churn_risk);
 }
 
 /// One of a customer's handles: what identifies them (`kind` and normalised `value`: a phone
@@ -705,4 +707,74 @@ pub async fn bss_link(
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// One factor of a churn-risk score and what it adds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChurnFactorView {
+    /// `cancellation_intent`, `unresolved_complaints`, `repeated_contacts`, `aged_open_ticket`,
+    /// `outage_exposure` or `repeated_transfers` (docs/churn.md).
+    pub factor: ChurnFactorKind,
+    /// The units counted, after the factor's cap.
+    pub units: u32,
+    /// The points it adds to the score.
+    pub points: u32,
+}
+
+/// A customer's churn risk: the score (0 to 100, the sum of the factors' points, at most 100),
+/// its band (`low` under 30, `medium` from 30, `high` from 60), the factors that add points,
+/// largest first, the signals they were computed from, and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChurnRiskView {
+    pub customer_id: CustomerId,
+    pub score: u8,
+    pub band: ChurnBand,
+    pub factors: Vec<ChurnFactorView>,
+    pub signals: ChurnSignals,
+    #[serde(with = "time::serde::rfc3339")]
+    pub computed_at: OffsetDateTime,
+}
+
+impl From<ChurnRisk> for ChurnRiskView {
+    fn from(r: ChurnRisk) -> Self {
+        Self {
+            customer_id: r.customer_id,
+            score: r.assessment.score,
+            band: r.assessment.band,
+            factors: r
+                .assessment
+                .factors
+                .into_iter()
+                .map(|f| ChurnFactorView { factor: f.factor, units: f.units, points: f.points })
+                .collect(),
+            signals: r.signals,
+            computed_at: r.computed_at,
+        }
+    }
+}
+
+/// The customer's churn-risk score with its factors (agents and supervisors): the stored score
+/// while under 5 minutes old, else computed now. Audited as a customer read.
+#[utoipa::path(
+    tag = "customers",
+    security(("bearer" = ["agent"]), ("bearer" = ["supervisor"])),
+    params(("id" = CustomerId, Path, description = "the customer")),
+    responses(
+        (status = 200, body = ChurnRiskView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+#[get("/customers/{id}/churn-risk")]
+pub async fn churn_risk(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<CustomerId>,
+) -> Result<HttpResponse, Error> {
+    staff.require_any(&[Role::Agent, Role::Supervisor])?;
+    let risk = state.churn.current(*id).await?;
+    let event = Event::new(AuditAction::CustomerRead).target(TargetKind::Customer, risk.customer_id);
+    state.audit.record(&staff.actor(), event).await?;
+    Ok(HttpResponse::Ok().json(ChurnRiskView::from(risk)))
 }

@@ -280,6 +280,9 @@ pub struct DryRun {
     /// RFC 3339; default now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     at: Option<OffsetDateTime>,
+    /// The customer's churn-risk score (0 to 100), for `churn_risk_at_least`; absent: unknown.
+    #[serde(default)]
+    churn_risk: Option<u8>,
     /// Rules to try instead of those in force (validated the same way).
     #[serde(default)]
     #[schema(value_type = Option<RoutingRules>)]
@@ -313,8 +316,9 @@ pub struct DryRunResult {
 #[post("/routing/dry-run")]
 pub async fn dry_run(state: web::Data<AppState>, staff: Staff, body: web::Json<DryRun>) -> Result<HttpResponse, Error> {
     staff.require(Role::Supervisor)?;
-    let DryRun { channel, language, tier, tags, text, at, rules } = body.into_inner();
-    let classification = state.tickets.dry_run(DryRunInput { channel, language, tier, tags, text, at, rules })?;
+    let DryRun { channel, language, tier, tags, text, at, churn_risk, rules } = body.into_inner();
+    let classification =
+        state.tickets.dry_run(DryRunInput { channel, language, tier, tags, text, at, churn_risk, rules })?;
     let t = classification.target;
     Ok(HttpResponse::Ok().json(DryRunResult {
         rule: classification.rule,

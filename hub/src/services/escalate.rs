@@ -1,6 +1,7 @@
 //! Escalation: the one path by which a conversation gets a ticket for a person, whoever asks (an
 //! agent's hand-over, the bot giving up, a phone call). It reads what the supervisors' rules look
-//! at (channel, language, the customer's tier, tags, the customer's last words), classifies, adds
+//! at (channel, language, the customer's tier and churn risk, tags, the customer's last words),
+//! classifies, adds
 //! the skills the caller knows are needed, and hands the ticket to routing.
 
 use std::collections::BTreeSet;
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::services::Core;
+use crate::services::churn::Churn;
 use crate::services::routing::Routing;
 
 /// How many recent messages are searched for the customer's last words.
@@ -58,12 +60,13 @@ impl<'a> Escalation<'a> {
 pub struct Escalate {
     core: Core,
     routing: Arc<Routing>,
+    churn: Arc<Churn>,
 }
 
 impl Escalate {
     #[must_use]
-    pub fn new(core: Core, routing: Arc<Routing>) -> Self {
-        Self { core, routing }
+    pub fn new(core: Core, routing: Arc<Routing>, churn: Arc<Churn>) -> Self {
+        Self { core, routing, churn }
     }
 
     /// Classifies the conversation by the rules in force and opens its ticket.
@@ -84,6 +87,7 @@ impl Escalate {
             tags: e.tags.iter().cloned().collect(),
             text,
             at: OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            churn_risk: self.churn.for_routing(customer.id).await,
         };
         let mut classification = self.routing.classify(&sample);
         merge_skills(&mut classification.target.skills, e.skills);

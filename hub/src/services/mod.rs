@@ -18,6 +18,7 @@ pub mod bot;
 pub mod canned;
 pub mod care;
 pub mod csat;
+pub mod churn;
 pub mod customers;
 pub mod email;
 pub mod escalate;

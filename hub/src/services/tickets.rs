@@ -107,6 +107,8 @@ pub struct DryRunInput {
     pub tags: Vec<String>,
     pub text: String,
     pub at: Option<OffsetDateTime>,
+    /// The customer's churn-risk score, 0 to 100 (`None`: unknown).
+    pub churn_risk: Option<u8>,
     /// Rules to try instead of those in force (validated the same way).
     pub rules: Option<serde_json::Value>,
 }
@@ -503,6 +505,8 @@ impl Tickets {
                         tags: row.tags.into_iter().collect(),
                         text: row.text,
                         at: opened,
+                        // The score of that time is not kept: churn conditions match no past ticket.
+                        churn_risk: None,
                     },
                     waited_ms: (taken - opened).max(0),
                 }
@@ -541,6 +545,11 @@ impl Tickets {
     /// # Errors
     /// A sample field or the draft rules do not validate (422).
     pub fn dry_run(&self, input: DryRunInput) -> Result<Classification, Error> {
+        if let Some(score) = input.churn_risk
+            && score > 100
+        {
+            return Err(Error::invalid("churn_risk", "a score from 0 to 100"));
+        }
         let sample = Sample {
             channel: input.channel.parse()?,
             language: input.language.as_deref().map(str::parse::<Language>).transpose()?.unwrap_or_default(),
@@ -548,6 +557,7 @@ impl Tickets {
             tags: tags(input.tags)?.into_iter().collect(),
             text: input.text,
             at: input.at.unwrap_or_else(OffsetDateTime::now_utc).unix_timestamp() * 1000,
+            churn_risk: input.churn_risk,
         };
         Ok(match input.rules {
             Some(draft) => parse_rules(draft)?.classify(&sample),

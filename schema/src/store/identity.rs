@@ -422,6 +422,12 @@ impl Store {
             .bind(&from_s)
             .execute(&mut *tx)
             .await?;
+        // Both churn scores are stale now: the next read computes the merged customer's.
+        sqlx::query("DELETE FROM churn_scores WHERE customer_id IN ($1, $2)")
+            .bind(&into_s)
+            .bind(&from_s)
+            .execute(&mut *tx)
+            .await?;
         // Consents: the newer of each kind wins.
         sqlx::query(
             "DELETE FROM customer_consents WHERE customer_id = $1 AND kind IN (SELECT f.kind FROM customer_consents f \

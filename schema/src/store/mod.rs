@@ -28,6 +28,7 @@ pub use audit::{AuditFilter, AuditPosition};
 pub use bss::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};
 mod canned;
 mod care;
+mod churn;
 pub use care::MAX_CARE_LIST;
 mod csat;
 pub use csat::MAX_CSAT_COMMENTS;

@@ -76,11 +76,13 @@ pub enum ExportKind {
     /// The care workflows' submissions for them (orders, bill adjustments, consent answers).
     CareRequests,
     CsatSurveys,
+    /// Their last churn-risk score, its factors and signals (profiling: shown to them too).
+    ChurnScores,
 }
 
 impl ExportKind {
     /// Every kind, in the archive's order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::Customer,
         Self::Handles,
         Self::Consents,
@@ -101,6 +103,7 @@ impl ExportKind {
         Self::AuditEntries,
         Self::CareRequests,
         Self::CsatSurveys,
+        Self::ChurnScores,
     ];
 
     /// The kind's name: its JSON file is `<name>.json`, its files are under `<name>/`.
@@ -127,6 +130,7 @@ impl ExportKind {
             Self::AuditEntries => "audit_entries",
             Self::CareRequests => "care_requests",
             Self::CsatSurveys => "csat_surveys",
+            Self::ChurnScores => "churn_scores",
         }
     }
 
@@ -219,6 +223,7 @@ impl ExportKind {
             }
             Self::CareRequests => ("t.*", "care_requests t WHERE t.customer_id = $1".to_owned(), "t.id"),
             Self::CsatSurveys => ("t.*", "csat_surveys t WHERE t.customer_id = $1".to_owned(), "t.id"),
+            Self::ChurnScores => ("t.*", "churn_scores t WHERE t.customer_id = $1".to_owned(), "t.customer_id"),
         };
         format!("SELECT {cols}, {key} AS k FROM {from} AND {key} > $2 ORDER BY {key} LIMIT $3")
     }
@@ -584,6 +589,8 @@ impl Store {
             format!("DELETE FROM selfservice_sends WHERE conversation_id {conv}"),
             // Line tests run on the customer's services from their conversations.
             format!("DELETE FROM diagnostics WHERE conversation_id {conv}"),
+            // The churn score is profiling: it goes, and is recomputed from what remains.
+            "DELETE FROM churn_scores WHERE customer_id = $1".to_owned(),
         ];
         sqlx::query(
             "UPDATE customers SET name = NULL, email = NULL, phone = NULL, bss_customer_id = NULL, \

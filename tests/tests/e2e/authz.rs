@@ -111,6 +111,7 @@ POST   /api/v1/customers/{id}/handles                     agent supervisor admin
 DELETE /api/v1/customers/{id}/handles/{channel}/{handle}  agent supervisor admin
 POST   /api/v1/customers/{id}/merge                       agent supervisor admin
 PUT    /api/v1/customers/{id}/bss-link                    agent supervisor admin
+GET    /api/v1/customers/{id}/churn-risk                  agent supervisor admin
 GET    /api/v1/attachments/{id}                           agent admin
 GET    /api/v1/tickets                                    agent admin
 GET    /api/v1/tickets/{id}                               agent admin

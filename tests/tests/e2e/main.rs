@@ -20,6 +20,7 @@ mod bss_tmf;
 mod canned;
 mod care;
 mod csat;
+mod churn;
 mod customer_identity;
 mod customers;
 mod email;

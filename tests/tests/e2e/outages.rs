@@ -46,7 +46,7 @@ async fn chat(app: &TestApp, language: &str) -> (String, String, String) {
 
 /// Links the customer to the demo BSS customer `bss_id` (taking the link from the demo customer
 /// who has it), as the customers' work links a web chat visitor who proved who they are.
-async fn link(app: &TestApp, customer: &str, bss_id: &str) {
+pub(crate) async fn link(app: &TestApp, customer: &str, bss_id: &str) {
     let store =
         Store::connect(&app.db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
     if let Some(holder) = store.customer_by_bss_id(bss_id).await.unwrap() {
@@ -57,7 +57,7 @@ async fn link(app: &TestApp, customer: &str, bss_id: &str) {
     store.close().await;
 }
 
-fn alert_body(status: &str, labels: &Value, fingerprint: &str) -> Value {
+pub(crate) fn alert_body(status: &str, labels: &Value, fingerprint: &str) -> Value {
     json!({
         "version": "4",
         "groupKey": "{}:{alertname=\"FibreDown\"}",
@@ -85,11 +85,11 @@ fn alert_body(status: &str, labels: &Value, fingerprint: &str) -> Value {
     })
 }
 
-fn fibre_labels() -> Value {
+pub(crate) fn fibre_labels() -> Value {
     json!({"alertname": "FibreDown", "postcode": "28013", "service": "fibre", "severity": "critical"})
 }
 
-async fn webhook(app: &TestApp, token: Option<&str>, body: &str) -> (u16, Value) {
+pub(crate) async fn webhook(app: &TestApp, token: Option<&str>, body: &str) -> (u16, Value) {
     let mut req = app.http.post(app.url("/api/v1/webhooks/alertmanager")).header("content-type", "application/json");
     if let Some(t) = token {
         req = req.bearer_auth(t);

@@ -40,6 +40,7 @@ function summary(rule: Rule): string {
   if (w.tags_any.length) parts.push(t('rules.sum.tags', { v: w.tags_any.join(', ') }));
   if (w.text_contains.length) parts.push(t('rules.sum.text', { v: w.text_contains.map((x) => `“${x}”`).join(', ') }));
   if (w.hours) parts.push(t('rules.sum.hours', { from: w.hours.from, to: w.hours.to }));
+  if (w.churn_risk_at_least != null) parts.push(t('rules.sum.churn', { n: w.churn_risk_at_least }));
   const when = parts.length ? parts.join(t('rules.sum.and')) : t('rules.sum.always');
   return `${when} → ${targetSummary(rule.then)}`;
 }
@@ -168,6 +169,17 @@ function ConditionsEditor({ path, when, error, onChange }: { path: string; when:
       <ChoiceField path={`${path}.tiers`} legend={t('rules.tiers')} options={TIERS} chosen={when.tiers} error={error} onChange={(v) => onChange({ ...when, tiers: v })} />
       <WordsField path={`${path}.text_contains`} legend={t('rules.text_contains')} words={when.text_contains} error={error} addLabel={t('rules.add_word')} onChange={(v) => onChange({ ...when, text_contains: v })} />
       <WordsField path={`${path}.tags_any`} legend={t('rules.tags_any')} words={when.tags_any} error={error} addLabel={t('rules.add_tag')} onChange={(v) => onChange({ ...when, tags_any: v })} />
+      <TextField
+        path={`${path}.churn_risk_at_least`}
+        label={t('rules.churn_risk_at_least')}
+        type="number"
+        min={0}
+        max={100}
+        value={when.churn_risk_at_least == null ? '' : String(when.churn_risk_at_least)}
+        error={error}
+        onInput={(v) => onChange({ ...when, churn_risk_at_least: v.trim() === '' ? null : Number(v) })}
+      />
+      <p class="rules-hint">{t('rules.churn_hint')}</p>
       <fieldset class="rules-hours">
         <legend>{t('rules.hours')}</legend>
         <label>
@@ -329,7 +341,7 @@ export function Rules({ api }: ConsoleProps): JSX.Element {
                 ...draft.rules,
                 {
                   name: t('rules.new_rule_name', { n: draft.rules.length + 1 }),
-                  when: { channels: [], languages: [], tiers: [], tags_any: [], text_contains: [], hours: null },
+                  when: { channels: [], languages: [], tiers: [], tags_any: [], text_contains: [], hours: null, churn_risk_at_least: null },
                   then: { queue: draft.fallback.queue, skills: [], priority: 3, escalation: [] },
                 },
               ],

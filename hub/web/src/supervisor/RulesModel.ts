@@ -28,6 +28,8 @@ export interface Conditions {
   tags_any: string[];
   text_contains: string[];
   hours?: { from: string; to: string } | null;
+  /** The customer's churn-risk score (0–100) is at least this; `null`: any. */
+  churn_risk_at_least?: number | null;
 }
 
 export interface Rule {
@@ -116,6 +118,7 @@ export function normalise(r: RoutingRules): RoutingRules {
         tags_any: [...(rule.when?.tags_any ?? [])],
         text_contains: [...(rule.when?.text_contains ?? [])],
         hours: rule.when?.hours ? { ...rule.when.hours } : null,
+        churn_risk_at_least: rule.when?.churn_risk_at_least ?? null,
       },
       then: target(rule.then),
     })),
@@ -136,6 +139,7 @@ export function toWire(r: RoutingRules): unknown {
         if (rule.when[k].length) when[k] = rule.when[k];
       }
       if (rule.when.hours) when.hours = rule.when.hours;
+      if (rule.when.churn_risk_at_least != null) when.churn_risk_at_least = rule.when.churn_risk_at_least;
       return { name: rule.name, when, then: rule.then };
     }),
     fallback: r.fallback,
@@ -217,6 +221,9 @@ export function diffRules(olderRaw: RoutingRules, newerRaw: RoutingRules): DiffL
       if (list(old.when[k]) !== list(rule.when[k]))
         out.push({ kind: 'changed', scope: rule.name, what: k, before: list(old.when[k]), after: list(rule.when[k]) });
     }
+    const churnA = String(old.when.churn_risk_at_least ?? '—');
+    const churnB = String(rule.when.churn_risk_at_least ?? '—');
+    if (churnA !== churnB) out.push({ kind: 'changed', scope: rule.name, what: 'churn_risk_at_least', before: churnA, after: churnB });
     if (hoursText(old.when.hours) !== hoursText(rule.when.hours))
       out.push({ kind: 'changed', scope: rule.name, what: 'hours', before: hoursText(old.when.hours), after: hoursText(rule.when.hours) });
     targetDiff(rule.name, old.then, rule.then, out);

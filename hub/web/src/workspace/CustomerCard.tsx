@@ -1,10 +1,12 @@
 // The customer in the side panel: who they are (name, e-mail, language, tier), how they reach
 // us on each channel, and their conversations, newest first, each a link that opens it in the
-// thread. One section per subject, so the customer 360 (accounts, products, bills) adds its own.
+// thread. One section per subject, so the customer 360 (accounts, products, bills) adds its own;
+// the churn risk (ChurnRisk.tsx) is one.
 
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { Conversation, CustomerConversation, CustomerProfile } from './api';
+import { ChurnRisk } from './ChurnRisk';
 import { Consents, ContactEdit, HandlesEdit, MergeDialog } from './CustomerEdit';
 import type { Store } from './store';
 import { day, t } from './i18n';
@@ -31,6 +33,9 @@ export function CustomerCard(props: { store: Store; conversation: Conversation; 
         ? <p class="muted" role="status">{t('customer.unavailable')}</p>
         : <p class="muted" role="status">{t('customer.loading')}</p>)}
       {profile?.merged_into && <p class="notice" role="status">{t('customer.merged_into')}</p>}
+      {profile && !profile.erased && !profile.merged_into && (
+        <ChurnRisk store={store} customerId={profile.id} refresh={conversation.status} />
+      )}
       {profile && !profile.erased && !profile.merged_into && (
         <>
           <ContactEdit store={store} profile={profile} />
