@@ -1,6 +1,7 @@
 // The supervisor console: the live wall, agents and skills, routing rules, canned responses, as
 // tabs (the URL's hash names the tab: #wall, #agents, #rules, #canned, #approvals: bill adjustments
-// waiting for a decision and the adjustments report, #incidents: the incident feed).
+// waiting for a decision and the adjustments report, #incidents: the incident feed,
+// #reports: volume, times and agents over a date range, with charts and tables).
 
 import { useRef } from 'preact/hooks';
 import type { JSX } from 'preact';
@@ -12,9 +13,10 @@ import { Rules } from './Rules';
 import { Canned } from './Canned';
 import { Approvals } from './Approvals';
 import { Incidents } from './Incidents';
+import { Reports } from './Reports';
 import './supervisor.css';
 
-const TABS = ['wall', 'agents', 'rules', 'canned', 'approvals', 'incidents'] as const;
+const TABS = ['wall', 'agents', 'rules', 'canned', 'approvals', 'incidents', 'reports'] as const;
 type Tab = (typeof TABS)[number];
 
 const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = {
@@ -24,6 +26,7 @@ const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = {
   canned: Canned,
   approvals: Approvals,
   incidents: Incidents,
+  reports: Reports,
 };
 
 export default function SupervisorConsole(props: ConsoleProps): JSX.Element {

@@ -211,16 +211,23 @@ export class Api {
    * token and handed to the browser as a download. */
   async download(reference: string, name: string): Promise<void> {
     if (!reference.startsWith('/api/v1/attachments/')) throw new ApiError(400, 'invalid_path', reference);
-    const response = await fetch(reference, { headers: { authorization: `Bearer ${this.token}` } });
-    if (response.status === 401) this.onUnauthorized();
-    if (!response.ok) throw new ApiError(response.status, 'download_failed', response.statusText);
-    saveBlob(await response.blob(), name);
+    await this.saveFrom('GET', reference, name);
+  }
+
+  /** A report the hub builds on a GET (a CSV export), handed to the browser as a download. */
+  async downloadGet(path: string, name: string): Promise<void> {
+    if (!path.startsWith('/api/v1/reports/')) throw new ApiError(400, 'invalid_path', path);
+    await this.saveFrom('GET', path, name);
   }
 
   /** A file the hub builds on a POST (a customer's export), handed to the browser as a download. */
   async downloadPost(path: string, name: string): Promise<void> {
     if (!path.startsWith('/api/v1/')) throw new ApiError(400, 'invalid_path', path);
-    const response = await fetch(path, { method: 'POST', headers: { authorization: `Bearer ${this.token}` } });
+    await this.saveFrom('POST', path, name);
+  }
+
+  private async saveFrom(method: string, path: string, name: string): Promise<void> {
+    const response = await fetch(path, { method, headers: { authorization: `Bearer ${this.token}` } });
     if (response.status === 401) this.onUnauthorized();
     if (!response.ok) {
       await parse(response);

@@ -1,0 +1,116 @@
+// The supervisor's reports tab, in Chromium against the real hub on SQLite and PostgreSQL: traffic
+// made through the API (customers writing, an agent answering and resolving) shows up in the
+// volume, times and agents reports; the figures on the page are the API's; the charts carry a
+// name and every figure is in a table; the CSV export downloads; axe-core finds nothing.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole } from './harness.mjs';
+
+const DESKTOP = { width: 1280, height: 900 };
+
+for (const backend of BACKENDS) {
+  describe(`the reports tab on ${backend}`, { timeout: 300_000 }, () => {
+    let hub, browser;
+    before(async () => {
+      browser = await launch();
+      hub = await startHub(backend, { bot: false });
+    });
+    after(async () => {
+      await browser?.close();
+      await hub?.stop();
+    });
+
+    test('a day of traffic in the volume, times and agents reports', async () => {
+      const ana = await apiLogin(hub.url, 'ana@demo.switchboard.local');
+      const call = async (token, method, path, body) => {
+        const res = await fetch(`${hub.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        return { status: res.status, body: await res.json().catch(() => null) };
+      };
+      // Three customers write; Ana answers all three and resolves two.
+      const conversations = [];
+      for (const name of ['Marta', 'João', 'Kim']) {
+        const r = await fetch(`${hub.url}/api/v1/webchat/sessions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name, language: 'en' }),
+        });
+        assert.equal(r.status, 201);
+        conversations.push((await r.json()).conversation_id);
+      }
+      for (const c of conversations) {
+        assert.equal((await call(ana, 'POST', `/api/v1/conversations/${c}/messages`, { text: 'Hello, how can I help?' })).status, 201);
+      }
+      const tickets = (await call(ana, 'GET', '/api/v1/tickets?limit=100')).body;
+      for (const c of conversations.slice(0, 2)) {
+        const ticket = tickets.find((x) => x.conversation_id === c);
+        assert.ok(ticket, `a ticket for ${c}`);
+        assert.equal((await call(ana, 'POST', `/api/v1/tickets/${ticket.id}/resolve`, {})).status, 200);
+      }
+
+      const tz = 'Europe/Madrid';
+      const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB', timezoneId: tz, acceptDownloads: true });
+      const page = await context.newPage();
+      await openConsole(page, hub.url, '/supervisor#reports', 'bruno@demo.switchboard.local');
+      const panel = page.getByRole('tabpanel');
+      await panel.getByRole('heading', { name: 'Reports' }).waitFor();
+      assert.equal(await panel.getByLabel(/^Time zone/).inputValue(), tz);
+
+      // The page shows what the API answers for the same query.
+      const sam = await apiLogin(hub.url, 'bruno@demo.switchboard.local');
+      const from = await panel.getByLabel('From').inputValue();
+      const to = await panel.getByLabel('To (included)').inputValue();
+      const api = (kind) => call(sam, 'GET', `/api/v1/reports/${kind}?from=${from}&to=${to}&tz=${encodeURIComponent(tz)}&bucket=day`);
+      const volume = (await api('volume')).body;
+      assert.ok(volume.totals.resolved >= 2, JSON.stringify(volume.totals));
+      const volumeView = panel.getByTestId('report-volume');
+      await volumeView.waitFor();
+      const totals = volumeView.getByTestId('report-totals');
+      const totalOf = async (label) => (await totals.locator('div').filter({ has: page.locator('dt', { hasText: new RegExp(`^${label}$`) }) }).locator('dd').textContent()).trim();
+      assert.equal(await totalOf('Resolved'), String(volume.totals.resolved));
+      assert.equal(await totalOf('New tickets'), String(volume.totals.new));
+      // The chart is one named image; its figures are in the table, one row per day.
+      await volumeView.getByRole('img', { name: /^Tickets per period/ }).waitFor();
+      const rows = volumeView.getByTestId('report-table').locator('tbody tr');
+      assert.equal(await rows.count(), volume.series.length);
+      await axe(page, 'reports: volume');
+      await shoot(page, `${backend}-reports-volume-1280`);
+
+      // Times: the first responses Ana gave.
+      await panel.getByLabel('Report', { exact: true }).selectOption('times');
+      await panel.getByRole('button', { name: 'Show report' }).click();
+      const timesView = panel.getByTestId('report-times');
+      await timesView.waitFor();
+      const times = (await api('times')).body;
+      assert.ok(times.totals.first_responses >= 3, JSON.stringify(times.totals));
+      await timesView.getByRole('img', { name: /^Median and 90th percentile/ }).waitFor();
+      await axe(page, 'reports: times');
+
+      // Agents: Ana's row.
+      await panel.getByLabel('Report', { exact: true }).selectOption('agents');
+      await panel.getByRole('button', { name: 'Show report' }).click();
+      const agentsView = panel.getByTestId('report-agents');
+      await agentsView.waitFor();
+      const anaRow = agentsView.getByTestId('report-table').locator('tbody tr').filter({ hasText: /Ana/ });
+      await anaRow.waitFor();
+      await axe(page, 'reports: agents');
+      await shoot(page, `${backend}-reports-agents-1280`);
+
+      // The CSV export of the same query downloads a header and the rows.
+      const [download] = await Promise.all([page.waitForEvent('download'), panel.getByRole('button', { name: 'Export CSV' }).click()]);
+      const csv = await readFile(await download.path(), 'utf8');
+      assert.match(csv.split('\n')[0], /agent/);
+      assert.match(csv, /Ana/);
+
+      // A bad time zone is refused with the hub's message, and the page says so.
+      await panel.getByLabel(/^Time zone/).fill('Mars/Olympus');
+      await panel.getByRole('button', { name: 'Show report' }).click();
+      await panel.getByRole('alert').waitFor();
+      await context.close();
+    });
+  });
+}
