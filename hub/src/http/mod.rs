@@ -132,8 +132,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .configure(privacy::routes)
                 .configure(care::routes)
                 .configure(incidents::routes)
-                .configure(csat::routes),
-                .configure(sla::routes),
+                .configure(csat::routes)
+                .configure(sla::routes)
                 .configure(reports::routes),
         );
 }
