@@ -34,6 +34,8 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// Incident notices posted in customers' conversations, by phase (`opened`, `resolved`).
     pub outage_notices: IntCounterVec,
+    /// The Redis event bus, by outcome (`published`, `lost`, `received`, `gap`, `reconnect`).
+    pub bus_events: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -165,6 +167,13 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new("outage_notices_total", "Incident notices posted in customers' conversations, by phase"),
                     &["phase"],
+                )?,
+            ),
+            bus_events: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("bus_events_total", "Events through the Redis bus, and its gaps and reconnections"),
+                    &["outcome"],
                 )?,
             ),
             registry,

@@ -30,6 +30,7 @@ mod outages;
 mod privacy;
 mod routing;
 mod routing_console;
+mod scale_out;
 mod selfservice;
 mod social;
 mod sso;
