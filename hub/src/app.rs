@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use utoipa_actix_web::AppExt as _;
 
-use crate::bus::LocalBus;
+use crate::bus::{EventBus, LocalBus, RedisBus, RedisBusError, RedisBusOptions};
+use crate::config::BusKind;
 use crate::config::Config;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -139,6 +140,8 @@ pub enum StartError {
     Bss(String),
     #[error("cannot load the SLA policies: {0}")]
     Sla(Error),
+    #[error(transparent)]
+    Bus(#[from] RedisBusError),
 }
 
 /// A running hub.
@@ -231,6 +234,31 @@ fn code_senders(config: &Config, email: &Email) -> Result<Vec<Arc<dyn selfservic
     Ok(senders)
 }
 
+/// The configured event bus (`[bus]`): in-process, or the Redis stream shared by the nodes.
+async fn build_bus(
+    config: &mut Config,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Result<Arc<dyn EventBus>, StartError> {
+    // A URL file is read once, here.
+    config.bus.url =
+        crate::config::Secret::from_value_or_file(config.bus.url.as_ref(), config.bus.url_file.as_deref(), "bus.url")
+            .map_err(StartError::Config)?;
+    config.bus.url_file = None;
+    match (config.bus.kind, &config.bus.url) {
+        (BusKind::Local, _) => Ok(Arc::new(LocalBus::new())),
+        (BusKind::Redis, None) => Err(StartError::Config("bus.kind = \"redis\" needs bus.url".to_owned())),
+        (BusKind::Redis, Some(url)) => {
+            let options = RedisBusOptions {
+                url: url.expose().to_owned(),
+                stream: config.bus.stream.clone(),
+                max_len: config.bus.max_len,
+            };
+            Ok(Arc::new(RedisBus::start(options, metrics.bus_events.clone(), shutdown.clone()).await?))
+        }
+    }
+}
+
 /// The configured billing system (`[bss]`) in its resilience wrapper; with `serve --demo` and
 /// the embedded BSS, the demo accounts are seeded and linked to the demo customers.
 async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>, StartError> {
@@ -311,12 +339,10 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     if config.demo.enabled {
         demo::seed(&store, &config.sip.realm).await.map_err(StartError::Seed)?;
     }
-    let core = Core {
-        store: store.clone(),
-        bus: Arc::new(LocalBus::new()),
-        metrics: Arc::new(Metrics::new()?),
-        shutdown: CancellationToken::new(),
-    };
+    let metrics = Arc::new(Metrics::new()?);
+    let shutdown = CancellationToken::new();
+    let core =
+        Core { store: store.clone(), bus: build_bus(&mut config, &metrics, &shutdown).await?, metrics, shutdown };
     let bss = build_bss(&mut config, &core).await?;
 
     // Bottom up: routing and escalation first, then what stores messages, then the channels.

@@ -2,8 +2,13 @@
 //!
 //! Events are notifications of what is already durable in the store, so a subscriber that falls
 //! behind (lagged) recovers by reading the store. The one exception is `typing`, a passing hint
-//! that nobody needs to recover. [`LocalBus`] fans out inside one process; a
-//! Redis implementation for several nodes sits behind the same trait.
+//! that nobody needs to recover. [`LocalBus`] fans out inside one process; [`RedisBus`] carries
+//! events between several nodes through a Redis stream and fans them out on each node with a
+//! `LocalBus`, telling every subscriber to resync when it may have missed one.
+
+mod redis_stream;
+
+pub use redis_stream::{RedisBus, RedisBusError, RedisBusOptions};
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -14,11 +19,12 @@ use bytestring::ByteString;
 use schema::{
     AgentId, AuthorKind, Conversation, ConversationId, DisplayName, Message, Presence, QueueName, Ticket, TicketId,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-/// Something that happened, as the inbox sockets receive it.
-#[derive(Clone, Debug, Serialize)]
+/// Something that happened, as the inbox sockets receive it (and as the Redis bus carries it
+/// between nodes: the same JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Event {
     #[serde(rename = "conversation.created")]
@@ -64,9 +70,9 @@ pub enum Event {
     Typing {
         conversation_id: ConversationId,
         author: AuthorKind,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         agent_id: Option<AgentId>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<DisplayName>,
     },
 }
@@ -111,6 +117,15 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    fn new(event: Event) -> Self {
+        Self { event, json: OnceLock::new() }
+    }
+
+    /// An event received as `json` (from another node): not serialised again.
+    fn with_json(event: Event, json: ByteString) -> Self {
+        Self { event, json: OnceLock::from(Some(json)) }
+    }
+
     /// The event as JSON, serialised by the first subscriber that asks; cloning it is cheap.
     pub fn json(&self) -> Option<ByteString> {
         self.json
@@ -157,7 +172,15 @@ pub trait EventBus: Send + Sync + Debug + 'static {
 const CONVERSATION_BUFFER: usize = 16;
 const INBOX_BUFFER: usize = 4096;
 
-type Senders = Mutex<HashMap<Topic, broadcast::Sender<Arc<Envelope>>>>;
+/// What goes down a topic's channel: an event, or word that events were missed (the Redis bus,
+/// after a gap) so every subscriber re-reads the store.
+#[derive(Clone, Debug)]
+enum Delivery {
+    Event(Arc<Envelope>),
+    Resync,
+}
+
+type Senders = Mutex<HashMap<Topic, broadcast::Sender<Delivery>>>;
 
 /// The in-process bus: one broadcast channel per watched topic, removed when its last
 /// subscriber leaves, so 50,000 idle customer sockets cost 50,000 small channels and a message
@@ -178,18 +201,31 @@ impl LocalBus {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = topics.get(&topic) {
             // No receiver left is not an error: nobody is watching.
-            let _ = tx.send(Arc::clone(event));
+            let _ = tx.send(Delivery::Event(Arc::clone(event)));
+        }
+    }
+
+    /// Hands `event` to the subscribers on this node of its conversation and of the inbox.
+    fn deliver(&self, event: Arc<Envelope>) {
+        if let Some(id) = event.conversation_id() {
+            self.send(Topic::Conversation(id), &event);
+        }
+        self.send(Topic::Inbox, &event);
+    }
+
+    /// Tells every subscriber on this node that events were missed: each receives `Lagged` (after
+    /// the events already queued for it) and re-reads the store.
+    fn resync_all(&self) {
+        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        for tx in topics.values() {
+            let _ = tx.send(Delivery::Resync);
         }
     }
 }
 
 impl EventBus for LocalBus {
     fn publish(&self, event: Event) {
-        let event = Arc::new(Envelope { event, json: OnceLock::new() });
-        if let Some(id) = event.conversation_id() {
-            self.send(Topic::Conversation(id), &event);
-        }
-        self.send(Topic::Inbox, &event);
+        self.deliver(Arc::new(Envelope::new(event)));
     }
 
     fn subscribe(&self, topic: Topic) -> Subscription {
@@ -206,7 +242,7 @@ impl EventBus for LocalBus {
 /// A live subscription; dropping it unsubscribes.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: broadcast::Receiver<Arc<Envelope>>,
+    rx: broadcast::Receiver<Delivery>,
     topic: Topic,
     topics: Arc<Senders>,
 }
@@ -225,7 +261,8 @@ impl Subscription {
     /// The next event.
     pub async fn recv(&mut self) -> Received {
         match self.rx.recv().await {
-            Ok(e) => Received::Event(e),
+            Ok(Delivery::Event(e)) => Received::Event(e),
+            Ok(Delivery::Resync) => Received::Lagged,
             Err(broadcast::error::RecvError::Lagged(_)) => Received::Lagged,
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
         }
@@ -291,6 +328,35 @@ mod tests {
         assert_eq!(sub_b.rx.len(), 0, "b must not be woken by a's message");
         drop(sub_b);
         assert!(!bus.topics.lock().unwrap().contains_key(&Topic::Conversation(b)));
+    }
+
+    #[tokio::test]
+    async fn resync_reaches_every_subscriber_after_its_queued_events() {
+        let bus = LocalBus::new();
+        let a = ConversationId::new();
+        let mut sub = bus.subscribe(Topic::Conversation(a));
+        let mut inbox = bus.subscribe(Topic::Inbox);
+        bus.publish(message(a));
+        bus.resync_all();
+        assert!(matches!(sub.recv().await, Received::Event(_)));
+        assert!(matches!(sub.recv().await, Received::Lagged));
+        assert!(matches!(inbox.recv().await, Received::Event(_)));
+        assert!(matches!(inbox.recv().await, Received::Lagged));
+    }
+
+    #[test]
+    fn events_read_back_from_their_json_are_the_same_events() {
+        let a = ConversationId::new();
+        let typing = Event::Typing { conversation_id: a, author: AuthorKind::Customer, agent_id: None, name: None };
+        for event in [message(a), typing] {
+            let json = serde_json::to_string(&event).unwrap();
+            let back: Event = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+        // Read back, a card number is masked even if the JSON held one in clear.
+        let json = serde_json::to_string(&message(a)).unwrap().replace("\"hi\"", "\"4111 1111 1111 1111\"");
+        let Event::MessageCreated { message, .. } = serde_json::from_str(&json).unwrap() else { panic!("a message") };
+        assert_eq!(message.text.as_str(), "**** **** **** 1111");
     }
 
     #[tokio::test]

@@ -55,6 +55,58 @@ pub struct Config {
     /// Reports (`[reports]`): the default time zone.
     pub reports: ReportsConfig,
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// The event bus between the stored changes and the sockets (`[bus]`): in-process, or
+    /// through Redis for several nodes.
+    pub bus: BusConfig,
+}
+
+/// Which event bus a node uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// In-process: one node (the default, and the single-binary mode).
+    #[default]
+    Local,
+    /// A Redis stream shared by every node.
+    Redis,
+}
+
+/// `[bus]`: how events reach the sockets.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    pub kind: BusKind,
+    /// Redis to use when `kind = "redis"`: `redis://[:password@]host:port/db` (or `rediss://`,
+    /// `redis+unix:///path`). A secret: it may hold a password.
+    pub url: Option<Secret>,
+    /// A file holding that URL instead (e.g. `/run/secrets/redis-url`).
+    pub url_file: Option<String>,
+    /// The stream every node writes to and reads; nodes of one deployment share it.
+    pub stream: String,
+    /// About how many events the stream keeps (`XADD MAXLEN ~`): a node whose reader falls this
+    /// far behind resyncs its sockets. 1,000 to 10,000,000.
+    pub max_len: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self { kind: BusKind::Local, url: None, url_file: None, stream: "switchboard:events".into(), max_len: 100_000 }
+    }
+}
+
+impl BusConfig {
+    fn check(&self) -> Result<(), String> {
+        if !(1_000..=10_000_000).contains(&self.max_len) {
+            return Err(format!("bus.max_len is {}: it must be from 1000 to 10000000", self.max_len));
+        }
+        if self.stream.is_empty() || self.stream.len() > 200 || self.stream.chars().any(char::is_control) {
+            return Err("bus.stream must be 1 to 200 characters, without control characters".into());
+        }
+        if self.kind == BusKind::Redis && self.url.is_none() && self.url_file.is_none() {
+            return Err("bus.kind is \"redis\": set bus.url (or bus.url_file)".into());
+        }
+        Ok(())
+    }
 }
 
 /// A secret from the configuration (a password, a token, a key). Its `Debug` and `Display` say
@@ -1233,6 +1285,7 @@ impl Config {
             )))));
         }
         self.care.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
+        self.bus.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;
         let days = self.audit.retention_days;
         if !(1..=3650).contains(&days) {
             return Err(ConfigError(Box::new(figment::Error::from(format!(

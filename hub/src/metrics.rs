@@ -46,6 +46,8 @@ pub struct Metrics {
     pub sla_warnings: IntCounterVec,
     /// Churn-risk scores computed, by band (`low`, `medium`, `high`).
     pub churn_scores: IntCounterVec,
+    /// The Redis event bus, by outcome (`published`, `lost`, `received`, `gap`, `reconnect`).
+    pub bus_events: IntCounterVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -217,6 +219,13 @@ impl Metrics {
             churn_scores: register(
                 &registry,
                 IntCounterVec::new(Opts::new("churn_scores_total", "Churn-risk scores computed, by band"), &["band"])?,
+            ),
+            bus_events: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("bus_events_total", "Events through the Redis bus, and its gaps and reconnections"),
+                    &["outcome"],
+                )?,
             ),
             registry,
         })

@@ -59,7 +59,7 @@ pub struct Conversation {
 }
 
 /// One message. `seq` numbers a conversation's messages 1, 2, 3, ... with no gaps.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
@@ -72,13 +72,13 @@ pub struct Message {
     /// The channel's own id for the message, when it has one.
     pub channel_message_id: Option<ChannelMessageId>,
     /// Media the message carries, by reference to the platform that holds it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub media: Vec<MediaRef>,
     /// For messages sent out through a platform (social, e-mail): where delivery stands.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_status: Option<DeliveryStatus>,
     /// Why delivery failed, when it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

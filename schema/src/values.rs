@@ -88,6 +88,16 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+/// Read back from JSON the hub wrote itself (an event another node published): masked again, so
+/// even such text cannot carry a card number in clear. It does not bound the length: whoever reads
+/// the JSON bounds its size first (the Redis bus refuses entries over 1 MiB).
+impl<'de> Deserialize<'de> for MessageText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw, usize::MAX).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A person's display name: trimmed, 1 to 100 characters, no control characters, card numbers
 /// masked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

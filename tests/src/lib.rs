@@ -5,6 +5,7 @@
 pub mod bss;
 pub mod mail;
 pub mod platform;
+pub mod redis;
 pub mod tmf;
 
 use std::path::PathBuf;
@@ -102,6 +103,14 @@ impl TestDb {
                 Self { url, dir: None, pg_schema: Some((base, schema)) }
             }
         }
+    }
+}
+
+impl TestDb {
+    /// The same database for another hub node: this one owns it (and drops it), the copy does not.
+    #[must_use]
+    pub fn shared(&self) -> Self {
+        Self { url: self.url.clone(), dir: None, pg_schema: None }
     }
 }
 

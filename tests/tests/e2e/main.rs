@@ -33,6 +33,7 @@ mod privacy;
 mod reports;
 mod routing;
 mod routing_console;
+mod scale_out;
 mod selfservice;
 mod sla;
 mod social;
