@@ -97,13 +97,13 @@ impl Event {
 }
 
 /// What an SLA warning or breach says.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SlaNotice {
     pub ticket_id: TicketId,
     pub conversation_id: ConversationId,
     pub queue: QueueName,
     /// `first_response` or `resolution`.
-    pub target: &'static str,
+    pub target: router::sla::SlaTarget,
     /// When the target runs (or ran) out.
     #[serde(with = "time::serde::rfc3339")]
     pub due_at: time::OffsetDateTime,

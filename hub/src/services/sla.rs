@@ -486,7 +486,7 @@ impl Sla {
             ticket_id: ticket.id,
             conversation_id: ticket.conversation_id,
             queue: clock.queue.clone(),
-            target: target.as_str(),
+            target,
             due_at,
         };
         if let Some(due) = clock.due_at
