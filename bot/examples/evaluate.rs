@@ -7,7 +7,6 @@
 //! cargo run -p bot --release --example evaluate                  # tuning set
 //! cargo run -p bot --release --example evaluate -- test          # the held-out test set
 //! cargo run -p bot --release --example evaluate -- tuning fit    # refit weights + thresholds
-//! cargo run -p bot --release --example evaluate -- tuning human-cv # classifier, 5-fold CV
 //! cargo run -p bot --release --example evaluate -- tuning misses # list what goes wrong
 //! ```
 //! `SWITCHBOARD_MODEL_DIR` overrides `models/all-MiniLM-L6-v2`.
@@ -20,11 +19,7 @@ use std::time::Instant;
 
 use bot::answerability::{self, FEATURE_NAMES};
 use bot::eval::{Counts, Kind, Outcome, Question, evaluate, parse_questions};
-use bot::human_model::{bundled_examples, intent_examples};
-use bot::{
-    Bot, BotConfig, Decision, HandOverReason, HumanCategory, HumanModel, TurnInput, always_human_cue, asks_for_human,
-    detect_language, starter_intents,
-};
+use bot::{Bot, BotConfig, Decision, HandOverReason, TurnInput, detect_language, starter_intents};
 use knowledge_base::{DocId, Embedder, KnowledgeBase, demo_documents};
 
 fn print_counts(name: &str, c: &Counts) {
@@ -115,154 +110,6 @@ fn fit(bot: &Bot, questions: &[Question]) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// One tuning question's classifier margins (one per embedding weight) under cross-validation.
-struct CvRow<'a> {
-    q: &'a Question,
-    /// Handed over before the classifier (a request for a person or a phrase rule).
-    by_rules: bool,
-    margins: Vec<f32>,
-}
-
-const WEIGHTS: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
-const FOLDS: usize = 5;
-
-/// (missed always-human questions, `answer` questions handed over) at a margin threshold, by the
-/// classifier alone or with the rules and requests for a person.
-fn cv_errors(rows: &[&CvRow<'_>], wi: usize, margin: f32, with_rules: bool) -> (usize, usize) {
-    let (mut missed, mut needless) = (0, 0);
-    for r in rows {
-        if !with_rules && r.q.category.as_deref() == Some("asks_for_human") {
-            continue;
-        }
-        let handed = (with_rules && r.by_rules) || r.margins[wi] >= margin;
-        match r.q.kind {
-            Kind::Human if !handed => missed += 1,
-            Kind::Answer if handed => needless += 1,
-            _ => {}
-        }
-    }
-    (missed, needless)
-}
-
-/// The (weight index, margin) with the lowest cost, 2 × missed + needless, of the classifier
-/// alone: the rules were written from the tuning set (they catch all of it), so only the
-/// classifier's own errors show how it generalises.
-fn choose(rows: &[&CvRow<'_>]) -> (usize, f32, f32) {
-    let mut best = (0, 0.0, f32::MAX);
-    for wi in 0..WEIGHTS.len() {
-        for mi in 0..=60 {
-            let margin = -0.15 + 0.005 * mi as f32;
-            let (missed, needless) = cv_errors(rows, wi, margin, false);
-            let cost = 2.0 * missed as f32 + needless as f32;
-            if cost < best.2 {
-                best = (wi, margin, cost);
-            }
-        }
-    }
-    best
-}
-
-/// K-fold cross-validation of the always-human classifier on a set (only ever the tuning set):
-/// the bundled examples alone, and with the other folds' questions added to them; the weight and
-/// margin are chosen on the other folds and scored on the held-out one.
-fn human_cv(bot: &mut Bot, questions: &[Question], show_misses: bool) -> Result<(), Box<dyn Error>> {
-    let mut bundled = bundled_examples()?;
-    bundled.extend(intent_examples(bot.intents()));
-    let bundled = bot.human_examples(&bundled)?;
-    let labelled: Vec<(String, Option<HumanCategory>)> =
-        questions.iter().map(|q| (q.text.clone(), q.category.as_deref().and_then(HumanCategory::parse))).collect();
-    let own = bot.human_examples(&labelled)?;
-    for with_tuning in [false, true] {
-        let mut rows: Vec<CvRow<'_>> = Vec::new();
-        for fold in 0..FOLDS {
-            let mut bank = bundled.clone();
-            if with_tuning {
-                for (i, (q, e)) in questions.iter().zip(&own).enumerate() {
-                    // Requests for a person are not classifier examples; unanswerable questions
-                    // are not "none" either (a hand-over is right for them).
-                    if i % FOLDS != fold && (q.kind == Kind::Answer || e.category.is_some()) {
-                        bank.push(e.clone());
-                    }
-                }
-            }
-            let model = HumanModel::new(bank, bot.config().human);
-            for (i, (q, e)) in questions.iter().zip(&own).enumerate() {
-                if i % FOLDS != fold {
-                    continue;
-                }
-                let text = q.text.trim();
-                let margins = WEIGHTS.iter().map(|w| model.scores_with(text, e.vector(), *w).margin()).collect();
-                let by_rules = asks_for_human(text) || always_human_cue(text).is_some();
-                rows.push(CvRow { q, by_rules, margins });
-            }
-        }
-        println!(
-            "\n## {FOLDS}-fold cross-validation, examples: bundled{}\n",
-            if with_tuning { " + the other folds' tuning questions" } else { " only" }
-        );
-        println!(
-            "| fold | weight | margin | classifier alone: always-human recall | answer questions handed over | with the rules: always-human recall | answer questions handed over |"
-        );
-        println!("|---|---|---|---|---|---|---|");
-        let mut held_out: Vec<(usize, f32, &CvRow<'_>)> = Vec::new();
-        for fold in 0..FOLDS {
-            let train: Vec<&CvRow<'_>> =
-                rows.iter().enumerate().filter(|(i, _)| i % FOLDS != fold).map(|(_, r)| r).collect();
-            let (wi, margin, _) = choose(&train);
-            let test: Vec<&CvRow<'_>> =
-                rows.iter().enumerate().filter(|(i, _)| i % FOLDS == fold).map(|(_, r)| r).collect();
-            let humans = test.iter().filter(|r| r.q.kind == Kind::Human).count();
-            let categorised = test
-                .iter()
-                .filter(|r| r.q.kind == Kind::Human && r.q.category.as_deref() != Some("asks_for_human"))
-                .count();
-            let answers = test.iter().filter(|r| r.q.kind == Kind::Answer).count();
-            let (missed_alone, needless_alone) = cv_errors(&test, wi, margin, false);
-            let (missed, needless) = cv_errors(&test, wi, margin, true);
-            println!(
-                "| {fold} | {} | {margin:.3} | {}/{categorised} | {needless_alone}/{answers} | {}/{humans} | {needless}/{answers} |",
-                WEIGHTS[wi],
-                categorised - missed_alone,
-                humans - missed
-            );
-            held_out.extend(test.into_iter().map(|r| (wi, margin, r)));
-        }
-        println!("\nheld-out figures per language (each fold scored with the settings chosen on the others):\n");
-        println!(
-            "| language | classifier alone: always-human recall (no requests for a person) | answer questions handed over | with the rules: answer questions handed over |\n|---|---|---|---|"
-        );
-        for lang in ["en", "es", "pt"] {
-            let of: Vec<&(usize, f32, &CvRow<'_>)> =
-                held_out.iter().filter(|(_, _, r)| r.q.language.as_str() == lang).collect();
-            let human = |r: &CvRow<'_>| r.q.kind == Kind::Human && r.q.category.as_deref() != Some("asks_for_human");
-            let humans = of.iter().filter(|(_, _, r)| human(r)).count();
-            let caught = of.iter().filter(|(wi, m, r)| human(r) && r.margins[*wi] >= *m).count();
-            let answers = of.iter().filter(|(_, _, r)| r.q.kind == Kind::Answer).count();
-            let alone = of.iter().filter(|(wi, m, r)| r.q.kind == Kind::Answer && r.margins[*wi] >= *m).count();
-            let needless =
-                of.iter().filter(|(wi, m, r)| r.q.kind == Kind::Answer && (r.by_rules || r.margins[*wi] >= *m)).count();
-            println!("| {lang} | {caught}/{humans} | {alone}/{answers} | {needless}/{answers} |");
-        }
-        if show_misses {
-            for (wi, m, r) in &held_out {
-                let handed = r.margins[*wi] >= *m;
-                let wrong = match r.q.kind {
-                    Kind::Human => !handed && r.q.category.as_deref() != Some("asks_for_human"),
-                    Kind::Answer => handed,
-                    Kind::Unanswerable => false,
-                };
-                if wrong {
-                    println!("- [{}] {:?} ({:?}): margin {:.3}", r.q.language, r.q.text, r.q.kind, r.margins[*wi]);
-                }
-            }
-        }
-        let all: Vec<&CvRow<'_>> = rows.iter().collect();
-        let (wi, margin, cost) = choose(&all);
-        println!("\non all folds: weight {}, margin {margin:.3} (cost {cost})", WEIGHTS[wi]);
-    }
-    Ok(())
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let set = args.first().map_or("tuning", String::as_str);
@@ -286,14 +133,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let embedder = Arc::new(Embedder::load(&dir).map_err(|e| format!("{e} (run scripts/fetch-model)"))?);
     let kb = KnowledgeBase::new(Some(embedder))?;
     kb.upsert_many(docs)?;
-    let mut bot = Bot::new(Arc::new(kb), starter_intents()?, BotConfig::default())?;
+    let bot = Bot::new(Arc::new(kb), starter_intents()?, BotConfig::default())?;
     println!("# Bot evaluation: {} ({} questions)\n", path.display(), questions.len());
-    if args.iter().any(|a| a == "human-cv") {
-        if set == "test" {
-            return Err("nothing is fitted on the test set".into());
-        }
-        return human_cv(&mut bot, &questions, args.iter().any(|a| a == "misses"));
-    }
     if args.iter().any(|a| a == "fit") {
         return fit(&bot, &questions);
     }

@@ -41,16 +41,6 @@ impl HumanCategory {
         }
     }
 
-    /// Every category.
-    pub const ALL: [Self; 6] =
-        [Self::Dispute, Self::Cancellation, Self::Fraud, Self::Complaint, Self::Legal, Self::Vulnerable];
-
-    /// The category of an evaluation set's name (`None` for `asks_for_human` and unknown names).
-    #[must_use]
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
     /// The category name used in the evaluation sets.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

@@ -11,7 +11,6 @@ mod conversation;
 pub mod eval;
 mod feedback;
 mod human;
-pub mod human_model;
 mod intent;
 mod language;
 mod synonyms;
@@ -26,7 +25,6 @@ pub use cluster::{SAME_QUESTION, group_questions};
 pub use conversation::{BotMessage, PastMessage, clarify_text, read_bot_message, rephrase_text};
 pub use feedback::says_unhelpful;
 pub use human::{HumanCategory, HumanCue, always_human_cue};
-pub use human_model::{HumanExample, HumanModel, HumanParams, HumanScores};
 pub use intent::{Intent, IntentMatch, TALK_TO_HUMAN, starter_intents};
 pub use language::detect_language;
 
@@ -64,8 +62,6 @@ pub struct BotConfig {
     pub max_failed_answers: u32,
     /// Search with the articles' words added for customers' words ("gigas" → datos).
     pub synonyms: bool,
-    /// The always-human classifier's settings (nearest written examples).
-    pub human: HumanParams,
 }
 
 impl Default for BotConfig {
@@ -80,7 +76,6 @@ impl Default for BotConfig {
             keyword_intent_threshold: 0.6,
             max_failed_answers: 2,
             synonyms: true,
-            human: HumanParams::default(),
         }
     }
 }
@@ -382,7 +377,6 @@ pub struct Assessment {
 pub struct Bot {
     kb: Arc<KnowledgeBase>,
     intents: intent::CompiledIntents,
-    human: HumanModel,
     config: BotConfig,
     cache: Mutex<EmbedCache>,
 }
@@ -399,71 +393,13 @@ impl Bot {
     /// A bot over a knowledge base with these intents (embedded now when the KB has a model).
     pub fn new(kb: Arc<KnowledgeBase>, intents: Vec<Intent>, config: BotConfig) -> Result<Self, BotError> {
         let intents = intent::CompiledIntents::new(intents, kb.embedder().map(AsRef::as_ref))?;
-        let human = HumanModel::new(Vec::new(), config.human);
-        let mut bot = Self { kb, intents, human, config, cache: Mutex::new(EmbedCache::default()) };
-        bot.rebuild_human_model()?;
-        Ok(bot)
-    }
-
-    /// The always-human classifier over the bundled examples and the intents' examples.
-    fn rebuild_human_model(&mut self) -> Result<(), BotError> {
-        let mut examples = human_model::bundled_examples()?;
-        examples.extend(human_model::intent_examples(self.intents()));
-        self.human = HumanModel::new(self.human_examples(&examples)?, self.config.human);
-        Ok(())
-    }
-
-    /// Always-human examples with their embeddings (of the text searched for them, so a
-    /// message's own search embedding is reused), in one batch.
-    pub fn human_examples(&self, examples: &[(String, Option<HumanCategory>)]) -> Result<Vec<HumanExample>, BotError> {
-        let queries: Vec<String> = examples
-            .iter()
-            .map(|(t, _)| self.query_for(t.trim(), detect_language(t).unwrap_or(Language::En)))
-            .collect();
-        let vectors: Vec<Option<Vec<f32>>> = match self.kb.embedder() {
-            Some(e) => {
-                let texts: Vec<&str> = queries.iter().map(String::as_str).collect();
-                let mut out = Vec::with_capacity(texts.len());
-                for chunk in texts.chunks(32) {
-                    out.extend(e.embed(chunk)?.into_iter().map(Some));
-                }
-                out
-            }
-            None => vec![None; examples.len()],
-        };
-        Ok(examples.iter().zip(vectors).map(|((t, c), v)| HumanExample::new(t.clone(), *c, v)).collect())
-    }
-
-    /// Replaces the always-human classifier (the evaluation's cross-validation).
-    pub fn set_human_model(&mut self, model: HumanModel) {
-        self.human = model;
-    }
-
-    /// The always-human classifier's scores of a message (with this embedding weight).
-    pub fn human_scores(&self, text: &str, language: Language, embedding_weight: f32) -> Result<HumanScores, BotError> {
-        let text = text.trim();
-        let vector = self.embed(&self.query_for(text, language))?;
-        Ok(self.human.scores_with(text, vector.as_deref(), embedding_weight))
-    }
-
-    /// The always-human request in a message: the phrase rules, then (when `classify`) the
-    /// nearest examples.
-    fn human_cue(&self, text: &str, language: Language, classify: bool) -> Result<Option<HumanCue>, BotError> {
-        if let Some(mut cue) = always_human_cue(text) {
-            cue.cue = format!("the message says \"{}\"", cue.cue);
-            return Ok(Some(cue));
-        }
-        if !classify {
-            return Ok(None);
-        }
-        let vector = self.embed(&self.query_for(text, language))?;
-        Ok(self.human.classify(text, vector.as_deref()))
+        Ok(Self { kb, intents, config, cache: Mutex::new(EmbedCache::default()) })
     }
 
     /// Replaces the intents (after a trainer edits them).
     pub fn set_intents(&mut self, intents: Vec<Intent>) -> Result<(), BotError> {
         self.intents = intent::CompiledIntents::new(intents, self.kb.embedder().map(AsRef::as_ref))?;
-        self.rebuild_human_model()
+        Ok(())
     }
 
     #[must_use]
@@ -634,16 +570,13 @@ impl Bot {
         if asks_for_human(text) {
             return Ok(hand(HandOverReason::AskedForHuman, None, None, "the customer asked for a person".into()));
         }
-        // Not for a short reply to the bot ("and in Switzerland?", "still useless"): the
-        // classifier was fitted on first messages, and short texts are near everything.
-        let reply = context.bot_spoke_last && (says_unhelpful(text) || word_count(text) <= 6);
-        if let Some(cue) = self.human_cue(text, language, !reply)? {
+        if let Some(cue) = always_human_cue(text) {
             let name = cue.category.intent();
             return Ok(hand(
                 HandOverReason::AlwaysHuman(name.to_owned()),
                 Some((name, 1.0)),
                 None,
-                format!("{} is always handled by a person ({})", cue.category.as_str(), cue.cue),
+                format!("{} is always handled by a person (the message says \"{}\")", cue.category.as_str(), cue.cue),
             ));
         }
         let own = self.assess(&self.query_for(text, language), language, detected.is_some())?;
