@@ -43,7 +43,7 @@ for (const backend of BACKENDS) {
       await panel.getByLabel(/^Name \(letters/).fill('lisbon');
       await panel.getByLabel(/^Time zone/).fill('Europe/Lisbon');
       await panel.getByRole('button', { name: 'Add a holiday' }).click();
-      await panel.getByLabel('Holiday 1').fill('2026-12-25');
+      await panel.getByLabel('Holiday 1', { exact: true }).fill('2026-12-25');
       // A policy: the general queue, priority 5, first response in 30 minutes, on that calendar,
       // waiting for the customer excluded.
       await panel.getByRole('button', { name: 'Add a policy' }).click();
@@ -51,8 +51,8 @@ for (const backend of BACKENDS) {
       await panel.getByLabel('Priority', { exact: true }).selectOption('5');
       await panel.getByLabel(/^First response target/).fill('30');
       await panel.getByLabel(/^Resolution target/).fill('480');
-      await panel.getByLabel('Business calendar').selectOption('lisbon');
-      await panel.getByLabel('Time waiting for the customer does not count').check();
+      await panel.getByLabel('Business calendar', { exact: true }).selectOption('lisbon');
+      await panel.getByLabel('Time waiting for the customer does not count', { exact: true }).check();
       await panel.getByText('You have changes that are not saved.').waitFor();
       await axe(page, 'sla: draft');
       await shoot(page, `${backend}-sla-draft-1280`);
