@@ -1,7 +1,8 @@
 // The supervisor console: the live wall, agents and skills, routing rules, canned responses, as
 // tabs (the URL's hash names the tab: #wall, #agents, #rules, #canned, #approvals: bill adjustments
 // waiting for a decision and the adjustments report, #incidents: the incident feed,
-// #reports: volume, times and agents over a date range, with charts and tables).
+// #reports: volume, times and agents over a date range, with charts and tables, #sla: the SLA
+// policies and the teams' business calendars).
 
 import { useRef } from 'preact/hooks';
 import type { JSX } from 'preact';
@@ -14,9 +15,10 @@ import { Canned } from './Canned';
 import { Approvals } from './Approvals';
 import { Incidents } from './Incidents';
 import { Reports } from './Reports';
+import { Sla } from './Sla';
 import './supervisor.css';
 
-const TABS = ['wall', 'agents', 'rules', 'canned', 'approvals', 'incidents', 'reports'] as const;
+const TABS = ['wall', 'agents', 'rules', 'canned', 'approvals', 'incidents', 'reports', 'sla'] as const;
 type Tab = (typeof TABS)[number];
 
 const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = {
@@ -27,6 +29,7 @@ const PANELS: Record<Tab, (props: ConsoleProps) => JSX.Element> = {
   approvals: Approvals,
   incidents: Incidents,
   reports: Reports,
+  sla: Sla,
 };
 
 export default function SupervisorConsole(props: ConsoleProps): JSX.Element {
