@@ -33,8 +33,38 @@ export function takeSsoOutcome(): SsoOutcome {
   };
 }
 
+/** The staff page the provider sends the browser back to: this one (the hub takes `/` and
+ * `/<console>` only). */
+export function ssoReturnPage(): string {
+  return /^\/[a-z-]*$/.test(location.pathname) ? location.pathname : '/';
+}
+
 /** Where the sign-in button sends the browser: the hub's start, coming back to this page. */
 export function ssoStartUrl(startUrl: string): string {
-  const page = /^\/[a-z-]*$/.test(location.pathname) ? location.pathname : '/';
-  return `${startUrl}?return_to=${encodeURIComponent(page)}`;
+  return `${startUrl}?return_to=${encodeURIComponent(ssoReturnPage())}`;
+}
+
+/** The name of the step-up pop-up window, and the channel its outcome comes back on. */
+export const STEP_UP_WINDOW = 'switchboard-step-up';
+export const STEP_UP_CHANNEL = 'switchboard-step-up';
+
+/** What the step-up pop-up tells the dialog that opened it. */
+export interface StepUpMessage {
+  type: 'sso_step_up';
+  ok: boolean;
+  error?: SsoError;
+}
+
+/** In the step-up pop-up, back from the provider: tells the dialog and closes. Returns whether
+ * this page is that pop-up (and so shows nothing else). */
+export function finishStepUpPopup(outcome: SsoOutcome): boolean {
+  if (window.name !== STEP_UP_WINDOW || (!outcome.steppedUp && !outcome.error)) return false;
+  const message: StepUpMessage = { type: 'sso_step_up', ok: Boolean(outcome.steppedUp), error: outcome.error };
+  if (typeof BroadcastChannel === 'function') {
+    const channel = new BroadcastChannel(STEP_UP_CHANNEL);
+    channel.postMessage(message);
+    channel.close();
+  }
+  window.close();
+  return true;
 }
