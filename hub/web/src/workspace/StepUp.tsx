@@ -6,15 +6,15 @@
 // Where single sign-on is on, the dialog also offers a fresh sign-in at the identity provider
 // (the only way for staff who have no password here): it runs in a pop-up window, so that the
 // page and the action waiting to be retried stay as they are. The hub's callback brings the
-// pop-up back to a staff page with `#sso_step_up=done` (or `#sso_error=…`), which tells this
-// dialog over a same-origin BroadcastChannel (an identity provider's opener policy may cut
-// `window.opener`) and closes itself.
+// pop-up back to a staff page with `#sso_step_up=done` (or `#sso_error=…`), which, seeing the mark
+// this dialog left in the pop-up's session storage, tells the dialog over a same-origin
+// BroadcastChannel (an identity provider's opener policy may cut `window.opener`) and closes.
 
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { t } from './i18n';
-import { SSO_ERRORS, STEP_UP_CHANNEL, STEP_UP_WINDOW, ssoReturnPage, type SsoError, type StepUpMessage } from './sso';
+import { SSO_ERRORS, STEP_UP_CHANNEL, STEP_UP_WINDOW, markStepUpPopup, ssoReturnPage, type SsoError, type StepUpMessage } from './sso';
 
 interface Methods {
   password: boolean;
@@ -90,6 +90,7 @@ function StepUpDialog({ token, onDone, onCancel }: { token: string; onDone: () =
       setError(t('stepup.popup_blocked'));
       return;
     }
+    markStepUpPopup(popup);
     try {
       const response = await fetch(`/api/v1/auth/sso/start?purpose=step_up&return_to=${encodeURIComponent(ssoReturnPage())}`, {
         headers: { authorization: `Bearer ${token}` },

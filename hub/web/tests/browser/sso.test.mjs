@@ -126,10 +126,11 @@ scopes = ["email", "profile", "groups"]
       await axe(page, 'sso: step-up dialog');
       await shoot(page, `${backend}-sso-step-up-1280`);
       const [popup] = await Promise.all([context.waitForEvent('page'), dialog.getByRole('button', { name: 'Confirm with Test IdP' }).click()]);
+      const closed = popup.waitForEvent('close', { timeout: 60_000 });
       await popup.waitForURL((u) => u.href.startsWith(provider.issuer));
       await signInAtProvider(popup, 'sam.sso');
       // The pop-up reports and closes; the dialog goes away and the save is retried.
-      await popup.waitForEvent('close', { timeout: 30_000 }).catch(() => undefined);
+      await closed;
       await dialog.waitFor({ state: 'detached' });
       await panel.getByText(/^Saved: version 1 is in force/).waitFor();
       const sla = await (await fetch(`${hub.url}/api/v1/sla/policies`, { headers: { authorization: `Bearer ${token}` } })).json();
