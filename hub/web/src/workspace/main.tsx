@@ -7,11 +7,12 @@ import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { Api, exchangeSsoCode, type Agent, type Session } from './api';
 import { SignIn } from './SignIn';
-import { takeSsoOutcome, type SsoError } from './sso';
+import { finishStepUpPopup, takeSsoOutcome, type SsoError } from './sso';
 import { Workspace } from './Workspace';
 import { NotAllowed, Shell } from '../console/Shell';
 import { CONSOLES, CONSOLE_ROLE, consoleOf, hasRole } from '../console/types';
 import { t as shellT } from '../console/i18n';
+import { t } from './i18n';
 import './workspace.css';
 
 const KEY = 'switchboard.staff';
@@ -95,4 +96,8 @@ function App(): JSX.Element {
 }
 
 const root = document.getElementById('app');
-if (root) render(<App />, root);
+// The step-up pop-up, back from the identity provider, only reports to its dialog and closes
+// (should the browser keep it open, it says so).
+if (root && finishStepUpPopup(SSO)) {
+  render(<main id="main"><p role="status">{t(SSO.steppedUp ? 'stepup.popup_done' : 'stepup.popup_failed')}</p></main>, root);
+} else if (root) render(<App />, root);

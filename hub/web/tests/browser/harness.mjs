@@ -53,7 +53,9 @@ export async function hostPage(hubUrl, language = 'es', origin = null) {
 /** Starts the hub on a fresh database; `allowed` are the origins that may embed the chat;
  * `heartbeatSecs` shortens the sockets' heartbeat (the session re-check) from 30 s;
  * `stepUpSecs` shortens how long a sign-in counts as recent for sensitive actions (300 s). */
-export async function startHub(backend, { allowed = [], bot = true, email = false, opensPerMinute = null, heartbeatSecs = null, stepUpSecs = null } = {}) {
+// `port`: listen there (a port taken beforehand, when another server must know the hub's address
+// first); `extra`: more TOML appended to the configuration file.
+export async function startHub(backend, { allowed = [], bot = true, email = false, opensPerMinute = null, heartbeatSecs = null, stepUpSecs = null, port: chosenPort = null, extra = '' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'sb-browser-'));
   let url;
   let schema = null;
@@ -64,7 +66,7 @@ export async function startHub(backend, { allowed = [], bot = true, email = fals
   } else {
     url = `sqlite://${join(dir, 'switchboard.db')}`;
   }
-  const port = await freePort();
+  const port = chosenPort ?? (await freePort());
   const smtpPort = email ? await freePort() : null;
   const modelDir = process.env.SWITCHBOARD_MODEL_DIR ?? join(repo, 'models/all-MiniLM-L6-v2');
   writeFileSync(join(dir, 'switchboard.toml'), `
@@ -88,7 +90,7 @@ enabled = true
 smtp_bind = "127.0.0.1:${smtpPort}"
 addresses = ["${SUPPORT}"]
 from_address = "${SUPPORT}"
-` : ''}`);
+` : ''}${extra}`);
   const log = [];
   const child = spawn(binary(), ['--config', join(dir, 'switchboard.toml'), 'serve', '--bind', `127.0.0.1:${port}`, '--database-url', url], {
     cwd: dir,
