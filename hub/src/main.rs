@@ -254,12 +254,22 @@ async fn import_kb(config: &Config, dir: &std::path::Path, draft: bool) -> anyho
 async fn backfill_reports(config: &Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database.url, &StoreOptions::default()).await?;
     let done = store.backfill_reports().await;
+    let bot = match &done {
+        Ok(_) => Some(store.backfill_bot_reports().await),
+        Err(_) => None,
+    };
     store.close().await;
     match done? {
         Some((conversations, tickets)) => {
             println!("reports backfilled: {conversations} conversations and {tickets} tickets counted");
         }
         None => println!("reports were backfilled before: nothing to do"),
+    }
+    match bot.transpose()?.flatten() {
+        Some((answers, conversations)) => {
+            println!("bot report backfilled: {answers} answers and {conversations} bot conversations counted");
+        }
+        None => println!("the bot report was backfilled before: nothing to do"),
     }
     Ok(())
 }

@@ -42,6 +42,7 @@ pub use routing::{
 };
 pub use store::MAX_CARE_LIST;
 pub use store::MAX_CSAT_COMMENTS;
+pub use store::UnansweredTopic;
 pub use store::{
     AccountChange, AuditFilter, AuditPosition, ConsoleSetting, MAX_CHALLENGE_FAILURES, MfaEnrolment, SipIdentity,
     VoiceCall,

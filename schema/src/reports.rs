@@ -237,6 +237,198 @@ pub struct BenchConversation {
     pub first_response_target_ms: Option<i64>,
 }
 
+/// Why a conversation went from the bot to a person, as the bot report counts it: the bot's
+/// four reasons (its `bot:<reason>` ticket tag), or `Other` (a ticket opened on a conversation
+/// the bot had answered in without the bot deciding it: an agent or supervisor taking it over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HandOverReason {
+    AskedForHuman,
+    LowConfidence,
+    RepeatedFailure,
+    AlwaysHuman,
+    Other,
+}
+
+impl HandOverReason {
+    /// Every reason, in the report's order.
+    pub const ALL: [Self; 5] =
+        [Self::AskedForHuman, Self::LowConfidence, Self::RepeatedFailure, Self::AlwaysHuman, Self::Other];
+
+    /// The reported name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AskedForHuman => "asked_for_human",
+            Self::LowConfidence => "low_confidence",
+            Self::RepeatedFailure => "repeated_failure",
+            Self::AlwaysHuman => "always_human",
+            Self::Other => "other",
+        }
+    }
+
+    /// The bot's reason from a ticket's tags (`bot:<reason>`), if the bot handed it over.
+    #[must_use]
+    pub fn from_tags<'a>(tags: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        tags.into_iter().find_map(|t| match t.strip_prefix("bot:")? {
+            "asked_for_human" => Some(Self::AskedForHuman),
+            "low_confidence" => Some(Self::LowConfidence),
+            "repeated_failure" => Some(Self::RepeatedFailure),
+            "always_human" => Some(Self::AlwaysHuman),
+            _ => None,
+        })
+    }
+}
+
+/// The bot report's counters of one rollup row, in the order of [`BotCounters::COLUMNS`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BotCounters {
+    /// Conversations the bot answered in (bucket: the conversation's start).
+    pub conversations: i64,
+    /// Bot answers (bucket: the answer's time).
+    pub answers: i64,
+    /// Of `conversations`, those handed over to a person (bucket: the conversation's start).
+    pub handed_over: i64,
+    /// Of `conversations`, those whose customer came back within 24 h (bucket: the start).
+    pub returned: i64,
+    /// Hand-overs by reason, in the order of [`HandOverReason::ALL`] (bucket: the hand-over).
+    pub handovers: [i64; 5],
+    /// Trainers' verdicts (bucket: the answer judged).
+    pub verdict_right: i64,
+    pub verdict_wrong: i64,
+    /// Questions put in the trainers' unanswered queue (bucket: when).
+    pub unanswered: i64,
+}
+
+impl BotCounters {
+    /// The stored columns, in the order of [`BotCounters::values`].
+    pub const COLUMNS: [&'static str; 12] = [
+        "conversations",
+        "answers",
+        "handed_over",
+        "returned",
+        "handovers_asked_for_human",
+        "handovers_low_confidence",
+        "handovers_repeated_failure",
+        "handovers_always_human",
+        "handovers_other",
+        "verdict_right",
+        "verdict_wrong",
+        "unanswered",
+    ];
+
+    /// The values, in the order of [`BotCounters::COLUMNS`].
+    #[must_use]
+    pub fn values(&self) -> [i64; 12] {
+        let h = self.handovers;
+        [
+            self.conversations,
+            self.answers,
+            self.handed_over,
+            self.returned,
+            h[0],
+            h[1],
+            h[2],
+            h[3],
+            h[4],
+            self.verdict_right,
+            self.verdict_wrong,
+            self.unanswered,
+        ]
+    }
+
+    /// Built from values in the order of [`BotCounters::COLUMNS`].
+    #[must_use]
+    pub fn from_values(v: [i64; 12]) -> Self {
+        Self {
+            conversations: v[0],
+            answers: v[1],
+            handed_over: v[2],
+            returned: v[3],
+            handovers: [v[4], v[5], v[6], v[7], v[8]],
+            verdict_right: v[9],
+            verdict_wrong: v[10],
+            unanswered: v[11],
+        }
+    }
+
+    /// Adds `other` to these.
+    pub fn add(&mut self, other: &Self) {
+        let mut v = self.values();
+        for (a, b) in v.iter_mut().zip(other.values()) {
+            *a = a.saturating_add(b);
+        }
+        *self = Self::from_values(v);
+    }
+
+    /// Whether every counter is zero.
+    #[must_use]
+    pub fn is_zero(&self) -> bool {
+        self.values().iter().all(|v| *v == 0)
+    }
+
+    /// The hand-overs for `reason`.
+    #[must_use]
+    pub fn handovers_for(&self, reason: HandOverReason) -> i64 {
+        self.handovers[reason as usize]
+    }
+}
+
+/// The bot report's filter: bot traffic has no queue, agent or (kept) tier.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BotFilter {
+    pub channel: Option<String>,
+    pub language: Option<String>,
+}
+
+/// The bot counters of one 15-minute bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BotRollupRow {
+    pub bucket_at: i64,
+    pub counters: BotCounters,
+}
+
+/// A customer coming back this long after a bot answer (or sooner) is a return.
+pub const RETURN_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// In the same conversation, a customer's message this long after the bot's last answer (or
+/// later) is a return; a quicker one is the same exchange going on.
+pub const SAME_CONVERSATION_GAP_MS: i64 = 30 * 60 * 1000;
+
+/// Whether a customer's message at `at` is a return to the bot conversation whose answers were
+/// at `answers` (sorted): the last answer before it is at most 24 h old and, in the same
+/// conversation, at least 30 minutes old.
+#[must_use]
+pub fn returns(answers: &[i64], at: i64, same_conversation: bool) -> bool {
+    let before = answers.partition_point(|a| *a <= at);
+    let Some(last) = before.checked_sub(1).map(|i| answers[i]) else { return false };
+    at - last <= RETURN_WINDOW_MS && (!same_conversation || at - last >= SAME_CONVERSATION_GAP_MS)
+}
+
+/// How many unanswered questions of a range the top topics read at most (the newest).
+pub const TOP_UNANSWERED_SCAN: u32 = 5_000;
+
+/// A question as the top unanswered topics group it: lower case, letters and digits kept,
+/// everything else a single space, trimmed, at most 200 characters.
+#[must_use]
+pub fn normalise_question(text: &str) -> String {
+    let mut out = String::new();
+    let mut space = false;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        } else {
+            space = true;
+        }
+        if out.chars().count() >= 200 {
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +476,32 @@ mod tests {
         assert_eq!((a.resolved, a.conversations, a.handle_ms), (3, 3, 5));
         assert!(!a.is_zero());
         assert!(Counters::default().is_zero());
+    }
+
+    #[test]
+    fn a_return_is_within_a_day_of_the_last_answer_and_half_an_hour_in_the_same_conversation() {
+        let hour = 3_600_000;
+        let answers = [0, hour];
+        assert!(!returns(&answers, -1, false), "before any answer");
+        assert!(returns(&answers, hour + 60_000, false), "another conversation: at once");
+        assert!(!returns(&answers, hour + 60_000, true), "the same exchange going on");
+        assert!(returns(&answers, hour + SAME_CONVERSATION_GAP_MS, true));
+        assert!(returns(&answers, hour + RETURN_WINDOW_MS, false));
+        assert!(!returns(&answers, hour + RETURN_WINDOW_MS + 1, false), "more than a day after the last");
+        assert!(returns(&answers, hour - 1, true), "measured from the answer before it");
+    }
+
+    #[test]
+    fn bot_counters_round_trip_and_reasons_come_from_tags() {
+        let mut a = BotCounters { answers: 2, handovers: [1, 0, 0, 0, 3], ..BotCounters::default() };
+        assert_eq!(BotCounters::from_values(a.values()), a);
+        a.add(&BotCounters { verdict_wrong: 1, handovers: [0, 2, 0, 0, 0], ..BotCounters::default() });
+        assert_eq!(a.handovers_for(HandOverReason::LowConfidence), 2);
+        assert_eq!(a.handovers_for(HandOverReason::Other), 3);
+        assert_eq!(a.verdict_wrong, 1);
+        assert_eq!(HandOverReason::from_tags(["billing", "bot:always_human"]), Some(HandOverReason::AlwaysHuman));
+        assert_eq!(HandOverReason::from_tags(["bot:unheard_of", "x"]), None);
+        assert_eq!(normalise_question("  Where's my   BILL?? "), "where s my bill");
+        assert_eq!(normalise_question("¿Dónde está?"), "dónde está");
     }
 }

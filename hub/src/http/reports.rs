@@ -1,5 +1,6 @@
-//! Reports (supervisor or admin): volume, times and agents over a date range, bucketed in the
-//! operator's time zone, as JSON or CSV (`format=csv` or `Accept: text/csv`).
+//! Reports (supervisor or admin): volume, times, agents and the bot over a date range, bucketed
+//! in the operator's time zone, as JSON or CSV (`format=csv` or `Accept: text/csv`): one handler,
+//! `GET /reports/{kind}`.
 // utoipa's path macro writes `params(T)` as a qualified path.
 #![allow(unused_qualifications)]
 
@@ -16,11 +17,11 @@ use crate::AppState;
 use crate::error::Error;
 use crate::http::auth::Staff;
 use crate::http::views::ErrorBody;
-use crate::services::reports::{Report, ReportKind, ReportParams, to_csv};
+use crate::services::reports::{Report, ReportKind, ReportParams, TopUnanswered, to_csv};
 
 /// Report routes (under `/api/v1`).
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(volume).service(times).service(agents);
+    cfg.service(report);
 }
 
 /// A report's range, zone, buckets and filters.
@@ -39,13 +40,13 @@ pub struct ReportQuery {
     bucket: Option<String>,
     /// Only this channel (`webchat`, `email`, `voice`, …).
     channel: Option<String>,
-    /// Only this queue.
+    /// Only this queue (not for `bot`: 422).
     queue: Option<String>,
-    /// Only this agent (id).
+    /// Only this agent, by id (not for `bot`: 422).
     agent: Option<String>,
     /// Only conversations in this language (`en`, `es`, `pt`).
     language: Option<String>,
-    /// Only customers of this tier.
+    /// Only customers of this tier (not for `bot`: 422).
     tier: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
@@ -70,6 +71,44 @@ pub struct ReportView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     agents: Option<Vec<Map<String, Value>>>,
+    /// The bot report: the most asked unanswered questions of the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_unanswered: Option<TopUnansweredView>,
+}
+
+/// The bot report's top unanswered topics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TopUnansweredView {
+    /// Most asked first: `topic` (the normalised question), `count`, `example` (one wording).
+    #[schema(value_type = Vec<Object>)]
+    topics: Vec<Map<String, Value>>,
+    /// The range held more questions than one report reads (the newest 5,000 are grouped).
+    truncated: bool,
+}
+
+/// Which report (the path's `{kind}`).
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKindParam {
+    /// Conversations, new tickets, resolved, reopened, abandoned, transfers, reopen rate.
+    Volume,
+    /// First response and resolution (mean, median, p90), SLA share, handle time, transfers.
+    Times,
+    /// Per agent: handled, handle time, resolved, first responses; the series sums all agents.
+    Agents,
+    /// The bot: containment, hand-over reasons, verdicts, unanswered questions and top topics.
+    Bot,
+}
+
+impl From<ReportKindParam> for ReportKind {
+    fn from(kind: ReportKindParam) -> Self {
+        match kind {
+            ReportKindParam::Volume => Self::Volume,
+            ReportKindParam::Times => Self::Times,
+            ReportKindParam::Agents => Self::Agents,
+            ReportKindParam::Bot => Self::Bot,
+        }
+    }
 }
 
 fn wants_csv(req: &HttpRequest, query: &ReportQuery) -> Result<bool, Error> {
@@ -83,16 +122,32 @@ fn wants_csv(req: &HttpRequest, query: &ReportQuery) -> Result<bool, Error> {
     Ok(accept.split(',').any(|a| a.trim().starts_with("text/csv")))
 }
 
-async fn answer(
-    state: &AppState,
-    staff: &Staff,
-    req: &HttpRequest,
-    query: ReportQuery,
-    kind: ReportKind,
-    name: &str,
+/// A report (supervisor or admin): `volume`, `times`, `agents` (CSV: one line per agent) or
+/// `bot` (filters: channel and language only). Measures: docs/reports.md.
+#[utoipa::path(
+    params(("kind" = ReportKindParam, Path, example = "volume", description = "volume, times, agents or bot"), ReportQuery),
+    tag = "reports",
+    security(("bearer" = ["supervisor"]), ("bearer" = ["admin"])),
+    responses(
+        (status = 200, body = ReportView, description = "JSON, or CSV (`text/csv`) with `format=csv` or `Accept: text/csv`"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 400, description = "no such report (`invalid_path`)", body = ErrorBody),
+        (status = 422, description = "a parameter does not check (`field` names it): range, zone, bucket count, filter", body = ErrorBody)
+    )
+)]
+#[get("/reports/{kind}")]
+pub async fn report(
+    state: web::Data<AppState>,
+    staff: Staff,
+    req: HttpRequest,
+    kind: web::Path<ReportKindParam>,
+    query: Query<ReportQuery>,
 ) -> Result<HttpResponse, Error> {
     staff.require_any(&[Role::Supervisor, Role::Admin])?;
-    let csv = wants_csv(req, &query)?;
+    let kind = ReportKind::from(kind.into_inner());
+    let query = query.into_inner();
+    let csv = wants_csv(&req, &query)?;
     let params = ReportParams {
         from: query.from,
         to: query.to,
@@ -108,7 +163,7 @@ async fn answer(
     if csv {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
-            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")))
+            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.csv\"", kind.as_str())))
             .body(to_csv(&report)));
     }
     Ok(HttpResponse::Ok().json(ReportView {
@@ -119,74 +174,8 @@ async fn answer(
         series: report.series,
         totals: report.totals,
         agents: report.agents,
+        top_unanswered: report
+            .top_unanswered
+            .map(|TopUnanswered { topics, truncated }| TopUnansweredView { topics, truncated }),
     }))
-}
-
-/// Volume: conversations, new tickets, resolved, reopened, abandoned, transfers, reopen rate
-/// (supervisor or admin).
-#[utoipa::path(
-    params(ReportQuery),
-    tag = "reports",
-    security(("bearer" = ["supervisor"]), ("bearer" = ["admin"])),
-    responses(
-        (status = 200, body = ReportView, description = "JSON, or CSV (`text/csv`) with `format=csv` or `Accept: text/csv`"),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 422, description = "a parameter does not check (`field` names it): range, zone, bucket count, filter", body = ErrorBody)
-    )
-)]
-#[get("/reports/volume")]
-pub async fn volume(
-    state: web::Data<AppState>,
-    staff: Staff,
-    req: HttpRequest,
-    query: Query<ReportQuery>,
-) -> Result<HttpResponse, Error> {
-    answer(&state, &staff, &req, query.into_inner(), ReportKind::Volume, "volume").await
-}
-
-/// Times: first response and resolution (mean, median, p90), share within the queue's
-/// first-response target, handle time, transfers (supervisor or admin).
-#[utoipa::path(
-    params(ReportQuery),
-    tag = "reports",
-    security(("bearer" = ["supervisor"]), ("bearer" = ["admin"])),
-    responses(
-        (status = 200, body = ReportView, description = "JSON, or CSV (`text/csv`) with `format=csv` or `Accept: text/csv`"),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 422, description = "a parameter does not check (`field` names it)", body = ErrorBody)
-    )
-)]
-#[get("/reports/times")]
-pub async fn times(
-    state: web::Data<AppState>,
-    staff: Staff,
-    req: HttpRequest,
-    query: Query<ReportQuery>,
-) -> Result<HttpResponse, Error> {
-    answer(&state, &staff, &req, query.into_inner(), ReportKind::Times, "times").await
-}
-
-/// Agents: per agent, tickets handled, handle time, resolved, first responses; the series sums
-/// all agents (supervisor or admin). CSV: one line per agent.
-#[utoipa::path(
-    params(ReportQuery),
-    tag = "reports",
-    security(("bearer" = ["supervisor"]), ("bearer" = ["admin"])),
-    responses(
-        (status = 200, body = ReportView, description = "JSON, or CSV (`text/csv`) with `format=csv` or `Accept: text/csv`"),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 422, description = "a parameter does not check (`field` names it)", body = ErrorBody)
-    )
-)]
-#[get("/reports/agents")]
-pub async fn agents(
-    state: web::Data<AppState>,
-    staff: Staff,
-    req: HttpRequest,
-    query: Query<ReportQuery>,
-) -> Result<HttpResponse, Error> {
-    answer(&state, &staff, &req, query.into_inner(), ReportKind::Agents, "agents").await
 }

@@ -1,6 +1,8 @@
-//! Reports for supervisors: volume, times and agents over a date range, bucketed by hour, day or
-//! week in the operator's time zone (DST included, with `jiff`'s bundled time-zone database),
-//! read from the store's 15-minute rollups (never from the raw rows), as JSON or CSV.
+//! Reports for supervisors: volume, times, agents and the bot over a date range, bucketed by
+//! hour, day or week in the operator's time zone (DST included, with `jiff`'s bundled time-zone
+//! database), read from the store's 15-minute rollups (never from the raw rows), as JSON or CSV.
+//! The bot report adds two bounded indexed reads: the conversations still pending containment
+//! (the last 24 h) and the top unanswered topics (the range's newest questions, with a limit).
 //!
 //! Every measure is defined in docs/reports.md.
 
@@ -9,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
-use schema::reports::{BUCKET_MS, Counters, DurationMeasure, ReportFilter, quantile_ms};
+use schema::reports::{
+    BUCKET_MS, BotCounters, BotFilter, Counters, DurationMeasure, HandOverReason, ReportFilter, quantile_ms,
+};
 use schema::{Channel, CustomerTier, Language, QueueName, Store};
 use serde_json::{Map, Value, json};
 
@@ -23,12 +27,29 @@ pub const MAX_BUCKETS: usize = 2_500;
 /// The longest value of a filter, in bytes.
 const MAX_FILTER: usize = 100;
 
+/// How many topics the bot report's top unanswered list has.
+pub const TOP_TOPICS: usize = 10;
+
 /// Which report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportKind {
     Volume,
     Times,
     Agents,
+    Bot,
+}
+
+impl ReportKind {
+    /// Its name in the URL (`/reports/{kind}`) and the CSV file.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Volume => "volume",
+            Self::Times => "times",
+            Self::Agents => "agents",
+            Self::Bot => "bot",
+        }
+    }
 }
 
 /// A bucket's width.
@@ -87,6 +108,17 @@ pub struct Report {
     pub totals: Map<String, Value>,
     /// The agents report only: one row per agent with `agent_id`, `name` and the measures.
     pub agents: Option<Vec<Map<String, Value>>>,
+    /// The bot report only: the most asked unanswered questions of the range.
+    pub top_unanswered: Option<TopUnanswered>,
+}
+
+/// The bot report's top unanswered topics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopUnanswered {
+    /// Most asked first: `topic` (the normalised question), `count`, `example` (one wording).
+    pub topics: Vec<Map<String, Value>>,
+    /// The range held more questions than one report reads (the newest are grouped).
+    pub truncated: bool,
 }
 
 /// The reports service.
@@ -250,6 +282,7 @@ fn measures(kind: ReportKind, c: &Counters, h: Option<&Histograms>) -> Map<Strin
             m.insert("handle_time_mean_s".into(), mean_seconds(c.handle_ms, c.handled));
             m.insert("transfers".into(), json!(c.transfers));
         }
+        ReportKind::Bot => {}
         ReportKind::Agents => {
             m.insert("handled".into(), json!(c.handled));
             m.insert("handle_time_s".into(), seconds(c.handle_ms));
@@ -276,8 +309,17 @@ impl Reports {
     }
 }
 
-/// Checks a request; `tz` and `tz_name` are the default zone.
-fn check(p: ReportParams, tz: &TimeZone, tz_name: &str, now: Timestamp) -> Result<Request, Error> {
+/// Checks a request for `kind`; `tz` and `tz_name` are the default zone. The bot report refuses
+/// the queue, agent and tier filters: bot traffic has no queue or agent, and its rollups keep no
+/// tier.
+fn check(kind: ReportKind, p: ReportParams, tz: &TimeZone, tz_name: &str, now: Timestamp) -> Result<Request, Error> {
+    if kind == ReportKind::Bot {
+        for (field, value) in [("queue", &p.queue), ("agent", &p.agent), ("tier", &p.tier)] {
+            if value.as_ref().is_some_and(|v| !v.is_empty()) {
+                return Err(Error::invalid(field, "not a filter of the bot report (only channel and language)"));
+            }
+        }
+    }
     let (tz, tz_name) = match p.tz.filter(|t| !t.is_empty()) {
         Some(name) => {
             (zone(&name).ok_or_else(|| Error::invalid("tz", "an IANA time zone such as Europe/Madrid"))?, name)
@@ -325,7 +367,10 @@ impl Reports {
     /// # Errors
     /// A parameter that does not check (422), or the store fails.
     pub async fn report(&self, kind: ReportKind, params: ReportParams, now: Timestamp) -> Result<Report, Error> {
-        let req = check(params, &self.tz, &self.tz_name, now)?;
+        if kind == ReportKind::Bot {
+            return self.bot_report(params, now).await;
+        }
+        let req = check(kind, params, &self.tz, &self.tz_name, now)?;
         let starts = boundaries(req.from, req.to, &req.tz, req.width)?;
         // Rollups hold whole quarter hours: the range is read from the quarter hour holding `from`
         // to the one holding `to` (exclusive).
@@ -370,6 +415,7 @@ impl Reports {
             series,
             totals: measures(kind, &totals, Some(&total_histograms)),
             agents,
+            top_unanswered: None,
         })
     }
 
@@ -399,6 +445,88 @@ impl Reports {
                 row
             })
             .collect())
+    }
+}
+
+/// The bot report's measures from summed counters and the conversations still pending.
+fn bot_measures(c: &BotCounters, pending: i64) -> Map<String, Value> {
+    let mut m = Map::new();
+    let contained = (c.conversations - c.handed_over - c.returned - pending).max(0);
+    m.insert("conversations".into(), json!(c.conversations));
+    m.insert("answers".into(), json!(c.answers));
+    m.insert("handed_over".into(), json!(c.handed_over));
+    m.insert("returned".into(), json!(c.returned));
+    m.insert("pending".into(), json!(pending));
+    m.insert("contained".into(), json!(contained));
+    m.insert("containment_rate".into(), ratio(contained, contained + c.handed_over + c.returned));
+    m.insert("handovers".into(), json!(c.handovers.iter().sum::<i64>()));
+    for reason in HandOverReason::ALL {
+        m.insert(format!("handovers_{}", reason.as_str()), json!(c.handovers_for(reason)));
+    }
+    m.insert("verdict_right".into(), json!(c.verdict_right));
+    m.insert("verdict_wrong".into(), json!(c.verdict_wrong));
+    m.insert("right_rate".into(), ratio(c.verdict_right, c.verdict_right + c.verdict_wrong));
+    m.insert("unanswered".into(), json!(c.unanswered));
+    m
+}
+
+impl Reports {
+    /// The bot report: rollups per bucket, the conversations still pending containment at
+    /// `now`, and the top unanswered topics of the range.
+    async fn bot_report(&self, params: ReportParams, now: Timestamp) -> Result<Report, Error> {
+        let req = check(ReportKind::Bot, params, &self.tz, &self.tz_name, now)?;
+        let starts = boundaries(req.from, req.to, &req.tz, req.width)?;
+        let from_ms = schema::reports::bucket_of(ms(req.from));
+        let to_ms = schema::reports::bucket_of(ms(req.to) + BUCKET_MS - 1);
+        let slot = |bucket_at: i64| starts.partition_point(|s| *s <= bucket_at).checked_sub(1);
+        let filter = BotFilter { channel: req.filter.channel.clone(), language: req.filter.language.clone() };
+        let mut counters = vec![BotCounters::default(); starts.len()];
+        let mut totals = BotCounters::default();
+        for row in self.store.bot_rollups(from_ms, to_ms, &filter).await? {
+            if let Some(i) = slot(row.bucket_at) {
+                counters[i].add(&row.counters);
+            }
+            totals.add(&row.counters);
+        }
+        let mut pending = vec![0_i64; starts.len()];
+        let mut total_pending = 0;
+        for (bucket_at, n) in self.store.bot_pending(from_ms, to_ms, &filter, ms(now)).await? {
+            if let Some(i) = slot(bucket_at) {
+                pending[i] += n;
+            }
+            total_pending += n;
+        }
+        let series = starts
+            .iter()
+            .zip(counters.iter().zip(&pending))
+            .map(|(start, (c, p))| {
+                let mut point = Map::new();
+                point.insert("start".into(), json!(rfc3339(*start, &req.tz)));
+                point.extend(bot_measures(c, *p));
+                point
+            })
+            .collect();
+        let (topics, truncated) = self.store.top_unanswered(from_ms, to_ms, &filter, TOP_TOPICS).await?;
+        let topics = topics
+            .into_iter()
+            .map(|t| {
+                let mut row = Map::new();
+                row.insert("topic".into(), json!(t.topic));
+                row.insert("count".into(), json!(t.count));
+                row.insert("example".into(), json!(t.example));
+                row
+            })
+            .collect();
+        Ok(Report {
+            from: rfc3339(ms(req.from), &req.tz),
+            to: rfc3339(ms(req.to), &req.tz),
+            tz: req.tz_name,
+            bucket: req.width.as_str(),
+            series,
+            totals: bot_measures(&totals, total_pending),
+            agents: None,
+            top_unanswered: Some(TopUnanswered { topics, truncated }),
+        })
     }
 }
 
@@ -480,8 +608,10 @@ mod tests {
     #[test]
     fn bad_parameters_are_refused_with_their_field() {
         let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
-        let field = |p: ReportParams| check(p, &madrid(), "Europe/Madrid", now).unwrap_err().field().map(str::to_owned);
-        let ok = check(ReportParams::default(), &madrid(), "Europe/Madrid", now).unwrap();
+        let field = |p: ReportParams| {
+            check(ReportKind::Times, p, &madrid(), "Europe/Madrid", now).unwrap_err().field().map(str::to_owned)
+        };
+        let ok = check(ReportKind::Times, ReportParams::default(), &madrid(), "Europe/Madrid", now).unwrap();
         assert_eq!((ok.to, ok.width, ok.tz_name.as_str()), (now, BucketWidth::Day, "Europe/Madrid"));
         let p = |f: fn(&mut ReportParams)| {
             let mut p = ReportParams::default();
@@ -501,8 +631,28 @@ mod tests {
             p.from = Some("2026-01-01".into());
             p.bucket = Some("hour".into());
         });
-        let req = check(hourly, &madrid(), "Europe/Madrid", now).unwrap();
+        let req = check(ReportKind::Times, hourly, &madrid(), "Europe/Madrid", now).unwrap();
         assert!(boundaries(req.from, req.to, &req.tz, req.width).is_err());
+    }
+
+    #[test]
+    fn the_bot_report_refuses_the_filters_bot_traffic_lacks() {
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        for (field, p) in [
+            ("queue", ReportParams { queue: Some("general".into()), ..ReportParams::default() }),
+            (
+                "agent",
+                ReportParams { agent: Some("0190d5f0-0000-7000-8000-000000000000".into()), ..ReportParams::default() },
+            ),
+            ("tier", ReportParams { tier: Some("vip".into()), ..ReportParams::default() }),
+        ] {
+            let err = check(ReportKind::Bot, p.clone(), &madrid(), "Europe/Madrid", now).unwrap_err();
+            assert_eq!(err.field(), Some(field));
+            assert!(check(ReportKind::Volume, p, &madrid(), "Europe/Madrid", now).is_ok(), "{field}");
+        }
+        let p =
+            ReportParams { channel: Some("webchat".into()), language: Some("en".into()), ..ReportParams::default() };
+        assert!(check(ReportKind::Bot, p, &madrid(), "Europe/Madrid", now).is_ok());
     }
 
     #[test]

@@ -58,7 +58,12 @@ pub(super) enum Began {
     Raced,
 }
 
-pub(super) async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
+pub(super) async fn append_in(
+    conn: &mut AnyConnection,
+    backend: super::Backend,
+    new: &NewMessage,
+    now: i64,
+) -> Result<Step> {
     let conv_id = new.conversation_id.to_string();
     let channel_id = new.channel_message_id.as_ref().map(|c| c.as_str().to_owned());
     let author_id = new.author_id.map(|a| a.to_string());
@@ -131,6 +136,9 @@ pub(super) async fn append_in(conn: &mut AnyConnection, new: &NewMessage, now: i
     if new.author == AuthorKind::Agent {
         super::reports::agent_replied(conn, &conv_id, author_id.as_deref(), now).await?;
     }
+    if new.author == AuthorKind::Customer {
+        super::bot_reports::customer_wrote(conn, backend, &conversation.customer_id.to_string(), &conv_id, now).await?;
+    }
     let message = Message {
         id,
         conversation_id: new.conversation_id,
@@ -187,7 +195,7 @@ impl Store {
     pub(super) async fn begin_append(&self, new: &NewMessage) -> Result<Began> {
         let mut tx = self.write.begin().await?;
         let now = now_ms();
-        match append_in(&mut tx, new, now).await? {
+        match append_in(&mut tx, self.backend, new, now).await? {
             Step::Inserted(appended) => Ok(Began::Open(tx, appended, now)),
             Step::Duplicate(message) => {
                 tx.rollback().await?;
@@ -279,7 +287,7 @@ async fn write_batch(store: &Store, batch: &[Job]) -> Result<Vec<Step>> {
     let now = now_ms();
     let mut steps = Vec::with_capacity(batch.len());
     for job in batch {
-        let step = append_in(&mut tx, &job.new, now).await?;
+        let step = append_in(&mut tx, store.backend, &job.new, now).await?;
         if matches!(step, Step::Raced) {
             // Only one writer exists on SQLite, so this cannot happen; if it does, roll back.
             return Err(StoreError::Conflict("concurrent writer on SQLite".into()));

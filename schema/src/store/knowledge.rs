@@ -300,9 +300,13 @@ impl Store {
     /// # Errors
     /// A database failure.
     pub async fn record_bot_answer(&self, answer: &BotAnswer) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO bot_answers ({ANSWER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, $8, 0) \
-             ON CONFLICT (message_id) DO NOTHING"
+        let mut tx = self.write.begin().await?;
+        let conversation = answer.conversation_id.to_string();
+        // The conversation first, as every writer of it takes it (PostgreSQL).
+        super::bot_reports::lock_conversation(&mut tx, self.backend, &conversation).await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO bot_answers ({ANSWER_COLUMNS}, counted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, $8, 0, 1) ON CONFLICT (message_id) DO NOTHING"
         ))
         .bind(answer.message_id.to_string())
         .bind(answer.conversation_id.to_string())
@@ -312,8 +316,14 @@ impl Store {
         .bind(answer.document_id.to_string())
         .bind(answer.confidence)
         .bind(super::ms(answer.created_at))
-        .execute(&self.write)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            super::bot_reports::answer_recorded(&mut tx, self.backend, &conversation, super::ms(answer.created_at))
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -360,6 +370,14 @@ impl Store {
     pub async fn judge_bot_answer(&self, message_id: MessageId, verdict: Verdict, by: AgentId) -> Result<BotAnswer> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
+        let lock = if self.backend == super::Backend::Postgres { " FOR UPDATE" } else { "" };
+        let before = sqlx::query(&format!(
+            "SELECT conversation_id, verdict, counted, created_at FROM bot_answers WHERE message_id = $1{lock}"
+        ))
+        .bind(message_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound { what: "bot answer" })?;
         let row = sqlx::query(&format!(
             "UPDATE bot_answers SET verdict = $2, judged_by = $3, judged_at = $4 WHERE message_id = $1 \
              RETURNING {ANSWER_COLUMNS}"
@@ -372,6 +390,16 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound { what: "bot answer" })?;
         let answer = answer_from_row(&row)?;
+        if before.try_get::<i64, _>("counted")? == 1 {
+            super::bot_reports::verdict_changed(
+                &mut tx,
+                &before.try_get::<String, _>("conversation_id")?,
+                before.try_get("created_at")?,
+                before.try_get::<Option<String>, _>("verdict")?.as_deref(),
+                verdict.as_str(),
+            )
+            .await?;
+        }
         if verdict == Verdict::Wrong {
             // The customer's question is the message the answer replied to; the queue is keyed
             // by that message, so judging twice queues it once.
@@ -691,7 +719,7 @@ async fn insert_unanswered(
     reason: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(&format!(
+    let inserted = sqlx::query(&format!(
         "INSERT INTO bot_unanswered ({UNANSWERED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7, NULL) \
          ON CONFLICT (message_id) DO NOTHING"
     ))
@@ -703,7 +731,11 @@ async fn insert_unanswered(
     .bind(reason)
     .bind(at)
     .execute(&mut **tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        super::bot_reports::unanswered_recorded(&mut **tx, &conversation_id.to_string(), at).await?;
+    }
     Ok(())
 }
 

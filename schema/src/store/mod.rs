@@ -23,6 +23,8 @@ mod accounts;
 pub use accounts::{AccountChange, ConsoleSetting};
 mod append;
 mod audit;
+mod bot_reports;
+pub use bot_reports::UnansweredTopic;
 mod bss;
 pub use audit::{AuditFilter, AuditPosition};
 pub use bss::{BssKind, BssRecord, BssTx, MAX_BSS_LIST};

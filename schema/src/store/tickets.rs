@@ -194,6 +194,15 @@ impl Store {
         update_conversation(&mut tx, ticket.conversation_id, conversation, ms(ticket.updated_at)).await?;
         reports::ticket_created(&mut tx, &ticket.id.to_string(), &report_state(ticket, None), ms(ticket.created_at))
             .await?;
+        let tags: Vec<&str> = ticket.tags.iter().map(String::as_str).collect();
+        super::bot_reports::ticket_opened(
+            &mut tx,
+            self.backend,
+            &ticket.conversation_id.to_string(),
+            &tags,
+            ms(ticket.created_at),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -239,9 +239,7 @@ POST   /api/v1/conversations/{id}/diagnostics             agent supervisor admin
 # Customer satisfaction.
 GET    /api/v1/reports/csat                               supervisor admin
 # Issue 18: reports from the rollups.
-GET    /api/v1/reports/volume                             supervisor admin
-GET    /api/v1/reports/times                              supervisor admin
-GET    /api/v1/reports/agents                             supervisor admin
+GET    /api/v1/reports/{kind}                             supervisor admin
 ";
 
 /// Operations that end the caller's session: asked with a session of its own, signed in for it.

@@ -1,26 +1,29 @@
 //! Reports: figures from the rollups checked against a recount of the raw rows (tickets, their
-//! history, messages, conversations) after traffic through the hub; time-zone buckets across
-//! Madrid's DST change; roles, CSV and bad parameters.
+//! history, messages, conversations; the bot's answers, verdicts, unanswered questions) after
+//! traffic through the hub; time-zone buckets across Madrid's DST change; roles, CSV and bad
+//! parameters.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use schema::reports::{bin_value_ms, duration_bin};
+use schema::reports::{RETURN_WINDOW_MS, bin_value_ms, duration_bin, normalise_question, returns};
 use schema::{
     Actor, Channel, ConversationStatus, NewCustomer, Priority, QueueName, Store, StoreOptions, Ticket, TicketEvent,
     TicketId, TicketStatus,
 };
 use serde_json::{Value, json};
 use sqlx::Row;
-use tests::{ADMIN, ANA, BRUNO, Backend, TestApp, TestDb, both_backends, spawn_app_with, test_config};
+use tests::{ADMIN, ANA, BRUNO, Backend, TINA, TestApp, TestDb, both_backends, spawn_app_with, test_config};
 use time::OffsetDateTime;
 
+use crate::bot::{ask, bot_app};
 use crate::poll_until;
 
 both_backends!(
     figures_match_a_recount_of_the_raw_rows,
     buckets_follow_the_time_zone_across_the_dst_change,
     reports_are_for_supervisors_and_refuse_bad_parameters,
+    bot_figures_match_a_recount_of_the_raw_rows,
 );
 
 fn rules() -> Value {
@@ -559,4 +562,302 @@ async fn reports_are_for_supervisors_and_refuse_bad_parameters(backend: Backend)
     }
     let (status, _) = app.get("/api/v1/reports/times?colour=blue", &admin).await;
     assert!(status == 400 || status == 422, "unknown parameters are refused: {status}");
+}
+
+/// What the bot report's recount finds in the raw rows (docs/reports.md, "Bot").
+#[derive(Debug, Default)]
+struct BotRecount {
+    conversations: i64,
+    answers: i64,
+    handed_over: i64,
+    returned: i64,
+    pending: i64,
+    contained: i64,
+    /// By reason: asked_for_human, low_confidence, repeated_failure, always_human, other.
+    handovers: BTreeMap<String, i64>,
+    right: i64,
+    wrong: i64,
+    unanswered: i64,
+    /// Normalised question → how many.
+    topics: BTreeMap<String, i64>,
+}
+
+/// Recomputes the bot report from `bot_answers`, `bot_unanswered`, `tickets`, `messages` and
+/// `conversations`, by the definitions (not the rollups' bookkeeping columns).
+async fn bot_recount(app: &TestApp, now_ms: i64) -> BotRecount {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&app.db.url).await.unwrap();
+    let mut r = BotRecount::default();
+    let mut answers: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for a in sqlx::query("SELECT conversation_id, created_at, verdict FROM bot_answers ORDER BY created_at")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    {
+        r.answers += 1;
+        match a.get::<Option<String>, _>("verdict").as_deref() {
+            Some("right") => r.right += 1,
+            Some("wrong") => r.wrong += 1,
+            _ => {}
+        }
+        answers.entry(a.get("conversation_id")).or_default().push(a.get("created_at"));
+    }
+    for u in sqlx::query("SELECT question FROM bot_unanswered").fetch_all(&pool).await.unwrap() {
+        r.unanswered += 1;
+        *r.topics.entry(normalise_question(&u.get::<String, _>("question"))).or_default() += 1;
+    }
+    for t in sqlx::query("SELECT conversation_id, tags, created_at FROM tickets").fetch_all(&pool).await.unwrap() {
+        let tags: Vec<String> = serde_json::from_str(&t.get::<String, _>("tags")).unwrap();
+        let at: i64 = t.get("created_at");
+        let reason = tags.iter().find_map(|t| t.strip_prefix("bot:").map(str::to_owned)).or_else(|| {
+            answers.get(&t.get::<String, _>("conversation_id")).filter(|a| a[0] <= at).map(|_| "other".to_owned())
+        });
+        if let Some(reason) = reason {
+            *r.handovers.entry(reason).or_default() += 1;
+        }
+    }
+    for (conversation, times) in &answers {
+        r.conversations += 1;
+        let first = times[0];
+        let handed: Option<i64> =
+            sqlx::query("SELECT MIN(created_at) AS at FROM tickets WHERE conversation_id = $1 AND created_at >= $2")
+                .bind(conversation)
+                .bind(first)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get("at");
+        let customer: String = sqlx::query("SELECT customer_id FROM conversations WHERE id = $1")
+            .bind(conversation)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get("customer_id");
+        let came_back = sqlx::query(
+            "SELECT m.conversation_id, m.created_at FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE c.customer_id = $1 AND m.author = 'customer' ORDER BY m.created_at",
+        )
+        .bind(&customer)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| (m.get::<String, _>("conversation_id"), m.get::<i64, _>("created_at")))
+        .find(|(c, at)| *at >= first && returns(times, *at, c == conversation))
+        .map(|(_, at)| at);
+        match (handed, came_back) {
+            (Some(h), Some(b)) if b < h => r.returned += 1,
+            (Some(_), _) => r.handed_over += 1,
+            (None, Some(_)) => r.returned += 1,
+            (None, None) if times[times.len() - 1] > now_ms - RETURN_WINDOW_MS => r.pending += 1,
+            (None, None) => r.contained += 1,
+        }
+    }
+    r
+}
+
+/// A web chat session: (visitor token, conversation id, customer id).
+async fn session(app: &TestApp, language: &str) -> (String, String, String) {
+    let res = app
+        .http
+        .post(app.url("/api/v1/webchat/sessions"))
+        .json(&json!({"name": "Chris Customer", "language": language}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let s = |k: &str| body[k].as_str().unwrap().to_owned();
+    (s("token"), s("conversation_id"), s("customer_id"))
+}
+
+/// The bot report's totals over `range`, in two zones and with filters, against the recount.
+async fn check_bot_report(app: &TestApp, bruno: &str, r: &BotRecount, range: &str) {
+    for tz in ["UTC", "Asia/Kathmandu"] {
+        let (status, bot) = app.get(&format!("/api/v1/reports/bot?{range}&tz={tz}&bucket=hour"), bruno).await;
+        assert_eq!(status, 200, "{bot}");
+        let t = &bot["totals"];
+        let want = [
+            ("conversations", r.conversations),
+            ("answers", r.answers),
+            ("handed_over", r.handed_over),
+            ("returned", r.returned),
+            ("pending", r.pending),
+            ("contained", r.contained),
+            ("verdict_right", r.right),
+            ("verdict_wrong", r.wrong),
+            ("unanswered", r.unanswered),
+            ("handovers", r.handovers.values().sum()),
+        ];
+        for (measure, n) in want {
+            assert_eq!(t[measure], n, "{measure} in {tz}: {bot} {r:?}");
+            let summed: i64 = bot["series"].as_array().unwrap().iter().map(|p| p[measure].as_i64().unwrap()).sum();
+            assert_eq!(summed, n, "{measure}: the series adds up to the totals in {tz}");
+        }
+        for reason in ["asked_for_human", "low_confidence", "repeated_failure", "always_human", "other"] {
+            assert_eq!(
+                t[format!("handovers_{reason}")],
+                r.handovers.get(reason).copied().unwrap_or(0),
+                "{reason}: {bot}"
+            );
+        }
+        let decided = r.contained + r.handed_over + r.returned;
+        #[allow(clippy::cast_precision_loss)]
+        let rate = if decided == 0 {
+            Value::Null
+        } else {
+            json!(((r.contained as f64 / decided as f64) * 10_000.0).round() / 10_000.0)
+        };
+        assert_eq!(t["containment_rate"], rate, "{bot}");
+        // The top topics: most asked first, the counts of the recount.
+        let topics = bot["top_unanswered"]["topics"].as_array().unwrap();
+        assert_eq!(topics.len(), r.topics.len().min(10), "{bot}");
+        for topic in topics {
+            assert_eq!(topic["count"], r.topics[topic["topic"].as_str().unwrap()], "{topic}");
+        }
+        assert_eq!(bot["top_unanswered"]["truncated"], false);
+    }
+    // Filters: the one language and channel of the traffic hold it all; another holds nothing.
+    let (_, en) = app.get(&format!("/api/v1/reports/bot?{range}&channel=webchat&language=en"), bruno).await;
+    assert_eq!(en["totals"]["answers"], r.answers, "{en}");
+    assert_eq!(en["totals"]["conversations"], r.conversations, "{en}");
+    let (_, es) = app.get(&format!("/api/v1/reports/bot?{range}&language=es"), bruno).await;
+    assert_eq!((es["totals"]["answers"].as_i64(), es["totals"]["unanswered"].as_i64()), (Some(0), Some(0)), "{es}");
+    assert!(es["top_unanswered"]["topics"].as_array().unwrap().is_empty(), "{es}");
+    let (_, email) = app.get(&format!("/api/v1/reports/bot?{range}&channel=email"), bruno).await;
+    assert_eq!(email["totals"]["conversations"], 0, "{email}");
+}
+
+async fn bot_figures_match_a_recount_of_the_raw_rows(backend: Backend) {
+    let app = bot_app(backend).await;
+    let bruno = app.login(BRUNO).await;
+    let tina = app.login(TINA).await;
+    let roaming = "how do I turn on roaming?";
+    let answered = |m: &Value| {
+        assert!(m["text"].as_str().unwrap().to_lowercase().contains("roaming"), "{m}");
+        m["id"].as_str().unwrap().to_owned()
+    };
+
+    // A: asks twice in a row, answered twice (the second within 30 minutes: no return).
+    let (visitor, a, _) = session(&app, "en").await;
+    let mut ws = app.customer_socket(&visitor, None).await;
+    let a1 = answered(&ask(&mut ws, "a1", roaming).await);
+    answered(&ask(&mut ws, "a2", roaming).await);
+    // B: answered, then a refund: a person always handles those.
+    let (visitor, _, _) = session(&app, "en").await;
+    let mut ws = app.customer_socket(&visitor, None).await;
+    let b1 = answered(&ask(&mut ws, "b1", roaming).await);
+    let reply = ask(&mut ws, "b2", "I want a refund for last month").await;
+    assert!(reply["text"].as_str().unwrap().contains("connecting you with an agent"), "{reply}");
+    // C: asks for a person at once (no bot answer: a hand-over, not a bot conversation).
+    let (visitor, _, _) = session(&app, "en").await;
+    let mut ws = app.customer_socket(&visitor, None).await;
+    let reply = ask(&mut ws, "c1", "agent please").await;
+    assert!(reply["text"].as_str().unwrap().contains("connecting you with an agent"), "{reply}");
+    // D: nothing in the knowledge base: a clarifying question, then a hand-over; queued twice.
+    for (i, question) in
+        ["Do you sell refurbished Nokia 3310 phones?", "do you sell REFURBISHED nokia 3310 phones"].iter().enumerate()
+    {
+        let (visitor, _, _) = session(&app, "en").await;
+        let mut ws = app.customer_socket(&visitor, None).await;
+        ask(&mut ws, &format!("d{i}"), question).await;
+        ask(&mut ws, &format!("d{i}b"), "no").await;
+    }
+    // E: answered, then a supervisor takes it over (a hand-over the bot did not decide).
+    let (visitor, e, _) = session(&app, "en").await;
+    let mut ws = app.customer_socket(&visitor, None).await;
+    answered(&ask(&mut ws, "e1", roaming).await);
+    let (status, ticket) = app.post(&format!("/api/v1/conversations/{e}/handover"), &bruno, &json!({})).await;
+    assert_eq!(status, 201, "{ticket}");
+    // F: answered; the same customer comes back in a new chat (staff merge the two customers
+    // before the first message there): F returned.
+    let (visitor, _, f_customer) = session(&app, "en").await;
+    let mut ws = app.customer_socket(&visitor, None).await;
+    answered(&ask(&mut ws, "f1", roaming).await);
+    let (visitor, _, g_customer) = session(&app, "en").await;
+    let (status, merged) =
+        app.post(&format!("/api/v1/customers/{f_customer}/merge"), &bruno, &json!({"from": g_customer})).await;
+    assert_eq!(status, 200, "{merged}");
+    let mut ws = app.customer_socket(&visitor, None).await;
+    answered(&ask(&mut ws, "g1", roaming).await);
+
+    // Trainers judge: A's answer right, then wrong (the count moves); B's right.
+    for (answer, verdict) in [(&a1, "right"), (&b1, "right"), (&a1, "wrong")] {
+        let (status, judged) =
+            app.put(&format!("/api/v1/bot/answers/{answer}/verdict"), &tina, &json!({"verdict": verdict})).await;
+        assert_eq!(status, 200, "{judged}");
+    }
+
+    // A happened more than a day ago (its rows moved back 25 hours): contained, not pending.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&app.db.url).await.unwrap();
+    let day = 25 * 3_600_000_i64;
+    for sql in [
+        "UPDATE conversations SET created_at = created_at - $2, bot_first_answer_at = bot_first_answer_at - $2, \
+         bot_last_answer_at = bot_last_answer_at - $2 WHERE id = $1",
+        "UPDATE messages SET created_at = created_at - $2 WHERE conversation_id = $1",
+        "UPDATE bot_answers SET created_at = created_at - $2 WHERE conversation_id = $1",
+    ] {
+        sqlx::query(sql).bind(&a).bind(day).execute(&pool).await.unwrap();
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let r = bot_recount(&app, now.unix_timestamp() * 1000).await;
+    // The traffic did what it was meant to.
+    assert_eq!((r.conversations, r.returned, r.contained), (5, 1, 1), "{r:?}");
+    assert!(r.handed_over >= 2 && r.pending >= 1, "{r:?}");
+    assert_eq!((r.right, r.wrong), (1, 1), "{r:?}");
+    assert!(r.handovers.get("always_human") >= Some(&1), "{r:?}");
+    assert!(r.handovers.get("asked_for_human") >= Some(&1), "{r:?}");
+    assert_eq!(r.handovers.get("other"), Some(&1), "{r:?}");
+    assert_eq!(r.topics.get("do you sell refurbished nokia 3310 phones"), Some(&2), "{r:?}");
+    let fmt = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let range = format!("from={}&to={}", fmt(now - time::Duration::hours(27)), fmt(now + time::Duration::hours(1)));
+    check_bot_report(&app, &bruno, &r, &range).await;
+
+    // Bot traffic has no queue, agent or tier: those filters are refused.
+    for (query, field) in [("queue=general", "queue"), ("tier=gold", "tier"), ("agent=x", "agent")] {
+        let (status, body) = app.get(&format!("/api/v1/reports/bot?{query}"), &bruno).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (422, Some(field)), "{query}: {body}");
+    }
+    let (status, body) = app.get("/api/v1/reports/hourly", &bruno).await;
+    assert_eq!(status, 400, "{body}");
+    // CSV: a line per bucket.
+    let res = app
+        .http
+        .get(app.url(&format!("/api/v1/reports/bot?{range}&bucket=day&format=csv")))
+        .bearer_auth(&bruno)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("bot.csv"));
+    let csv = res.text().await.unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.split(',').any(|h| h == "start") && header.contains("containment_rate"), "{csv}");
+    assert!((2..=3).contains(&(csv.lines().count() - 1)), "{csv}");
+
+    // A store from before the bot rollups: the backfill counts it all, once, to the same figures.
+    sqlx::query("DELETE FROM bot_rollups").execute(&pool).await.unwrap();
+    sqlx::query(
+        "UPDATE conversations SET bot_first_answer_at = NULL, bot_last_answer_at = NULL, bot_outcome = NULL, \
+         bot_outcome_at = NULL",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE bot_answers SET counted = 0").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE settings SET value = $1 WHERE key = 'reports.bot_counted_since'")
+        .bind(((now + time::Duration::hours(1)).unix_timestamp() * 1000).to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, empty) = app.get(&format!("/api/v1/reports/bot?{range}"), &bruno).await;
+    assert_eq!(empty["totals"]["answers"], 0, "{empty}");
+    let store =
+        Store::connect(&app.db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
+    let counted = store.backfill_bot_reports().await.unwrap();
+    assert_eq!(counted, Some((u64::try_from(r.answers).unwrap(), 5)));
+    check_bot_report(&app, &bruno, &r, &range).await;
+    assert_eq!(store.backfill_bot_reports().await.unwrap(), None, "once only");
 }

@@ -1,6 +1,6 @@
-// The supervisor console's reports tab: volume, response and resolution times, agents (and CSAT
-// when the hub serves it) over a date range, bucketed by hour, day or week in a time zone,
-// filtered by channel, queue, agent, language and tier. Each report is a chart (readable without
+// The supervisor console's reports tab: volume, response and resolution times, agents, the bot
+// (and CSAT when the hub serves it) over a date range, bucketed by hour, day or week in a time
+// zone, filtered by channel, queue, agent, language and tier (the bot: channel and language). Each report is a chart (readable without
 // colour) and a data table with every figure (what a screen reader reads); a CSV export of the
 // same query. The figures come from `GET /api/v1/reports/{kind}` (docs/reports.md).
 
@@ -11,7 +11,7 @@ import { currentLang } from '../shared/lang';
 import { BarChart, LineChart, type ChartSeries } from './Chart';
 import { t } from './i18n';
 
-export const REPORT_KINDS = ['volume', 'times', 'agents'] as const;
+export const REPORT_KINDS = ['volume', 'times', 'agents', 'bot'] as const;
 type Kind = (typeof REPORT_KINDS)[number];
 
 type Point = { start: string } & Record<string, number | null | string>;
@@ -28,13 +28,20 @@ interface Report {
   series: Point[];
   totals: Record<string, number | null>;
   agents?: AgentRow[];
+  top_unanswered?: { topics: { topic: string; count: number; example: string }[]; truncated: boolean };
 }
+
+/** The filters that do not apply to the bot report (bot traffic has no queue or agent). */
+const NOT_FOR_BOT = ['queue', 'agent', 'tier'];
+/** The bot's hand-over reasons, the stacked chart's parts. */
+const HANDOVER_REASONS = ['asked_for_human', 'low_confidence', 'repeated_failure', 'always_human', 'other'];
 
 /** The measures each report shows in its table, in order, and how each is formatted. */
 const COLUMNS: Record<Kind, string[]> = {
   volume: ['conversations', 'new', 'resolved', 'reopened', 'abandoned', 'transfers', 'reopen_rate'],
   times: ['first_responses', 'first_response_median_s', 'first_response_p90_s', 'within_sla', 'resolved', 'resolution_median_s', 'resolution_p90_s', 'handled', 'handle_time_mean_s', 'transfers'],
   agents: ['handled', 'handle_time_mean_s', 'resolved', 'first_responses', 'first_response_mean_s', 'transfers'],
+  bot: ['conversations', 'answers', 'contained', 'pending', 'handed_over', 'returned', 'containment_rate', 'handovers', 'verdict_right', 'verdict_wrong', 'right_rate', 'unanswered'],
 };
 
 const CHANNELS = ['webchat', 'email', 'voice', 'whatsapp', 'messenger', 'telegram'];
@@ -45,7 +52,7 @@ function isDuration(measure: string): boolean {
   return measure.endsWith('_s');
 }
 function isShare(measure: string): boolean {
-  return measure === 'within_sla' || measure === 'reopen_rate';
+  return measure === 'within_sla' || measure === 'reopen_rate' || measure === 'containment_rate' || measure === 'right_rate';
 }
 
 /** A duration in seconds as the figure a person reads: "45 s", "3 min 20 s", "2 h 5 min". */
@@ -106,7 +113,7 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
 
   const query = (format?: string) => {
     const q = new URLSearchParams({ from, to, tz, bucket });
-    for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+    for (const [k, v] of Object.entries(filters)) if (v && !(kind === 'bot' && NOT_FOR_BOT.includes(k))) q.set(k, v);
     if (format) q.set('format', format);
     return q.toString();
   };
@@ -181,13 +188,16 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
         <fieldset>
           <legend>{t('reports.filters')}</legend>
           {select('channel', CHANNELS.map((c) => [c, t(`reports.channel.${c}`)]))}
-          <p class="report-field">
-            <label for="report-f-queue">{t('reports.filter.queue')}</label>
-            <input id="report-f-queue" type="text" value={filters.queue ?? ''} onInput={setFilter('queue')} />
-          </p>
-          {select('agent', agents.map((a) => [a.id, a.name]))}
+          {kind !== 'bot' && (
+            <p class="report-field">
+              <label for="report-f-queue">{t('reports.filter.queue')}</label>
+              <input id="report-f-queue" type="text" value={filters.queue ?? ''} onInput={setFilter('queue')} />
+            </p>
+          )}
+          {kind !== 'bot' && select('agent', agents.map((a) => [a.id, a.name]))}
           {select('language', LANGUAGES.map((l) => [l, t(`reports.language.${l}`)]))}
-          {select('tier', TIERS.map((x) => [x, t(`reports.tier.${x}`)]))}
+          {kind !== 'bot' && select('tier', TIERS.map((x) => [x, t(`reports.tier.${x}`)]))}
+          {kind === 'bot' && <p class="muted" id="report-bot-filters">{t('reports.bot.filters')}</p>}
         </fieldset>
         <div class="buttons">
           <button type="submit" class="primary" disabled={busy}>{t('reports.show')}</button>
@@ -228,6 +238,11 @@ function ReportView({ report, kind, lang }: { report: Report; kind: Kind; lang: 
         <BarChart title={t('reports.chart.agents')} labels={report.agents.map((a) => a.name ?? a.agent_id.slice(-8))}
           series={[{ key: 'handled', label: t('reports.m.handled'), values: report.agents.map((a) => (typeof a.handled === 'number' ? a.handled : null)) }]} format={count} />
       )}
+      {kind === 'bot' && (
+        <BarChart title={t('reports.chart.bot')} labels={labels} stacked
+          series={seriesOf(HANDOVER_REASONS.map((r) => `handovers_${r}`))} format={count} />
+      )}
+      {kind === 'bot' && <BotTables report={report} labels={labels} lang={lang} />}
       {kind === 'agents' ? <AgentTable rows={report.agents ?? []} lang={lang} /> : (
         <div class="table-wrap">
           <table class="grid" data-testid="report-table">
@@ -276,5 +291,57 @@ function AgentTable({ rows, lang }: { rows: AgentRow[]; lang: string }): JSX.Ele
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** The bot report's hand-over reasons per period (the stacked chart's figures) and its top
+ * unanswered questions. */
+function BotTables({ report, labels, lang }: { report: Report; labels: string[]; lang: string }): JSX.Element {
+  const reasons = HANDOVER_REASONS.map((r) => `handovers_${r}`);
+  const topics = report.top_unanswered?.topics ?? [];
+  return (
+    <>
+      <div class="table-wrap">
+        <table class="grid" data-testid="report-handovers">
+          <caption>{t('reports.bot.handovers_table')}</caption>
+          <thead>
+            <tr>
+              <th scope="col">{t(`reports.bucket.${report.bucket}`)}</th>
+              {reasons.map((m) => <th key={m} scope="col" class="num">{t(`reports.m.${m}`)}</th>)}
+            </tr>
+          </thead>
+          <tbody>
+            {report.series.map((p, i) => (
+              <tr key={p.start}>
+                <th scope="row"><time dateTime={p.start}>{labels[i]}</time></th>
+                {reasons.map((m) => <td key={m} class="num">{formatValue(m, p[m], lang)}</td>)}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <h4 id="report-topics-title">{t('reports.bot.topics')}</h4>
+      {topics.length === 0 ? <p class="muted">{t('reports.bot.no_topics')}</p> : (
+        <div class="table-wrap">
+          <table class="grid" data-testid="report-topics" aria-labelledby="report-topics-title">
+            <thead>
+              <tr>
+                <th scope="col">{t('reports.bot.topic')}</th>
+                <th scope="col" class="num">{t('reports.bot.asked')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {topics.map((x) => (
+                <tr key={x.topic}>
+                  <th scope="row">{x.example}</th>
+                  <td class="num">{new Intl.NumberFormat(lang).format(x.count)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {report.top_unanswered?.truncated && <p class="muted">{t('reports.bot.truncated')}</p>}
+    </>
   );
 }

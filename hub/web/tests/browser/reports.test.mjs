@@ -1,7 +1,8 @@
 // The supervisor's reports tab, in Chromium against the real hub on SQLite and PostgreSQL: traffic
-// made through the API (customers writing, an agent answering and resolving) shows up in the
-// volume, times and agents reports; the figures on the page are the API's; the charts carry a
-// name and every figure is in a table; the CSV export downloads; axe-core finds nothing.
+// made through the API (customers writing, an agent answering and resolving; customers asking
+// the bot) shows up in the volume, times, agents and bot reports; the figures on the page are the
+// API's; the charts carry a name and every figure is in a table; the CSV export downloads;
+// axe-core finds nothing.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -110,6 +111,90 @@ for (const backend of BACKENDS) {
       await panel.getByRole('button', { name: 'Show report' }).click();
       await panel.getByRole('alert').waitFor();
       await context.close();
+    });
+
+    test('the bot report: stacked hand-over reasons, containment, verdicts, top unanswered', async () => {
+      const botHub = await startHub(backend, { bot: true });
+      try {
+        const bruno = await apiLogin(botHub.url, 'bruno@demo.switchboard.local');
+        // One customer gets an answer, one asks for a person, one asks what nobody wrote about
+        // (written from a page on the hub's own origin, as the widget would).
+        const customerContext = await browser.newContext();
+        const customer = await customerContext.newPage();
+        await customer.goto(`${botHub.url}/supervisor`);
+        const chat = (text) => customer.evaluate(async (text) => {
+          const r = await fetch('/api/v1/webchat/sessions', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ name: 'Kim', language: 'en' }),
+          });
+          const { token } = await r.json();
+          const ws = new WebSocket(`${location.origin.replace('http', 'ws')}/ws/webchat?token=${encodeURIComponent(token)}`);
+          const said = await new Promise((resolve, reject) => {
+            ws.onerror = () => reject(new Error('socket refused'));
+            ws.onmessage = (m) => {
+              const frame = JSON.parse(m.data);
+              if (frame.type === 'message' && frame.message?.author === 'bot') resolve(frame.message);
+            };
+            ws.onopen = () => ws.send(JSON.stringify({ type: 'message', client_id: 'k1', text }));
+          });
+          ws.close();
+          return said;
+        }, text);
+        const answer = await chat('how do I turn on roaming?');
+        assert.match(answer.text.toLowerCase(), /roaming/);
+        await chat('agent please');
+        await chat('Do you sell refurbished Nokia 3310 phones?');
+        await customerContext.close();
+
+        const tz = 'Europe/Madrid';
+        const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB', timezoneId: tz });
+        const page = await context.newPage();
+        await openConsole(page, botHub.url, '/supervisor#reports', 'bruno@demo.switchboard.local');
+        const panel = page.getByRole('tabpanel');
+        await panel.getByRole('heading', { name: 'Reports' }).waitFor();
+        await panel.getByLabel('Report', { exact: true }).selectOption('bot');
+        // Queue, agent and tier do not apply to the bot: the form leaves them out and says why.
+        assert.equal(await panel.getByLabel('Queue').count(), 0);
+        await panel.getByText(/do not apply to the bot/).waitFor();
+        await panel.getByRole('button', { name: 'Show report' }).click();
+        const view = panel.getByTestId('report-bot');
+        await view.waitFor();
+
+        const from = await panel.getByLabel('From').inputValue();
+        const to = await panel.getByLabel('To (included)').inputValue();
+        const res = await fetch(`${botHub.url}/api/v1/reports/bot?from=${from}&to=${to}&tz=${encodeURIComponent(tz)}&bucket=day`, {
+          headers: { authorization: `Bearer ${bruno}` },
+        });
+        assert.equal(res.status, 200);
+        const bot = await res.json();
+        assert.ok(bot.totals.answers >= 1 && bot.totals.handovers_asked_for_human >= 1 && bot.totals.unanswered >= 1, JSON.stringify(bot.totals));
+        const totals = view.getByTestId('report-totals');
+        const totalOf = async (label) => (await totals.locator('div').filter({ has: page.locator('dt', { hasText: new RegExp(`^${label}$`) }) }).locator('dd').textContent()).trim();
+        assert.equal(await totalOf('Bot answers'), String(bot.totals.answers));
+        assert.equal(await totalOf('Conversations'), String(bot.totals.conversations));
+        assert.equal(await totalOf('Pending \\(under 24 h\\)'), String(bot.totals.pending));
+        assert.equal(await totalOf('Hand-overs'), String(bot.totals.handovers));
+        assert.equal(await totalOf('Unanswered questions'), String(bot.totals.unanswered));
+        // The stacked chart is one named image with a legend; its figures are in a captioned table.
+        await view.getByRole('img', { name: /^Hand-overs to people per period, stacked by reason/ }).waitFor();
+        assert.equal(await view.locator('.chart-legend li').count(), 5);
+        const reasons = view.getByRole('table', { name: 'Hand-overs per period by reason' });
+        assert.equal(await reasons.locator('tbody tr').count(), bot.series.length);
+        const asked = bot.series.reduce((n, p) => n + p.handovers_asked_for_human, 0);
+        const column = await reasons.locator('tbody tr td:nth-of-type(1)').allTextContents();
+        assert.equal(column.reduce((n, v) => n + Number(v), 0), asked);
+        // The top unanswered questions, as the API lists them.
+        const topics = view.getByRole('table', { name: 'Most asked unanswered questions' });
+        const rows = topics.locator('tbody tr');
+        assert.equal(await rows.count(), bot.top_unanswered.topics.length);
+        assert.equal((await rows.first().locator('th').textContent()).trim(), bot.top_unanswered.topics[0].example);
+        await axe(page, 'reports: bot');
+        await shoot(page, `${backend}-reports-bot-1280`);
+        await context.close();
+      } finally {
+        await botHub.stop();
+      }
     });
   });
 }
