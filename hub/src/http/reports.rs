@@ -47,6 +47,9 @@ pub struct ReportQuery {
     language: Option<String>,
     /// Only customers of this tier.
     tier: Option<String>,
+    /// Only agent-attributed measures of this team's members (as members were at each
+    /// 15-minute bucket); a team nobody was ever in is refused (422).
+    team: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
 }
@@ -66,7 +69,7 @@ pub struct ReportView {
     /// The measures over the whole range.
     #[schema(value_type = Object)]
     totals: Map<String, Value>,
-    /// The agents report: one row per agent (`agent_id`, `name`, measures).
+    /// The agents report: one row per agent (`agent_id`, `name`, `team`, measures).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     agents: Option<Vec<Map<String, Value>>>,
@@ -103,6 +106,7 @@ async fn answer(
         agent: query.agent,
         language: query.language,
         tier: query.tier,
+        team: query.team,
     };
     let report: Report = state.reports.report(kind, params, jiff::Timestamp::now()).await?;
     if csv {
@@ -168,8 +172,8 @@ pub async fn times(
     answer(&state, &staff, &req, query.into_inner(), ReportKind::Times, "times").await
 }
 
-/// Agents: per agent, tickets handled, handle time, resolved, first responses; the series sums
-/// all agents (supervisor or admin). CSV: one line per agent.
+/// Agents: per agent, tickets handled, handle time, resolved, first responses, presence times and
+/// occupancy; the series sums all agents (supervisor or admin). CSV: one line per agent.
 #[utoipa::path(
     params(ReportQuery),
     tag = "reports",
