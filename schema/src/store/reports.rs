@@ -563,7 +563,7 @@ impl Store {
                 q.fetch_all(&self.read).await?
             }
         };
-        rows.iter().map(|row| duration_row(row)).collect()
+        rows.iter().map(duration_row).collect()
     }
 
     /// How many rows the rollups hold: every dimension, and the one-dimension slices (the
