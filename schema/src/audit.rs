@@ -46,6 +46,7 @@ name_enum!(
         SessionsEnded => "account.sessions_ended",
         RoutingProfileChanged => "account.routing_changed",
         SipIdentityChanged => "account.sip_changed",
+        TeamChanged => "account.team_changed",
         PresenceChanged => "agent.presence_changed",
         CustomerRead => "customer.read",
         CustomerHistoryRead => "customer.history_read",

@@ -63,5 +63,5 @@ pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
 pub use values::{
     AuthorKind, Channel, ChannelMessageId, ConversationStatus, CustomerTier, DeliveryStatus, DisplayName, DocumentKind,
     DocumentStatus, EmailAddress, IntentName, Language, MessageText, Presence, Priority, QueueName, Role, SkillLevel,
-    SkillName, TicketStatus, ValidationError, Verdict,
+    SkillName, TeamName, TicketStatus, ValidationError, Verdict,
 };

@@ -217,6 +217,94 @@ pub struct DurationRow {
     pub n: i64,
 }
 
+/// Time an agent spent in each presence that counts, in milliseconds (offline is not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PresenceTimes {
+    pub available_ms: i64,
+    pub busy_ms: i64,
+    pub away_ms: i64,
+}
+
+impl PresenceTimes {
+    /// `ms` spent in `presence` (nothing for offline).
+    #[must_use]
+    pub fn of(presence: crate::Presence, ms: i64) -> Self {
+        match presence {
+            crate::Presence::Available => Self { available_ms: ms, ..Self::default() },
+            crate::Presence::Busy => Self { busy_ms: ms, ..Self::default() },
+            crate::Presence::Away => Self { away_ms: ms, ..Self::default() },
+            crate::Presence::Offline => Self::default(),
+        }
+    }
+
+    /// Adds `other` to these.
+    pub fn add(&mut self, other: &Self) {
+        self.available_ms = self.available_ms.saturating_add(other.available_ms);
+        self.busy_ms = self.busy_ms.saturating_add(other.busy_ms);
+        self.away_ms = self.away_ms.saturating_add(other.away_ms);
+    }
+
+    /// Time signed in and not away (available or busy): occupancy's denominator.
+    #[must_use]
+    pub fn staffed_ms(&self) -> i64 {
+        self.available_ms.saturating_add(self.busy_ms)
+    }
+
+    /// Whether nothing was counted.
+    #[must_use]
+    pub fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// `[from_ms, to_ms)` cut at 15-minute boundaries: each bucket it touches with the milliseconds
+/// of the interval inside it, oldest first (nothing when `to_ms <= from_ms`).
+#[must_use]
+pub fn split_by_bucket(from_ms: i64, to_ms: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut at = from_ms;
+    while at < to_ms {
+        let bucket = bucket_of(at);
+        let end = (bucket + BUCKET_MS).min(to_ms);
+        out.push((bucket, end - at));
+        at = end;
+    }
+    out
+}
+
+/// One agent's presence times in one 15-minute bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresenceRow {
+    pub bucket_at: i64,
+    pub agent_id: String,
+    pub times: PresenceTimes,
+}
+
+/// An agent's presence interval still open: its presence since `since` (ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenPresence {
+    pub agent_id: String,
+    pub presence: crate::Presence,
+    pub since: i64,
+}
+
+/// One stretch of an agent's membership of a team, in whole 15-minute buckets:
+/// `[from_ms, to_ms)`, `to_ms` `None` for the current one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamStretch {
+    pub agent_id: String,
+    pub from_ms: i64,
+    pub to_ms: Option<i64>,
+}
+
+impl TeamStretch {
+    /// Whether the stretch covers the bucket starting at `bucket_at`.
+    #[must_use]
+    pub fn covers(&self, bucket_at: i64) -> bool {
+        self.from_ms <= bucket_at && self.to_ms.is_none_or(|to| bucket_at < to)
+    }
+}
+
 /// One handled conversation for the reports benchmark's bulk loader
 /// ([`crate::Store::bench_load`]): created at `at_ms`, handed over at once, first answered,
 /// held and resolved by `agent`.
@@ -466,6 +554,26 @@ mod tests {
         assert_eq!(bucket_of(BUCKET_MS - 1), 0);
         assert_eq!(bucket_of(BUCKET_MS), BUCKET_MS);
         assert_eq!(bucket_of(-1), -BUCKET_MS);
+    }
+
+    #[test]
+    fn intervals_split_exactly_at_bucket_boundaries() {
+        assert_eq!(split_by_bucket(10, 10), []);
+        assert_eq!(split_by_bucket(10, 5), []);
+        assert_eq!(split_by_bucket(1000, 2000), [(0, 1000)]);
+        let from = BUCKET_MS - 60_000;
+        let to = 3 * BUCKET_MS + 30_000;
+        let parts = split_by_bucket(from, to);
+        assert_eq!(parts, [(0, 60_000), (BUCKET_MS, BUCKET_MS), (2 * BUCKET_MS, BUCKET_MS), (3 * BUCKET_MS, 30_000)]);
+        assert_eq!(parts.iter().map(|p| p.1).sum::<i64>(), to - from);
+        assert_eq!(split_by_bucket(BUCKET_MS, 2 * BUCKET_MS), [(BUCKET_MS, BUCKET_MS)]);
+        let mut t = PresenceTimes::of(crate::Presence::Busy, 5);
+        t.add(&PresenceTimes::of(crate::Presence::Available, 7));
+        assert!(PresenceTimes::of(crate::Presence::Offline, 9).is_zero());
+        assert_eq!((t.staffed_ms(), t.away_ms), (12, 0));
+        let stretch = TeamStretch { agent_id: "a".into(), from_ms: BUCKET_MS, to_ms: Some(3 * BUCKET_MS) };
+        assert!(!stretch.covers(0) && stretch.covers(BUCKET_MS) && stretch.covers(2 * BUCKET_MS));
+        assert!(!stretch.covers(3 * BUCKET_MS));
     }
 
     #[test]

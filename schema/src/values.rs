@@ -457,6 +457,10 @@ routing_name_type!(
     /// A bot intent: `billing_question`, `talk_to_human`.
     IntentName, "intent"
 );
+routing_name_type!(
+    /// A team of agents (at most one per agent): `billing-north`, `care_es`.
+    TeamName, "team"
+);
 
 macro_rules! bounded_number {
     ($(#[$doc:meta])* $name:ident, $field:literal, $min:literal ..= $max:literal) => {

@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(reset_password)
         .service(revoke_sessions)
         .service(reset_mfa)
+        .service(set_team)
         .service(get_profile)
         .service(set_profile)
         .service(set_presence)
@@ -49,6 +50,8 @@ pub struct StaffView {
     name: schema::DisplayName,
     /// `available`, `busy`, `away` or `offline`.
     presence: Presence,
+    /// The team they are in, if any (reports filter by it).
+    team: Option<schema::TeamName>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     account: Option<AccountView>,
 }
@@ -68,11 +71,18 @@ pub struct AccountView {
 }
 
 impl StaffView {
-    fn admin(agent: schema::Agent, presence: Presence, sessions: u32, mfa_enrolled: bool) -> Self {
+    fn admin(
+        agent: schema::Agent,
+        presence: Presence,
+        team: Option<schema::TeamName>,
+        sessions: u32,
+        mfa_enrolled: bool,
+    ) -> Self {
         Self {
             id: agent.id,
             name: agent.name,
             presence,
+            team,
             account: Some(AccountView {
                 email: agent.email,
                 roles: agent.roles,
@@ -100,18 +110,22 @@ pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpRespon
     } else {
         None
     };
+    let mut teams = state.accounts.teams().await?;
     let agents: Vec<StaffView> = state
         .tickets
         .directory(caller)
         .await?
         .into_iter()
-        .map(|(agent, presence)| match &sessions {
-            Some((counts, enrolled)) => {
-                let n = counts.get(&agent.id).copied().unwrap_or(0);
-                let mfa = enrolled.contains(&agent.id);
-                StaffView::admin(agent, presence, n, mfa)
+        .map(|(agent, presence)| {
+            let team = teams.remove(&agent.id);
+            match &sessions {
+                Some((counts, enrolled)) => {
+                    let n = counts.get(&agent.id).copied().unwrap_or(0);
+                    let mfa = enrolled.contains(&agent.id);
+                    StaffView::admin(agent, presence, team, n, mfa)
+                }
+                None => StaffView { id: agent.id, name: agent.name, presence, team, account: None },
             }
-            None => StaffView { id: agent.id, name: agent.name, presence, account: None },
         })
         .collect();
     Ok(HttpResponse::Ok().json(agents))
@@ -183,7 +197,8 @@ async fn account_view(state: &AppState, agent: schema::Agent) -> Result<StaffVie
     let presence = state.routing.presence(agent.id).await;
     let sessions = state.accounts.session_counts().await?.get(&agent.id).copied().unwrap_or(0);
     let mfa = state.sessions.mfa().enrolled(agent.id).await?;
-    Ok(StaffView::admin(agent, presence, sessions, mfa))
+    let team = state.accounts.teams().await?.remove(&agent.id);
+    Ok(StaffView::admin(agent, presence, team, sessions, mfa))
 }
 
 /// Replaces a staff member's roles (admin). Refused with 409 when no active admin would be left.
@@ -397,6 +412,44 @@ pub async fn reset_mfa(
 }
 
 // ---- routing profiles and presence ------------------------------------------------------------
+
+/// A staff member's team.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamBody {
+    /// A team name (lower-case letters, digits, `-` and `_`, at most 50); `null` or empty: no
+    /// team. A new name makes a new team.
+    team: Option<String>,
+}
+
+/// Puts a staff member in a team, or in none (admin). An agent is in at most one team; reports
+/// count each 15-minute bucket for the team the agent was in then (docs/reports.md, "Teams").
+#[utoipa::path(
+    tag = "staff",
+    security(("bearer" = ["admin"])),
+    params(("id" = AgentId, Path, description = "the staff member")),
+    request_body = TeamBody,
+    responses(
+        (status = 200, body = StaffView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "not a team name", body = ErrorBody)
+    )
+)]
+#[put("/agents/{id}/team")]
+pub async fn set_team(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<AgentId>,
+    body: web::Json<TeamBody>,
+) -> Result<HttpResponse, Error> {
+    let admin = staff.require(Role::Admin)?;
+    let (before, agent, after) = state.accounts.set_team(admin, *id, body.team.as_deref()).await?;
+    let change = Event::new(AuditAction::TeamChanged).change(&json!({"team": before}), &json!({"team": after}));
+    state.audit.record(&staff.actor(), change.target(TargetKind::Agent, agent.id)).await?;
+    Ok(HttpResponse::Ok().json(account_view(&state, agent).await?))
+}
 
 /// An agent's routing profile.
 #[derive(Debug, Deserialize, ToSchema)]

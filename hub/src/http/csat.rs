@@ -157,7 +157,7 @@ fn query(q: &CsatQuery) -> Result<(ReportQuery, String, &'static str), Error> {
         _ => return Err(Error::invalid("bucket", "hour, day or week")),
     };
     if q.team.is_some() {
-        return Err(Error::invalid("team", "teams are not defined on this hub"));
+        return Err(Error::invalid("team", "the CSAT report does not filter by team yet"));
     }
     let queue = q.queue.as_deref().map(str::parse::<QueueName>).transpose()?;
     let limit = crate::http::page_size(q.limit, "limit")?;

@@ -48,6 +48,9 @@ pub struct ReportQuery {
     language: Option<String>,
     /// Only customers of this tier (not for `bot`: 422).
     tier: Option<String>,
+    /// Only agent-attributed measures of this team's members (as members were at each
+    /// 15-minute bucket); a team nobody was ever in is refused (422).
+    team: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
 }
@@ -67,7 +70,7 @@ pub struct ReportView {
     /// The measures over the whole range.
     #[schema(value_type = Object)]
     totals: Map<String, Value>,
-    /// The agents report: one row per agent (`agent_id`, `name`, measures).
+    /// The agents report: one row per agent (`agent_id`, `name`, `team`, measures).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     agents: Option<Vec<Map<String, Value>>>,
@@ -158,6 +161,7 @@ pub async fn report(
         agent: query.agent,
         language: query.language,
         tier: query.tier,
+        team: query.team,
     };
     let report: Report = state.reports.report(kind, params, jiff::Timestamp::now()).await?;
     if csv {

@@ -12,9 +12,10 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use schema::reports::{
-    BUCKET_MS, BotCounters, BotFilter, Counters, DurationMeasure, HandOverReason, ReportFilter, quantile_ms,
+    BUCKET_MS, BotCounters, BotFilter, Counters, DurationMeasure, DurationRow, HandOverReason, PresenceTimes,
+    ReportFilter, RollupRow, TeamStretch, quantile_ms, split_by_bucket,
 };
-use schema::{Channel, CustomerTier, Language, QueueName, Store};
+use schema::{Channel, CustomerTier, Language, QueueName, Store, TeamName};
 use serde_json::{Map, Value, json};
 
 use crate::config::ReportsConfig;
@@ -82,6 +83,7 @@ pub struct ReportParams {
     pub agent: Option<String>,
     pub language: Option<String>,
     pub tier: Option<String>,
+    pub team: Option<String>,
 }
 
 /// A checked request.
@@ -93,6 +95,8 @@ struct Request {
     tz_name: String,
     width: BucketWidth,
     filter: ReportFilter,
+    /// Agent-attributed measures of this team's members only (each bucket: the members then).
+    team: Option<TeamName>,
 }
 
 /// A report: its range, zone, bucket width, one point per bucket and the totals; the agents
@@ -250,8 +254,9 @@ fn quantile_seconds(bins: Option<&BTreeMap<i64, i64>>, q: f64) -> Value {
 
 type Histograms = HashMap<DurationMeasure, BTreeMap<i64, i64>>;
 
-/// The measures of one report kind from summed counters and histograms.
-fn measures(kind: ReportKind, c: &Counters, h: Option<&Histograms>) -> Map<String, Value> {
+/// The measures of one report kind from summed counters, histograms and (the agents report)
+/// presence times.
+fn measures(kind: ReportKind, c: &Counters, h: Option<&Histograms>, p: Option<&PresenceTimes>) -> Map<String, Value> {
     let mut m = Map::new();
     let fr = h.and_then(|h| h.get(&DurationMeasure::FirstResponse));
     let res = h.and_then(|h| h.get(&DurationMeasure::Resolution));
@@ -291,9 +296,20 @@ fn measures(kind: ReportKind, c: &Counters, h: Option<&Histograms>) -> Map<Strin
             m.insert("first_responses".into(), json!(c.first_responses));
             m.insert("first_response_mean_s".into(), mean_seconds(c.first_response_ms, c.first_responses));
             m.insert("transfers".into(), json!(c.transfers));
+            let p = p.copied().unwrap_or_default();
+            m.insert("available_ms".into(), json!(p.available_ms));
+            m.insert("busy_ms".into(), json!(p.busy_ms));
+            m.insert("away_ms".into(), json!(p.away_ms));
+            m.insert("occupancy".into(), ratio(c.handle_ms, p.staffed_ms()));
         }
     }
     m
+}
+
+/// Whether `agent`'s figures of the bucket at `bucket_at` count: always without a team filter,
+/// else when the agent was in the team then.
+fn counts_for(members: Option<&[TeamStretch]>, agent: &str, bucket_at: i64) -> bool {
+    members.is_none_or(|m| m.iter().any(|s| s.agent_id == agent && s.covers(bucket_at)))
 }
 
 impl Reports {
@@ -310,11 +326,11 @@ impl Reports {
 }
 
 /// Checks a request for `kind`; `tz` and `tz_name` are the default zone. The bot report refuses
-/// the queue, agent and tier filters: bot traffic has no queue or agent, and its rollups keep no
-/// tier.
+/// the queue, agent, team and tier filters: bot traffic has no queue or agent (so no team), and
+/// its rollups keep no tier.
 fn check(kind: ReportKind, p: ReportParams, tz: &TimeZone, tz_name: &str, now: Timestamp) -> Result<Request, Error> {
     if kind == ReportKind::Bot {
-        for (field, value) in [("queue", &p.queue), ("agent", &p.agent), ("tier", &p.tier)] {
+        for (field, value) in [("queue", &p.queue), ("agent", &p.agent), ("team", &p.team), ("tier", &p.tier)] {
             if value.as_ref().is_some_and(|v| !v.is_empty()) {
                 return Err(Error::invalid(field, "not a filter of the bot report (only channel and language)"));
             }
@@ -351,6 +367,7 @@ fn check(kind: ReportKind, p: ReportParams, tz: &TimeZone, tz_name: &str, now: T
     let tier = filter_value::<CustomerTier>("tier", p.tier, "a customer tier")?;
     let queue = filter_value::<QueueName>("queue", p.queue, "a queue name")?;
     let agent = filter_value::<schema::AgentId>("agent", p.agent, "an agent id")?;
+    let team = filter_value::<TeamName>("team", p.team, "a team name")?.and_then(|t| t.parse().ok());
     Ok(Request {
         from,
         to,
@@ -358,6 +375,7 @@ fn check(kind: ReportKind, p: ReportParams, tz: &TimeZone, tz_name: &str, now: T
         tz_name,
         width,
         filter: ReportFilter { channel, queue, agent_id: agent, language, tier },
+        team,
     })
 }
 
@@ -377,9 +395,39 @@ impl Reports {
         let from_ms = schema::reports::bucket_of(ms(req.from));
         let to_ms = schema::reports::bucket_of(ms(req.to) + BUCKET_MS - 1);
         let slot = |bucket_at: i64| starts.partition_point(|s| *s <= bucket_at).checked_sub(1);
+        let members = match &req.team {
+            Some(team) => {
+                let stretches = self.store.team_stretches(team).await?;
+                if stretches.is_empty() && !self.store.team_known(team).await? {
+                    return Err(Error::invalid("team", "a team some agent is or was in"));
+                }
+                Some(stretches)
+            }
+            None => None,
+        };
+        let members = members.as_deref();
+        // Per agent: needed for the agents' rows, and to keep a team's members' rows.
+        let by_agent: Vec<RollupRow> = if kind == ReportKind::Agents || members.is_some() {
+            self.store
+                .report_rollups(from_ms, to_ms, &req.filter, true)
+                .await?
+                .into_iter()
+                .filter(|r| {
+                    let agent = r.agent_id.as_deref().unwrap_or_default();
+                    !agent.is_empty() && counts_for(members, agent, r.bucket_at)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut counters = vec![Counters::default(); starts.len()];
         let mut totals = Counters::default();
-        for row in self.store.report_rollups(from_ms, to_ms, &req.filter, false).await? {
+        let rows = if members.is_some() {
+            by_agent.clone()
+        } else {
+            self.store.report_rollups(from_ms, to_ms, &req.filter, false).await?
+        };
+        for row in &rows {
             if let Some(i) = slot(row.bucket_at) {
                 counters[i].add(&row.counters);
             }
@@ -388,60 +436,116 @@ impl Reports {
         let mut histograms: Vec<Histograms> = vec![HashMap::new(); starts.len()];
         let mut total_histograms: Histograms = HashMap::new();
         if kind == ReportKind::Times {
-            for row in self.store.report_durations(from_ms, to_ms, &req.filter).await? {
+            let durations: Vec<DurationRow> = if members.is_some() {
+                self.store
+                    .report_durations_by_agent(from_ms, to_ms, &req.filter)
+                    .await?
+                    .into_iter()
+                    .filter(|(agent, row)| counts_for(members, agent, row.bucket_at))
+                    .map(|(_, row)| row)
+                    .collect()
+            } else {
+                self.store.report_durations(from_ms, to_ms, &req.filter).await?
+            };
+            for row in durations {
                 if let Some(i) = slot(row.bucket_at) {
                     *histograms[i].entry(row.measure).or_default().entry(row.bin).or_default() += row.n;
                 }
                 *total_histograms.entry(row.measure).or_default().entry(row.bin).or_default() += row.n;
             }
         }
+        // Presence times (the agents report): per agent and bucket.
+        let presence = if kind == ReportKind::Agents {
+            self.presence(from_ms, to_ms, ms(now), req.filter.agent_id.as_deref(), members).await?
+        } else {
+            Vec::new()
+        };
+        let mut presence_series = vec![PresenceTimes::default(); starts.len()];
+        let mut presence_totals = PresenceTimes::default();
+        for (bucket_at, _, t) in &presence {
+            if let Some(i) = slot(*bucket_at) {
+                presence_series[i].add(t);
+            }
+            presence_totals.add(t);
+        }
         let series = starts
             .iter()
             .zip(counters.iter().zip(&histograms))
-            .map(|(start, (c, h))| {
+            .zip(&presence_series)
+            .map(|((start, (c, h)), p)| {
                 let mut point = Map::new();
                 point.insert("start".into(), json!(rfc3339(*start, &req.tz)));
-                point.extend(measures(kind, c, Some(h)));
+                point.extend(measures(kind, c, Some(h), Some(p)));
                 point
             })
             .collect();
-        let agents =
-            if kind == ReportKind::Agents { Some(self.agent_rows(from_ms, to_ms, &req.filter).await?) } else { None };
+        let agents = if kind == ReportKind::Agents { Some(self.agent_rows(&by_agent, &presence).await?) } else { None };
         Ok(Report {
             from: rfc3339(ms(req.from), &req.tz),
             to: rfc3339(ms(req.to), &req.tz),
             tz: req.tz_name,
             bucket: req.width.as_str(),
             series,
-            totals: measures(kind, &totals, Some(&total_histograms)),
+            totals: measures(kind, &totals, Some(&total_histograms), Some(&presence_totals)),
             agents,
             top_unanswered: None,
         })
     }
 
-    async fn agent_rows(
+    /// Presence times per bucket in `[from_ms, to_ms)` and agent (`agent` only, or the team's
+    /// members then): the rollups, and the intervals still open counted up to `now_ms`.
+    async fn presence(
         &self,
         from_ms: i64,
         to_ms: i64,
-        filter: &ReportFilter,
-    ) -> Result<Vec<Map<String, Value>>, Error> {
-        let mut per_agent: BTreeMap<String, Counters> = BTreeMap::new();
-        for row in self.store.report_rollups(from_ms, to_ms, filter, true).await? {
-            let agent = row.agent_id.unwrap_or_default();
-            if agent.is_empty() {
-                continue;
+        now_ms: i64,
+        agent: Option<&str>,
+        members: Option<&[TeamStretch]>,
+    ) -> Result<Vec<(i64, String, PresenceTimes)>, Error> {
+        let wanted = |id: &str, bucket_at: i64| agent.is_none_or(|a| a == id) && counts_for(members, id, bucket_at);
+        let mut out: Vec<(i64, String, PresenceTimes)> = self
+            .store
+            .presence_rollups(from_ms, to_ms)
+            .await?
+            .into_iter()
+            .filter(|r| wanted(&r.agent_id, r.bucket_at))
+            .map(|r| (r.bucket_at, r.agent_id, r.times))
+            .collect();
+        for open in self.store.open_presence().await? {
+            for (bucket_at, spent) in split_by_bucket(open.since.max(from_ms), now_ms.min(to_ms)) {
+                if wanted(&open.agent_id, bucket_at) {
+                    out.push((bucket_at, open.agent_id.clone(), PresenceTimes::of(open.presence, spent)));
+                }
             }
-            per_agent.entry(agent).or_default().add(&row.counters);
+        }
+        Ok(out)
+    }
+
+    async fn agent_rows(
+        &self,
+        by_agent: &[RollupRow],
+        presence: &[(i64, String, PresenceTimes)],
+    ) -> Result<Vec<Map<String, Value>>, Error> {
+        let mut per_agent: BTreeMap<&str, (Counters, PresenceTimes)> = BTreeMap::new();
+        for row in by_agent {
+            let agent = row.agent_id.as_deref().unwrap_or_default();
+            per_agent.entry(agent).or_default().0.add(&row.counters);
+        }
+        for (_, agent, t) in presence {
+            per_agent.entry(agent).or_default().1.add(t);
         }
         let names: HashMap<String, String> =
             self.store.agents().await?.into_iter().map(|a| (a.id.to_string(), a.name.as_str().to_owned())).collect();
+        let teams: HashMap<String, String> =
+            self.store.current_teams().await?.into_iter().map(|(a, t)| (a.to_string(), t.to_string())).collect();
         Ok(per_agent
             .into_iter()
-            .map(|(id, c)| {
+            .map(|(id, (c, p))| {
                 let mut row = Map::new();
-                row.insert("name".into(), names.get(&id).map_or(Value::Null, |n| json!(n)));
+                row.insert("name".into(), names.get(id).map_or(Value::Null, |n| json!(n)));
                 row.insert("agent_id".into(), json!(id));
-                row.extend(measures(ReportKind::Agents, &c, None));
+                row.insert("team".into(), teams.get(id).map_or(Value::Null, |t| json!(t)));
+                row.extend(measures(ReportKind::Agents, &c, None, Some(&p)));
                 row
             })
             .collect())
@@ -627,6 +731,7 @@ mod tests {
         assert_eq!(field(p(|p| p.channel = Some("pigeon".into()))).as_deref(), Some("channel"));
         assert_eq!(field(p(|p| p.language = Some("xx".into()))).as_deref(), Some("language"));
         assert_eq!(field(p(|p| p.agent = Some("x".repeat(101)))).as_deref(), Some("agent"));
+        assert_eq!(field(p(|p| p.team = Some("Billing North!".into()))).as_deref(), Some("team"));
         let hourly = p(|p| {
             p.from = Some("2026-01-01".into());
             p.bucket = Some("hour".into());

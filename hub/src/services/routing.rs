@@ -23,6 +23,10 @@ use crate::config::RoutingConfig;
 use crate::error::Error;
 use crate::services::{Core, now_ms};
 
+/// How often a node vouches in the store for the presence of its signed-in agents: after a
+/// crash, their intervals end at most this late (docs/reports.md, "Occupancy").
+pub const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(30);
+
 /// Told when the router offers a ticket, under the routing lock: it must only queue work. The
 /// voice channel rings the agent's softphone this way, without routing depending on voice.
 pub trait OfferHook: Send + Sync + std::fmt::Debug {
@@ -133,7 +137,11 @@ impl Routing {
         let mut engine = Engine::new(engine_config(config, &rules));
         let softphones = sip_enabled.then(|| Mutex::new(HashSet::new()));
         let now = now_ms();
-        store.reset_presence(Presence::Offline).await?;
+        // Nobody is connected yet: intervals left open by the last run end at its last heartbeat.
+        let closed = store.close_open_presence().await?;
+        if closed > 0 {
+            tracing::info!(agents = closed, "presence left open by the last run closed at its last heartbeat");
+        }
         for routing in store.agent_routings().await? {
             engine
                 .handle(now, Input::AgentUpdated(gate_voice(softphones.as_ref(), profile(&routing))))
@@ -679,14 +687,35 @@ impl Routing {
         }
     }
 
-    /// Runs the clock: offers time out, escalations fire. Ends when the hub shuts down.
+    /// Vouches in the store for the presence of the agents this node's engine holds signed in,
+    /// so that a restart after a crash ends their intervals at most one heartbeat late.
+    async fn presence_heartbeat(&self) {
+        let agents: Vec<AgentId> = self
+            .engine
+            .lock()
+            .await
+            .agent_stats()
+            .into_iter()
+            .filter(|a| a.presence != Presence::Offline)
+            .map(|a| a.id)
+            .collect();
+        if let Err(e) = self.core.store.presence_heartbeat(&agents, now_ms()).await {
+            tracing::warn!(error = %e, "presence heartbeat failed");
+        }
+    }
+
+    /// Runs the clock: offers time out, escalations fire, the presence heartbeat beats. Ends
+    /// when the hub shuts down.
     pub async fn run_clock(self: Arc<Self>) {
         let period = Duration::from_millis(self.config.tick_ms.max(10));
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(PRESENCE_HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = self.core.shutdown.cancelled() => return,
+                _ = heartbeat.tick() => self.presence_heartbeat().await,
                 _ = interval.tick() => {
                     if let Err(e) = self.apply(Input::Tick).await {
                         tracing::error!(error = %e, "routing tick failed");
@@ -744,13 +773,13 @@ fn stored(profile: &AgentProfile, presence: Presence) -> AgentRouting {
     AgentRouting { agent_id: profile.id, skills: profile.skills.clone(), capacity: profile.capacity.clone(), presence }
 }
 
+/// Stores the agent's presence from now on: the change is recorded and the interval it ends
+/// counted for the reports (`Store::set_presence`).
 async fn set_stored_presence(core: &Core, agent: AgentId, presence: Presence) -> Result<(), Error> {
-    let routing = core.store.agent_routing(agent).await?;
-    let routing = match routing {
-        Some(r) => AgentRouting { presence, ..r },
-        None => stored(&default_profile(agent), presence),
-    };
-    core.store.set_agent_routing(&routing).await?;
+    if core.store.agent_routing(agent).await?.is_none() {
+        core.store.set_agent_routing(&stored(&default_profile(agent), Presence::Offline)).await?;
+    }
+    core.store.set_presence(agent, presence, now_ms()).await?;
     Ok(())
 }
 

@@ -516,6 +516,38 @@ impl Accounts {
         Ok(self.store.live_session_counts().await?)
     }
 
+    /// Every member's current team.
+    ///
+    /// # Errors
+    /// The store fails.
+    pub async fn teams(&self) -> Result<HashMap<AgentId, schema::TeamName>, Error> {
+        Ok(self.store.current_teams().await?)
+    }
+
+    /// Puts a member in `team` (empty or `None`: in no team) from the current 15-minute bucket
+    /// on (reports count each bucket for the team the agent was in then); answers the team
+    /// before, the member and the team after.
+    ///
+    /// # Errors
+    /// 422 for a bad team name, 404.
+    pub async fn set_team(
+        &self,
+        by: &Agent,
+        id: AgentId,
+        team: Option<&str>,
+    ) -> Result<(Option<schema::TeamName>, Agent, Option<schema::TeamName>), Error> {
+        let team = match team.filter(|t| !t.is_empty()) {
+            Some(t) => Some(t.parse::<schema::TeamName>().map_err(|_| {
+                Error::invalid("team", "a team name: lower-case letters, digits, '-' and '_', at most 50")
+            })?),
+            None => None,
+        };
+        let agent = self.store.agent(id).await?;
+        let before = self.store.set_agent_team(id, team.as_ref(), crate::services::now_ms()).await?;
+        tracing::info!(agent_id = %id, team = ?team, by = %by.id, "staff team changed");
+        Ok((before, agent, team))
+    }
+
     /// Replaces a member's roles; answers the roles before and the member after.
     ///
     /// # Errors

@@ -45,6 +45,7 @@ mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
+mod presence;
 mod privacy;
 mod reports;
 pub use privacy::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};

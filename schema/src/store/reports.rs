@@ -411,12 +411,12 @@ pub(super) async fn agent_replied(
     delta.apply(conn).await
 }
 
-fn filter_sql(first_param: usize) -> String {
+pub(super) fn filter_sql(first_param: usize) -> String {
     let cols = ["channel", "queue", "agent_id", "language", "tier"];
     cols.iter().enumerate().map(|(i, c)| format!(" AND (${p} = '' OR {c} = ${p})", p = first_param + i)).collect()
 }
 
-fn filter_values(filter: &ReportFilter) -> [String; 5] {
+pub(super) fn filter_values(filter: &ReportFilter) -> [String; 5] {
     [
         filter.channel.clone().unwrap_or_default(),
         filter.queue.clone().unwrap_or_default(),
@@ -449,6 +449,17 @@ fn source(filter: &ReportFilter) -> Source {
         [(dim, value)] => Source::Slice { dim, value: (*value).clone() },
         _ => Source::Full,
     }
+}
+
+/// A histogram row (`bucket_at`, `measure`, `bin`, `n`).
+pub(super) fn duration_row(row: &sqlx::any::AnyRow) -> Result<DurationRow> {
+    let measure: String = row.try_get("measure")?;
+    let measure = match measure.as_str() {
+        "first_response" => DurationMeasure::FirstResponse,
+        "resolution" => DurationMeasure::Resolution,
+        other => return Err(StoreError::Corrupt(format!("report measure {other:?}"))),
+    };
+    Ok(DurationRow { bucket_at: row.try_get("bucket_at")?, measure, bin: row.try_get("bin")?, n: row.try_get("n")? })
 }
 
 fn counters_of(row: &sqlx::any::AnyRow) -> Result<Counters> {
@@ -552,22 +563,7 @@ impl Store {
                 q.fetch_all(&self.read).await?
             }
         };
-        rows.iter()
-            .map(|row| {
-                let measure: String = row.try_get("measure")?;
-                let measure = match measure.as_str() {
-                    "first_response" => DurationMeasure::FirstResponse,
-                    "resolution" => DurationMeasure::Resolution,
-                    other => return Err(StoreError::Corrupt(format!("report measure {other:?}"))),
-                };
-                Ok(DurationRow {
-                    bucket_at: row.try_get("bucket_at")?,
-                    measure,
-                    bin: row.try_get("bin")?,
-                    n: row.try_get("n")?,
-                })
-            })
-            .collect()
+        rows.iter().map(duration_row).collect()
     }
 
     /// How many rows the rollups hold: every dimension, and the one-dimension slices (the

@@ -9,7 +9,7 @@ use crate::ids::{AgentId, ConversationId, TicketId};
 use crate::routing::{
     Actor, AgentRouting, RulesVersion, RulesVersionSummary, Ticket, TicketEvent, TicketHistorySample, TicketNote,
 };
-use crate::values::{ConversationStatus, Presence, TicketStatus};
+use crate::values::{ConversationStatus, TicketStatus};
 
 pub(super) const TICKET_COLUMNS: &str = "id, conversation_id, channel, status, priority, queue, skills, escalation, tags, rule, \
      assignee_id, offered_to, offer_expires_at, queued_at, first_response_due, created_at, updated_at, summary";
@@ -113,7 +113,9 @@ impl Store {
             .transpose()
     }
 
-    /// Stores `routing` (insert or replace).
+    /// Stores `routing` (insert or replace). The presence is written for a new profile only: a
+    /// stored one keeps its presence, which changes through [`Store::set_presence`] (so every
+    /// change is recorded and counted).
     ///
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown agent, or a database failure.
@@ -121,7 +123,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO agent_routing (agent_id, skills, capacity, presence, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agent_id) DO UPDATE SET skills = excluded.skills, \
-             capacity = excluded.capacity, presence = excluded.presence, updated_at = excluded.updated_at",
+             capacity = excluded.capacity, updated_at = excluded.updated_at",
         )
         .bind(routing.agent_id.to_string())
         .bind(to_json(&routing.skills)?)
@@ -136,15 +138,6 @@ impl Store {
             }
             other => other,
         })?;
-        Ok(())
-    }
-
-    /// Sets every stored presence to `presence` (on start: nobody is connected yet).
-    ///
-    /// # Errors
-    /// A database failure.
-    pub async fn reset_presence(&self, presence: Presence) -> Result<()> {
-        sqlx::query("UPDATE agent_routing SET presence = $1").bind(presence.as_str()).execute(&self.write).await?;
         Ok(())
     }
 

@@ -175,6 +175,7 @@ POST   /api/v1/agents/{id}/enable                         admin
 POST   /api/v1/agents/{id}/password                       admin
 DELETE /api/v1/agents/{id}/sessions                       admin
 PUT    /api/v1/agents/{id}/sip                            admin
+PUT    /api/v1/agents/{id}/team                           admin
 GET    /api/v1/channels/social                            admin
 POST   /api/v1/channels/social                            admin
 GET    /api/v1/channels/configured                        admin

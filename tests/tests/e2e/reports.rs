@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use schema::reports::{RETURN_WINDOW_MS, bin_value_ms, duration_bin, normalise_question, returns};
 use schema::{
-    Actor, Channel, ConversationStatus, NewCustomer, Priority, QueueName, Store, StoreOptions, Ticket, TicketEvent,
-    TicketId, TicketStatus,
+    Actor, AgentId, Channel, ConversationStatus, NewCustomer, Presence, Priority, QueueName, Store, StoreOptions,
+    TeamName, Ticket, TicketEvent, TicketId, TicketStatus,
 };
 use serde_json::{Value, json};
 use sqlx::Row;
-use tests::{ADMIN, ANA, BRUNO, Backend, TINA, TestApp, TestDb, both_backends, spawn_app_with, test_config};
+use tests::{ADMIN, ANA, BRUNO, Backend, OTTO, TINA, TestApp, TestDb, both_backends, spawn_app_with, test_config};
 use time::OffsetDateTime;
 
 use crate::bot::{ask, bot_app};
@@ -24,6 +24,7 @@ both_backends!(
     buckets_follow_the_time_zone_across_the_dst_change,
     reports_are_for_supervisors_and_refuse_bad_parameters,
     bot_figures_match_a_recount_of_the_raw_rows,
+    presence_times_occupancy_and_teams_match_a_recount,
 );
 
 fn rules() -> Value {
@@ -860,4 +861,274 @@ async fn bot_figures_match_a_recount_of_the_raw_rows(backend: Backend) {
     assert_eq!(counted, Some((u64::try_from(r.answers).unwrap(), 5)));
     check_bot_report(&app, &bruno, &r, &range).await;
     assert_eq!(store.backfill_bot_reports().await.unwrap(), None, "once only");
+}
+
+fn at_ms(rfc3339: &str) -> i64 {
+    i64::try_from(utc(rfc3339).unix_timestamp_nanos() / 1_000_000).unwrap()
+}
+
+/// A ticket `agent` holds from `from` to `to` (assigned, then resolved): `to - from` of handle
+/// time, counted when the stretch ends.
+async fn handled_by(store: &Store, agent: AgentId, from: &str, to: &str) {
+    let (_, conversation) = store
+        .create_customer_with_conversation(NewCustomer::default(), Channel::WebChat, ConversationStatus::Queued)
+        .await
+        .unwrap();
+    let (from, to) = (utc(from), utc(to));
+    let mut ticket = ticket_at(conversation.id, "general", from);
+    let line = |t: &Ticket, kind: &str, detail: Value, at| TicketEvent {
+        ticket_id: t.id,
+        actor: Actor::System,
+        kind: kind.into(),
+        detail,
+        at,
+    };
+    let queued = schema::ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
+    store.create_ticket(&ticket, &line(&ticket, "created", json!({"queue": "general"}), from), queued).await.unwrap();
+    ticket.status = TicketStatus::Assigned;
+    ticket.assignee_id = Some(agent);
+    let assigned = schema::ConversationChange { status: ConversationStatus::Assigned, assignee_id: Some(agent) };
+    let event = line(&ticket, "assigned", json!({"agent_id": agent}), from);
+    store.update_ticket(&ticket, &[event], Some(assigned)).await.unwrap();
+    ticket.status = TicketStatus::Resolved;
+    ticket.updated_at = to;
+    let done = schema::ConversationChange { status: ConversationStatus::Resolved, assignee_id: Some(agent) };
+    store.update_ticket(&ticket, &[line(&ticket, "resolved", json!({}), to)], Some(done)).await.unwrap();
+}
+
+/// Presence times per agent recounted from the raw presence records over `[from, to)`: each
+/// change starts an interval that the agent's next change ends (one still open ends at `now`).
+/// Returns agent -> [available, busy, away] ms.
+async fn presence_recount(app: &TestApp, from: i64, to: i64, now: i64) -> BTreeMap<String, [i64; 3]> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&app.db.url).await.unwrap();
+    let rows = sqlx::query("SELECT agent_id, presence, at FROM presence_events ORDER BY agent_id, at, id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let events: Vec<(String, String, i64)> =
+        rows.iter().map(|r| (r.get("agent_id"), r.get("presence"), r.get("at"))).collect();
+    let mut out: BTreeMap<String, [i64; 3]> = BTreeMap::new();
+    for (i, (agent, presence, start)) in events.iter().enumerate() {
+        let end = match events.get(i + 1) {
+            Some((next, _, at)) if next == agent => *at,
+            _ => now,
+        };
+        let spent = (end.min(to) - (*start).max(from)).max(0);
+        let slot = match presence.as_str() {
+            "available" => 0,
+            "busy" => 1,
+            "away" => 2,
+            _ => continue,
+        };
+        out.entry(agent.clone()).or_default()[slot] += spent;
+    }
+    out
+}
+
+/// Handle time per agent recounted from the raw history: each ticket from its `assigned` line
+/// to its `resolved` line, counted when it ends within `[from, to)`.
+async fn handle_recount(app: &TestApp, from: i64, to: i64) -> BTreeMap<String, i64> {
+    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&app.db.url).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT a.detail AS detail, a.at AS start, r.at AS stop FROM ticket_events a \
+         JOIN ticket_events r ON r.ticket_id = a.ticket_id AND r.kind = 'resolved' WHERE a.kind = 'assigned'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let detail: Value = serde_json::from_str(&row.get::<String, _>("detail")).unwrap();
+        let (start, stop): (i64, i64) = (row.get("start"), row.get("stop"));
+        if (from..to).contains(&stop) {
+            *out.entry(detail["agent_id"].as_str().unwrap().to_owned()).or_default() += stop - start;
+        }
+    }
+    out
+}
+
+/// Occupancy as the report rounds it: handle time over available and busy time.
+#[allow(clippy::cast_precision_loss)]
+fn occupancy(handle_ms: i64, times: [i64; 3]) -> Value {
+    let staffed = times[0] + times[1];
+    if staffed == 0 { Value::Null } else { json!(((handle_ms as f64 / staffed as f64) * 10_000.0).round() / 10_000.0) }
+}
+
+/// A report point's or row's presence times: [available, busy, away] ms.
+fn times_of(v: &Value) -> [i64; 3] {
+    ["available_ms", "busy_ms", "away_ms"].map(|m| v[m].as_i64().unwrap_or_else(|| panic!("{m} in {v}")))
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap()
+}
+
+/// The agents report's rows by agent id.
+fn rows_by_agent(report: &Value) -> BTreeMap<String, Value> {
+    report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["agent_id"].as_str().unwrap().to_owned(), r.clone()))
+        .collect()
+}
+
+async fn presence_times_occupancy_and_teams_match_a_recount(backend: Backend) {
+    let app = tests::spawn_app(backend).await;
+    let store =
+        Store::connect(&app.db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
+    let bruno = app.login(BRUNO).await;
+    let admin = app.login(ADMIN).await;
+    let ana: AgentId = app.me(&app.login(ANA).await).await.parse().unwrap();
+    let dora: AgentId = app.me(&admin).await.parse().unwrap();
+    for id in [ana, dora] {
+        let (status, body) = app.put(&format!("/api/v1/agents/{id}/routing"), &bruno, &json!({"skills": {}})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let team = |name: &str| name.parse::<TeamName>().unwrap();
+
+    // Teams over time (the store's clock, as the other tests here): Ana is in "north" from 09:00
+    // and moves to "south" at 10:00; the admin is in "south" from 09:00.
+    store.set_agent_team(ana, Some(&team("north")), at_ms("2026-11-02T09:03:00Z")).await.unwrap();
+    store.set_agent_team(dora, Some(&team("south")), at_ms("2026-11-02T09:00:00Z")).await.unwrap();
+    let before = store.set_agent_team(ana, Some(&team("south")), at_ms("2026-11-02T10:00:00Z")).await.unwrap();
+    assert_eq!(before, Some(team("north")));
+
+    // Presence across quarter-hour and hour boundaries.
+    let presence = |agent, p, at: &str| {
+        let store = store.clone();
+        let at = at_ms(at);
+        async move { assert!(store.set_presence(agent, p, at).await.unwrap()) }
+    };
+    presence(ana, Presence::Available, "2026-11-02T09:05:00Z").await;
+    presence(ana, Presence::Busy, "2026-11-02T09:20:00Z").await;
+    presence(ana, Presence::Away, "2026-11-02T09:50:00Z").await;
+    presence(ana, Presence::Available, "2026-11-02T10:07:30Z").await;
+    presence(ana, Presence::Offline, "2026-11-02T10:40:00Z").await;
+    presence(dora, Presence::Available, "2026-11-02T09:10:00Z").await;
+    presence(dora, Presence::Busy, "2026-11-02T09:44:10Z").await;
+    presence(dora, Presence::Offline, "2026-11-02T10:31:00Z").await;
+    assert!(!store.set_presence(dora, Presence::Offline, at_ms("2026-11-02T10:32:00Z")).await.unwrap(), "no change");
+    // A node dies with Ana available at 11:00; its last heartbeat was at 11:05: the next start
+    // closes her interval there.
+    presence(ana, Presence::Available, "2026-11-02T11:00:00Z").await;
+    store.presence_heartbeat(&[ana], at_ms("2026-11-02T11:05:00Z")).await.unwrap();
+    assert_eq!(store.close_open_presence().await.unwrap(), 1);
+    // Tickets: Ana 09:25-09:40 (in north) and 10:10-10:20 (in south), the admin 09:15-09:30.
+    handled_by(&store, ana, "2026-11-02T09:25:00Z", "2026-11-02T09:40:00Z").await;
+    handled_by(&store, ana, "2026-11-02T10:10:00Z", "2026-11-02T10:20:00Z").await;
+    handled_by(&store, dora, "2026-11-02T09:15:00Z", "2026-11-02T09:30:00Z").await;
+
+    let (from, to) = (at_ms("2026-11-02T00:00:00Z"), at_ms("2026-11-03T00:00:00Z"));
+    let now = now_ms();
+    let recount = presence_recount(&app, from, to, now).await;
+    let handle = handle_recount(&app, from, to).await;
+    let (ana_id, dora_id) = (ana.to_string(), dora.to_string());
+    // Known by construction too: Ana available 15 + 32.5 + 5 min, busy 30, away 17.5.
+    assert_eq!(recount[&ana_id], [3_150_000, 1_800_000, 1_050_000], "{recount:?}");
+    assert_eq!(recount[&dora_id], [2_050_000, 2_810_000, 0], "{recount:?}");
+
+    let q = "from=2026-11-02&to=2026-11-02&tz=UTC&bucket=hour";
+    let (status, report) = app.get(&format!("/api/v1/reports/agents?{q}"), &bruno).await;
+    assert_eq!(status, 200, "{report}");
+    let rows = rows_by_agent(&report);
+    let mut totals = [0_i64; 3];
+    let mut handle_total = 0;
+    for (id, times) in &recount {
+        let row = &rows[id];
+        assert_eq!(times_of(row), *times, "{row}");
+        let h = handle.get(id).copied().unwrap_or(0);
+        assert_eq!(row["occupancy"], occupancy(h, *times), "{row}");
+        for (t, v) in totals.iter_mut().zip(times) {
+            *t += v;
+        }
+        handle_total += h;
+    }
+    assert_eq!(rows[&ana_id]["team"], "south", "the current team: {report}");
+    let t = &report["totals"];
+    assert_eq!(times_of(t), totals, "{report}");
+    assert_eq!(t["occupancy"], occupancy(handle_total, totals), "{report}");
+    // Hour by hour: 09:00-10:00 holds Ana's 15 min available, 30 busy, 10 away.
+    let series = report["series"].as_array().unwrap();
+    assert_eq!(series.len(), 24);
+    let (_, only_ana) = app.get(&format!("/api/v1/reports/agents?{q}&agent={ana_id}"), &bruno).await;
+    let hours = only_ana["series"].as_array().unwrap();
+    assert_eq!(times_of(&hours[9]), [900_000, 1_800_000, 600_000], "{only_ana}");
+    assert_eq!(times_of(&hours[10]), [1_950_000, 0, 450_000], "{only_ana}");
+    assert_eq!(times_of(&hours[11]), [300_000, 0, 0], "{only_ana}");
+    assert_eq!(times_of(&only_ana["totals"]), recount[&ana_id]);
+    let summed: i64 = series.iter().map(|p| p["busy_ms"].as_i64().unwrap()).sum();
+    assert_eq!(summed, totals[1]);
+    // CSV: one line per agent with the new columns.
+    let res = app
+        .http
+        .get(app.url(&format!("/api/v1/reports/agents?{q}&format=csv")))
+        .bearer_auth(&bruno)
+        .send()
+        .await
+        .unwrap();
+    let csv = res.text().await.unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    for column in ["team", "available_ms", "busy_ms", "away_ms", "occupancy"] {
+        assert!(header.contains(&column), "{csv}");
+    }
+
+    // Team "north": Ana's figures while she was in it (09:00-10:00) only; the admin's never.
+    let (status, north) = app.get(&format!("/api/v1/reports/agents?{q}&team=north"), &bruno).await;
+    assert_eq!(status, 200, "{north}");
+    let rows = rows_by_agent(&north);
+    assert_eq!(rows.keys().collect::<Vec<_>>(), [&ana_id], "{north}");
+    let ana_north = [900_000, 1_800_000, 600_000];
+    assert_eq!(times_of(&north["totals"]), ana_north, "{north}");
+    assert_eq!(north["totals"]["handled"], 1, "{north}");
+    assert_eq!(north["totals"]["handle_time_s"], json!(900.0));
+    assert_eq!(north["totals"]["occupancy"], occupancy(900_000, ana_north));
+    // Team "south": the admin all day and Ana from 10:00; the recount restricted the same way.
+    let (status, south) = app.get(&format!("/api/v1/reports/agents?{q}&team=south"), &bruno).await;
+    assert_eq!(status, 200, "{south}");
+    let ana_south = presence_recount(&app, at_ms("2026-11-02T10:00:00Z"), to, now).await[&ana_id];
+    let want: [i64; 3] = std::array::from_fn(|i| recount[&dora_id][i] + ana_south[i]);
+    assert_eq!(times_of(&south["totals"]), want, "{south}");
+    assert_eq!(south["totals"]["handled"], 2, "{south}");
+    let (_, times) = app.get(&format!("/api/v1/reports/times?{q}&team=south"), &bruno).await;
+    assert_eq!(times["totals"]["handled"], 2, "{times}");
+    assert_eq!(times["totals"]["resolved"], 2, "{times}");
+    let (_, volume) = app.get(&format!("/api/v1/reports/volume?{q}&team=north"), &bruno).await;
+    assert_eq!(
+        (volume["totals"]["new"].as_i64(), volume["totals"]["resolved"].as_i64()),
+        (Some(0), Some(1)),
+        "{volume}"
+    );
+    // Unknown and malformed teams are refused, naming the parameter.
+    for bad in ["west", "North%20Side"] {
+        let (status, body) = app.get(&format!("/api/v1/reports/agents?{q}&team={bad}"), &bruno).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+        assert_eq!(body["error"]["field"], "team", "{body}");
+    }
+
+    // An interval still open counts up to now.
+    let twenty_min_ago = OffsetDateTime::now_utc() - time::Duration::minutes(20);
+    let ago = i64::try_from(twenty_min_ago.unix_timestamp_nanos() / 1_000_000).unwrap();
+    store.set_presence(dora, Presence::Busy, ago).await.unwrap();
+    let (_, live) = app.get(&format!("/api/v1/reports/agents?agent={dora_id}"), &bruno).await;
+    let busy = live["totals"]["busy_ms"].as_i64().unwrap();
+    assert!((1_200_000..1_260_000).contains(&busy), "{live}");
+    store.set_presence(dora, Presence::Offline, now_ms()).await.unwrap();
+
+    // Admins set teams through the API, audited; a bad name is refused.
+    let (status, body) = app.put(&format!("/api/v1/agents/{ana}/team"), &admin, &json!({"team": "care-es"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["team"], "care-es");
+    let (status, body) = app.put(&format!("/api/v1/agents/{ana}/team"), &admin, &json!({"team": "Care ES"})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("team")), "{body}");
+    let (status, _) = app.put(&format!("/api/v1/agents/{ana}/team"), &bruno, &json!({"team": "x"})).await;
+    assert_eq!(status, 403);
+    let (_, list) = app.get("/api/v1/agents", &bruno).await;
+    let listed = list.as_array().unwrap().iter().find(|a| a["id"] == ana_id.as_str()).unwrap().clone();
+    assert_eq!(listed["team"], "care-es", "supervisors see teams: {list}");
+    let (status, body) = app.put(&format!("/api/v1/agents/{ana}/team"), &admin, &json!({"team": null})).await;
+    assert_eq!((status, &body["team"]), (200, &Value::Null), "{body}");
+    let (_, audit) = app.get("/api/v1/audit?action=account.team_changed", &app.login(OTTO).await).await;
+    assert!(audit.to_string().contains("care-es"), "{audit}");
 }

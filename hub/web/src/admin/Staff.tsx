@@ -1,5 +1,5 @@
-// Staff: every member with roles, status, live sessions and two-step sign-in; add a member,
-// change roles, disable or enable, reset a password (typed, or generated and shown once), end
+// Staff: every member with roles, team, status, live sessions and two-step sign-in; add a member,
+// change roles and team, disable or enable, reset a password (typed, or generated and shown once), end
 // every session, reset two-step sign-in (a lost phone). The hub
 // refuses (409) a change that would leave no active admin; the dialog says so.
 
@@ -13,6 +13,7 @@ import { t } from './i18n';
 type Action =
   | { kind: 'create' }
   | { kind: 'roles'; member: StaffMember }
+  | { kind: 'team'; member: StaffMember }
   | { kind: 'disable'; member: StaffMember }
   | { kind: 'password'; member: StaffMember }
   | { kind: 'sessions'; member: StaffMember }
@@ -101,6 +102,7 @@ export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
                 <th scope="col">{t('staff.name')}</th>
                 <th scope="col">{t('staff.email')}</th>
                 <th scope="col">{t('staff.roles')}</th>
+                <th scope="col">{t('staff.team')}</th>
                 <th scope="col">{t('staff.status')}</th>
                 <th scope="col">{t('staff.sessions')}</th>
                 <th scope="col">{t('staff.mfa')}</th>
@@ -113,11 +115,13 @@ export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
                   <th scope="row">{m.name}{m.id === me && <span class="chip">{t('staff.you')}</span>}</th>
                   <td>{m.email}</td>
                   <td>{m.roles.map((r) => t(`role.${r}`)).join(', ')}</td>
+                  <td>{m.team ?? '—'}</td>
                   <td>{m.active ? t(`presence.${m.presence}`) : <strong>{t('staff.disabled')}</strong>}</td>
                   <td>{m.sessions}</td>
                   <td>{m.mfa_enrolled ? t('staff.mfa_on') : t('staff.mfa_off')}</td>
                   <td class="admin-actions">
                     <button type="button" aria-label={t('staff.edit_roles_for', { name: m.name })} onClick={() => setAction({ kind: 'roles', member: m })}>{t('staff.edit_roles')}</button>
+                    <button type="button" aria-label={t('staff.edit_team_for', { name: m.name })} onClick={() => setAction({ kind: 'team', member: m })}>{t('staff.edit_team')}</button>
                     {m.active ? (
                       <button type="button" data-toggle={m.id} aria-label={t('staff.disable_for', { name: m.name })} onClick={() => setAction({ kind: 'disable', member: m })}>{t('staff.disable')}</button>
                     ) : (
@@ -137,6 +141,7 @@ export function Staff({ api, me }: { api: Api; me: string }): JSX.Element {
       )}
       {action?.kind === 'create' && <CreateDialog api={api} onClose={() => setAction(null)} onDone={done} />}
       {action?.kind === 'roles' && <RolesDialog api={api} member={action.member} onClose={() => setAction(null)} onDone={done} />}
+      {action?.kind === 'team' && <TeamDialog api={api} member={action.member} onClose={() => setAction(null)} onDone={done} />}
       {action?.kind === 'disable' && (
         <ConfirmDialog
           title={t('staff.disable_title', { name: action.member.name })}
@@ -237,6 +242,41 @@ function RolesDialog({ api, member, onClose, onDone }: { api: Api; member: Staff
       <form onSubmit={save}>
         <RoleChoices roles={roles} onChange={setRoles} />
         {error && <p class="error" role="alert">{error}</p>}
+        <div class="admin-buttons">
+          <button type="button" onClick={onClose}>{t('cancel')}</button>
+          <button type="submit" class="primary">{t('save')}</button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+function TeamDialog({ api, member, onClose, onDone }: { api: Api; member: StaffMember; onClose: () => void; onDone: (m: string) => void }): JSX.Element {
+  const [team, setTeam] = useState(member.team ?? '');
+  const [error, setError] = useState('');
+  const [errorField, setErrorField] = useState<string | null>(null);
+  useFocusField('member', errorField, error);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setError('');
+    setErrorField(null);
+    try {
+      const name = team.trim();
+      await api.request('PUT', `/api/v1/agents/${member.id}/team`, { team: name || null });
+      onDone(name ? t('staff.team_saved', { name: member.name, team: name }) : t('staff.team_cleared', { name: member.name }));
+    } catch (err) {
+      setError(explain(err));
+      setErrorField(fieldOf(err));
+    }
+  };
+  return (
+    <Dialog title={t('staff.team_title', { name: member.name })} onClose={onClose}>
+      <form class="admin-form" onSubmit={save}>
+        <label for="member-team">{t('staff.team')}</label>
+        <input id="member-team" maxLength={50} spellcheck={false} autocomplete="off" {...described('team', errorField, 'team-error', 'member-team-hint')}
+          value={team} onInput={(e) => setTeam((e.currentTarget as HTMLInputElement).value)} />
+        <p id="member-team-hint" class="hint">{t('staff.team_hint')}</p>
+        {error && <p id="team-error" class="error" role="alert">{error}</p>}
         <div class="admin-buttons">
           <button type="button" onClick={onClose}>{t('cancel')}</button>
           <button type="submit" class="primary">{t('save')}</button>

@@ -6,6 +6,8 @@ export interface StaffMember {
   id: string;
   name: string;
   presence: string;
+  /** The team they are in, if any. */
+  team?: string | null;
   email: string;
   roles: string[];
   active: boolean;

@@ -15,7 +15,7 @@ import './auditor.css';
 const ACTIONS = [
   'auth.sign_in', 'auth.sign_in_failed', 'auth.sign_out',
   'account.created', 'account.roles_changed', 'account.disabled', 'account.enabled', 'account.password_reset',
-  'account.sessions_ended', 'account.routing_changed', 'account.sip_changed', 'agent.presence_changed',
+  'account.sessions_ended', 'account.routing_changed', 'account.sip_changed', 'account.team_changed', 'agent.presence_changed',
   'customer.read', 'customer.history_read',
   'ticket.handed_over', 'ticket.accepted', 'ticket.rejected', 'ticket.resolved', 'ticket.pending', 'ticket.transferred',
   'ticket.noted', 'ticket.tagged',

@@ -1,6 +1,6 @@
 // The supervisor console's reports tab: volume, response and resolution times, agents, the bot
 // (and CSAT when the hub serves it) over a date range, bucketed by hour, day or week in a time
-// zone, filtered by channel, queue, agent, language and tier (the bot: channel and language). Each report is a chart (readable without
+// zone, filtered by channel, queue, agent, team, language and tier (the bot: channel and language). Each report is a chart (readable without
 // colour) and a data table with every figure (what a screen reader reads); a CSV export of the
 // same query. The figures come from `GET /api/v1/reports/{kind}` (docs/reports.md).
 
@@ -32,7 +32,7 @@ interface Report {
 }
 
 /** The filters that do not apply to the bot report (bot traffic has no queue or agent). */
-const NOT_FOR_BOT = ['queue', 'agent', 'tier'];
+const NOT_FOR_BOT = ['queue', 'agent', 'team', 'tier'];
 /** The bot's hand-over reasons, the stacked chart's parts. */
 const HANDOVER_REASONS = ['asked_for_human', 'low_confidence', 'repeated_failure', 'always_human', 'other'];
 
@@ -40,7 +40,7 @@ const HANDOVER_REASONS = ['asked_for_human', 'low_confidence', 'repeated_failure
 const COLUMNS: Record<Kind, string[]> = {
   volume: ['conversations', 'new', 'resolved', 'reopened', 'abandoned', 'transfers', 'reopen_rate'],
   times: ['first_responses', 'first_response_median_s', 'first_response_p90_s', 'within_sla', 'resolved', 'resolution_median_s', 'resolution_p90_s', 'handled', 'handle_time_mean_s', 'transfers'],
-  agents: ['handled', 'handle_time_mean_s', 'resolved', 'first_responses', 'first_response_mean_s', 'transfers'],
+  agents: ['handled', 'handle_time_mean_s', 'resolved', 'first_responses', 'first_response_mean_s', 'transfers', 'available_ms', 'busy_ms', 'away_ms', 'occupancy'],
   bot: ['conversations', 'answers', 'contained', 'pending', 'handed_over', 'returned', 'containment_rate', 'handovers', 'verdict_right', 'verdict_wrong', 'right_rate', 'unanswered'],
 };
 
@@ -51,8 +51,11 @@ const TIERS = ['standard', 'premium', 'vip'];
 function isDuration(measure: string): boolean {
   return measure.endsWith('_s');
 }
+function isDurationMs(measure: string): boolean {
+  return measure.endsWith('_ms');
+}
 function isShare(measure: string): boolean {
-  return measure === 'within_sla' || measure === 'reopen_rate' || measure === 'containment_rate' || measure === 'right_rate';
+  return measure === 'within_sla' || measure === 'reopen_rate' || measure === 'containment_rate' || measure === 'right_rate' || measure === 'occupancy';
 }
 
 /** A duration in seconds as the figure a person reads: "45 s", "3 min 20 s", "2 h 5 min". */
@@ -67,6 +70,7 @@ function formatValue(measure: string, v: number | null | string | undefined, lan
   if (v === null || v === undefined || v === '') return '—';
   if (typeof v === 'string') return v;
   if (isDuration(measure)) return formatDuration(v);
+  if (isDurationMs(measure)) return formatDuration(v / 1000);
   if (isShare(measure)) return new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 1 }).format(v);
   return new Intl.NumberFormat(lang).format(v);
 }
@@ -105,7 +109,8 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
   const [tz, setTz] = useState(browserZone());
   const [bucket, setBucket] = useState('day');
   const [filters, setFilters] = useState<Record<string, string>>({});
-  const [agents, setAgents] = useState<{ id: string; name: string }[]>([]);
+  const [agents, setAgents] = useState<{ id: string; name: string; team?: string | null }[]>([]);
+  const teams = [...new Set(agents.map((a) => a.team).filter((x): x is string => !!x))].sort();
   const [report, setReport] = useState<Report | null>(null);
   const [shown, setShown] = useState<Kind>('volume');
   const [error, setError] = useState('');
@@ -141,7 +146,7 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
   };
   useEffect(() => {
     void run();
-    api.request<{ id: string; name: string }[]>('GET', '/api/v1/agents').then(setAgents, () => undefined);
+    api.request<{ id: string; name: string; team?: string | null }[]>('GET', '/api/v1/agents').then(setAgents, () => undefined);
   }, []);
   const setFilter = (key: string) => (e: Event) => setFilters({ ...filters, [key]: (e.currentTarget as HTMLSelectElement).value });
   const select = (key: string, options: [string, string][]) => (
@@ -195,6 +200,7 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
             </p>
           )}
           {kind !== 'bot' && select('agent', agents.map((a) => [a.id, a.name]))}
+          {kind !== 'bot' && select('team', teams.map((x) => [x, x]))}
           {select('language', LANGUAGES.map((l) => [l, t(`reports.language.${l}`)]))}
           {kind !== 'bot' && select('tier', TIERS.map((x) => [x, t(`reports.tier.${x}`)]))}
           {kind === 'bot' && <p class="muted" id="report-bot-filters">{t('reports.bot.filters')}</p>}
@@ -278,6 +284,7 @@ function AgentTable({ rows, lang }: { rows: AgentRow[]; lang: string }): JSX.Ele
         <thead>
           <tr>
             <th scope="col">{t('reports.filter.agent')}</th>
+            <th scope="col">{t('reports.filter.team')}</th>
             {columns.map((m) => <th key={m} scope="col" class="num">{t(`reports.m.${m}`)}</th>)}
           </tr>
         </thead>
@@ -285,6 +292,7 @@ function AgentTable({ rows, lang }: { rows: AgentRow[]; lang: string }): JSX.Ele
           {rows.map((a) => (
             <tr key={a.agent_id}>
               <th scope="row">{a.name ?? a.agent_id.slice(-8)}</th>
+              <td>{a.team ?? '—'}</td>
               {columns.map((m) => <td key={m} class="num">{formatValue(m, a[m], lang)}</td>)}
             </tr>
           ))}

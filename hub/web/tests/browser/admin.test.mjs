@@ -1,7 +1,7 @@
 // The administration console (issue 14), in Chromium against the real hub on SQLite and
 // PostgreSQL: an admin disables an agent whose open workspace (another browser) is signed out
 // within a heartbeat and says so; enables her again; resets a password to a generated one shown
-// once; adds a member; changes roles, and is refused (409) when removing the last admin; saves the widget's
+// once; adds a member; changes roles and a team, and is refused (409) when removing the last admin; saves the widget's
 // look (refused below 4.5:1 contrast) and allowed origins, which a customer's widget on another
 // site shows at once; reads the channels without secrets; saves retention. axe-core on each
 // page and dialog, screenshots.
@@ -148,6 +148,20 @@ for (const backend of BACKENDS) {
       await roles.getByRole('checkbox', { name: 'Bot trainer' }).check();
       await roles.getByRole('button', { name: 'Save' }).click();
       await row('Bruno Agent').getByRole('cell', { name: 'Agent, Supervisor, Bot trainer' }).waitFor();
+
+      // Team: a bad name is refused on its field; then Bruno joins "north".
+      await admin.getByRole('button', { name: 'Team of Bruno Agent' }).click();
+      const teamDialog = admin.getByRole('dialog', { name: 'Team of Bruno Agent' });
+      await teamDialog.getByLabel('Team').fill('North Side');
+      await teamDialog.getByRole('button', { name: 'Save' }).click();
+      await teamDialog.getByRole('alert').waitFor();
+      await admin.waitForFunction(() => document.activeElement?.id === 'member-team');
+      assert.equal(await teamDialog.getByLabel('Team').getAttribute('aria-invalid'), 'true');
+      await axe(admin, `admin team refused (${backend})`);
+      await teamDialog.getByLabel('Team').fill('north');
+      await teamDialog.getByRole('button', { name: 'Save' }).click();
+      await admin.getByRole('status').filter({ hasText: 'Bruno Agent is now in team north.' }).waitFor();
+      await row('Bruno Agent').getByRole('cell', { name: 'north', exact: true }).waitFor();
 
       // The last admin cannot drop the role: the dialog says why, and nothing changes.
       await admin.getByRole('button', { name: 'Roles of Demo Admin' }).click();

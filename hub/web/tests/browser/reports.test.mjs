@@ -1,8 +1,9 @@
 // The supervisor's reports tab, in Chromium against the real hub on SQLite and PostgreSQL: traffic
 // made through the API (customers writing, an agent answering and resolving; customers asking
 // the bot) shows up in the volume, times, agents and bot reports; the figures on the page are the
-// API's; the charts carry a name and every figure is in a table; the CSV export downloads;
-// axe-core finds nothing.
+// API's (occupancy and presence times included); the team filter keeps a team's members; the
+// charts carry a name and every figure is in a table; the CSV export downloads; axe-core finds
+// nothing.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -32,6 +33,14 @@ for (const backend of BACKENDS) {
         });
         return { status: res.status, body: await res.json().catch(() => null) };
       };
+      // Bruno is in team "north" (an admin puts him there); Ana in "south".
+      const admin = await apiLogin(hub.url, 'admin@demo.switchboard.local');
+      const staff = (await call(admin, 'GET', '/api/v1/agents')).body;
+      const idOf = (name) => staff.find((m) => m.name.startsWith(name)).id;
+      for (const [name, team] of [['Bruno', 'north'], ['Ana', 'south']]) {
+        const set = await call(admin, 'PUT', `/api/v1/agents/${idOf(name)}/team`, { team });
+        assert.equal(set.status, 200, JSON.stringify(set));
+      }
       // Three customers write and are handed over; Bruno answers all three and resolves two.
       const tickets = [];
       for (const name of ['Marta', 'João', 'Kim']) {
@@ -97,7 +106,27 @@ for (const backend of BACKENDS) {
       await agentsView.waitFor();
       const brunoRow = agentsView.getByTestId('report-table').locator('tbody tr').filter({ hasText: /Bruno/ });
       await brunoRow.waitFor();
+      // The occupancy and presence columns show the API's figures.
+      const agentsApi = (await api('agents')).body;
+      const brunoApi = agentsApi.agents.find((a) => /Bruno/.test(a.name));
+      const headers = (await agentsView.getByTestId('report-table').locator('thead th').allTextContents()).map((h) => h.trim());
+      for (const h of ['Team', 'Available time', 'Busy time', 'Away time', 'Occupancy']) assert.ok(headers.includes(h), headers.join('|'));
+      const cell = async (header) => (await brunoRow.locator('th, td').nth(headers.indexOf(header)).textContent()).trim();
+      const percent = (v) => (v === null ? '—' : new Intl.NumberFormat('en-GB', { style: 'percent', maximumFractionDigits: 1 }).format(v));
+      assert.equal(await cell('Occupancy'), percent(brunoApi.occupancy));
+      assert.equal(await cell('Team'), 'north');
+      assert.ok('available_ms' in agentsApi.totals && 'occupancy' in agentsApi.totals, JSON.stringify(agentsApi.totals));
       await axe(page, 'reports: agents');
+
+      // The team filter: north is Bruno's team, so his row stays and Ana's (south) does not show.
+      await panel.getByLabel('Team').selectOption('north');
+      await panel.getByRole('button', { name: 'Show report' }).click();
+      await agentsView.getByTestId('report-table').locator('tbody tr').filter({ hasText: /Bruno/ }).waitFor();
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="report-table"] tbody tr')].every((r) => !/Ana/.test(r.textContent ?? '')));
+      const north = (await call(bruno, 'GET', `/api/v1/reports/agents?from=${from}&to=${to}&tz=${encodeURIComponent(tz)}&team=north`)).body;
+      assert.deepEqual(north.agents.map((a) => a.team), north.agents.map(() => 'north'));
+      await axe(page, 'reports: agents of a team');
+      await panel.getByLabel('Team').selectOption('');
       await shoot(page, `${backend}-reports-agents-1280`);
 
       // The CSV export of the same query downloads a header and the rows.
