@@ -33,6 +33,7 @@ use crate::services::email::{self, Email};
 use crate::services::escalate::Escalate;
 use crate::services::ingest::Ingest;
 use crate::services::knowledge::Knowledge;
+use crate::services::leader::{Leadership, LeaseName};
 use crate::services::mfa::Mfa;
 use crate::services::outages::Outages;
 use crate::services::privacy::Privacy;
@@ -103,6 +104,8 @@ pub struct AppState {
     pub reports: Reports,
     /// Customers' churn-risk scores.
     pub churn: Arc<Churn>,
+    /// The leases this node holds (the scheduled jobs run on the holder of `jobs`).
+    pub leadership: Arc<Leadership>,
 }
 
 /// The hub could not start.
@@ -468,7 +471,10 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let care = Care::new(core.clone(), Arc::clone(&bss), config.care.clone()).map_err(StartError::Config)?;
     let sla = Sla::load(core.clone()).await.map_err(StartError::Sla)?;
     let reports = Reports::new(store.clone(), &config.reports).map_err(|e| StartError::Config(e.to_string()))?;
+    let leadership = Arc::new(Leadership::new(Arc::clone(&core.metrics), core.shutdown.clone()));
+    let jobs = leadership.lease(LeaseName::Jobs);
     let state = web::Data::new(AppState {
+        leadership: Arc::clone(&leadership),
         sla: Arc::clone(&sla),
         reports,
         churn: Arc::clone(&churn),
@@ -531,22 +537,26 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let handle = server.handle();
     let task = tokio::spawn(server);
 
+    // Per node: the router's offer clock (each node runs the engine), the settings' refresh, the
+    // outbox senders (they lease their rows). On the holder of the `jobs` lease only: the
+    // scheduled jobs and the IMAP pollers.
+    tokio::spawn(Arc::clone(&leadership).run(store.clone()));
     tokio::spawn(Arc::clone(&routing).run_clock());
-    tokio::spawn(sla.run());
+    tokio::spawn(sla.run(jobs.clone()));
     tokio::spawn(settings.refresh(core.shutdown.clone()));
-    tokio::spawn(audit.run_pruning(core.shutdown.clone()));
+    tokio::spawn(audit.run_pruning(jobs.clone()));
     if config.retention.enabled {
-        tokio::spawn(privacy.run());
+        tokio::spawn(privacy.run(jobs.clone()));
     }
-    tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone()));
+    tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone(), jobs.clone()));
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
-    tokio::spawn(churn.run());
+    tokio::spawn(churn.run(jobs.clone()));
     if let Some(voice) = &voice {
         voice.spawn();
     }
     let (smtp_addr, smtp) = if config.email.enabled {
         match email
-            .start(core.clone(), Arc::clone(&ingest), &config.email, config.webchat.max_message_chars, email_wake)
+            .start(core.clone(), Arc::clone(&ingest), &config.email, config.webchat.max_message_chars, email_wake, jobs)
             .await?
         {
             Some((addr, task)) => (Some(addr), Some(task)),

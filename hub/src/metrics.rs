@@ -48,6 +48,8 @@ pub struct Metrics {
     pub churn_scores: IntCounterVec,
     /// The Redis event bus, by outcome (`published`, `lost`, `received`, `gap`, `reconnect`).
     pub bus_events: IntCounterVec,
+    /// Whether this node holds each lease (1) or not (0), by lease (`jobs`).
+    pub leader: IntGaugeVec,
 }
 
 /// Registering a metric only fails on a duplicate name, which is a programming error caught by
@@ -226,6 +228,10 @@ impl Metrics {
                     Opts::new("bus_events_total", "Events through the Redis bus, and its gaps and reconnections"),
                     &["outcome"],
                 )?,
+            ),
+            leader: register(
+                &registry,
+                IntGaugeVec::new(Opts::new("leader", "Whether this node holds the lease (1) or not (0)"), &["lease"])?,
             ),
             registry,
         })

@@ -40,6 +40,7 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
     TicketEvent, TicketHistorySample, TicketNote,
 };
+pub use store::LeaseSession;
 pub use store::MAX_CARE_LIST;
 pub use store::MAX_CSAT_COMMENTS;
 pub use store::UnansweredTopic;

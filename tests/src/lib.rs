@@ -167,6 +167,21 @@ pub fn model_dir() -> String {
     dir
 }
 
+/// The `switchboard` binary: `SWITCHBOARD_BIN`, else the one cargo built beside this test
+/// binary (`cargo test --workspace` and `cargo build --bin switchboard` build it).
+#[must_use]
+pub fn switchboard_bin() -> PathBuf {
+    let bin = std::env::var_os("SWITCHBOARD_BIN").map_or_else(
+        || {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().and_then(|deps| deps.parent()).unwrap().join("switchboard")
+        },
+        PathBuf::from,
+    );
+    assert!(bin.exists(), "{} is missing: run `cargo build --bin switchboard` first", bin.display());
+    bin
+}
+
 /// A hub running for one test.
 #[derive(Debug)]
 pub struct TestApp {

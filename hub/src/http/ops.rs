@@ -29,11 +29,12 @@ pub async fn healthz() -> HttpResponse {
 
 /// The store answers and the hub is not shutting down; also how the bot searches (`hybrid`, or
 /// `keyword_only` without the model or while its vectors are built: `vectors` is then `none` or
-/// `building`).
+/// `building`), and which leases this node holds (`leases`: `{"jobs": true}` on the node that
+/// runs the scheduled jobs).
 #[utoipa::path(
     tag = "operations",
     responses(
-        (status = 200, description = "`{\"status\":\"ready\",\"store\":\"sqlite\",\"bot\":{…}}`"),
+        (status = 200, description = "`{\"status\":\"ready\",\"store\":\"sqlite\",\"bot\":{…},\"leases\":{\"jobs\":true}}`"),
         (status = 503, description = "the store does not answer, or the hub is shutting down")
     )
 )]
@@ -57,9 +58,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             })
         }
     };
+    // Which leases this node holds (`{"jobs": true}` on the node that runs the scheduled jobs).
+    let leases: serde_json::Map<String, serde_json::Value> =
+        state.leadership.held().into_iter().map(|(name, held)| (name.as_str().to_owned(), held.into())).collect();
     match state.core.store.ping().await {
         Ok(()) if !state.core.shutdown.is_cancelled() => {
-            HttpResponse::Ok().json(json!({ "status": "ready", "store": backend, "bot": bot }))
+            HttpResponse::Ok().json(json!({ "status": "ready", "store": backend, "bot": bot, "leases": leases }))
         }
         Ok(()) => HttpResponse::ServiceUnavailable().json(json!({ "status": "shutting_down", "store": backend })),
         Err(e) => {

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AuditConfig;
 use crate::error::Error;
+use crate::services::leader::Lease;
 use crate::services::settings::Settings;
 
 /// Entries read per store query while verifying or exporting.
@@ -267,9 +268,15 @@ impl Audit {
         Ok(pruned)
     }
 
-    /// Prunes by the retention in force once a day (the first time a minute after start) until
-    /// shutdown.
-    pub async fn run_pruning(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Prunes by the retention in force once a day (the first time a minute after this node
+    /// took the lease) on the node that holds the `jobs` lease, until shutdown. Two prunes at
+    /// once (a node finishing one after losing the lease) are serialised by the chain's lock in
+    /// the store; the second finds nothing older than its cutoff left to prune.
+    pub async fn run_pruning(self: Arc<Self>, jobs: Lease) {
+        jobs.run_while_held(|term| Arc::clone(&self).prune_daily(term)).await;
+    }
+
+    async fn prune_daily(self: Arc<Self>, shutdown: CancellationToken) {
         let mut wait = Duration::from_secs(60);
         loop {
             tokio::select! {

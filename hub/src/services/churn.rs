@@ -11,10 +11,12 @@ use std::time::Duration;
 use schema::churn::{ChurnRisk, assess};
 use schema::{ConversationId, CustomerId};
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Event, Received, Topic};
 use crate::error::Error;
 use crate::services::Core;
+use crate::services::leader::Lease;
 
 /// A stored score younger than this is served as it is.
 pub const FRESH_FOR: time::Duration = time::Duration::minutes(5);
@@ -76,11 +78,19 @@ impl Churn {
         }
     }
 
-    /// Recomputes the scores of customers whose tickets or conversations change, in batches,
-    /// until shutdown.
-    pub async fn run(self: Arc<Self>) {
+    /// On the node that holds the `jobs` lease (one node recomputes for all: every node's
+    /// events reach it), recomputes the scores of customers whose tickets or conversations
+    /// change, until shutdown.
+    pub async fn run(self: Arc<Self>, jobs: Lease) {
+        jobs.run_while_held(|term| Arc::clone(&self).recompute_changed(term)).await;
+    }
+
+    /// Recomputes, in batches, the scores of customers whose tickets or conversations change,
+    /// until `term` ends. Changes while no node ran it are caught up when the score is read
+    /// stale; a node finishing a batch after losing the lease only writes a score again.
+    async fn recompute_changed(self: Arc<Self>, term: CancellationToken) {
         let mut events = self.core.bus.subscribe(Topic::Inbox);
-        let shutdown = self.core.shutdown.clone();
+        let shutdown = term;
         loop {
             // Wait for the first change, then gather for one batch.
             let mut conversations: BTreeSet<ConversationId> = BTreeSet::new();

@@ -47,11 +47,13 @@ use tokio::task::JoinHandle;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_util::sync::CancellationToken;
 
 use crate::bus::Event;
 use crate::config::{EmailConfig, ImapAfter, ImapConfig, Secret, TlsMode};
 use crate::error::{Error, ErrorCode};
 use crate::services::ingest::Ingest;
+use crate::services::leader::Lease;
 use crate::services::{Core, outbox};
 
 /// Why the e-mail channel cannot start.
@@ -192,6 +194,7 @@ impl Email {
         config: &EmailConfig,
         max_chars: usize,
         wake: Arc<Notify>,
+        jobs: Lease,
     ) -> Result<Option<(std::net::SocketAddr, JoinHandle<()>)>, StartError> {
         let outbox = Arc::new(EmailOutbox {
             store: core.store.clone(),
@@ -211,8 +214,14 @@ impl Email {
             max_message_bytes: config.max_message_bytes,
             max_chars,
         });
+        // The pollers run on the node that holds the `jobs` lease only (each mail is stored once
+        // anyway: keyed by its Message-ID; the lease saves fetching it on every node).
         for (mailbox, every) in self.imap {
-            tokio::spawn(run_imap(Arc::clone(&inbound), mailbox, every));
+            let (inbound, mailbox) = (Arc::clone(&inbound), Arc::new(mailbox));
+            tokio::spawn(
+                jobs.clone()
+                    .run_while_held(move |term| run_imap(Arc::clone(&inbound), Arc::clone(&mailbox), every, term)),
+            );
         }
         if !config.smtp_enabled {
             return Ok(None);
@@ -397,9 +406,10 @@ impl ImapSink for Inbound {
 
 // ---- the IMAP poll mode ---------------------------------------------------------------------
 
-/// Polls one mailbox until the hub shuts down. A failed poll is logged and counted; the next
-/// one tries again (after a longer wait while the server keeps failing).
-async fn run_imap(sink: Arc<Inbound>, mailbox: ImapMailbox, every: Duration) {
+/// Polls one mailbox until `term` ends (the node loses the `jobs` lease or shuts down). A failed
+/// poll is logged and counted; the next one tries again (after a longer wait while the server
+/// keeps failing).
+async fn run_imap(sink: Arc<Inbound>, mailbox: Arc<ImapMailbox>, every: Duration, term: CancellationToken) {
     let mut failures: u32 = 0;
     tracing::info!(mailbox = %mailbox.name, host = %mailbox.host, folder = %mailbox.folder, "polling IMAP");
     loop {
@@ -437,7 +447,7 @@ async fn run_imap(sink: Arc<Inbound>, mailbox: ImapMailbox, every: Duration) {
             (n, _) => every.saturating_mul(n.min(10)),
         };
         tokio::select! {
-            () = sink.core.shutdown.cancelled() => return,
+            () = term.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
     }

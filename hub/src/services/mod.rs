@@ -24,6 +24,7 @@ pub mod email;
 pub mod escalate;
 pub mod ingest;
 pub mod knowledge;
+pub mod leader;
 pub mod mfa;
 pub mod outages;
 pub mod outbox;

@@ -16,10 +16,12 @@ use std::time::Duration;
 use schema::{CustomerId, CustomerMatch, EraseError, ExportKind, Holdings, RetentionKind, Store};
 use serde::Serialize;
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use super::Core;
 use super::archive::TarGz;
 use super::bot::Assistant;
+use super::leader::Lease;
 use super::settings::{Retention, Settings};
 use crate::config::RetentionConfig;
 use crate::error::Error;
@@ -269,15 +271,22 @@ impl Privacy {
         Ok(report)
     }
 
-    /// Runs the retention job every `interval_minutes` until shutdown.
-    pub async fn run(self: Arc<Self>) {
+    /// Runs the retention job every `interval_minutes` on the node that holds the `jobs` lease,
+    /// until shutdown. Two runs at once (a node finishing one after losing the lease) are
+    /// harmless: each batch is idempotent (a tombstone written again, a row deleted once, the
+    /// legal hold checked in the same statement).
+    pub async fn run(self: Arc<Self>, jobs: Lease) {
+        jobs.run_while_held(|term| Arc::clone(&self).run_term(term)).await;
+    }
+
+    async fn run_term(self: Arc<Self>, term: CancellationToken) {
         let every = Duration::from_secs(self.config.interval_minutes.max(1) * 60);
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
         loop {
             tokio::select! {
-                () = self.core.shutdown.cancelled() => return,
+                () = term.cancelled() => return,
                 _ = interval.tick() => {
                     let outcome = match self.run_retention().await {
                         Ok(_) => "ok",

@@ -19,10 +19,12 @@ use schema::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Event, Received, SlaNotice, Topic};
 use crate::error::Error;
 use crate::services::Core;
+use crate::services::leader::Lease;
 
 /// Most policies.
 pub const MAX_POLICIES: usize = 500;
@@ -537,10 +539,33 @@ impl Sla {
         }
     }
 
-    /// The timer: computes every open ticket's clocks, then follows ticket changes on the bus
-    /// and wakes at the next warning or deadline. Breaches that came due while the hub was down
-    /// are recorded on the first wake (once: the store's write is conditional). Ends at shutdown.
-    pub async fn run(self: Arc<Self>) {
+    /// Until shutdown: on every node, follows the versions other nodes save; on the node that
+    /// holds the `jobs` lease, also runs the timer ([`Sla::run_timer`]) for as long as it holds
+    /// it.
+    pub async fn run(self: Arc<Self>, mut jobs: Lease) {
+        loop {
+            let term = tokio::select! {
+                term = jobs.acquired() => match term {
+                    Some(term) => term,
+                    None => return,
+                },
+                () = tokio::time::sleep(REFRESH) => {
+                    self.follow_other_nodes().await;
+                    continue;
+                }
+            };
+            self.run_timer(&term).await;
+            // Only a closed bus ends the timer early: wait for the term to end.
+            term.cancelled().await;
+        }
+    }
+
+    /// The timer, for one term of the `jobs` lease: computes every open ticket's clocks, then
+    /// follows ticket changes on the bus and wakes at the next warning or deadline. Breaches that
+    /// came due while no node ran it are recorded on the first wake (once: the store's write is
+    /// conditional, so a node still finishing a step after losing the lease cannot record one
+    /// twice). Ends with the term.
+    async fn run_timer(&self, term: &CancellationToken) {
         let mut events = self.core.bus.subscribe(Topic::Inbox);
         self.recompute_open().await;
         let mut refreshed = tokio::time::Instant::now();
@@ -572,7 +597,7 @@ impl Sla {
             // A floor, so a clock that cannot be settled does not spin the loop.
             let sleep = sleep.max(Duration::from_millis(20)).min(REFRESH);
             tokio::select! {
-                () = self.core.shutdown.cancelled() => return,
+                () = term.cancelled() => return,
                 () = tokio::time::sleep(sleep) => {}
                 () = self.wake.notified() => {}
                 received = events.recv() => match received {

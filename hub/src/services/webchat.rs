@@ -13,12 +13,14 @@ use schema::{
     Language, MediaRef, NewCustomer, NewUpload, StoreError, StoredAttachment,
 };
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::bus::Event;
 use crate::config::{PictureOcr, WebchatConfig};
 use crate::error::Error;
 use crate::services::Core;
 use crate::services::ingest::Ingest;
+use crate::services::leader::Lease;
 
 /// What a customer gives when a chat starts; every field is optional.
 #[derive(Debug, Default)]
@@ -394,13 +396,18 @@ impl Webchat {
 }
 
 /// Deletes, every hour, the files uploaded more than a day ago that no message named (the
-/// customer picked a file and left), until shutdown.
-pub async fn sweep_unclaimed_uploads(core: Core) {
+/// customer picked a file and left), on the node that holds the `jobs` lease, until shutdown
+/// (one delete statement: two at once delete each file once).
+pub async fn sweep_unclaimed_uploads(core: Core, jobs: Lease) {
+    jobs.run_while_held(|term| sweep_in_term(core.clone(), term)).await;
+}
+
+async fn sweep_in_term(core: Core, term: CancellationToken) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = core.shutdown.cancelled() => return,
+            () = term.cancelled() => return,
             _ = interval.tick() => {
                 let before = OffsetDateTime::now_utc() - time::Duration::days(1);
                 match core.store.delete_unclaimed_uploads(before).await {

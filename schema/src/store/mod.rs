@@ -43,6 +43,8 @@ mod incidents;
 pub use incidents::LinkedConversation;
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
+mod leases;
+pub use leases::LeaseSession;
 mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod presence;

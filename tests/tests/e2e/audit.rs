@@ -3,12 +3,11 @@
 //! is audited too; a row edited in the database is named by `switchboard audit verify` (the
 //! built binary); pruning behind an anchor keeps the rest of the chain verifiable.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::{Value, json};
 use sqlx::Executor as _;
-use tests::{ADMIN, ANA, BRUNO, Backend, OTTO, TestApp, both_backends, spawn_app};
+use tests::{ADMIN, ANA, BRUNO, Backend, OTTO, TestApp, both_backends, spawn_app, switchboard_bin};
 use time::OffsetDateTime;
 
 both_backends!(
@@ -16,20 +15,6 @@ both_backends!(
     an_edited_row_is_named_by_the_cli,
     pruning_behind_an_anchor_keeps_the_chain_verifiable
 );
-
-/// The `switchboard` binary: `SWITCHBOARD_BIN`, else the one cargo built beside this test
-/// binary (`cargo test --workspace` and `cargo build --bin switchboard` build it).
-fn switchboard_bin() -> PathBuf {
-    let bin = std::env::var_os("SWITCHBOARD_BIN").map_or_else(
-        || {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().and_then(|deps| deps.parent()).unwrap().join("switchboard")
-        },
-        PathBuf::from,
-    );
-    assert!(bin.exists(), "{} is missing: run `cargo build --bin switchboard` first", bin.display());
-    bin
-}
 
 /// Runs `switchboard audit verify` against the test's database.
 async fn cli_verify(app: &TestApp) -> (bool, String) {

@@ -55,9 +55,15 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
     let res = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let ready: serde_json::Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
     let store = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
-    assert_eq!(ready, json!({"status": "ready", "store": store, "bot": {"enabled": false}}));
+    // The only node takes the lease of the scheduled jobs (on PostgreSQL within its first check).
+    let ready = crate::poll_until(std::time::Duration::from_secs(5), async || {
+        let ready: serde_json::Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+        (ready["leases"]["jobs"] == true).then_some(ready)
+    })
+    .await
+    .expect("the only node holds the jobs lease");
+    assert_eq!(ready, json!({"status": "ready", "store": store, "bot": {"enabled": false}, "leases": {"jobs": true}}));
 
     let ana = app.login(ANA).await;
     let (visitor, conversation) = app.new_chat().await;

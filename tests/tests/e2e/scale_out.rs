@@ -1,13 +1,22 @@
 //! Two hub nodes on one PostgreSQL database and one Redis, in one process (the scale-out
 //! topology; the router still runs on each node): what one node announces reaches the sockets of
 //! the other, in order; when Redis restarts or drops the connections, the sockets are told to
-//! `resync`, and then events flow again. PostgreSQL only: several nodes on one SQLite file is not
-//! a supported deployment.
+//! `resync`, and then events flow again. One node at a time holds the `jobs` lease and runs the
+//! scheduled jobs (an SLA breach is recorded by it, once); when it stops, or its process is
+//! killed (the built binary, as a second process), the other takes over (the time it takes is
+//! printed: BENCHMARKS.md). PostgreSQL only: several nodes on one SQLite file is not a supported
+//! deployment.
+
+use std::time::{Duration, Instant};
 
 use hub::config::BusKind;
+use hub::services::leader::LeaseName;
 use serde_json::{Value, json};
 use tests::redis::{RedisServer, shared_url, unique_stream};
-use tests::{ANA, Backend, TestApp, TestDb, Ws, spawn_app_with, test_config};
+use tests::{
+    ANA, BRUNO, Backend, TEST_SECRETS_KEY, TEST_TOKEN_SECRET, TestApp, TestDb, Ws, spawn_app_with, switchboard_bin,
+    test_config,
+};
 
 /// Nodes A and B on one new database, sharing the event stream on the Redis at `url`.
 async fn two_nodes(url: &str) -> (TestApp, TestApp) {
@@ -57,8 +66,211 @@ async fn chat_across(a: &TestApp, b: &TestApp) -> (Ws, Ws, String) {
     (inbox, customer, conversation)
 }
 
+/// Whether `node` holds the `jobs` lease now.
+fn leads(node: &TestApp) -> bool {
+    node.hub.as_ref().is_some_and(|hub| hub.state.leadership.is_leader(LeaseName::Jobs))
+}
+
+/// Watches `nodes` for `watch`: never two holders of the `jobs` lease at once, and exactly one at
+/// the end; returns which.
+async fn the_one_leader(nodes: [&TestApp; 2], watch: Duration) -> usize {
+    let deadline = Instant::now() + watch;
+    loop {
+        let holders: Vec<usize> = (0..2).filter(|i| leads(nodes[*i])).collect();
+        assert!(holders.len() < 2, "two nodes hold the jobs lease at once");
+        if Instant::now() >= deadline {
+            assert_eq!(holders.len(), 1, "one node holds the jobs lease");
+            return holders[0];
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits (at most `within`) until `node` holds the `jobs` lease; how long it took.
+async fn takes_over(node: &TestApp, since: Instant, within: Duration) -> Duration {
+    while !leads(node) {
+        assert!(since.elapsed() < within, "no takeover within {within:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    since.elapsed()
+}
+
+/// `/readyz`'s and `/metrics`' view of the lease on `node`.
+async fn lease_as_reported(node: &TestApp, supervisor: &str) -> (bool, bool) {
+    let ready: Value = node.http.get(node.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let metrics =
+        node.http.get(node.url("/metrics")).bearer_auth(supervisor).send().await.unwrap().text().await.unwrap();
+    let gauge = if metrics.contains(r#"switchboard_leader{lease="jobs"} 1"#) {
+        true
+    } else {
+        assert!(metrics.contains(r#"switchboard_leader{lease="jobs"} 0"#), "{metrics}");
+        false
+    };
+    (ready["leases"]["jobs"].as_bool().expect("readyz names the jobs lease"), gauge)
+}
+
+/// A first-response target of 2 s in `general`, in force on both nodes at once (each node keeps
+/// the policies in memory and re-reads another's within 10 s: saving on each is quicker).
+async fn short_first_response(nodes: [&TestApp; 2]) {
+    for node in nodes {
+        let bruno = node.login(BRUNO).await;
+        let config = json!({"policies": [{"queue": "general", "first_response_secs": 2}]});
+        let (status, saved) = node.put("/api/v1/sla/policies", &bruno, &json!({"config": config})).await;
+        assert_eq!(status, 200, "{saved}");
+    }
+}
+
+/// A customer writes on `node` and a supervisor hands the chat over: a ticket in `general`.
+async fn open_ticket(node: &TestApp) -> String {
+    let bruno = node.login(BRUNO).await;
+    let (visitor, conversation) = node.new_chat().await;
+    let mut customer = node.customer_socket(&visitor, None).await;
+    say(&mut customer, "c1", "Sin línea desde ayer").await;
+    let (status, ticket) =
+        node.post(&format!("/api/v1/conversations/{conversation}/handover"), &bruno, &json!({})).await;
+    assert_eq!(status, 201, "{ticket}");
+    ticket["id"].as_str().unwrap().to_owned()
+}
+
+/// The `sla.breached` events of `ticket`, read on `node`.
+async fn breaches(node: &TestApp, ticket: &str) -> Vec<Value> {
+    let bruno = node.login(BRUNO).await;
+    let (status, detail) = node.get(&format!("/api/v1/tickets/{ticket}"), &bruno).await;
+    assert_eq!(status, 200, "{detail}");
+    detail["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "sla.breached").cloned().collect()
+}
+
+/// Waits (at most 20 s) for `ticket`'s breach to be recorded; the events then.
+async fn breach_recorded(node: &TestApp, ticket: &str) -> Vec<Value> {
+    crate::poll_until(Duration::from_secs(20), async || {
+        let found = breaches(node, ticket).await;
+        (!found.is_empty()).then_some(found)
+    })
+    .await
+    .expect("the breach is recorded")
+}
+
+/// The count of first-response breaches in `general` on `node`'s `/metrics` (none: 0).
+async fn breaches_counted(node: &TestApp) -> u64 {
+    let bruno = node.login(BRUNO).await;
+    let metrics = node.http.get(node.url("/metrics")).bearer_auth(&bruno).send().await.unwrap().text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"switchboard_sla_breaches_total{queue="general",target="first_response"} "#))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// The `switchboard` binary serving `db` on a free port, killed (SIGKILL) when dropped.
+struct NodeProcess {
+    child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl NodeProcess {
+    async fn start(db: &TestDb) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(switchboard_bin())
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
+            .current_dir(std::env::temp_dir())
+            .env_remove("SWITCHBOARD_BIN")
+            .env_remove("SWITCHBOARD_CONFIG")
+            .env("SWITCHBOARD_SECRETS__KEY", TEST_SECRETS_KEY)
+            .env("SWITCHBOARD_WEBCHAT__TOKEN_SECRET", TEST_TOKEN_SECRET)
+            .env("SWITCHBOARD_BOT__ENABLED", "false")
+            .env("SWITCHBOARD_SELFSERVICE__ENABLED", "false")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the switchboard binary starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(addr) = line.strip_prefix("Switchboard is listening on http://") {
+                    return addr.parse().unwrap();
+                }
+            }
+            panic!("the node ended before it listened");
+        })
+        .await
+        .expect("the node listens");
+        // Keep reading its output, so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, addr }
+    }
+
+    async fn leads(&self) -> bool {
+        let ready: Value = reqwest::get(format!("http://{}/readyz", self.addr)).await.unwrap().json().await.unwrap();
+        ready["leases"]["jobs"].as_bool().expect("readyz names the jobs lease")
+    }
+}
+
 mod postgres {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_node_holds_the_jobs_lease_and_records_a_breach_once() {
+        let (a, b) = two_nodes(&shared_url()).await;
+        let leader = the_one_leader([&a, &b], Duration::from_secs(3)).await;
+        let (leader, follower) = if leader == 0 { (&a, &b) } else { (&b, &a) };
+        let bruno = leader.login(BRUNO).await;
+        assert_eq!(lease_as_reported(leader, &bruno).await, (true, true), "/readyz and /metrics say so");
+        assert_eq!(lease_as_reported(follower, &bruno).await, (false, false));
+
+        // A ticket opened on the follower: the leader's timer records its breach, once.
+        short_first_response([follower, leader]).await;
+        let ticket = open_ticket(follower).await;
+        let recorded = breach_recorded(follower, &ticket).await;
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0]["detail"]["target"], "first_response");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(breaches(leader, &ticket).await.len(), 1, "not recorded again");
+        assert_eq!((breaches_counted(leader).await, breaches_counted(follower).await), (1, 0), "by the leader");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_the_leader_stops_the_other_node_takes_over_the_jobs() {
+        let (a, b) = two_nodes(&shared_url()).await;
+        let (mut leader, follower) =
+            if the_one_leader([&a, &b], Duration::from_secs(2)).await == 0 { (a, b) } else { (b, a) };
+        let stopped = Instant::now();
+        leader.stop().await;
+        let took = takes_over(&follower, stopped, Duration::from_secs(5)).await;
+        println!("takeover after the leader stopped: {} ms", took.as_millis());
+
+        // The jobs run there now.
+        let config = json!({"policies": [{"queue": "general", "first_response_secs": 2}]});
+        let bruno = follower.login(BRUNO).await;
+        let (status, saved) = follower.put("/api/v1/sla/policies", &bruno, &json!({"config": config})).await;
+        assert_eq!(status, 200, "{saved}");
+        let ticket = open_ticket(&follower).await;
+        assert_eq!(breach_recorded(&follower, &ticket).await.len(), 1);
+        assert_eq!(breaches_counted(&follower).await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_the_leader_process_is_killed_the_other_node_takes_over() {
+        let db = TestDb::new(Backend::Postgres).await;
+        let shared = db.shared();
+        // The first node on the database is a process of its own, and takes the lease.
+        let mut process = NodeProcess::start(&db).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !process.leads().await {
+            assert!(Instant::now() < deadline, "the only node takes the jobs lease");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let node = spawn_app_with(test_config(&shared), shared).await;
+        // Several checks of the follower's: the lease stays with the process.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(!leads(&node), "two holders");
+        assert!(process.leads().await);
+
+        let killed = Instant::now();
+        process.child.start_kill().expect("SIGKILL");
+        let took = takes_over(&node, killed, Duration::from_secs(5)).await;
+        println!("takeover after the leader's process was killed: {} ms", took.as_millis());
+        process.child.wait().await.unwrap();
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_customer_on_one_node_and_an_agent_on_the_other_chat_in_order() {

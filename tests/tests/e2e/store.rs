@@ -17,6 +17,7 @@ both_backends!(
     two_senders_never_claim_the_same_reply,
     documents_keep_every_version_and_wrong_answers_queue_their_question,
     canned_responses_are_scoped_searched_paged_and_unique_per_scope,
+    a_lease_has_one_holder_until_its_session_ends,
 );
 
 async fn store(db: &TestDb) -> Store {
@@ -226,6 +227,59 @@ async fn reopening_runs_no_migration_twice(backend: Backend) {
     let kept = second.messages_after(conversation.id, 0, 10).await.unwrap();
     assert_eq!(kept[0].text.as_str(), "kept");
     assert_eq!(kept[0].channel_message_id, Some("1".parse::<ChannelMessageId>().unwrap()));
+}
+
+async fn a_lease_has_one_holder_until_its_session_ends(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    if backend == Backend::Sqlite {
+        assert!(store.lease_session().await.unwrap().is_none(), "one node on SQLite: no session, always the leader");
+        return;
+    }
+    let mut first = store.lease_session().await.unwrap().expect("a session on PostgreSQL");
+    let mut second = store.lease_session().await.unwrap().unwrap();
+    assert!(first.try_acquire("jobs").await.unwrap());
+    assert!(!second.try_acquire("jobs").await.unwrap(), "two holders");
+    assert!(first.try_acquire("jobs").await.unwrap(), "taking it again keeps it");
+    assert!(first.holds("jobs").await.unwrap());
+    assert!(!second.holds("jobs").await.unwrap());
+    assert!(second.try_acquire("router").await.unwrap(), "leases are by name");
+
+    // Another schema of the same database is another deployment: its lease is its own.
+    let other = TestDb::new(backend).await;
+    let other_store =
+        Store::connect(&other.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
+    let mut elsewhere = other_store.lease_session().await.unwrap().unwrap();
+    assert!(elsewhere.try_acquire("jobs").await.unwrap());
+
+    // Released once (taking it twice did not stack), it is free for the other session.
+    first.release("jobs").await.unwrap();
+    assert!(!first.holds("jobs").await.unwrap());
+    assert!(second.try_acquire("jobs").await.unwrap());
+    assert!(!first.try_acquire("jobs").await.unwrap());
+
+    // A session the server ends (as when its node dies) holds nothing, and says so.
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let ended = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND pid IN (SELECT pid FROM pg_stat_activity WHERE application_name = 'switchboard-leases') \
+         AND objid::bigint = (hashtextextended(current_schema() || '/jobs', 0) & 4294967295)",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(ended.len(), 1, "the holder's session");
+    admin.close().await;
+    assert!(second.holds("jobs").await.is_err(), "the ended session fails its next check");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !first.try_acquire("jobs").await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "the lease is freed with its session");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    first.close().await;
+    elsewhere.close().await;
 }
 
 #[tokio::test]
