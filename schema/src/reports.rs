@@ -198,27 +198,20 @@ pub struct ReportFilter {
     pub tier: Option<String>,
 }
 
-/// A report's time slot in rollup milliseconds, `[from_ms, to_ms)` (whole quarter hours): the
-/// store sums the rollups of each slot itself, so a report reads one row per slot (and bin),
-/// not one per quarter hour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Slot {
-    pub from_ms: i64,
-    pub to_ms: i64,
-}
-
-/// The counters of one slot (its index in the slots asked for), summed over the rows the filter
-/// matched.
+/// The counters of one 15-minute bucket (summed over the rows the filter matched), and of one
+/// agent when the rows were grouped by agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RollupRow {
-    pub slot: usize,
+    pub bucket_at: i64,
+    /// `Some` when grouped by agent ('' for rows with no agent).
+    pub agent_id: Option<String>,
     pub counters: Counters,
 }
 
-/// One histogram bin's count in one slot (its index in the slots asked for).
+/// One histogram bin's count in one 15-minute bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DurationRow {
-    pub slot: usize,
+    pub bucket_at: i64,
     pub measure: DurationMeasure,
     pub bin: i64,
     pub n: i64,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
-use schema::reports::{BUCKET_MS, Counters, DurationMeasure, ReportFilter, Slot, quantile_ms};
+use schema::reports::{BUCKET_MS, Counters, DurationMeasure, ReportFilter, quantile_ms};
 use schema::{Channel, CustomerTier, Language, QueueName, Store};
 use serde_json::{Map, Value, json};
 
@@ -331,30 +331,21 @@ impl Reports {
         // to the one holding `to` (exclusive).
         let from_ms = schema::reports::bucket_of(ms(req.from));
         let to_ms = schema::reports::bucket_of(ms(req.to) + BUCKET_MS - 1);
-        // Each bucket's quarter hours within the range (the first bucket starts at or before
-        // `from`, the last runs to `to`): the store sums them, one row per bucket.
-        let slots: Vec<Slot> = starts
-            .iter()
-            .enumerate()
-            .map(|(i, start)| Slot {
-                from_ms: (*start).max(from_ms),
-                to_ms: starts.get(i + 1).map_or(to_ms, |next| (*next).min(to_ms)),
-            })
-            .collect();
+        let slot = |bucket_at: i64| starts.partition_point(|s| *s <= bucket_at).checked_sub(1);
         let mut counters = vec![Counters::default(); starts.len()];
         let mut totals = Counters::default();
-        for row in self.store.report_rollups(&slots, &req.filter).await? {
-            if let Some(c) = counters.get_mut(row.slot) {
-                c.add(&row.counters);
+        for row in self.store.report_rollups(from_ms, to_ms, &req.filter, false).await? {
+            if let Some(i) = slot(row.bucket_at) {
+                counters[i].add(&row.counters);
             }
             totals.add(&row.counters);
         }
         let mut histograms: Vec<Histograms> = vec![HashMap::new(); starts.len()];
         let mut total_histograms: Histograms = HashMap::new();
         if kind == ReportKind::Times {
-            for row in self.store.report_durations(&slots, &req.filter).await? {
-                if let Some(h) = histograms.get_mut(row.slot) {
-                    *h.entry(row.measure).or_default().entry(row.bin).or_default() += row.n;
+            for row in self.store.report_durations(from_ms, to_ms, &req.filter).await? {
+                if let Some(i) = slot(row.bucket_at) {
+                    *histograms[i].entry(row.measure).or_default().entry(row.bin).or_default() += row.n;
                 }
                 *total_histograms.entry(row.measure).or_default().entry(row.bin).or_default() += row.n;
             }
@@ -389,11 +380,12 @@ impl Reports {
         filter: &ReportFilter,
     ) -> Result<Vec<Map<String, Value>>, Error> {
         let mut per_agent: BTreeMap<String, Counters> = BTreeMap::new();
-        for (agent, counters) in self.store.report_agent_totals(from_ms, to_ms, filter).await? {
+        for row in self.store.report_rollups(from_ms, to_ms, filter, true).await? {
+            let agent = row.agent_id.unwrap_or_default();
             if agent.is_empty() {
                 continue;
             }
-            per_agent.entry(agent).or_default().add(&counters);
+            per_agent.entry(agent).or_default().add(&row.counters);
         }
         let names: HashMap<String, String> =
             self.store.agents().await?.into_iter().map(|a| (a.id.to_string(), a.name.as_str().to_owned())).collect();

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use sqlx::{AnyConnection, Row};
 
 use super::{Backend, Result, Store, StoreError};
-use crate::reports::{Counters, DurationMeasure, DurationRow, ReportFilter, RollupRow, Slot, bucket_of, duration_bin};
+use crate::reports::{Counters, DurationMeasure, DurationRow, ReportFilter, RollupRow, bucket_of, duration_bin};
 
 /// A rollup row's key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -411,23 +411,19 @@ pub(super) async fn agent_replied(
     delta.apply(conn).await
 }
 
-/// The filters that are set, as `(column, value)` of `report_rollups` / `report_durations`.
-fn filters(filter: &ReportFilter) -> Vec<(&'static str, String)> {
-    [
-        ("channel", &filter.channel),
-        ("queue", &filter.queue),
-        ("agent_id", &filter.agent_id),
-        ("language", &filter.language),
-        ("tier", &filter.tier),
-    ]
-    .into_iter()
-    .filter_map(|(c, v)| v.clone().filter(|v| !v.is_empty()).map(|v| (c, v)))
-    .collect()
+fn filter_sql(first_param: usize) -> String {
+    let cols = ["channel", "queue", "agent_id", "language", "tier"];
+    cols.iter().enumerate().map(|(i, c)| format!(" AND (${p} = '' OR {c} = ${p})", p = first_param + i)).collect()
 }
 
-/// ` AND {table}column = $n` for each set filter, numbered from `first_param`.
-fn filter_sql(set: &[(&'static str, String)], table: &str, first_param: usize) -> String {
-    set.iter().enumerate().map(|(i, (c, _))| format!(" AND {table}{c} = ${}", first_param + i)).collect()
+fn filter_values(filter: &ReportFilter) -> [String; 5] {
+    [
+        filter.channel.clone().unwrap_or_default(),
+        filter.queue.clone().unwrap_or_default(),
+        filter.agent_id.clone().unwrap_or_default(),
+        filter.language.clone().unwrap_or_default(),
+        filter.tier.clone().unwrap_or_default(),
+    ]
 }
 
 /// Where a report's rows come from: a one-dimension slice (no filter: the totals, `""`), or
@@ -463,138 +459,100 @@ fn counters_of(row: &sqlx::any::AnyRow) -> Result<Counters> {
     Ok(Counters::from_values(values))
 }
 
-/// The report's slots as a table `b (column1: index, column2: from, column3: to)`, numbered
-/// from `first_param`; empty slots left out. Its rows lead the join (`CROSS JOIN` keeps them
-/// first on SQLite), so each slot reads its range off the table's key.
-fn slots_sql(slots: &[Slot], first_param: usize) -> (String, Vec<(i64, i64, i64)>) {
-    let rows: Vec<(i64, i64, i64)> = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.from_ms < s.to_ms)
-        .map(|(i, s)| (i64::try_from(i).unwrap_or(i64::MAX), s.from_ms, s.to_ms))
-        .collect();
-    let values: Vec<String> = (0..rows.len())
-        .map(|r| {
-            let p = first_param + 3 * r;
-            format!("(${p}, ${}, ${})", p + 1, p + 2)
-        })
-        .collect();
-    (format!("(VALUES {}) AS b", values.join(", ")), rows)
-}
-
-fn slot_of(row: &sqlx::any::AnyRow) -> Result<usize> {
-    let slot: i64 = row.try_get("slot")?;
-    usize::try_from(slot).map_err(|_| StoreError::Corrupt(format!("report slot {slot}")))
-}
-
 impl Store {
-    /// The rollups' counters summed per slot over the rows `filter` matches (slots with
-    /// nothing counted left out). With no filter or one, a one-dimension slice is read (a row
-    /// per quarter hour); with more, the rows of every dimension.
+    /// The rollups' counters per 15-minute bucket in `[from_ms, to_ms)` over the rows `filter`
+    /// matches, summed per bucket (and per agent with `by_agent`, rows with no agent left out),
+    /// oldest first. With no filter or one, a one-dimension slice is read (a few rows per
+    /// bucket); with more, the rows of every dimension.
     ///
     /// # Errors
     /// A database failure.
-    pub async fn report_rollups(&self, slots: &[Slot], filter: &ReportFilter) -> Result<Vec<RollupRow>> {
-        let sums: Vec<String> =
-            Counters::COLUMNS.iter().map(|c| format!("CAST(SUM(r.{c}) AS BIGINT) AS {c}")).collect();
-        self.slotted(&sums.join(", "), "", slots, filter, ("report_slices", "report_rollups"))
-            .await?
-            .iter()
-            .map(|row| Ok(RollupRow { slot: slot_of(row)?, counters: counters_of(row)? }))
-            .collect()
-    }
-
-    /// `SELECT b.column1 AS slot, {select} ... GROUP BY b.column1{group}` over the slots, from
-    /// `tables` (the slice's, the full one's) as `filter` chooses (see [`source`]).
-    async fn slotted(
-        &self,
-        select: &str,
-        group: &str,
-        slots: &[Slot],
-        filter: &ReportFilter,
-        tables: (&str, &str),
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
-        let (where_sql, binds, table) = match source(filter) {
-            Source::Slice { dim, value } => {
-                ("r.dim = $1 AND r.value = $2".to_owned(), vec![dim.to_owned(), value], tables.0)
-            }
-            Source::Full => {
-                let set = filters(filter);
-                let sql = format!("1 = 1{}", filter_sql(&set, "r.", 1));
-                (sql, set.into_iter().map(|(_, v)| v).collect(), tables.1)
-            }
-        };
-        let (slots_sql, slot_rows) = slots_sql(slots, binds.len() + 1);
-        if slot_rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT b.column1 AS slot, {select} FROM {slots_sql} CROSS JOIN {table} r \
-             WHERE {where_sql} AND r.bucket_at >= b.column2 AND r.bucket_at < b.column3 GROUP BY b.column1{group}"
-        );
-        let mut q = sqlx::query(&sql);
-        for v in binds {
-            q = q.bind(v);
-        }
-        for (i, from, to) in slot_rows {
-            q = q.bind(i).bind(from).bind(to);
-        }
-        Ok(q.fetch_all(&self.read).await?)
-    }
-
-    /// The rollups' counters in `[from_ms, to_ms)` summed per agent over the rows `filter`
-    /// matches (rows with no agent left out), by agent id. With no filter or an agent filter
-    /// alone, the agents' slices are read; otherwise the rows of every dimension.
-    ///
-    /// # Errors
-    /// A database failure.
-    pub async fn report_agent_totals(
+    pub async fn report_rollups(
         &self,
         from_ms: i64,
         to_ms: i64,
         filter: &ReportFilter,
-    ) -> Result<Vec<(String, Counters)>> {
+        by_agent: bool,
+    ) -> Result<Vec<RollupRow>> {
         let sums: Vec<String> = Counters::COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
         let sums = sums.join(", ");
-        let rows = match source(filter) {
-            Source::Slice { dim: dim @ ("agent" | ""), value } => {
-                let one = if dim == "agent" { " AND value = $3" } else { "" };
+        let only_agent = matches!(source(filter), Source::Slice { dim: "agent" | "", .. });
+        let rows = match (source(filter), by_agent) {
+            (Source::Slice { dim, value }, false) => {
                 let sql = format!(
-                    "SELECT value AS agent_id, {sums} FROM report_slices WHERE dim = 'agent'{one} \
-                     AND bucket_at >= $1 AND bucket_at < $2 GROUP BY value ORDER BY value"
+                    "SELECT bucket_at, {sums} FROM report_slices WHERE dim = $1 AND value = $2 \
+                     AND bucket_at >= $3 AND bucket_at < $4 GROUP BY bucket_at ORDER BY bucket_at"
                 );
-                let q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
-                let q = if dim == "agent" { q.bind(value) } else { q };
-                q.fetch_all(&self.read).await?
+                sqlx::query(&sql).bind(dim).bind(value).bind(from_ms).bind(to_ms).fetch_all(&self.read).await?
+            }
+            (_, true) if only_agent => {
+                let agent = filter.agent_id.clone().unwrap_or_default();
+                let sql = format!(
+                    "SELECT bucket_at, value AS agent_id, {sums} FROM report_slices WHERE dim = 'agent' \
+                     AND ($1 = '' OR value = $1) AND bucket_at >= $2 AND bucket_at < $3 \
+                     GROUP BY bucket_at, value ORDER BY bucket_at, value"
+                );
+                sqlx::query(&sql).bind(agent).bind(from_ms).bind(to_ms).fetch_all(&self.read).await?
             }
             _ => {
-                let set = filters(filter);
+                let group = if by_agent { "bucket_at, agent_id" } else { "bucket_at" };
+                let having = if by_agent { " AND agent_id <> ''" } else { "" };
                 let sql = format!(
-                    "SELECT agent_id, {sums} FROM report_rollups WHERE bucket_at >= $1 AND bucket_at < $2{} \
-                     AND agent_id <> '' GROUP BY agent_id ORDER BY agent_id",
-                    filter_sql(&set, "", 3)
+                    "SELECT {group}, {sums} FROM report_rollups WHERE bucket_at >= $1 AND bucket_at < $2{}{having} \
+                     GROUP BY {group} ORDER BY {group}",
+                    filter_sql(3)
                 );
                 let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
-                for (_, v) in set {
+                for v in filter_values(filter) {
                     q = q.bind(v);
                 }
                 q.fetch_all(&self.read).await?
             }
         };
-        rows.iter().map(|row| Ok((row.try_get("agent_id")?, counters_of(row)?))).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(RollupRow {
+                    bucket_at: row.try_get("bucket_at")?,
+                    agent_id: if by_agent { Some(row.try_get("agent_id")?) } else { None },
+                    counters: counters_of(row)?,
+                })
+            })
+            .collect()
     }
 
-    /// The duration histograms summed per slot over the rows `filter` matches (from a slice as
-    /// [`Store::report_rollups`] does).
+    /// The duration histograms per 15-minute bucket in `[from_ms, to_ms)` over the rows `filter`
+    /// matches (from a slice as [`Store::report_rollups`] does).
     ///
     /// # Errors
     /// A database failure, or a measure this version does not know.
-    pub async fn report_durations(&self, slots: &[Slot], filter: &ReportFilter) -> Result<Vec<DurationRow>> {
-        let select = "r.measure AS measure, r.bin AS bin, CAST(SUM(r.n) AS BIGINT) AS n";
-        let tables = ("report_slice_durations", "report_durations");
-        self.slotted(select, ", r.measure, r.bin", slots, filter, tables)
-            .await?
-            .iter()
+    pub async fn report_durations(&self, from_ms: i64, to_ms: i64, filter: &ReportFilter) -> Result<Vec<DurationRow>> {
+        let rows = match source(filter) {
+            Source::Slice { dim, value } => {
+                sqlx::query(
+                    "SELECT bucket_at, measure, bin, n FROM report_slice_durations WHERE dim = $1 AND value = $2 \
+                     AND bucket_at >= $3 AND bucket_at < $4",
+                )
+                .bind(dim)
+                .bind(value)
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch_all(&self.read)
+                .await?
+            }
+            Source::Full => {
+                let sql = format!(
+                    "SELECT bucket_at, measure, bin, CAST(SUM(n) AS BIGINT) AS n FROM report_durations \
+                     WHERE bucket_at >= $1 AND bucket_at < $2{} GROUP BY bucket_at, measure, bin",
+                    filter_sql(3)
+                );
+                let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
+                for v in filter_values(filter) {
+                    q = q.bind(v);
+                }
+                q.fetch_all(&self.read).await?
+            }
+        };
+        rows.iter()
             .map(|row| {
                 let measure: String = row.try_get("measure")?;
                 let measure = match measure.as_str() {
@@ -602,7 +560,12 @@ impl Store {
                     "resolution" => DurationMeasure::Resolution,
                     other => return Err(StoreError::Corrupt(format!("report measure {other:?}"))),
                 };
-                Ok(DurationRow { slot: slot_of(row)?, measure, bin: row.try_get("bin")?, n: row.try_get("n")? })
+                Ok(DurationRow {
+                    bucket_at: row.try_get("bucket_at")?,
+                    measure,
+                    bin: row.try_get("bin")?,
+                    n: row.try_get("n")?,
+                })
             })
             .collect()
     }
@@ -820,8 +783,7 @@ impl Store {
     /// messages, history lines `created`, `assigned`, `resolved`) in one transaction with
     /// multi-row inserts, and adds to the rollups what the write paths add for the same life
     /// (created, handed over, taken, first answer (for a call: taken), resolved by the one
-    /// agent; the e2e test `reports::bench_load_counts_what_the_backfill_counts` holds it to
-    /// the backfill's replay of the same rows). Not for production use: nothing is checked.
+    /// agent). Not for production use: nothing is checked.
     ///
     /// # Errors
     /// A database failure.

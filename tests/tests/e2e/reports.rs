@@ -21,7 +21,6 @@ both_backends!(
     figures_match_a_recount_of_the_raw_rows,
     buckets_follow_the_time_zone_across_the_dst_change,
     reports_are_for_supervisors_and_refuse_bad_parameters,
-    bench_load_counts_what_the_backfill_counts,
 );
 
 fn rules() -> Value {
@@ -363,7 +362,14 @@ async fn figures_match_a_recount_of_the_raw_rows(backend: Backend) {
 
     // A store from before the rollups: the backfill counts it all, once, to the same figures.
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&app.db.url).await.unwrap();
-    before_the_rollups(&pool).await;
+    for table in ["report_rollups", "report_durations", "report_slices", "report_slice_durations"] {
+        sqlx::query(&format!("DELETE FROM {table}")).execute(&pool).await.unwrap();
+    }
+    sqlx::query("UPDATE settings SET value = $1 WHERE key = 'reports.counted_since'")
+        .bind((OffsetDateTime::now_utc() + time::Duration::hours(1)).unix_timestamp().saturating_mul(1000).to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
     let (_, empty) = app.get(&format!("/api/v1/reports/volume?{range}"), &bruno).await;
     assert_eq!(empty["totals"]["new"], 0, "{empty}");
     let store =
@@ -372,19 +378,6 @@ async fn figures_match_a_recount_of_the_raw_rows(backend: Backend) {
     check_reports(&app, &bruno, &r, &range).await;
     assert_eq!(store.backfill_reports().await.unwrap(), None, "once only");
     check_reports(&app, &bruno, &r, &range).await;
-}
-
-/// Makes the store look as if it was written before the rollups existed: every rollup row gone,
-/// counting begun an hour from now (for the backfill to count everything).
-async fn before_the_rollups(pool: &sqlx::AnyPool) {
-    for table in ["report_rollups", "report_durations", "report_slices", "report_slice_durations"] {
-        sqlx::query(&format!("DELETE FROM {table}")).execute(pool).await.unwrap();
-    }
-    sqlx::query("UPDATE settings SET value = $1 WHERE key = 'reports.counted_since'")
-        .bind((OffsetDateTime::now_utc() + time::Duration::hours(1)).unix_timestamp().saturating_mul(1000).to_string())
-        .execute(pool)
-        .await
-        .unwrap();
 }
 
 /// Every report figure over `range` against the recount `r`.
@@ -566,116 +559,4 @@ async fn reports_are_for_supervisors_and_refuse_bad_parameters(backend: Backend)
     }
     let (status, _) = app.get("/api/v1/reports/times?colour=blue", &admin).await;
     assert!(status == 400 || status == 422, "unknown parameters are refused: {status}");
-}
-
-/// Every row of a rollup table as text, in key order: `text` columns, then `int` columns.
-async fn rollup_dump(pool: &sqlx::AnyPool, table: &str, text: &[&str], int: &[&str]) -> Vec<String> {
-    let columns: Vec<&str> = text.iter().chain(int).copied().collect();
-    let sql = format!("SELECT {0} FROM {table} ORDER BY {0}", columns.join(", "));
-    sqlx::query(&sql)
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| {
-            let mut line: Vec<String> = text.iter().map(|c| row.get::<String, _>(*c)).collect();
-            line.extend(int.iter().map(|c| row.get::<i64, _>(*c).to_string()));
-            line.join("|")
-        })
-        .collect()
-}
-
-async fn rollup_dumps(pool: &sqlx::AnyPool) -> [Vec<String>; 4] {
-    let counters = schema::reports::Counters::COLUMNS;
-    let key = ["channel", "queue", "agent_id", "language", "tier"];
-    let mut rollups: Vec<&str> = vec!["bucket_at"];
-    rollups.extend(counters);
-    let mut slices: Vec<&str> = vec!["bucket_at"];
-    slices.extend(counters);
-    [
-        rollup_dump(pool, "report_rollups", &key, &rollups).await,
-        rollup_dump(pool, "report_durations", &[&["measure"][..], &key].concat(), &["bucket_at", "bin", "n"]).await,
-        rollup_dump(pool, "report_slices", &["dim", "value"], &slices).await,
-        rollup_dump(pool, "report_slice_durations", &["dim", "value", "measure"], &["bucket_at", "bin", "n"]).await,
-    ]
-}
-
-/// The reports benchmark's bulk loader (`Store::bench_load`) must add to the rollups exactly
-/// what the write paths would for the rows it stores, or the benchmark's figures are for other
-/// data: the backfill, which replays the stored history lines and agents' messages through the
-/// live counting's definitions (and matches a recount of the raw rows, above), must give the
-/// same rows in all four rollup tables.
-async fn bench_load_counts_what_the_backfill_counts(backend: Backend) {
-    use schema::reports::BenchConversation;
-    use schema::{CustomerTier, Language, NewAgent, Role};
-    let db = TestDb::new(backend).await;
-    let store = Store::connect(&db.url, &StoreOptions { max_connections: 2, ..StoreOptions::default() }).await.unwrap();
-    let mut agents = Vec::new();
-    for i in 0..2 {
-        let agent = store
-            .create_agent(NewAgent {
-                email: format!("bench{i}@example.com").parse().unwrap(),
-                name: format!("Bench {i}").parse().unwrap(),
-                roles: vec![Role::Agent],
-                password_hash: "x".into(),
-            })
-            .await
-            .unwrap();
-        agents.push(agent.id);
-    }
-    let at = |s: &str| utc(s).unix_timestamp() * 1000;
-    let conversation = |at_ms, i: usize, assigned_ms, first_response_ms, resolution_ms, target| BenchConversation {
-        at_ms,
-        channel: [Channel::WebChat, Channel::Email, Channel::Voice][i % 3],
-        language: [Language::Es, Language::En][i % 2],
-        tier: [CustomerTier::Standard, CustomerTier::Vip][i % 2],
-        queue: ["general", "billing", "tech"][i % 3].into(),
-        agent: agents[i % 2],
-        messages: 10,
-        assigned_ms,
-        first_response_ms,
-        resolution_ms,
-        first_response_target_ms: target,
-    };
-    let batch = [
-        // Everything in one quarter hour; the target met.
-        conversation(at("2026-03-02T10:00:05Z"), 0, 1_000, 30_000, 300_000, Some(120_000)),
-        // Answered and resolved in later quarter hours; the target missed.
-        conversation(at("2026-03-02T10:14:50Z"), 1, 5_000, 200_000, 3_600_000, Some(120_000)),
-        // A call with no target: its first response is the agent taking it, not their message.
-        conversation(at("2026-03-02T10:29:59Z"), 2, 60_000, 90_000, 91_000, None),
-        // The same dimensions in the same quarter hours as the first (the rows add up); taken
-        // and answered at the same moment.
-        conversation(at("2026-03-02T10:01:00Z"), 0, 40_000, 40_000, 500_000, Some(120_000)),
-        conversation(at("2026-03-03T23:59:59Z"), 3, 0, 1_500, 90_000_000, Some(1_000)),
-    ];
-    store.bench_load(&batch[..3]).await.unwrap();
-    store.bench_load(&batch[3..]).await.unwrap();
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&db.url).await.unwrap();
-    let loaded = rollup_dumps(&pool).await;
-    // Not vacuous: the totals slice holds every conversation, ticket and first response.
-    let totals: Vec<(i64, i64, i64, i64)> = sqlx::query(
-        "SELECT CAST(SUM(conversations) AS BIGINT) AS c, CAST(SUM(new_tickets) AS BIGINT) AS t, \
-         CAST(SUM(first_responses) AS BIGINT) AS f, CAST(SUM(sla_met) AS BIGINT) AS m FROM report_slices WHERE dim = ''",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get("c"), r.get("t"), r.get("f"), r.get("m")))
-    .collect();
-    assert_eq!(totals, vec![(5, 5, 5, 2)]);
-    assert!(loaded.iter().all(|rows| !rows.is_empty()), "{loaded:?}");
-
-    before_the_rollups(&pool).await;
-    assert_eq!(store.backfill_reports().await.unwrap(), Some((5, 5)));
-    let replayed = rollup_dumps(&pool).await;
-    for (name, (loaded, replayed)) in
-        ["rollups", "durations", "slices", "slice durations"].iter().zip(loaded.iter().zip(&replayed))
-    {
-        assert_eq!(loaded, replayed, "{name}: bulk loader (left) against the backfill's replay (right)");
-    }
-    store.close().await;
-    pool.close().await;
 }
