@@ -306,8 +306,11 @@ impl TeamStretch {
 }
 
 /// One handled conversation for the reports benchmark's bulk loader
-/// ([`crate::Store::bench_load`]): created at `at_ms`, handed over at once, first answered,
-/// held and resolved by `agent`.
+/// ([`crate::Store::bench_load`]): created at `at_ms` and handed over at once (queued), taken by
+/// `agent` `assigned_ms` later, first answered by them `first_response_ms` after creation, and
+/// resolved by them `resolution_ms` after creation (never waiting for the customer, so the
+/// handle time is `resolution_ms - assigned_ms`). Offsets: `0 <= assigned_ms <=
+/// first_response_ms <= resolution_ms`. A call's first response is the agent taking it.
 #[doc(hidden)]
 #[derive(Clone, Debug)]
 pub struct BenchConversation {
@@ -319,8 +322,8 @@ pub struct BenchConversation {
     pub agent: crate::AgentId,
     /// Messages, alternately the customer's and the agent's (the second is the first response).
     pub messages: u32,
+    pub assigned_ms: i64,
     pub first_response_ms: i64,
-    pub handle_ms: i64,
     pub resolution_ms: i64,
     pub first_response_target_ms: Option<i64>,
 }
@@ -515,6 +518,15 @@ pub fn normalise_question(text: &str) -> String {
         }
     }
     out
+}
+
+impl BenchConversation {
+    /// When the ticket got its first response, after creation: the agent's first message, or,
+    /// for a call, the agent taking it (docs/reports.md).
+    #[must_use]
+    pub fn first_response_offset_ms(&self) -> i64 {
+        if self.channel == crate::Channel::Voice { self.assigned_ms } else { self.first_response_ms }
+    }
 }
 
 #[cfg(test)]

@@ -578,6 +578,35 @@ impl Store {
         Ok((full, slices))
     }
 
+    /// The reports benchmark's check of what it loaded: rows in `conversations`, `tickets`,
+    /// `messages`, and `ticket_events`.
+    ///
+    /// # Errors
+    /// A database failure.
+    #[doc(hidden)]
+    pub async fn bench_rows(&self) -> Result<[i64; 4]> {
+        let mut out = [0; 4];
+        for (n, table) in out.iter_mut().zip(["conversations", "tickets", "messages", "ticket_events"]) {
+            *n =
+                sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(&self.read).await?.try_get("n")?;
+        }
+        Ok(out)
+    }
+
+    /// After the reports benchmark's bulk load, on PostgreSQL: `ANALYZE`, what autovacuum does
+    /// after that many inserts (the benchmark cannot wait for it). SQLite: nothing (the hub
+    /// never analyses its file).
+    ///
+    /// # Errors
+    /// A database failure.
+    #[doc(hidden)]
+    pub async fn bench_analyze(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("ANALYZE").execute(&self.write).await?;
+        }
+        Ok(())
+    }
+
     /// Counts into the rollups, once, what was stored before they existed (migration 0024
     /// recorded when): conversations created, and every ticket's history lines and agents'
     /// messages before that moment, replayed through the same definitions as the live writes
@@ -747,9 +776,10 @@ impl Store {
     }
 
     /// The reports benchmark's bulk loader: stores `batch` (customers, conversations, tickets,
-    /// messages, history lines) in one transaction with multi-row inserts, and adds to the
-    /// rollups what the write paths add for the same life (created, handed over, first answer,
-    /// resolved by the one agent). Not for production use: nothing is checked.
+    /// messages, history lines `created`, `assigned`, `resolved`) in one transaction with
+    /// multi-row inserts, and adds to the rollups what the write paths add for the same life
+    /// (created, handed over, taken, first answer (for a call: taken), resolved by the one
+    /// agent). Not for production use: nothing is checked.
     ///
     /// # Errors
     /// A database failure.
@@ -824,7 +854,38 @@ impl Store {
                     .bind(c.at_ms)
                     .bind(c.at_ms + c.resolution_ms)
                     .bind(c.at_ms)
-                    .bind(c.at_ms + c.first_response_ms);
+                    .bind(c.at_ms + c.first_response_offset_ms());
+            }
+            q.execute(&mut *tx).await?;
+            // History lines, as the router writes them.
+            let sql = format!(
+                "INSERT INTO ticket_events (id, ticket_id, actor, actor_id, kind, detail, at) VALUES {}",
+                values(chunk.len() * 3, 7)
+            );
+            let mut q = sqlx::query(&sql);
+            for (c, (_, _, ticket)) in chunk.iter().zip(ids) {
+                let agent = c.agent.to_string();
+                let lines = [
+                    ("system", None, "created", serde_json::json!({ "queue": c.queue }), c.at_ms),
+                    (
+                        "agent",
+                        Some(agent.clone()),
+                        "assigned",
+                        serde_json::json!({ "agent_id": agent }),
+                        c.at_ms + c.assigned_ms,
+                    ),
+                    ("agent", Some(agent.clone()), "resolved", serde_json::json!({}), c.at_ms + c.resolution_ms),
+                ];
+                for (actor, actor_id, kind, detail, at) in lines {
+                    q = q
+                        .bind(uuid::Uuid::now_v7().to_string())
+                        .bind(ticket.clone())
+                        .bind(actor)
+                        .bind(actor_id)
+                        .bind(kind)
+                        .bind(detail.to_string())
+                        .bind(at);
+                }
             }
             q.execute(&mut *tx).await?;
             // Messages: many rows per statement.
@@ -891,7 +952,7 @@ impl Store {
                     first_response_due: c.first_response_target_ms.map(|t| c.at_ms + t),
                     active_since: None,
                 };
-                let answered = c.at_ms + c.first_response_ms;
+                let answered = c.at_ms + c.first_response_offset_ms();
                 first_response(
                     &mut delta,
                     &Dims { bucket_at: bucket_of(answered), ..base.clone() },
@@ -905,7 +966,8 @@ impl Store {
                     queue: c.queue.clone(),
                     ..base.with_agent(Some(&c.agent.to_string()))
                 };
-                let (handle, resolution) = (c.handle_ms, c.resolution_ms);
+                // Taken at `assigned_ms`, never waiting for the customer: active until resolved.
+                let (handle, resolution) = (c.resolution_ms - c.assigned_ms, c.resolution_ms);
                 delta.count(&done, |n| {
                     n.handled += 1;
                     n.handle_ms += handle;
