@@ -61,7 +61,7 @@ pub struct AppState {
     pub routing: Arc<Routing>,
     pub tickets: Tickets,
     pub ingest: Arc<Ingest>,
-    pub webchat: Webchat,
+    pub webchat: Arc<Webchat>,
     pub social: Arc<Social>,
     pub knowledge: Knowledge,
     pub canned: Canned,
@@ -376,13 +376,16 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     );
     let assistant = assistant.map(|(a, _)| a);
     config.csat.validate().map_err(StartError::Config)?;
-    let csat = Arc::new(Csat::new(
-        core.clone(),
-        Arc::clone(&ingest),
-        config.csat.clone(),
-        code_senders(&config, &email)?,
-        stored_key(&store, &secrets, CSAT_KEY).await?,
-    ));
+    let csat = Arc::new(
+        Csat::new(
+            core.clone(),
+            Arc::clone(&ingest),
+            config.csat.clone(),
+            code_senders(&config, &email)?,
+            stored_key(&store, &secrets, CSAT_KEY).await?,
+        )
+        .with_churn(Arc::clone(&churn)),
+    );
     if config.csat.enabled {
         routing.set_resolved_hook(Arc::new(csat::OnResolved(Arc::downgrade(&csat))));
         ingest.set_surveys(&csat);
@@ -473,6 +476,8 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let reports = Reports::new(store.clone(), &config.reports).map_err(|e| StartError::Config(e.to_string()))?;
     let leadership = Arc::new(Leadership::new(Arc::clone(&core.metrics), core.shutdown.clone()));
     let jobs = leadership.lease(LeaseName::Jobs);
+    let webchat =
+        Arc::new(Webchat::new(core.clone(), Arc::clone(&ingest), Arc::clone(&routing), visitor_key, &config.webchat));
     let state = web::Data::new(AppState {
         leadership: Arc::clone(&leadership),
         sla: Arc::clone(&sla),
@@ -488,7 +493,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         sessions: Sessions::new(store.clone(), config.staff.clone(), mfa, Arc::clone(&audit)),
         audit: Arc::clone(&audit),
         tickets: Tickets::new(core.clone(), Arc::clone(&routing), Arc::clone(&escalate)),
-        webchat: Webchat::new(core.clone(), Arc::clone(&ingest), visitor_key, &config.webchat),
+        webchat: Arc::clone(&webchat),
         knowledge: Knowledge::new(store.clone(), assistant.clone()),
         canned: Canned::new(core.clone(), Arc::clone(&routing)),
         wall: Wall::new(core.clone(), Arc::clone(&routing)),
@@ -549,6 +554,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         tokio::spawn(privacy.run(jobs.clone()));
     }
     tokio::spawn(crate::services::webchat::sweep_unclaimed_uploads(core.clone(), jobs.clone()));
+    tokio::spawn(webchat.watch_departures());
     tokio::spawn(outbox::run(core.clone(), social, social_wake));
     tokio::spawn(churn.run(jobs.clone()));
     if let Some(voice) = &voice {

@@ -424,7 +424,15 @@ pub struct WebchatConfig {
     /// Secret that signs visitor tokens. Unset: one is generated and kept in the database
     /// (sealed with the secrets key), so every node sharing the database shares it.
     pub token_secret: Option<Secret>,
+    /// Seconds after the last customer socket of a chat closed (without `leave`) when a ticket
+    /// no agent has answered yet is closed as abandoned (1 to 86 400). The clock is each node's:
+    /// a customer who reconnects to another node within it is still abandoned by the first
+    /// (docs/configuration.md).
+    pub abandon_after_secs: u64,
 }
+
+/// Longest `webchat.abandon_after_secs`: a day.
+pub const MAX_ABANDON_AFTER_SECS: u64 = 86_400;
 
 /// Whether pictures customers send are read for card numbers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -450,6 +458,7 @@ impl Default for WebchatConfig {
             ocr_command: "tesseract".to_owned(),
             client_address_header: None,
             token_secret: None,
+            abandon_after_secs: 120,
         }
     }
 }
@@ -1282,6 +1291,12 @@ impl Config {
         if !(1..=MAX_HEARTBEAT_SECS).contains(&heartbeat) {
             return Err(ConfigError(Box::new(figment::Error::from(format!(
                 "server.heartbeat_secs is {heartbeat}: it must be from 1 to {MAX_HEARTBEAT_SECS} seconds"
+            )))));
+        }
+        let abandon = self.webchat.abandon_after_secs;
+        if !(1..=MAX_ABANDON_AFTER_SECS).contains(&abandon) {
+            return Err(ConfigError(Box::new(figment::Error::from(format!(
+                "webchat.abandon_after_secs is {abandon}: it must be from 1 to {MAX_ABANDON_AFTER_SECS} seconds"
             )))));
         }
         self.care.check().map_err(|e| ConfigError(Box::new(figment::Error::from(e))))?;

@@ -85,6 +85,8 @@ fn generate(n: usize, seed: u64) -> Vec<Customer> {
                 oldest_open_ticket_hours,
                 outage_notices_30d: if outage { 1 + u32::from(rng.chance(0.3)) } else { 0 },
                 transfers_30d: rng.poisson(0.2 + 1.5 * d),
+                // The set has no satisfaction ratings: the low-CSAT factor never fires here.
+                low_csat_90d: 0,
             };
             let z = -4.0 + 6.0 * d + if outage { 0.8 } else { 0.0 };
             let churned = rng.chance(1.0 / (1.0 + (-z).exp())) || rng.chance(0.03);

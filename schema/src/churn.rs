@@ -8,8 +8,9 @@
 //! set by hand from the care team's rules of thumb (docs/churn.md), not fitted; the labelled
 //! demo set (`cargo run -p schema --example churn_eval`) measures them on a held-out split.
 //!
-//! Low CSAT is not a factor yet: the ratings are not stored by this version. It will be one more
-//! [`ChurnFactorKind`], one more signal and one more store function (see docs/churn.md).
+//! Low CSAT is a factor: satisfaction ratings of 1 or 2 ([`LOW_CSAT_AT_MOST`]) answered in the
+//! last 90 days ([`CSAT_WINDOW_DAYS`]); the hub counts them from the customer's answered surveys
+//! ([`low_ratings`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +26,10 @@ pub const CONTACTS_WINDOW_DAYS: i64 = 7;
 pub const CANCELLATION_WINDOW_DAYS: i64 = 90;
 /// Days over which outage notices and transfers count.
 pub const RECENT_WINDOW_DAYS: i64 = 30;
+/// Days over which low satisfaction ratings count.
+pub const CSAT_WINDOW_DAYS: i64 = 90;
+/// The highest satisfaction score (1 to 5) that counts as low.
+pub const LOW_CSAT_AT_MOST: u8 = 2;
 /// The score from which a customer is in the `medium` band.
 pub const MEDIUM_FROM: u8 = 30;
 /// The score from which a customer is in the `high` band.
@@ -56,6 +61,17 @@ pub struct ChurnSignals {
     pub outage_notices_30d: u32,
     /// Transfers of the customer's tickets (to another agent or queue) in 30 days.
     pub transfers_30d: u32,
+    /// Satisfaction ratings of 1 or 2 the customer gave in 90 days (absent from scores stored
+    /// before the factor existed: 0).
+    #[serde(default)]
+    pub low_csat_90d: u32,
+}
+
+/// How many of `scores` (satisfaction scores, 1 to 5) are low: at most [`LOW_CSAT_AT_MOST`].
+#[must_use]
+pub fn low_ratings(scores: impl IntoIterator<Item = u8>) -> u32 {
+    let n = scores.into_iter().filter(|&s| s <= LOW_CSAT_AT_MOST).count();
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 name_enum!(
@@ -73,6 +89,8 @@ name_enum!(
         OutageExposure => "outage_exposure",
         /// Passed from agent to agent or queue to queue.
         RepeatedTransfers => "repeated_transfers",
+        /// Rated the care they got 1 or 2 out of 5.
+        LowCsat => "low_csat",
     }
 );
 
@@ -109,13 +127,14 @@ pub struct Weight {
 }
 
 /// The model: every factor's weight (docs/churn.md explains each).
-pub const WEIGHTS: [Weight; 6] = [
+pub const WEIGHTS: [Weight; 7] = [
     Weight { factor: ChurnFactorKind::CancellationIntent, points_per_unit: 40, cap_units: 2 },
     Weight { factor: ChurnFactorKind::UnresolvedComplaints, points_per_unit: 20, cap_units: 2 },
     Weight { factor: ChurnFactorKind::RepeatedContacts, points_per_unit: 8, cap_units: 4 },
     Weight { factor: ChurnFactorKind::AgedOpenTicket, points_per_unit: 4, cap_units: 5 },
     Weight { factor: ChurnFactorKind::OutageExposure, points_per_unit: 10, cap_units: 2 },
     Weight { factor: ChurnFactorKind::RepeatedTransfers, points_per_unit: 5, cap_units: 4 },
+    Weight { factor: ChurnFactorKind::LowCsat, points_per_unit: 15, cap_units: 2 },
 ];
 
 impl ChurnSignals {
@@ -129,6 +148,7 @@ impl ChurnSignals {
             ChurnFactorKind::AgedOpenTicket => self.oldest_open_ticket_hours / 24,
             ChurnFactorKind::OutageExposure => self.outage_notices_30d,
             ChurnFactorKind::RepeatedTransfers => self.transfers_30d,
+            ChurnFactorKind::LowCsat => self.low_csat_90d,
         }
     }
 }
@@ -225,6 +245,7 @@ mod tests {
             oldest_open_ticket_hours: 24,
             outage_notices_30d: 1,
             transfers_30d: 2,
+            low_csat_90d: 0,
         };
         let a = assess(&s);
         let kinds: Vec<_> = a.factors.iter().map(|f| f.factor).collect();
@@ -251,10 +272,33 @@ mod tests {
             oldest_open_ticket_hours: 999,
             outage_notices_30d: 9,
             transfers_30d: 9,
+            low_csat_90d: 9,
         };
         let a = assess(&s);
         assert_eq!((a.score, a.band), (100, ChurnBand::High));
         assert_eq!(a.factors.len(), WEIGHTS.len());
+    }
+
+    #[test]
+    fn low_ratings_add_fifteen_points_each_up_to_two() {
+        assert_eq!(low_ratings([1, 2, 3, 4, 5]), 2);
+        assert_eq!(low_ratings([]), 0);
+        assert_eq!(low_ratings([3, 5]), 0, "3 is not low");
+        let one = ChurnSignals { low_csat_90d: 1, ..ChurnSignals::default() };
+        let a = assess(&one);
+        assert_eq!(a.factors, [ChurnFactor { factor: ChurnFactorKind::LowCsat, units: 1, points: 15 }]);
+        assert_eq!(a.band, ChurnBand::Low, "one bad rating alone is not a risk band");
+        let many = ChurnSignals { low_csat_90d: 7, ..ChurnSignals::default() };
+        assert_eq!(assess(&many).score, 30, "capped at two ratings: medium");
+        // With an open complaint, one bad rating makes medium.
+        let both = ChurnSignals { open_complaints: 1, ..one };
+        assert_eq!((assess(&both).score, assess(&both).band), (35, ChurnBand::Medium));
+        // Scores stored before the factor existed still read (no `low_csat_90d`: 0).
+        let old: ChurnSignals = serde_json::from_str(
+            r#"{"contacts_7d":1,"cancellation_intents_90d":0,"open_complaints":0,"oldest_open_ticket_hours":0,"outage_notices_30d":0,"transfers_30d":0}"#,
+        )
+        .unwrap();
+        assert_eq!(old.low_csat_90d, 0);
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum ClientFrame {
     /// `{"type":"rating","survey_id":"…","score":4,"comment":"…"}`: the answer to a `survey`
     /// frame, a score of 1 to 5 and an optional comment.
     Rating { survey_id: SurveyId, score: Score, comment: Option<Comment> },
+    /// `{"type":"leave"}`: the customer ends the chat (the hub answers `done` with `command`
+    /// `leave`).
+    Leave,
 }
 
 /// A frame from an agent's inbox, validated.
@@ -134,6 +137,7 @@ impl ClientFrame {
                 Ok(Self::Message { client_id, text, attachments })
             }
             "typing" => Ok(Self::Typing),
+            "leave" => Ok(Self::Leave),
             "rating" => {
                 let survey_id = required(&raw.survey_id, "survey_id").and_then(str::parse).map_err(invalid(&raw))?;
                 let score = raw.score.ok_or(ValidationError::Empty { field: "score" }).and_then(Score::try_from);
@@ -254,6 +258,8 @@ mod tests {
         let f = ClientFrame::parse(r#"{"type":"message","client_id":"c4","text":"x","attachments":["nope"]}"#, 9);
         assert_eq!(f.unwrap_err().code(), "invalid_field");
         assert_eq!(ClientFrame::parse(r#"{"type":"typing"}"#, 100), Ok(ClientFrame::Typing));
+        assert_eq!(ClientFrame::parse(r#"{"type":"leave"}"#, 100), Ok(ClientFrame::Leave));
+        assert_eq!(ClientFrame::parse(r#"{"type":"leave!"}"#, 100).unwrap_err().code(), "unknown_frame_type");
     }
 
     #[test]

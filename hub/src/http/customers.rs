@@ -713,7 +713,7 @@ pub async fn bss_link(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChurnFactorView {
     /// `cancellation_intent`, `unresolved_complaints`, `repeated_contacts`, `aged_open_ticket`,
-    /// `outage_exposure` or `repeated_transfers` (docs/churn.md).
+    /// `outage_exposure`, `repeated_transfers` or `low_csat` (docs/churn.md).
     pub factor: ChurnFactorKind,
     /// The units counted, after the factor's cap.
     pub units: u32,

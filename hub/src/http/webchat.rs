@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::http::client_address;
 use crate::http::views::ErrorBody;
 use crate::http::ws::{self, Flow};
-use crate::services::webchat::NewSession;
+use crate::services::webchat::{Departure, NewSession};
 
 /// The session route, under `/api/v1`.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -394,6 +394,18 @@ impl ws::Handler for Customer {
             Ok(ClientFrame::Typing) => {
                 self.state.webchat.typing(self.claims.conversation_id, None);
                 return Flow::Continue;
+            }
+            Ok(ClientFrame::Leave) => {
+                return match self.state.webchat.leave(self.claims.conversation_id, Departure::Ended).await {
+                    Ok(_) => ws::send(session, &ServerFrame::Done { command: "leave", ticket_id: None }).await,
+                    Err(e) => {
+                        ws::send(
+                            session,
+                            &ServerFrame::Error { code: e.code().as_str(), message: e.to_string(), client_id: None },
+                        )
+                        .await
+                    }
+                };
             }
             Ok(ClientFrame::Rating { survey_id, score, comment }) => {
                 let answered =

@@ -2,13 +2,14 @@
 //! from the store's signals, kept in the store with when it was computed, and recomputed when it
 //! is read stale, at each escalation (the routing rules' `churn_risk_at_least` sees the score of
 //! that moment), and shortly after the customer's tickets or conversations change (a worker on
-//! the event bus).
+//! the event bus), and when the customer answers a satisfaction survey (the surveys call
+//! [`Churn::compute`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use schema::churn::{ChurnRisk, assess};
+use schema::churn::{CSAT_WINDOW_DAYS, ChurnRisk, assess, low_ratings};
 use schema::{ConversationId, CustomerId};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +45,10 @@ impl Churn {
     /// Unknown customer (404), or the store fails.
     pub async fn compute(&self, customer: CustomerId) -> Result<ChurnRisk, Error> {
         let now = OffsetDateTime::now_utc();
-        let signals = self.core.store.churn_signals(customer, now).await?;
+        let mut signals = self.core.store.churn_signals(customer, now).await?;
+        let ratings =
+            self.core.store.csat_ratings_for_customer(customer, now - time::Duration::days(CSAT_WINDOW_DAYS)).await?;
+        signals.low_csat_90d = low_ratings(ratings.iter().filter_map(|s| s.score).map(schema::csat::Score::get));
         let risk = ChurnRisk { customer_id: customer, assessment: assess(&signals), signals, computed_at: now };
         self.core.store.put_churn_risk(&risk).await?;
         self.core.metrics.churn_scores.with_label_values(&[risk.assessment.band.as_str()]).inc();

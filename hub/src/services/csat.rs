@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use crate::config::CsatConfig;
 use crate::error::Error;
 use crate::services::Core;
+use crate::services::churn::Churn;
 use crate::services::ingest::Ingest;
 use crate::services::routing::ResolvedHook;
 use crate::services::selfservice::{CodeSender, Notice};
@@ -134,6 +135,8 @@ pub struct Csat {
     /// Sends the follow-up of a phone call (e-mail, SMS), by kind of contact.
     senders: Vec<Arc<dyn CodeSender>>,
     key: [u8; 32],
+    /// Recomputes the customer's churn risk when they answer (a low score is one of its factors).
+    churn: Option<Arc<Churn>>,
 }
 
 impl Csat {
@@ -146,7 +149,14 @@ impl Csat {
         senders: Vec<Arc<dyn CodeSender>>,
         key: [u8; 32],
     ) -> Self {
-        Self { core, ingest, config, senders, key }
+        Self { core, ingest, config, senders, key, churn: None }
+    }
+
+    /// With churn risk: each answer recomputes the customer's score.
+    #[must_use]
+    pub fn with_churn(mut self, churn: Arc<Churn>) -> Self {
+        self.churn = Some(churn);
+        self
     }
 
     /// The link token of `survey`.
@@ -201,7 +211,7 @@ impl Csat {
         };
         match self.core.store.answer_survey(id, score, comment, now).await {
             Ok(Answered::Recorded(survey)) => {
-                self.answered(&survey);
+                self.answered(&survey).await;
                 Ok(Ok(survey))
             }
             Ok(Answered::AlreadyAnswered(s)) => Ok(Err((LinkRefusal::Used, Some(s.language)))),
@@ -234,7 +244,7 @@ impl Csat {
         }
         match self.core.store.answer_survey(id, score, comment, OffsetDateTime::now_utc()).await? {
             Answered::Recorded(survey) => {
-                self.answered(&survey);
+                self.answered(&survey).await;
                 Ok(survey)
             }
             Answered::AlreadyAnswered(_) => Err(Error::Conflict("this survey was answered already".into())),
@@ -274,7 +284,7 @@ impl Csat {
         let comment = Comment::parse(comment).ok().flatten();
         match self.core.store.answer_survey(survey.id, score, comment.as_ref(), OffsetDateTime::now_utc()).await {
             Ok(Answered::Recorded(survey)) => {
-                self.answered(&survey);
+                self.answered(&survey).await;
                 self.thank(&survey).await;
                 true
             }
@@ -288,10 +298,17 @@ impl Csat {
         }
     }
 
-    fn answered(&self, survey: &Survey) {
+    /// Counts an answer just recorded and recomputes the customer's churn risk (a failure there
+    /// is logged: the answer is stored, and the score is recomputed when next read stale).
+    async fn answered(&self, survey: &Survey) {
         let score = survey.score.map_or_else(String::new, |s| s.to_string());
         self.core.metrics.csat_answers.with_label_values(&[survey.via.as_str(), &score]).inc();
         tracing::info!(survey_id = %survey.id, ticket_id = %survey.ticket_id, via = %survey.via, "survey answered");
+        if let Some(churn) = &self.churn
+            && let Err(e) = churn.compute(survey.customer_id).await
+        {
+            tracing::warn!(error = %e, customer_id = %survey.customer_id, "churn risk not recomputed after a rating");
+        }
     }
 
     async fn thank(&self, survey: &Survey) {

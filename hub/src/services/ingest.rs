@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use schema::{Agent, Appended, AuthorKind, ConversationStatus, NewMessage, TicketStatus};
+use schema::{
+    Agent, Appended, AuthorKind, ChannelMessageId, ConversationId, ConversationStatus, MessageText, NewMessage,
+    TicketStatus,
+};
 use tokio::sync::Notify;
 
 use crate::bus::Event;
@@ -143,6 +146,31 @@ impl Ingest {
             }
         }
         Ok(appended)
+    }
+
+    /// A line from the hub on a conversation's timeline (a system message), idempotent by `key`
+    /// (its channel message id). A key or text that does not validate, or a failed append, is
+    /// logged: a timeline line never stops what it records.
+    pub async fn timeline(&self, conversation_id: ConversationId, key: &str, text: &str) {
+        let (id, text) = match (key.parse::<ChannelMessageId>(), MessageText::parse(text, 1000)) {
+            (Ok(id), Ok(text)) => (id, text),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, %conversation_id, key, "unusable timeline line");
+                return;
+            }
+        };
+        let new = NewMessage {
+            conversation_id,
+            author: AuthorKind::System,
+            author_id: None,
+            text,
+            channel_message_id: Some(id),
+            media: Vec::new(),
+            template: None,
+        };
+        if let Err(e) = self.append(new).await {
+            tracing::warn!(error = %e, %conversation_id, key, "cannot write a timeline line");
+        }
     }
 
     async fn reopen(&self, appended: &Appended) {

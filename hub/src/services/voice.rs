@@ -32,9 +32,8 @@ use channels::sip::{
 };
 use router::Input;
 use schema::{
-    Actor, AgentId, AuthorKind, Channel, ChannelMessageId, ConversationId, ConversationStatus, DisplayName,
-    MessageText, NewCustomer, NewMessage, Role, SipIdentity, SkillLevel, SkillName, SkillRequirement, TicketId,
-    TicketStatus, VoiceCall,
+    Actor, AgentId, Channel, ConversationId, ConversationStatus, DisplayName, NewCustomer, Role, SipIdentity,
+    SkillLevel, SkillName, SkillRequirement, TicketId, TicketStatus, VoiceCall,
 };
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -362,32 +361,7 @@ async fn agent_name(state: &Voice, agent: AgentId) -> String {
 /// Writes one line of the call's timeline into its conversation (a system message, keyed so a
 /// repeat is a no-op).
 async fn timeline(state: &Voice, conversation: ConversationId, call: impl std::fmt::Display, key: &str, text: &str) {
-    let id = match format!("sip:{call}:{key}").parse::<ChannelMessageId>() {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::warn!(error = %e, "unusable timeline key");
-            return;
-        }
-    };
-    let text = match MessageText::parse(text, 1000) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(error = %e, "unusable timeline text");
-            return;
-        }
-    };
-    let new = NewMessage {
-        conversation_id: conversation,
-        author: AuthorKind::System,
-        author_id: None,
-        text,
-        channel_message_id: Some(id),
-        media: Vec::new(),
-        template: None,
-    };
-    if let Err(e) = state.ingest.append(new).await {
-        tracing::warn!(error = %e, %call, "cannot write a call's timeline line");
-    }
+    state.ingest.timeline(conversation, &format!("sip:{call}:{key}"), text).await;
 }
 
 impl Calls {

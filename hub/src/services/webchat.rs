@@ -1,16 +1,20 @@
 //! The web chat channel's sessions: a new customer and conversation, and the signed visitor token
-//! that opens its socket.
+//! that opens its socket; customers leaving (the `leave` frame, or their last socket gone for
+//! `webchat.abandon_after_secs`), which closes a ticket nobody answered yet as abandoned.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use channels::webchat::upload::{self, FileKind, UploadError};
 use channels::webchat::{VisitorClaims, VisitorTokenKey};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use schema::{
-    AgentId, AttachmentId, AuthorKind, Channel, Conversation, ConversationId, Customer, DisplayName, EmailAddress,
-    Language, MediaRef, NewCustomer, NewUpload, StoreError, StoredAttachment,
+    Actor, AgentId, AttachmentId, AuthorKind, Channel, Conversation, ConversationId, ConversationStatus, Customer,
+    DisplayName, EmailAddress, Language, MediaRef, NewCustomer, NewUpload, StoreError, StoredAttachment, TicketId,
+    TicketStatus,
 };
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +25,7 @@ use crate::error::Error;
 use crate::services::Core;
 use crate::services::ingest::Ingest;
 use crate::services::leader::Lease;
+use crate::services::routing::Routing;
 
 /// What a customer gives when a chat starts; every field is optional.
 #[derive(Debug, Default)]
@@ -64,9 +69,13 @@ pub struct Webchat {
     /// Typing hints per conversation and side (customer or agents), however many sockets send
     /// them.
     typing: DefaultKeyedRateLimiter<(ConversationId, bool)>,
+    /// Closes the tickets of customers who leave.
+    routing: Arc<Routing>,
     /// Open customer sockets per conversation (a chat open in a few tabs is fine; hundreds
-    /// from one token are not).
-    sockets: Arc<std::sync::Mutex<std::collections::HashMap<ConversationId, usize>>>,
+    /// from one token are not), and the chats whose last socket closed.
+    sockets: Arc<Mutex<Sockets>>,
+    /// How long a chat's last socket may stay closed before a waiting ticket is abandoned.
+    abandon_after: Duration,
     /// Reading pictures for card numbers.
     ocr: PictureOcr,
     ocr_command: String,
@@ -75,32 +84,77 @@ pub struct Webchat {
 }
 
 /// How long reading one picture may take.
-const OCR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+const OCR_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Most customer sockets open at once on one conversation.
 pub const MAX_SOCKETS_PER_CONVERSATION: usize = 8;
 
+/// Most chats this node watches for a customer who left without ending (one entry each, from
+/// their last socket closing to the deadline); beyond it a closing socket is not watched.
+pub const MAX_AWAY: usize = 100_000;
+
+/// Most departed chats one sweep settles; the rest wait for the next sweep.
+const MAX_SETTLED_PER_SWEEP: usize = 500;
+
+/// The customer sockets of this node.
+#[derive(Debug, Default)]
+struct Sockets {
+    /// Open sockets per conversation.
+    open: HashMap<ConversationId, usize>,
+    /// Conversations whose last socket closed, and when: a socket opening removes its entry,
+    /// the sweep settles those past the deadline.
+    away: HashMap<ConversationId, Instant>,
+}
+
 /// An open customer socket, counted until it is dropped.
 #[derive(Debug)]
 pub struct SocketSlot {
-    sockets: Arc<std::sync::Mutex<std::collections::HashMap<ConversationId, usize>>>,
+    sockets: Arc<Mutex<Sockets>>,
     conversation_id: ConversationId,
 }
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        let mut sockets = self.sockets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = sockets.get_mut(&self.conversation_id) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = sockets.open.get_mut(&self.conversation_id) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                sockets.remove(&self.conversation_id);
+                sockets.open.remove(&self.conversation_id);
+                if sockets.away.len() < MAX_AWAY {
+                    sockets.away.insert(self.conversation_id, Instant::now());
+                } else {
+                    tracing::warn!(conversation_id = %self.conversation_id, "too many departed chats watched; this one is not");
+                }
             }
         }
     }
 }
 
+/// How a customer left a chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Departure {
+    /// They ended it (the widget's "End chat": a `leave` frame).
+    Ended,
+    /// Their last socket closed this long ago and none came back (on this node).
+    Gone { away: Duration },
+}
+
+/// What a customer leaving did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Left {
+    /// The ticket nobody had answered was closed as `abandoned`.
+    Abandoned(TicketId),
+    /// The ticket an agent had answered was resolved (by the customer).
+    Resolved(TicketId),
+    /// No ticket was open: the conversation was closed.
+    Closed,
+    /// Nothing changed: the chat was over already, or a customer gone from a chat nobody waits
+    /// on (the bot's, an answered ticket: the agent decides).
+    Unchanged,
+}
+
 /// One typing hint per conversation and side is passed on per this period.
-const TYPING_PERIOD: std::time::Duration = std::time::Duration::from_secs(2);
+const TYPING_PERIOD: Duration = Duration::from_secs(2);
 
 /// Keys (addresses, conversations) a rate limiter remembers before it forgets the idle ones.
 const MAX_TRACKED_KEYS: usize = 100_000;
@@ -117,7 +171,7 @@ fn wait_for<K: Clone + std::hash::Hash + Eq>(
     limiter: &DefaultKeyedRateLimiter<K>,
     key: &K,
     n: NonZeroU32,
-) -> Option<std::time::Duration> {
+) -> Option<Duration> {
     use governor::clock::{Clock as _, DefaultClock};
     if limiter.len() > MAX_TRACKED_KEYS {
         limiter.retain_recent();
@@ -125,16 +179,24 @@ fn wait_for<K: Clone + std::hash::Hash + Eq>(
     match limiter.check_key_n(key, n) {
         Ok(Ok(())) => None,
         Ok(Err(not_until)) => Some(not_until.wait_time_from(DefaultClock::default().now())),
-        Err(_) => Some(std::time::Duration::from_secs(3600)),
+        Err(_) => Some(Duration::from_secs(3600)),
     }
 }
 
 impl Webchat {
     #[must_use]
-    pub fn new(core: Core, ingest: Arc<Ingest>, key: VisitorTokenKey, config: &WebchatConfig) -> Self {
+    pub fn new(
+        core: Core,
+        ingest: Arc<Ingest>,
+        routing: Arc<Routing>,
+        key: VisitorTokenKey,
+        config: &WebchatConfig,
+    ) -> Self {
         Self {
             core,
             ingest,
+            routing,
+            abandon_after: Duration::from_secs(config.abandon_after_secs),
             key,
             token_ttl_secs: config.token_ttl_secs,
             max_attachment_bytes: config.max_attachment_bytes,
@@ -197,13 +259,126 @@ impl Webchat {
     /// [`MAX_SOCKETS_PER_CONVERSATION`] open already.
     #[must_use]
     pub fn open_socket(&self, conversation_id: ConversationId) -> Option<SocketSlot> {
-        let mut sockets = self.sockets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = sockets.entry(conversation_id).or_insert(0);
+        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = sockets.open.entry(conversation_id).or_insert(0);
         if *n >= MAX_SOCKETS_PER_CONVERSATION {
             return None;
         }
         *n += 1;
+        // Back before the deadline: not abandoned.
+        sockets.away.remove(&conversation_id);
         Some(SocketSlot { sockets: Arc::clone(&self.sockets), conversation_id })
+    }
+
+    /// The customer leaves the chat. Its open ticket, when no agent has answered it yet
+    /// (queued, offered, or assigned without a reply), is closed as `abandoned` by the customer
+    /// (any offer is withdrawn; the reports count it); one an agent answered is resolved by the
+    /// customer when they ended the chat, and left to the agent when they
+    /// merely went away. A chat with no open ticket is closed when ended. Each change leaves a
+    /// line on the conversation's timeline first, so the agent sees that the customer left.
+    ///
+    /// # Errors
+    /// Unknown conversation (404), or the store fails.
+    pub async fn leave(&self, conversation_id: ConversationId, departure: Departure) -> Result<Left, Error> {
+        let store = &self.core.store;
+        let conversation = store.conversation(conversation_id).await?;
+        if matches!(conversation.status, ConversationStatus::Resolved | ConversationStatus::Closed) {
+            return Ok(Left::Unchanged);
+        }
+        let ticket = store
+            .latest_ticket(conversation_id)
+            .await?
+            .filter(|t| !matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed));
+        let waiting = match &ticket {
+            Some(t) if matches!(t.status, TicketStatus::Queued | TicketStatus::Offered | TicketStatus::Assigned) => {
+                store.ticket_first_response_at(t.id).await?.is_none()
+            }
+            _ => false,
+        };
+        if matches!(departure, Departure::Gone { .. }) && !waiting {
+            return Ok(Left::Unchanged);
+        }
+        let (key, text) = match departure {
+            Departure::Ended => ("ended", "The customer ended the chat".to_owned()),
+            Departure::Gone { away } => {
+                ("gone", format!("The customer left the chat without ending it (away for {} s)", away.as_secs()))
+            }
+        };
+        // Keyed by the ticket, so two nodes settling the same departure write one line.
+        let mark = ticket
+            .as_ref()
+            .map_or_else(|| OffsetDateTime::now_utc().unix_timestamp().to_string(), |t| t.id.to_string());
+        self.ingest.timeline(conversation_id, &format!("webchat:{key}:{mark}"), &text).await;
+        let finished = match ticket {
+            Some(t) if waiting => {
+                let id = t.id;
+                self.routing
+                    .finish(t, TicketStatus::Closed, Actor::Customer, "abandoned")
+                    .await
+                    .map(|_| Left::Abandoned(id))
+            }
+            Some(t) => {
+                let id = t.id;
+                self.routing
+                    .finish(t, TicketStatus::Resolved, Actor::Customer, "resolved")
+                    .await
+                    .map(|_| Left::Resolved(id))
+            }
+            None => match store.close_conversation(conversation_id).await? {
+                Some(conversation) => {
+                    self.core.bus.publish(Event::ConversationUpdated { conversation });
+                    Ok(Left::Closed)
+                }
+                None => Ok(Left::Unchanged),
+            },
+        };
+        let left = match finished {
+            // Resolved or closed by someone else meanwhile: the chat is over either way.
+            Err(Error::Conflict(_)) => Left::Unchanged,
+            other => other?,
+        };
+        if matches!(left, Left::Abandoned(_)) {
+            self.core.metrics.routing.with_label_values(&["chat_abandoned"]).inc();
+        }
+        tracing::info!(%conversation_id, ?departure, ?left, "web chat customer left");
+        Ok(left)
+    }
+
+    /// The chats whose last socket on this node closed at least `abandon_after` ago (at most
+    /// [`MAX_SETTLED_PER_SWEEP`]), taken off the watch list, with how long they have been away.
+    fn departed(&self, now: Instant) -> Vec<(ConversationId, Duration)> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        let due: Vec<(ConversationId, Duration)> = sockets
+            .away
+            .iter()
+            .map(|(&id, &since)| (id, now.saturating_duration_since(since)))
+            .filter(|&(_, away)| away >= self.abandon_after)
+            .take(MAX_SETTLED_PER_SWEEP)
+            .collect();
+        for (id, _) in &due {
+            sockets.away.remove(id);
+        }
+        due
+    }
+
+    /// Settles, a few times per `abandon_after`, the chats whose customer went away without
+    /// ending them ([`Departure::Gone`]), until shutdown. One task per node, whatever the number
+    /// of sockets.
+    pub async fn watch_departures(self: Arc<Self>) {
+        let period = (self.abandon_after / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.core.shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            for (conversation_id, away) in self.departed(Instant::now()) {
+                if let Err(e) = self.leave(conversation_id, Departure::Gone { away }).await {
+                    tracing::warn!(error = %e, %conversation_id, "cannot settle a departed web chat");
+                }
+            }
+        }
     }
 
     /// Counts an upload's bytes against the client's address.

@@ -124,6 +124,8 @@ impl Store {
             oldest_open_ticket_hours: self.churn_oldest_open_hours(customer, now).await?,
             outage_notices_30d: self.churn_outage_notices(customer, now - Duration::days(RECENT_WINDOW_DAYS)).await?,
             transfers_30d: self.churn_transfers(customer, now - Duration::days(RECENT_WINDOW_DAYS)).await?,
+            // Counted by the hub from the customer's answered surveys (`csat_ratings_for_customer`).
+            low_csat_90d: 0,
         })
     }
 

@@ -321,6 +321,42 @@ impl Store {
         .transpose()
     }
 
+    /// When a person first answered `ticket` (an agent's first message, a call taken), if
+    /// anyone has: what tells an abandoned ticket from an answered one.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown ticket, or a database failure.
+    pub async fn ticket_first_response_at(&self, id: TicketId) -> Result<Option<OffsetDateTime>> {
+        let at: Option<i64> = sqlx::query_scalar("SELECT first_response_at FROM tickets WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound { what: "ticket" })?;
+        opt_from_ms(at)
+    }
+
+    /// Closes a conversation that holds no open ticket (the customer ended a chat nobody had
+    /// escalated); the conversation as stored, or `None` when it was not open or a ticket of
+    /// it is (tickets close through [`Store::update_ticket`]).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn close_conversation(&self, id: ConversationId) -> Result<Option<crate::Conversation>> {
+        let done = sqlx::query(&format!(
+            "UPDATE conversations SET status = 'closed', updated_at = $2 WHERE id = $1 \
+             AND status NOT IN ('resolved', 'closed') \
+             AND NOT EXISTS (SELECT 1 FROM tickets WHERE conversation_id = $1 AND {OPEN})"
+        ))
+        .bind(id.to_string())
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.conversation(id).await.map(Some)
+    }
+
     /// When a conversation's first ticket was created (its first hand-over to people), if it has one.
     ///
     /// # Errors

@@ -1,7 +1,8 @@
 //! Churn risk end to end: a customer's score computed from real traffic through the hub
 //! (repeated chats, a cancellation hand-over, an open complaint, a transfer, an outage notice),
 //! recomputed when their tickets change, explained by its factors, and a routing rule that sends
-//! high-risk customers to the retention queue at escalation.
+//! high-risk customers to the retention queue at escalation; a low satisfaction rating counts
+//! as soon as it is given.
 
 use std::time::Duration;
 
@@ -11,7 +12,11 @@ use tests::{ANA, BRUNO, Backend, TestApp, both_backends, spawn_app_with, test_co
 
 use crate::{outages, poll_until};
 
-both_backends!(a_risky_history_scores_high_and_is_routed_to_retention, quiet_customers_outages_and_bad_input);
+both_backends!(
+    a_risky_history_scores_high_and_is_routed_to_retention,
+    quiet_customers_outages_and_bad_input,
+    a_low_rating_counts_as_soon_as_it_is_given,
+);
 
 const AM_TOKEN: &str = "am-token-churn-0123456789";
 
@@ -50,7 +55,7 @@ async fn chat(app: &TestApp, text: &str) -> (String, String) {
     (s("conversation_id"), s("customer_id"))
 }
 
-async fn hand_over(app: &TestApp, staff: &str, conversation: &str, tags: &[&str]) -> Value {
+pub(crate) async fn hand_over(app: &TestApp, staff: &str, conversation: &str, tags: &[&str]) -> Value {
     let path = format!("/api/v1/conversations/{conversation}/handover");
     let (status, ticket) = app.post(&path, staff, &json!({"tags": tags})).await;
     assert_eq!(status, 201, "{ticket}");
@@ -225,4 +230,37 @@ async fn quiet_customers_outages_and_bad_input(backend: Backend) {
     assert_eq!((status, body["queue"].as_str()), (200, Some("general")), "unknown score: {body}");
     let (status, body) = app.post("/api/v1/routing/dry-run", &bruno, &dry(json!(101))).await;
     assert_eq!((status, body["error"]["field"].as_str()), (422, Some("churn_risk")), "{body}");
+}
+
+async fn a_low_rating_counts_as_soon_as_it_is_given(backend: Backend) {
+    let app = app(backend).await;
+    let ana = app.login(ANA).await;
+    let bruno = app.login(BRUNO).await;
+    let res = app.http.post(app.url("/api/v1/webchat/sessions")).json(&json!({"language": "en"})).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let session: Value = res.json().await.unwrap();
+    let customer_id = session["customer_id"].as_str().unwrap().to_owned();
+    let conversation = session["conversation_id"].as_str().unwrap().to_owned();
+    let mut ws = app.customer_socket(session["token"].as_str().unwrap(), None).await;
+    ws.send_json(&json!({"type": "message", "client_id": "m1", "text": "My router keeps dropping"})).await;
+    ws.next_of("ack").await;
+    let ticket = hand_over(&app, &bruno, &conversation, &[]).await;
+    let (status, body) =
+        app.post(&format!("/api/v1/tickets/{}/resolve", ticket["id"].as_str().unwrap()), &bruno, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let survey = ws.next_of("survey").await;
+    // Let the worker's recomputation for the resolution (batched for 2 s) pass first, so that
+    // what follows is the rating's own.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = risk(&app, &ana, &customer_id).await;
+    assert_eq!((r["score"].as_u64(), r["signals"]["low_csat_90d"].as_u64()), (Some(0), Some(0)), "{r}");
+
+    // A rating of 2: recomputed before the customer is answered, 15 points.
+    ws.send_json(&json!({"type": "rating", "survey_id": survey["survey_id"], "score": 2})).await;
+    ws.next_of("rated").await;
+    assert_eq!(stored_score(&app, &customer_id).await, Some(15));
+    let r = risk(&app, &ana, &customer_id).await;
+    assert_eq!(factors(&r), [("low_csat".to_owned(), 15)], "{r}");
+    assert_eq!(r["signals"]["low_csat_90d"], 1, "{r}");
+    assert_eq!(r["band"], "low", "one bad rating alone: {r}");
 }

@@ -10,6 +10,7 @@
 //! drivers other than the defaults).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abandoned;
 mod admin;
 mod audit;
 mod authz;

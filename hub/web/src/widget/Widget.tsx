@@ -41,6 +41,7 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
     conversation: null,
     agentTyping: null,
     survey: null,
+    leaving: false,
   });
   const [draft, setDraft] = useState('');
   const [fileError, setFileError] = useState<string | null>(null);
@@ -52,6 +53,9 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
   const logRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const launcherRef = useRef<HTMLButtonElement>(null);
+  const [confirmLeave, setConfirmLeave] = useState(false);
+  const leaveRef = useRef<HTMLButtonElement>(null);
+  const confirmRef = useRef<HTMLButtonElement>(null);
 
   useEffect(() => {
     if (!forbidden) connection.resume();
@@ -123,6 +127,24 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
   // The bot sent a one-time code: a field the browser can fill from the SMS or mail.
   const askCode = !ended && last?.author === 'bot' && !!last.media?.some((x) => x.kind === 'one_time_code');
   const agent = ended ? undefined : snap.conversation?.agent?.name;
+  // A chat the customer may end: started, not over, and the socket up.
+  const canLeave = !ended && snap.conversation !== null && status === 'online';
+  useEffect(() => {
+    if (confirmLeave) confirmRef.current?.focus();
+  }, [confirmLeave]);
+  useEffect(() => {
+    if (!canLeave) setConfirmLeave(false);
+  }, [canLeave]);
+  const keepChatting = () => {
+    setConfirmLeave(false);
+    // Back to the button that asked (it is rendered again once the question is gone).
+    window.setTimeout(() => leaveRef.current?.focus(), 0);
+  };
+  const endChat = () => {
+    setConfirmLeave(false);
+    connection.leave();
+    inputRef.current?.focus();
+  };
 
   return (
     <div class={`sb-root sb-${mode}`} lang={lang}>
@@ -158,6 +180,18 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
                 ))}
               </select>
             </label>
+            {canLeave && !confirmLeave && (
+              <button
+                ref={leaveRef}
+                type="button"
+                class="sb-leave"
+                disabled={snap.leaving}
+                aria-busy={snap.leaving}
+                onClick={() => setConfirmLeave(true)}
+              >
+                {t('leave.button')}
+              </button>
+            )}
             {mode === 'embed' && (
               <button type="button" class="sb-close" onClick={close}>
                 <span aria-hidden="true">×</span>
@@ -165,6 +199,27 @@ export function Widget({ hub, mode, initialLanguage, config, forbidden }: Props)
               </button>
             )}
           </header>
+          {confirmLeave && canLeave && (
+            <div
+              class="sb-leave-confirm"
+              role="group"
+              aria-labelledby="sb-leave-question"
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') {
+                  e.stopPropagation();
+                  keepChatting();
+                }
+              }}
+            >
+              <p id="sb-leave-question">{t('leave.question')}</p>
+              <button ref={confirmRef} type="button" class="sb-leave-yes" onClick={endChat}>
+                {t('leave.confirm')}
+              </button>
+              <button type="button" class="sb-leave-no" onClick={keepChatting}>
+                {t('leave.cancel')}
+              </button>
+            </div>
+          )}
           {(status === 'offline' || status === 'forbidden') && (
             <p class="sb-banner" role="status">
               {status === 'offline' ? t('offline') : t('forbidden')}

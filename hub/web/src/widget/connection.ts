@@ -55,6 +55,8 @@ export interface Snapshot {
   survey: Survey | null;
   /** An agent is writing: their name (or '' when the hub gave none). */
   agentTyping: string | null;
+  /** The customer asked to end the chat and the hub has not answered yet. */
+  leaving: boolean;
 }
 
 interface Pending {
@@ -118,6 +120,7 @@ export class ChatConnection {
   private typingTimer: number | undefined;
   private lastTypingSent = 0;
   private survey: Survey | null = null;
+  private leaving = false;
 
   constructor(
     private readonly hub: string,
@@ -154,7 +157,34 @@ export class ChatConnection {
       conversation: this.conversation,
       agentTyping: this.agentTyping,
       survey: this.survey,
+      leaving: this.leaving,
     };
+  }
+
+  /** Ends the chat: the hub closes the conversation (a ticket nobody answered yet counts as
+   * abandoned) and answers `done`; the next message starts a new chat. */
+  leave(): void {
+    if (this.leaving || this.socket?.readyState !== WebSocket.OPEN) return;
+    this.leaving = true;
+    this.socket.send(JSON.stringify({ type: 'leave' }));
+    this.emit();
+  }
+
+  /** Drops a chat that has been closed, so the next message starts a new one. */
+  private forget(): void {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+    window.clearTimeout(this.reconnectTimer);
+    window.clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.saved = null;
+    sessionStorage.removeItem(this.storageKey);
+    this.messages = [];
+    this.lastSeq = 0;
+    this.conversation = null;
+    this.survey = null;
+    this.agentTyping = null;
   }
 
   /** The customer is writing: tells the agent, at most every few seconds, once a chat exists. */
@@ -178,6 +208,8 @@ export class ChatConnection {
   async send(text: string, language: Lang, media?: { id: string; file: File }): Promise<void> {
     const trimmed = text.trim();
     if (!trimmed) return;
+    // A closed chat takes no more messages (a resolved one is reopened by them).
+    if (this.conversation?.status === 'closed') this.forget();
     if (!this.saved && !(await this.start(language))) return;
     const saved = this.saved;
     if (!saved) return;
@@ -347,6 +379,7 @@ export class ChatConnection {
       author?: Author;
       name?: string;
       survey_id?: string;
+      command?: string;
     };
     try {
       frame = JSON.parse(data) as typeof frame;
@@ -372,6 +405,12 @@ export class ChatConnection {
       this.emit();
     } else if (frame.type === 'rated' && frame.survey_id && this.survey?.id === frame.survey_id) {
       this.survey = { ...this.survey, state: 'done' };
+      this.emit();
+    } else if (frame.type === 'done' && frame.command === 'leave') {
+      this.leaving = false;
+      this.emit();
+    } else if (frame.type === 'error' && !frame.client_id && this.leaving) {
+      this.leaving = false;
       this.emit();
     } else if (frame.type === 'error' && !frame.client_id && this.survey?.state === 'sending') {
       // Answered from another tab, or expired: the hub keeps the first answer.
