@@ -578,7 +578,7 @@ pub async fn sweep_unclaimed_uploads(core: Core, jobs: Lease) {
 }
 
 async fn sweep_in_term(core: Core, term: CancellationToken) {
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let mut interval = tokio::time::interval(Duration::from_secs(3600));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

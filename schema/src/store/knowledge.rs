@@ -734,7 +734,7 @@ async fn insert_unanswered(
     .await?
     .rows_affected();
     if inserted == 1 {
-        super::bot_reports::unanswered_recorded(&mut **tx, &conversation_id.to_string(), at).await?;
+        super::bot_reports::unanswered_recorded(tx, &conversation_id.to_string(), at).await?;
     }
     Ok(())
 }
