@@ -110,9 +110,13 @@ for (const backend of BACKENDS) {
       await question.waitFor({ state: 'detached' });
       assert.ok(await focused(end), 'the focus is back on End chat');
 
-      // Asked again and confirmed: the chat ends, the ticket is closed as abandoned.
+      // Asked again and confirmed (once the confirmation has the focus, as a person would see it):
+      // the chat ends, the ticket is closed as abandoned.
       await customer.keyboard.press('Enter');
       await question.waitFor();
+      const confirm = question.getByRole('button', { name: 'End chat' });
+      for (let i = 0; i < 100 && !(await focused(confirm)); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await focused(confirm), 'the confirmation has the focus again');
       await customer.keyboard.press('Enter');
       await customer.locator('.sb-notice').filter({ hasText: 'This conversation has ended.' }).waitFor();
       await end.waitFor({ state: 'detached' });
