@@ -250,27 +250,43 @@ function ReportView({ report, kind, lang }: { report: Report; kind: Kind; lang: 
       )}
       {kind === 'bot' && <BotTables report={report} labels={labels} lang={lang} />}
       {kind === 'agents' ? <AgentTable rows={report.agents ?? []} lang={lang} /> : (
-        <div class="table-wrap">
-          <table class="grid" data-testid="report-table">
-            <caption class="visually-hidden">{t('reports.table', { kind: t(`reports.kind.${kind}`) })}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t(`reports.bucket.${report.bucket}`)}</th>
-                {columns.map((m) => <th key={m} scope="col" class="num">{t(`reports.m.${m}`)}</th>)}
-              </tr>
-            </thead>
-            <tbody>
-              {report.series.map((p, i) => (
-                <tr key={p.start}>
-                  <th scope="row"><time dateTime={p.start}>{labels[i]}</time></th>
-                  {columns.map((m) => <td key={m} class="num">{formatValue(m, p[m], lang)}</td>)}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <SeriesTable report={report} labels={labels} lang={lang} columns={columns} testId="report-table"
+          caption={t('reports.table', { kind: t(`reports.kind.${kind}`) })} hideCaption />
       )}
     </section>
+  );
+}
+
+/** A report's figures per period: one row per bucket, one column per measure. */
+function SeriesTable({ report, labels, lang, columns, testId, caption, hideCaption = false }: {
+  report: Report;
+  labels: string[];
+  lang: string;
+  columns: readonly string[];
+  testId: string;
+  caption: string;
+  hideCaption?: boolean;
+}): JSX.Element {
+  return (
+    <div class="table-wrap">
+      <table class="grid" data-testid={testId}>
+        <caption class={hideCaption ? 'visually-hidden' : undefined}>{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{t(`reports.bucket.${report.bucket}`)}</th>
+            {columns.map((m) => <th key={m} scope="col" class="num">{t(`reports.m.${m}`)}</th>)}
+          </tr>
+        </thead>
+        <tbody>
+          {report.series.map((p, i) => (
+            <tr key={p.start}>
+              <th scope="row"><time dateTime={p.start}>{labels[i]}</time></th>
+              {columns.map((m) => <td key={m} class="num">{formatValue(m, p[m], lang)}</td>)}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -309,25 +325,7 @@ function BotTables({ report, labels, lang }: { report: Report; labels: string[];
   const topics = report.top_unanswered?.topics ?? [];
   return (
     <>
-      <div class="table-wrap">
-        <table class="grid" data-testid="report-handovers">
-          <caption>{t('reports.bot.handovers_table')}</caption>
-          <thead>
-            <tr>
-              <th scope="col">{t(`reports.bucket.${report.bucket}`)}</th>
-              {reasons.map((m) => <th key={m} scope="col" class="num">{t(`reports.m.${m}`)}</th>)}
-            </tr>
-          </thead>
-          <tbody>
-            {report.series.map((p, i) => (
-              <tr key={p.start}>
-                <th scope="row"><time dateTime={p.start}>{labels[i]}</time></th>
-                {reasons.map((m) => <td key={m} class="num">{formatValue(m, p[m], lang)}</td>)}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <SeriesTable report={report} labels={labels} lang={lang} columns={reasons} testId="report-handovers" caption={t('reports.bot.handovers_table')} />
       <h4 id="report-topics-title">{t('reports.bot.topics')}</h4>
       {topics.length === 0 ? <p class="muted">{t('reports.bot.no_topics')}</p> : (
         <div class="table-wrap">
