@@ -6,7 +6,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { ConsoleProps } from '../console/types';
-import { ApiError } from '../workspace/api';
 import { t } from './i18n';
 import {
   CHANNELS,
@@ -24,7 +23,7 @@ import {
   type Step,
   type Target,
 } from './RulesModel';
-import { ChoiceField, FieldMessage, ItemButtons, SelectField, TextField, WordsField, moved, type FieldError } from './RulesFields';
+import { ChoiceField, FieldMessage, ItemButtons, SelectField, TextField, WordsField, moved, showHubError, type FieldError } from './RulesFields';
 import { RulesDryRun } from './RulesDryRun';
 import { RulesVersions } from './RulesVersions';
 import './Rules.css';
@@ -241,22 +240,8 @@ export function Rules({ api }: ConsoleProps): JSX.Element {
   const setRule = (i: number, rule: Rule) => update({ ...draft, rules: draft.rules.map((r, j) => (j === i ? rule : r)) });
 
   /** A 422 from the hub: shown on its field, and focused. */
-  const showError = (e: unknown): void => {
-    if (e instanceof ApiError && e.status === 422 && e.field) {
-      const message = e.message.split('; ')[0].replace(`${e.field}: `, '');
-      setError({ field: e.field, message });
-      setStatus({ kind: 'error', text: t('rules.invalid', { field: e.field }) });
-      // The control at fault, or the list holding it (`channels[0]`: the channels' fieldset).
-      const field = e.field;
-      requestAnimationFrame(() => (document.getElementById(fieldId(field)) ?? document.getElementById(fieldId(field.replace(/\[\d+\]$/, ''))))?.focus());
-    } else if (e instanceof ApiError && e.status === 409) {
-      setError(null);
-      setStatus({ kind: 'error', text: t('rules.conflict') });
-    } else {
-      setError(null);
-      setStatus({ kind: 'error', text: e instanceof Error ? e.message : String(e) });
-    }
-  };
+  const showError = (e: unknown): void =>
+    showHubError(e, setError, (text) => setStatus({ kind: 'error', text }), (field) => t('rules.invalid', { field }), t('rules.conflict'));
 
   const publish = async () => {
     setBusy(true);

@@ -3,6 +3,7 @@
 // the error's text.
 
 import type { ComponentChildren, JSX } from 'preact';
+import { ApiError } from '../workspace/api';
 import { fieldId } from './RulesModel';
 import { t } from './i18n';
 
@@ -10,6 +11,27 @@ import { t } from './i18n';
 export interface FieldError {
   field: string;
   message: string;
+}
+
+/** Shows what the hub refused: a 422 on its field (given the focus; or the list holding it,
+ * `channels[0]`: the channels' fieldset) with `invalid(field)` as the status, a 409 as `conflict`
+ * (another version was saved since), anything else as its own text. */
+export function showHubError(
+  e: unknown,
+  setError: (error: FieldError | null) => void,
+  setStatus: (text: string) => void,
+  invalid: (field: string) => string,
+  conflict: string,
+): void {
+  if (e instanceof ApiError && e.status === 422 && e.field) {
+    const field = e.field;
+    setError({ field, message: e.message.split('; ')[0].replace(`${field}: `, '') });
+    setStatus(invalid(field));
+    requestAnimationFrame(() => (document.getElementById(fieldId(field)) ?? document.getElementById(fieldId(field.replace(/\[\d+\]$/, ''))))?.focus());
+  } else {
+    setError(null);
+    setStatus(e instanceof ApiError && e.status === 409 ? conflict : e instanceof Error ? e.message : String(e));
+  }
 }
 
 /** aria props for the control at `path`: invalid and described by the error when it is the one. */

@@ -11,7 +11,7 @@ import type { ConsoleProps } from '../console/types';
 import { ApiError } from '../workspace/api';
 import { t } from './i18n';
 import { fieldId } from './RulesModel';
-import { FieldMessage, ItemButtons, SelectField, TextField, invalidProps, moved, type FieldError } from './RulesFields';
+import { FieldMessage, ItemButtons, SelectField, TextField, invalidProps, moved, showHubError, type FieldError } from './RulesFields';
 import './Rules.css';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
@@ -353,21 +353,8 @@ export function Sla({ api }: ConsoleProps): JSX.Element {
   };
 
   /** A 422 from the hub: shown on its field, and focused. */
-  const showError = (e: unknown): void => {
-    if (e instanceof ApiError && e.status === 422 && e.field) {
-      const message = e.message.split('; ')[0].replace(`${e.field}: `, '');
-      const field = e.field;
-      setError({ field, message });
-      setStatus({ kind: 'error', text: t('sla.invalid', { field }) });
-      requestAnimationFrame(() => (document.getElementById(fieldId(field)) ?? document.getElementById(fieldId(field.replace(/\[\d+\]$/, ''))))?.focus());
-    } else if (e instanceof ApiError && e.status === 409) {
-      setError(null);
-      setStatus({ kind: 'error', text: t('sla.conflict') });
-    } else {
-      setError(null);
-      setStatus({ kind: 'error', text: e instanceof Error ? e.message : String(e) });
-    }
-  };
+  const showError = (e: unknown): void =>
+    showHubError(e, setError, (text) => setStatus({ kind: 'error', text }), (field) => t('sla.invalid', { field }), t('sla.conflict'));
 
   const save = async () => {
     const bad = draft.policies.findIndex((p) => Number.isNaN(p.first_response_secs) || Number.isNaN(p.resolution_secs));
