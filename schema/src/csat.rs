@@ -172,6 +172,9 @@ pub struct CsatFilter {
     pub agent: Option<AgentId>,
     pub language: Option<Language>,
     pub tier: Option<CustomerTier>,
+    /// A team's membership stretches: only surveys sent while their agent was in the team
+    /// (none: the team has no members, nothing matches).
+    pub team: Option<Vec<crate::reports::TeamStretch>>,
 }
 
 /// Surveys counted by a 15-minute slot of their sending (UTC) and score (`None`: unanswered).

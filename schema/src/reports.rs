@@ -208,6 +208,47 @@ pub struct RollupRow {
     pub counters: Counters,
 }
 
+/// A stretch of a report's buckets that all have the same width: the rollup rows with
+/// `lo <= bucket_at < hi` belong to the report bucket starting at
+/// `start + (bucket_at - start) / width * width`. A report's buckets make a few spans (one per
+/// run of equal days, weeks or hours; a month each), so the database can sum the quarter hours
+/// into report buckets with integer arithmetic and send back one row per report bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub start: i64,
+    pub width: i64,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Span {
+    /// The spans covering `[from_ms, to_ms)` for report buckets starting at `starts` (sorted,
+    /// the last bucket running to `to_ms`). Rows before the first start are given `from_ms` as
+    /// their bucket (they count in the totals only).
+    #[must_use]
+    pub fn cover(starts: &[i64], from_ms: i64, to_ms: i64) -> Vec<Span> {
+        let mut out: Vec<Span> = Vec::new();
+        let first = starts.first().copied().unwrap_or(to_ms);
+        if from_ms < first {
+            out.push(Span { start: from_ms, width: first - from_ms, lo: from_ms, hi: first.min(to_ms) });
+        }
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or_else(|| to_ms.max(start + 1));
+            let width = end - start;
+            match out.last_mut() {
+                Some(span) if span.width == width && span.hi == start && span.start <= start => span.hi = end,
+                _ => out.push(Span { start, width, lo: start, hi: end }),
+            }
+        }
+        out.retain_mut(|span| {
+            span.lo = span.lo.max(from_ms);
+            span.hi = span.hi.min(to_ms);
+            span.lo < span.hi
+        });
+        out
+    }
+}
+
 /// One histogram bin's count in one 15-minute bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DurationRow {
@@ -623,5 +664,36 @@ mod tests {
         assert_eq!(HandOverReason::from_tags(["bot:unheard_of", "x"]), None);
         assert_eq!(normalise_question("  Where's my   BILL?? "), "where s my bill");
         assert_eq!(normalise_question("¿Dónde está?"), "dónde está");
+    }
+    /// Every quarter hour in the range lands in the report bucket holding it, whatever the
+    /// widths (a 23-hour day, months), and quarter hours before the first start keep `from`.
+    #[test]
+    fn spans_put_every_quarter_hour_in_the_bucket_holding_it() {
+        const H: i64 = 3_600_000;
+        let cases: Vec<(Vec<i64>, i64, i64)> = vec![
+            // Days with a 23-hour day in the middle, the range starting mid-morning.
+            (vec![0, 24 * H, 47 * H, 71 * H, 95 * H], 10 * H, 119 * H),
+            // "Months" of 31, 28 and 31 days, the last one cut short by `to`.
+            (vec![0, 744 * H, 1416 * H], 0, 1500 * H),
+            // Equal hours, the range ending on a quarter hour.
+            ((0..10).map(|i| i * H).collect(), 0, 9 * H + 2 * BUCKET_MS),
+            // The range starts before the first bucket; one bucket only.
+            (vec![5 * H], 3 * H, 8 * H),
+        ];
+        for (starts, from, to) in cases {
+            let spans = Span::cover(&starts, from, to);
+            let mut b = from;
+            while b < to {
+                let expected = starts.iter().rev().find(|s| **s <= b).copied().unwrap_or(from);
+                let holding: Vec<&Span> = spans.iter().filter(|s| s.lo <= b && b < s.hi).collect();
+                assert_eq!(holding.len(), 1, "{b} in one span of {spans:?}");
+                let s = holding[0];
+                assert_eq!(s.start + (b - s.start) / s.width * s.width, expected, "{b} in {spans:?}");
+                b += BUCKET_MS;
+            }
+            assert!(spans.len() <= starts.len() + 1);
+        }
+        let days: Vec<i64> = (0..90).map(|i| i * 24 * H).collect();
+        assert_eq!(Span::cover(&days, 0, 90 * 24 * H).len(), 1, "ninety equal days are one span");
     }
 }

@@ -8,7 +8,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::Query;
 use actix_web::{HttpResponse, get, post, web};
 use schema::csat::{Comment, CsatFilter, Score};
-use schema::{AgentId, Channel, CustomerTier, Language, QueueName, Role, SurveyId};
+use schema::{AgentId, Channel, CustomerTier, Language, QueueName, Role, SurveyId, TeamName};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -52,7 +52,8 @@ pub struct CsatQuery {
     agent: Option<AgentId>,
     language: Option<Language>,
     tier: Option<CustomerTier>,
-    /// Teams are not a record of the hub yet: any value is refused (422).
+    /// Only the surveys of the team's members, sent while they were in it (a team some agent
+    /// is or was in; any other value is refused, 422).
     team: Option<String>,
     /// `json` (default) or `csv` (the buckets, one row per bucket).
     format: Option<String>,
@@ -156,13 +157,24 @@ fn query(q: &CsatQuery) -> Result<(ReportQuery, String, &'static str), Error> {
         "week" => (Bucket::Week, "week"),
         _ => return Err(Error::invalid("bucket", "hour, day or week")),
     };
-    if q.team.is_some() {
-        return Err(Error::invalid("team", "the CSAT report does not filter by team yet"));
-    }
+    let team = q
+        .team
+        .as_deref()
+        .map(|t| t.parse::<TeamName>().map_err(|_| Error::invalid("team", "a team name")))
+        .transpose()?;
     let queue = q.queue.as_deref().map(str::parse::<QueueName>).transpose()?;
     let limit = crate::http::page_size(q.limit, "limit")?;
-    let filter = CsatFilter { from, to, channel: q.channel, queue, agent: q.agent, language: q.language, tier: q.tier };
-    Ok((ReportQuery { filter, tz, bucket, after: q.after, limit }, tz_name, bucket_name))
+    let filter = CsatFilter {
+        from,
+        to,
+        channel: q.channel,
+        queue,
+        agent: q.agent,
+        language: q.language,
+        tier: q.tier,
+        team: None,
+    };
+    Ok((ReportQuery { filter, team, tz, bucket, after: q.after, limit }, tz_name, bucket_name))
 }
 
 fn view(found: &CsatReport, tz: String, bucket: &'static str, limit: u32) -> CsatReportView {

@@ -474,9 +474,17 @@ impl Csat {
     /// The store fails.
     pub async fn report(&self, query: &ReportQuery) -> Result<CsatReport, Error> {
         let store = &self.core.store;
-        let slots = store.csat_slots(&query.filter).await?;
-        let agents = store.csat_by_agent(&query.filter).await?;
-        let comments = store.csat_comments(&query.filter, query.after, query.limit).await?;
+        let mut filter = query.filter.clone();
+        if let Some(team) = &query.team {
+            let stretches = store.team_stretches(team).await?;
+            if stretches.is_empty() && !store.team_known(team).await? {
+                return Err(Error::invalid("team", "a team some agent is or was in"));
+            }
+            filter.team = Some(stretches);
+        }
+        let slots = store.csat_slots(&filter).await?;
+        let agents = store.csat_by_agent(&filter).await?;
+        let comments = store.csat_comments(&filter, query.after, query.limit).await?;
         let mut report = aggregate(&slots, query.tz.clone(), query.bucket);
         report.agents = per_agent(&agents);
         report.comments = comments;
@@ -570,6 +578,8 @@ pub enum Bucket {
 #[derive(Clone, Debug)]
 pub struct ReportQuery {
     pub filter: CsatFilter,
+    /// Only surveys of the team's members, sent while they were in it.
+    pub team: Option<schema::TeamName>,
     pub tz: jiff::tz::TimeZone,
     pub bucket: Bucket,
     /// Comments after this survey (the last of the previous page).
@@ -587,7 +597,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, score: Option<Score>, n: i64) {
+    pub(crate) fn add(&mut self, score: Option<Score>, n: i64) {
         self.sent += n;
         if let Some(s) = score {
             self.answered += n;

@@ -406,8 +406,8 @@ impl Reports {
             None => None,
         };
         let members = members.as_deref();
-        // Per agent: needed for the agents' rows, and to keep a team's members' rows.
-        let by_agent: Vec<RollupRow> = if kind == ReportKind::Agents || members.is_some() {
+        // Per agent and bucket: to keep a team's members' rows while they were in it.
+        let by_agent: Vec<RollupRow> = if members.is_some() {
             self.store
                 .report_rollups(from_ms, to_ms, &req.filter, true)
                 .await?
@@ -445,7 +445,7 @@ impl Reports {
                     .map(|(_, row)| row)
                     .collect()
             } else {
-                self.store.report_durations(from_ms, to_ms, &req.filter).await?
+                self.store.report_durations(&schema::reports::Span::cover(&starts, from_ms, to_ms), &req.filter).await?
             };
             for row in durations {
                 if let Some(i) = slot(row.bucket_at) {
@@ -479,7 +479,21 @@ impl Reports {
                 point
             })
             .collect();
-        let agents = if kind == ReportKind::Agents { Some(self.agent_rows(&by_agent, &presence).await?) } else { None };
+        let agents = if kind == ReportKind::Agents {
+            let counters = if members.is_some() {
+                let mut per_agent: BTreeMap<String, Counters> = BTreeMap::new();
+                for row in &by_agent {
+                    per_agent.entry(row.agent_id.clone().unwrap_or_default()).or_default().add(&row.counters);
+                }
+                per_agent.into_iter().collect()
+            } else {
+                self.store.report_rollups_per_agent(from_ms, to_ms, &req.filter).await?
+            };
+            let csat = self.csat_per_agent(&req, members).await?;
+            Some(self.agent_rows(counters, &presence, csat).await?)
+        } else {
+            None
+        };
         Ok(Report {
             from: rfc3339(ms(req.from), &req.tz),
             to: rfc3339(ms(req.to), &req.tz),
@@ -521,18 +535,80 @@ impl Reports {
         Ok(out)
     }
 
+    /// The satisfaction surveys sent over the report's range and filters (a team: its members'
+    /// while they were in it), counted per agent: the agents report's CSAT columns.
+    async fn csat_per_agent(
+        &self,
+        req: &Request,
+        members: Option<&[TeamStretch]>,
+    ) -> Result<HashMap<String, crate::services::csat::Counts>, Error> {
+        let time = |t: Timestamp| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+                .map_err(|e| Error::Internal(format!("report range: {e}")))
+        };
+        let parsed = |what: &str, e: String| Error::Internal(format!("report filter {what}: {e}"));
+        let f = &req.filter;
+        let filter = schema::csat::CsatFilter {
+            from: time(req.from)?,
+            to: time(req.to)?,
+            channel: f
+                .channel
+                .as_deref()
+                .map(str::parse::<Channel>)
+                .transpose()
+                .map_err(|e| parsed("channel", e.to_string()))?,
+            queue: f
+                .queue
+                .as_deref()
+                .map(str::parse::<QueueName>)
+                .transpose()
+                .map_err(|e| parsed("queue", e.to_string()))?,
+            agent: f
+                .agent_id
+                .as_deref()
+                .map(str::parse::<schema::AgentId>)
+                .transpose()
+                .map_err(|e| parsed("agent", e.to_string()))?,
+            language: f
+                .language
+                .as_deref()
+                .map(str::parse::<Language>)
+                .transpose()
+                .map_err(|e| parsed("language", e.to_string()))?,
+            tier: f
+                .tier
+                .as_deref()
+                .map(str::parse::<CustomerTier>)
+                .transpose()
+                .map_err(|e| parsed("tier", e.to_string()))?,
+            team: members.map(<[TeamStretch]>::to_vec),
+        };
+        let mut out: HashMap<String, crate::services::csat::Counts> = HashMap::new();
+        for row in self.store.csat_by_agent(&filter).await? {
+            if let Some(agent) = row.agent_id {
+                out.entry(agent.to_string()).or_default().add(row.score, row.count);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The agents report's rows: each agent's summed counters, presence times and surveys,
+    /// with name and current team.
     async fn agent_rows(
         &self,
-        by_agent: &[RollupRow],
+        counters: Vec<(String, Counters)>,
         presence: &[(i64, String, PresenceTimes)],
+        csat: HashMap<String, crate::services::csat::Counts>,
     ) -> Result<Vec<Map<String, Value>>, Error> {
         let mut per_agent: BTreeMap<&str, (Counters, PresenceTimes)> = BTreeMap::new();
-        for row in by_agent {
-            let agent = row.agent_id.as_deref().unwrap_or_default();
-            per_agent.entry(agent).or_default().0.add(&row.counters);
+        for (agent, c) in &counters {
+            per_agent.entry(agent).or_default().0.add(c);
         }
         for (_, agent, t) in presence {
             per_agent.entry(agent).or_default().1.add(t);
+        }
+        for agent in csat.keys() {
+            per_agent.entry(agent).or_default();
         }
         let names: HashMap<String, String> =
             self.store.agents().await?.into_iter().map(|a| (a.id.to_string(), a.name.as_str().to_owned())).collect();
@@ -546,6 +622,17 @@ impl Reports {
                 row.insert("agent_id".into(), json!(id));
                 row.insert("team".into(), teams.get(id).map_or(Value::Null, |t| json!(t)));
                 row.extend(measures(ReportKind::Agents, &c, None, Some(&p)));
+                let surveys = csat.get(id).cloned().unwrap_or_default();
+                row.insert("csat_sent".into(), json!(surveys.sent));
+                row.insert("csat_answered".into(), json!(surveys.answered));
+                row.insert(
+                    "csat_average".into(),
+                    surveys.average().map_or(Value::Null, |a| json!((a * 100.0).round() / 100.0)),
+                );
+                row.insert(
+                    "csat_satisfied".into(),
+                    ratio(surveys.distribution[3] + surveys.distribution[4], surveys.answered),
+                );
                 row
             })
             .collect())

@@ -57,6 +57,20 @@ fn conditions(filter: &CsatFilter) -> (String, Vec<String>) {
     add("agent_id", filter.agent.map(|a| a.to_string()));
     add("language", filter.language.map(|l| l.as_str().to_owned()));
     add("tier", filter.tier.map(|t| t.as_str().to_owned()));
+    if let Some(stretches) = &filter.team {
+        // Each stretch: its agent (bound) and its times (integers, written in).
+        let mut any = Vec::with_capacity(stretches.len());
+        for s in stretches {
+            binds.push(s.agent_id.clone());
+            let until = s.to_ms.map(|to| format!(" AND sent_at < {to}")).unwrap_or_default();
+            any.push(format!("(agent_id = ${} AND sent_at >= {}{until})", binds.len() + 2, s.from_ms));
+        }
+        if any.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+        }
+    }
     (sql, binds)
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use sqlx::{AnyConnection, Row};
 
 use super::{Backend, Result, Store, StoreError};
-use crate::reports::{Counters, DurationMeasure, DurationRow, ReportFilter, RollupRow, bucket_of, duration_bin};
+use crate::reports::{Counters, DurationMeasure, DurationRow, ReportFilter, RollupRow, Span, bucket_of, duration_bin};
 
 /// A rollup row's key.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -201,8 +201,37 @@ pub(super) struct TicketState {
     pub opened_at: i64,
     pub first_response_at: Option<i64>,
     pub first_response_due: Option<i64>,
+    /// The first-response clock of the SLA policy over the ticket, if one is: it judges the
+    /// first response rather than the routing queue's target (`first_response_due`).
+    pub policy_clock: Option<PolicyClock>,
     pub active_since: Option<i64>,
 }
+
+/// An SLA policy's first-response clock as stored (`ticket_sla`): its deadline (none while
+/// paused or once stopped in time) and whether its breach was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PolicyClock {
+    pub due_at: Option<i64>,
+    pub breached: bool,
+}
+
+/// The SLA policy's first-response clock joined as `policy_ticket`, `policy_due`,
+/// `policy_breached_at` (see [`POLICY_CLOCK_JOIN`]).
+fn policy_clock(row: &sqlx::any::AnyRow) -> Result<Option<PolicyClock>> {
+    if row.try_get::<Option<String>, _>("policy_ticket")?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(PolicyClock {
+        due_at: row.try_get("policy_due")?,
+        breached: row.try_get::<Option<i64>, _>("policy_breached_at")?.is_some(),
+    }))
+}
+
+/// Joins a ticket `t` to its SLA policy's first-response clock `s`.
+const POLICY_CLOCK_JOIN: &str = "LEFT JOIN ticket_sla s ON s.ticket_id = t.id AND s.target = 'first_response'";
+/// The columns [`policy_clock`] reads.
+const POLICY_CLOCK_COLUMNS: &str =
+    "s.ticket_id AS policy_ticket, s.due_at AS policy_due, s.breached_at AS policy_breached_at";
 
 fn owned(status: &str) -> bool {
     matches!(status, "assigned" | "pending_customer")
@@ -217,10 +246,11 @@ fn open(status: &str) -> bool {
 }
 
 pub(super) async fn ticket_state(conn: &mut AnyConnection, backend: Backend, id: &str) -> Result<Option<TicketState>> {
-    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let lock = if backend == Backend::Postgres { " FOR UPDATE OF t" } else { "" };
     let row = sqlx::query(&format!(
-        "SELECT conversation_id, status, queue, assignee_id, created_at, opened_at, first_response_at, \
-         first_response_due, active_since FROM tickets WHERE id = $1{lock}"
+        "SELECT t.conversation_id, t.status, t.queue, t.assignee_id, t.created_at, t.opened_at, t.first_response_at, \
+         t.first_response_due, t.active_since, {POLICY_CLOCK_COLUMNS} FROM tickets t {POLICY_CLOCK_JOIN} \
+         WHERE t.id = $1{lock}"
     ))
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -236,6 +266,7 @@ pub(super) async fn ticket_state(conn: &mut AnyConnection, backend: Backend, id:
             opened_at: row.try_get::<Option<i64>, _>("opened_at")?.unwrap_or(created_at),
             first_response_at: row.try_get("first_response_at")?,
             first_response_due: row.try_get("first_response_due")?,
+            policy_clock: policy_clock(&row)?,
             active_since: row.try_get("active_since")?,
         })
     })
@@ -249,11 +280,14 @@ fn first_response(delta: &mut Delta, dims: &Dims, state: &TicketState, agent: Op
     delta.count(&dims, |c| {
         c.first_responses += 1;
         c.first_response_ms += ms;
-        if let Some(due) = state.first_response_due {
+        let met = match (state.policy_clock, state.first_response_due) {
+            (Some(clock), _) => Some(!clock.breached && clock.due_at.is_none_or(|due| at <= due)),
+            (None, Some(due)) => Some(at <= due),
+            (None, None) => None,
+        };
+        if let Some(met) = met {
             c.sla_targeted += 1;
-            if at <= due {
-                c.sla_met += 1;
-            }
+            c.sla_met += i64::from(met);
         }
     });
     delta.duration(&dims, DurationMeasure::FirstResponse, ms);
@@ -386,7 +420,7 @@ pub(super) async fn agent_replied(
     let row = sqlx::query(
         "UPDATE tickets SET first_response_at = $2 WHERE conversation_id = $1 \
          AND status NOT IN ('resolved', 'closed') AND first_response_at IS NULL \
-         RETURNING queue, created_at, first_response_due",
+         RETURNING id, queue, created_at, first_response_due",
     )
     .bind(conversation)
     .bind(at)
@@ -394,6 +428,12 @@ pub(super) async fn agent_replied(
     .await?;
     let Some(row) = row else { return Ok(()) };
     let created_at: i64 = row.try_get("created_at")?;
+    let id: String = row.try_get("id")?;
+    let clock =
+        sqlx::query(&format!("SELECT {POLICY_CLOCK_COLUMNS} FROM tickets t {POLICY_CLOCK_JOIN} WHERE t.id = $1"))
+            .bind(&id)
+            .fetch_one(&mut *conn)
+            .await?;
     let state = TicketState {
         conversation_id: conversation.to_owned(),
         status: String::new(),
@@ -403,6 +443,7 @@ pub(super) async fn agent_replied(
         opened_at: created_at,
         first_response_at: None,
         first_response_due: row.try_get("first_response_due")?,
+        policy_clock: policy_clock(&clock)?,
         active_since: None,
     };
     let dims = conversation_dims(conn, conversation, at).await?;
@@ -531,39 +572,93 @@ impl Store {
             .collect()
     }
 
-    /// The duration histograms per 15-minute bucket in `[from_ms, to_ms)` over the rows `filter`
-    /// matches (from a slice as [`Store::report_rollups`] does).
+    /// The rollups' counters in `[from_ms, to_ms)` over the rows `filter` matches, summed per
+    /// agent over the whole range (rows with no agent left out), by agent id: the agents
+    /// report's rows. The database sums them, so the rows per agent and quarter hour never
+    /// cross the driver (at 7.65 million messages on SQLite: 0.35 s against 7 s).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn report_rollups_per_agent(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        filter: &ReportFilter,
+    ) -> Result<Vec<(String, Counters)>> {
+        let sums: Vec<String> = Counters::COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
+        let sums = sums.join(", ");
+        let rows = if matches!(source(filter), Source::Slice { dim: "agent" | "", .. }) {
+            let sql = format!(
+                "SELECT value AS agent_id, {sums} FROM report_slices WHERE dim = 'agent' \
+                 AND ($1 = '' OR value = $1) AND bucket_at >= $2 AND bucket_at < $3 \
+                 GROUP BY value ORDER BY value"
+            );
+            let agent = filter.agent_id.clone().unwrap_or_default();
+            sqlx::query(&sql).bind(agent).bind(from_ms).bind(to_ms).fetch_all(&self.read).await?
+        } else {
+            let sql = format!(
+                "SELECT agent_id, {sums} FROM report_rollups WHERE bucket_at >= $1 AND bucket_at < $2{} \
+                 AND agent_id <> '' GROUP BY agent_id ORDER BY agent_id",
+                filter_sql(3)
+            );
+            let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
+            for v in filter_values(filter) {
+                q = q.bind(v);
+            }
+            q.fetch_all(&self.read).await?
+        };
+        rows.iter()
+            .filter_map(|row| match row.try_get::<String, _>("agent_id") {
+                Ok(agent) if agent.is_empty() => None,
+                Ok(agent) => Some(counters_of(row).map(|c| (agent, c))),
+                Err(e) => Some(Err(e.into())),
+            })
+            .collect()
+    }
+
+    /// The duration histograms over the rows `filter` matches (from a slice as
+    /// [`Store::report_rollups`] does), summed per report bucket of `spans`: each row's
+    /// `bucket_at` is the start of its report bucket. One query per span; a report has a few.
     ///
     /// # Errors
     /// A database failure, or a measure this version does not know.
-    pub async fn report_durations(&self, from_ms: i64, to_ms: i64, filter: &ReportFilter) -> Result<Vec<DurationRow>> {
-        let rows = match source(filter) {
-            Source::Slice { dim, value } => {
-                sqlx::query(
-                    "SELECT bucket_at, measure, bin, n FROM report_slice_durations WHERE dim = $1 AND value = $2 \
-                     AND bucket_at >= $3 AND bucket_at < $4",
-                )
-                .bind(dim)
-                .bind(value)
-                .bind(from_ms)
-                .bind(to_ms)
-                .fetch_all(&self.read)
-                .await?
-            }
-            Source::Full => {
-                let sql = format!(
-                    "SELECT bucket_at, measure, bin, CAST(SUM(n) AS BIGINT) AS n FROM report_durations \
-                     WHERE bucket_at >= $1 AND bucket_at < $2{} GROUP BY bucket_at, measure, bin",
-                    filter_sql(3)
-                );
-                let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
-                for v in filter_values(filter) {
-                    q = q.bind(v);
-                }
-                q.fetch_all(&self.read).await?
-            }
+    pub async fn report_durations(&self, spans: &[Span], filter: &ReportFilter) -> Result<Vec<DurationRow>> {
+        // `$1` the span's start, `$2` its width, `$3`/`$4` the range of quarter hours.
+        let key = "$1 + (bucket_at - $1) / $2 * $2";
+        let (sql, slice) = match source(filter) {
+            Source::Slice { dim, value } => (
+                format!(
+                    "SELECT {key} AS bucket_at, measure, bin, CAST(SUM(n) AS BIGINT) AS n FROM report_slice_durations \
+                     WHERE dim = $5 AND value = $6 AND bucket_at >= $3 AND bucket_at < $4 \
+                     GROUP BY {key}, measure, bin"
+                ),
+                Some((dim, value)),
+            ),
+            Source::Full => (
+                format!(
+                    "SELECT {key} AS bucket_at, measure, bin, CAST(SUM(n) AS BIGINT) AS n FROM report_durations \
+                     WHERE bucket_at >= $3 AND bucket_at < $4{} GROUP BY {key}, measure, bin",
+                    filter_sql(5)
+                ),
+                None,
+            ),
         };
-        rows.iter().map(duration_row).collect()
+        let mut out = Vec::new();
+        for span in spans {
+            let mut q = sqlx::query(&sql).bind(span.start).bind(span.width).bind(span.lo).bind(span.hi);
+            match &slice {
+                Some((dim, value)) => q = q.bind(*dim).bind(value.clone()),
+                None => {
+                    for v in filter_values(filter) {
+                        q = q.bind(v);
+                    }
+                }
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.push(duration_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     /// How many rows the rollups hold: every dimension, and the one-dimension slices (the
@@ -648,11 +743,12 @@ impl Store {
             };
             delta.count(&dims, |c| c.conversations += 1);
         }
-        let tickets = sqlx::query(
-            "SELECT t.id, t.conversation_id, t.channel, t.created_at, t.first_response_due, c.language, u.tier \
-             FROM tickets t JOIN conversations c ON c.id = t.conversation_id JOIN customers u ON u.id = c.customer_id \
-             WHERE t.created_at < $1 ORDER BY t.created_at, t.id",
-        )
+        let tickets = sqlx::query(&format!(
+            "SELECT t.id, t.conversation_id, t.channel, t.created_at, t.first_response_due, c.language, u.tier, \
+                 {POLICY_CLOCK_COLUMNS} FROM tickets t JOIN conversations c ON c.id = t.conversation_id \
+                 JOIN customers u ON u.id = c.customer_id {POLICY_CLOCK_JOIN} \
+                 WHERE t.created_at < $1 ORDER BY t.created_at, t.id"
+        ))
         .bind(cutoff)
         .fetch_all(&self.read)
         .await?;
@@ -712,6 +808,7 @@ impl Store {
             opened_at: created_at,
             first_response_at: None,
             first_response_due: t.try_get("first_response_due")?,
+            policy_clock: policy_clock(t)?,
             active_since: None,
         };
         let text = |v: &serde_json::Value, key: &str| v[key].as_str().map(str::to_owned);
@@ -950,6 +1047,7 @@ impl Store {
                     opened_at: c.at_ms,
                     first_response_at: None,
                     first_response_due: c.first_response_target_ms.map(|t| c.at_ms + t),
+                    policy_clock: None,
                     active_since: None,
                 };
                 let answered = c.at_ms + c.first_response_offset_ms();

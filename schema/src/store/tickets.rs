@@ -694,6 +694,7 @@ fn report_state(ticket: &Ticket, before: Option<&reports::TicketState>) -> repor
         opened_at: before.map_or(ms(ticket.created_at), |b| b.opened_at),
         first_response_at: before.and_then(|b| b.first_response_at),
         first_response_due: ticket.first_response_due.map(ms),
+        policy_clock: before.and_then(|b| b.policy_clock),
         active_since: before.and_then(|b| b.active_since),
     }
 }

@@ -447,6 +447,40 @@ async fn the_report_equals_a_computation_from_the_stored_surveys(backend: Backen
         assert_eq!(seen, ["c7", "c6", "c4", "c3", "c1", "c0"], "{report} {rest}");
     }
 
+    // A team: Ana's surveys sent while she was in it (she joined at 26 h, after three of hers).
+    let (status, body) = app.put(&format!("/api/v1/agents/{ana_id}/team"), &admin, &json!({"team": "north"})).await;
+    assert_eq!(status, 200, "{body}");
+    let pool = sqlx::AnyPool::connect(&app.db.url).await.unwrap();
+    sqlx::query("UPDATE agent_teams SET from_ms = $1 WHERE agent_id = $2")
+        .bind(base + 26 * hour)
+        .bind(&ana_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let in_team = rows.iter().filter(|(sent, _, agent)| agent.as_deref() == Some(&ana_id) && *sent >= base + 26 * hour);
+    let (status, north) =
+        app.get("/api/v1/reports/csat?from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&team=north", &admin).await;
+    assert_eq!(status, 200, "{north}");
+    assert_eq!(north["total"]["sent"], in_team.count(), "{north}");
+    assert_eq!(north["total"]["sent"], 1, "{north}");
+
+    // The agents report's CSAT columns: the same surveys, per agent.
+    let (status, agents) = app.get("/api/v1/reports/agents?from=2026-10-27&to=2026-11-02&tz=UTC", &admin).await;
+    assert_eq!(status, 200, "{agents}");
+    for agent in [&ana_id, &admin_id] {
+        let row = agents["agents"].as_array().unwrap().iter().find(|r| r["agent_id"] == agent.as_str());
+        let row = row.unwrap_or_else(|| panic!("{agent} in {agents}"));
+        let scores: Vec<i64> =
+            rows.iter().filter(|(_, _, a)| a.as_deref() == Some(agent.as_str())).filter_map(|(_, s, _)| *s).collect();
+        let sent = rows.iter().filter(|(_, _, a)| a.as_deref() == Some(agent.as_str())).count();
+        assert_eq!(row["csat_sent"], sent, "{row}");
+        assert_eq!(row["csat_answered"], scores.len(), "{row}");
+        #[allow(clippy::cast_precision_loss)]
+        let average = scores.iter().sum::<i64>() as f64 / scores.len() as f64;
+        assert_eq!(row["csat_average"], json!((average * 100.0).round() / 100.0), "{row}");
+    }
+
     // A filter, the CSV, and refusals.
     let (_, ana_only) = app
         .get(&format!("/api/v1/reports/csat?from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&agent={ana_id}"), &admin)
@@ -471,7 +505,7 @@ async fn the_report_equals_a_computation_from_the_stored_surveys(backend: Backen
         "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
         "from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&tz=Mars/Olympus",
         "from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&bucket=month",
-        "from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&team=north",
+        "from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&team=south",
         "from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&format=xml",
     ] {
         let (status, body) = app.get(&format!("/api/v1/reports/csat?{bad}"), &admin).await;

@@ -536,6 +536,10 @@ async fn buckets_follow_the_time_zone_across_the_dst_change(backend: Backend) {
     assert!((median - 300.0).abs() <= 300.0 * 0.091, "{times}");
     assert_eq!(times["totals"]["resolution_mean_s"], json!(510.0), "(300 + 1200 + 30) / 3 s: {times}");
     assert_eq!(times["series"][0]["start"], "2026-10-25T00:00:00+02:00");
+    // The day's histogram, summed by the store over the 25-hour day, is the totals' one.
+    assert_eq!(times["series"].as_array().unwrap().len(), 1, "{times}");
+    assert_eq!(times["series"][0]["resolution_median_s"], times["totals"]["resolution_median_s"], "{times}");
+    assert_eq!(times["series"][0]["resolution_p90_s"], times["totals"]["resolution_p90_s"], "{times}");
 }
 
 async fn reports_are_for_supervisors_and_refuse_bad_parameters(backend: Backend) {

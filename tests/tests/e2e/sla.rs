@@ -1,6 +1,7 @@
 //! SLA policies and clocks, end to end: a missed first response is recorded once as a
 //! `sla.breached` ticket event, after a warning, both pushed to the supervisors' socket; the
-//! metric counts it; a reply stops the clock and pending time is excluded; breaches that came due
+//! metric counts it, and the reports count a first response as met or missed by the policy's
+//! clock; a reply stops the clock and pending time is excluded; breaches that came due
 //! while the hub was down are recorded once after the restart; bad policies are refused.
 
 use std::time::Duration;
@@ -103,6 +104,39 @@ async fn a_missed_first_response_is_warned_then_recorded_once(backend: Backend) 
         metrics.contains(r#"switchboard_sla_breaches_total{queue="general",target="first_response"} 1"#),
         "{metrics}"
     );
+
+    // Ana comes online, takes the ticket and answers, late: the reports judge that first
+    // response by the policy's clock (missed), not by the routing queue's own target.
+    let mut inbox = app.inbox_socket(&ana).await;
+    inbox.next_of("agent.presence").await;
+    answer_when_offered(&app, &ana, &mut inbox, &ticket, &conversation).await;
+    assert_eq!(sla_in_reports(&app, &bruno).await, (1, 0));
+}
+
+/// Ana accepts `ticket` once it is offered to her and answers in its conversation.
+async fn answer_when_offered(app: &TestApp, ana: &str, inbox: &mut Ws, ticket: &str, conversation: &str) {
+    poll_until(Duration::from_secs(10), async || {
+        let (_, t) = app.get(&format!("/api/v1/tickets/{ticket}"), ana).await;
+        (t["ticket"]["status"] == "offered").then_some(())
+    })
+    .await
+    .expect("the ticket is offered to Ana");
+    let (status, body) = app.post(&format!("/api/v1/tickets/{ticket}/accept"), ana, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    inbox
+        .send_json(
+            &json!({"type": "message", "conversation_id": conversation, "client_id": "a1", "text": "Let me check"}),
+        )
+        .await;
+    inbox.next_of("ack").await;
+}
+
+/// The first responses with a target, and those within it, in the last week's times report.
+async fn sla_in_reports(app: &TestApp, supervisor: &str) -> (i64, i64) {
+    let (status, times) = app.get("/api/v1/reports/times", supervisor).await;
+    assert_eq!(status, 200, "{times}");
+    let t = &times["totals"];
+    (t["sla_targeted"].as_i64().unwrap(), t["sla_met"].as_i64().unwrap())
 }
 
 async fn a_reply_stops_the_clock_and_pending_time_is_excluded(backend: Backend) {
@@ -126,20 +160,8 @@ async fn a_reply_stops_the_clock_and_pending_time_is_excluded(backend: Backend) 
     assert!(running["due_at"].is_string());
 
     // Ana is offered the ticket, accepts and answers: the first-response clock stops, met.
-    poll_until(Duration::from_secs(10), async || {
-        let (_, t) = app.get(&format!("/api/v1/tickets/{ticket}"), &ana).await;
-        (t["ticket"]["status"] == "offered").then_some(())
-    })
-    .await
-    .expect("the ticket is offered to Ana");
-    let (status, body) = app.post(&format!("/api/v1/tickets/{ticket}/accept"), &ana, &json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    inbox
-        .send_json(
-            &json!({"type": "message", "conversation_id": conversation, "client_id": "a1", "text": "Let me check"}),
-        )
-        .await;
-    inbox.next_of("ack").await;
+    answer_when_offered(&app, &ana, &mut inbox, &ticket, &conversation).await;
+    assert_eq!(sla_in_reports(&app, &bruno).await, (1, 1), "met in the reports too");
     let met = poll_until(Duration::from_secs(10), async || {
         let c = clock(&app, &ticket, &ana, "first_response").await;
         (c["state"] == "met").then_some(c)

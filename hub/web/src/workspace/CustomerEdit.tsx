@@ -101,8 +101,19 @@ export function ContactEdit({ store, profile }: { store: Store; profile: Custome
 /** The marketing consents, each a checkbox saved as it changes. */
 export function Consents({ store, profile }: { store: Store; profile: CustomerProfile }): JSX.Element {
   const [message, setMessage] = useState('');
-  const granted = (kind: string) => profile.consents?.find((c) => c.kind === kind)?.granted ?? false;
+  // What the agent just ticked, shown at once while it is saved: a controlled checkbox showing
+  // only the stored value would spring back until the hub answers. Dropped once the profile
+  // holds it, or when the hub refuses it (the box then shows the stored value again).
+  const [pending, setPending] = useState<Record<string, boolean>>({});
+  const stored = (kind: string) => profile.consents?.find((c) => c.kind === kind)?.granted ?? false;
+  const granted = (kind: string) => pending[kind] ?? stored(kind);
+  const settle = (kind: string) => setPending((p) => {
+    const rest = { ...p };
+    delete rest[kind];
+    return rest;
+  });
   const toggle = async (kind: string, value: boolean) => {
+    setPending((p) => ({ ...p, [kind]: value }));
     setMessage('');
     try {
       await store.api.updateCustomer(profile.id, { consents: { [kind]: value } });
@@ -110,6 +121,8 @@ export function Consents({ store, profile }: { store: Store; profile: CustomerPr
       setMessage(t('customer.saved'));
     } catch (e) {
       setMessage(problem(e).message);
+    } finally {
+      settle(kind);
     }
   };
   return (
