@@ -476,8 +476,14 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let reports = Reports::new(store.clone(), &config.reports).map_err(|e| StartError::Config(e.to_string()))?;
     let leadership = Arc::new(Leadership::new(Arc::clone(&core.metrics), core.shutdown.clone()));
     let jobs = leadership.lease(LeaseName::Jobs);
-    let webchat =
-        Arc::new(Webchat::new(core.clone(), Arc::clone(&ingest), Arc::clone(&routing), visitor_key, &config.webchat));
+    let webchat = Arc::new(Webchat::new(
+        core.clone(),
+        Arc::clone(&ingest),
+        Arc::clone(&routing),
+        visitor_key,
+        &config.webchat,
+        config.bus.kind == BusKind::Redis,
+    ));
     let state = web::Data::new(AppState {
         leadership: Arc::clone(&leadership),
         sla: Arc::clone(&sla),

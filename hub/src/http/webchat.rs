@@ -248,6 +248,7 @@ pub async fn socket(
         ));
         return Ok(response);
     };
+    state.webchat.customer_arrived(claims.conversation_id).await;
     // Subscribe before replaying, so nothing stored in between is missed; duplicates are
     // dropped by sequence number.
     let subscription = state.core.bus.subscribe(Topic::Conversation(claims.conversation_id));

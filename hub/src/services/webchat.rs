@@ -76,6 +76,9 @@ pub struct Webchat {
     sockets: Arc<Mutex<Sockets>>,
     /// How long a chat's last socket may stay closed before a waiting ticket is abandoned.
     abandon_after: Duration,
+    /// Several nodes share the store: a socket's opening is noted there, so the node that saw
+    /// the customer go does not abandon a chat they came back to on another node.
+    several_nodes: bool,
     /// Reading pictures for card numbers.
     ocr: PictureOcr,
     ocr_command: String,
@@ -191,12 +194,14 @@ impl Webchat {
         routing: Arc<Routing>,
         key: VisitorTokenKey,
         config: &WebchatConfig,
+        several_nodes: bool,
     ) -> Self {
         Self {
             core,
             ingest,
             routing,
             abandon_after: Duration::from_secs(config.abandon_after_secs),
+            several_nodes,
             key,
             token_ttl_secs: config.token_ttl_secs,
             max_attachment_bytes: config.max_attachment_bytes,
@@ -270,6 +275,31 @@ impl Webchat {
         Some(SocketSlot { sockets: Arc::clone(&self.sockets), conversation_id })
     }
 
+    /// A customer's socket on the conversation opened (after [`Webchat::open_socket`]): with
+    /// several nodes, noted in the store for the other nodes' departure watch. A failure is
+    /// logged: the chat goes on.
+    pub async fn customer_arrived(&self, conversation_id: ConversationId) {
+        if !self.several_nodes {
+            return;
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        if let Err(e) = self.core.store.note_customer_socket(conversation_id, now).await {
+            tracing::warn!(error = %e, %conversation_id, "cannot note the customer's socket for the other nodes");
+        }
+    }
+
+    /// Whether, with several nodes, a socket of the customer opened on any node after this
+    /// node's last one closed `away` ago: then they came back elsewhere and are not gone.
+    async fn back_elsewhere(&self, conversation_id: ConversationId, away: Duration) -> Result<bool, Error> {
+        if !self.several_nodes {
+            return Ok(false);
+        }
+        let now = OffsetDateTime::now_utc() - away;
+        let closed_at = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        Ok(self.core.store.customer_socket_at(conversation_id).await?.is_some_and(|at| at > closed_at))
+    }
+
     /// The customer leaves the chat. Its open ticket, when no agent has answered it yet
     /// (queued, offered, or assigned without a reply), is closed as `abandoned` by the customer
     /// (any offer is withdrawn; the reports count it); one an agent answered is resolved by the
@@ -296,6 +326,12 @@ impl Webchat {
             _ => false,
         };
         if matches!(departure, Departure::Gone { .. }) && !waiting {
+            return Ok(Left::Unchanged);
+        }
+        if let Departure::Gone { away } = departure
+            && self.back_elsewhere(conversation_id, away).await?
+        {
+            tracing::info!(%conversation_id, "web chat customer came back on another node: not abandoned");
             return Ok(Left::Unchanged);
         }
         let (key, text) = match departure {

@@ -357,6 +357,36 @@ impl Store {
         self.conversation(id).await.map(Some)
     }
 
+    /// Notes that a customer's socket on `id` opened at `at_ms` (on any node).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn note_customer_socket(&self, id: ConversationId, at_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE conversations SET customer_socket_at = $2 WHERE id = $1 \
+             AND (customer_socket_at IS NULL OR customer_socket_at < $2)",
+        )
+        .bind(id.to_string())
+        .bind(at_ms)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// When a customer's socket on `id` last opened, on any node (see
+    /// [`Store::note_customer_socket`]).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn customer_socket_at(&self, id: ConversationId) -> Result<Option<i64>> {
+        // From the primary: a socket noted a moment ago must be seen.
+        let row = sqlx::query("SELECT customer_socket_at FROM conversations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<i64>, _>("customer_socket_at")).transpose()?.flatten())
+    }
+
     /// When a conversation's first ticket was created (its first hand-over to people), if it has one.
     ///
     /// # Errors

@@ -4,7 +4,8 @@
 //! `resync`, and then events flow again. One node at a time holds the `jobs` lease and runs the
 //! scheduled jobs (an SLA breach is recorded by it, once); when it stops, or its process is
 //! killed (the built binary, as a second process), the other takes over (the time it takes is
-//! printed: BENCHMARKS.md). PostgreSQL only: several nodes on one SQLite file is not a supported
+//! printed: BENCHMARKS.md). A web chat customer whose socket dropped on one node and came back on
+//! the other is not abandoned by the first. PostgreSQL only: several nodes on one SQLite file is not a supported
 //! deployment.
 
 use std::time::{Duration, Instant};
@@ -18,8 +19,15 @@ use tests::{
     test_config,
 };
 
+use crate::poll_until;
+
 /// Nodes A and B on one new database, sharing the event stream on the Redis at `url`.
 async fn two_nodes(url: &str) -> (TestApp, TestApp) {
+    two_nodes_with(url, |_| {}).await
+}
+
+/// [`two_nodes`], both configured by `tweak` too.
+async fn two_nodes_with(url: &str, tweak: impl Fn(&mut hub::config::Config)) -> (TestApp, TestApp) {
     let db = TestDb::new(Backend::Postgres).await;
     let shared = db.shared();
     let stream = unique_stream();
@@ -28,6 +36,7 @@ async fn two_nodes(url: &str) -> (TestApp, TestApp) {
         config.bus.kind = BusKind::Redis;
         config.bus.url = Some(url.into());
         config.bus.stream.clone_from(&stream);
+        tweak(&mut config);
         config
     };
     let (config_a, config_b) = (config(&db), config(&shared));
@@ -270,6 +279,36 @@ mod postgres {
         let took = takes_over(&node, killed, Duration::from_secs(5)).await;
         println!("takeover after the leader's process was killed: {} ms", took.as_millis());
         process.child.wait().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_customer_who_comes_back_on_the_other_node_is_not_abandoned() {
+        let (a, b) = two_nodes_with(&shared_url(), |c| c.webchat.abandon_after_secs = 2).await;
+        let bruno = a.login(BRUNO).await;
+        let (visitor, conversation) = a.new_chat().await;
+        let mut customer = a.customer_socket(&visitor, None).await;
+        say(&mut customer, "c1", "Sin internet desde ayer").await;
+        let ticket = crate::churn::hand_over(&a, &bruno, &conversation, &[]).await["id"].as_str().unwrap().to_owned();
+        let status = async |node: &TestApp| {
+            let (code, detail) = node.get(&format!("/api/v1/tickets/{ticket}"), &bruno).await;
+            assert_eq!(code, 200, "{detail}");
+            detail["ticket"]["status"].as_str().unwrap().to_owned()
+        };
+
+        // The socket on A drops; the customer's reload lands on B at once. A's window (2 s,
+        // checked every 0.5 s) passes: A sees they came back elsewhere and leaves the ticket.
+        drop(customer);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut back = b.customer_socket(&visitor, None).await;
+        back.next_of("state").await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(status(&a).await, "queued", "came back on the other node");
+
+        // Gone from B for good: B abandons it once its own window has passed.
+        drop(back);
+        poll_until(Duration::from_secs(20), async || (status(&b).await == "closed").then_some(()))
+            .await
+            .expect("the customer gone from B is abandoned by B");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
