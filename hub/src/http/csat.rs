@@ -20,6 +20,7 @@ use crate::http::auth::Staff;
 use crate::http::pages::survey;
 use crate::http::views::ErrorBody;
 use crate::services::csat::{Bucket, Counts, CsatReport, LinkRefusal, LinkState, ReportQuery};
+use crate::services::reports;
 
 /// The report route (under `/api/v1`).
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -31,17 +32,15 @@ pub fn page_routes(cfg: &mut ServiceConfig) {
     cfg.service(survey_page).service(survey_answer);
 }
 
-/// The longest range one report covers.
-const MAX_RANGE_DAYS: i64 = 400;
-
 /// What the CSAT report is asked for.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CsatQuery {
-    /// Start (RFC 3339, included): surveys sent from then.
+    /// Start, included: an RFC 3339 time, or a date (its start in `tz`); surveys sent from then.
     from: String,
-    /// End (RFC 3339, excluded); at most 400 days after `from`.
+    /// End: an RFC 3339 time (excluded), or a date (included: up to the next day's start in
+    /// `tz`); after `from`, by 400 days at most.
     to: String,
     /// The IANA time zone buckets are cut in (default `UTC`).
     tz: Option<String>,
@@ -137,20 +136,18 @@ pub struct CsatReportView {
     next: Option<SurveyId>,
 }
 
-fn parse_time(field: &'static str, v: &str) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| Error::invalid(field, "an RFC 3339 time, e.g. 2026-11-01T00:00:00Z"))
+/// A jiff timestamp as the store's `OffsetDateTime` (UTC).
+fn odt(t: jiff::Timestamp) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+        .map_err(|_| Error::invalid("from", "a time the hub can represent"))
 }
 
 fn query(q: &CsatQuery) -> Result<(ReportQuery, String, &'static str), Error> {
-    let from = parse_time("from", &q.from)?;
-    let to = parse_time("to", &q.to)?;
-    if to <= from || to - from > time::Duration::days(MAX_RANGE_DAYS) {
-        return Err(Error::invalid("to", format!("after `from`, by {MAX_RANGE_DAYS} days at most")));
-    }
-    let tz_name = q.tz.clone().unwrap_or_else(|| "UTC".to_owned());
-    let tz =
-        jiff::tz::TimeZone::get(&tz_name).map_err(|_| Error::invalid("tz", "an IANA time zone, e.g. Europe/Madrid"))?;
+    let tz_name = q.tz.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "UTC".to_owned());
+    let tz = reports::parse_zone(&tz_name)?;
+    // The same forms as the other reports: RFC 3339 or dates read in `tz` (`to` included).
+    let (from, to) = reports::parse_range(&q.from, &q.to, &tz)?;
+    let (from, to) = (odt(from)?, odt(to)?);
     let (bucket, bucket_name) = match q.bucket.as_deref().unwrap_or("day") {
         "hour" => (Bucket::Hour, "hour"),
         "day" => (Bucket::Day, "day"),

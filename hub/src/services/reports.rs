@@ -163,6 +163,36 @@ fn parse_time(field: &'static str, text: &str, tz: &TimeZone, end: bool) -> Resu
     Ok(date.to_zoned(tz.clone()).map_err(|_| bad())?.timestamp())
 }
 
+/// A range as every report takes it (`from` and `to` as [`parse_time`] reads them in `tz`),
+/// checked: `to` after `from`, by [`MAX_RANGE_DAYS`] at most. The CSAT report's range too.
+///
+/// # Errors
+/// `invalid_field` naming `from` or `to`.
+pub fn parse_range(from: &str, to: &str, tz: &TimeZone) -> Result<(Timestamp, Timestamp), Error> {
+    let to = parse_time("to", to, tz, true)?;
+    let from = parse_time("from", from, tz, false)?;
+    check_range(from, to)?;
+    Ok((from, to))
+}
+
+fn check_range(from: Timestamp, to: Timestamp) -> Result<(), Error> {
+    if from >= to {
+        return Err(Error::invalid("to", "after from"));
+    }
+    if ms(to) - ms(from) > MAX_RANGE_DAYS * 86_400_000 {
+        return Err(Error::invalid("to", format!("at most {MAX_RANGE_DAYS} days after from")));
+    }
+    Ok(())
+}
+
+/// An IANA time zone's name as the reports take it (at most 64 bytes).
+///
+/// # Errors
+/// `invalid_field` naming `tz`.
+pub fn parse_zone(name: &str) -> Result<TimeZone, Error> {
+    zone(name).ok_or_else(|| Error::invalid("tz", "an IANA time zone such as Europe/Madrid"))
+}
+
 /// A filter's value: none when empty, else at most 100 bytes that parse as a `T`.
 fn filter_value<T: std::str::FromStr>(
     field: &'static str,
@@ -337,9 +367,7 @@ fn check(kind: ReportKind, p: ReportParams, tz: &TimeZone, tz_name: &str, now: T
         }
     }
     let (tz, tz_name) = match p.tz.filter(|t| !t.is_empty()) {
-        Some(name) => {
-            (zone(&name).ok_or_else(|| Error::invalid("tz", "an IANA time zone such as Europe/Madrid"))?, name)
-        }
+        Some(name) => (parse_zone(&name)?, name),
         None => (tz.clone(), tz_name.to_owned()),
     };
     let width = match p.bucket.as_deref().unwrap_or("day") {
@@ -356,12 +384,7 @@ fn check(kind: ReportKind, p: ReportParams, tz: &TimeZone, tz_name: &str, now: T
         Some(t) => parse_time("from", t, &tz, false)?,
         None => to.checked_sub(SignedDuration::from_hours(24 * 7)).map_err(|_| Error::invalid("to", "too early"))?,
     };
-    if from >= to {
-        return Err(Error::invalid("to", "after from"));
-    }
-    if ms(to) - ms(from) > MAX_RANGE_DAYS * 86_400_000 {
-        return Err(Error::invalid("to", format!("at most {MAX_RANGE_DAYS} days after from")));
-    }
+    check_range(from, to)?;
     let channel = filter_value::<Channel>("channel", p.channel, "a channel name")?;
     let language = filter_value::<Language>("language", p.language, "en, es or pt")?;
     let tier = filter_value::<CustomerTier>("tier", p.tier, "a customer tier")?;

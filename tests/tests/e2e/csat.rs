@@ -481,6 +481,28 @@ async fn the_report_equals_a_computation_from_the_stored_surveys(backend: Backen
         assert_eq!(row["csat_average"], json!((average * 100.0).round() / 100.0), "{row}");
     }
 
+    // Dates as the other reports take them, read in `tz` (`to` a whole day): the same report as
+    // the RFC 3339 times of those days' bounds in that zone.
+    for (tz, dates, times) in [
+        ("UTC", "from=2026-10-27&to=2026-11-02", "from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z"),
+        (
+            "America/Sao_Paulo",
+            "from=2026-10-27&to=2026-11-02",
+            "from=2026-10-27T00:00:00-03:00&to=2026-11-03T00:00:00-03:00",
+        ),
+        ("UTC", "from=2026-10-28&to=2026-10-28", "from=2026-10-28T00:00:00Z&to=2026-10-29T00:00:00Z"),
+    ] {
+        let (status, by_dates) = app.get(&format!("/api/v1/reports/csat?{dates}&tz={tz}"), &admin).await;
+        assert_eq!(status, 200, "{by_dates}");
+        let (status, by_times) =
+            app.get(&format!("/api/v1/reports/csat?{}&tz={tz}", times.replace('+', "%2B")), &admin).await;
+        assert_eq!(status, 200, "{by_times}");
+        assert_eq!(by_dates, by_times, "{tz} {dates}");
+        assert!(by_dates["total"]["sent"].as_i64().unwrap() > 0, "{by_dates}");
+    }
+    let (_, one_day) = app.get("/api/v1/reports/csat?from=2026-10-28&to=2026-10-28&tz=UTC", &admin).await;
+    assert_eq!(one_day["total"]["sent"], 3, "the surveys sent at 1, 2 and 5 h: {one_day}");
+
     // A filter, the CSV, and refusals.
     let (_, ana_only) = app
         .get(&format!("/api/v1/reports/csat?from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&agent={ana_id}"), &admin)
@@ -500,7 +522,9 @@ async fn the_report_equals_a_computation_from_the_stored_surveys(backend: Backen
     assert_eq!(lines[0], "start,sent,answered,score_1,score_2,score_3,score_4,score_5,response_rate,average,satisfied");
     assert_eq!(lines[1], "2026-10-28T00:00:00+00:00,3,2,0,0,0,1,1,0.6667,4.5000,1.0000", "{csv}");
     for bad in [
-        "from=2026-10-27&to=2026-11-03T00:00:00Z",
+        "from=2026-13-01&to=2026-11-03T00:00:00Z",
+        "from=27/10/2026&to=2026-11-03T00:00:00Z",
+        "from=2026-11-03&to=2026-11-02",
         "from=2026-11-03T00:00:00Z&to=2026-10-27T00:00:00Z",
         "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
         "from=2026-10-27T00:00:00Z&to=2026-11-03T00:00:00Z&tz=Mars/Olympus",

@@ -1,20 +1,24 @@
-// The supervisor console's reports tab: volume, response and resolution times, agents, the bot
-// (and CSAT when the hub serves it) over a date range, bucketed by hour, day or week in a time
-// zone, filtered by channel, queue, agent, team, language and tier (the bot: channel and language). Each report is a chart (readable without
+// The supervisor console's reports tab: volume, response and resolution times, agents (with
+// their CSAT figures), the bot and customer satisfaction (CsatReport.tsx) over a date range,
+// bucketed by hour, day or week in a time zone, filtered by channel, queue, agent, team,
+// language and tier (the bot: channel and language). Each report is a chart (readable without
 // colour) and a data table with every figure (what a screen reader reads); a CSV export of the
-// same query. The figures come from `GET /api/v1/reports/{kind}` (docs/reports.md).
+// same query. The figures come from `GET /api/v1/reports/{kind}` and `GET /api/v1/reports/csat`
+// (docs/reports.md, docs/api.md).
 
 import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import type { ConsoleProps } from '../console/types';
 import { currentLang } from '../shared/lang';
 import { BarChart, LineChart, type ChartSeries } from './Chart';
+import { CsatView, type CsatReport } from './CsatReport';
 import { t } from './i18n';
+import { SeriesTable, bucketLabel, formatDuration, formatValue, type Point } from './ReportParts';
 
-export const REPORT_KINDS = ['volume', 'times', 'agents', 'bot'] as const;
+export const REPORT_KINDS = ['volume', 'times', 'agents', 'bot', 'csat'] as const;
 type Kind = (typeof REPORT_KINDS)[number];
-
-type Point = { start: string } & Record<string, number | null | string>;
+/** The kinds `GET /api/v1/reports/{kind}` answers in the shape of `Report` (CSAT has its own). */
+type SeriesKind = Exclude<Kind, 'csat'>;
 interface AgentRow {
   agent_id: string;
   name: string | null;
@@ -37,56 +41,19 @@ const NOT_FOR_BOT = ['queue', 'agent', 'team', 'tier'];
 const HANDOVER_REASONS = ['asked_for_human', 'low_confidence', 'repeated_failure', 'always_human', 'other'];
 
 /** The measures each report shows in its table, in order, and how each is formatted. */
-const COLUMNS: Record<Kind, string[]> = {
+const COLUMNS: Record<SeriesKind, string[]> = {
   volume: ['conversations', 'new', 'resolved', 'reopened', 'abandoned', 'transfers', 'reopen_rate'],
   times: ['first_responses', 'first_response_median_s', 'first_response_p90_s', 'within_sla', 'resolved', 'resolution_median_s', 'resolution_p90_s', 'handled', 'handle_time_mean_s', 'transfers'],
   agents: ['handled', 'handle_time_mean_s', 'resolved', 'first_responses', 'first_response_mean_s', 'transfers', 'available_ms', 'busy_ms', 'away_ms', 'occupancy'],
   bot: ['conversations', 'answers', 'contained', 'pending', 'handed_over', 'returned', 'containment_rate', 'handovers', 'verdict_right', 'verdict_wrong', 'right_rate', 'unanswered'],
 };
 
+/** The agents table's CSAT columns (per agent only: the totals and series do not carry them). */
+const AGENT_CSAT_COLUMNS = ['csat_sent', 'csat_answered', 'csat_average', 'csat_satisfied'];
+
 const CHANNELS = ['webchat', 'email', 'voice', 'whatsapp', 'messenger', 'telegram'];
 const LANGUAGES = ['en', 'es', 'pt'];
 const TIERS = ['standard', 'premium', 'vip'];
-
-function isDuration(measure: string): boolean {
-  return measure.endsWith('_s');
-}
-function isDurationMs(measure: string): boolean {
-  return measure.endsWith('_ms');
-}
-function isShare(measure: string): boolean {
-  return measure === 'within_sla' || measure === 'reopen_rate' || measure === 'containment_rate' || measure === 'right_rate' || measure === 'occupancy';
-}
-
-/** A duration in seconds as the figure a person reads: "45 s", "3 min 20 s", "2 h 5 min". */
-export function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s < 60) return t('reports.dur.s', { s });
-  if (s < 3600) return t('reports.dur.m', { m: Math.floor(s / 60), s: s % 60 });
-  return t('reports.dur.h', { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
-}
-
-function formatValue(measure: string, v: number | null | string | undefined, lang: string): string {
-  if (v === null || v === undefined || v === '') return '—';
-  if (typeof v === 'string') return v;
-  if (isDuration(measure)) return formatDuration(v);
-  if (isDurationMs(measure)) return formatDuration(v / 1000);
-  if (isShare(measure)) return new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 1 }).format(v);
-  return new Intl.NumberFormat(lang).format(v);
-}
-
-/** A bucket's start as its label: the hour, the day, or the week's Monday, in the report's zone. */
-function bucketLabel(start: string, bucket: string, tz: string, lang: string): string {
-  const d = new Date(start);
-  const opts: Intl.DateTimeFormatOptions = bucket === 'hour'
-    ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: tz }
-    : { month: 'short', day: 'numeric', timeZone: tz };
-  try {
-    return new Intl.DateTimeFormat(lang, opts).format(d);
-  } catch {
-    return start;
-  }
-}
 
 function today(offsetDays: number): string {
   const d = new Date(Date.now() + offsetDays * 86_400_000);
@@ -112,6 +79,7 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
   const [agents, setAgents] = useState<{ id: string; name: string; team?: string | null }[]>([]);
   const teams = [...new Set(agents.map((a) => a.team).filter((x): x is string => !!x))].sort();
   const [report, setReport] = useState<Report | null>(null);
+  const [csat, setCsat] = useState<{ report: CsatReport; query: string; seq: number } | null>(null);
   const [shown, setShown] = useState<Kind>('volume');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -127,10 +95,19 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
     setBusy(true);
     setError('');
     try {
-      setReport(await api.request<Report>('GET', `/api/v1/reports/${kind}?${query()}`));
+      const q = query();
+      if (kind === 'csat') {
+        const found = await api.request<CsatReport>('GET', `/api/v1/reports/csat?${q}`);
+        setCsat((was) => ({ report: found, query: q, seq: (was?.seq ?? 0) + 1 }));
+        setReport(null);
+      } else {
+        setReport(await api.request<Report>('GET', `/api/v1/reports/${kind}?${q}`));
+        setCsat(null);
+      }
       setShown(kind);
     } catch (err) {
       setReport(null);
+      setCsat(null);
       setError(err instanceof Error ? err.message : String(err));
     } finally {
       setBusy(false);
@@ -210,14 +187,18 @@ export function Reports({ api }: ConsoleProps): JSX.Element {
           <button type="button" onClick={() => void exportCsv()}>{t('reports.csv')}</button>
         </div>
       </form>
-      <p role="status" aria-live="polite" class="visually-hidden">{busy ? t('reports.loading') : report ? t('reports.loaded', { kind: t(`reports.kind.${shown}`) }) : ''}</p>
+      <p role="status" aria-live="polite" class="visually-hidden">{busy ? t('reports.loading') : report || csat ? t('reports.loaded', { kind: t(`reports.kind.${shown}`) }) : ''}</p>
       {error && <p class="error" role="alert">{error}</p>}
-      {report && <ReportView report={report} kind={shown} lang={lang} />}
+      {report && shown !== 'csat' && <ReportView report={report} kind={shown} lang={lang} />}
+      {csat && shown === 'csat' && (
+        <CsatView key={csat.seq} api={api} report={csat.report} query={csat.query} lang={lang}
+          agentName={(id) => agents.find((a) => a.id === id)?.name ?? null} />
+      )}
     </div>
   );
 }
 
-function ReportView({ report, kind, lang }: { report: Report; kind: Kind; lang: string }): JSX.Element {
+function ReportView({ report, kind, lang }: { report: Report; kind: SeriesKind; lang: string }): JSX.Element {
   const labels = report.series.map((p) => bucketLabel(p.start, report.bucket, report.tz, lang));
   const seriesOf = (measures: string[]): ChartSeries[] =>
     measures.map((m) => ({ key: m, label: t(`reports.m.${m}`), values: report.series.map((p) => (typeof p[m] === 'number' ? (p[m] as number) : null)) }));
@@ -250,49 +231,16 @@ function ReportView({ report, kind, lang }: { report: Report; kind: Kind; lang: 
       )}
       {kind === 'bot' && <BotTables report={report} labels={labels} lang={lang} />}
       {kind === 'agents' ? <AgentTable rows={report.agents ?? []} lang={lang} /> : (
-        <SeriesTable report={report} labels={labels} lang={lang} columns={columns} testId="report-table"
+        <SeriesTable bucket={report.bucket} series={report.series} labels={labels} lang={lang} columns={columns} testId="report-table"
           caption={t('reports.table', { kind: t(`reports.kind.${kind}`) })} hideCaption />
       )}
     </section>
   );
 }
 
-/** A report's figures per period: one row per bucket, one column per measure. */
-function SeriesTable({ report, labels, lang, columns, testId, caption, hideCaption = false }: {
-  report: Report;
-  labels: string[];
-  lang: string;
-  columns: readonly string[];
-  testId: string;
-  caption: string;
-  hideCaption?: boolean;
-}): JSX.Element {
-  return (
-    <div class="table-wrap">
-      <table class="grid" data-testid={testId}>
-        <caption class={hideCaption ? 'visually-hidden' : undefined}>{caption}</caption>
-        <thead>
-          <tr>
-            <th scope="col">{t(`reports.bucket.${report.bucket}`)}</th>
-            {columns.map((m) => <th key={m} scope="col" class="num">{t(`reports.m.${m}`)}</th>)}
-          </tr>
-        </thead>
-        <tbody>
-          {report.series.map((p, i) => (
-            <tr key={p.start}>
-              <th scope="row"><time dateTime={p.start}>{labels[i]}</time></th>
-              {columns.map((m) => <td key={m} class="num">{formatValue(m, p[m], lang)}</td>)}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
 function AgentTable({ rows, lang }: { rows: AgentRow[]; lang: string }): JSX.Element {
   if (rows.length === 0) return <p class="muted">{t('reports.no_agents')}</p>;
-  const columns = COLUMNS.agents;
+  const columns = [...COLUMNS.agents, ...AGENT_CSAT_COLUMNS];
   return (
     <div class="table-wrap">
       <table class="grid" data-testid="report-table">
@@ -325,7 +273,7 @@ function BotTables({ report, labels, lang }: { report: Report; labels: string[];
   const topics = report.top_unanswered?.topics ?? [];
   return (
     <>
-      <SeriesTable report={report} labels={labels} lang={lang} columns={reasons} testId="report-handovers" caption={t('reports.bot.handovers_table')} />
+      <SeriesTable bucket={report.bucket} series={report.series} labels={labels} lang={lang} columns={reasons} testId="report-handovers" caption={t('reports.bot.handovers_table')} />
       <h4 id="report-topics-title">{t('reports.bot.topics')}</h4>
       {topics.length === 0 ? <p class="muted">{t('reports.bot.no_topics')}</p> : (
         <div class="table-wrap">
