@@ -151,7 +151,7 @@ async fn breaches(node: &TestApp, ticket: &str) -> Vec<Value> {
 
 /// Waits (at most 20 s) for `ticket`'s breach to be recorded; the events then.
 async fn breach_recorded(node: &TestApp, ticket: &str) -> Vec<Value> {
-    crate::poll_until(Duration::from_secs(20), async || {
+    poll_until(Duration::from_secs(20), async || {
         let found = breaches(node, ticket).await;
         (!found.is_empty()).then_some(found)
     })
