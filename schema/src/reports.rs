@@ -198,8 +198,8 @@ pub struct ReportFilter {
     pub tier: Option<String>,
 }
 
-/// The counters of one 15-minute bucket (summed over the rows the filter matched), and of one
-/// agent when the rows were grouped by agent.
+/// The counters of one bucket (a report bucket when read over spans, else a quarter hour),
+/// summed over the rows the filter matched, and of one agent when grouped by agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RollupRow {
     pub bucket_at: i64,

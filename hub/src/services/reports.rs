@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use schema::reports::{
     BUCKET_MS, BotCounters, BotFilter, Counters, DurationMeasure, DurationRow, HandOverReason, PresenceTimes,
-    ReportFilter, RollupRow, TeamStretch, quantile_ms, split_by_bucket,
+    ReportFilter, RollupRow, Span, TeamStretch, quantile_ms, split_by_bucket,
 };
 use schema::{Channel, CustomerTier, Language, QueueName, Store, TeamName};
 use serde_json::{Map, Value, json};
@@ -418,6 +418,8 @@ impl Reports {
         let from_ms = schema::reports::bucket_of(ms(req.from));
         let to_ms = schema::reports::bucket_of(ms(req.to) + BUCKET_MS - 1);
         let slot = |bucket_at: i64| starts.partition_point(|s| *s <= bucket_at).checked_sub(1);
+        // The report's buckets as the store sums them (rows come back per report bucket).
+        let spans = Span::cover(&starts, from_ms, to_ms);
         let members = match &req.team {
             Some(team) => {
                 let stretches = self.store.team_stretches(team).await?;
@@ -432,7 +434,7 @@ impl Reports {
         // Per agent and bucket: to keep a team's members' rows while they were in it.
         let by_agent: Vec<RollupRow> = if members.is_some() {
             self.store
-                .report_rollups(from_ms, to_ms, &req.filter, true)
+                .report_rollups_by_agent(from_ms, to_ms, &req.filter)
                 .await?
                 .into_iter()
                 .filter(|r| {
@@ -445,11 +447,8 @@ impl Reports {
         };
         let mut counters = vec![Counters::default(); starts.len()];
         let mut totals = Counters::default();
-        let rows = if members.is_some() {
-            by_agent.clone()
-        } else {
-            self.store.report_rollups(from_ms, to_ms, &req.filter, false).await?
-        };
+        let rows =
+            if members.is_some() { by_agent.clone() } else { self.store.report_rollups(&spans, &req.filter).await? };
         for row in &rows {
             if let Some(i) = slot(row.bucket_at) {
                 counters[i].add(&row.counters);
@@ -468,7 +467,7 @@ impl Reports {
                     .map(|(_, row)| row)
                     .collect()
             } else {
-                self.store.report_durations(&schema::reports::Span::cover(&starts, from_ms, to_ms), &req.filter).await?
+                self.store.report_durations(&spans, &req.filter).await?
             };
             for row in durations {
                 if let Some(i) = slot(row.bucket_at) {
@@ -479,7 +478,7 @@ impl Reports {
         }
         // Presence times (the agents report): per agent and bucket.
         let presence = if kind == ReportKind::Agents {
-            self.presence(from_ms, to_ms, ms(now), req.filter.agent_id.as_deref(), members).await?
+            self.presence(&spans, ms(now), req.filter.agent_id.as_deref(), members).await?
         } else {
             Vec::new()
         };
@@ -533,17 +532,21 @@ impl Reports {
     /// members then): the rollups, and the intervals still open counted up to `now_ms`.
     async fn presence(
         &self,
-        from_ms: i64,
-        to_ms: i64,
+        spans: &[Span],
         now_ms: i64,
         agent: Option<&str>,
         members: Option<&[TeamStretch]>,
     ) -> Result<Vec<(i64, String, PresenceTimes)>, Error> {
+        let (Some(from_ms), Some(to_ms)) = (spans.first().map(|s| s.lo), spans.last().map(|s| s.hi)) else {
+            return Ok(Vec::new());
+        };
         let wanted = |id: &str, bucket_at: i64| agent.is_none_or(|a| a == id) && counts_for(members, id, bucket_at);
-        let mut out: Vec<(i64, String, PresenceTimes)> = self
-            .store
-            .presence_rollups(from_ms, to_ms)
-            .await?
+        // Summed per report bucket by the store, unless a team needs each quarter hour's members.
+        let rows = match members {
+            None => self.store.presence_rollups_in_spans(spans).await?,
+            Some(_) => self.store.presence_rollups(from_ms, to_ms).await?,
+        };
+        let mut out: Vec<(i64, String, PresenceTimes)> = rows
             .into_iter()
             .filter(|r| wanted(&r.agent_id, r.bucket_at))
             .map(|r| (r.bucket_at, r.agent_id, r.times))
@@ -693,10 +696,12 @@ impl Reports {
         let from_ms = schema::reports::bucket_of(ms(req.from));
         let to_ms = schema::reports::bucket_of(ms(req.to) + BUCKET_MS - 1);
         let slot = |bucket_at: i64| starts.partition_point(|s| *s <= bucket_at).checked_sub(1);
+        // The report's buckets as the store sums them (rows come back per report bucket).
+        let spans = Span::cover(&starts, from_ms, to_ms);
         let filter = BotFilter { channel: req.filter.channel.clone(), language: req.filter.language.clone() };
         let mut counters = vec![BotCounters::default(); starts.len()];
         let mut totals = BotCounters::default();
-        for row in self.store.bot_rollups(from_ms, to_ms, &filter).await? {
+        for row in self.store.bot_rollups(&spans, &filter).await? {
             if let Some(i) = slot(row.bucket_at) {
                 counters[i].add(&row.counters);
             }

@@ -270,28 +270,41 @@ pub struct UnansweredTopic {
 }
 
 impl Store {
-    /// The bot rollups per 15-minute bucket in `[from_ms, to_ms)` for `filter` (one slice: a row
-    /// per bucket), oldest first.
+    /// The bot rollups for `filter` (one slice), summed per report bucket of `spans`: each row's
+    /// `bucket_at` is its report bucket's start (see [`crate::reports::Span`]).
     ///
     /// # Errors
     /// A database failure.
-    pub async fn bot_rollups(&self, from_ms: i64, to_ms: i64, filter: &BotFilter) -> Result<Vec<BotRollupRow>> {
+    pub async fn bot_rollups(&self, spans: &[crate::reports::Span], filter: &BotFilter) -> Result<Vec<BotRollupRow>> {
         let (dim, value) = slice(filter);
+        let key = "$1 + (bucket_at - $1) / $2 * $2";
+        let sums: Vec<String> =
+            BotCounters::COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
         let sql = format!(
-            "SELECT bucket_at, {} FROM bot_rollups WHERE dim = $1 AND value = $2 AND bucket_at >= $3 \
-             AND bucket_at < $4 ORDER BY bucket_at",
-            BotCounters::COLUMNS.join(", ")
+            "SELECT {key} AS bucket_at, {} FROM bot_rollups WHERE dim = $5 AND value = $6 AND bucket_at >= $3 \
+             AND bucket_at < $4 GROUP BY {key}",
+            sums.join(", ")
         );
-        let rows = sqlx::query(&sql).bind(dim).bind(value).bind(from_ms).bind(to_ms).fetch_all(&self.read).await?;
-        rows.iter()
-            .map(|row| {
+        let mut out = Vec::new();
+        for span in spans {
+            let rows = sqlx::query(&sql)
+                .bind(span.start)
+                .bind(span.width)
+                .bind(span.lo)
+                .bind(span.hi)
+                .bind(dim)
+                .bind(value.clone())
+                .fetch_all(&self.read)
+                .await?;
+            for row in rows {
                 let mut v = [0_i64; 12];
                 for (v, c) in v.iter_mut().zip(BotCounters::COLUMNS) {
                     *v = row.try_get(c)?;
                 }
-                Ok(BotRollupRow { bucket_at: row.try_get("bucket_at")?, counters: BotCounters::from_values(v) })
-            })
-            .collect()
+                out.push(BotRollupRow { bucket_at: row.try_get("bucket_at")?, counters: BotCounters::from_values(v) });
+            }
+        }
+        Ok(out)
     }
 
     /// Bot conversations started in `[from_ms, to_ms)` still pending containment at `now_ms`

@@ -188,6 +188,43 @@ impl Store {
         .collect()
     }
 
+    /// The presence rollups summed per agent and report bucket of `spans` (each row's
+    /// `bucket_at` is its report bucket's start; see [`crate::reports::Span`]): a row per agent
+    /// and report bucket rather than per agent and quarter hour.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn presence_rollups_in_spans(&self, spans: &[crate::reports::Span]) -> Result<Vec<PresenceRow>> {
+        let key = "$1 + (bucket_at - $1) / $2 * $2";
+        let sql = format!(
+            "SELECT {key} AS bucket_at, agent_id, CAST(SUM(available_ms) AS BIGINT) AS available_ms, \
+             CAST(SUM(busy_ms) AS BIGINT) AS busy_ms, CAST(SUM(away_ms) AS BIGINT) AS away_ms FROM presence_rollups \
+             WHERE bucket_at >= $3 AND bucket_at < $4 GROUP BY {key}, agent_id"
+        );
+        let mut out = Vec::new();
+        for span in spans {
+            let rows = sqlx::query(&sql)
+                .bind(span.start)
+                .bind(span.width)
+                .bind(span.lo)
+                .bind(span.hi)
+                .fetch_all(&self.read)
+                .await?;
+            for row in rows {
+                out.push(PresenceRow {
+                    bucket_at: row.try_get("bucket_at")?,
+                    agent_id: row.try_get("agent_id")?,
+                    times: PresenceTimes {
+                        available_ms: row.try_get("available_ms")?,
+                        busy_ms: row.try_get("busy_ms")?,
+                        away_ms: row.try_get("away_ms")?,
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The presence intervals still open (agents available, busy or away, and since when).
     ///
     /// # Errors

@@ -512,60 +512,96 @@ fn counters_of(row: &sqlx::any::AnyRow) -> Result<Counters> {
 }
 
 impl Store {
-    /// The rollups' counters per 15-minute bucket in `[from_ms, to_ms)` over the rows `filter`
-    /// matches, summed per bucket (and per agent with `by_agent`, rows with no agent left out),
-    /// oldest first. With no filter or one, a one-dimension slice is read (a few rows per
-    /// bucket); with more, the rows of every dimension.
+    /// The rollups' counters over the rows `filter` matches, summed per report bucket of
+    /// `spans` (each row's `bucket_at` is its report bucket's start): with no filter or one, from
+    /// a one-dimension slice (a few rows per quarter hour); with more, from the rows of every
+    /// dimension. One query per span.
     ///
     /// # Errors
     /// A database failure.
-    pub async fn report_rollups(
+    pub async fn report_rollups(&self, spans: &[Span], filter: &ReportFilter) -> Result<Vec<RollupRow>> {
+        let sums: Vec<String> = Counters::COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
+        let sums = sums.join(", ");
+        // `$1` the span's start, `$2` its width, `$3`/`$4` the range of quarter hours.
+        let key = "$1 + (bucket_at - $1) / $2 * $2";
+        let (sql, slice) = match source(filter) {
+            Source::Slice { dim, value } => (
+                format!(
+                    "SELECT {key} AS bucket_at, {sums} FROM report_slices WHERE dim = $5 AND value = $6 \
+                     AND bucket_at >= $3 AND bucket_at < $4 GROUP BY {key}"
+                ),
+                Some((dim, value)),
+            ),
+            Source::Full => (
+                format!(
+                    "SELECT {key} AS bucket_at, {sums} FROM report_rollups WHERE bucket_at >= $3 AND bucket_at < $4{} \
+                     GROUP BY {key}",
+                    filter_sql(5)
+                ),
+                None,
+            ),
+        };
+        let mut out = Vec::new();
+        for span in spans {
+            let mut q = sqlx::query(&sql).bind(span.start).bind(span.width).bind(span.lo).bind(span.hi);
+            match &slice {
+                Some((dim, value)) => q = q.bind(*dim).bind(value.clone()),
+                None => {
+                    for v in filter_values(filter) {
+                        q = q.bind(v);
+                    }
+                }
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.push(RollupRow {
+                    bucket_at: row.try_get("bucket_at")?,
+                    agent_id: None,
+                    counters: counters_of(&row)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rollups' counters per 15-minute bucket and agent in `[from_ms, to_ms)` over the rows
+    /// `filter` matches, rows with no agent left out, oldest first: what a `team` filter needs
+    /// (the members of each quarter hour).
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn report_rollups_by_agent(
         &self,
         from_ms: i64,
         to_ms: i64,
         filter: &ReportFilter,
-        by_agent: bool,
     ) -> Result<Vec<RollupRow>> {
         let sums: Vec<String> = Counters::COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
         let sums = sums.join(", ");
-        let only_agent = matches!(source(filter), Source::Slice { dim: "agent" | "", .. });
-        let rows = match (source(filter), by_agent) {
-            (Source::Slice { dim, value }, false) => {
-                let sql = format!(
-                    "SELECT bucket_at, {sums} FROM report_slices WHERE dim = $1 AND value = $2 \
-                     AND bucket_at >= $3 AND bucket_at < $4 GROUP BY bucket_at ORDER BY bucket_at"
-                );
-                sqlx::query(&sql).bind(dim).bind(value).bind(from_ms).bind(to_ms).fetch_all(&self.read).await?
+        let rows = if matches!(source(filter), Source::Slice { dim: "agent" | "", .. }) {
+            let agent = filter.agent_id.clone().unwrap_or_default();
+            let sql = format!(
+                "SELECT bucket_at, value AS agent_id, {sums} FROM report_slices WHERE dim = 'agent' \
+                 AND ($1 = '' OR value = $1) AND value <> '' AND bucket_at >= $2 AND bucket_at < $3 \
+                 GROUP BY bucket_at, value ORDER BY bucket_at, value"
+            );
+            sqlx::query(&sql).bind(agent).bind(from_ms).bind(to_ms).fetch_all(&self.read).await?
+        } else {
+            let sql = format!(
+                "SELECT bucket_at, agent_id, {sums} FROM report_rollups WHERE bucket_at >= $1 AND bucket_at < $2{} \
+                 AND agent_id <> '' GROUP BY bucket_at, agent_id ORDER BY bucket_at, agent_id",
+                filter_sql(3)
+            );
+            let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
+            for v in filter_values(filter) {
+                q = q.bind(v);
             }
-            (_, true) if only_agent => {
-                let agent = filter.agent_id.clone().unwrap_or_default();
-                let sql = format!(
-                    "SELECT bucket_at, value AS agent_id, {sums} FROM report_slices WHERE dim = 'agent' \
-                     AND ($1 = '' OR value = $1) AND bucket_at >= $2 AND bucket_at < $3 \
-                     GROUP BY bucket_at, value ORDER BY bucket_at, value"
-                );
-                sqlx::query(&sql).bind(agent).bind(from_ms).bind(to_ms).fetch_all(&self.read).await?
-            }
-            _ => {
-                let group = if by_agent { "bucket_at, agent_id" } else { "bucket_at" };
-                let having = if by_agent { " AND agent_id <> ''" } else { "" };
-                let sql = format!(
-                    "SELECT {group}, {sums} FROM report_rollups WHERE bucket_at >= $1 AND bucket_at < $2{}{having} \
-                     GROUP BY {group} ORDER BY {group}",
-                    filter_sql(3)
-                );
-                let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms);
-                for v in filter_values(filter) {
-                    q = q.bind(v);
-                }
-                q.fetch_all(&self.read).await?
-            }
+            q.fetch_all(&self.read).await?
         };
         rows.iter()
             .map(|row| {
                 Ok(RollupRow {
                     bucket_at: row.try_get("bucket_at")?,
-                    agent_id: if by_agent { Some(row.try_get("agent_id")?) } else { None },
+                    agent_id: Some(row.try_get("agent_id")?),
                     counters: counters_of(row)?,
                 })
             })
