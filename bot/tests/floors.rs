@@ -12,10 +12,13 @@ use knowledge_base::{Embedder, KnowledgeBase, demo_documents};
 
 // The issue's floors are answer accuracy >= 92%, always-human recall >= 95% and wrong answers
 // <= 3% of questions, in every language. The bot does NOT reach them on the held-out test set
-// (measured 2026-11-29, see BENCHMARKS.md "Bot evaluation"): en 89.7% / 64.4% / 5.9%,
-// es 87.4% / 67.2% / 2.0%, pt 87.4% / 67.2% / 0.5%. So these floors are a regression guard,
-// the measured values less a small margin, not the issue's targets; raise them towards
-// ISSUE_* as the bot improves (never by fitting anything to the test set).
+// (measured 2026-11-30, after the always-human rules were generalised, see BENCHMARKS.md "Bot
+// evaluation"): en 89.7% / 83.1% / 5.1%, es 87.4% / 87.9% / 0.5%, pt 84.7% / 93.1% / 0.5%
+// (2026-11-29: en 89.7% / 64.4% / 5.9%, es 87.4% / 67.2% / 2.0%, pt 87.4% / 67.2% / 0.5%).
+// So these floors are a regression guard, the measured values less a small margin, not the
+// issue's targets; raise them towards ISSUE_* as the bot improves (never by fitting anything to
+// the test set). Portuguese answer accuracy FELL (87.4% -> 84.7%: three answerable questions
+// are now handed over by the broader rules), so its floor was lowered from 0.85 to 0.82.
 #[allow(dead_code)]
 const ISSUE_MIN_ACCURACY: f64 = 0.92;
 #[allow(dead_code)]
@@ -25,7 +28,7 @@ const ISSUE_MAX_WRONG: f64 = 0.03;
 
 /// (language, min answer accuracy, min always-human recall, max wrong answers).
 const FLOORS: [(&str, f64, f64, f64); 3] =
-    [("en", 0.87, 0.61, 0.07), ("es", 0.85, 0.64, 0.03), ("pt", 0.85, 0.64, 0.015)];
+    [("en", 0.87, 0.80, 0.06), ("es", 0.85, 0.85, 0.015), ("pt", 0.82, 0.90, 0.015)];
 
 fn bot() -> Bot {
     let dir = std::env::var_os("SWITCHBOARD_MODEL_DIR")
