@@ -277,7 +277,7 @@ impl Store {
     /// A database failure.
     pub async fn bot_rollups(&self, spans: &[crate::reports::Span], filter: &BotFilter) -> Result<Vec<BotRollupRow>> {
         let (dim, value) = slice(filter);
-        let key = "$1 + (bucket_at - $1) / $2 * $2";
+        let key = super::reports::SPAN_KEY;
         let sums: Vec<String> =
             BotCounters::COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
         let sql = format!(

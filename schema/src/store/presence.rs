@@ -95,6 +95,19 @@ async fn change_presence(
     Ok(true)
 }
 
+/// A presence rollup row (`bucket_at`, `agent_id`, `available_ms`, `busy_ms`, `away_ms`).
+fn presence_row(row: &sqlx::any::AnyRow) -> Result<PresenceRow> {
+    Ok(PresenceRow {
+        bucket_at: row.try_get("bucket_at")?,
+        agent_id: row.try_get("agent_id")?,
+        times: PresenceTimes {
+            available_ms: row.try_get("available_ms")?,
+            busy_ms: row.try_get("busy_ms")?,
+            away_ms: row.try_get("away_ms")?,
+        },
+    })
+}
+
 impl Store {
     /// Sets `agent`'s stored presence from `at_ms` on, recording the change and adding the
     /// interval it closes to the presence rollups in the same transaction. The agent needs a
@@ -174,17 +187,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?
         .iter()
-        .map(|row| {
-            Ok(PresenceRow {
-                bucket_at: row.try_get("bucket_at")?,
-                agent_id: row.try_get("agent_id")?,
-                times: PresenceTimes {
-                    available_ms: row.try_get("available_ms")?,
-                    busy_ms: row.try_get("busy_ms")?,
-                    away_ms: row.try_get("away_ms")?,
-                },
-            })
-        })
+        .map(presence_row)
         .collect()
     }
 
@@ -195,7 +198,7 @@ impl Store {
     /// # Errors
     /// A database failure.
     pub async fn presence_rollups_in_spans(&self, spans: &[crate::reports::Span]) -> Result<Vec<PresenceRow>> {
-        let key = "$1 + (bucket_at - $1) / $2 * $2";
+        let key = super::reports::SPAN_KEY;
         let sql = format!(
             "SELECT {key} AS bucket_at, agent_id, CAST(SUM(available_ms) AS BIGINT) AS available_ms, \
              CAST(SUM(busy_ms) AS BIGINT) AS busy_ms, CAST(SUM(away_ms) AS BIGINT) AS away_ms FROM presence_rollups \
@@ -210,16 +213,8 @@ impl Store {
                 .bind(span.hi)
                 .fetch_all(&self.read)
                 .await?;
-            for row in rows {
-                out.push(PresenceRow {
-                    bucket_at: row.try_get("bucket_at")?,
-                    agent_id: row.try_get("agent_id")?,
-                    times: PresenceTimes {
-                        available_ms: row.try_get("available_ms")?,
-                        busy_ms: row.try_get("busy_ms")?,
-                        away_ms: row.try_get("away_ms")?,
-                    },
-                });
+            for row in &rows {
+                out.push(presence_row(row)?);
             }
         }
         Ok(out)

@@ -452,6 +452,9 @@ pub(super) async fn agent_replied(
     delta.apply(conn).await
 }
 
+/// A rollup row's report bucket in a read over one [`Span`] (`$1` its start, `$2` its width).
+pub(super) const SPAN_KEY: &str = "$1 + (bucket_at - $1) / $2 * $2";
+
 pub(super) fn filter_sql(first_param: usize) -> String {
     let cols = ["channel", "queue", "agent_id", "language", "tier"];
     cols.iter().enumerate().map(|(i, c)| format!(" AND (${p} = '' OR {c} = ${p})", p = first_param + i)).collect()
@@ -521,44 +524,53 @@ impl Store {
     /// A database failure.
     pub async fn report_rollups(&self, spans: &[Span], filter: &ReportFilter) -> Result<Vec<RollupRow>> {
         let sums: Vec<String> = Counters::COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
-        let sums = sums.join(", ");
+        let rows = self.read_spans(spans, filter, ("report_slices", "report_rollups"), &sums.join(", "), "").await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RollupRow { bucket_at: row.try_get("bucket_at")?, agent_id: None, counters: counters_of(row)? })
+            })
+            .collect()
+    }
+
+    /// Runs a read of rollups summed per report bucket once per span: `SELECT <the bucket's
+    /// start> AS bucket_at, {select}` from the slice table (`tables.0`, one filter or none) or the
+    /// table of every dimension (`tables.1`, more filters), grouped by the bucket and `group`.
+    async fn read_spans(
+        &self,
+        spans: &[Span],
+        filter: &ReportFilter,
+        tables: (&str, &str),
+        select: &str,
+        group: &str,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
         // `$1` the span's start, `$2` its width, `$3`/`$4` the range of quarter hours.
-        let key = "$1 + (bucket_at - $1) / $2 * $2";
-        let (sql, slice) = match source(filter) {
-            Source::Slice { dim, value } => (
-                format!(
-                    "SELECT {key} AS bucket_at, {sums} FROM report_slices WHERE dim = $5 AND value = $6 \
-                     AND bucket_at >= $3 AND bucket_at < $4 GROUP BY {key}"
-                ),
-                Some((dim, value)),
+        let key = SPAN_KEY;
+        let source = source(filter);
+        let sql = match &source {
+            Source::Slice { .. } => format!(
+                "SELECT {key} AS bucket_at, {select} FROM {} WHERE dim = $5 AND value = $6 \
+                 AND bucket_at >= $3 AND bucket_at < $4 GROUP BY {key}{group}",
+                tables.0
             ),
-            Source::Full => (
-                format!(
-                    "SELECT {key} AS bucket_at, {sums} FROM report_rollups WHERE bucket_at >= $3 AND bucket_at < $4{} \
-                     GROUP BY {key}",
-                    filter_sql(5)
-                ),
-                None,
+            Source::Full => format!(
+                "SELECT {key} AS bucket_at, {select} FROM {} WHERE bucket_at >= $3 AND bucket_at < $4{} \
+                 GROUP BY {key}{group}",
+                tables.1,
+                filter_sql(5)
             ),
         };
         let mut out = Vec::new();
         for span in spans {
             let mut q = sqlx::query(&sql).bind(span.start).bind(span.width).bind(span.lo).bind(span.hi);
-            match &slice {
-                Some((dim, value)) => q = q.bind(*dim).bind(value.clone()),
-                None => {
+            match &source {
+                Source::Slice { dim, value } => q = q.bind(*dim).bind(value.clone()),
+                Source::Full => {
                     for v in filter_values(filter) {
                         q = q.bind(v);
                     }
                 }
             }
-            for row in q.fetch_all(&self.read).await? {
-                out.push(RollupRow {
-                    bucket_at: row.try_get("bucket_at")?,
-                    agent_id: None,
-                    counters: counters_of(&row)?,
-                });
-            }
+            out.extend(q.fetch_all(&self.read).await?);
         }
         Ok(out)
     }
@@ -659,42 +671,10 @@ impl Store {
     /// # Errors
     /// A database failure, or a measure this version does not know.
     pub async fn report_durations(&self, spans: &[Span], filter: &ReportFilter) -> Result<Vec<DurationRow>> {
-        // `$1` the span's start, `$2` its width, `$3`/`$4` the range of quarter hours.
-        let key = "$1 + (bucket_at - $1) / $2 * $2";
-        let (sql, slice) = match source(filter) {
-            Source::Slice { dim, value } => (
-                format!(
-                    "SELECT {key} AS bucket_at, measure, bin, CAST(SUM(n) AS BIGINT) AS n FROM report_slice_durations \
-                     WHERE dim = $5 AND value = $6 AND bucket_at >= $3 AND bucket_at < $4 \
-                     GROUP BY {key}, measure, bin"
-                ),
-                Some((dim, value)),
-            ),
-            Source::Full => (
-                format!(
-                    "SELECT {key} AS bucket_at, measure, bin, CAST(SUM(n) AS BIGINT) AS n FROM report_durations \
-                     WHERE bucket_at >= $3 AND bucket_at < $4{} GROUP BY {key}, measure, bin",
-                    filter_sql(5)
-                ),
-                None,
-            ),
-        };
-        let mut out = Vec::new();
-        for span in spans {
-            let mut q = sqlx::query(&sql).bind(span.start).bind(span.width).bind(span.lo).bind(span.hi);
-            match &slice {
-                Some((dim, value)) => q = q.bind(*dim).bind(value.clone()),
-                None => {
-                    for v in filter_values(filter) {
-                        q = q.bind(v);
-                    }
-                }
-            }
-            for row in q.fetch_all(&self.read).await? {
-                out.push(duration_row(&row)?);
-            }
-        }
-        Ok(out)
+        let select = "measure, bin, CAST(SUM(n) AS BIGINT) AS n";
+        let tables = ("report_slice_durations", "report_durations");
+        let rows = self.read_spans(spans, filter, tables, select, ", measure, bin").await?;
+        rows.iter().map(duration_row).collect()
     }
 
     /// How many rows the rollups hold: every dimension, and the one-dimension slices (the
