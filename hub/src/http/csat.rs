@@ -136,18 +136,12 @@ pub struct CsatReportView {
     next: Option<SurveyId>,
 }
 
-/// A jiff timestamp as the store's `OffsetDateTime` (UTC).
-fn odt(t: jiff::Timestamp) -> Result<OffsetDateTime, Error> {
-    OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
-        .map_err(|_| Error::invalid("from", "a time the hub can represent"))
-}
-
 fn query(q: &CsatQuery) -> Result<(ReportQuery, String, &'static str), Error> {
     let tz_name = q.tz.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "UTC".to_owned());
     let tz = reports::parse_zone(&tz_name)?;
     // The same forms as the other reports: RFC 3339 or dates read in `tz` (`to` included).
     let (from, to) = reports::parse_range(&q.from, &q.to, &tz)?;
-    let (from, to) = (odt(from)?, odt(to)?);
+    let (from, to) = (reports::survey_time("from", from)?, reports::survey_time("to", to)?);
     let (bucket, bucket_name) = match q.bucket.as_deref().unwrap_or("day") {
         "hour" => (Bucket::Hour, "hour"),
         "day" => (Bucket::Day, "day"),

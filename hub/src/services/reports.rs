@@ -95,6 +95,9 @@ struct Request {
     tz_name: String,
     width: BucketWidth,
     filter: ReportFilter,
+    /// The same range and filters for the satisfaction surveys (the agents report's CSAT
+    /// columns; its `team` is set once the members are known).
+    surveys: schema::csat::CsatFilter,
     /// Agent-attributed measures of this team's members only (each bucket: the members then).
     team: Option<TeamName>,
 }
@@ -185,6 +188,15 @@ fn check_range(from: Timestamp, to: Timestamp) -> Result<(), Error> {
     Ok(())
 }
 
+/// A report's time as the store's surveys take it (`field` named if it cannot be one).
+///
+/// # Errors
+/// `invalid_field` naming `field`: outside the years `time` represents.
+pub fn survey_time(field: &'static str, t: Timestamp) -> Result<time::OffsetDateTime, Error> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+        .map_err(|_| Error::invalid(field, "a time the hub can represent"))
+}
+
 /// An IANA time zone's name as the reports take it (at most 64 bytes).
 ///
 /// # Errors
@@ -193,19 +205,28 @@ pub fn parse_zone(name: &str) -> Result<TimeZone, Error> {
     zone(name).ok_or_else(|| Error::invalid("tz", "an IANA time zone such as Europe/Madrid"))
 }
 
-/// A filter's value: none when empty, else at most 100 bytes that parse as a `T`.
+/// A filter's value: none when empty, else at most 100 bytes that parse as a `T`: the text as
+/// given (what the rollups are filtered by) and the parsed value.
 fn filter_value<T: std::str::FromStr>(
     field: &'static str,
     value: Option<String>,
     what: &str,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<(String, T)>, Error> {
+    let bad = || Error::invalid(field, format!("{what}, at most {MAX_FILTER} bytes"));
     match value {
+        None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
-        Some(v) if v.len() > MAX_FILTER || v.parse::<T>().is_err() => {
-            Err(Error::invalid(field, format!("{what}, at most {MAX_FILTER} bytes")))
+        Some(v) if v.len() > MAX_FILTER => Err(bad()),
+        Some(v) => {
+            let parsed = v.parse::<T>().map_err(|_| bad())?;
+            Ok(Some((v, parsed)))
         }
-        other => Ok(other),
     }
+}
+
+/// The text of a [`filter_value`].
+fn text<T>(value: &Option<(String, T)>) -> Option<String> {
+    value.as_ref().map(|(v, _)| v.clone())
 }
 
 /// The bucket starts covering `[from, to)`, in ms: the first at or before `from`, the last
@@ -390,16 +411,25 @@ fn check(kind: ReportKind, p: ReportParams, tz: &TimeZone, tz_name: &str, now: T
     let tier = filter_value::<CustomerTier>("tier", p.tier, "a customer tier")?;
     let queue = filter_value::<QueueName>("queue", p.queue, "a queue name")?;
     let agent = filter_value::<schema::AgentId>("agent", p.agent, "an agent id")?;
-    let team = filter_value::<TeamName>("team", p.team, "a team name")?.and_then(|t| t.parse().ok());
-    Ok(Request {
-        from,
-        to,
-        tz,
-        tz_name,
-        width,
-        filter: ReportFilter { channel, queue, agent_id: agent, language, tier },
-        team,
-    })
+    let team = filter_value::<TeamName>("team", p.team, "a team name")?.map(|(_, t)| t);
+    let filter = ReportFilter {
+        channel: text(&channel),
+        queue: text(&queue),
+        agent_id: text(&agent),
+        language: text(&language),
+        tier: text(&tier),
+    };
+    let surveys = schema::csat::CsatFilter {
+        from: survey_time("from", from)?,
+        to: survey_time("to", to)?,
+        channel: channel.map(|(_, v)| v),
+        queue: queue.map(|(_, v)| v),
+        agent: agent.map(|(_, v)| v),
+        language: language.map(|(_, v)| v),
+        tier: tier.map(|(_, v)| v),
+        team: None,
+    };
+    Ok(Request { from, to, tz, tz_name, width, filter, surveys, team })
 }
 
 impl Reports {
@@ -568,47 +598,7 @@ impl Reports {
         req: &Request,
         members: Option<&[TeamStretch]>,
     ) -> Result<HashMap<String, crate::services::csat::Counts>, Error> {
-        let time = |t: Timestamp| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
-                .map_err(|e| Error::Internal(format!("report range: {e}")))
-        };
-        let parsed = |what: &str, e: String| Error::Internal(format!("report filter {what}: {e}"));
-        let f = &req.filter;
-        let filter = schema::csat::CsatFilter {
-            from: time(req.from)?,
-            to: time(req.to)?,
-            channel: f
-                .channel
-                .as_deref()
-                .map(str::parse::<Channel>)
-                .transpose()
-                .map_err(|e| parsed("channel", e.to_string()))?,
-            queue: f
-                .queue
-                .as_deref()
-                .map(str::parse::<QueueName>)
-                .transpose()
-                .map_err(|e| parsed("queue", e.to_string()))?,
-            agent: f
-                .agent_id
-                .as_deref()
-                .map(str::parse::<schema::AgentId>)
-                .transpose()
-                .map_err(|e| parsed("agent", e.to_string()))?,
-            language: f
-                .language
-                .as_deref()
-                .map(str::parse::<Language>)
-                .transpose()
-                .map_err(|e| parsed("language", e.to_string()))?,
-            tier: f
-                .tier
-                .as_deref()
-                .map(str::parse::<CustomerTier>)
-                .transpose()
-                .map_err(|e| parsed("tier", e.to_string()))?,
-            team: members.map(<[TeamStretch]>::to_vec),
-        };
+        let filter = schema::csat::CsatFilter { team: members.map(<[TeamStretch]>::to_vec), ..req.surveys.clone() };
         let mut out: HashMap<String, crate::services::csat::Counts> = HashMap::new();
         for row in self.store.csat_by_agent(&filter).await? {
             if let Some(agent) = row.agent_id {
@@ -655,9 +645,10 @@ impl Reports {
                     "csat_average".into(),
                     surveys.average().map_or(Value::Null, |a| json!((a * 100.0).round() / 100.0)),
                 );
+                let satisfied = surveys.satisfied_share();
                 row.insert(
                     "csat_satisfied".into(),
-                    ratio(surveys.distribution[3] + surveys.distribution[4], surveys.answered),
+                    satisfied.map_or(Value::Null, |s| json!((s * 10_000.0).round() / 10_000.0)),
                 );
                 row
             })

@@ -285,26 +285,16 @@ impl Store {
              AND bucket_at < $4 GROUP BY {key}",
             sums.join(", ")
         );
-        let mut out = Vec::new();
-        for span in spans {
-            let rows = sqlx::query(&sql)
-                .bind(span.start)
-                .bind(span.width)
-                .bind(span.lo)
-                .bind(span.hi)
-                .bind(dim)
-                .bind(value.clone())
-                .fetch_all(&self.read)
-                .await?;
-            for row in rows {
+        let rows = self.fetch_over_spans(&sql, spans, &[dim.to_owned(), value]).await?;
+        rows.iter()
+            .map(|row| {
                 let mut v = [0_i64; 12];
                 for (v, c) in v.iter_mut().zip(BotCounters::COLUMNS) {
                     *v = row.try_get(c)?;
                 }
-                out.push(BotRollupRow { bucket_at: row.try_get("bucket_at")?, counters: BotCounters::from_values(v) });
-            }
-        }
-        Ok(out)
+                Ok(BotRollupRow { bucket_at: row.try_get("bucket_at")?, counters: BotCounters::from_values(v) })
+            })
+            .collect()
     }
 
     /// Bot conversations started in `[from_ms, to_ms)` still pending containment at `now_ms`

@@ -204,20 +204,7 @@ impl Store {
              CAST(SUM(busy_ms) AS BIGINT) AS busy_ms, CAST(SUM(away_ms) AS BIGINT) AS away_ms FROM presence_rollups \
              WHERE bucket_at >= $3 AND bucket_at < $4 GROUP BY {key}, agent_id"
         );
-        let mut out = Vec::new();
-        for span in spans {
-            let rows = sqlx::query(&sql)
-                .bind(span.start)
-                .bind(span.width)
-                .bind(span.lo)
-                .bind(span.hi)
-                .fetch_all(&self.read)
-                .await?;
-            for row in &rows {
-                out.push(presence_row(row)?);
-            }
-        }
-        Ok(out)
+        self.fetch_over_spans(&sql, spans, &[]).await?.iter().map(presence_row).collect()
     }
 
     /// The presence intervals still open (agents available, busy or away, and since when).

@@ -559,16 +559,26 @@ impl Store {
                 filter_sql(5)
             ),
         };
+        let more: Vec<String> = match source {
+            Source::Slice { dim, value } => vec![dim.to_owned(), value],
+            Source::Full => filter_values(filter).to_vec(),
+        };
+        self.fetch_over_spans(&sql, spans, &more).await
+    }
+
+    /// Runs `sql` once per span (`$1` the span's start, `$2` its width, `$3`/`$4` its quarter
+    /// hours, then `more` from `$5`) and returns every row.
+    pub(super) async fn fetch_over_spans(
+        &self,
+        sql: &str,
+        spans: &[Span],
+        more: &[String],
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
         let mut out = Vec::new();
         for span in spans {
-            let mut q = sqlx::query(&sql).bind(span.start).bind(span.width).bind(span.lo).bind(span.hi);
-            match &source {
-                Source::Slice { dim, value } => q = q.bind(*dim).bind(value.clone()),
-                Source::Full => {
-                    for v in filter_values(filter) {
-                        q = q.bind(v);
-                    }
-                }
+            let mut q = sqlx::query(sql).bind(span.start).bind(span.width).bind(span.lo).bind(span.hi);
+            for v in more {
+                q = q.bind(v.as_str());
             }
             out.extend(q.fetch_all(&self.read).await?);
         }
