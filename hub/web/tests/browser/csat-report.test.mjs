@@ -8,7 +8,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole } from './harness.mjs';
+import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole, apiCall } from './harness.mjs';
 
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 360, height: 740 };
@@ -25,15 +25,7 @@ for (const backend of BACKENDS) {
       await hub?.stop();
     });
 
-    const call = async (token, method, path, body) => {
-      const r = await fetch(`${hub.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
-      return r.json();
-    };
+    const call = (token, method, path, body) => apiCall(hub.url, token, method, path, body);
 
     /** A customer writes in the widget; Bruno takes the chat and resolves it; the customer rates it. */
     const rate = async (bruno, brunoId, text, score, comment) => {

@@ -7,7 +7,7 @@
 // screenshots.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, startHub, launch, axe, shoot, apiLogin } from './harness.mjs';
+import { BACKENDS, startHub, launch, axe, shoot, apiLogin, apiCall } from './harness.mjs';
 
 const PHONE = { width: 360, height: 740 };
 
@@ -23,15 +23,7 @@ for (const backend of BACKENDS) {
       await hub?.stop();
     });
 
-    const api = async (method, path, token, body) => {
-      const r = await fetch(`${hub.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
-      return r.json();
-    };
+    const api = (method, path, token, body) => apiCall(hub.url, token, method, path, body);
 
     test('the customer rates the resolved conversation in the widget', async () => {
       const bruno = await apiLogin(hub.url, 'bruno@demo.switchboard.local');

@@ -1,5 +1,6 @@
 // What the browser tests share: a real hub (the built `switchboard` binary) on a fresh SQLite
 // file or a fresh PostgreSQL schema, a host page of another origin, Chromium, and axe-core.
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { createServer } from 'node:http';
@@ -167,6 +168,18 @@ export async function axe(page, state) {
 
 export async function shoot(page, name) {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: false });
+}
+
+/** Calls the hub's API as `token` (a JSON body when given) and returns its JSON answer; any
+ *  answer but a success fails the test with the method, path, status and body. */
+export async function apiCall(hubUrl, token, method, path, body) {
+  const r = await fetch(`${hubUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
+  return r.json();
 }
 
 /** Signs in over the API (for checks the test makes beside the browser). */

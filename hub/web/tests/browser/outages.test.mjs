@@ -5,7 +5,7 @@
 // axe-core and screenshots.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole } from './harness.mjs';
+import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole, apiCall } from './harness.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
@@ -22,15 +22,7 @@ for (const backend of BACKENDS) {
       await hub?.stop();
     });
 
-    const api = async (method, path, token, body) => {
-      const r = await fetch(`${hub.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
-      return r.json();
-    };
+    const api = (method, path, token, body) => apiCall(hub.url, token, method, path, body);
 
     test('a supervisor enters, edits and resolves an incident in the Incidents tab', async () => {
       const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-GB' });

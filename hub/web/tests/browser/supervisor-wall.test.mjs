@@ -5,7 +5,7 @@
 // sets a capacity for two agents. axe-core clean; screenshots at 1280 and 768 px.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole } from './harness.mjs';
+import { BACKENDS, startHub, launch, axe, shoot, apiLogin, openConsole, apiCall } from './harness.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const TABLET = { width: 768, height: 1024 };
@@ -22,15 +22,7 @@ for (const backend of BACKENDS) {
       await hub?.stop();
     });
 
-    const api = async (method, path, token, body) => {
-      const r = await fetch(`${hub.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
-      return r.json();
-    };
+    const api = (method, path, token, body) => apiCall(hub.url, token, method, path, body);
     const chat = async (name) => (await (await fetch(`${hub.url}/api/v1/webchat/sessions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

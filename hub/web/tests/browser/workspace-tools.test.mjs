@@ -4,7 +4,7 @@
 // agent, chosen with their presence.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, startHub, launch, axe, shoot, apiLogin } from './harness.mjs';
+import { BACKENDS, startHub, launch, axe, shoot, apiLogin, apiCall } from './harness.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 
@@ -29,15 +29,7 @@ for (const backend of BACKENDS) {
     }
 
     test('the agent inserts a canned response with "/", sends it, and transfers to another agent', async () => {
-      const api = async (method, path, token, body) => {
-        const r = await fetch(`${hub.url}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-          body: body ? JSON.stringify(body) : undefined,
-        });
-        assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
-        return r.json();
-      };
+      const api = (method, path, token, body) => apiCall(hub.url, token, method, path, body);
       const bruno = await apiLogin(hub.url, 'bruno@demo.switchboard.local');
       const ana = await apiLogin(hub.url, 'ana@demo.switchboard.local');
 
