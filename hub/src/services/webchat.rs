@@ -282,9 +282,7 @@ impl Webchat {
         if !self.several_nodes {
             return;
         }
-        let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        let now = i64::try_from(now).unwrap_or(i64::MAX);
-        if let Err(e) = self.core.store.note_customer_socket(conversation_id, now).await {
+        if let Err(e) = self.core.store.note_customer_socket(conversation_id, super::now_ms()).await {
             tracing::warn!(error = %e, %conversation_id, "cannot note the customer's socket for the other nodes");
         }
     }
@@ -295,8 +293,8 @@ impl Webchat {
         if !self.several_nodes {
             return Ok(false);
         }
-        let now = OffsetDateTime::now_utc() - away;
-        let closed_at = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let away_ms = i64::try_from(away.as_millis()).unwrap_or(i64::MAX);
+        let closed_at = super::now_ms().saturating_sub(away_ms);
         Ok(self.core.store.customer_socket_at(conversation_id).await?.is_some_and(|at| at > closed_at))
     }
 
