@@ -39,6 +39,7 @@ use crate::services::outages::Outages;
 use crate::services::privacy::Privacy;
 use crate::services::reports::Reports;
 use crate::services::routing::Routing;
+use crate::services::routing_link::{LinkOptions, RouterLink};
 use crate::services::selfservice::{self, CodeInbox, SelfService};
 use crate::services::settings::Settings;
 use crate::services::sla::Sla;
@@ -262,6 +263,21 @@ async fn build_bus(
     }
 }
 
+/// With the Redis bus: the link to whichever node runs the router (`services::routing_link`).
+async fn build_router_link(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<RouterLink>>, StartError> {
+    let (BusKind::Redis, Some(url)) = (config.bus.kind, &config.bus.url) else { return Ok(None) };
+    let options = LinkOptions {
+        url: url.expose().to_owned(),
+        prefix: config.bus.stream.clone(),
+        node: format!("{:016x}", rand::random::<u64>()).into(),
+        timeout: std::time::Duration::from_secs(config.routing.forward_timeout_secs.max(1)),
+    };
+    RouterLink::start(options, shutdown.clone()).await.map(Some).map_err(|e| StartError::Config(e.to_string()))
+}
+
 /// The configured billing system (`[bss]`) in its resilience wrapper; with `serve --demo` and
 /// the embedded BSS, the demo accounts are seeded and linked to the demo customers.
 async fn build_bss(config: &mut Config, core: &Core) -> Result<Arc<dyn bss::Bss>, StartError> {
@@ -349,8 +365,9 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let bss = build_bss(&mut config, &core).await?;
 
     // Bottom up: routing and escalation first, then what stores messages, then the channels.
+    let link = build_router_link(&config, &core.shutdown).await?;
     let routing = Arc::new(
-        Routing::restore(core.clone(), &config.routing, config.sip.enabled).await.map_err(StartError::Routing)?,
+        Routing::new(core.clone(), &config.routing, config.sip.enabled, link).await.map_err(StartError::Routing)?,
     );
     let churn = Arc::new(Churn::new(core.clone()));
     let escalate = Arc::new(Escalate::new(core.clone(), Arc::clone(&routing), Arc::clone(&churn)));
@@ -548,11 +565,17 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let handle = server.handle();
     let task = tokio::spawn(server);
 
-    // Per node: the router's offer clock (each node runs the engine), the settings' refresh, the
-    // outbox senders (they lease their rows). On the holder of the `jobs` lease only: the
-    // scheduled jobs and the IMAP pollers.
+    // Per node: the reports of its agents to the router, the rules' and settings' refresh, the
+    // outbox senders (they lease their rows). On the holder of the `router` lease only: the
+    // routing engine and its clock. On the holder of the `jobs` lease only: the scheduled jobs
+    // and the IMAP pollers.
     tokio::spawn(Arc::clone(&leadership).run(store.clone()));
-    tokio::spawn(Arc::clone(&routing).run_clock());
+    {
+        let routing = Arc::clone(&routing);
+        tokio::spawn(leadership.lease(LeaseName::Router).run_while_held(move |term| Arc::clone(&routing).lead(term)));
+    }
+    tokio::spawn(Arc::clone(&routing).run_node());
+    tokio::spawn(Arc::clone(&routing).follow_pending());
     tokio::spawn(sla.run(jobs.clone()));
     tokio::spawn(settings.refresh(core.shutdown.clone()));
     tokio::spawn(audit.run_pruning(jobs.clone()));

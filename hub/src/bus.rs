@@ -9,6 +9,7 @@
 mod redis_stream;
 
 pub use redis_stream::{RedisBus, RedisBusError, RedisBusOptions};
+pub(crate) use redis_stream::{describe as describe_redis_error, manager as redis_manager};
 
 use std::collections::HashMap;
 use std::fmt::Debug;

@@ -613,6 +613,9 @@ impl Default for RetentionConfig {
 pub struct RoutingConfig {
     /// Seconds an agent has to accept an offered ticket before it goes to the next agent.
     pub offer_timeout_secs: u64,
+    /// Seconds a node without the `router` lease waits for the router's answer to what it
+    /// forwards (several nodes): long enough to cover a takeover.
+    pub forward_timeout_secs: u64,
     /// Offers rejected or missed in a row before an agent is set away.
     pub max_missed_offers: u8,
     /// Waiting time, in seconds, worth one priority level (aging).
@@ -623,7 +626,13 @@ pub struct RoutingConfig {
 
 impl Default for RoutingConfig {
     fn default() -> Self {
-        Self { offer_timeout_secs: 20, max_missed_offers: 3, aging_secs_per_level: 120, tick_ms: 500 }
+        Self {
+            offer_timeout_secs: 20,
+            forward_timeout_secs: 10,
+            max_missed_offers: 3,
+            aging_secs_per_level: 120,
+            tick_ms: 500,
+        }
     }
 }
 

@@ -94,7 +94,7 @@ pub enum Decision {
 }
 
 /// Figures for one queue, for supervisors.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueStats {
     pub queue: QueueName,
     /// Tickets queued or offered.
@@ -113,7 +113,7 @@ pub struct QueueStats {
 }
 
 /// One agent as the engine sees them now, for supervisors.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentStats {
     pub id: AgentId,
     pub presence: Presence,
@@ -127,7 +127,7 @@ pub struct AgentStats {
 }
 
 /// A ticket an agent holds or is offered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentTicket {
     pub ticket: TicketId,
     pub channel: Channel,

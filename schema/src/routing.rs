@@ -70,7 +70,7 @@ impl EscalationStep {
 }
 
 /// An agent's routing profile: skills with levels, capacity per channel, presence.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentRouting {
     pub agent_id: AgentId,
     pub skills: BTreeMap<SkillName, SkillLevel>,

@@ -87,12 +87,25 @@ pub enum RedisBusError {
 }
 
 /// The text of a Redis error without anything of the URL: its kind, and its detail for I/O.
-fn describe(e: &redis::RedisError) -> String {
+pub(crate) fn describe(e: &redis::RedisError) -> String {
     if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() || e.is_connection_dropped() {
         e.to_string()
     } else {
         format!("{:?}", e.kind())
     }
+}
+
+/// A reconnecting connection for commands that answer at once (each within 3 s).
+pub(crate) async fn manager(client: &Client) -> RedisResult<ConnectionManager> {
+    ConnectionManager::new_with_config(
+        client.clone(),
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(COMMAND_TIMEOUT)
+            .set_response_timeout(COMMAND_TIMEOUT)
+            .set_number_of_retries(2)
+            .set_max_delay(500),
+    )
+    .await
 }
 
 /// The event bus of a node among several: see the module's documentation.
@@ -118,16 +131,7 @@ impl RedisBus {
         shutdown: CancellationToken,
     ) -> Result<Self, RedisBusError> {
         let client = Client::open(options.url.as_str()).map_err(|e| RedisBusError::Url(format!("{:?}", e.kind())))?;
-        let manager = ConnectionManager::new_with_config(
-            client.clone(),
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(COMMAND_TIMEOUT)
-                .set_response_timeout(COMMAND_TIMEOUT)
-                .set_number_of_retries(2)
-                .set_max_delay(500),
-        )
-        .await
-        .map_err(|e| RedisBusError::Connect(describe(&e)))?;
+        let manager = manager(&client).await.map_err(|e| RedisBusError::Connect(describe(&e)))?;
         let local = LocalBus::new();
         let node: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
         let mut reader = Reader {

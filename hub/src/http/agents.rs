@@ -194,7 +194,7 @@ pub struct RolesBody {
 }
 
 async fn account_view(state: &AppState, agent: schema::Agent) -> Result<StaffView, Error> {
-    let presence = state.routing.presence(agent.id).await;
+    let presence = state.routing.presence(agent.id).await?;
     let sessions = state.accounts.session_counts().await?.get(&agent.id).copied().unwrap_or(0);
     let mfa = state.sessions.mfa().enrolled(agent.id).await?;
     let team = state.accounts.teams().await?.remove(&agent.id);

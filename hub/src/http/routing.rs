@@ -338,7 +338,7 @@ pub async fn dry_run(state: web::Data<AppState>, staff: Staff, body: web::Json<D
 #[get("/queues")]
 pub async fn queues(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, Error> {
     staff.require(Role::Supervisor)?;
-    let queues: Vec<QueueStatsView> = views::all(state.routing.queue_stats().await);
+    let queues: Vec<QueueStatsView> = views::all(state.routing.queue_stats().await?);
     Ok(HttpResponse::Ok().json(queues))
 }
 

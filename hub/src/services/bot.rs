@@ -725,7 +725,7 @@ impl Worker {
         if ticket.assignee_id.is_some() || ticket.offered_to.is_some() {
             return Some(1);
         }
-        let stats = self.routing.queue_stats().await;
+        let stats = self.routing.queue_stats().await.ok()?;
         let queue = stats.iter().find(|q| q.queue == ticket.queue)?;
         if queue.available_agents == 0 {
             return None;

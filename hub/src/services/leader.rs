@@ -33,15 +33,18 @@ pub enum LeaseName {
     /// The scheduled jobs: the SLA timer, churn recomputation, retention, audit pruning, the
     /// upload sweep, the IMAP pollers.
     Jobs,
+    /// The routing engine: offers, assignments, presence (`services::routing`).
+    Router,
 }
 
 impl LeaseName {
-    pub const ALL: [Self; 1] = [Self::Jobs];
+    pub const ALL: [Self; 2] = [Self::Jobs, Self::Router];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Jobs => "jobs",
+            Self::Router => "router",
         }
     }
 
@@ -49,6 +52,7 @@ impl LeaseName {
     fn index(self) -> usize {
         match self {
             Self::Jobs => 0,
+            Self::Router => 1,
         }
     }
 }

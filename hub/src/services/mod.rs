@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod privacy;
 pub mod reports;
 pub mod routing;
+pub mod routing_link;
 pub mod selfservice;
 pub mod settings;
 pub mod sla;

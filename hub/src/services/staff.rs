@@ -501,7 +501,7 @@ impl Accounts {
 
     /// Takes a member out of routing: presence offline, unless it is already.
     async fn set_offline(&self, id: AgentId, why: &str) {
-        if self.routing.presence(id).await != Presence::Offline
+        if self.routing.presence(id).await.is_ok_and(|p| p != Presence::Offline)
             && let Err(e) = self.routing.set_presence(id, Presence::Offline).await
         {
             tracing::warn!(error = %e, agent_id = %id, "cannot set a member offline ({why})");

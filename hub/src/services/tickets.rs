@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use router::Input;
 use router::history::{HistoryComparison, HistoryTicket};
 use router::rules::{Classification, RoutingRules, Sample};
 use schema::{
@@ -194,7 +193,7 @@ impl Tickets {
     /// # Errors
     /// No such offer (409).
     pub async fn accept(&self, agent: AgentId, id: TicketId) -> Result<Ticket, Error> {
-        self.routing.apply(Input::OfferAccepted { ticket: id, agent }).await?;
+        self.routing.answer_offer(id, agent, true).await?;
         Ok(self.core.store.ticket(id).await?)
     }
 
@@ -203,7 +202,7 @@ impl Tickets {
     /// # Errors
     /// No such offer (409).
     pub async fn reject(&self, agent: AgentId, id: TicketId) -> Result<Ticket, Error> {
-        self.routing.apply(Input::OfferRejected { ticket: id, agent }).await?;
+        self.routing.answer_offer(id, agent, false).await?;
         Ok(self.core.store.ticket(id).await?)
     }
 
@@ -314,14 +313,16 @@ impl Tickets {
     /// The store fails.
     pub async fn directory(&self, caller: &Agent) -> Result<Vec<(Agent, Presence)>, Error> {
         let admin = caller.has_role(Role::Admin);
-        let mut out = Vec::new();
-        for agent in self.core.store.agents().await? {
-            if admin || (agent.active && agent.roles.contains(&Role::Agent)) {
-                let presence = self.routing.presence(agent.id).await;
-                out.push((agent, presence));
-            }
-        }
-        Ok(out)
+        let agents: Vec<Agent> = self
+            .core
+            .store
+            .agents()
+            .await?
+            .into_iter()
+            .filter(|a| admin || (a.active && a.roles.contains(&Role::Agent)))
+            .collect();
+        let presences = self.routing.presences(agents.iter().map(|a| a.id).collect()).await?;
+        Ok(agents.into_iter().zip(presences).collect())
     }
 
     /// An agent's routing profile and presence.
@@ -333,7 +334,7 @@ impl Tickets {
         let stored = self.core.store.agent_routing(id).await?;
         let (skills, capacity) =
             stored.map_or_else(|| (BTreeMap::new(), Capacity::default()), |r| (r.skills, r.capacity));
-        let presence = self.routing.presence(id).await;
+        let presence = self.routing.presence(id).await?;
         Ok(Profile { agent_id: id, skills, capacity, presence })
     }
 
@@ -371,7 +372,7 @@ impl Tickets {
         }
         let routing = AgentRouting { agent_id: id, skills, capacity, presence: Presence::Offline };
         self.routing.set_profile(routing.clone()).await?;
-        let presence = self.routing.presence(id).await;
+        let presence = self.routing.presence(id).await?;
         Ok(Profile { agent_id: id, skills: routing.skills, capacity: routing.capacity, presence })
     }
 
@@ -397,7 +398,7 @@ impl Tickets {
         if !agent.active || !agent.has_role(Role::Agent) {
             return Err(Error::invalid("agent_id", "not an active agent"));
         }
-        if matches!(presence, Presence::Available | Presence::Busy) && !self.routing.connected(id) {
+        if matches!(presence, Presence::Available | Presence::Busy) && !self.routing.connected(id).await? {
             return Err(Error::Conflict(format!("{} has no workspace open: they cannot be {presence}", agent.name)));
         }
         self.routing.set_presence(id, presence).await?;
@@ -456,7 +457,7 @@ impl Tickets {
     ) -> Result<(i64, RoutingRules), Error> {
         let canonical = serde_json::to_value(&parsed).map_err(Error::internal)?;
         let saved = self.core.store.save_rules(&canonical, supervisor, expected_version, restored_from).await?;
-        self.routing.set_rules(parsed.clone()).await;
+        self.routing.set_rules(saved.version, parsed.clone()).await;
         tracing::info!(version = saved.version, by = %supervisor, restored_from, "routing rules saved");
         Ok((saved.version, parsed))
     }

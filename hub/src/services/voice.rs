@@ -30,7 +30,6 @@ use channels::sip::{
     CallId, Caller, DigestSecret, EndedBy, NoAnswerReason, RateLimit, SipAccount, SipConfig, SipCredentials, SipEvent,
     SipHandle, SipServer,
 };
-use router::Input;
 use schema::{
     Actor, AgentId, Channel, ConversationId, ConversationStatus, DisplayName, NewCustomer, Role, SipIdentity,
     SkillLevel, SkillName, SkillRequirement, TicketId, TicketStatus, VoiceCall,
@@ -415,7 +414,7 @@ impl Calls {
                     && let Some(agent) = live.ringing.take()
                 {
                     let ticket = live.ticket;
-                    let _ = state.routing.apply(Input::OfferRejected { ticket, agent }).await;
+                    let _ = state.routing.answer_offer(ticket, agent, false).await;
                 }
             }
         }
@@ -519,7 +518,7 @@ impl Calls {
         let bindings = v.handle.bindings(agent).await.unwrap_or_default();
         let Some(binding) = bindings.first() else {
             // No softphone (it just went away): a missed offer, so the router moves on.
-            let _ = state.routing.apply(Input::OfferRejected { ticket, agent }).await;
+            let _ = state.routing.answer_offer(ticket, agent, false).await;
             return;
         };
         let left = (expires_at - OffsetDateTime::now_utc()).whole_milliseconds();
@@ -567,7 +566,7 @@ impl Calls {
         }
         let name = agent_name(state, agent).await;
         timeline(state, record.conversation_id, call, "answered", &format!("Answered by {name}")).await;
-        if state.routing.apply(Input::OfferAccepted { ticket, agent }).await.is_err() {
+        if state.routing.answer_offer(ticket, agent, true).await.is_err() {
             // The offer had expired or moved on, or the ticket was accepted in the inbox: the
             // call is with this agent all the same, so the ticket is too.
             match state.core.store.ticket(ticket).await {
@@ -598,7 +597,7 @@ impl Calls {
         timeline(state, conversation, call, &format!("no-answer:{n}"), &text).await;
         // A declined offer: the router tries the next agent (an error means the offer had
         // already timed out or moved on).
-        let _ = state.routing.apply(Input::OfferRejected { ticket, agent }).await;
+        let _ = state.routing.answer_offer(ticket, agent, false).await;
         self.ring_current(state, call).await;
     }
 

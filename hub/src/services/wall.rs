@@ -210,7 +210,7 @@ impl Wall {
             }
         }
         let names = cache.names.as_ref().map(|(_, n)| n).cloned().unwrap_or_default();
-        let (queues, agents, rules) = self.routing.wall_figures().await;
+        let (queues, agents, rules) = self.routing.wall_figures().await?;
         let snapshot = Arc::new(build(now_ms(), queues, agents, &rules, &names));
         cache.snapshot = Some((Instant::now(), Arc::clone(&snapshot)));
         Ok(snapshot)

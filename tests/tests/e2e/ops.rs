@@ -56,14 +56,18 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
     let res = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let store = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
-    // The only node takes the lease of the scheduled jobs (on PostgreSQL within its first check).
+    // The only node takes the leases of the scheduled jobs and of the router (on PostgreSQL
+    // within its first check).
     let ready = crate::poll_until(std::time::Duration::from_secs(5), async || {
         let ready: serde_json::Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
-        (ready["leases"]["jobs"] == true).then_some(ready)
+        (ready["leases"]["jobs"] == true && ready["leases"]["router"] == true).then_some(ready)
     })
     .await
-    .expect("the only node holds the jobs lease");
-    assert_eq!(ready, json!({"status": "ready", "store": store, "bot": {"enabled": false}, "leases": {"jobs": true}}));
+    .expect("the only node holds the leases");
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "store": store, "bot": {"enabled": false}, "leases": {"jobs": true, "router": true}})
+    );
 
     let ana = app.login(ANA).await;
     let (visitor, conversation) = app.new_chat().await;

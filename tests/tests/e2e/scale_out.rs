@@ -1,6 +1,7 @@
 //! Two hub nodes on one PostgreSQL database and one Redis, in one process (the scale-out
-//! topology; the router still runs on each node): what one node announces reaches the sockets of
-//! the other, in order; when Redis restarts or drops the connections, the sockets are told to
+//! topology): what one node announces reaches the sockets of the other, in order; the router runs
+//! on the node holding the `router` lease, and the other forwards what it must know or do to it
+//! (a hand-over, an agent's socket, an accept), also after a takeover; when Redis restarts or drops the connections, the sockets are told to
 //! `resync`, and then events flow again. One node at a time holds the `jobs` lease and runs the
 //! scheduled jobs (an SLA breach is recorded by it, once); when it stops, or its process is
 //! killed (the built binary, as a second process), the other takes over (the time it takes is
@@ -104,6 +105,63 @@ async fn takes_over(node: &TestApp, since: Instant, within: Duration) -> Duratio
     since.elapsed()
 }
 
+/// Whether `node` runs the router now.
+fn routes(node: &TestApp) -> bool {
+    node.hub.as_ref().is_some_and(|hub| hub.state.leadership.is_leader(LeaseName::Router))
+}
+
+/// Waits until one of `nodes` runs the router: (router, the other).
+async fn router_and_follower<'a>(a: &'a TestApp, b: &'a TestApp) -> (&'a TestApp, &'a TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match (routes(a), routes(b)) {
+            (true, true) => panic!("two nodes run the router"),
+            (true, false) => return (a, b),
+            (false, true) => return (b, a),
+            (false, false) => {
+                assert!(Instant::now() < deadline, "no node runs the router");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// The next `ticket.updated` of `ticket` on `inbox` that satisfies `pred`.
+async fn ticket_update(inbox: &mut Ws, ticket: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let v = inbox.next_of("ticket.updated").await;
+        if v["ticket"]["id"] == ticket && pred(&v["ticket"]) {
+            return v["ticket"].clone();
+        }
+    }
+}
+
+/// Ana's inbox on `node`, once the router counts her available; her id.
+async fn ana_working_on(node: &TestApp) -> (Ws, String, String) {
+    let ana = node.login(ANA).await;
+    let ana_id = node.me(&ana).await;
+    let mut inbox = node.inbox_socket(&ana).await;
+    loop {
+        let p = inbox.next_of("agent.presence").await;
+        if p["agent_id"] == ana_id.as_str() && p["presence"] == "available" {
+            break;
+        }
+    }
+    (inbox, ana, ana_id)
+}
+
+/// A customer writes on `node` and a supervisor hands the chat over there: the ticket's id.
+async fn hand_over_on(node: &TestApp) -> String {
+    let bruno = node.login(BRUNO).await;
+    let (visitor, conversation) = node.new_chat().await;
+    let mut customer = node.customer_socket(&visitor, None).await;
+    say(&mut customer, "c1", "Mi fibra no funciona").await;
+    let path = format!("/api/v1/conversations/{conversation}/handover");
+    let (status, ticket) = node.post(&path, &bruno, &json!({})).await;
+    assert_eq!(status, 201, "{ticket}");
+    ticket["id"].as_str().unwrap().to_owned()
+}
+
 /// `/readyz`'s and `/metrics`' view of the lease on `node`.
 async fn lease_as_reported(node: &TestApp, supervisor: &str) -> (bool, bool) {
     let ready: Value = node.http.get(node.url("/readyz")).send().await.unwrap().json().await.unwrap();
@@ -176,10 +234,14 @@ struct NodeProcess {
 }
 
 impl NodeProcess {
-    async fn start(db: &TestDb) -> Self {
+    /// Started on `db` and the Redis stream `stream` of the shared Redis.
+    async fn start(db: &TestDb, stream: &str) -> Self {
         use tokio::io::AsyncBufReadExt as _;
         let mut child = tokio::process::Command::new(switchboard_bin())
             .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
+            .env("SWITCHBOARD_BUS__KIND", "redis")
+            .env("SWITCHBOARD_BUS__URL", shared_url())
+            .env("SWITCHBOARD_BUS__STREAM", stream)
             .current_dir(std::env::temp_dir())
             .env_remove("SWITCHBOARD_BIN")
             .env_remove("SWITCHBOARD_CONFIG")
@@ -261,23 +323,44 @@ mod postgres {
     async fn when_the_leader_process_is_killed_the_other_node_takes_over() {
         let db = TestDb::new(Backend::Postgres).await;
         let shared = db.shared();
-        // The first node on the database is a process of its own, and takes the lease.
-        let mut process = NodeProcess::start(&db).await;
+        let stream = unique_stream();
+        // The first node on the database is a process of its own, and takes the leases.
+        let mut process = NodeProcess::start(&db, &stream).await;
         let deadline = Instant::now() + Duration::from_secs(5);
         while !process.leads().await {
             assert!(Instant::now() < deadline, "the only node takes the jobs lease");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let node = spawn_app_with(test_config(&shared), shared).await;
-        // Several checks of the follower's: the lease stays with the process.
+        let mut config = test_config(&shared);
+        config.bus.kind = BusKind::Redis;
+        config.bus.url = Some(shared_url().into());
+        config.bus.stream.clone_from(&stream);
+        let node = spawn_app_with(config, shared).await;
+        // Several checks of the follower's: the leases stay with the process.
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert!(!leads(&node), "two holders");
+        assert!(!leads(&node) && !routes(&node), "two holders");
         assert!(process.leads().await);
+
+        // An offer made by the process's router is live when it is killed.
+        let (mut inbox, _ana, ana_id) = ana_working_on(&node).await;
+        let ticket = hand_over_on(&node).await;
+        let offered = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        assert_eq!(offered["offered_to"], ana_id.as_str());
 
         let killed = Instant::now();
         process.child.start_kill().expect("SIGKILL");
         let took = takes_over(&node, killed, Duration::from_secs(5)).await;
-        println!("takeover after the leader's process was killed: {} ms", took.as_millis());
+        // The new router requeues the ticket and offers it again: its first routing decision.
+        let again = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        let decided = killed.elapsed();
+        assert_eq!(again["offered_to"], ana_id.as_str());
+        assert!(routes(&node));
+        println!(
+            "takeover after the leader's process was killed: jobs lease {} ms, first routing decision {} ms",
+            took.as_millis(),
+            decided.as_millis()
+        );
+        assert!(decided < Duration::from_secs(5), "the new router decided after {decided:?}");
         process.child.wait().await.unwrap();
     }
 
@@ -344,6 +427,78 @@ mod postgres {
         };
         assert_eq!(reply["message"]["text"], "¿En qué puedo ayudarle?");
         assert_eq!(reply["message"]["seq"], MESSAGES + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_router_runs_on_one_node_and_the_other_forwards_to_it() {
+        let (a, b) = two_nodes(&shared_url()).await;
+        let (router, follower) = router_and_follower(&a, &b).await;
+        let readyz: Value = follower.http.get(follower.url("/readyz")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(readyz["leases"]["router"], false, "{readyz}");
+
+        // Everything happens on the follower: Ana's socket, the chat, the hand-over, the accept.
+        let (mut inbox, ana, ana_id) = ana_working_on(follower).await;
+        let ticket = hand_over_on(follower).await;
+        let offered = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        assert_eq!(offered["offered_to"], ana_id.as_str(), "the router offers it to the agent on the other node");
+        inbox.send_json(&json!({"type": "accept", "ticket_id": ticket})).await;
+        let assigned = ticket_update(&mut inbox, &ticket, |t| t["status"] == "assigned").await;
+        assert_eq!(assigned["assignee_id"], ana_id.as_str());
+
+        // Both nodes read the same state: the store's, and the router's (forwarded from the follower).
+        let bruno = router.login(BRUNO).await;
+        let (status, stored) = router.get(&format!("/api/v1/tickets/{ticket}"), &bruno).await;
+        assert_eq!(status, 200, "{stored}");
+        assert_eq!(stored["ticket"]["assignee_id"], ana_id.as_str());
+        for node in [router, follower] {
+            let (status, profile) = node.get(&format!("/api/v1/agents/{ana_id}/routing"), &bruno).await;
+            assert_eq!(status, 200, "{profile}");
+            assert_eq!(profile["presence"], "available", "on both nodes: {profile}");
+        }
+        // A second accept of the same ticket is refused by the router, through the follower.
+        let (status, body) = follower.post(&format!("/api/v1/tickets/{ticket}/accept"), &ana, &json!({})).await;
+        assert_eq!(status, 409, "{body}");
+
+        // Her last socket closes on the follower: the router sets her offline.
+        drop(inbox);
+        poll_until(Duration::from_secs(10), async || {
+            let (_, profile) = router.get(&format!("/api/v1/agents/{ana_id}/routing"), &bruno).await;
+            (profile["presence"] == "offline").then_some(())
+        })
+        .await
+        .expect("offline once her last socket is gone");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_the_router_node_stops_the_other_takes_over_and_offers_again() {
+        let (a, b) = two_nodes_with(&shared_url(), |c| c.routing.offer_timeout_secs = 60).await;
+        let router_is_a = std::ptr::eq(router_and_follower(&a, &b).await.0, &a);
+        let (mut router, follower) = if router_is_a { (a, b) } else { (b, a) };
+        let (mut inbox, _ana, ana_id) = ana_working_on(&follower).await;
+        let ticket = hand_over_on(&follower).await;
+        let offered = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        assert_eq!(offered["offered_to"], ana_id.as_str());
+
+        // The router's node stops with the offer live: the follower takes over, requeues the
+        // ticket (the offer died with the engine) and offers it again; nothing is lost.
+        let stopped = Instant::now();
+        router.stop().await;
+        while !routes(&follower) {
+            assert!(stopped.elapsed() < Duration::from_secs(5), "no takeover within 5 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let took = stopped.elapsed();
+        ticket_update(&mut inbox, &ticket, |t| t["status"] == "queued").await;
+        let again = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        assert_eq!(again["offered_to"], ana_id.as_str(), "offered again to the agent still connected");
+        println!(
+            "router takeover after its node stopped: lease {} ms, offered again {} ms",
+            took.as_millis(),
+            stopped.elapsed().as_millis()
+        );
+        inbox.send_json(&json!({"type": "accept", "ticket_id": ticket})).await;
+        let assigned = ticket_update(&mut inbox, &ticket, |t| t["status"] == "assigned").await;
+        assert_eq!(assigned["assignee_id"], ana_id.as_str(), "assigned once, by the new router");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{CloseCode, Session};
 use channels::webchat::{AgentFrame, ServerFrame};
-use router::Input;
 use schema::{AuthorKind, ChannelMessageId, ConversationId, MessageText, NewMessage, Role, StaffSession};
 
 use crate::AppState;
@@ -76,11 +75,11 @@ impl ws::Handler for Inbox {
                 return self.reply(session, conversation_id, client_id, text).await;
             }
             AgentFrame::Accept { ticket_id } => {
-                let r = self.state.routing.apply(Input::OfferAccepted { ticket: ticket_id, agent }).await;
+                let r = self.state.routing.answer_offer(ticket_id, agent, true).await;
                 ("accept", Some(ticket_id), r)
             }
             AgentFrame::Reject { ticket_id } => {
-                let r = self.state.routing.apply(Input::OfferRejected { ticket: ticket_id, agent }).await;
+                let r = self.state.routing.answer_offer(ticket_id, agent, false).await;
                 ("reject", Some(ticket_id), r)
             }
             AgentFrame::Presence { presence } => {
