@@ -4,6 +4,7 @@
 
 pub mod bss;
 pub mod mail;
+pub mod nodes;
 pub mod platform;
 pub mod redis;
 pub mod tmf;
@@ -173,8 +174,11 @@ pub fn model_dir() -> String {
 pub fn switchboard_bin() -> PathBuf {
     let bin = std::env::var_os("SWITCHBOARD_BIN").map_or_else(
         || {
+            // Beside a binary of this crate (target/debug), or above a test's (target/debug/deps).
             let exe = std::env::current_exe().unwrap();
-            exe.parent().and_then(|deps| deps.parent()).unwrap().join("switchboard")
+            let dir = exe.parent().unwrap();
+            let beside = dir.join("switchboard");
+            if beside.exists() { beside } else { dir.parent().unwrap().join("switchboard") }
         },
         PathBuf::from,
     );

@@ -3,7 +3,8 @@
 //!
 //! The leases are PostgreSQL advisory locks on one session per node (`schema::LeaseSession`; why
 //! in ARCHITECTURE.md, "Several nodes"). Every [`TICK`] the node checks its session (which proves
-//! it still holds what it holds) and tries to take the leases it lacks; a failed or slow check
+//! it still holds what it holds) and tries to take the leases it lacks (every [`TRY_TICK`] while
+//! it lacks one, so a takeover waits little); a failed or slow check
 //! ends every term at once and drops the session, which frees the locks if the server still had
 //! them. A term is a [`CancellationToken`]: the work of a lease stops when its term is cancelled
 //! (lost, or the hub shutting down). On SQLite the node always holds every lease.
@@ -24,6 +25,8 @@ use crate::metrics::Metrics;
 
 /// How often a node checks its session and tries for the leases it lacks.
 pub const TICK: Duration = Duration::from_secs(1);
+/// How often a node that lacks a lease tries for it (and checks its session meanwhile).
+pub const TRY_TICK: Duration = Duration::from_millis(250);
 /// How long a check may take before the session counts as broken.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -103,6 +106,10 @@ impl Leadership {
         LeaseName::ALL.iter().map(|n| (*n, self.is_leader(*n))).collect()
     }
 
+    fn holds_all(&self) -> bool {
+        LeaseName::ALL.iter().all(|n| self.is_leader(*n))
+    }
+
     fn begin(&self, name: LeaseName) {
         if self.is_leader(name) {
             return;
@@ -175,7 +182,7 @@ impl Leadership {
             }
             tokio::select! {
                 () = self.shutdown.cancelled() => break,
-                () = tokio::time::sleep(TICK) => {}
+                () = tokio::time::sleep(if self.holds_all() { TICK } else { TRY_TICK }) => {}
             }
         }
         self.end_all("shutdown");

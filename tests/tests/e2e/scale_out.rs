@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 use hub::config::BusKind;
 use hub::services::leader::LeaseName;
 use serde_json::{Value, json};
+use tests::nodes::NodeProcess;
 use tests::redis::{RedisServer, shared_url, unique_stream};
-use tests::{
-    ANA, BRUNO, Backend, TEST_SECRETS_KEY, TEST_TOKEN_SECRET, TestApp, TestDb, Ws, spawn_app_with, switchboard_bin,
-    test_config,
-};
+use tests::{ANA, BRUNO, Backend, TestApp, TestDb, Ws, spawn_app_with, test_config};
 
 use crate::poll_until;
 
@@ -227,55 +225,6 @@ async fn breaches_counted(node: &TestApp) -> u64 {
         .map_or(0, |n| n.parse().unwrap())
 }
 
-/// The `switchboard` binary serving `db` on a free port, killed (SIGKILL) when dropped.
-struct NodeProcess {
-    child: tokio::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl NodeProcess {
-    /// Started on `db` and the Redis stream `stream` of the shared Redis.
-    async fn start(db: &TestDb, stream: &str) -> Self {
-        use tokio::io::AsyncBufReadExt as _;
-        let mut child = tokio::process::Command::new(switchboard_bin())
-            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
-            .env("SWITCHBOARD_BUS__KIND", "redis")
-            .env("SWITCHBOARD_BUS__URL", shared_url())
-            .env("SWITCHBOARD_BUS__STREAM", stream)
-            .current_dir(std::env::temp_dir())
-            .env_remove("SWITCHBOARD_BIN")
-            .env_remove("SWITCHBOARD_CONFIG")
-            .env("SWITCHBOARD_SECRETS__KEY", TEST_SECRETS_KEY)
-            .env("SWITCHBOARD_WEBCHAT__TOKEN_SECRET", TEST_TOKEN_SECRET)
-            .env("SWITCHBOARD_BOT__ENABLED", "false")
-            .env("SWITCHBOARD_SELFSERVICE__ENABLED", "false")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the switchboard binary starts");
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(addr) = line.strip_prefix("Switchboard is listening on http://") {
-                    return addr.parse().unwrap();
-                }
-            }
-            panic!("the node ended before it listened");
-        })
-        .await
-        .expect("the node listens");
-        // Keep reading its output, so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, addr }
-    }
-
-    async fn leads(&self) -> bool {
-        let ready: Value = reqwest::get(format!("http://{}/readyz", self.addr)).await.unwrap().json().await.unwrap();
-        ready["leases"]["jobs"].as_bool().expect("readyz names the jobs lease")
-    }
-}
-
 mod postgres {
     use super::*;
 
@@ -327,7 +276,7 @@ mod postgres {
         // The first node on the database is a process of its own, and takes the leases.
         let mut process = NodeProcess::start(&db, &stream).await;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !process.leads().await {
+        while !process.leads("jobs").await {
             assert!(Instant::now() < deadline, "the only node takes the jobs lease");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -339,7 +288,7 @@ mod postgres {
         // Several checks of the follower's: the leases stay with the process.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert!(!leads(&node) && !routes(&node), "two holders");
-        assert!(process.leads().await);
+        assert!(process.leads("jobs").await);
 
         // An offer made by the process's router is live when it is killed.
         let (mut inbox, _ana, ana_id) = ana_working_on(&node).await;
