@@ -349,6 +349,26 @@ impl Ws {
         }
     }
 
+    /// Sends `v`; `false` when the socket is gone.
+    pub async fn try_send_json(&mut self, v: &Value) -> bool {
+        self.inner.send(WsMessage::text(v.to_string())).await.is_ok()
+    }
+
+    /// The next JSON text frame within `wait`: `Ok(None)` if none came in time, `Err(())` once
+    /// the socket is closed or broken.
+    #[allow(clippy::result_unit_err)]
+    pub async fn try_next_json(&mut self, wait: Duration) -> Result<Option<Value>, ()> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inner.next()).await {
+                Err(_) => return Ok(None),
+                Ok(Some(Ok(WsMessage::Text(t)))) => return serde_json::from_str(&t).map(Some).map_err(|_| ()),
+                Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) | WsMessage::Binary(_)))) => {}
+                Ok(Some(Ok(WsMessage::Close(_)) | Err(_)) | None) => return Err(()),
+            }
+        }
+    }
+
     /// The next JSON frame whose `type` is `kind`, skipping others.
     pub async fn next_of(&mut self, kind: &str) -> Value {
         loop {

@@ -23,6 +23,14 @@ impl NodeProcess {
     /// # Panics
     /// The binary is missing, or does not listen within a minute.
     pub async fn start(db: &TestDb, stream: &str) -> Self {
+        Self::start_with(db, stream, &[]).await
+    }
+
+    /// [`NodeProcess::start`], with more configuration from `env` (`SWITCHBOARD_…` variables).
+    ///
+    /// # Panics
+    /// The binary is missing, or does not listen within a minute.
+    pub async fn start_with(db: &TestDb, stream: &str, env: &[(&str, &str)]) -> Self {
         use tokio::io::AsyncBufReadExt as _;
         let mut child = tokio::process::Command::new(switchboard_bin())
             .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
@@ -39,6 +47,7 @@ impl NodeProcess {
             // The demo staff and customers, as the tests' own nodes have (seeding is idempotent).
             .env("SWITCHBOARD_DEMO__ENABLED", "true")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -73,5 +82,82 @@ impl NodeProcess {
     #[must_use]
     pub fn client(&self, db: &TestDb) -> TestApp {
         TestApp { addr: self.addr, http: reqwest::Client::new(), hub: None, db: db.shared() }
+    }
+}
+
+/// HAProxy in front of hub nodes (Debian's `haproxy`), as `deploy/haproxy.cfg` sets it up: health
+/// checks on `/readyz`, websockets, a failed connection retried on another node. Killed when
+/// dropped.
+#[derive(Debug)]
+pub struct Proxy {
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Proxy {
+    /// Started on a free port in front of `nodes`; returns once it answers `/readyz` through a
+    /// healthy node.
+    ///
+    /// # Panics
+    /// `haproxy` is missing, or does not come up within 10 s.
+    pub async fn start(nodes: &[std::net::SocketAddr]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut config = vec![
+            "global".to_owned(),
+            "    maxconn 4000".into(),
+            "defaults".into(),
+            "    mode http".into(),
+            "    timeout connect 2s".into(),
+            "    timeout client 60s".into(),
+            "    timeout server 60s".into(),
+            "    timeout tunnel 1h".into(),
+            "    timeout client-fin 5s".into(),
+            "    retries 3".into(),
+            "    option redispatch".into(),
+            "frontend switchboard".into(),
+            format!("    bind {addr}"),
+            "    default_backend hubs".into(),
+            "backend hubs".into(),
+            "    balance leastconn".into(),
+            "    option httpchk".into(),
+            "    http-check send meth GET uri /readyz".into(),
+            "    http-check expect status 200".into(),
+            "    default-server inter 500ms fall 1 rise 1 on-marked-down shutdown-sessions".into(),
+        ];
+        config.extend(nodes.iter().enumerate().map(|(i, a)| format!("    server hub{i} {a} check")));
+        let config = config.join("\n") + "\n";
+        let dir = std::env::temp_dir().join(format!("sb-haproxy-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a directory for haproxy");
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, config).expect("haproxy.cfg written");
+        let child = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy starts (scripts/test installs it)");
+        let proxy = Self { child, addr, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+                && r.status() == 200
+            {
+                return proxy;
+            }
+            assert!(std::time::Instant::now() < deadline, "haproxy did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1069,7 +1069,12 @@ impl Routing {
     /// The router cannot be reached (503), or the store fails.
     pub async fn customer_replied(&self, conversation: ConversationId) -> Result<(), Error> {
         self.pending_lock().remove(&conversation);
-        self.send(Command::CustomerReplied { conversation }).await.map(|_| ())
+        let sent = self.send(Command::CustomerReplied { conversation }).await.map(|_| ());
+        if sent.is_err() {
+            // Still waiting as far as the store knows: the next message tries again.
+            self.pending_lock().insert(conversation);
+        }
+        sent
     }
 
     async fn do_customer_replied(&self, conversation: ConversationId) -> Result<(), Error> {
@@ -1091,6 +1096,11 @@ impl Routing {
     /// node's changes), and from the store after a gap. Ends when the hub shuts down.
     pub async fn follow_pending(self: Arc<Self>) {
         let mut events = self.core.bus.subscribe(Topic::Inbox);
+        // What changed between the read at start and this subscription.
+        match pending_conversations(&self.core).await {
+            Ok(fresh) => *self.pending_lock() = fresh,
+            Err(e) => tracing::warn!(error = %e, "cannot re-read the tickets waiting for their customer"),
+        }
         loop {
             let received = tokio::select! {
                 () = self.core.shutdown.cancelled() => return,
