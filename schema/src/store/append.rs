@@ -2,11 +2,15 @@
 //!
 //! Every message is one step inside a transaction: skip it if its author already stored a message
 //! with the same channel message id (the key is scoped to the author: kind and staff id, so one
-//! author's ids never collide with another's), bump the conversation's `last_seq`, insert the message under that number. On
-//! PostgreSQL each append is its own transaction (many connections, row locks order the writers).
-//! On SQLite, which has one writer, a single task takes every append waiting in its queue and
-//! writes them in one transaction (group commit): the commit, which costs more than the inserts,
-//! is paid once per batch. A caller is answered only after the commit, so an acknowledged message
+//! author's ids never collide with another's), bump the conversation's `last_seq`, insert the message under that number.
+//! A writer task takes every append waiting in its queue and writes them in one transaction (group
+//! commit): the commit, which costs more than the inserts, is paid once per batch. SQLite, which
+//! has one writer, has one such task; PostgreSQL has a few (a quarter of the pool, at most
+//! [`MAX_POSTGRES_WRITERS`]), each conversation's appends always going to the same one, so its
+//! numbers follow arrival order. A batch locks its conversations' rows in ascending id order, so
+//! batches of writers on several nodes cannot deadlock each other. A batch that fails (another
+//! node stored the same message first, a deadlock, a bad append) is rolled back and each of its
+//! appends written alone. A caller is answered only after the commit, so an acknowledged message
 //! is durable.
 
 use sqlx::AnyConnection;
@@ -20,8 +24,10 @@ use crate::domain::{Appended, Message, NewMessage};
 use crate::ids::{ConversationId, MessageId};
 use crate::values::{AuthorKind, DeliveryStatus};
 
-/// Appends queued at most per SQLite transaction.
+/// Appends queued at most per transaction.
 const MAX_BATCH: usize = 512;
+/// Group-commit writers at most on PostgreSQL.
+pub(super) const MAX_POSTGRES_WRITERS: u32 = 8;
 /// Appends waiting for the writer before callers wait to enqueue (back-pressure).
 const QUEUE: usize = 8192;
 /// The condition "a stored message of the same author with the same key", over the parameters
@@ -167,9 +173,16 @@ impl Store {
     /// [`StoreError::NotFound`] for an unknown conversation, [`StoreError::Conflict`] for a closed
     /// one, or a database failure.
     pub async fn append_message(&self, new: NewMessage) -> Result<Appended> {
-        match &self.appender {
-            Some(appender) => appender.append(new).await,
-            None => self.append_alone(new).await,
+        match self.appenders.len() {
+            0 => self.append_alone(new).await,
+            1 => self.appenders[0].append(new).await,
+            n => {
+                use std::hash::{Hash as _, Hasher as _};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                new.conversation_id.hash(&mut hasher);
+                let shard = usize::try_from(hasher.finish() % n as u64).unwrap_or(0);
+                self.appenders[shard].append(new).await
+            }
         }
     }
 
@@ -231,7 +244,7 @@ struct Job {
     reply: oneshot::Sender<Result<Appended>>,
 }
 
-/// The handle to SQLite's group-commit writer task.
+/// The handle to a group-commit writer task.
 #[derive(Clone, Debug)]
 pub(super) struct Appender {
     queue: mpsc::Sender<Job>,
@@ -256,6 +269,8 @@ impl Appender {
 async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Rows locked in one order by every batch (stable: one conversation's appends keep theirs).
+        batch.sort_by_key(|job| job.new.conversation_id);
         match write_batch(&store, &batch).await {
             Ok(steps) => {
                 for (job, step) in batch.drain(..).zip(steps) {
@@ -289,8 +304,8 @@ async fn write_batch(store: &Store, batch: &[Job]) -> Result<Vec<Step>> {
     for job in batch {
         let step = append_in(&mut tx, store.backend, &job.new, now).await?;
         if matches!(step, Step::Raced) {
-            // Only one writer exists on SQLite, so this cannot happen; if it does, roll back.
-            return Err(StoreError::Conflict("concurrent writer on SQLite".into()));
+            // Another node stored the same message first: roll back, and append one by one.
+            return Err(StoreError::Conflict("a concurrent writer stored one of the batch's messages".into()));
         }
         steps.push(step);
     }

@@ -179,8 +179,9 @@ pub struct Store {
     backend: Backend,
     write: AnyPool,
     read: AnyPool,
-    /// SQLite only: the group-commit writer that appends messages (see `append`).
-    appender: Option<append::Appender>,
+    /// The group-commit writers that append messages (see `append`): one on SQLite, a few on
+    /// PostgreSQL (each conversation always to the same one). Empty in the writers' own handles.
+    appenders: Vec<append::Appender>,
 }
 
 fn now_ms() -> i64 {
@@ -278,7 +279,7 @@ impl Store {
     /// An unsupported URL, an unreachable database, or a failed migration.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let store = if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut store = if let Some(path) = url.strip_prefix("sqlite://") {
             Self::connect_sqlite(url, path, options).await?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = AnyConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(redact(url)))?;
@@ -288,11 +289,16 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(StoreError::Unavailable)?;
-            Self { backend: Backend::Postgres, write: pool.clone(), read: pool, appender: None }
+            Self { backend: Backend::Postgres, write: pool.clone(), read: pool, appenders: Vec::new() }
         } else {
             return Err(StoreError::UnsupportedUrl(redact(url)));
         };
         store.migrate().await?;
+        if store.backend == Backend::Postgres {
+            // A quarter of the pool at most writes messages, in batches (see `append`).
+            let writers = (options.max_connections / 4).clamp(1, append::MAX_POSTGRES_WRITERS);
+            store.appenders = (0..writers).map(|_| append::Appender::spawn(store.clone())).collect();
+        }
         Ok(store)
     }
 
@@ -337,8 +343,8 @@ impl Store {
         };
         let write = pool(1).await.map_err(StoreError::Unavailable)?;
         let read = pool(options.max_connections.max(1)).await.map_err(StoreError::Unavailable)?;
-        let mut store = Self { backend: Backend::Sqlite, write, read, appender: None };
-        store.appender = Some(append::Appender::spawn(store.clone()));
+        let mut store = Self { backend: Backend::Sqlite, write, read, appenders: Vec::new() };
+        store.appenders = vec![append::Appender::spawn(store.clone())];
         Ok(store)
     }
 
