@@ -409,8 +409,7 @@ impl Routing {
         drop(guard);
         self.leading.send_replace(true);
         self.core.metrics.routing.with_label_values(&["takeover"]).inc();
-        // This node's own agents at once; the others' within a report.
-        self.report().await;
+        // Serving first: a call this node forwarded just before its term began waits in the list.
         let serving = self.link.clone().map(|link| {
             let routing = Arc::clone(&self);
             let term = term.clone();
@@ -422,6 +421,8 @@ impl Routing {
                 .await;
             })
         });
+        // This node's own agents at once; the others' within a report.
+        self.report().await;
         self.run_clock(&term).await;
         self.leading.send_replace(false);
         *self.engine.lock().await = None;
