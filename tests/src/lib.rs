@@ -369,6 +369,17 @@ impl Ws {
         }
     }
 
+    /// The next `ticket.updated` frame for `ticket` in `status` (every inbox sees every ticket
+    /// update): the ticket.
+    pub async fn ticket_update(&mut self, ticket: &str, status: &str) -> Value {
+        loop {
+            let v = self.next_of("ticket.updated").await;
+            if v["ticket"]["id"] == ticket && v["ticket"]["status"] == status {
+                return v["ticket"].clone();
+            }
+        }
+    }
+
     /// The next JSON frame whose `type` is `kind`, skipping others.
     pub async fn next_of(&mut self, kind: &str) -> Value {
         loop {

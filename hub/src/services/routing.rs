@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Event, Received, Topic};
+use crate::bus::{Event, Received, Subscription, Topic};
 use crate::config::RoutingConfig;
 use crate::error::Error;
 use crate::services::routing_link::{Answer, RouterLink};
@@ -241,6 +241,19 @@ impl Nodes {
         entry
     }
 
+    /// Adds `agent` to (or takes them out of) the set `of` of `node`, which is heard from now:
+    /// whether any node had them in that set before.
+    fn mark(&mut self, node: &str, agent: AgentId, on: bool, of: fn(&mut NodeAgents) -> &mut HashSet<AgentId>) -> bool {
+        let before = self.nodes.values_mut().any(|n| of(n).contains(&agent));
+        let set = of(self.node(node));
+        if on {
+            set.insert(agent);
+        } else {
+            set.remove(&agent);
+        }
+        before
+    }
+
     /// Forgets the nodes not heard from within [`NODE_EXPIRY`]; the agents they held.
     fn expire(&mut self) -> HashSet<AgentId> {
         let mut agents = HashSet::new();
@@ -287,6 +300,8 @@ pub struct Routing {
     /// Conversations whose ticket waits for the customer: their next message puts it back to
     /// the assignee. Kept on every node from the bus, so a customer message costs no query.
     pending: Mutex<HashSet<ConversationId>>,
+    /// The bus subscription that keeps `pending`, until [`Routing::follow_pending`] takes it.
+    pending_events: Mutex<Option<Subscription>>,
 }
 
 impl Routing {
@@ -302,6 +317,8 @@ impl Routing {
         link: Option<Arc<RouterLink>>,
     ) -> Result<Self, Error> {
         let (version, rules) = load_rules(&core).await?;
+        // Subscribed before the read, so no change falls between them.
+        let pending_events = core.bus.subscribe(Topic::Inbox);
         let pending = pending_conversations(&core).await?;
         Ok(Self {
             config: config.clone(),
@@ -318,6 +335,7 @@ impl Routing {
             report_order: tokio::sync::Mutex::new(()),
             nodes: Mutex::new(Nodes::default()),
             pending: Mutex::new(pending),
+            pending_events: Mutex::new(Some(pending_events)),
         })
     }
 
@@ -520,48 +538,34 @@ impl Routing {
                 Ok(Reply::Done)
             }
             Command::Sockets { node, agent, connected } => {
-                let before = self.nodes_lock().connected(agent);
-                {
-                    let mut nodes = self.nodes_lock();
-                    let here = nodes.node(&node);
-                    if connected {
-                        here.sockets.insert(agent)
-                    } else {
-                        here.sockets.remove(&agent)
-                    };
-                }
+                let before = self.nodes_lock().mark(&node, agent, connected, |n| &mut n.sockets);
                 self.agents_changed(engine, &[(agent, before)], &[]).await;
                 Ok(Reply::Done)
             }
             Command::Softphone { node, agent, registered } => {
-                let before = self.nodes_lock().softphone(agent);
-                {
-                    let mut nodes = self.nodes_lock();
-                    let here = nodes.node(&node);
-                    if registered {
-                        here.softphones.insert(agent)
-                    } else {
-                        here.softphones.remove(&agent)
-                    };
-                }
+                let before = self.nodes_lock().mark(&node, agent, registered, |n| &mut n.softphones);
                 self.agents_changed(engine, &[], &[(agent, before)]).await;
                 Ok(Reply::Done)
             }
             Command::NodeReport { node, sockets, softphones } => {
                 let (connected, phones) = {
                     let mut nodes = self.nodes_lock();
-                    let old_sockets: HashSet<AgentId> =
-                        nodes.nodes.get(&node).map(|n| n.sockets.clone()).unwrap_or_default();
-                    let old_phones: HashSet<AgentId> =
-                        nodes.nodes.get(&node).map(|n| n.softphones.clone()).unwrap_or_default();
                     let sockets: HashSet<AgentId> = sockets.into_iter().collect();
                     let softphones: HashSet<AgentId> = softphones.into_iter().collect();
-                    let touched_sockets: Vec<AgentId> = old_sockets.symmetric_difference(&sockets).copied().collect();
-                    let touched_phones: Vec<AgentId> = old_phones.symmetric_difference(&softphones).copied().collect();
-                    let connected: Vec<(AgentId, bool)> =
-                        touched_sockets.iter().map(|a| (*a, nodes.connected(*a))).collect();
-                    let phones: Vec<(AgentId, bool)> =
-                        touched_phones.iter().map(|a| (*a, nodes.softphone(*a))).collect();
+                    // The agents whose sockets (softphones) on this node changed, with whether
+                    // they had any anywhere before.
+                    let none = HashSet::new();
+                    let old = nodes.nodes.get(&node);
+                    let connected: Vec<(AgentId, bool)> = old
+                        .map_or(&none, |n| &n.sockets)
+                        .symmetric_difference(&sockets)
+                        .map(|a| (*a, nodes.connected(*a)))
+                        .collect();
+                    let phones: Vec<(AgentId, bool)> = old
+                        .map_or(&none, |n| &n.softphones)
+                        .symmetric_difference(&softphones)
+                        .map(|a| (*a, nodes.softphone(*a)))
+                        .collect();
                     let here = nodes.node(&node);
                     here.sockets = sockets;
                     here.softphones = softphones;
@@ -1096,12 +1100,8 @@ impl Routing {
     /// Keeps this node's view of the tickets waiting for their customer from the bus (every
     /// node's changes), and from the store after a gap. Ends when the hub shuts down.
     pub async fn follow_pending(self: Arc<Self>) {
-        let mut events = self.core.bus.subscribe(Topic::Inbox);
-        // What changed between the read at start and this subscription.
-        match pending_conversations(&self.core).await {
-            Ok(fresh) => *self.pending_lock() = fresh,
-            Err(e) => tracing::warn!(error = %e, "cannot re-read the tickets waiting for their customer"),
-        }
+        let taken = self.pending_events.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(mut events) = taken else { return };
         loop {
             let received = tokio::select! {
                 () = self.core.shutdown.cancelled() => return,
@@ -1347,9 +1347,8 @@ impl Routing {
         }
         tracing::warn!(agents = agents.len(), "a node stopped reporting: its agents' sockets no longer count");
         // Before the expiry each was connected (or had a softphone) there.
-        let sockets: Vec<(AgentId, bool)> = agents.iter().map(|a| (*a, true)).collect();
-        let phones: Vec<(AgentId, bool)> = agents.iter().map(|a| (*a, true)).collect();
-        self.agents_changed(engine, &sockets, &phones).await;
+        let held: Vec<(AgentId, bool)> = agents.iter().map(|a| (*a, true)).collect();
+        self.agents_changed(engine, &held, &held).await;
     }
 }
 

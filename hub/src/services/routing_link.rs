@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{describe_redis_error as describe, redis_manager};
+use crate::services::now_ms;
 
 /// How long one `BLPOP` waits before looking at its term or the shutdown again.
 const BLOCK_SECS: f64 = 1.0;
@@ -35,8 +36,9 @@ const BLOCK_SECS: f64 = 1.0;
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// A request or answer larger than this is neither sent nor read.
 const MAX_ENTRY_BYTES: usize = 4 << 20;
-/// A reply list whose node stopped reading it expires after this long.
-const REPLY_TTL_MS: u64 = 60_000;
+/// A list no one pushes to expires after this long (a reply list whose node is gone, the
+/// requests when no node runs).
+const LIST_TTL_MS: u64 = 60_000;
 /// Backoff between reconnection attempts.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
@@ -109,7 +111,7 @@ pub struct RouterLink {
     reply_prefix: String,
     node: Arc<str>,
     timeout: Duration,
-    waiting: Arc<Mutex<HashMap<u64, oneshot::Sender<Answer>>>>,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next: AtomicU64,
 }
 
@@ -117,10 +119,6 @@ impl fmt::Debug for RouterLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RouterLink").field("node", &self.node).field("requests", &self.requests).finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// A connection for one blocking reader (a `BLPOP` holds its connection while it waits).
@@ -207,7 +205,7 @@ impl RouterLink {
             reply_prefix: format!("{}:router:replies:", options.prefix),
             node: options.node,
             timeout: options.timeout,
-            waiting: Arc::default(),
+            waiting: Mutex::default(),
             next: AtomicU64::new(1),
         });
         tokio::spawn(Arc::clone(&link).read_answers(shutdown));
@@ -239,19 +237,7 @@ impl RouterLink {
         }
         let (tx, rx) = oneshot::channel();
         self.lock().insert(id, tx);
-        let mut conn = self.conn.clone();
-        let pushed: RedisResult<()> = redis::pipe()
-            .cmd("RPUSH")
-            .arg(&self.requests)
-            .arg(body)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&self.requests)
-            .arg(REPLY_TTL_MS)
-            .ignore()
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = pushed {
+        if let Err(e) = self.push(&self.requests, body).await {
             self.lock().remove(&id);
             return Err(LinkError::Redis(describe(&e)));
         }
@@ -262,6 +248,22 @@ impl RouterLink {
                 Err(LinkError::Timeout(self.timeout))
             }
         }
+    }
+
+    /// Appends `body` to the list `key`, which expires unless pushed to again.
+    async fn push(&self, key: &str, body: Vec<u8>) -> RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .cmd("RPUSH")
+            .arg(key)
+            .arg(body)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(LIST_TTL_MS)
+            .ignore()
+            .query_async(&mut conn)
+            .await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Answer>>> {
@@ -337,19 +339,7 @@ impl RouterLink {
                 return;
             }
         };
-        let mut conn = self.conn.clone();
-        let sent: RedisResult<()> = redis::pipe()
-            .cmd("RPUSH")
-            .arg(reply_to)
-            .arg(body)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(reply_to)
-            .arg(REPLY_TTL_MS)
-            .ignore()
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = sent {
+        if let Err(e) = self.push(reply_to, body).await {
             tracing::warn!(error = %describe(&e), id, "routing link: an answer could not be sent");
         }
     }

@@ -46,8 +46,7 @@ async fn routes_within(node: &NodeProcess, within: Duration) -> anyhow::Result<(
 async fn offered(inbox: &mut Ws, ticket: &str, agent: &str) -> anyhow::Result<()> {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let v = inbox.next_of("ticket.updated").await;
-            if v["ticket"]["id"] == ticket && v["ticket"]["status"] == "offered" && v["ticket"]["offered_to"] == agent {
+            if inbox.ticket_update(ticket, "offered").await["offered_to"] == agent {
                 return;
             }
         }

@@ -36,20 +36,10 @@ async fn app_with_short_offers(backend: Backend) -> TestApp {
     spawn_app_with(config, db).await
 }
 
-/// The next `ticket.updated` frame for `ticket` in `status`.
-async fn ticket_update(ws: &mut Ws, ticket: &str, status: &str) -> Value {
-    loop {
-        let v = ws.next_of("ticket.updated").await;
-        if v["ticket"]["id"] == ticket && v["ticket"]["status"] == status {
-            return v["ticket"].clone();
-        }
-    }
-}
-
 /// The next offer of `ticket` to `agent` seen on `ws` (every inbox sees every ticket update).
 async fn offer_to(ws: &mut Ws, ticket: &str, agent: &str) -> Value {
     loop {
-        let t = ticket_update(ws, ticket, "offered").await;
+        let t = ws.ticket_update(ticket, "offered").await;
         if t["offered_to"] == agent {
             return t;
         }
@@ -105,7 +95,7 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
     assert_eq!(ticket["rule"], "billing");
     assert_eq!(ticket["priority"], 4);
     let ticket_id = ticket["id"].as_str().unwrap().to_owned();
-    let offered = ticket_update(&mut ana_ws, &ticket_id, "offered").await;
+    let offered = ana_ws.ticket_update(&ticket_id, "offered").await;
     assert_eq!(offered["offered_to"], ana_id.as_str());
 
     // A second hand-over of the same conversation is refused.
@@ -125,7 +115,7 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
     admin_ws.send_json(&json!({"type": "accept", "ticket_id": ticket_id})).await;
     let done = admin_ws.next_of("done").await;
     assert_eq!(done["command"], "accept");
-    let assigned = ticket_update(&mut admin_ws, &ticket_id, "assigned").await;
+    let assigned = admin_ws.ticket_update(&ticket_id, "assigned").await;
     assert_eq!(assigned["assignee_id"], admin_id.as_str());
     let (_, conv) = app.get(&format!("/api/v1/conversations/{conversation}"), &admin).await;
     assert_eq!(conv["status"], "assigned");
@@ -148,7 +138,7 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
     assert_eq!(waiting["status"], "pending_customer");
     customer.send_json(&json!({"type": "message", "client_id": "c1b", "text": "Es la de octubre"})).await;
     customer.next_of("ack").await;
-    let resumed = ticket_update(&mut admin_ws, &ticket_id, "assigned").await;
+    let resumed = admin_ws.ticket_update(&ticket_id, "assigned").await;
     assert_eq!(resumed["assignee_id"], admin_id.as_str());
 
     // Notes and tags, then resolve; the history tells the whole story.
@@ -189,7 +179,7 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
     // The customer writes again: the ticket reopens and is offered anew (Ana is best again).
     customer.send_json(&json!({"type": "message", "client_id": "c2", "text": "Otra pregunta"})).await;
     customer.next_of("ack").await;
-    let reoffered = ticket_update(&mut ana_ws, &ticket_id, "offered").await;
+    let reoffered = ana_ws.ticket_update(&ticket_id, "offered").await;
     assert_eq!(reoffered["offered_to"], ana_id.as_str());
 
     // Ana takes it and hands it to Bruno by name; Bruno sends it to the general queue.
@@ -237,7 +227,7 @@ async fn restart_keeps_every_ticket(backend: Backend) {
     let (_, general) = app.post(&format!("/api/v1/conversations/{conversation}/handover"), &bruno, &json!({})).await;
     assert_eq!(general["queue"], "general");
     let accepted = tickets[0].clone();
-    ticket_update(&mut ana_ws, &accepted, "offered").await;
+    ana_ws.ticket_update(&accepted, "offered").await;
     let (status, _) = app.post(&format!("/api/v1/tickets/{accepted}/accept"), &ana, &json!({})).await;
     assert_eq!(status, 200);
 

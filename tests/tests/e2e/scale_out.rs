@@ -124,16 +124,6 @@ async fn router_and_follower<'a>(a: &'a TestApp, b: &'a TestApp) -> (&'a TestApp
     }
 }
 
-/// The next `ticket.updated` of `ticket` on `inbox` that satisfies `pred`.
-async fn ticket_update(inbox: &mut Ws, ticket: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let v = inbox.next_of("ticket.updated").await;
-        if v["ticket"]["id"] == ticket && pred(&v["ticket"]) {
-            return v["ticket"].clone();
-        }
-    }
-}
-
 /// Ana's inbox on `node`, once the router counts her available; her id.
 async fn ana_working_on(node: &TestApp) -> (Ws, String, String) {
     let ana = node.login(ANA).await;
@@ -146,18 +136,6 @@ async fn ana_working_on(node: &TestApp) -> (Ws, String, String) {
         }
     }
     (inbox, ana, ana_id)
-}
-
-/// A customer writes on `node` and a supervisor hands the chat over there: the ticket's id.
-async fn hand_over_on(node: &TestApp) -> String {
-    let bruno = node.login(BRUNO).await;
-    let (visitor, conversation) = node.new_chat().await;
-    let mut customer = node.customer_socket(&visitor, None).await;
-    say(&mut customer, "c1", "Mi fibra no funciona").await;
-    let path = format!("/api/v1/conversations/{conversation}/handover");
-    let (status, ticket) = node.post(&path, &bruno, &json!({})).await;
-    assert_eq!(status, 201, "{ticket}");
-    ticket["id"].as_str().unwrap().to_owned()
 }
 
 /// A web chat customer through `front` who sends `messages` messages, one every 100 ms, and
@@ -377,15 +355,15 @@ mod postgres {
 
         // An offer made by the process's router is live when it is killed.
         let (mut inbox, _ana, ana_id) = ana_working_on(&node).await;
-        let ticket = hand_over_on(&node).await;
-        let offered = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        let ticket = open_ticket(&node).await;
+        let offered = inbox.ticket_update(&ticket, "offered").await;
         assert_eq!(offered["offered_to"], ana_id.as_str());
 
         let killed = Instant::now();
         process.child.start_kill().expect("SIGKILL");
         let took = takes_over(&node, killed, Duration::from_secs(5)).await;
         // The new router requeues the ticket and offers it again: its first routing decision.
-        let again = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        let again = inbox.ticket_update(&ticket, "offered").await;
         let decided = killed.elapsed();
         assert_eq!(again["offered_to"], ana_id.as_str());
         assert!(routes(&node));
@@ -472,11 +450,11 @@ mod postgres {
 
         // Everything happens on the follower: Ana's socket, the chat, the hand-over, the accept.
         let (mut inbox, ana, ana_id) = ana_working_on(follower).await;
-        let ticket = hand_over_on(follower).await;
-        let offered = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        let ticket = open_ticket(follower).await;
+        let offered = inbox.ticket_update(&ticket, "offered").await;
         assert_eq!(offered["offered_to"], ana_id.as_str(), "the router offers it to the agent on the other node");
         inbox.send_json(&json!({"type": "accept", "ticket_id": ticket})).await;
-        let assigned = ticket_update(&mut inbox, &ticket, |t| t["status"] == "assigned").await;
+        let assigned = inbox.ticket_update(&ticket, "assigned").await;
         assert_eq!(assigned["assignee_id"], ana_id.as_str());
 
         // Both nodes read the same state: the store's, and the router's (forwarded from the follower).
@@ -509,8 +487,8 @@ mod postgres {
         let router_is_a = std::ptr::eq(router_and_follower(&a, &b).await.0, &a);
         let (mut router, follower) = if router_is_a { (a, b) } else { (b, a) };
         let (mut inbox, _ana, ana_id) = ana_working_on(&follower).await;
-        let ticket = hand_over_on(&follower).await;
-        let offered = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        let ticket = open_ticket(&follower).await;
+        let offered = inbox.ticket_update(&ticket, "offered").await;
         assert_eq!(offered["offered_to"], ana_id.as_str());
 
         // The router's node stops with the offer live: the follower takes over, requeues the
@@ -522,8 +500,8 @@ mod postgres {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let took = stopped.elapsed();
-        ticket_update(&mut inbox, &ticket, |t| t["status"] == "queued").await;
-        let again = ticket_update(&mut inbox, &ticket, |t| t["status"] == "offered").await;
+        inbox.ticket_update(&ticket, "queued").await;
+        let again = inbox.ticket_update(&ticket, "offered").await;
         assert_eq!(again["offered_to"], ana_id.as_str(), "offered again to the agent still connected");
         println!(
             "router takeover after its node stopped: lease {} ms, offered again {} ms",
@@ -531,7 +509,7 @@ mod postgres {
             stopped.elapsed().as_millis()
         );
         inbox.send_json(&json!({"type": "accept", "ticket_id": ticket})).await;
-        let assigned = ticket_update(&mut inbox, &ticket, |t| t["status"] == "assigned").await;
+        let assigned = inbox.ticket_update(&ticket, "assigned").await;
         assert_eq!(assigned["assignee_id"], ana_id.as_str(), "assigned once, by the new router");
     }
 
