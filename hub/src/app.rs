@@ -48,6 +48,7 @@ use crate::services::sso::{self, PasswordPolicy, Sso, SsoConfigError};
 use crate::services::staff::{Accounts, Sessions, ensure_staff};
 use crate::services::tickets::Tickets;
 use crate::services::voice::Voice;
+use crate::services::voice_share::VoiceShare;
 use crate::services::wall::Wall;
 use crate::services::webchat::Webchat;
 use crate::services::{Core, outbox};
@@ -266,13 +267,14 @@ async fn build_bus(
 /// With the Redis bus: the link to whichever node runs the router (`services::routing_link`).
 async fn build_router_link(
     config: &Config,
+    node: &Arc<str>,
     shutdown: &CancellationToken,
 ) -> Result<Option<Arc<RouterLink>>, StartError> {
     let (BusKind::Redis, Some(url)) = (config.bus.kind, &config.bus.url) else { return Ok(None) };
     let options = LinkOptions {
         url: url.expose().to_owned(),
         prefix: config.bus.stream.clone(),
-        node: format!("{:016x}", rand::random::<u64>()).into(),
+        node: Arc::clone(node),
         timeout: std::time::Duration::from_secs(config.routing.forward_timeout_secs.max(1)),
     };
     RouterLink::start(options, shutdown.clone()).await.map(Some).map_err(|e| StartError::Config(e.to_string()))
@@ -365,7 +367,9 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     let bss = build_bss(&mut config, &core).await?;
 
     // Bottom up: routing and escalation first, then what stores messages, then the channels.
-    let link = build_router_link(&config, &core.shutdown).await?;
+    // This process among the nodes (the routing link's reply list, its share of voice).
+    let node: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
+    let link = build_router_link(&config, &node, &core.shutdown).await?;
     let routing = Arc::new(
         Routing::new(core.clone(), &config.routing, config.sip.enabled, link).await.map_err(StartError::Routing)?,
     );
@@ -458,6 +462,14 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
         })?,
     );
     let voice = if config.sip.enabled {
+        let share = match (config.bus.kind, &config.bus.url) {
+            (BusKind::Redis, Some(url)) => Some(Arc::new(
+                VoiceShare::connect(url.expose(), &config.bus.stream, Arc::clone(&node))
+                    .await
+                    .map_err(StartError::Voice)?,
+            )),
+            _ => None,
+        };
         let voice = Voice::start(
             core.clone(),
             Arc::clone(&routing),
@@ -465,6 +477,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
             Arc::clone(&escalate),
             &config.sip,
             config.routing.offer_timeout_secs,
+            share,
         )
         .await
         .map_err(StartError::Voice)?;
@@ -588,6 +601,7 @@ pub async fn start(mut config: Config) -> Result<RunningHub, StartError> {
     tokio::spawn(churn.run(jobs.clone()));
     if let Some(voice) = &voice {
         voice.spawn();
+        tokio::spawn(Arc::clone(voice).close_orphans(jobs.clone()));
     }
     let (smtp_addr, smtp) = if config.email.enabled {
         match email

@@ -309,6 +309,28 @@ pub struct Binding {
     pub(crate) flow: Flow,
 }
 
+impl Binding {
+    /// A registration another server took (another hub node, which shares it): reached over
+    /// UDP at `target`, as a phone registered here over UDP would be.
+    #[must_use]
+    pub fn elsewhere_over_udp(
+        agent: AgentId,
+        username: String,
+        contact: String,
+        target: SocketAddr,
+        expires_at: Instant,
+    ) -> Self {
+        Self { agent, username, contact, target, expires_at, flow: Flow::Udp }
+    }
+
+    /// The phone registered over TCP: it is reached over its own connection only, so only by the
+    /// server that holds it.
+    #[must_use]
+    pub fn over_tcp(&self) -> bool {
+        matches!(self.flow, Flow::Tcp(_))
+    }
+}
+
 /// Why an agent did not take a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoAnswerReason {

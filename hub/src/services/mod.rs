@@ -5,9 +5,9 @@
 //!
 //! Who calls whom (arrows are calls; nothing calls back up):
 //! ```text
-//! http, channels' listeners ─▶ ingest ─▶ routing ─▶ (offer hook) voice
+//! http, channels' listeners ─▶ ingest ─▶ routing ─▶ (bus: offers) voice
 //!                              │   └──▶ bot queue ─▶ bot workers ─▶ escalate ─▶ routing
-//!                              └──▶ email replies         voice ─▶ escalate, ingest
+//!                              └──▶ email replies         voice ─▶ escalate, ingest, routing
 //! outbox worker ◀─ email, social (the senders)
 //! ```
 
@@ -41,6 +41,7 @@ pub mod staff;
 pub mod throttle;
 pub mod tickets;
 pub mod voice;
+pub mod voice_share;
 pub mod wall;
 pub mod webchat;
 

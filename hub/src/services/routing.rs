@@ -32,13 +32,6 @@ use crate::services::{Core, now_ms};
 /// crash, their intervals end at most this late (docs/reports.md, "Occupancy").
 pub const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(30);
 
-/// Told when the router offers a ticket, under the routing lock: it must only queue work. The
-/// voice channel rings the agent's softphone this way, without routing depending on voice.
-pub trait OfferHook: Send + Sync + std::fmt::Debug {
-    /// `ticket` (on `channel`) was offered to `agent` until `expires_at`.
-    fn offered(&self, ticket: TicketId, channel: Channel, agent: AgentId, expires_at: OffsetDateTime);
-}
-
 /// Told when a ticket is resolved (after the store has it, outside the routing lock): it must
 /// only queue work. The satisfaction survey is sent this way, without routing knowing about it.
 pub trait ResolvedHook: Send + Sync + std::fmt::Debug {
@@ -273,8 +266,6 @@ impl Nodes {
 pub struct Routing {
     core: Core,
     config: RoutingConfig,
-    /// Told of every offer (the voice channel), when set.
-    offer_hook: std::sync::OnceLock<Arc<dyn OfferHook>>,
     /// Told of every resolution (the satisfaction survey), when set.
     resolved_hook: std::sync::OnceLock<Arc<dyn ResolvedHook>>,
     /// The engine, while this node holds the `router` lease: restored from the store at the
@@ -322,7 +313,6 @@ impl Routing {
         let pending = pending_conversations(&core).await?;
         Ok(Self {
             config: config.clone(),
-            offer_hook: std::sync::OnceLock::new(),
             resolved_hook: std::sync::OnceLock::new(),
             core,
             engine: tokio::sync::Mutex::new(None),
@@ -632,13 +622,6 @@ impl Routing {
         Ok(())
     }
 
-    /// Sets who is told of every offer (once, at start).
-    pub fn set_offer_hook(&self, hook: Arc<dyn OfferHook>) {
-        if self.offer_hook.set(hook).is_err() {
-            tracing::warn!("the routing offer hook was set twice; the first one stays");
-        }
-    }
-
     /// Sets who is told of every resolution (once, at start).
     pub fn set_resolved_hook(&self, hook: Arc<dyn ResolvedHook>) {
         if self.resolved_hook.set(hook).is_err() {
@@ -763,10 +746,8 @@ impl Routing {
                 );
                 self.core.store.update_ticket(&t, &[line], None).await?;
                 self.core.metrics.routing.with_label_values(&["offer"]).inc();
-                // A call's offer also rings the agent's softphone.
-                if let Some(hook) = self.offer_hook.get() {
-                    hook.offered(t.id, t.channel, *agent, to_time(*expires_at));
-                }
+                // A call's offer also rings the agent's softphone: the node carrying the call
+                // sees the offer on the bus.
                 self.core.bus.publish(Event::TicketUpdated { ticket: t });
             }
             Decision::Assign { ticket, agent } => {

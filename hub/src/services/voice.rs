@@ -8,15 +8,22 @@
 //!   handle) and their open voice conversation, records the call, writes a system line in the
 //!   conversation, and hands a `voice` ticket to the router (the supervisors' rules classify it;
 //!   the `voice` skill and the dialled number's skills are added). The caller hears `182 Queued`.
-//! - When the router offers a voice ticket whose call is live, the agent's registered softphone
-//!   rings. Answering accepts the offer (as accepting in the inbox does); not answering declines
-//!   it, so the router tries the next agent. An agent without a registered softphone has no voice
-//!   capacity in the router, so is never offered a call.
+//! - When the router offers a voice ticket (the offer comes on the bus, so from whichever node
+//!   runs the router), the node carrying the call rings the agent's registered softphone: one
+//!   registered with this node, or, on several nodes, one registered with another node and shared
+//!   through Redis (`voice_share`), reached over UDP. Answering accepts the offer (as accepting in
+//!   the inbox does); not answering declines it, so the router tries the next agent. An agent
+//!   without a registered softphone has no voice capacity in the router, so is never offered a
+//!   call.
 //! - The caller hanging up while waiting closes the ticket (`abandoned`). Nobody answering within
 //!   the queue limit: the caller gets `480` with `Retry-After`, and the ticket stays queued,
 //!   tagged `callback`, for an agent to call back.
 //! - A connected call that ends resolves its ticket (freeing the agent's exclusive voice
 //!   capacity); notes and a disposition can be added afterwards.
+//!
+//! - Calls left open by a node that stopped are closed (a callback for a waiting caller): by the
+//!   node itself when it starts again, alone; on several nodes, by the holder of the `jobs` lease
+//!   once no node vouches for them any more.
 //!
 //! One task handles every SIP event and every voice offer in order, so a call's state is never
 //! changed from two places at once.
@@ -27,8 +34,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use channels::sip::{
-    CallId, Caller, DigestSecret, EndedBy, NoAnswerReason, RateLimit, SipAccount, SipConfig, SipCredentials, SipEvent,
-    SipHandle, SipServer,
+    Binding, CallId, Caller, DigestSecret, EndedBy, NoAnswerReason, RateLimit, SipAccount, SipConfig, SipCredentials,
+    SipEvent, SipHandle, SipServer,
 };
 use schema::{
     Actor, AgentId, Channel, ConversationId, ConversationStatus, DisplayName, NewCustomer, Role, SipIdentity,
@@ -36,14 +43,17 @@ use schema::{
 };
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use crate::bus::Event;
+use crate::bus::{Event, Received, Subscription, Topic};
 use crate::config::SipSettings;
 use crate::error::Error;
 use crate::services::Core;
 use crate::services::escalate::{Escalate, Escalation};
 use crate::services::ingest::Ingest;
-use crate::services::routing::{OfferHook, Routing, Transfer};
+use crate::services::leader::Lease;
+use crate::services::routing::{Routing, Transfer};
+use crate::services::voice_share::{CALLS_RENEW, CALLS_TTL, SharedBinding, VoiceShare};
 
 fn listen_addr(value: &str, field: &str) -> Result<Option<SocketAddr>, Error> {
     let v = value.trim();
@@ -75,12 +85,8 @@ impl SipCredentials for Accounts {
 
 // ---- the service ------------------------------------------------------------------------------
 
-/// Work for the voice task from elsewhere in the hub.
-#[derive(Debug)]
-enum Work {
-    /// The router offered a voice ticket to an agent.
-    Offered { ticket: TicketId, agent: AgentId, expires_at: OffsetDateTime },
-}
+/// With several nodes, how soon a softphone identity set through one node holds on the others.
+const ACCOUNTS_REFRESH: Duration = Duration::from_secs(5);
 
 /// The voice channel of a hub node.
 pub struct Voice {
@@ -97,10 +103,10 @@ pub struct Voice {
     number_skills: HashMap<String, Vec<SkillName>>,
     udp_addr: Option<SocketAddr>,
     tcp_addr: Option<SocketAddr>,
-    /// Offers to ring, bounded ([`WORK_QUEUE`]).
-    work: mpsc::Sender<Work>,
-    /// Taken by [`spawn`].
-    receivers: std::sync::Mutex<Option<(mpsc::UnboundedReceiver<SipEvent>, mpsc::Receiver<Work>)>>,
+    /// With several nodes: the registrations and live calls shared through Redis.
+    share: Option<Arc<VoiceShare>>,
+    /// Taken by [`spawn`]: the SIP events and the bus (the router's offers).
+    receivers: std::sync::Mutex<Option<(mpsc::UnboundedReceiver<SipEvent>, Subscription)>>,
     /// Dropping the server stops it.
     _server: SipServer,
 }
@@ -126,6 +132,7 @@ impl Voice {
         escalate: Arc<Escalate>,
         settings: &SipSettings,
         offer_timeout_secs: u64,
+        share: Option<Arc<VoiceShare>>,
     ) -> Result<Arc<Self>, Error> {
         let mut number_skills = HashMap::new();
         for (number, skills) in &settings.support_numbers {
@@ -163,7 +170,8 @@ impl Voice {
         let credentials: Arc<dyn SipCredentials> = accounts.clone();
         let (server, events) =
             SipServer::start(config, credentials).await.map_err(|e| Error::Internal(format!("SIP: {e}")))?;
-        let (work, work_rx) = mpsc::channel(WORK_QUEUE);
+        // Subscribed before anything can be offered: no offer is missed.
+        let offers = core.bus.subscribe(Topic::Inbox);
         let voice = Self {
             core,
             routing,
@@ -176,15 +184,13 @@ impl Voice {
             number_skills,
             udp_addr: server.udp_addr(),
             tcp_addr: server.tcp_addr(),
-            work,
-            receivers: std::sync::Mutex::new(Some((events, work_rx))),
+            share,
+            receivers: std::sync::Mutex::new(Some((events, offers))),
             _server: server,
         };
         voice.reload().await?;
         tracing::info!(udp = ?voice.udp_addr, tcp = ?voice.tcp_addr, realm = %settings.realm, "SIP voice channel ready");
-        let voice = Arc::new(voice);
-        voice.routing.set_offer_hook(voice.clone());
-        Ok(voice)
+        Ok(Arc::new(voice))
     }
 
     /// The bound UDP address.
@@ -225,16 +231,63 @@ impl Voice {
         &self.settings.realm
     }
 
-    /// The agent's softphone registrations: contact and seconds left.
+    /// The agent's softphone registrations, with every node's: contact and seconds left.
     pub async fn registrations(&self, agent: AgentId) -> Vec<(String, u64)> {
         let now = Instant::now();
-        self.handle
+        let mut shown: Vec<(String, u64)> = self
+            .handle
             .bindings(agent)
             .await
             .unwrap_or_default()
             .into_iter()
             .map(|b| (b.contact, b.expires_at.saturating_duration_since(now).as_secs()))
-            .collect()
+            .collect();
+        for b in self.elsewhere(agent).await {
+            let left = u64::try_from((b.expires_at_ms - super::now_ms()) / 1000).unwrap_or(0);
+            if !shown.iter().any(|(c, _)| *c == b.contact) {
+                shown.push((b.contact, left));
+            }
+        }
+        shown
+    }
+
+    /// The agent's registrations other nodes took (none on one node, or when Redis fails).
+    async fn elsewhere(&self, agent: AgentId) -> Vec<SharedBinding> {
+        let Some(share) = &self.share else { return Vec::new() };
+        match share.registrations(agent).await {
+            Ok(all) => all.into_iter().filter(|b| b.node != share.node()).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, agent_id = %agent, "cannot read the softphones other nodes registered");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Shares this node's registrations of `agent` with the other nodes (with several nodes).
+    async fn share_registrations(&self, agent: AgentId) {
+        let Some(share) = &self.share else { return };
+        let now = Instant::now();
+        let now_ms = super::now_ms();
+        let bindings: Vec<SharedBinding> = self
+            .handle
+            .bindings(agent)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| SharedBinding {
+                tcp: b.over_tcp(),
+                expires_at_ms: now_ms.saturating_add(
+                    i64::try_from(b.expires_at.saturating_duration_since(now).as_millis()).unwrap_or(0),
+                ),
+                username: b.username,
+                contact: b.contact,
+                target: b.target,
+                node: share.node().to_owned(),
+            })
+            .collect();
+        if let Err(e) = share.publish(agent, &bindings).await {
+            tracing::warn!(error = %e, agent_id = %agent, "cannot share a softphone registration with the other nodes");
+        }
     }
 
     fn ring_timeout(&self) -> Duration {
@@ -243,28 +296,75 @@ impl Voice {
 
     /// Starts the voice task (once).
     pub fn spawn(self: &Arc<Self>) {
-        let Some((events, work)) = self.receivers.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+        let Some((events, offers)) = self.receivers.lock().unwrap_or_else(PoisonError::into_inner).take() else {
             return;
         };
-        tokio::spawn(run(Arc::clone(self), events, work));
+        tokio::spawn(run(Arc::clone(self), events, offers));
+        if self.share.is_some() {
+            tokio::spawn(Arc::clone(self).refresh_accounts());
+        }
     }
-}
 
-impl OfferHook for Voice {
-    /// A voice ticket was offered (called under the routing lock: only queues the work).
-    fn offered(&self, ticket: TicketId, channel: Channel, agent: AgentId, expires_at: OffsetDateTime) {
-        if channel != Channel::Voice {
+    /// With several nodes: re-reads the softphone accounts every [`ACCOUNTS_REFRESH`], so an
+    /// identity set (or an agent disabled) through another node holds here too.
+    async fn refresh_accounts(self: Arc<Self>) {
+        let mut every = tokio::time::interval(ACCOUNTS_REFRESH);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            tokio::select! {
+                () = self.core.shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "cannot re-read the softphone accounts");
+            }
+        }
+    }
+
+    /// With several nodes, while this node holds the `jobs` lease: closes the calls no node
+    /// vouches for any more (their node stopped), as a node alone does with its own at start-up.
+    pub async fn close_orphans(self: Arc<Self>, jobs: Lease) {
+        if self.share.is_none() {
             return;
         }
-        match self.work.try_send(Work::Offered { ticket, agent, expires_at }) {
-            Ok(()) => {}
-            // Overflow: the offer is stored; it rings no phone, times out, and routing offers the
-            // ticket again. Nothing durable is lost.
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(ticket_id = %ticket, "the voice task is behind; this offer rings no phone and will time out");
+        jobs.run_while_held(|term| Arc::clone(&self).close_orphans_while(term)).await;
+    }
+
+    async fn close_orphans_while(self: Arc<Self>, term: CancellationToken) {
+        let Some(share) = &self.share else { return };
+        // A call is vouched for within CALLS_RENEW of its start; one younger than this is left
+        // alone whether or not its node's word has come yet.
+        let grace = time::Duration::try_from(CALLS_TTL + CALLS_RENEW).unwrap_or(time::Duration::MINUTE);
+        loop {
+            tokio::select! {
+                () = term.cancelled() => return,
+                () = tokio::time::sleep(CALLS_RENEW) => {}
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::warn!(ticket_id = %ticket, "the voice task has stopped; the offer rings no phone");
+            let open = match self.core.store.open_calls().await {
+                Ok(open) => open,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the open calls");
+                    continue;
+                }
+            };
+            let old = OffsetDateTime::now_utc() - grace;
+            if !open.iter().any(|c| c.started_at < old) {
+                continue;
+            }
+            // Read after the calls: a call that ended meanwhile is left as it is recorded.
+            let vouched = match share.vouched().await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read which calls the nodes carry");
+                    continue;
+                }
+            };
+            for call in open.into_iter().filter(|c| c.started_at < old && !vouched.contains(&c.id)) {
+                if term.is_cancelled() {
+                    return;
+                }
+                close_left_open(&self, call, "node_stopped").await;
             }
         }
     }
@@ -293,25 +393,54 @@ struct Calls {
     by_ticket: HashMap<TicketId, CallId>,
 }
 
-/// Voice offers waiting for the voice task. The sender is the router (under its lock, so it
-/// cannot wait): when full, an offer is dropped with a warning; it is in the store, times out
-/// unanswered, and the router offers the ticket again.
-const WORK_QUEUE: usize = 1024;
-
-async fn run(v: Arc<Voice>, mut events: mpsc::UnboundedReceiver<SipEvent>, mut work: mpsc::Receiver<Work>) {
+async fn run(v: Arc<Voice>, mut events: mpsc::UnboundedReceiver<SipEvent>, mut offers: Subscription) {
     let state = &*v;
-    recover_open_calls(state).await;
+    if v.share.is_none() {
+        // Alone, every open call was this node's. With several nodes, another may be carrying
+        // them: the `jobs` lease holder closes those whose node stopped (`close_orphans`).
+        recover_open_calls(state).await;
+    }
     let mut calls = Calls::default();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut vouch = tokio::time::interval(CALLS_RENEW);
+    vouch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = state.core.shutdown.cancelled() => return,
             Some(event) = events.recv() => calls.on_event(state, event).await,
-            Some(w) = work.recv() => match w {
-                Work::Offered { ticket, agent, expires_at } => calls.offered(state, ticket, agent, expires_at).await,
+            received = offers.recv() => match received {
+                Received::Event(envelope) => {
+                    if let Event::TicketUpdated { ticket } = &**envelope
+                        && ticket.channel == Channel::Voice
+                        && ticket.status == TicketStatus::Offered
+                        && let (Some(agent), Some(expires_at)) = (ticket.offered_to, ticket.offer_expires_at)
+                    {
+                        calls.offered(state, ticket.id, agent, expires_at).await;
+                    }
+                }
+                // Offers may have been missed: ring whoever each waiting call is offered to now.
+                Received::Lagged => {
+                    let waiting: Vec<CallId> = calls.live.keys().copied().collect();
+                    for call in waiting {
+                        calls.ring_current(state, call).await;
+                    }
+                }
+                Received::Closed => return,
             },
             _ = tick.tick() => calls.on_tick(state).await,
+            _ = vouch.tick(), if v.share.is_some() => {
+                if let Some(share) = &v.share {
+                    let live: Vec<String> = calls.live.keys().map(ToString::to_string).collect();
+                    let share = Arc::clone(share);
+                    // Not awaited here: a slow Redis must not hold up the calls.
+                    tokio::spawn(async move {
+                        if let Err(e) = share.vouch(&live).await {
+                            tracing::warn!(error = %e, "cannot vouch for this node's calls");
+                        }
+                    });
+                }
+            }
         }
     }
 }
@@ -394,12 +523,14 @@ impl Calls {
             SipEvent::CallEnded { call, by, duration } => self.ended(state, call, by, duration).await,
             SipEvent::AgentRegistered { agent, contact, expires } => {
                 tracing::info!(agent_id = %agent, %contact, expires_secs = expires.as_secs(), "softphone registered");
+                state.share_registrations(agent).await;
                 if let Err(e) = state.routing.set_softphone(agent, true).await {
                     tracing::error!(error = %e, agent_id = %agent, "cannot give the agent voice capacity");
                 }
             }
             SipEvent::AgentUnregistered { agent, contact } => {
                 tracing::info!(agent_id = %agent, %contact, "softphone unregistered");
+                state.share_registrations(agent).await;
                 let left = v.handle.bindings(agent).await.map(|b| b.len()).unwrap_or(0);
                 if left == 0
                     && let Err(e) = state.routing.set_softphone(agent, false).await
@@ -515,9 +646,32 @@ impl Calls {
             // The ringing phone's answer or no-answer decides; then the current offer rings.
             return;
         }
-        let bindings = v.handle.bindings(agent).await.unwrap_or_default();
+        let mut bindings = v.handle.bindings(agent).await.unwrap_or_default();
+        if bindings.is_empty() {
+            // Registered with another node: rung from here over UDP. A phone registered over TCP
+            // is reached over its own connection, which the other node holds.
+            let now = Instant::now();
+            let now_ms = super::now_ms();
+            bindings = v
+                .elsewhere(agent)
+                .await
+                .into_iter()
+                .filter(|b| !b.tcp)
+                .map(|b| {
+                    let left = u64::try_from(b.expires_at_ms.saturating_sub(now_ms)).unwrap_or(0);
+                    Binding::elsewhere_over_udp(
+                        agent,
+                        b.username,
+                        b.contact,
+                        b.target,
+                        now + Duration::from_millis(left),
+                    )
+                })
+                .collect();
+        }
         let Some(binding) = bindings.first() else {
-            // No softphone (it just went away): a missed offer, so the router moves on.
+            // No softphone this node can reach (it just went away, or it is on another node over
+            // TCP): a missed offer, so the router moves on.
             let _ = state.routing.answer_offer(ticket, agent, false).await;
             return;
         };
@@ -755,42 +909,60 @@ async fn recover_open_calls(state: &Voice) {
             return;
         }
     };
-    for mut call in open {
-        // The call is saved before its ticket exists and again after: a stop in between leaves
-        // no ticket on the record, so the conversation's open voice ticket stands in.
-        if call.ticket_id.is_none() {
-            match state.core.store.latest_ticket(call.conversation_id).await {
-                Ok(t) => {
-                    call.ticket_id = t
-                        .filter(|t| {
-                            t.channel == Channel::Voice
-                                && !matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed)
-                        })
-                        .map(|t| t.id);
-                }
-                Err(e) => tracing::error!(error = %e, call = %call.id, "cannot read the ticket of a call left open"),
-            }
-        }
-        let now = OffsetDateTime::now_utc();
-        let queued = call.status == "queued";
-        call.status = if queued { "callback" } else { "ended" }.into();
-        call.ended_at = Some(now);
-        call.ended_by = Some("hub".into());
-        if let Err(e) = state.core.store.save_call(&call).await {
-            tracing::error!(error = %e, call = %call.id, "cannot close a call left open");
-            continue;
-        }
-        let (key, text) = if queued {
-            ("restart-callback", "The hub restarted while the caller waited: the call was lost; a callback is queued")
-        } else {
-            ("restart-ended", "The hub restarted during the call: its end was not seen, and its talk time is unknown")
-        };
-        timeline(state, call.conversation_id, &call.id, key, text).await;
-        if queued && let Some(ticket) = call.ticket_id {
-            queue_callback(state, ticket, &call.id, serde_json::json!({ "reason": "hub_restart" })).await;
-        }
-        tracing::warn!(call = %call.id, status = %call.status, "call left open by the last run closed");
+    for call in open {
+        close_left_open(state, call, "hub_restart").await;
     }
+}
+
+/// Closes a call whose SIP dialogs went with the node that carried it (`reason`: `hub_restart`
+/// when that node is this one starting again, `node_stopped` when another node found it).
+async fn close_left_open(state: &Voice, mut call: VoiceCall, reason: &str) {
+    // The call is saved before its ticket exists and again after: a stop in between leaves
+    // no ticket on the record, so the conversation's open voice ticket stands in.
+    if call.ticket_id.is_none() {
+        match state.core.store.latest_ticket(call.conversation_id).await {
+            Ok(t) => {
+                call.ticket_id = t
+                    .filter(|t| {
+                        t.channel == Channel::Voice
+                            && !matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed)
+                    })
+                    .map(|t| t.id);
+            }
+            Err(e) => tracing::error!(error = %e, call = %call.id, "cannot read the ticket of a call left open"),
+        }
+    }
+    let now = OffsetDateTime::now_utc();
+    let queued = call.status == "queued";
+    call.status = if queued { "callback" } else { "ended" }.into();
+    call.ended_at = Some(now);
+    call.ended_by = Some("hub".into());
+    if let Err(e) = state.core.store.save_call(&call).await {
+        tracing::error!(error = %e, call = %call.id, "cannot close a call left open");
+        return;
+    }
+    let here = reason == "hub_restart";
+    let (key, text) = match (queued, here) {
+        (true, true) => {
+            ("restart-callback", "The hub restarted while the caller waited: the call was lost; a callback is queued")
+        }
+        (false, true) => {
+            ("restart-ended", "The hub restarted during the call: its end was not seen, and its talk time is unknown")
+        }
+        (true, false) => (
+            "node-stopped-callback",
+            "The hub node carrying the call stopped while the caller waited: the call was lost; a callback is queued",
+        ),
+        (false, false) => (
+            "node-stopped-ended",
+            "The hub node carrying the call stopped during the call: its end was not seen, and its talk time is unknown",
+        ),
+    };
+    timeline(state, call.conversation_id, &call.id, key, text).await;
+    if queued && let Some(ticket) = call.ticket_id {
+        queue_callback(state, ticket, &call.id, serde_json::json!({ "reason": reason })).await;
+    }
+    tracing::warn!(call = %call.id, status = %call.status, reason, "call left open by a stopped node closed");
 }
 
 // ---- softphone identities and call wrap-up ------------------------------------------------------

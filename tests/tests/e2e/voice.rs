@@ -119,13 +119,17 @@ async fn finish(child: Child, what: &str) -> Output {
 
 /// Registers `user`'s softphone (digest auth: 401, then 200) with its UAS on `contact_port`.
 async fn register(app: &TestApp, user: &str, password: &str, contact_port: u16) {
-    let child = sipp(
-        Some(sip_addr(app)),
+    finish(registering(sip_addr(app), user, password, contact_port), &format!("register {user}")).await;
+}
+
+/// sipp registering `user`'s softphone, with its UAS on `contact_port`, with the node at `server`.
+fn registering(server: SocketAddr, user: &str, password: &str, contact_port: u16) -> Child {
+    sipp(
+        Some(server),
         "register.xml",
         free_udp_port(),
         &["-key", "user", user, "-key", "contact_port", &contact_port.to_string(), "-au", user, "-ap", password],
-    );
-    finish(child, &format!("register {user}")).await;
+    )
 }
 
 /// A softphone registration that the hub refuses (sipp exits with a failure).
@@ -718,4 +722,132 @@ async fn calls_and_tcp_connections_beyond_the_limits_get_503(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let busy = sipp(Some(tcp), "caller_busy.xml", free_udp_port(), &["-s", "support", "-t", "t1"]);
     finish(busy, "a call over a TCP connection beyond the limit (503)").await;
+}
+
+// ---- several nodes ------------------------------------------------------------------------------
+
+/// Registers `user`'s softphone with the node at `server`, once; whether the node took it.
+async fn try_register(server: SocketAddr, user: &str, password: &str, contact_port: u16) -> bool {
+    let child = registering(server, user, password, contact_port);
+    let out = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("register {user}: sipp did not finish in 40 s"))
+        .unwrap();
+    out.status.success()
+}
+
+mod several_nodes {
+    use super::*;
+    use hub::config::BusKind;
+    use tests::redis::{shared_url, unique_stream};
+
+    /// Nodes A and B on one PostgreSQL database and the machine's Redis, both with SIP.
+    async fn two_voice_nodes(ring_secs: u64, queue_limit_secs: u64) -> (TestApp, TestApp) {
+        let db = tests::TestDb::new(Backend::Postgres).await;
+        let shared = db.shared();
+        let stream = unique_stream();
+        let config = |db: &tests::TestDb| {
+            let mut config = voice_config(db, ring_secs, queue_limit_secs);
+            config.bus.kind = BusKind::Redis;
+            config.bus.url = Some(shared_url().into());
+            config.bus.stream.clone_from(&stream);
+            // A line whose calls nobody can take: they wait.
+            config.sip.support_numbers.insert("+34900100300".into(), vec!["french".into()]);
+            config
+        };
+        let (config_a, config_b) = (config(&db), config(&shared));
+        let a = spawn_app_with(config_a, db).await;
+        let b = spawn_app_with(config_b, shared).await;
+        (a, b)
+    }
+
+    /// A call that reaches node A rings Ana's softphone, registered with node B (her inbox is on
+    /// B too), whichever node runs the router; she answers and they talk. A caller waiting on
+    /// node A is left alone while A lives, and becomes a callback once A stops.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_on_one_node_rings_a_phone_registered_with_another_and_a_stopped_nodes_caller_is_called_back() {
+        let (a, b) = two_voice_nodes(10, 120).await;
+        let started = std::time::Instant::now();
+        let admin = a.login(ADMIN).await;
+        let bruno = b.login(BRUNO).await;
+        let ana = b.login(ANA).await;
+        let ana_id = b.me(&ana).await;
+        set_skills(&b, &bruno, &ana_id, json!({"voice": 5, "spanish": 8})).await;
+        let mut ana_ws = b.inbox_socket(&ana).await;
+        ana_ws.next_of("agent.presence").await;
+
+        // A caller on the French line waits on node A: nobody has the skill.
+        let waiting = sipp(Some(sip_addr(&a)), "caller_rejected.xml", free_udp_port(), &["-s", "+34900100300"]);
+        let queued = voice_ticket(&mut ana_ws, None, "queued").await;
+        let waiting_ticket = queued["id"].as_str().unwrap().to_owned();
+        let waiting_conversation = queued["conversation_id"].as_str().unwrap().to_owned();
+
+        // The admin gives Ana a new softphone identity through node A; node B takes it within
+        // seconds, and her phone registers there.
+        let (status, body) = a
+            .put(
+                &format!("/api/v1/agents/{ana_id}/sip"),
+                &admin,
+                &json!({"username": "ana-desk", "password": "desk phone 7"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let agent_port = free_udp_port();
+        let mut registered = false;
+        for _ in 0..12 {
+            if try_register(sip_addr(&b), "ana-desk", "desk phone 7", agent_port).await {
+                registered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert!(registered, "node B never took the identity set through node A");
+        // Node A shows the registration node B took.
+        let shown = registrations(&a, &ana, &ana_id, 1).await;
+        assert_eq!(shown["registrations"][0]["contact"], format!("sip:ana-desk@127.0.0.1:{agent_port}"));
+
+        // A call to the Spanish line reaches node A; Ana's phone rings and she answers.
+        let softphone = sipp(None, "agent_answers.xml", agent_port, &[]);
+        softphone_listening(agent_port).await;
+        let caller =
+            sipp(Some(sip_addr(&a)), "caller_answered.xml", free_udp_port(), &["-s", "+34900100200", "-d", "1000"]);
+        let offered = voice_ticket(&mut ana_ws, None, "offered").await;
+        assert_eq!(offered["offered_to"], ana_id.as_str());
+        let ticket = offered["id"].as_str().unwrap().to_owned();
+        let conversation = offered["conversation_id"].as_str().unwrap().to_owned();
+        voice_ticket(&mut ana_ws, Some(&ticket), "assigned").await;
+        finish(caller, "caller (connected through node A, then BYE)").await;
+        finish(softphone, "Ana's softphone (registered with node B)").await;
+        let detail = ticket_until(&b, &ana, &ticket, |d| d["ticket"]["status"] == "resolved").await;
+        assert!(kinds(&detail).contains(&"call_ended".to_owned()), "{detail}");
+        let call = call_until(&b, &ana, &conversation, |c| c["status"] == "ended").await;
+        assert_eq!(call["answered_by"], ana_id.as_str());
+        assert_eq!(call["ended_by"], "caller");
+
+        // The waiting call outlives the time after which an unvouched call is closed: node A
+        // vouches for it, so it is still waiting.
+        let grace = hub::services::voice_share::CALLS_TTL + hub::services::voice_share::CALLS_RENEW;
+        tokio::time::sleep((grace + Duration::from_secs(6)).saturating_sub(started.elapsed())).await;
+        let (_, calls) = b.get(&format!("/api/v1/conversations/{waiting_conversation}/calls"), &bruno).await;
+        assert_eq!(calls[0]["status"], "queued", "a live node's call was closed: {calls}");
+
+        // Node A stops with the caller waiting: node B makes the call a callback on its ticket.
+        let mut a = a;
+        a.stop().await;
+        drop(waiting);
+        let closed = poll_until(grace + Duration::from_secs(20), async || {
+            let (_, calls) = b.get(&format!("/api/v1/conversations/{waiting_conversation}/calls"), &bruno).await;
+            (calls[0]["status"] == "callback").then(|| calls[0].clone())
+        })
+        .await
+        .expect("the stopped node's waiting call became a callback");
+        assert_eq!(closed["ended_by"], "hub");
+        let detail = ticket_until(&b, &bruno, &waiting_ticket, |d| {
+            d["ticket"]["tags"].as_array().is_some_and(|t| t.contains(&json!("callback")))
+        })
+        .await;
+        assert!(kinds(&detail).contains(&"callback_queued".to_owned()), "{detail}");
+        let joined = texts(&b, &bruno, &waiting_conversation).await.join("\n");
+        assert!(joined.contains("The hub node carrying the call stopped while the caller waited"), "{joined}");
+    }
 }
