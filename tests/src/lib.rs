@@ -6,6 +6,7 @@ pub mod bss;
 pub mod mail;
 pub mod nodes;
 pub mod platform;
+pub mod postgres;
 pub mod redis;
 pub mod tmf;
 
@@ -108,6 +109,12 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// The database at `url`, which someone else made and removes.
+    #[must_use]
+    pub fn at(url: String) -> Self {
+        Self { url, dir: None, pg_schema: None }
+    }
+
     /// The same database for another hub node: this one owns it (and drops it), the copy does not.
     #[must_use]
     pub fn shared(&self) -> Self {
