@@ -584,7 +584,8 @@ mod postgres {
     }
 
     /// Two node processes behind HAProxy, customers chatting through it; halfway through, one
-    /// node is killed (`kill -9`): the router's (`router`) or the other.
+    /// node is killed (`kill -9`): the router's (`router`) or the other. Prints what it counted.
+    #[allow(clippy::print_stdout)]
     async fn killed_under_load(router: bool) {
         const CUSTOMERS: usize = 40;
         const MESSAGES: usize = 20;
