@@ -72,6 +72,9 @@ fn listen_addr(value: &str, field: &str) -> Result<Option<SocketAddr>, Error> {
 struct Accounts {
     realm: String,
     map: RwLock<HashMap<String, SipAccount>>,
+    /// Told of every unknown username: with several nodes, the identity may have just been set
+    /// through another node, so the accounts are re-read at once (at most once a second).
+    missed: tokio::sync::Notify,
 }
 
 impl SipCredentials for Accounts {
@@ -79,7 +82,11 @@ impl SipCredentials for Accounts {
         if realm != self.realm {
             return None;
         }
-        self.map.read().unwrap_or_else(PoisonError::into_inner).get(username).cloned()
+        let found = self.map.read().unwrap_or_else(PoisonError::into_inner).get(username).cloned();
+        if found.is_none() {
+            self.missed.notify_one();
+        }
+        found
     }
 }
 
@@ -166,7 +173,11 @@ impl Voice {
             max_setup_time: Duration::from_secs(settings.queue_limit_secs.saturating_add(ring).saturating_add(30)),
             ..SipConfig::default()
         };
-        let accounts = Arc::new(Accounts { realm: settings.realm.clone(), map: RwLock::new(HashMap::new()) });
+        let accounts = Arc::new(Accounts {
+            realm: settings.realm.clone(),
+            map: RwLock::new(HashMap::new()),
+            missed: tokio::sync::Notify::new(),
+        });
         let credentials: Arc<dyn SipCredentials> = accounts.clone();
         let (server, events) =
             SipServer::start(config, credentials).await.map_err(|e| Error::Internal(format!("SIP: {e}")))?;
@@ -305,8 +316,9 @@ impl Voice {
         }
     }
 
-    /// With several nodes: re-reads the softphone accounts every [`ACCOUNTS_REFRESH`], so an
-    /// identity set (or an agent disabled) through another node holds here too.
+    /// With several nodes: re-reads the softphone accounts every [`ACCOUNTS_REFRESH`], and at
+    /// once (at most once a second) when a softphone names an unknown username, so an identity
+    /// set (or an agent disabled) through another node holds here too.
     async fn refresh_accounts(self: Arc<Self>) {
         let mut every = tokio::time::interval(ACCOUNTS_REFRESH);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -315,9 +327,14 @@ impl Voice {
             tokio::select! {
                 () = self.core.shutdown.cancelled() => return,
                 _ = every.tick() => {}
+                () = self.accounts.missed.notified() => {}
             }
             if let Err(e) = self.reload().await {
                 tracing::warn!(error = %e, "cannot re-read the softphone accounts");
+            }
+            tokio::select! {
+                () = self.core.shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
     }
