@@ -254,7 +254,7 @@ impl Voice {
             .map(|b| (b.contact, b.expires_at.saturating_duration_since(now).as_secs()))
             .collect();
         for b in self.elsewhere(agent).await {
-            let left = u64::try_from((b.expires_at_ms - super::now_ms()) / 1000).unwrap_or(0);
+            let left = b.left().as_secs();
             if !shown.iter().any(|(c, _)| *c == b.contact) {
                 shown.push((b.contact, left));
             }
@@ -668,21 +668,14 @@ impl Calls {
             // Registered with another node: rung from here over UDP. A phone registered over TCP
             // is reached over its own connection, which the other node holds.
             let now = Instant::now();
-            let now_ms = super::now_ms();
             bindings = v
                 .elsewhere(agent)
                 .await
                 .into_iter()
                 .filter(|b| !b.tcp)
                 .map(|b| {
-                    let left = u64::try_from(b.expires_at_ms.saturating_sub(now_ms)).unwrap_or(0);
-                    Binding::elsewhere_over_udp(
-                        agent,
-                        b.username,
-                        b.contact,
-                        b.target,
-                        now + Duration::from_millis(left),
-                    )
+                    let expires_at = now + b.left();
+                    Binding::elsewhere_over_udp(agent, b.username, b.contact, b.target, expires_at)
                 })
                 .collect();
         }

@@ -45,6 +45,14 @@ pub struct SharedBinding {
     pub expires_at_ms: i64,
 }
 
+impl SharedBinding {
+    /// The time it has left (none once expired).
+    #[must_use]
+    pub fn left(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.expires_at_ms.saturating_sub(now_ms())).unwrap_or(0))
+    }
+}
+
 /// One node's side of the shared voice state.
 pub struct VoiceShare {
     conn: ConnectionManager,
