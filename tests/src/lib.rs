@@ -142,6 +142,32 @@ impl Drop for TestDb {
     }
 }
 
+/// A web chat ticket queued in `queue` at `at`, as the router opens one (no skills, tags or
+/// agent), for tests that write tickets straight into the store.
+#[must_use]
+pub fn queued_ticket(conversation: schema::ConversationId, queue: &str, at: time::OffsetDateTime) -> schema::Ticket {
+    schema::Ticket {
+        id: schema::TicketId::new(),
+        conversation_id: conversation,
+        channel: schema::Channel::WebChat,
+        status: schema::TicketStatus::Queued,
+        priority: schema::Priority::default(),
+        queue: queue.parse().expect("a valid queue name"),
+        skills: Vec::new(),
+        escalation: Vec::new(),
+        tags: std::collections::BTreeSet::new(),
+        rule: None,
+        summary: None,
+        assignee_id: None,
+        offered_to: None,
+        offer_expires_at: None,
+        queued_at: at,
+        first_response_due: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 /// A hub configuration for tests: ephemeral port, one worker, demo staff, a known token secret.
 #[must_use]
 pub fn test_config(db: &TestDb) -> Config {

@@ -10,8 +10,8 @@
 use bss::embedded::{CustomerSeed, Embedded, Profile, SeededCustomer};
 use bss::{BillRef, Bss as _, CustomerRef};
 use schema::{
-    Actor, Channel, ConversationChange, ConversationStatus, CustomerTier, Language, NewCustomer, Priority, QueueName,
-    Store, StoreOptions, Ticket, TicketEvent, TicketId, TicketStatus,
+    Actor, Channel, ConversationChange, ConversationStatus, CustomerTier, Language, NewCustomer, Store, StoreOptions,
+    Ticket, TicketEvent, TicketStatus,
 };
 use serde_json::{Value, json};
 use tests::{ADMIN, ANA, BRUNO, Backend, OTTO, PASSWORD, TestApp, TestDb, both_backends, spawn_app_with, test_config};
@@ -84,24 +84,9 @@ pub(crate) async fn assigned_conversation(
     let agent: schema::AgentId = app.me(assignee).await.parse().unwrap();
     let now = OffsetDateTime::now_utc();
     let ticket = Ticket {
-        id: TicketId::new(),
-        conversation_id: conversation.id,
-        channel: Channel::WebChat,
         status: TicketStatus::Assigned,
-        priority: Priority::default(),
-        queue: "general".parse::<QueueName>().unwrap(),
-        skills: Vec::new(),
-        escalation: Vec::new(),
-        tags: std::collections::BTreeSet::new(),
-        rule: None,
-        summary: None,
         assignee_id: Some(agent),
-        offered_to: None,
-        offer_expires_at: None,
-        queued_at: now,
-        first_response_due: None,
-        created_at: now,
-        updated_at: now,
+        ..tests::queued_ticket(conversation.id, "general", now)
     };
     let event = TicketEvent {
         ticket_id: ticket.id,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use schema::reports::{RETURN_WINDOW_MS, bin_value_ms, duration_bin, normalise_question, returns};
 use schema::{
-    Actor, AgentId, Channel, ConversationStatus, NewCustomer, Presence, Priority, QueueName, Store, StoreOptions,
-    TeamName, Ticket, TicketEvent, TicketId, TicketStatus,
+    Actor, AgentId, Channel, ConversationStatus, NewCustomer, Presence, Store, StoreOptions, TeamName, Ticket,
+    TicketEvent, TicketStatus,
 };
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -441,29 +441,6 @@ fn utc(rfc3339: &str) -> OffsetDateTime {
     OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).unwrap()
 }
 
-fn ticket_at(conversation: schema::ConversationId, queue: &str, at: OffsetDateTime) -> Ticket {
-    Ticket {
-        id: TicketId::new(),
-        conversation_id: conversation,
-        channel: Channel::WebChat,
-        status: TicketStatus::Queued,
-        priority: Priority::default(),
-        queue: queue.parse::<QueueName>().unwrap(),
-        skills: Vec::new(),
-        escalation: Vec::new(),
-        tags: std::collections::BTreeSet::new(),
-        rule: None,
-        summary: None,
-        assignee_id: None,
-        offered_to: None,
-        offer_expires_at: None,
-        queued_at: at,
-        first_response_due: None,
-        created_at: at,
-        updated_at: at,
-    }
-}
-
 /// Opens a ticket at `at` and ends it `after` later: resolved, or closed unanswered (a caller
 /// hanging up in the queue).
 async fn ticket_between(store: &Store, at: OffsetDateTime, after: time::Duration, abandoned: bool) {
@@ -471,7 +448,7 @@ async fn ticket_between(store: &Store, at: OffsetDateTime, after: time::Duration
         .create_customer_with_conversation(NewCustomer::default(), Channel::WebChat, ConversationStatus::Queued)
         .await
         .unwrap();
-    let mut ticket = ticket_at(conversation.id, "general", at);
+    let mut ticket = tests::queued_ticket(conversation.id, "general", at);
     let line = |t: &Ticket, kind: &str, at| TicketEvent {
         ticket_id: t.id,
         actor: Actor::System,
@@ -879,7 +856,7 @@ async fn handled_by(store: &Store, agent: AgentId, from: &str, to: &str) {
         .await
         .unwrap();
     let (from, to) = (utc(from), utc(to));
-    let mut ticket = ticket_at(conversation.id, "general", from);
+    let mut ticket = tests::queued_ticket(conversation.id, "general", from);
     let line = |t: &Ticket, kind: &str, detail: Value, at| TicketEvent {
         ticket_id: t.id,
         actor: Actor::System,
