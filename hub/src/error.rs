@@ -213,6 +213,9 @@ impl From<StoreError> for Error {
             StoreError::NotFound { what } => Self::NotFound(what),
             StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::Unavailable(_) => Self::Unavailable("the store is unavailable; retry shortly".into()),
+            StoreError::Fenced { lease } => {
+                Self::Unavailable(format!("the {lease} lease moved to another node; retry"))
+            }
             other => Self::Internal(other.to_string()),
         }
     }

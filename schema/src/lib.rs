@@ -40,7 +40,6 @@ pub use routing::{
     Actor, AgentRouting, Capacity, EscalationStep, RulesVersion, RulesVersionSummary, SkillRequirement, Ticket,
     TicketEvent, TicketHistorySample, TicketNote,
 };
-pub use store::LeaseSession;
 pub use store::MAX_CARE_LIST;
 pub use store::MAX_CSAT_COMMENTS;
 pub use store::UnansweredTopic;
@@ -59,6 +58,7 @@ pub use store::{
     Consent, CustomerDetails, CustomerHandle, CustomerSummary, MergeError, Merged, Outcome, ProfileChange,
 };
 pub use store::{CustomerMatch, EraseError, Erased, ExportKind, ExportRecord, Holdings, RetentionKind, TOMBSTONE};
+pub use store::{Fence, LeaseSession};
 pub use store::{SlaVersion, TicketSla};
 pub use store::{SsoHandoff, SsoLogin, SsoProfile, SsoPurpose};
 pub use values::{

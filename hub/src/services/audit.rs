@@ -273,7 +273,7 @@ impl Audit {
     /// once (a node finishing one after losing the lease) are serialised by the chain's lock in
     /// the store; the second finds nothing older than its cutoff left to prune.
     pub async fn run_pruning(self: Arc<Self>, jobs: Lease) {
-        jobs.run_while_held(|term| Arc::clone(&self).prune_daily(term)).await;
+        jobs.run_while_held(|term| Arc::clone(&self).prune_daily(term.token)).await;
     }
 
     async fn prune_daily(self: Arc<Self>, shutdown: CancellationToken) {

@@ -86,7 +86,7 @@ impl Churn {
     /// events reach it), recomputes the scores of customers whose tickets or conversations
     /// change, until shutdown.
     pub async fn run(self: Arc<Self>, jobs: Lease) {
-        jobs.run_while_held(|term| Arc::clone(&self).recompute_changed(term)).await;
+        jobs.run_while_held(|term| Arc::clone(&self).recompute_changed(term.token)).await;
     }
 
     /// Recomputes, in batches, the scores of customers whose tickets or conversations change,

@@ -219,8 +219,9 @@ impl Email {
         for (mailbox, every) in self.imap {
             let (inbound, mailbox) = (Arc::clone(&inbound), Arc::new(mailbox));
             tokio::spawn(
-                jobs.clone()
-                    .run_while_held(move |term| run_imap(Arc::clone(&inbound), Arc::clone(&mailbox), every, term)),
+                jobs.clone().run_while_held(move |term| {
+                    run_imap(Arc::clone(&inbound), Arc::clone(&mailbox), every, term.token)
+                }),
             );
         }
         if !config.smtp_enabled {

@@ -12,12 +12,14 @@
 //! A node that lost its session learns it at its next check (within [`TICK`] plus
 //! [`CHECK_TIMEOUT`]), while the server may have freed the lock earlier: so for a moment two
 //! nodes may each still be finishing a step of the same job. The jobs run under a lease are
-//! written for that: their writes are conditional or idempotent (see ARCHITECTURE.md).
+//! written for that: their writes are conditional or idempotent, or (the router's) fenced with
+//! the lease's term, which the node bumps in the store on taking the lease ([`Term::fence`];
+//! see ARCHITECTURE.md).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use schema::{LeaseSession, Store};
+use schema::{Fence, LeaseSession, Store};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -60,14 +62,21 @@ impl LeaseName {
     }
 }
 
-/// The term a node holds a lease for: `Some` while it holds it (cancelled when it ends).
-type Term = Option<CancellationToken>;
+/// A term this node holds a lease for.
+#[derive(Clone, Debug)]
+pub struct Term {
+    /// Cancelled when the term ends (the lease lost, or the hub shutting down).
+    pub token: CancellationToken,
+    /// The term as the store numbered it, to fence the lease's writes with
+    /// ([`Store::fenced`]); `None` on SQLite, where the one node always holds every lease.
+    pub fence: Option<Fence>,
+}
 
 /// This node's leases: which it holds, and the task that keeps them.
 #[derive(Debug)]
 pub struct Leadership {
     /// By [`LeaseName::index`].
-    terms: [watch::Sender<Term>; LeaseName::ALL.len()],
+    terms: [watch::Sender<Option<Term>>; LeaseName::ALL.len()],
     shutdown: CancellationToken,
     metrics: std::sync::Arc<Metrics>,
 }
@@ -84,14 +93,14 @@ impl Leadership {
         leadership
     }
 
-    fn term(&self, name: LeaseName) -> &watch::Sender<Term> {
+    fn term(&self, name: LeaseName) -> &watch::Sender<Option<Term>> {
         &self.terms[name.index()]
     }
 
     /// Whether this node holds `name` now.
     #[must_use]
     pub fn is_leader(&self, name: LeaseName) -> bool {
-        self.term(name).borrow().as_ref().is_some_and(|t| !t.is_cancelled())
+        self.term(name).borrow().as_ref().is_some_and(|t| !t.token.is_cancelled())
     }
 
     /// A handle on the lease `name`, for the work that runs only while this node holds it.
@@ -110,18 +119,18 @@ impl Leadership {
         LeaseName::ALL.iter().all(|n| self.is_leader(*n))
     }
 
-    fn begin(&self, name: LeaseName) {
+    fn begin(&self, name: LeaseName, fence: Option<Fence>) {
         if self.is_leader(name) {
             return;
         }
-        self.term(name).send_replace(Some(self.shutdown.child_token()));
+        self.term(name).send_replace(Some(Term { token: self.shutdown.child_token(), fence }));
         self.metrics.leader.with_label_values(&[name.as_str()]).set(1);
         tracing::info!(lease = name.as_str(), "this node now holds the lease");
     }
 
     fn end(&self, name: LeaseName, why: &str) {
         if let Some(term) = self.term(name).send_replace(None) {
-            term.cancel();
+            term.token.cancel();
             self.metrics.leader.with_label_values(&[name.as_str()]).set(0);
             tracing::warn!(lease = name.as_str(), why, "this node no longer holds the lease");
         }
@@ -145,7 +154,7 @@ impl Leadership {
                     Ok(None) => {
                         // SQLite: one node, always the leader.
                         for name in LeaseName::ALL {
-                            self.begin(name);
+                            self.begin(name, None);
                         }
                         self.shutdown.cancelled().await;
                         self.end_all("shutdown");
@@ -196,12 +205,17 @@ impl Leadership {
         }
     }
 
-    /// One check: the leases held are still held, the others are tried for.
+    /// One check: the leases held are still held, the others are tried for; a lease just taken
+    /// begins its next term in the store before its work starts here.
     async fn keep(&self, session: &mut LeaseSession) -> Result<(), schema::StoreError> {
         for name in LeaseName::ALL {
             let holds = session.try_acquire(name.as_str()).await?;
             match (holds, self.is_leader(name)) {
-                (true, false) => self.begin(name),
+                (true, false) => {
+                    let fence = session.begin_term(name.as_str()).await?;
+                    tracing::info!(lease = name.as_str(), term = fence.term(), "a new term of the lease begins");
+                    self.begin(name, Some(fence));
+                }
                 (false, true) => self.end(name, "the database no longer counts this node as the holder"),
                 _ => {}
             }
@@ -214,7 +228,7 @@ impl Leadership {
 #[derive(Clone, Debug)]
 pub struct Lease {
     name: LeaseName,
-    terms: watch::Receiver<Term>,
+    terms: watch::Receiver<Option<Term>>,
     shutdown: CancellationToken,
 }
 
@@ -224,14 +238,14 @@ impl Lease {
         self.name
     }
 
-    /// Waits until this node holds the lease: the term, cancelled when the node loses the lease
-    /// or shuts down. `None` at shutdown.
-    pub async fn acquired(&mut self) -> Option<CancellationToken> {
+    /// Waits until this node holds the lease: the term, whose token is cancelled when the node
+    /// loses the lease or shuts down. `None` at shutdown.
+    pub async fn acquired(&mut self) -> Option<Term> {
         loop {
             if self.shutdown.is_cancelled() {
                 return None;
             }
-            if let Some(term) = self.terms.borrow_and_update().as_ref().filter(|t| !t.is_cancelled()) {
+            if let Some(term) = self.terms.borrow_and_update().as_ref().filter(|t| !t.token.is_cancelled()) {
                 return Some(term.clone());
             }
             tokio::select! {
@@ -242,17 +256,18 @@ impl Lease {
     }
 
     /// Runs `work` in each term this node holds the lease, until shutdown. `work` gets the term
-    /// and must return once it is cancelled; work that ends earlier is not started again until
-    /// the next term.
+    /// and must return once its token is cancelled; work that ends earlier is not started again
+    /// until the next term.
     pub async fn run_while_held<F, Fut>(mut self, mut work: F)
     where
-        F: FnMut(CancellationToken) -> Fut,
+        F: FnMut(Term) -> Fut,
         Fut: Future<Output = ()>,
     {
         while let Some(term) = self.acquired().await {
             tracing::info!(lease = self.name.as_str(), "starting the lease's work");
-            work(term.clone()).await;
-            term.cancelled().await;
+            let token = term.token.clone();
+            work(term).await;
+            token.cancelled().await;
         }
     }
 }
@@ -277,15 +292,15 @@ mod tests {
         let waiting = tokio::time::timeout(Duration::from_millis(50), lease.acquired()).await;
         assert!(waiting.is_err(), "no term before the lease is held");
 
-        leadership.begin(LeaseName::Jobs);
-        let term = lease.acquired().await.expect("a term");
+        leadership.begin(LeaseName::Jobs, None);
+        let term = lease.acquired().await.expect("a term").token;
         assert!(leadership.is_leader(LeaseName::Jobs));
         leadership.end(LeaseName::Jobs, "test");
         assert!(term.is_cancelled(), "losing the lease ends the term");
         assert!(!leadership.is_leader(LeaseName::Jobs));
 
-        leadership.begin(LeaseName::Jobs);
-        let second = lease.acquired().await.expect("a second term");
+        leadership.begin(LeaseName::Jobs, None);
+        let second = lease.acquired().await.expect("a second term").token;
         assert!(!second.is_cancelled());
         shutdown.cancel();
         assert!(second.is_cancelled(), "shutdown ends the term");
@@ -302,13 +317,13 @@ mod tests {
             let started = started.clone();
             async move {
                 started.send(()).unwrap();
-                term.cancelled().await;
+                term.token.cancelled().await;
             }
         }));
         tokio::task::yield_now().await;
         assert!(starts.try_recv().is_err(), "no work before the lease is held");
         for _ in 0..2 {
-            leadership.begin(LeaseName::Jobs);
+            leadership.begin(LeaseName::Jobs, None);
             starts.recv().await.expect("work starts with the term");
             leadership.end(LeaseName::Jobs, "test");
         }

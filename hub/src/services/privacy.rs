@@ -276,7 +276,7 @@ impl Privacy {
     /// harmless: each batch is idempotent (a tombstone written again, a row deleted once, the
     /// legal hold checked in the same statement).
     pub async fn run(self: Arc<Self>, jobs: Lease) {
-        jobs.run_while_held(|term| Arc::clone(&self).run_term(term)).await;
+        jobs.run_while_held(|term| Arc::clone(&self).run_term(term.token)).await;
     }
 
     async fn run_term(self: Arc<Self>, term: CancellationToken) {

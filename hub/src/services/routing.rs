@@ -14,7 +14,7 @@ use router::rules::{Classification, RoutingRules, Target};
 use router::{AgentProfile, Decision, Engine, EngineConfig, EngineError, Input, Millis, OfferEnd, TicketRequest};
 use schema::{
     Actor, AgentId, AgentRouting, Capacity, Channel, Conversation, ConversationChange, ConversationId,
-    ConversationStatus, Presence, QueueName, SkillName, Ticket, TicketEvent, TicketId, TicketStatus,
+    ConversationStatus, Presence, QueueName, SkillName, Store, Ticket, TicketEvent, TicketId, TicketStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Event, Received, Subscription, Topic};
 use crate::config::RoutingConfig;
 use crate::error::Error;
+use crate::services::leader::Term;
 use crate::services::routing_link::{Answer, RouterLink};
 use crate::services::{Core, now_ms};
 
@@ -273,6 +274,10 @@ pub struct Routing {
     engine: tokio::sync::Mutex<Option<Engine>>,
     /// Whether the engine is here: callers on a node without a link wait for it.
     leading: watch::Sender<bool>,
+    /// While the engine is here: the store it writes tickets and presence through, fenced with
+    /// this node's term of the `router` lease, so that if another node took the lease before this
+    /// one noticed, these writes fail instead of overwriting the new router's.
+    writes: RwLock<Option<Store>>,
     /// The rules in force and their version (0: the defaults).
     rules: RwLock<(i64, Arc<RoutingRules>)>,
     /// This node's id among the nodes (the link's, or `local`).
@@ -317,6 +322,7 @@ impl Routing {
             core,
             engine: tokio::sync::Mutex::new(None),
             leading: watch::channel(false).0,
+            writes: RwLock::new(None),
             rules: RwLock::new((version, Arc::new(rules))),
             node: link.as_ref().map_or_else(|| "local".to_owned(), |l| l.node().to_string()),
             link,
@@ -334,12 +340,13 @@ impl Routing {
     /// are void: those tickets queue again.
     async fn restore(&self) -> Result<Engine, Error> {
         let store = &self.core.store;
+        let writes = self.writes()?;
         let (version, rules) = load_rules(&self.core).await?;
         let mut engine = Engine::new(engine_config(&self.config, &rules));
         self.put_rules(version, rules);
         let now = now_ms();
         // Nobody is connected yet: intervals left open by the last term end at its last heartbeat.
-        let closed = store.close_open_presence().await?;
+        let closed = writes.close_open_presence().await?;
         if closed > 0 {
             tracing::info!(agents = closed, "presence left open by the last term closed at its last heartbeat");
         }
@@ -377,7 +384,7 @@ impl Routing {
                             json!({"reason": "restart", "offered_to": was}),
                             at,
                         );
-                        store.update_ticket(&ticket, &[line], None).await?;
+                        writes.update_ticket(&ticket, &[line], None).await?;
                         self.core.bus.publish(Event::TicketUpdated { ticket: ticket.clone() });
                     }
                     engine
@@ -393,9 +400,13 @@ impl Routing {
 
     /// Runs the router on this node for as long as `term` lasts (this node holds the `router`
     /// lease): restores the engine, serves the other nodes' commands, runs the clock (offers
-    /// time out, escalations fire, the presence heartbeat beats, gone nodes are forgotten).
-    pub async fn lead(self: Arc<Self>, term: CancellationToken) {
+    /// time out, escalations fire, the presence heartbeat beats, gone nodes are forgotten). Its
+    /// writes are fenced with the term.
+    pub async fn lead(self: Arc<Self>, term: Term) {
+        let Term { token: term, fence } = term;
         let mut guard = self.engine.lock().await;
+        let store = fence.map_or_else(|| self.core.store.clone(), |f| self.core.store.fenced(f));
+        *self.writes.write().unwrap_or_else(PoisonError::into_inner) = Some(store);
         let mut retry = Duration::from_millis(200);
         loop {
             match self.restore().await {
@@ -433,7 +444,10 @@ impl Routing {
         self.report().await;
         self.run_clock(&term).await;
         self.leading.send_replace(false);
-        *self.engine.lock().await = None;
+        let mut guard = self.engine.lock().await;
+        *guard = None;
+        *self.writes.write().unwrap_or_else(PoisonError::into_inner) = None;
+        drop(guard);
         if let Some(serving) = serving {
             let _ = serving.await;
         }
@@ -578,6 +592,15 @@ impl Routing {
             Command::QueueStats => Ok(Reply::QueueStats { queues: engine.queue_stats(now_ms()) }),
             Command::Wall => Ok(Reply::Wall { queues: engine.queue_stats(now_ms()), agents: engine.agent_stats() }),
         }
+    }
+
+    /// The store the engine writes through in this term ([`Routing::writes`]'s field).
+    fn writes(&self) -> Result<Store, Error> {
+        self.writes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| Error::Unavailable("the router moved to another node; retry".into()))
     }
 
     fn nodes_lock(&self) -> std::sync::MutexGuard<'_, Nodes> {
@@ -726,7 +749,7 @@ impl Routing {
         let at = OffsetDateTime::now_utc();
         match decision {
             Decision::SetAway { agent } => {
-                set_stored_presence(&self.core, *agent, Presence::Away).await?;
+                set_stored_presence(&self.writes()?, *agent, Presence::Away).await?;
                 tracing::info!(agent_id = %agent, "agent set away after missed offers");
                 self.core.bus.publish(Event::PresenceChanged { agent_id: *agent, presence: Presence::Away });
                 return Ok(());
@@ -744,7 +767,7 @@ impl Routing {
                     json!({"agent_id": agent, "expires_at": to_time(*expires_at).unix_timestamp()}),
                     at,
                 );
-                self.core.store.update_ticket(&t, &[line], None).await?;
+                self.writes()?.update_ticket(&t, &[line], None).await?;
                 self.core.metrics.routing.with_label_values(&["offer"]).inc();
                 // A call's offer also rings the agent's softphone: the node carrying the call
                 // sees the offer on the bus.
@@ -759,7 +782,7 @@ impl Routing {
                 t.updated_at = at;
                 let line = event(t.id, Actor::Agent(*agent), "assigned", json!({"agent_id": agent}), at);
                 let change = ConversationChange { status: ConversationStatus::Assigned, assignee_id: Some(*agent) };
-                self.core.store.update_ticket(&t, &[line], Some(change)).await?;
+                self.writes()?.update_ticket(&t, &[line], Some(change)).await?;
                 self.core.metrics.routing.with_label_values(&["assign"]).inc();
                 publish_ticket_and_conversation(&self.core, t).await;
             }
@@ -781,7 +804,7 @@ impl Routing {
                 };
                 let actor = if *reason == OfferEnd::Rejected { Actor::Agent(*agent) } else { Actor::System };
                 let line = event(t.id, actor, kind, json!({"agent_id": agent}), at);
-                self.core.store.update_ticket(&t, &[line], None).await?;
+                self.writes()?.update_ticket(&t, &[line], None).await?;
                 self.core.metrics.routing.with_label_values(&[kind]).inc();
                 self.core.bus.publish(Event::TicketUpdated { ticket: t });
             }
@@ -800,7 +823,7 @@ impl Routing {
                     json!({"step": step, "queue": queue, "skills": skills}),
                     at,
                 );
-                self.core.store.update_ticket(&t, &[line], None).await?;
+                self.writes()?.update_ticket(&t, &[line], None).await?;
                 self.core.metrics.routing.with_label_values(&["escalate"]).inc();
                 self.core.bus.publish(Event::TicketUpdated { ticket: t });
             }
@@ -861,7 +884,7 @@ impl Routing {
         let line = event(ticket.id, actor, "created", json!({"rule": ticket.rule, "queue": ticket.queue}), at);
         let change = ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
         // Stored under the routing lock, so the engine learns of it before any other change.
-        self.core.store.create_ticket(&ticket, &line, change).await?;
+        self.writes()?.create_ticket(&ticket, &line, change).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         let decisions = engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))).map_err(engine_error)?;
         self.carry_out(decisions).await;
@@ -910,7 +933,7 @@ impl Routing {
         };
         let line = event(ticket.id, actor, kind, serde_json::Value::Null, at);
         let change = ConversationChange { status: conversation_status, assignee_id: ticket.assignee_id };
-        self.core.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        self.writes()?.update_ticket(&ticket, &[line], Some(change)).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         self.carry_out(decisions).await;
         if status == TicketStatus::Resolved
@@ -975,7 +998,7 @@ impl Routing {
                 )
             }
         };
-        self.core.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        self.writes()?.update_ticket(&ticket, &[line], Some(change)).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         decisions.extend(engine.handle(now_ms(), input).map_err(engine_error)?);
         self.carry_out(decisions).await;
@@ -1002,7 +1025,7 @@ impl Routing {
         ticket.updated_at = at;
         let line = event(ticket.id, Actor::Customer, "reopened", serde_json::Value::Null, at);
         let change = ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
-        self.core.store.update_ticket(&ticket, &[line], Some(change)).await?;
+        self.writes()?.update_ticket(&ticket, &[line], Some(change)).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
         let decisions = match engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))) {
             Ok(d) => d,
@@ -1038,7 +1061,7 @@ impl Routing {
         ticket.status = TicketStatus::PendingCustomer;
         ticket.updated_at = at;
         let line = event(ticket.id, actor, "pending_customer", serde_json::Value::Null, at);
-        self.core.store.update_ticket(&ticket, &[line], None).await?;
+        self.writes()?.update_ticket(&ticket, &[line], None).await?;
         self.pending_lock().insert(ticket.conversation_id);
         self.core.bus.publish(Event::TicketUpdated { ticket: ticket.clone() });
         Ok(ticket)
@@ -1073,7 +1096,7 @@ impl Routing {
         ticket.status = TicketStatus::Assigned;
         ticket.updated_at = at;
         let line = event(ticket.id, Actor::Customer, "customer_replied", serde_json::Value::Null, at);
-        self.core.store.update_ticket(&ticket, &[line], None).await?;
+        self.writes()?.update_ticket(&ticket, &[line], None).await?;
         self.core.bus.publish(Event::TicketUpdated { ticket });
         Ok(())
     }
@@ -1188,7 +1211,7 @@ impl Routing {
             }
             engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
         }
-        set_stored_presence(&self.core, agent, presence).await?;
+        set_stored_presence(&self.writes()?, agent, presence).await?;
         let decisions = engine.handle(now_ms(), Input::PresenceChanged { agent, presence }).map_err(engine_error)?;
         self.core.bus.publish(Event::PresenceChanged { agent_id: agent, presence });
         self.carry_out(decisions).await;
@@ -1381,11 +1404,11 @@ fn stored(profile: &AgentProfile, presence: Presence) -> AgentRouting {
 
 /// Stores the agent's presence from now on: the change is recorded and the interval it ends
 /// counted for the reports (`Store::set_presence`).
-async fn set_stored_presence(core: &Core, agent: AgentId, presence: Presence) -> Result<(), Error> {
-    if core.store.agent_routing(agent).await?.is_none() {
-        core.store.set_agent_routing(&stored(&default_profile(agent), Presence::Offline)).await?;
+async fn set_stored_presence(store: &Store, agent: AgentId, presence: Presence) -> Result<(), Error> {
+    if store.agent_routing(agent).await?.is_none() {
+        store.set_agent_routing(&stored(&default_profile(agent), Presence::Offline)).await?;
     }
-    core.store.set_presence(agent, presence, now_ms()).await?;
+    store.set_presence(agent, presence, now_ms()).await?;
     Ok(())
 }
 

@@ -546,7 +546,7 @@ impl Sla {
         loop {
             let term = tokio::select! {
                 term = jobs.acquired() => match term {
-                    Some(term) => term,
+                    Some(term) => term.token,
                     None => return,
                 },
                 () = tokio::time::sleep(REFRESH) => {

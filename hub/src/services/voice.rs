@@ -345,7 +345,7 @@ impl Voice {
         if self.share.is_none() {
             return;
         }
-        jobs.run_while_held(|term| Arc::clone(&self).close_orphans_while(term)).await;
+        jobs.run_while_held(|term| Arc::clone(&self).close_orphans_while(term.token)).await;
     }
 
     async fn close_orphans_while(self: Arc<Self>, term: CancellationToken) {

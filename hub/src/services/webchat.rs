@@ -608,7 +608,7 @@ impl Webchat {
 /// customer picked a file and left), on the node that holds the `jobs` lease, until shutdown
 /// (one delete statement: two at once delete each file once).
 pub async fn sweep_unclaimed_uploads(core: Core, jobs: Lease) {
-    jobs.run_while_held(|term| sweep_in_term(core.clone(), term)).await;
+    jobs.run_while_held(|term| sweep_in_term(core.clone(), term.token)).await;
 }
 
 async fn sweep_in_term(core: Core, term: CancellationToken) {

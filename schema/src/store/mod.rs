@@ -44,7 +44,7 @@ pub use incidents::LinkedConversation;
 mod knowledge;
 pub use knowledge::{BotAnswerFilter, CachedEmbedding};
 mod leases;
-pub use leases::LeaseSession;
+pub use leases::{Fence, LeaseSession};
 mod mfa;
 pub use mfa::{MAX_CHALLENGE_FAILURES, MfaEnrolment};
 mod presence;
@@ -90,6 +90,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A write fenced with a lease's term after another term of it began: this node no longer
+    /// holds the lease, and nothing was written.
+    #[error("this node no longer holds the {lease} lease")]
+    Fenced { lease: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -182,6 +186,9 @@ pub struct Store {
     /// The group-commit writers that append messages (see `append`): one on SQLite, a few on
     /// PostgreSQL (each conversation always to the same one). Empty in the writers' own handles.
     appenders: Vec<append::Appender>,
+    /// The lease term this handle's fenced writes are made in ([`Store::fenced`]); `None`: not
+    /// fenced.
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 fn now_ms() -> i64 {
@@ -289,7 +296,7 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(StoreError::Unavailable)?;
-            Self { backend: Backend::Postgres, write: pool.clone(), read: pool, appenders: Vec::new() }
+            Self { backend: Backend::Postgres, write: pool.clone(), read: pool, appenders: Vec::new(), fence: None }
         } else {
             return Err(StoreError::UnsupportedUrl(redact(url)));
         };
@@ -343,7 +350,7 @@ impl Store {
         };
         let write = pool(1).await.map_err(StoreError::Unavailable)?;
         let read = pool(options.max_connections.max(1)).await.map_err(StoreError::Unavailable)?;
-        let mut store = Self { backend: Backend::Sqlite, write, read, appenders: Vec::new() };
+        let mut store = Self { backend: Backend::Sqlite, write, read, appenders: Vec::new(), fence: None };
         store.appenders = vec![append::Appender::spawn(store.clone())];
         Ok(store)
     }

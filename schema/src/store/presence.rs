@@ -114,9 +114,10 @@ impl Store {
     /// routing profile (`set_agent_routing`). Returns whether the presence changed.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] without a routing profile, or a database failure.
+    /// [`StoreError::NotFound`] without a routing profile, [`StoreError::Fenced`] through a fenced
+    /// store whose lease moved on, or a database failure.
     pub async fn set_presence(&self, agent: AgentId, presence: Presence, at_ms: i64) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_fenced().await?;
         let changed = change_presence(&mut tx, self.backend, &agent.to_string(), presence, at_ms).await?;
         tx.commit().await?;
         Ok(changed)
@@ -128,7 +129,7 @@ impl Store {
     /// many were closed.
     ///
     /// # Errors
-    /// A database failure.
+    /// [`StoreError::Fenced`] through a fenced store whose lease moved on, or a database failure.
     pub async fn close_open_presence(&self) -> Result<u64> {
         let open = sqlx::query(
             "SELECT agent_id, presence_since, presence_seen_at FROM agent_routing WHERE presence <> 'offline'",
@@ -145,7 +146,7 @@ impl Store {
                 (Some(s), None) => s,
                 (None, _) => now_ms(),
             };
-            let mut tx = self.write.begin().await?;
+            let mut tx = self.begin_fenced().await?;
             if change_presence(&mut tx, self.backend, &agent, Presence::Offline, at).await? {
                 closed += 1;
             }

@@ -146,15 +146,15 @@ impl Store {
     /// Stores a new ticket with its first history line, and sets its conversation's status.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] if the conversation already has an open ticket, or a database
-    /// failure.
+    /// [`StoreError::Conflict`] if the conversation already has an open ticket,
+    /// [`StoreError::Fenced`] through a fenced store whose lease moved on, or a database failure.
     pub async fn create_ticket(
         &self,
         ticket: &Ticket,
         event: &TicketEvent,
         conversation: ConversationChange,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_fenced().await?;
         sqlx::query(&format!(
             "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
@@ -204,14 +204,15 @@ impl Store {
     /// its conversation's new status, in one transaction.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`] for an unknown ticket, or a database failure.
+    /// [`StoreError::NotFound`] for an unknown ticket, [`StoreError::Fenced`] through a fenced
+    /// store whose lease moved on, or a database failure.
     pub async fn update_ticket(
         &self,
         ticket: &Ticket,
         events: &[TicketEvent],
         conversation: Option<ConversationChange>,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_fenced().await?;
         if self.backend == Backend::Postgres {
             // Conversation, then ticket: the order an agent's message (which records the ticket's
             // first response) takes them in, so the two never wait on each other.

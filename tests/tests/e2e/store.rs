@@ -282,6 +282,103 @@ async fn a_lease_has_one_holder_until_its_session_ends(backend: Backend) {
     elsewhere.close().await;
 }
 
+fn ticket_line(ticket: &schema::Ticket, kind: &str) -> schema::TicketEvent {
+    schema::TicketEvent {
+        ticket_id: ticket.id,
+        actor: schema::Actor::System,
+        kind: kind.into(),
+        detail: serde_json::Value::Null,
+        at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+/// The router's writes are fenced with its term of the lease (PostgreSQL; on SQLite one node
+/// always leads): once another node's term has begun, the old holder (which has not noticed yet)
+/// can neither create, offer nor assign tickets nor set presence, and writes nothing; a fenced
+/// transaction in flight holds the new term back until it ends.
+#[tokio::test]
+async fn a_node_that_lost_the_router_lease_cannot_write_over_its_successor() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = store(&db).await;
+    let ana = agent(&store, "ana@example.com").await;
+    let routing = schema::AgentRouting {
+        agent_id: ana.id,
+        skills: std::collections::BTreeMap::new(),
+        capacity: schema::Capacity::default(),
+        presence: schema::Presence::Offline,
+    };
+    store.set_agent_routing(&routing).await.unwrap();
+    let queued = schema::ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
+
+    let mut first = store.lease_session().await.unwrap().unwrap();
+    assert!(first.try_acquire("router").await.unwrap());
+    let term = first.begin_term("router").await.unwrap();
+    assert_eq!((term.lease(), term.term()), ("router", 1));
+    let old = store.fenced(term);
+    let ticket = tests::queued_ticket(chat(&store).await.id, "general", time::OffsetDateTime::now_utc());
+    old.create_ticket(&ticket, &ticket_line(&ticket, "created"), queued).await.unwrap();
+    assert!(old.set_presence(ana.id, schema::Presence::Available, 1).await.unwrap(), "the holder writes");
+
+    // A fenced transaction in flight (as `Store::begin_fenced` opens them) when another node takes
+    // the lease: the new term waits for it.
+    sqlx::any::install_default_drivers();
+    let side = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let mut in_flight = side.begin().await.unwrap();
+    sqlx::query("SELECT term FROM lease_terms WHERE name = 'router' FOR SHARE")
+        .fetch_one(&mut *in_flight)
+        .await
+        .unwrap();
+    // The first node's session ends (its node lost the database) and a second node takes over.
+    first.close().await;
+    let mut second = store.lease_session().await.unwrap().unwrap();
+    assert!(second.try_acquire("router").await.unwrap(), "the lease is free once its session ended");
+    let mut beginning = tokio::spawn(async move {
+        let term = second.begin_term("router").await;
+        (second, term)
+    });
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), &mut beginning).await.is_err(),
+        "the new term waits for the old term's transaction in flight"
+    );
+    in_flight.commit().await.unwrap();
+    let (second, term) = beginning.await.unwrap();
+    let term = term.unwrap();
+    assert_eq!(term.term(), 2, "the next term");
+    let new = store.fenced(term);
+
+    // The first node, not aware yet, offers the ticket, sets presence, opens another ticket:
+    // each refused, nothing written.
+    let mut offered = ticket.clone();
+    offered.status = schema::TicketStatus::Offered;
+    offered.offered_to = Some(ana.id);
+    let err = old.update_ticket(&offered, &[ticket_line(&offered, "offered")], None).await.unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { ref lease } if lease == "router"), "{err}");
+    assert_eq!(store.ticket(ticket.id).await.unwrap().status, schema::TicketStatus::Queued);
+    assert_eq!(store.ticket_events(ticket.id).await.unwrap().len(), 1, "no history line either");
+    let err = old.set_presence(ana.id, schema::Presence::Away, 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let another = tests::queued_ticket(chat(&store).await.id, "general", time::OffsetDateTime::now_utc());
+    let err = old.create_ticket(&another, &ticket_line(&another, "created"), queued).await.unwrap_err();
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    assert!(matches!(store.ticket(another.id).await, Err(StoreError::NotFound { .. })), "no ticket created");
+    assert_eq!(store.agent_routing(ana.id).await.unwrap().unwrap().presence, schema::Presence::Available);
+
+    // The second node's writes go through; the store unfenced (other services) is unchanged.
+    new.update_ticket(&offered, &[ticket_line(&offered, "offered")], None).await.unwrap();
+    assert_eq!(store.ticket(ticket.id).await.unwrap().offered_to, Some(ana.id));
+    assert!(new.set_presence(ana.id, schema::Presence::Away, 3).await.unwrap());
+    store.create_ticket(&another, &ticket_line(&another, "created"), queued).await.unwrap();
+
+    // Only a holder begins a term; terms are counted per lease.
+    let mut third = store.lease_session().await.unwrap().unwrap();
+    assert!(matches!(third.begin_term("router").await, Err(StoreError::Fenced { .. })), "not the holder");
+    assert!(third.try_acquire("jobs").await.unwrap());
+    assert_eq!(third.begin_term("jobs").await.unwrap().term(), 1);
+    second.close().await;
+    third.close().await;
+    side.close().await;
+}
+
 #[tokio::test]
 async fn unsupported_urls_are_refused_by_name() {
     for url in ["mysql://localhost/x", "sqlite://", "sqlite://:memory:", "nonsense"] {
