@@ -285,10 +285,21 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
             }
             Err(e) => {
                 // Nothing of the batch was committed. Write each append alone, so that one bad
-                // append fails alone.
+                // append fails alone; but once the store is found unreachable, the rest fail at
+                // once: waiting for a connection again for each would hold every message queued
+                // behind them for the batch's size times the wait.
                 tracing::warn!(error = %e, size = batch.len(), "batched append failed; appending one by one");
+                let mut unreachable = matches!(e, StoreError::Unavailable(_)).then(|| e.to_string());
                 for job in batch.drain(..) {
-                    let answer = store.append_alone(job.new).await;
+                    let answer = match &unreachable {
+                        Some(why) => Err(StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(why.clone())))),
+                        None => store.append_alone(job.new).await,
+                    };
+                    if let Err(StoreError::Unavailable(e)) = &answer
+                        && unreachable.is_none()
+                    {
+                        unreachable = Some(e.to_string());
+                    }
                     let _ = job.reply.send(answer);
                 }
             }

@@ -140,6 +140,19 @@ async fn ana_working_on(node: &TestApp) -> (Ws, String, String) {
     (inbox, ana, ana_id)
 }
 
+/// How many [`steady_customer`]s have had a message acknowledged.
+type Started = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
+/// Waits until all `customers` have had a message acknowledged: a fault injected then hits
+/// every chat mid-run, however slowly the machine let them start.
+async fn all_started(started: &Started, customers: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while started.load(std::sync::atomic::Ordering::SeqCst) < customers {
+        assert!(Instant::now() < deadline, "the customers did not all start chatting within 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// What a [`steady_customer`] saw.
 struct Chat {
     conversation: String,
@@ -155,8 +168,9 @@ struct Chat {
 /// A web chat customer through `front` who sends `messages` messages, one every 100 ms, and
 /// whenever the socket breaks connects again (retrying until a node answers) with the last
 /// number it saw and sends again, under the same client ids, what was not acknowledged; a
-/// message answered with an error is sent again 200 ms later.
-async fn steady_customer(front: std::net::SocketAddr, k: usize, messages: usize) -> Chat {
+/// message answered with an error is sent again 200 ms later. Counts itself in `started` at its
+/// first acknowledgement.
+async fn steady_customer(front: std::net::SocketAddr, k: usize, messages: usize, started: Started) -> Chat {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let (token, conversation) = loop {
@@ -232,6 +246,9 @@ async fn steady_customer(front: std::net::SocketAddr, k: usize, messages: usize)
                 Ok(Some(frame)) if frame["type"] == "ack" => {
                     let seq = frame["seq"].as_i64().unwrap();
                     if let Some(i) = unacked.iter().position(|(c, _)| frame["client_id"] == c.as_str()) {
+                        if acked.is_empty() {
+                            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         let (client_id, text) = unacked.remove(i);
                         acks.push((sent_at[&client_id], Instant::now()));
                         acked.insert(text, seq);
@@ -610,11 +627,12 @@ mod postgres {
         let proxy = Proxy::start(&[first.addr, second.addr]).await;
 
         // Customers through HAProxy (spread over both nodes), each sending a message every 100 ms.
+        let started = Started::default();
         let customers: Vec<_> =
-            (0..CUSTOMERS).map(|k| tokio::spawn(steady_customer(proxy.addr, k, MESSAGES))).collect();
-        // Halfway through, a node is killed: its customers reconnect through HAProxy (to the
-        // other node, with `last_seq`) and send again what was not acknowledged.
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+            (0..CUSTOMERS).map(|k| tokio::spawn(steady_customer(proxy.addr, k, MESSAGES, started.clone()))).collect();
+        // Once every customer is chatting, a node is killed: its customers reconnect through
+        // HAProxy (to the other node, with `last_seq`) and send again what was not acknowledged.
+        all_started(&started, CUSTOMERS).await;
         let killed = Instant::now();
         let (victim, survivor) = if router { (&mut first, &second) } else { (&mut second, &first) };
         victim.child.start_kill().expect("SIGKILL");
@@ -660,8 +678,11 @@ mod postgres {
         config.server.websockets_per_address = 0;
         let app = spawn_app_with(config, db).await;
 
-        let customers: Vec<_> = (0..CUSTOMERS).map(|k| tokio::spawn(steady_customer(app.addr, k, MESSAGES))).collect();
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let started = Started::default();
+        let customers: Vec<_> =
+            (0..CUSTOMERS).map(|k| tokio::spawn(steady_customer(app.addr, k, MESSAGES, started.clone()))).collect();
+        // Once every customer is chatting (a customer sends for 3 s): the crash comes mid-run.
+        all_started(&started, CUSTOMERS).await;
         pg.crash();
         let crashed = Instant::now();
         // Longer than the store waits for a connection (5 s): the first messages sent meanwhile
