@@ -3,6 +3,8 @@
 //! Every message is one step inside a transaction: skip it if its author already stored a message
 //! with the same channel message id (the key is scoped to the author: kind and staff id, so one
 //! author's ids never collide with another's), bump the conversation's `last_seq`, insert the message under that number.
+//! On PostgreSQL the step is one statement (one round trip to the server, see `POSTGRES_APPEND`);
+//! on SQLite, in the same process, it is a few.
 //! A writer task takes every append waiting in its queue and writes them in one transaction (group
 //! commit): the commit, which costs more than the inserts, is paid once per batch. SQLite, which
 //! has one writer, has one such task; PostgreSQL has a few (a quarter of the pool, at most
@@ -13,7 +15,7 @@
 //! appends written alone. A caller is answered only after the commit, so an acknowledged message
 //! is durable.
 
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -22,7 +24,7 @@ use super::{
 };
 use crate::domain::{Appended, Message, NewMessage};
 use crate::ids::{ConversationId, MessageId};
-use crate::values::{AuthorKind, DeliveryStatus};
+use crate::values::{AuthorKind, Channel, DeliveryStatus};
 
 /// Appends queued at most per transaction.
 const MAX_BATCH: usize = 512;
@@ -70,6 +72,16 @@ pub(super) async fn append_in(
     new: &NewMessage,
     now: i64,
 ) -> Result<Step> {
+    match backend {
+        super::Backend::Postgres => append_postgres(conn, new, now).await,
+        super::Backend::Sqlite => append_sqlite(conn, new, now).await,
+    }
+}
+
+/// SQLite: the sequence bump, then the insert, then what else the message changes (statements
+/// in the same process: a round trip costs little).
+async fn append_sqlite(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
+    let backend = super::Backend::Sqlite;
     let conv_id = new.conversation_id.to_string();
     let channel_id = new.channel_message_id.as_ref().map(|c| c.as_str().to_owned());
     let author_id = new.author_id.map(|a| a.to_string());
@@ -90,29 +102,12 @@ pub(super) async fn append_in(
     .bind(channel_id.clone())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
-        // Rare: a redelivery, or no open conversation. Tell which.
-        if let Some(channel_id) = &channel_id {
-            let existing =
-                sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {}", same_key(1, 2, 3, 4)))
-                    .bind(&conv_id)
-                    .bind(new.author.as_str())
-                    .bind(author_id.clone())
-                    .bind(channel_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if let Some(row) = existing {
-                return Ok(Step::Duplicate(message_from_row(&row)?));
-            }
-        }
-        return Ok(Step::Missing);
-    };
+    let Some(row) = row else { return not_appended(conn, new).await };
     let conversation = conversation_from_row(&row)?;
     let id = MessageId::new();
     // A reply (agent or bot) on a platform channel is queued for sending in this same
-    // transaction. System messages (notes, delivery reports) are never sent.
-    let outbound =
-        conversation.channel.sends_through_outbox() && matches!(new.author, AuthorKind::Agent | AuthorKind::Bot);
+    // transaction.
+    let outbound = sent_through_outbox(conversation.channel, new.author);
     let delivery_status = outbound.then_some(DeliveryStatus::Queued);
     let media = if new.media.is_empty() { None } else { Some(to_json(&new.media)?) };
     let template = new.template.as_ref().map(to_json).transpose()?;
@@ -145,6 +140,23 @@ pub(super) async fn append_in(
     if new.author == AuthorKind::Customer {
         super::bot_reports::customer_wrote(conn, backend, &conversation.customer_id.to_string(), &conv_id, now).await?;
     }
+    inserted_step(new, id, conversation, delivery_status, now)
+}
+
+/// Whether a reply on `channel` by `author` is queued for sending (in the same transaction as
+/// the message). System messages (notes, delivery reports) are never sent.
+fn sent_through_outbox(channel: Channel, author: AuthorKind) -> bool {
+    channel.sends_through_outbox() && matches!(author, AuthorKind::Agent | AuthorKind::Bot)
+}
+
+/// The step of a message inserted under `id` in `conversation` (as updated by the append).
+fn inserted_step(
+    new: &NewMessage,
+    id: MessageId,
+    conversation: crate::domain::Conversation,
+    delivery_status: Option<DeliveryStatus>,
+    now: i64,
+) -> Result<Step> {
     let message = Message {
         id,
         conversation_id: new.conversation_id,
@@ -159,6 +171,101 @@ pub(super) async fn append_in(
         created_at: from_ms(now)?,
     };
     Ok(Step::Inserted(Appended { message, conversation, created: true }))
+}
+
+/// Why an append changed nothing (rare): a redelivery of a stored message, or no open
+/// conversation. Tells which.
+async fn not_appended(conn: &mut AnyConnection, new: &NewMessage) -> Result<Step> {
+    if let Some(channel_id) = &new.channel_message_id {
+        let existing = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {}", same_key(1, 2, 3, 4)))
+            .bind(new.conversation_id.to_string())
+            .bind(new.author.as_str())
+            .bind(new.author_id.map(|a| a.to_string()))
+            .bind(channel_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = existing {
+            return Ok(Step::Duplicate(message_from_row(&row)?));
+        }
+    }
+    Ok(Step::Missing)
+}
+
+/// PostgreSQL's append in one statement (one round trip, where three statements cost three on
+/// a server across the network): the sequence bump, the insert under the new number (the outbox
+/// fields set from the conversation's channel), and whether the message changes anything else:
+/// an agent's first response to an open ticket, a customer's return after a bot answer. Those,
+/// rarer, follow in their own statements.
+static POSTGRES_APPEND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let outbox: Vec<String> =
+        Channel::ALL.iter().filter(|c| c.sends_through_outbox()).map(|c| format!("'{}'", c.as_str())).collect();
+    let outbox = outbox.join(", ");
+    format!(
+        "WITH c AS (\
+           UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2, \
+             status = CASE WHEN $3 = 'agent' AND status IN ('bot', 'queued') THEN 'assigned' ELSE status END, \
+             assignee_id = CASE WHEN $3 = 'agent' AND assignee_id IS NULL THEN $4 ELSE assignee_id END \
+           WHERE id = $1 AND status <> 'closed' AND ($5 IS NULL OR NOT EXISTS \
+             (SELECT 1 FROM messages WHERE {same}))\
+           RETURNING {CONVERSATION_COLUMNS}), \
+         m AS (\
+           INSERT INTO messages (id, conversation_id, seq, author, author_id, body, channel_message_id, media, \
+             template, delivery_status, next_attempt_at, created_at) \
+           SELECT $6, c.id, c.last_seq, $3, $4, $7, $5, $8, $9, \
+             CASE WHEN c.channel IN ({outbox}) AND $3 IN ('agent', 'bot') THEN 'queued' END, \
+             CASE WHEN c.channel IN ({outbox}) AND $3 IN ('agent', 'bot') THEN $2 END, $2 FROM c \
+           ON CONFLICT DO NOTHING RETURNING id) \
+         SELECT c.*, EXISTS (SELECT 1 FROM m) AS inserted, \
+           ($3 = 'agent' AND EXISTS (SELECT 1 FROM tickets t WHERE t.conversation_id = c.id \
+             AND t.status NOT IN ('resolved', 'closed') AND t.first_response_at IS NULL)) AS first_response, \
+           ($3 = 'customer' AND EXISTS (SELECT 1 FROM conversations o WHERE o.customer_id = c.customer_id \
+             AND o.bot_last_answer_at >= $10 AND o.bot_outcome IS NULL AND o.bot_first_answer_at IS NOT NULL \
+             AND (o.id <> c.id OR o.bot_last_answer_at <= $11))) AS bot_return \
+         FROM c",
+        same = same_key(1, 3, 4, 5)
+    )
+});
+
+async fn append_postgres(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
+    let conv_id = new.conversation_id.to_string();
+    let author_id = new.author_id.map(|a| a.to_string());
+    let id = MessageId::new();
+    let media = if new.media.is_empty() { None } else { Some(to_json(&new.media)?) };
+    let template = new.template.as_ref().map(to_json).transpose()?;
+    let row = sqlx::query(&POSTGRES_APPEND)
+        .bind(&conv_id)
+        .bind(now)
+        .bind(new.author.as_str())
+        .bind(author_id.clone())
+        .bind(new.channel_message_id.as_ref().map(|c| c.as_str().to_owned()))
+        .bind(id.to_string())
+        .bind(new.text.as_str())
+        .bind(media)
+        .bind(template)
+        .bind(now - crate::reports::RETURN_WINDOW_MS)
+        .bind(now - crate::reports::SAME_CONVERSATION_GAP_MS)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return not_appended(conn, new).await };
+    if !row.try_get::<bool, _>("inserted")? {
+        return Ok(Step::Raced);
+    }
+    let conversation = conversation_from_row(&row)?;
+    if row.try_get::<bool, _>("first_response")? {
+        super::reports::agent_replied(conn, &conv_id, author_id.as_deref(), now).await?;
+    }
+    if row.try_get::<bool, _>("bot_return")? {
+        super::bot_reports::customer_wrote(
+            conn,
+            super::Backend::Postgres,
+            &conversation.customer_id.to_string(),
+            &conv_id,
+            now,
+        )
+        .await?;
+    }
+    let delivery_status = sent_through_outbox(conversation.channel, new.author).then_some(DeliveryStatus::Queued);
+    inserted_step(new, id, conversation, delivery_status, now)
 }
 
 impl Store {
