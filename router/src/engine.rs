@@ -12,7 +12,9 @@
 //!   descending, `idle_since`, id), and in a set per channel ordered by (`idle_since`, id).
 //!   Choosing the agent for a ticket walks the smallest set among its required skills, in
 //!   that order, and stops as soon as no later candidate can beat the best found (an upper
-//!   bound from the best level available in each other required skill).
+//!   bound from the best level available in each other required skill). Each entry carries a
+//!   64-bit mask of the agent's skills, so a candidate lacking one of the ticket's skills is
+//!   passed over without reading the agent.
 //! - **Only what changed is looked at.** After every input, no waiting ticket has a qualified
 //!   agent (available, with capacity, with the skills). So a handle call only looks at tickets
 //!   that became waiting or changed (queued, offer ended, escalated: "pending"), and at agents
@@ -82,8 +84,17 @@ const CHANNELS: [Channel; NCH] =
 
 /// A ticket's place in queue order: smaller is served first.
 type Rank = (Reverse<i64>, Millis, TicketId);
-/// An entry of a (skill, channel) index: (level descending, idle since, id, slot).
-type SkillEntry = (Reverse<u8>, Millis, AgentId, usize);
+/// An entry of a (skill, channel) index: (level descending, idle since, id, slot, the agent's
+/// [`skill_mask`]). The mask lets the search for a ticket's best agent pass over those lacking
+/// one of its skills without reading the agent itself.
+type SkillEntry = (Reverse<u8>, Millis, AgentId, usize, u64);
+
+/// A 64-bit summary of a set of interned skills: bit `skill % 64` per skill. An agent whose mask
+/// lacks a bit of a ticket's mask lacks one of its skills; one that has them all may still lack
+/// one (two skills sharing a bit, with more than 64 skills), so it is then checked in full.
+fn skill_mask<'a>(skills: impl IntoIterator<Item = &'a (usize, u8)>) -> u64 {
+    skills.into_iter().fold(0, |m, (s, _)| m | (1u64 << (s % 64)))
+}
 /// An entry of a channel index: (idle since, id, slot).
 type ChannelEntry = (Millis, AgentId, usize);
 /// What a waiting ticket needs: channel index and interned requirements.
@@ -336,8 +347,9 @@ impl Engine {
         if let Some((idle, mask)) = a.indexed.take() {
             for c in (0..NCH).filter(|c| mask & (1 << c) != 0) {
                 by_channel[c].remove(&(idle, a.id, slot));
+                let skills = skill_mask(&a.skills);
                 for &(s, l) in &a.skills {
-                    by_skill[s][c].remove(&(Reverse(l), idle, a.id, slot));
+                    by_skill[s][c].remove(&(Reverse(l), idle, a.id, slot, skills));
                 }
             }
         }
@@ -357,8 +369,9 @@ impl Engine {
         if let Some((idle, mask)) = wanted {
             for c in (0..NCH).filter(|c| mask & (1 << c) != 0) {
                 by_channel[c].insert((idle, a.id, slot));
+                let skills = skill_mask(&a.skills);
                 for &(s, l) in &a.skills {
-                    by_skill[s][c].insert((Reverse(l), idle, a.id, slot));
+                    by_skill[s][c].insert((Reverse(l), idle, a.id, slot, skills));
                 }
             }
         }
@@ -709,7 +722,8 @@ impl Engine {
                 None => true,
                 Some((s, i, a, _)) => cand.0 > *s || (cand.0 == *s && (cand.1, cand.2) < (*i, *a)),
             };
-            for &(Reverse(level), idle, agent, slot) in &self.by_skill[s0][c] {
+            let needed = skill_mask(&t.req);
+            for &(Reverse(level), idle, agent, slot, skills) in &self.by_skill[s0][c] {
                 if level < l0 {
                     break;
                 }
@@ -718,6 +732,9 @@ impl Engine {
                     && (bound < score || (bound == score && (idle, agent) > (bi, ba)))
                 {
                     break;
+                }
+                if skills & needed != needed {
+                    continue;
                 }
                 let Some(a) = self.agents.get(slot).and_then(Option::as_ref) else { continue };
                 let mut score = 0u32;
@@ -1007,6 +1024,21 @@ mod tests {
         assert!(d.is_empty());
         let d = add(&mut e, 2, profile(2, &[("billing", 5)]));
         assert_eq!(offers(&d), [(tid(1), aid(2))]);
+    }
+
+    #[test]
+    fn two_skills_sharing_a_mask_bit_are_still_told_apart() {
+        let mut e = engine();
+        // An agent never available interns k00..k64 as 0..64: k00 and k64 share a mask bit.
+        let names: Vec<String> = (0..=64).map(|i| format!("k{i:02}")).collect();
+        let all: Vec<(&str, i64)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+        e.handle(0, Input::AgentUpdated(profile(9, &all))).unwrap();
+        // 1 has k64 and k01 (its mask passes for k00 + k01), ranked first on k01; 2 has both.
+        add(&mut e, 0, profile(1, &[("k64", 9), ("k01", 9)]));
+        add(&mut e, 0, profile(2, &[("k00", 2), ("k01", 2)]));
+        add(&mut e, 0, profile(3, &[("k00", 9)]));
+        let d = queue(&mut e, 1, ticket(1, Channel::WebChat, 3, vec![req("k01", 1), req("k00", 1)], 1));
+        assert_eq!(offers(&d), [(tid(1), aid(2))], "the only agent holding both skills");
     }
 
     #[test]
