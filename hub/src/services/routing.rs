@@ -417,7 +417,10 @@ impl Routing {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot restore the routing state; trying again");
                     tokio::select! {
-                        () = term.cancelled() => return,
+                        () = term.cancelled() => {
+                            *self.writes.write().unwrap_or_else(PoisonError::into_inner) = None;
+                            return;
+                        }
                         () = tokio::time::sleep(retry) => {}
                     }
                     retry = (retry * 2).min(Duration::from_secs(5));
