@@ -15,6 +15,9 @@ pub struct Metrics {
     pub bot_turns: HistogramVec,
     /// Routing decisions carried out, by kind.
     pub routing: IntCounterVec,
+    /// Time the routing engine takes to decide on one input (in memory, before anything is
+    /// stored).
+    pub routing_engine: prometheus::Histogram,
     /// Replies sent through platforms, by channel and outcome.
     pub outbound: IntCounterVec,
     /// Mails taken from IMAP mailboxes, and failed polls, by mailbox and outcome.
@@ -112,6 +115,16 @@ impl Metrics {
             routing: register(
                 &registry,
                 IntCounterVec::new(Opts::new("routing_decisions_total", "Routing decisions carried out"), &["kind"])?,
+            ),
+            routing_engine: register(
+                &registry,
+                prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "routing_engine_seconds",
+                        "Time the routing engine takes to decide on one input, in memory, before storing",
+                    )
+                    .buckets(vec![5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2]),
+                )?,
             ),
             outbound: register(
                 &registry,

@@ -540,7 +540,7 @@ impl Routing {
                 } else {
                     Input::OfferRejected { ticket, agent }
                 };
-                let decisions = engine.handle(now_ms(), input).map_err(engine_error)?;
+                let decisions = self.decide(engine, input).map_err(engine_error)?;
                 self.carry_out(decisions).await;
                 Ok(Reply::Done)
             }
@@ -597,6 +597,14 @@ impl Routing {
         }
     }
 
+    /// The engine's decisions on `input` now, timed (`switchboard_routing_engine_seconds`).
+    fn decide(&self, engine: &mut Engine, input: Input) -> Result<Vec<Decision>, EngineError> {
+        let started = Instant::now();
+        let decisions = engine.handle(now_ms(), input);
+        self.core.metrics.routing_engine.observe(started.elapsed().as_secs_f64());
+        decisions
+    }
+
     /// The store the engine writes through in this term ([`Routing::writes`]'s field).
     fn writes(&self) -> Result<Store, Error> {
         self.writes
@@ -643,7 +651,7 @@ impl Routing {
     async fn refresh_profile(&self, engine: &mut Engine, agent: AgentId) -> Result<(), Error> {
         let routing = self.core.store.agent_routing(agent).await?;
         let profile = routing.as_ref().map_or_else(|| default_profile(agent), profile);
-        let decisions = engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
+        let decisions = self.decide(engine, Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
         self.carry_out(decisions).await;
         Ok(())
     }
@@ -889,7 +897,7 @@ impl Routing {
         // Stored under the routing lock, so the engine learns of it before any other change.
         self.writes()?.create_ticket(&ticket, &line, change).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
-        let decisions = engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))).map_err(engine_error)?;
+        let decisions = self.decide(engine, Input::TicketQueued(request_of(&ticket))).map_err(engine_error)?;
         self.carry_out(decisions).await;
         Ok(ticket)
     }
@@ -921,7 +929,7 @@ impl Routing {
         // Read under the lock: routing may have changed it since the caller looked.
         let mut ticket = fresh_open(&self.core, id).await?;
         self.pending_lock().remove(&ticket.conversation_id);
-        let decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
+        let decisions = match self.decide(engine, Input::TicketRemoved(ticket.id)) {
             Ok(d) => d,
             Err(EngineError::UnknownTicket(_)) => Vec::new(),
             Err(e) => return Err(engine_error(e)),
@@ -966,7 +974,7 @@ impl Routing {
         let at = OffsetDateTime::now_utc();
         let mut ticket = fresh_open(&self.core, id).await?;
         self.pending_lock().remove(&ticket.conversation_id);
-        let mut decisions = match engine.handle(now_ms(), Input::TicketRemoved(ticket.id)) {
+        let mut decisions = match self.decide(engine, Input::TicketRemoved(ticket.id)) {
             Ok(d) => d,
             Err(EngineError::UnknownTicket(_)) => Vec::new(),
             Err(e) => return Err(engine_error(e)),
@@ -979,7 +987,7 @@ impl Routing {
                 if engine.presence(*agent).is_none() {
                     let routing = self.core.store.agent_routing(*agent).await?;
                     let profile = routing.as_ref().map_or_else(|| default_profile(*agent), profile);
-                    engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
+                    self.decide(engine, Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
                 }
                 ticket.status = TicketStatus::Assigned;
                 ticket.assignee_id = Some(*agent);
@@ -1003,7 +1011,7 @@ impl Routing {
         };
         self.writes()?.update_ticket(&ticket, &[line], Some(change)).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
-        decisions.extend(engine.handle(now_ms(), input).map_err(engine_error)?);
+        decisions.extend(self.decide(engine, input).map_err(engine_error)?);
         self.carry_out(decisions).await;
         Ok(ticket)
     }
@@ -1030,7 +1038,7 @@ impl Routing {
         let change = ConversationChange { status: ConversationStatus::Queued, assignee_id: None };
         self.writes()?.update_ticket(&ticket, &[line], Some(change)).await?;
         publish_ticket_and_conversation(&self.core, ticket.clone()).await;
-        let decisions = match engine.handle(now_ms(), Input::TicketQueued(request_of(&ticket))) {
+        let decisions = match self.decide(engine, Input::TicketQueued(request_of(&ticket))) {
             Ok(d) => d,
             Err(EngineError::AlreadyKnown(_)) => Vec::new(),
             Err(e) => return Err(engine_error(e)),
@@ -1147,7 +1155,7 @@ impl Routing {
         let routing = AgentRouting { presence, ..routing };
         self.core.store.set_agent_routing(&routing).await?;
         let decisions =
-            engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile(&routing)))).map_err(engine_error)?;
+            self.decide(engine, Input::AgentUpdated(self.gated(profile(&routing)))).map_err(engine_error)?;
         self.carry_out(decisions).await;
         Ok(())
     }
@@ -1212,10 +1220,10 @@ impl Routing {
             if routing.is_none() {
                 self.core.store.set_agent_routing(&stored(&profile, Presence::Offline)).await?;
             }
-            engine.handle(now_ms(), Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
+            self.decide(engine, Input::AgentUpdated(self.gated(profile))).map_err(engine_error)?;
         }
         set_stored_presence(&self.writes()?, agent, presence).await?;
-        let decisions = engine.handle(now_ms(), Input::PresenceChanged { agent, presence }).map_err(engine_error)?;
+        let decisions = self.decide(engine, Input::PresenceChanged { agent, presence }).map_err(engine_error)?;
         self.core.bus.publish(Event::PresenceChanged { agent_id: agent, presence });
         self.carry_out(decisions).await;
         Ok(())
@@ -1335,7 +1343,7 @@ impl Routing {
                 _ = interval.tick() => {
                     let mut guard = self.engine.lock().await;
                     let Some(engine) = guard.as_mut() else { return };
-                    match engine.handle(now_ms(), Input::Tick) {
+                    match self.decide(engine, Input::Tick) {
                         Ok(decisions) => self.carry_out(decisions).await,
                         Err(e) => tracing::error!(error = %e, "routing tick failed"),
                     }

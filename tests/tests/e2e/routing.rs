@@ -200,6 +200,15 @@ async fn a_chat_is_routed_by_skill_times_out_to_the_next_agent_and_is_answered(b
         app.post(&format!("/api/v1/tickets/{ticket_id}/transfer"), &bruno, &json!({"queue": "nowhere"})).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "queue");
+
+    // Every input the engine decided on was timed.
+    let metrics = app.http.get(app.url("/metrics")).bearer_auth(&bruno).send().await.unwrap().text().await.unwrap();
+    let timed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_routing_engine_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the engine's timing in\n{metrics}"));
+    assert!(timed >= 10, "hand-over, offers, time-outs, accepts, transfers: {timed} timed");
 }
 
 async fn restart_keeps_every_ticket(backend: Backend) {
