@@ -4,7 +4,8 @@
 //! with the same channel message id (the key is scoped to the author: kind and staff id, so one
 //! author's ids never collide with another's), bump the conversation's `last_seq`, insert the message under that number.
 //! On PostgreSQL the step is one statement (one round trip to the server, see `POSTGRES_APPEND`);
-//! on SQLite, in the same process, it is a few.
+//! on SQLite, in the same process, it is two (the bump, which also returns the follow-up checks,
+//! and the insert).
 //! A writer task takes every append waiting in its queue and writes them in one transaction (group
 //! commit): the commit, which costs more than the inserts, is paid once per batch. SQLite, which
 //! has one writer, has one such task; PostgreSQL has a few (a quarter of the pool, at most
@@ -12,9 +13,10 @@
 //! numbers follow arrival order. A batch locks its conversations' rows in ascending id order, so
 //! batches of writers on several nodes cannot deadlock each other. A batch that fails (another
 //! node stored the same message first, a deadlock, a bad append) is rolled back and each of its
-//! appends written alone. A caller is answered only after the commit, so an acknowledged message
-//! is durable.
+//! appends written alone (or, once the store is found unreachable, all failed at once). A caller
+//! is answered only after the commit, so an acknowledged message is durable.
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
@@ -78,10 +80,10 @@ pub(super) async fn append_in(
     }
 }
 
-/// SQLite: the sequence bump, then the insert, then what else the message changes (statements
-/// in the same process: a round trip costs little).
+/// SQLite (no data-modifying `WITH`): the sequence bump, which also returns the follow-up checks
+/// ([`follow_up_checks`]), then the insert, then what else the message changes where the checks
+/// say so.
 async fn append_sqlite(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
-    let backend = super::Backend::Sqlite;
     let conv_id = new.conversation_id.to_string();
     let channel_id = new.channel_message_id.as_ref().map(|c| c.as_str().to_owned());
     let author_id = new.author_id.map(|a| a.to_string());
@@ -92,14 +94,17 @@ async fn append_sqlite(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> 
            assignee_id = CASE WHEN $3 = 'agent' AND assignee_id IS NULL THEN $4 ELSE assignee_id END \
          WHERE id = $1 AND status <> 'closed' AND ($5 IS NULL OR NOT EXISTS \
            (SELECT 1 FROM messages WHERE {})) \
-         RETURNING {CONVERSATION_COLUMNS}",
-        same_key(1, 3, 4, 5)
+         RETURNING {CONVERSATION_COLUMNS}, {}",
+        same_key(1, 3, 4, 5),
+        follow_up_checks("conversations", 3, 6, 7)
     ))
     .bind(&conv_id)
     .bind(now)
     .bind(new.author.as_str())
     .bind(author_id.clone())
     .bind(channel_id.clone())
+    .bind(now - crate::reports::RETURN_WINDOW_MS)
+    .bind(now - crate::reports::SAME_CONVERSATION_GAP_MS)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return not_appended(conn, new).await };
@@ -134,13 +139,49 @@ async fn append_sqlite(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> 
     if inserted.is_none() {
         return Ok(Step::Raced);
     }
-    if new.author == AuthorKind::Agent {
+    follow_ups(conn, super::Backend::Sqlite, &row, new, &conversation, now).await?;
+    inserted_step(new, id, conversation, delivery_status, now)
+}
+
+/// The checks of what else an appended message changes, as two columns over the conversation
+/// row `row` (its `id` and `customer_id`), the author parameter and the two time limits
+/// ([`crate::reports::RETURN_WINDOW_MS`], [`crate::reports::SAME_CONVERSATION_GAP_MS`] before
+/// now): `first_response`, an agent's message to a conversation whose open ticket has none yet;
+/// `bot_return`, a customer's message within a day of a bot answer not yet given an outcome.
+fn follow_up_checks(row: &str, author: u8, window: u8, gap: u8) -> String {
+    format!(
+        "(${author} = 'agent' AND EXISTS (SELECT 1 FROM tickets t WHERE t.conversation_id = {row}.id \
+           AND t.status NOT IN ('resolved', 'closed') AND t.first_response_at IS NULL)) AS first_response, \
+         (${author} = 'customer' AND EXISTS (SELECT 1 FROM conversations o WHERE o.customer_id = {row}.customer_id \
+           AND o.bot_last_answer_at >= ${window} AND o.bot_outcome IS NULL AND o.bot_first_answer_at IS NOT NULL \
+           AND (o.id <> {row}.id OR o.bot_last_answer_at <= ${gap}))) AS bot_return"
+    )
+}
+
+/// A check's column ([`follow_up_checks`]): a boolean on PostgreSQL, 0 or 1 on SQLite.
+fn check(row: &AnyRow, column: &str) -> Result<bool> {
+    Ok(row.try_get::<bool, _>(column).or_else(|_| row.try_get::<i64, _>(column).map(|v| v != 0))?)
+}
+
+/// What else the message changes, written only where its checks say so: the ticket's first
+/// response, the bot answer's outcome (the customer came back).
+async fn follow_ups(
+    conn: &mut AnyConnection,
+    backend: super::Backend,
+    row: &AnyRow,
+    new: &NewMessage,
+    conversation: &crate::domain::Conversation,
+    now: i64,
+) -> Result<()> {
+    let conv_id = conversation.id.to_string();
+    if check(row, "first_response")? {
+        let author_id = new.author_id.map(|a| a.to_string());
         super::reports::agent_replied(conn, &conv_id, author_id.as_deref(), now).await?;
     }
-    if new.author == AuthorKind::Customer {
+    if check(row, "bot_return")? {
         super::bot_reports::customer_wrote(conn, backend, &conversation.customer_id.to_string(), &conv_id, now).await?;
     }
-    inserted_step(new, id, conversation, delivery_status, now)
+    Ok(())
 }
 
 /// Whether a reply on `channel` by `author` is queued for sending (in the same transaction as
@@ -215,14 +256,9 @@ static POSTGRES_APPEND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
              CASE WHEN c.channel IN ({outbox}) AND $3 IN ('agent', 'bot') THEN 'queued' END, \
              CASE WHEN c.channel IN ({outbox}) AND $3 IN ('agent', 'bot') THEN $2 END, $2 FROM c \
            ON CONFLICT DO NOTHING RETURNING id) \
-         SELECT c.*, EXISTS (SELECT 1 FROM m) AS inserted, \
-           ($3 = 'agent' AND EXISTS (SELECT 1 FROM tickets t WHERE t.conversation_id = c.id \
-             AND t.status NOT IN ('resolved', 'closed') AND t.first_response_at IS NULL)) AS first_response, \
-           ($3 = 'customer' AND EXISTS (SELECT 1 FROM conversations o WHERE o.customer_id = c.customer_id \
-             AND o.bot_last_answer_at >= $10 AND o.bot_outcome IS NULL AND o.bot_first_answer_at IS NOT NULL \
-             AND (o.id <> c.id OR o.bot_last_answer_at <= $11))) AS bot_return \
-         FROM c",
-        same = same_key(1, 3, 4, 5)
+         SELECT c.*, EXISTS (SELECT 1 FROM m) AS inserted, {checks} FROM c",
+        same = same_key(1, 3, 4, 5),
+        checks = follow_up_checks("c", 3, 10, 11)
     )
 });
 
@@ -251,19 +287,7 @@ async fn append_postgres(conn: &mut AnyConnection, new: &NewMessage, now: i64) -
         return Ok(Step::Raced);
     }
     let conversation = conversation_from_row(&row)?;
-    if row.try_get::<bool, _>("first_response")? {
-        super::reports::agent_replied(conn, &conv_id, author_id.as_deref(), now).await?;
-    }
-    if row.try_get::<bool, _>("bot_return")? {
-        super::bot_reports::customer_wrote(
-            conn,
-            super::Backend::Postgres,
-            &conversation.customer_id.to_string(),
-            &conv_id,
-            now,
-        )
-        .await?;
-    }
+    follow_ups(conn, super::Backend::Postgres, &row, new, &conversation, now).await?;
     let delivery_status = sent_through_outbox(conversation.channel, new.author).then_some(DeliveryStatus::Queued);
     inserted_step(new, id, conversation, delivery_status, now)
 }
