@@ -345,9 +345,9 @@ impl Engine {
         let Self { agents, by_skill, by_channel, .. } = self;
         let Some(a) = agents.get_mut(slot).and_then(Option::as_mut) else { return };
         if let Some((idle, mask)) = a.indexed.take() {
+            let skills = skill_mask(&a.skills);
             for c in (0..NCH).filter(|c| mask & (1 << c) != 0) {
                 by_channel[c].remove(&(idle, a.id, slot));
-                let skills = skill_mask(&a.skills);
                 for &(s, l) in &a.skills {
                     by_skill[s][c].remove(&(Reverse(l), idle, a.id, slot, skills));
                 }
@@ -367,9 +367,9 @@ impl Engine {
         let Self { agents, by_skill, by_channel, .. } = self;
         let Some(a) = agents.get_mut(slot).and_then(Option::as_mut) else { return };
         if let Some((idle, mask)) = wanted {
+            let skills = skill_mask(&a.skills);
             for c in (0..NCH).filter(|c| mask & (1 << c) != 0) {
                 by_channel[c].insert((idle, a.id, slot));
-                let skills = skill_mask(&a.skills);
                 for &(s, l) in &a.skills {
                     by_skill[s][c].insert((Reverse(l), idle, a.id, slot, skills));
                 }

@@ -406,7 +406,7 @@ impl Routing {
         let Term { token: term, fence } = term;
         let mut guard = self.engine.lock().await;
         let store = fence.map_or_else(|| self.core.store.clone(), |f| self.core.store.fenced(f));
-        *self.writes.write().unwrap_or_else(PoisonError::into_inner) = Some(store);
+        self.set_writes(Some(store));
         let mut retry = Duration::from_millis(200);
         loop {
             match self.restore().await {
@@ -418,7 +418,7 @@ impl Routing {
                     tracing::error!(error = %e, "cannot restore the routing state; trying again");
                     tokio::select! {
                         () = term.cancelled() => {
-                            *self.writes.write().unwrap_or_else(PoisonError::into_inner) = None;
+                            self.set_writes(None);
                             return;
                         }
                         () = tokio::time::sleep(retry) => {}
@@ -449,7 +449,7 @@ impl Routing {
         self.leading.send_replace(false);
         let mut guard = self.engine.lock().await;
         *guard = None;
-        *self.writes.write().unwrap_or_else(PoisonError::into_inner) = None;
+        self.set_writes(None);
         drop(guard);
         if let Some(serving) = serving {
             let _ = serving.await;
@@ -603,6 +603,11 @@ impl Routing {
         let decisions = engine.handle(now_ms(), input);
         self.core.metrics.routing_engine.observe(started.elapsed().as_secs_f64());
         decisions
+    }
+
+    /// Sets (at a term's start) or clears (at its end) the store the engine writes through.
+    fn set_writes(&self, store: Option<Store>) {
+        *self.writes.write().unwrap_or_else(PoisonError::into_inner) = store;
     }
 
     /// The store the engine writes through in this term ([`Routing::writes`]'s field).

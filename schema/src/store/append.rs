@@ -263,16 +263,14 @@ static POSTGRES_APPEND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 });
 
 async fn append_postgres(conn: &mut AnyConnection, new: &NewMessage, now: i64) -> Result<Step> {
-    let conv_id = new.conversation_id.to_string();
-    let author_id = new.author_id.map(|a| a.to_string());
     let id = MessageId::new();
     let media = if new.media.is_empty() { None } else { Some(to_json(&new.media)?) };
     let template = new.template.as_ref().map(to_json).transpose()?;
     let row = sqlx::query(&POSTGRES_APPEND)
-        .bind(&conv_id)
+        .bind(new.conversation_id.to_string())
         .bind(now)
         .bind(new.author.as_str())
-        .bind(author_id.clone())
+        .bind(new.author_id.map(|a| a.to_string()))
         .bind(new.channel_message_id.as_ref().map(|c| c.as_str().to_owned()))
         .bind(id.to_string())
         .bind(new.text.as_str())
